@@ -1,0 +1,43 @@
+# Weekly Trends. Quick start: `make run`, `make test`. See README.md.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run migrate demo test test-fast bench freeze-sql clean-db
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[all]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	$(BIN)/weekly-trends migrate
+
+## Starts the embedded server (or uses DATABASE_URL), migrates, loads the demo school and serves.
+run: install
+	$(BIN)/weekly-trends migrate
+	$(BIN)/weekly-trends demo-data
+	$(BIN)/flask --app web run --port $${PORT:-5000}
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(BIN)/python -m pytest -x -q -m "not slow" $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+## Copies db/functions/*.sql into the revision REV, freezing what it installs.
+freeze-sql:
+	test -n "$(REV)" && test -d db/migrations/versions/$(REV)
+	cp db/functions/*.sql db/migrations/versions/$(REV)/
+
+## Stops the embedded server and deletes its data.
+clean-db:
+	-$(BIN)/python -c "from web.embedded import start_server; start_server().cleanup()" 2>/dev/null
+	rm -rf .pgdata

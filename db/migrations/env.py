@@ -1,0 +1,30 @@
+"""Alembic environment: psycopg 3, the libpq URI in DATABASE_URL, no ORM metadata."""
+
+from logging.config import fileConfig
+
+import psycopg
+from alembic import context
+from sqlalchemy import create_engine, pool
+
+from web.embedded import database_url
+
+config = context.config
+if config.config_file_name is not None and config.attributes.get("configure_logger", True):
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+
+def run_migrations_online() -> None:
+    # A caller (tests, the CLI) may pass a URL; otherwise DATABASE_URL or the embedded server.
+    url = config.attributes.get("database_url") or database_url()
+    # libpq parses the URI itself (sockets in ?host=, service files, sslmode...);
+    # SQLAlchemy only wraps the connection.
+    engine = create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(url), poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        context.configure(connection=connection, target_metadata=None, transaction_per_migration=True)
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+if context.is_offline_mode():
+    raise SystemExit("Offline (--sql) mode is not supported: the migrations run SQL files through the driver.")
+run_migrations_online()

