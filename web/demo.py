@@ -1,0 +1,82 @@
+"""A small demo school: two families, one class of twelve, eight weeks of scores."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+
+DEMO_PARENT_EMAIL = "parent@demo.school"
+OTHER_PARENT_EMAIL = "other.parent@demo.school"
+CLASSMATES = 10
+WEEKS = 8
+
+
+def load_demo_school(conn: psycopg.Connection, *, seed: int = 7) -> bool:
+    """Insert the demo school unless it is there; True when it was inserted."""
+    if conn.execute("select 1 from guardian where email = %s", (DEMO_PARENT_EMAIL,)).fetchone():
+        return False
+    rng = random.Random(seed)
+    now = datetime.now(timezone.utc)
+    with conn.transaction():
+        courses = [
+            conn.execute("insert into course (name) values (%s) returning id", (name,)).fetchone()[0]
+            for name in ("Mathematics", "English", "Science")
+        ]
+        students = []
+        for name, tz in [("Alex Demo", "Europe/London"), ("Sam Demo", "Europe/London"), ("Robin Other", "America/New_York")] + [
+            (f"Classmate {n}", "Europe/London") for n in range(1, CLASSMATES + 1)
+        ]:
+            sid = conn.execute(
+                "insert into student_profile (display_name, time_zone) values (%s, %s) returning id", (name, tz)
+            ).fetchone()[0]
+            students.append(sid)
+        parent = conn.execute(
+            "insert into guardian (email, display_name) values (%s, 'Demo Parent') returning id", (DEMO_PARENT_EMAIL,)
+        ).fetchone()[0]
+        other = conn.execute(
+            "insert into guardian (email, display_name) values (%s, 'Other Parent') returning id", (OTHER_PARENT_EMAIL,)
+        ).fetchone()[0]
+        conn.execute(
+            "insert into guardian_student (guardian_id, student_profile_id) values (%s, %s), (%s, %s), (%s, %s)",
+            (parent, students[0], parent, students[1], other, students[2]),
+        )
+        quizzes, assignments = [], []
+        for index, sid in enumerate(students):
+            level = 70 + rng.random() * 20
+            drift = 1.5 if index == 0 else rng.uniform(-1, 1)  # Alex improves week by week
+            for week in range(WEEKS):
+                if index != 0 and rng.random() < 0.1:
+                    continue  # an absent week
+                week_level = level + drift * week
+                for _ in range(rng.randint(2, 4)):
+                    at = now - timedelta(weeks=WEEKS - 1 - week, days=rng.random() * 4)
+                    score = max(0, min(100, rng.gauss(week_level, 6)))
+                    quizzes.append((sid, rng.choice(courses), round(score, 2), min(at, now)))
+                at = now - timedelta(weeks=WEEKS - 1 - week, days=rng.random() * 4)
+                score = max(0, min(100, rng.gauss(week_level + 2, 5)))
+                assignments.append((sid, rng.choice(courses), round(score, 2), min(at, now)))
+        with conn.cursor() as cur:
+            cur.executemany(
+                "insert into quiz_attempt (student_profile_id, course_id, score, completed_at) values (%s, %s, %s, %s)",
+                quizzes,
+            )
+            cur.executemany(
+                "insert into assignment_submission (student_profile_id, course_id, percentage, is_graded, submitted_at, graded_at)"
+                " values (%s, %s, %s, true, %s, %s)",
+                [(s, c, p, at, at) for s, c, p, at in assignments],
+            )
+        conn.execute("select refresh_course_weekly_performance()")
+    return True
+
+
+def demo_student_ids(conn: psycopg.Connection) -> list[int]:
+    return [
+        r[0]
+        for r in conn.execute(
+            "select gs.student_profile_id from guardian_student gs join guardian g on g.id = gs.guardian_id"
+            " where g.email = %s order by 1",
+            (DEMO_PARENT_EMAIL,),
+        )
+    ]

@@ -1,0 +1,43 @@
+"""Every error as application/problem+json (RFC 9457)."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, json
+from werkzeug.exceptions import HTTPException
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str | None = None, headers: dict | None = None) -> Response:
+    body = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
+    # Errors on student URLs are about students too: never cache them.
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers.update(headers or {})
+    return response
+
+
+class ProblemError(Exception):
+    """Raised by views to answer with a problem document."""
+
+    def __init__(self, status: int, title: str, detail: str | None = None, headers: dict | None = None):
+        super().__init__(detail or title)
+        self.status, self.title, self.detail, self.headers = status, title, detail, headers
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(ProblemError)
+    def handle_problem(error: ProblemError):
+        return problem(error.status, error.title, error.detail, error.headers)
+
+    @app.errorhandler(HTTPException)
+    def handle_http_exception(error: HTTPException):
+        headers = {k: v for k, v in error.get_headers() if k.lower() not in ("content-type", "content-length")}
+        return problem(error.code or 500, error.name, error.description, headers)
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(error: Exception):
+        app.logger.exception("unhandled error")
+        return problem(500, "Internal Server Error")
