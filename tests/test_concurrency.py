@@ -1,0 +1,113 @@
+"""Eight writers on shared students under READ COMMITTED, with rebuilds and time-zone changes
+running beside them: no lost update (zero drift) and no deadlock."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+from psycopg import errors
+
+from factories import drift
+from reference import expected_weeks, stored_weeks
+
+WRITERS = 8
+STUDENTS = 12
+OPERATIONS_PER_WRITER = 150
+TIME_LIMIT_S = 60
+BASE = datetime(2024, 12, 23, tzinfo=timezone.utc)
+
+
+def writer(url: str, seed: int, students: list[int], courses: list[int], errors_seen: list, deadline: float) -> None:
+    rng = random.Random(seed)
+    own: list[int] = []  # each writer updates and deletes only the rows it inserted: the shared rows are the weekly ones
+    with psycopg.connect(url, autocommit=True) as conn:
+        for _ in range(OPERATIONS_PER_WRITER):
+            if time.monotonic() > deadline:
+                break
+            try:
+                action = rng.random()
+                if action < 0.5 or len(own) < 5:
+                    rows = [
+                        (rng.choice(students), rng.choice(courses + [None]), round(rng.uniform(0, 110), 2),
+                         BASE + timedelta(hours=rng.randrange(0, 24 * 21)))
+                        for _ in range(rng.randint(1, 8))
+                    ]
+                    values = ", ".join(["(%s, %s, %s, %s)"] * len(rows))
+                    table = rng.choice(["quiz", "assignment"])
+                    if table == "quiz":
+                        sql = f"insert into quiz_attempt (student_profile_id, course_id, score, completed_at) values {values} returning id"
+                    else:
+                        sql = ("insert into assignment_submission (student_profile_id, course_id, percentage, graded_at)"
+                               f" values {values} returning id")
+                    ids = [r[0] for r in conn.execute(sql, [v for row in rows for v in row]).fetchall()]
+                    if table == "assignment":
+                        conn.execute("update assignment_submission set is_graded = true where id = any(%s)", (ids,))
+                    else:
+                        own.extend(ids)
+                elif action < 0.75:
+                    chosen = rng.sample(own, min(len(own), rng.randint(1, 6)))
+                    conn.execute(
+                        "update quiz_attempt set completed_at = completed_at + make_interval(days => %s),"
+                        " student_profile_id = %s, score = score / 2 where id = any(%s)",
+                        (rng.randint(-9, 9), rng.choice(students), chosen),
+                    )
+                elif action < 0.9:
+                    chosen = rng.sample(own, min(len(own), rng.randint(1, 4)))
+                    conn.execute("update quiz_attempt set teacher_score = %s where id = any(%s)",
+                                 (rng.choice([None, 100]), chosen))
+                else:
+                    chosen = rng.sample(own, min(len(own), rng.randint(1, 4)))
+                    conn.execute("delete from quiz_attempt where id = any(%s)", (chosen,))
+                    own = [i for i in own if i not in chosen]
+            except psycopg.Error as exc:  # recorded, asserted on below
+                errors_seen.append(exc)
+
+
+def maintainer(url: str, students: list[int], stop: threading.Event, errors_seen: list, counts: dict) -> None:
+    rng = random.Random(99)
+    with psycopg.connect(url, autocommit=True) as conn:
+        while not stop.is_set():
+            try:
+                if rng.random() < 0.5:
+                    conn.execute("select refresh_weekly_performance(%s, null, false)", (rng.choice([None] + students),))
+                    counts["refresh"] += 1
+                else:
+                    conn.execute("update student_profile set time_zone = %s where id = %s",
+                                 (rng.choice(["UTC", "Asia/Tokyo", "America/Los_Angeles"]), rng.choice(students)))
+                    counts["time_zone"] += 1
+            except psycopg.Error as exc:
+                errors_seen.append(exc)
+            time.sleep(0.05)
+
+
+def test_concurrent_writers_leave_no_drift_and_no_deadlock(db_url):
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        students = [conn.execute("insert into student_profile (display_name) values ('S') returning id").fetchone()[0]
+                    for _ in range(STUDENTS)]
+        courses = [conn.execute("insert into course (name) values ('C') returning id").fetchone()[0] for _ in range(3)]
+
+    errors_seen: list = []
+    counts = {"refresh": 0, "time_zone": 0}
+    deadline = time.monotonic() + TIME_LIMIT_S
+    stop = threading.Event()
+    threads = [threading.Thread(target=writer, args=(db_url, n, students, courses, errors_seen, deadline))
+               for n in range(WRITERS)]
+    side = threading.Thread(target=maintainer, args=(db_url, students, stop, errors_seen, counts))
+    for t in threads + [side]:
+        t.start()
+    for t in threads:
+        t.join()
+    stop.set()
+    side.join()
+
+    assert [e for e in errors_seen if isinstance(e, errors.DeadlockDetected)] == []
+    assert errors_seen == []
+    assert counts["refresh"] > 0 and counts["time_zone"] > 0
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert conn.execute("select count(*) from quiz_attempt").fetchone()[0] > WRITERS * 20
+        assert drift(conn) == []
+        assert stored_weeks(conn) == expected_weeks(conn)

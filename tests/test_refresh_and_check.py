@@ -1,0 +1,113 @@
+"""refresh_weekly_performance() and check_weekly_performance(): the DBA's tools."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import psycopg
+import pytest
+from psycopg import errors
+
+from factories import add_course, add_quiz, add_student, drift, weekly_rows
+from reference import expected_weeks, stored_weeks
+
+
+def at(month, day) -> datetime:
+    return datetime(2024, month, day, 12, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def school(conn):
+    course = add_course(conn)
+    students = [add_student(conn, time_zone=tz) for tz in ("UTC", "America/New_York", "Asia/Tokyo")]
+    for n, sid in enumerate(students):
+        for week in range(6):
+            add_quiz(conn, sid, 60 + n * 10 + week, at(2, 5) + timedelta(weeks=week), course_id=course)
+    return conn, students
+
+
+def corrupt(conn, student_id):
+    conn.execute("update student_weekly_performance set quiz_count = quiz_count + 1 where student_profile_id = %s", (student_id,))
+    conn.execute("update student_course_weekly_performance set quiz_sum = 1 where student_profile_id = %s", (student_id,))
+    conn.execute(
+        "insert into student_weekly_performance (student_profile_id, week_start_date, quiz_sum, quiz_count)"
+        " values (%s, '2030-01-07', 50, 1)",
+        (student_id,),
+    )
+
+
+def test_check_is_empty_when_consistent(school):
+    conn, _ = school
+    assert conn.execute("select * from check_weekly_performance()").fetchall() == []
+    assert expected_weeks(conn) == stored_weeks(conn)
+
+
+def test_check_reports_each_drifted_week_with_stored_and_expected(school):
+    conn, (a, b, _) = school
+    corrupt(conn, a)
+    rows = conn.execute("select student_profile_id, year, week_number, stored, expected from check_weekly_performance()").fetchall()
+    assert len(rows) == 7 and {r[0] for r in rows} == {a}
+    extra = [r for r in rows if r[1] == 2030]
+    assert extra[0][3]["quiz_count"] == 1 and extra[0][4] is None
+    changed = [r for r in rows if r[1] == 2024][0]
+    assert changed[3]["quiz_count"] == changed[4]["quiz_count"] + 1
+    assert conn.execute("select count(*) from check_weekly_performance(%s)", (b,)).fetchone()[0] == 0
+
+
+def test_refresh_repairs_everything_and_reports_rows_written(school):
+    conn, (a, b, _) = school
+    corrupt(conn, a)
+    corrupt(conn, b)
+    written = conn.execute("select refresh_weekly_performance()").fetchone()[0]
+    assert written == 2 * (6 + 6 + 1)
+    assert drift(conn) == []
+    assert conn.execute("select refresh_weekly_performance()").fetchone()[0] == 0
+
+
+def test_refresh_of_one_student_touches_only_that_student(school):
+    conn, (a, b, _) = school
+    corrupt(conn, a)
+    corrupt(conn, b)
+    conn.execute("select refresh_weekly_performance(%s)", (a,))
+    assert conn.execute("select count(*) from check_weekly_performance(%s)", (a,)).fetchone()[0] == 0
+    assert conn.execute("select count(*) from check_weekly_performance(%s)", (b,)).fetchone()[0] == 7
+
+
+def test_refresh_since_a_date_rebuilds_only_those_weeks(school):
+    conn, (a, _, _) = school
+    conn.execute("update student_weekly_performance set quiz_count = quiz_count + 1 where student_profile_id = %s", (a,))
+    conn.execute("select refresh_weekly_performance(%s, %s)", (a, date(2024, 3, 6)))  # a Wednesday: its week counts
+    drifted = [r[0] for r in conn.execute("select week_start_date from check_weekly_performance(%s)", (a,))]
+    assert drifted and max(drifted) < date(2024, 3, 4)
+    assert all(w < date(2024, 3, 4) for w in drifted)
+
+
+def test_refresh_refreshes_the_class_view(school):
+    conn, _ = school
+    assert conn.execute("select count(*) from course_weekly_performance").fetchone()[0] == 0  # not refreshed yet
+    conn.execute("select refresh_weekly_performance()")
+    assert conn.execute("select count(*), sum(item_count) from course_weekly_performance").fetchone() == (6, 18)
+
+
+def test_refresh_of_an_unknown_student_is_an_error(school):
+    conn, _ = school
+    with pytest.raises(errors.NoDataFound, match="unknown student"):
+        conn.execute("select refresh_weekly_performance(987654)")
+
+
+def test_refresh_refuses_snapshot_isolation(db_url):
+    with psycopg.connect(db_url) as conn:
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        with pytest.raises(errors.InvalidTransactionState, match="READ COMMITTED"):
+            conn.execute("select refresh_weekly_performance()")
+
+
+def test_refresh_rebuilds_after_writes_that_bypassed_the_triggers(conn):
+    sid = add_student(conn)
+    conn.execute("alter table quiz_attempt disable trigger user")
+    add_quiz(conn, sid, 42, at(3, 4))
+    conn.execute("alter table quiz_attempt enable trigger user")
+    assert weekly_rows(conn, sid) == []
+    assert conn.execute("select count(*) from check_weekly_performance()").fetchone()[0] == 1
+    assert conn.execute("select refresh_weekly_performance()").fetchone()[0] == 1
+    assert weekly_rows(conn, sid)[0]["quiz_average"] == 42
