@@ -14,6 +14,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         DATABASE_URL=os.environ.get("DATABASE_URL"),
         POOL_MIN_SIZE=int(os.environ.get("WEEKLY_TRENDS_POOL_MIN_SIZE", "1")),
         POOL_MAX_SIZE=int(os.environ.get("WEEKLY_TRENDS_POOL_MAX_SIZE", "10")),
+        POOL_OPEN_TIMEOUT=float(os.environ.get("WEEKLY_TRENDS_POOL_OPEN_TIMEOUT", "10")),
         READER_ROLE="weekly_trends_reader",
     )
     if test_config is not None:

@@ -36,7 +36,7 @@ def _pool() -> ConnectionPool:
             open=False,
             name="weekly-trends",
         )
-        pool.open(wait=True, timeout=10)  # a bad DSN fails here, loudly
+        pool.open(wait=True, timeout=app.config["POOL_OPEN_TIMEOUT"])  # a bad DSN fails here, loudly
         entry = (os.getpid(), pool)
         app.extensions[_EXTENSION_KEY] = entry
     return entry[1]

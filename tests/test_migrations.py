@@ -1,0 +1,107 @@
+"""Alembic: one head; upgrade, downgrade, upgrade again, also beside other migrated databases;
+revisions install the SQL frozen beside them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+from conftest import create_database, drop_database
+from web.embedded import PROJECT_ROOT
+
+VERSIONS = PROJECT_ROOT / "db" / "migrations" / "versions"
+
+
+def alembic(url: str, *args: str) -> subprocess.CompletedProcess:
+    """The alembic command line, as a DBA runs it, with DATABASE_URL."""
+    return subprocess.run(
+        [sys.executable, "-m", "alembic", *args],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+
+def objects(url: str) -> list:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+            " where n.nspname = 'public' and c.relname not like 'alembic_version%%' order by 1"
+        ).fetchall() + conn.execute(
+            "select p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace"
+            " where n.nspname = 'public' order by 1"
+        ).fetchall()
+
+
+def test_one_head():
+    script = ScriptDirectory.from_config(Config(str(PROJECT_ROOT / "alembic.ini")))
+    assert len(script.get_heads()) == 1
+
+
+@pytest.fixture
+def two_databases(server_url):
+    names = [f"wt_mig_{os.getpid()}_{n}" for n in (1, 2)]
+    urls = [create_database(server_url, name) for name in names]
+    yield urls
+    for name in names:
+        drop_database(server_url, name)
+
+
+def test_upgrade_downgrade_upgrade_beside_another_migrated_database(two_databases):
+    first, second = two_databases
+    alembic(first, "upgrade", "head")
+    alembic(second, "upgrade", "head")
+    migrated = objects(first)
+    assert ("student_weekly_performance",) in migrated
+
+    alembic(first, "downgrade", "base")
+    assert objects(first) == []
+    # the other database keeps working: its grants to the shared role are intact
+    with psycopg.connect(second, autocommit=True) as conn:
+        conn.execute("set role weekly_trends_reader")
+        conn.execute("select count(*) from student_weekly_performance")
+
+    alembic(first, "upgrade", "head")
+    assert objects(first) == migrated
+    alembic(second, "downgrade", "base")
+    alembic(first, "downgrade", "base")
+    alembic(first, "upgrade", "head")  # also after the role itself was dropped
+    assert objects(first) == migrated
+
+
+def test_migrations_honour_database_url(two_databases):
+    first, _ = two_databases
+    result = alembic(first, "upgrade", "head")
+    assert "Running upgrade" in result.stderr
+    with psycopg.connect(first) as conn:
+        assert conn.execute("select version_num from alembic_version").fetchone()[0] == "0001"
+
+
+def test_each_function_file_is_frozen_in_the_latest_revision_that_ships_it():
+    """db/functions/ must not drift from what the newest revision installs: edit a function,
+    then add a revision and `make freeze-sql REV=<it>`."""
+    revisions = sorted(p for p in VERSIONS.iterdir() if p.is_dir() and p.name != "__pycache__")
+    for path in sorted((PROJECT_ROOT / "db" / "functions").glob("*.sql")):
+        frozen = [r / path.name for r in revisions if (r / path.name).exists()]
+        assert frozen, f"{path.name} is installed by no revision"
+        assert frozen[-1].read_text() == path.read_text(), f"{path.name} changed since {frozen[-1].parent.name} froze it"
+
+
+def test_installed_function_bodies_are_the_frozen_ones(conn):
+    frozen = "".join(p.read_text() for p in VERSIONS.glob("*/*.sql"))
+    bodies = conn.execute(
+        "select p.proname, p.prosrc from pg_proc p join pg_namespace n on n.oid = p.pronamespace"
+        " where n.nspname = 'public'"
+    ).fetchall()
+    assert len(bodies) >= 15
+    for name, body in bodies:
+        assert body in frozen, f"{name} was not installed from a frozen file"
