@@ -20,7 +20,7 @@ migrate: install
 ## Starts the embedded server (or uses DATABASE_URL), migrates, loads the demo school and serves.
 run: install
 	$(BIN)/weekly-trends migrate
-	$(BIN)/weekly-trends demo-data
+	$(BIN)/weekly-trends demo-data --port $${PORT:-5000}
 	$(BIN)/flask --app web run --port $${PORT:-5000}
 
 test: install

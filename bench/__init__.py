@@ -1,0 +1,1 @@
+"""Benchmarks of the weekly-aggregate triggers (python -m bench.run)."""
