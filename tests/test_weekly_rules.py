@@ -230,6 +230,13 @@ def test_deleting_a_student_or_a_course_keeps_aggregates_consistent(conn):
     assert drift(conn) == []
 
 
+def quiz_attempt_tuples_read(conn) -> int:
+    conn.execute("select pg_stat_force_next_flush()")  # PostgreSQL 15+
+    return conn.execute(
+        "select coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) from pg_stat_user_tables where relname = 'quiz_attempt'"
+    ).fetchone()[0]
+
+
 def test_writes_do_not_rescan_the_week(conn):
     """A write touches its own delta, not the week's other rows: the plan reads no source table."""
     sid = add_student(conn)
@@ -238,16 +245,9 @@ def test_writes_do_not_rescan_the_week(conn):
         " select %s, 50, timestamptz '2024-03-04 12:00Z' from generate_series(1, 500)",
         (sid,),
     )
-    conn.execute("select pg_stat_force_next_flush()")  # PostgreSQL 15+
-    before = conn.execute(
-        "select coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) from pg_stat_user_tables where relname = 'quiz_attempt'"
-    ).fetchone()[0]
+    before = quiz_attempt_tuples_read(conn)
     add_quiz(conn, sid, 90, at(2024, 3, 5))
-    conn.execute("select pg_stat_force_next_flush()")
-    after = conn.execute(
-        "select coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) from pg_stat_user_tables where relname = 'quiz_attempt'"
-    ).fetchone()[0]
-    assert after == before
+    assert quiz_attempt_tuples_read(conn) == before
     assert weekly_rows(conn, sid)[0]["quiz_count"] == 501
 
 
