@@ -83,7 +83,51 @@ def test_migrations_honour_database_url(two_databases):
     result = alembic(first, "upgrade", "head")
     assert "Running upgrade" in result.stderr
     with psycopg.connect(first) as conn:
-        assert conn.execute("select version_num from alembic_version").fetchone()[0] == "0001"
+        assert conn.execute("select version_num from alembic_version").fetchone()[0] == head_revision()
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(Config(str(PROJECT_ROOT / "alembic.ini"))).get_current_head()
+
+
+def revisions_oldest_first() -> list[str]:
+    script = ScriptDirectory.from_config(Config(str(PROJECT_ROOT / "alembic.ini")))
+    return [r.revision for r in reversed(list(script.walk_revisions()))]
+
+
+def write_and_check(url: str) -> None:
+    """Writes through the triggers, then asserts the weekly figures match the source rows."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        sid = conn.execute("insert into student_profile (display_name) values ('M') returning id").fetchone()[0]
+        cid = conn.execute("insert into course (name) values ('C') returning id").fetchone()[0]
+        conn.execute(
+            "insert into quiz_attempt (student_profile_id, course_id, score, completed_at)"
+            " values (%s, %s, 85, '2024-03-05 10:00Z'), (%s, %s, 90, '2024-03-06 10:00Z')",
+            (sid, cid, sid, cid),
+        )
+        conn.execute("update quiz_attempt set completed_at = '2024-03-12 10:00Z' where score = 90 and student_profile_id = %s",
+                     (sid,))
+        rows = conn.execute(
+            "select week_number, quiz_count, quiz_average from student_weekly_performance"
+            " where student_profile_id = %s order by 1", (sid,)
+        ).fetchall()
+        assert rows == [(10, 1, 85), (11, 1, 90)]
+        assert conn.execute("select count(*) from check_weekly_performance()").fetchone()[0] == 0
+        assert conn.execute("select count(*) from check_course_weekly_performance()").fetchone()[0] == 0
+        conn.execute("delete from student_profile where id = %s", (sid,))
+        assert conn.execute("select count(*) from student_weekly_performance where student_profile_id = %s",
+                            (sid,)).fetchone()[0] == 0
+
+
+def test_each_downgrade_leaves_the_previous_revision_working(two_databases):
+    first, _ = two_databases
+    revisions = revisions_oldest_first()
+    for revision in revisions:
+        alembic(first, "upgrade", revision)
+        write_and_check(first)
+    for previous in reversed(revisions[:-1]):
+        alembic(first, "downgrade", previous)
+        write_and_check(first)
 
 
 def test_each_function_file_is_frozen_in_the_latest_revision_that_ships_it():

@@ -30,8 +30,9 @@ def corrupt(conn, student_id):
     conn.execute("update student_weekly_performance set quiz_count = quiz_count + 1 where student_profile_id = %s", (student_id,))
     conn.execute("update student_course_weekly_performance set quiz_sum = 1 where student_profile_id = %s", (student_id,))
     conn.execute(
-        "insert into student_weekly_performance (student_profile_id, week_start_date, quiz_sum, quiz_count)"
-        " values (%s, '2030-01-07', 50, 1)",
+        "insert into student_weekly_performance"
+        " (student_profile_id, week_start_date, year, week_number, quiz_sum, quiz_count, quiz_average, overall_average)"
+        " values (%s, '2030-01-07', 2030, 2, 50, 1, 50, 50)",
         (student_id,),
     )
 

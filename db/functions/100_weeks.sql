@@ -37,3 +37,15 @@ as $$
 $$;
 comment on function assignment_submission_score_change(assignment_submission, integer) is
   'The one place that says what an assignment counts for: percentage when is_graded, at coalesce(graded_at, submitted_at).';
+
+create or replace function weekly_average(p_sum numeric, p_count integer)
+returns numeric
+language sql
+immutable
+parallel safe
+as $$
+  -- Rounded once, from the exact sum: half away from zero (numeric round).
+  select round(p_sum / nullif(p_count, 0), 2)
+$$;
+comment on function weekly_average(numeric, integer) is
+  'The mean of p_count scores summing to p_sum, to 2 decimals, rounded half away from zero; null when there are none.';

@@ -1,7 +1,7 @@
 -- Statement-level triggers on the two source tables: one call per statement
 -- (INSERT, UPDATE, DELETE, COPY, multi-row), whatever program wrote it.
 
-create or replace function tg_quiz_attempt__maintain_weekly()
+create or replace function tg_score_source__maintain_weekly()
 returns trigger
 language plpgsql
 volatile
@@ -11,42 +11,29 @@ as $$
 declare
   v_changes score_change[] := '{}';
 begin
-  -- Transition tables exist only for the events that have them.
+  -- Transition tables exist only for the events that have them; each
+  -- statement here is planned once per table and event.
   if tg_op in ('UPDATE', 'DELETE') then
-    v_changes := array(select quiz_attempt_score_change(o, -1) from old_rows o);
+    if tg_table_name = 'quiz_attempt' then
+      v_changes := array(select quiz_attempt_score_change(o, -1) from old_rows o);
+    else
+      v_changes := array(select assignment_submission_score_change(o, -1) from old_rows o);
+    end if;
   end if;
   if tg_op in ('INSERT', 'UPDATE') then
-    v_changes := v_changes || array(select quiz_attempt_score_change(n, 1) from new_rows n);
+    if tg_table_name = 'quiz_attempt' then
+      v_changes := v_changes || array(select quiz_attempt_score_change(n, 1) from new_rows n);
+    else
+      v_changes := v_changes || array(select assignment_submission_score_change(n, 1) from new_rows n);
+    end if;
   end if;
-  perform apply_score_changes(v_changes);
+  -- An INSERT's foreign-key checks locked its students FOR KEY SHARE already.
+  perform apply_score_changes(v_changes, p_students_locked => tg_op = 'INSERT');
   return null;
 end;
 $$;
-comment on function tg_quiz_attempt__maintain_weekly() is
-  'Keeps the weekly aggregates exact after any write to quiz_attempt: old rows leave, new rows enter.';
-
-create or replace function tg_assignment_submission__maintain_weekly()
-returns trigger
-language plpgsql
-volatile
-security definer
-set search_path = pg_catalog, public
-as $$
-declare
-  v_changes score_change[] := '{}';
-begin
-  if tg_op in ('UPDATE', 'DELETE') then
-    v_changes := array(select assignment_submission_score_change(o, -1) from old_rows o);
-  end if;
-  if tg_op in ('INSERT', 'UPDATE') then
-    v_changes := v_changes || array(select assignment_submission_score_change(n, 1) from new_rows n);
-  end if;
-  perform apply_score_changes(v_changes);
-  return null;
-end;
-$$;
-comment on function tg_assignment_submission__maintain_weekly() is
-  'Keeps the weekly aggregates exact after any write to assignment_submission: old rows leave, new rows enter.';
+comment on function tg_score_source__maintain_weekly() is
+  'Keeps the weekly aggregates exact after any write to quiz_attempt or assignment_submission: old rows leave, new rows enter.';
 
 create or replace function tg_score_source__refuse_truncate()
 returns trigger
@@ -66,26 +53,29 @@ comment on function tg_score_source__refuse_truncate() is 'Refuses TRUNCATE of a
 -- name only one event.
 create or replace trigger _500_maintain_weekly_after_insert
   after insert on quiz_attempt referencing new table as new_rows
-  for each statement execute function tg_quiz_attempt__maintain_weekly();
+  for each statement execute function tg_score_source__maintain_weekly();
 create or replace trigger _500_maintain_weekly_after_update
   after update on quiz_attempt referencing old table as old_rows new table as new_rows
-  for each statement execute function tg_quiz_attempt__maintain_weekly();
+  for each statement execute function tg_score_source__maintain_weekly();
 create or replace trigger _500_maintain_weekly_after_delete
   after delete on quiz_attempt referencing old table as old_rows
-  for each statement execute function tg_quiz_attempt__maintain_weekly();
+  for each statement execute function tg_score_source__maintain_weekly();
 create or replace trigger _100_refuse_truncate
   before truncate on quiz_attempt
   for each statement execute function tg_score_source__refuse_truncate();
 
 create or replace trigger _500_maintain_weekly_after_insert
   after insert on assignment_submission referencing new table as new_rows
-  for each statement execute function tg_assignment_submission__maintain_weekly();
+  for each statement execute function tg_score_source__maintain_weekly();
 create or replace trigger _500_maintain_weekly_after_update
   after update on assignment_submission referencing old table as old_rows new table as new_rows
-  for each statement execute function tg_assignment_submission__maintain_weekly();
+  for each statement execute function tg_score_source__maintain_weekly();
 create or replace trigger _500_maintain_weekly_after_delete
   after delete on assignment_submission referencing old table as old_rows
-  for each statement execute function tg_assignment_submission__maintain_weekly();
+  for each statement execute function tg_score_source__maintain_weekly();
 create or replace trigger _100_refuse_truncate
   before truncate on assignment_submission
   for each statement execute function tg_score_source__refuse_truncate();
+
+-- The twin per-table functions of revision 0001, now one function.
+drop function if exists tg_quiz_attempt__maintain_weekly(), tg_assignment_submission__maintain_weekly();

@@ -35,9 +35,10 @@ as $$
 declare
   v_student_profile_id bigint;
 begin
-  -- The UPDATE holds these students' rows FOR NO KEY UPDATE: writers in
-  -- flight have committed, later ones wait. Each rebuild statement below
-  -- takes a fresh snapshot only under READ COMMITTED.
+  -- FOR UPDATE is exclusive against writers' FOR KEY SHARE (see
+  -- apply_score_changes): writers in flight have committed when it is
+  -- granted, later ones wait. Each rebuild statement then takes a fresh
+  -- snapshot, which only READ COMMITTED gives.
   perform assert_read_committed('changing a student''s time zone');
   for v_student_profile_id in
     select n.id
@@ -46,6 +47,7 @@ begin
      where n.time_zone is distinct from o.time_zone
      order by n.id
   loop
+    perform 1 from student_profile where id = v_student_profile_id for update;
     perform rebuild_weekly_rows(v_student_profile_id, null);
   end loop;
   return null;
@@ -53,6 +55,24 @@ end;
 $$;
 comment on function tg_student_profile__rebuild_weeks_on_time_zone() is
   'Recomputes the weekly rows of students whose time_zone changed: their scores may fall in other weeks now.';
+
+create or replace function tg_student_profile__remove_weeks()
+returns trigger
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, public
+as $$
+begin
+  -- The aggregates have no foreign keys (their checks cost writers more than
+  -- the rest of the trigger), so a deleted student's rows are removed here.
+  delete from student_course_weekly_performance t using old_rows o where t.student_profile_id = o.id;
+  delete from student_weekly_performance t using old_rows o where t.student_profile_id = o.id;
+  return null;
+end;
+$$;
+comment on function tg_student_profile__remove_weeks() is
+  'Deletes the aggregate rows of deleted students.';
 
 create or replace trigger _100_validate_time_zone_after_insert
   after insert on student_profile referencing new table as new_rows
@@ -63,3 +83,6 @@ create or replace trigger _100_validate_time_zone_after_update
 create or replace trigger _500_rebuild_weeks_on_time_zone
   after update on student_profile referencing old table as old_rows new table as new_rows
   for each statement execute function tg_student_profile__rebuild_weeks_on_time_zone();
+create or replace trigger _500_remove_weeks_after_delete
+  after delete on student_profile referencing old table as old_rows
+  for each statement execute function tg_student_profile__remove_weeks();

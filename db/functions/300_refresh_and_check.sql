@@ -64,77 +64,40 @@ declare
   v_week_floor date := date_trunc('week', p_since)::date;
   v_written bigint;
 begin
-  -- The caller holds the students' rows FOR NO KEY UPDATE, so no writer
-  -- changes these aggregates meanwhile. Only rows that differ are written.
+  -- The caller holds the students' rows FOR UPDATE, so no writer changes
+  -- these aggregates meanwhile. One full join per table finds the rows that
+  -- differ (missing, extra or wrong); only those are written.
   with expected as materialized (
     select * from expected_course_weeks(p_student_profile_id, p_since)
   ),
-  expected_weekly as (
-    select e.student_profile_id, e.week_start_date,
-           sum(e.quiz_sum) as quiz_sum, sum(e.quiz_count)::integer as quiz_count,
-           sum(e.assignment_sum) as assignment_sum, sum(e.assignment_count)::integer as assignment_count
-      from expected e
-     group by e.student_profile_id, e.week_start_date
-  ),
-  weekly_in_scope as (
-    select t.*
-      from student_weekly_performance t
-     where (p_student_profile_id is null or t.student_profile_id = p_student_profile_id)
-       and (p_since is null or t.week_start_date >= v_week_floor)
-  ),
-  course_in_scope as (
-    select t.*
-      from student_course_weekly_performance t
-     where (p_student_profile_id is null or t.student_profile_id = p_student_profile_id)
-       and (p_since is null or t.week_start_date >= v_week_floor)
-  ),
-  weekly_deleted as (
-    delete from student_weekly_performance t
-     using weekly_in_scope s
-     where (t.student_profile_id, t.week_start_date) = (s.student_profile_id, s.week_start_date)
-       and not exists (select from expected_weekly e
-                        where (e.student_profile_id, e.week_start_date) = (s.student_profile_id, s.week_start_date))
-    returning 1
-  ),
-  weekly_upserted as (
-    insert into student_weekly_performance as t
-           (student_profile_id, week_start_date, quiz_sum, quiz_count, assignment_sum, assignment_count)
-    select e.student_profile_id, e.week_start_date, e.quiz_sum, e.quiz_count, e.assignment_sum, e.assignment_count
-      from expected_weekly e
-     where not exists (select from weekly_in_scope s
-                        where (s.student_profile_id, s.week_start_date) = (e.student_profile_id, e.week_start_date)
-                          and (s.quiz_sum, s.quiz_count, s.assignment_sum, s.assignment_count)
-                            = (e.quiz_sum, e.quiz_count, e.assignment_sum, e.assignment_count))
-     order by e.student_profile_id, e.week_start_date
-    on conflict (student_profile_id, week_start_date) do update
-       set quiz_sum = excluded.quiz_sum,
-           quiz_count = excluded.quiz_count,
-           assignment_sum = excluded.assignment_sum,
-           assignment_count = excluded.assignment_count,
-           updated_at = now()
-    returning 1
+  course_diff as materialized (
+    select coalesce(e.student_profile_id, s.student_profile_id) as student_profile_id,
+           coalesce(e.course_id, s.course_id) as course_id,
+           coalesce(e.week_start_date, s.week_start_date) as week_start_date,
+           e.quiz_sum, e.quiz_count, e.assignment_sum, e.assignment_count,
+           e.student_profile_id is null as is_extra
+      from (select * from student_course_weekly_performance t
+             where (p_student_profile_id is null or t.student_profile_id = p_student_profile_id)
+               and (p_since is null or t.week_start_date >= v_week_floor)) s
+      full join (select * from expected where course_id is not null) e
+        on (e.student_profile_id, e.course_id, e.week_start_date) = (s.student_profile_id, s.course_id, s.week_start_date)
+     where (s.quiz_sum, s.quiz_count, s.assignment_sum, s.assignment_count)
+           is distinct from (e.quiz_sum, e.quiz_count, e.assignment_sum, e.assignment_count)
   ),
   course_deleted as (
     delete from student_course_weekly_performance t
-     using course_in_scope s
-     where (t.student_profile_id, t.course_id, t.week_start_date) = (s.student_profile_id, s.course_id, s.week_start_date)
-       and not exists (select from expected e
-                        where (e.student_profile_id, e.course_id, e.week_start_date)
-                            = (s.student_profile_id, s.course_id, s.week_start_date))
+     using course_diff d
+     where d.is_extra
+       and (t.student_profile_id, t.course_id, t.week_start_date) = (d.student_profile_id, d.course_id, d.week_start_date)
     returning 1
   ),
   course_upserted as (
     insert into student_course_weekly_performance as t
            (student_profile_id, course_id, week_start_date, quiz_sum, quiz_count, assignment_sum, assignment_count)
-    select e.student_profile_id, e.course_id, e.week_start_date, e.quiz_sum, e.quiz_count, e.assignment_sum, e.assignment_count
-      from expected e
-     where e.course_id is not null
-       and not exists (select from course_in_scope s
-                        where (s.student_profile_id, s.course_id, s.week_start_date)
-                            = (e.student_profile_id, e.course_id, e.week_start_date)
-                          and (s.quiz_sum, s.quiz_count, s.assignment_sum, s.assignment_count)
-                            = (e.quiz_sum, e.quiz_count, e.assignment_sum, e.assignment_count))
-     order by e.student_profile_id, e.course_id, e.week_start_date
+    select d.student_profile_id, d.course_id, d.week_start_date, d.quiz_sum, d.quiz_count, d.assignment_sum, d.assignment_count
+      from course_diff d
+     where not d.is_extra
+     order by d.student_profile_id, d.course_id, d.week_start_date
     on conflict (student_profile_id, course_id, week_start_date) do update
        set quiz_sum = excluded.quiz_sum,
            quiz_count = excluded.quiz_count,
@@ -142,9 +105,66 @@ begin
            assignment_count = excluded.assignment_count,
            updated_at = now()
     returning 1
+  ),
+  weekly_diff as materialized (
+    select coalesce(e.student_profile_id, s.student_profile_id) as student_profile_id,
+           coalesce(e.week_start_date, s.week_start_date) as week_start_date,
+           e.quiz_sum, e.quiz_count, e.assignment_sum, e.assignment_count,
+           e.student_profile_id is null as is_extra
+      from (select * from student_weekly_performance t
+             where (p_student_profile_id is null or t.student_profile_id = p_student_profile_id)
+               and (p_since is null or t.week_start_date >= v_week_floor)) s
+      full join (select x.student_profile_id, x.week_start_date,
+                        sum(x.quiz_sum) as quiz_sum, sum(x.quiz_count)::integer as quiz_count,
+                        sum(x.assignment_sum) as assignment_sum, sum(x.assignment_count)::integer as assignment_count
+                   from expected x
+                  group by x.student_profile_id, x.week_start_date) e
+        on (e.student_profile_id, e.week_start_date) = (s.student_profile_id, s.week_start_date)
+     where (s.year, s.week_number, s.quiz_sum, s.quiz_count, s.assignment_sum, s.assignment_count,
+            s.quiz_average, s.assignment_average, s.overall_average)
+           is distinct from (date_part('isoyear', e.week_start_date)::integer, date_part('week', e.week_start_date)::integer,
+                             e.quiz_sum, e.quiz_count, e.assignment_sum, e.assignment_count,
+                             weekly_average(e.quiz_sum, e.quiz_count),
+                             weekly_average(e.assignment_sum, e.assignment_count),
+                             weekly_average(e.quiz_sum + e.assignment_sum, e.quiz_count + e.assignment_count))
+  ),
+  weekly_deleted as (
+    delete from student_weekly_performance t
+     using weekly_diff d
+     where d.is_extra
+       and (t.student_profile_id, t.week_start_date) = (d.student_profile_id, d.week_start_date)
+    returning 1
+  ),
+  weekly_upserted as (
+    insert into student_weekly_performance as t
+           (student_profile_id, week_start_date, year, week_number,
+            quiz_sum, quiz_count, assignment_sum, assignment_count,
+            quiz_average, assignment_average, overall_average)
+    select d.student_profile_id, d.week_start_date,
+           date_part('isoyear', d.week_start_date), date_part('week', d.week_start_date),
+           d.quiz_sum, d.quiz_count, d.assignment_sum, d.assignment_count,
+           weekly_average(d.quiz_sum, d.quiz_count),
+           weekly_average(d.assignment_sum, d.assignment_count),
+           weekly_average(d.quiz_sum + d.assignment_sum, d.quiz_count + d.assignment_count)
+      from weekly_diff d
+     where not d.is_extra
+     order by d.student_profile_id, d.week_start_date
+    on conflict (student_profile_id, week_start_date) do update
+       set year = excluded.year,
+           week_number = excluded.week_number,
+           quiz_sum = excluded.quiz_sum,
+           quiz_count = excluded.quiz_count,
+           assignment_sum = excluded.assignment_sum,
+           assignment_count = excluded.assignment_count,
+           quiz_average = excluded.quiz_average,
+           assignment_average = excluded.assignment_average,
+           overall_average = excluded.overall_average,
+           updated_at = now()
+    returning 1
   )
-  select (select count(*) from weekly_deleted) + (select count(*) from weekly_upserted)
-       + (select count(*) from course_deleted) + (select count(*) from course_upserted)
+  -- Per-course rows first, as the triggers lock them.
+  select (select count(*) from course_deleted) + (select count(*) from course_upserted)
+       + (select count(*) from weekly_deleted) + (select count(*) from weekly_upserted)
     into v_written;
   return v_written;
 end;
@@ -188,14 +208,14 @@ begin
       using errcode = 'no_data_found';
   end if;
 
-  -- Exclusive against writers' FOR SHARE locks (see apply_score_changes), in
-  -- id order; the rebuild below starts after every writer in flight has
+  -- Exclusive against writers' FOR KEY SHARE locks (see apply_score_changes),
+  -- in id order; the rebuild below starts after every writer in flight has
   -- committed, and writers that come later apply their deltas on top of it.
   perform 1
      from student_profile
     where p_student_profile_id is null or id = p_student_profile_id
     order by id
-      for no key update;
+      for update;
 
   v_written := rebuild_weekly_rows(p_student_profile_id, p_since);
   if p_refresh_class_view then
@@ -208,7 +228,9 @@ comment on function refresh_weekly_performance(bigint, date, boolean) is
   'Rebuilds the weekly aggregates from the source rows: everything, one student, or the ISO weeks from p_since on; safe while writers are active. Returns the number of aggregate rows inserted, updated or deleted (0 when they were exact). Refreshes the class view unless p_refresh_class_view is false.';
 
 create or replace function weekly_figures_json(p_quiz_sum numeric, p_quiz_count integer,
-                                               p_assignment_sum numeric, p_assignment_count integer)
+                                               p_assignment_sum numeric, p_assignment_count integer,
+                                               p_quiz_average numeric, p_assignment_average numeric,
+                                               p_overall_average numeric)
 returns jsonb
 language sql
 immutable
@@ -216,15 +238,30 @@ parallel safe
 as $$
   select jsonb_build_object(
     'quiz_count', p_quiz_count,
-    'quiz_average', round(p_quiz_sum / nullif(p_quiz_count, 0), 2),
+    'quiz_average', p_quiz_average,
     'assignment_count', p_assignment_count,
-    'assignment_average', round(p_assignment_sum / nullif(p_assignment_count, 0), 2),
-    'overall_average', round((p_quiz_sum + p_assignment_sum) / nullif(p_quiz_count + p_assignment_count, 0), 2),
+    'assignment_average', p_assignment_average,
+    'overall_average', p_overall_average,
     'quiz_sum', p_quiz_sum,
     'assignment_sum', p_assignment_sum)
 $$;
+comment on function weekly_figures_json(numeric, integer, numeric, integer, numeric, numeric, numeric) is
+  'One week''s sums, counts and the averages a parent sees, as stored, for the check functions.';
+
+create or replace function weekly_figures_json(p_quiz_sum numeric, p_quiz_count integer,
+                                               p_assignment_sum numeric, p_assignment_count integer)
+returns jsonb
+language sql
+immutable
+parallel safe
+as $$
+  select weekly_figures_json(p_quiz_sum, p_quiz_count, p_assignment_sum, p_assignment_count,
+                             weekly_average(p_quiz_sum, p_quiz_count),
+                             weekly_average(p_assignment_sum, p_assignment_count),
+                             weekly_average(p_quiz_sum + p_assignment_sum, p_quiz_count + p_assignment_count))
+$$;
 comment on function weekly_figures_json(numeric, integer, numeric, integer) is
-  'One week''s sums and counts with the averages a parent sees, for check_weekly_performance().';
+  'One week''s sums and counts with the averages they give, for the check functions.';
 
 create or replace function check_weekly_performance(p_student_profile_id bigint default null)
 returns table (
@@ -242,13 +279,19 @@ set search_path = pg_catalog, public
 as $$
   with expected as (
     select e.student_profile_id, e.week_start_date,
-           sum(e.quiz_sum) as quiz_sum, sum(e.quiz_count)::integer as quiz_count,
-           sum(e.assignment_sum) as assignment_sum, sum(e.assignment_count)::integer as assignment_count
+           weekly_figures_json(sum(e.quiz_sum), sum(e.quiz_count)::integer,
+                               sum(e.assignment_sum), sum(e.assignment_count)::integer)
+             || jsonb_build_object('year', date_part('isoyear', e.week_start_date)::integer,
+                                   'week_number', date_part('week', e.week_start_date)::integer) as figures
       from expected_course_weeks(p_student_profile_id, null) e
      group by e.student_profile_id, e.week_start_date
   ),
   stored as (
-    select t.student_profile_id, t.week_start_date, t.quiz_sum, t.quiz_count, t.assignment_sum, t.assignment_count
+    -- The stored averages, year and week too: they are written, not generated.
+    select t.student_profile_id, t.week_start_date,
+           weekly_figures_json(t.quiz_sum, t.quiz_count, t.assignment_sum, t.assignment_count,
+                               t.quiz_average, t.assignment_average, t.overall_average)
+             || jsonb_build_object('year', t.year, 'week_number', t.week_number) as figures
       from student_weekly_performance t
      where p_student_profile_id is null or t.student_profile_id = p_student_profile_id
   )
@@ -256,15 +299,12 @@ as $$
          extract(isoyear from coalesce(s.week_start_date, e.week_start_date))::integer,
          extract(week from coalesce(s.week_start_date, e.week_start_date))::integer,
          coalesce(s.week_start_date, e.week_start_date),
-         case when s.student_profile_id is not null
-              then weekly_figures_json(s.quiz_sum, s.quiz_count, s.assignment_sum, s.assignment_count) end,
-         case when e.student_profile_id is not null
-              then weekly_figures_json(e.quiz_sum, e.quiz_count, e.assignment_sum, e.assignment_count) end
+         s.figures,
+         e.figures
     from stored s
     full join expected e
       on (e.student_profile_id, e.week_start_date) = (s.student_profile_id, s.week_start_date)
-   where (s.quiz_sum, s.quiz_count, s.assignment_sum, s.assignment_count)
-         is distinct from (e.quiz_sum, e.quiz_count, e.assignment_sum, e.assignment_count)
+   where s.figures is distinct from e.figures
    order by 1, 4
 $$;
 comment on function check_weekly_performance(bigint) is
@@ -284,25 +324,26 @@ security definer
 set search_path = pg_catalog, public
 as $$
   with expected as (
-    select * from expected_course_weeks(p_student_profile_id, null) e where e.course_id is not null
+    select e.student_profile_id, e.course_id, e.week_start_date,
+           weekly_figures_json(e.quiz_sum, e.quiz_count, e.assignment_sum, e.assignment_count) as figures
+      from expected_course_weeks(p_student_profile_id, null) e
+     where e.course_id is not null
   ),
   stored as (
-    select t.student_profile_id, t.course_id, t.week_start_date, t.quiz_sum, t.quiz_count, t.assignment_sum, t.assignment_count
+    select t.student_profile_id, t.course_id, t.week_start_date,
+           weekly_figures_json(t.quiz_sum, t.quiz_count, t.assignment_sum, t.assignment_count) as figures
       from student_course_weekly_performance t
      where p_student_profile_id is null or t.student_profile_id = p_student_profile_id
   )
   select coalesce(s.student_profile_id, e.student_profile_id),
          coalesce(s.course_id, e.course_id),
          coalesce(s.week_start_date, e.week_start_date),
-         case when s.student_profile_id is not null
-              then weekly_figures_json(s.quiz_sum, s.quiz_count, s.assignment_sum, s.assignment_count) end,
-         case when e.student_profile_id is not null
-              then weekly_figures_json(e.quiz_sum, e.quiz_count, e.assignment_sum, e.assignment_count) end
+         s.figures,
+         e.figures
     from stored s
     full join expected e
       on (e.student_profile_id, e.course_id, e.week_start_date) = (s.student_profile_id, s.course_id, s.week_start_date)
-   where (s.quiz_sum, s.quiz_count, s.assignment_sum, s.assignment_count)
-         is distinct from (e.quiz_sum, e.quiz_count, e.assignment_sum, e.assignment_count)
+   where s.figures is distinct from e.figures
    order by 1, 2, 3
 $$;
 comment on function check_course_weekly_performance(bigint) is
