@@ -1,14 +1,14 @@
 """Cheaper writes: no foreign keys, generated columns or checks on the aggregates, one trigger function, generic plans.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-11-27
 """
 
 from db.migrations.sqlfiles import run_frozen_sql, run_sql
 
-revision = "0002"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
