@@ -32,10 +32,12 @@ test-fast: install
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
-## Copies db/functions/*.sql into the revision REV, freezing what it installs.
+## Copies FILES (default: every db/functions/*.sql) into the revision REV, freezing what it installs:
+## make freeze-sql REV=0002 FILES=db/functions/410_staff_tokens.sql
+FILES ?= $(wildcard db/functions/*.sql)
 freeze-sql:
 	test -n "$(REV)" && test -d db/migrations/versions/$(REV)
-	cp db/functions/*.sql db/migrations/versions/$(REV)/
+	cp $(FILES) db/migrations/versions/$(REV)/
 
 ## Stops the embedded server and deletes its data.
 clean-db:
