@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, json
+from flask import Blueprint, Flask, Response, json, render_template
 from werkzeug.exceptions import HTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -41,3 +41,28 @@ def init_app(app: Flask) -> None:
     def handle_unexpected(error: Exception):
         app.logger.exception("unhandled error")
         return problem(500, "Internal Server Error")
+
+
+def html_errors(bp: Blueprint, sign_in_endpoint: str) -> None:
+    """Errors raised by bp's views answer as an HTML page (same status and headers); a 401 offers the sign-in form."""
+
+    def page(status: int, title: str, detail: str | None, headers) -> Response:
+        body = render_template("error.html", status=status, title=title, detail=detail, sign_in_endpoint=sign_in_endpoint)
+        response = Response(body, status=status, mimetype="text/html")
+        response.headers.update(headers or {})
+        return response
+
+    @bp.errorhandler(ProblemError)
+    def handle_problem(error: ProblemError):
+        return page(error.status, error.title, error.detail, error.headers)
+
+    @bp.errorhandler(HTTPException)
+    def handle_http_exception(error: HTTPException):
+        headers = {k: v for k, v in error.get_headers() if k.lower() not in ("content-type", "content-length")}
+        return page(error.code or 500, error.name, error.description, headers)
+
+    @bp.after_request
+    def private(response: Response) -> Response:
+        # Every page names a student or a family: no cache may keep it.
+        response.headers["Cache-Control"] = "private, no-store"
+        return response
