@@ -35,7 +35,7 @@ def test_sign_in_link_sets_the_cookie_and_redirects_without_the_token(client, fa
     cookie = r.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" not in cookie
     assert r.headers["Cache-Control"] == "private, no-store"
-    assert r.headers["Referrer-Policy"] == "no-referrer"
+    assert r.headers["Referrer-Policy"] == "same-origin"
     page = client.get("/")
     assert page.status_code == 200 and "Ann" in page.get_data(as_text=True)
 

@@ -10,8 +10,9 @@ SERIES = [
     ("quiz_avg", "Quizzes", "quiz"),
     ("assignment_avg", "Assignments", "assignment"),
 ]
-WIDTH, HEIGHT = 640, 300
-LEFT, RIGHT, TOP, BOTTOM = 44, 12, 14, 34
+# Narrow enough that its text stays legible when scaled down to a phone's width.
+WIDTH, HEIGHT = 480, 270
+LEFT, RIGHT, TOP, BOTTOM = 40, 10, 14, 34
 
 
 def line_chart(weeks: list[dict]) -> dict:
