@@ -5,16 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, render_template, request
 
 from . import db
 from .api import guardian_students, student_trend
-from .auth import GUARDIAN, authenticate, require_same_origin, sign_in, sign_out
+from .auth import GUARDIAN, authenticate
 from .chart import line_chart
-from .problems import ProblemError, html_errors
+from .problems import html_errors
+from .signin import add_sign_in_routes
 
 bp = Blueprint("pages", __name__)
 html_errors(bp, "pages.login")
+add_sign_in_routes(bp, GUARDIAN, db.reader, "pages.dashboard", "login.html")
 
 DIRECTION_TEXT = {
     "improving": ("Improving", "↗"),
@@ -22,37 +24,6 @@ DIRECTION_TEXT = {
     "stable": ("Steady", "→"),
     "insufficient_data": ("Not enough weeks with scores yet to show a trend", "·"),
 }
-
-
-def sign_in_response(kind, connect, sign_in_endpoint: str, done_endpoint: str, token: str | None, template: str):
-    """The shared sign-in step: a valid token opens a session and sends the browser on with 303,
-    so the token leaves the address bar; otherwise the form again."""
-    if token is None:
-        return render_template(template, sign_in_endpoint=sign_in_endpoint)
-    if request.method == "POST":
-        require_same_origin()  # no other site may sign a browser in to an account of its choosing
-    with connect() as conn:
-        valid = sign_in(conn, kind, token)
-    if not valid:
-        raise ProblemError(401, "Unauthorized", "This sign-in link or token is unknown, expired or revoked.")
-    return redirect(url_for(done_endpoint), code=303)
-
-
-def sign_out_response(kind, sign_in_endpoint: str):
-    require_same_origin()
-    sign_out(kind)
-    return redirect(url_for(sign_in_endpoint), code=303)
-
-
-@bp.route("/login", methods=["GET", "POST"])
-def login():
-    token = request.form.get("token") if request.method == "POST" else request.args.get("token")
-    return sign_in_response(GUARDIAN, db.reader, "pages.login", "pages.dashboard", token, "login.html")
-
-
-@bp.post("/logout")
-def logout():
-    return sign_out_response(GUARDIAN, "pages.login")
 
 
 def local_time(value: str | None, time_zone: str) -> datetime | None:

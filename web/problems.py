@@ -19,6 +19,11 @@ def problem(status: int, title: str, detail: str | None = None, headers: dict | 
     return response
 
 
+def extra_headers(error: HTTPException) -> dict:
+    """An HTTP error's own headers (Allow, WWW-Authenticate…), without those of its default body."""
+    return {k: v for k, v in error.get_headers() if k.lower() not in ("content-type", "content-length")}
+
+
 class ProblemError(Exception):
     """Raised by views to answer with a problem document."""
 
@@ -34,8 +39,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def handle_http_exception(error: HTTPException):
-        headers = {k: v for k, v in error.get_headers() if k.lower() not in ("content-type", "content-length")}
-        return problem(error.code or 500, error.name, error.description, headers)
+        return problem(error.code or 500, error.name, error.description, extra_headers(error))
 
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception):
@@ -58,8 +62,7 @@ def html_errors(bp: Blueprint, sign_in_endpoint: str) -> None:
 
     @bp.errorhandler(HTTPException)
     def handle_http_exception(error: HTTPException):
-        headers = {k: v for k, v in error.get_headers() if k.lower() not in ("content-type", "content-length")}
-        return page(error.code or 500, error.name, error.description, headers)
+        return page(error.code or 500, error.name, error.description, extra_headers(error))
 
     @bp.after_request
     def private(response: Response) -> Response:

@@ -12,25 +12,15 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from . import db
 from .api import bad_request, parse_bounded_int, parse_id
 from .auth import STAFF, authenticate
-from .pages import sign_in_response, sign_out_response
 from .problems import ProblemError, html_errors
+from .signin import add_sign_in_routes
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 html_errors(bp, "staff.login")
+add_sign_in_routes(bp, STAFF, db.staff, "staff.search", "staff_login.html")
 
 MAX_QUERY = 200
 MAX_RESULTS = 100
-
-
-@bp.route("/login", methods=["GET", "POST"])
-def login():
-    token = request.form.get("token") if request.method == "POST" else request.args.get("token")
-    return sign_in_response(STAFF, db.staff, "staff.login", "staff.search", token, "staff_login.html")
-
-
-@bp.post("/logout")
-def logout():
-    return sign_out_response(STAFF, "staff.login")
 
 
 def like_pattern(text: str) -> str:

@@ -21,7 +21,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     run_sql(
         """
-        drop function if exists issue_staff_token(bigint, interval);
+        drop function if exists issue_staff_token(bigint, interval), mint_token(text, interval);
         drop table if exists staff_token, staff_member cascade;
 
         -- What 0001 created and this revision granted: revoke, so that 0001's
