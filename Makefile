@@ -32,8 +32,9 @@ test-fast: install
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
-## Copies FILES (default: all of db/functions/) into the revision REV, freezing what it installs.
-FILES ?= db/functions/*.sql
+## Copies FILES (default: every db/functions/*.sql) into the revision REV, freezing what it installs:
+## make freeze-sql REV=0002 FILES=db/functions/410_staff_tokens.sql
+FILES ?= $(wildcard db/functions/*.sql)
 freeze-sql:
 	test -n "$(REV)" && test -d db/migrations/versions/$(REV)
 	cp $(FILES) db/migrations/versions/$(REV)/

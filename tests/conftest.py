@@ -10,12 +10,14 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
+from datetime import datetime, timezone
 
 import psycopg
 import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from factories import add_assignment, add_guardian, add_quiz, add_student
 from web.cli import migrate
 
 TEMPLATE_NAME = f"wt_template_{os.getpid()}"
@@ -102,7 +104,7 @@ def app(db_url):
     from web import create_app
     from web.db import close_pool
 
-    application = create_app({"TESTING": True, "DATABASE_URL": db_url, "POOL_MAX_SIZE": 4})
+    application = create_app({"TESTING": True, "DATABASE_URL": db_url, "POOL_MAX_SIZE": 4, "SECRET_KEY": "test-secret-key"})
     yield application
     close_pool(application)
 
@@ -110,3 +112,21 @@ def app(db_url):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def family(conn):
+    """Guardian A with child a (seed week in 2024 W3, a zero in W5); guardian B with child b."""
+    a = add_student(conn, "Ann", "Europe/London")
+    b = add_student(conn, "Ben", "America/New_York")
+    ga = add_guardian(conn, "a@example.org", a)
+    add_guardian(conn, "b@example.org", b)
+    utc = timezone.utc
+    for score, day in [(85, 15), (90, 16), (88, 17)]:
+        add_quiz(conn, a, score, datetime(2024, 1, day, 10, tzinfo=utc))
+    add_assignment(conn, a, 92, graded_at=datetime(2024, 1, 18, 10, tzinfo=utc))
+    add_assignment(conn, a, 88, graded_at=datetime(2024, 1, 19, 10, tzinfo=utc))
+    add_quiz(conn, a, 0, datetime(2024, 1, 30, 10, tzinfo=utc))
+    add_quiz(conn, b, 55, datetime(2024, 1, 16, 10, tzinfo=utc))
+    token = conn.execute("select issue_guardian_token(%s)", (ga,)).fetchone()[0]
+    return {"a": a, "b": b, "guardian": ga, "token": token, "conn": conn}

@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
-from factories import add_assignment, add_guardian, add_quiz, add_student
+from factories import add_guardian
 
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture
-def family(conn):
-    """Guardian A with child a (seed week in 2024 W3, a zero in W5); guardian B with child b."""
-    a = add_student(conn, "Ann", "Europe/London")
-    b = add_student(conn, "Ben", "America/New_York")
-    ga = add_guardian(conn, "a@example.org", a)
-    add_guardian(conn, "b@example.org", b)
-    utc = timezone.utc
-    for score, day in [(85, 15), (90, 16), (88, 17)]:
-        add_quiz(conn, a, score, datetime(2024, 1, day, 10, tzinfo=utc))
-    add_assignment(conn, a, 92, graded_at=datetime(2024, 1, 18, 10, tzinfo=utc))
-    add_assignment(conn, a, 88, graded_at=datetime(2024, 1, 19, 10, tzinfo=utc))
-    add_quiz(conn, a, 0, datetime(2024, 1, 30, 10, tzinfo=utc))
-    add_quiz(conn, b, 55, datetime(2024, 1, 16, 10, tzinfo=utc))
-    token = conn.execute("select issue_guardian_token(%s)", (ga,)).fetchone()[0]
-    return {"a": a, "b": b, "guardian": ga, "token": token, "conn": conn}
 
 
 def get(client, path, token=None, **params):
@@ -143,7 +125,7 @@ def test_healthz(client):
 def test_healthz_when_the_database_does_not_answer():
     from web import create_app
 
-    app = create_app({"TESTING": True, "DATABASE_URL": "postgresql://nobody@/nodb?host=/nonexistent", "POOL_OPEN_TIMEOUT": 1})
+    app = create_app({"TESTING": True, "DATABASE_URL": "postgresql://nobody@/nodb?host=/nonexistent", "POOL_OPEN_TIMEOUT": 1, "SECRET_KEY": "x"})
     r = app.test_client().get("/healthz")
     assert r.status_code == 503 and r.mimetype == PROBLEM
 

@@ -48,3 +48,29 @@ def test_backfill_one_student(drifted):
 def test_backfill_unknown_student_fails(drifted, capsys):
     assert main(["backfill", "--student-id", "987654"]) == 1
     assert "No student" in capsys.readouterr().err
+
+
+def test_demo_data_prints_sign_in_links_and_shows_both_class_average_cases(conn, db_url, monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    assert main(["demo-data", "--port", "5123"]) == 0
+    out = capsys.readouterr().out
+    assert "http://127.0.0.1:5123/login?token=wt_" in out
+    assert "http://127.0.0.1:5123/staff/login?token=wts_" in out
+    assert "curl -H 'Authorization: Bearer wt_" in out
+    shown, hidden = conn.execute(
+        "select count(*) filter (where student_count >= 10), count(*) filter (where student_count < 10)"
+        "  from course_weekly_performance"
+    ).fetchone()
+    assert shown > 0 and hidden > 0
+    assert main(["demo-data"]) == 0  # a second run reuses the school, issues fresh tokens
+    assert "already present" in capsys.readouterr().out
+    assert conn.execute("select count(*) from staff_member").fetchone()[0] == 1
+
+
+def test_issue_staff_token(conn, db_url, monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    conn.execute("insert into staff_member (email) values ('t@school.example')")
+    assert main(["issue-staff-token", "--email", "t@school.example", "--days", "2"]) == 0
+    assert capsys.readouterr().out.startswith("wts_")
+    assert main(["issue-staff-token", "--email", "nobody@school.example"]) == 1
+    assert "No staff member" in capsys.readouterr().err

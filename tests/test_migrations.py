@@ -130,6 +130,61 @@ def test_each_downgrade_leaves_the_previous_revision_working(two_databases):
         write_and_check(first)
 
 
+def role_exists(url: str, role: str) -> bool:
+    with psycopg.connect(url) as conn:
+        return conn.execute("select exists (select from pg_roles where rolname = %s)", (role,)).fetchone()[0]
+
+
+def role_used_elsewhere(url: str, role: str) -> bool:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "select exists (select from pg_shdepend d join pg_roles r on r.oid = d.refobjid"
+            " where r.rolname = %s and d.refclassid = 'pg_authid'::regclass)",
+            (role,),
+        ).fetchone()[0]
+
+
+def grantees(url: str) -> set:
+    with psycopg.connect(url) as conn:
+        return {
+            row[0]
+            for row in conn.execute(
+                "select grantee from information_schema.role_table_grants where table_schema = 'public'"
+                " union select grantee from information_schema.role_routine_grants where routine_schema = 'public'"
+            )
+        }
+
+
+def test_0002_up_down_up_beside_another_migrated_database(two_databases):
+    first, second = two_databases
+    alembic(first, "upgrade", "0001")
+    core = objects(first)
+    alembic(first, "upgrade", "0002")
+    alembic(second, "upgrade", "0002")
+    staff = set(objects(first)) - set(core)
+    assert staff == {("staff_member",), ("staff_token",), ("staff_member_pkey",), ("staff_member_email_key",), ("staff_token_pkey",), ("staff_token_token_hash_key",), ("staff_token_staff_member_id_idx",), ("staff_token_id_seq",), ("staff_member_id_seq",), ("issue_staff_token",), ("mint_token",)}
+
+    alembic(first, "downgrade", "0001")
+    assert objects(first) == core
+    assert "weekly_trends_staff" not in grantees(first)
+    # the other database still uses the role: it stays, with its grants there
+    assert role_exists(first, "weekly_trends_staff")
+    with psycopg.connect(second, autocommit=True) as conn:
+        conn.execute("set role weekly_trends_staff")
+        conn.execute("select count(*) from staff_token")
+
+    alembic(first, "upgrade", "0002")
+    assert set(objects(first)) - set(core) == staff
+    alembic(second, "downgrade", "0001")
+    alembic(first, "downgrade", "0001")
+    # dropped unless a database outside this test (the suite's template) still uses it
+    assert role_exists(first, "weekly_trends_staff") == role_used_elsewhere(first, "weekly_trends_staff")
+    alembic(first, "upgrade", "0002")
+    with psycopg.connect(first, autocommit=True) as conn:
+        conn.execute("set role weekly_trends_staff")
+        conn.execute("select count(*) from staff_token")
+
+
 def test_each_function_file_is_frozen_in_the_latest_revision_that_ships_it():
     """db/functions/ must not drift from what the newest revision installs: edit a function,
     then add a revision and `make freeze-sql REV=<it>`."""

@@ -1,4 +1,4 @@
-"""Weekly Trends web app: read-only JSON for parents (`flask --app web run`)."""
+"""Weekly Trends web app: the parents' page and JSON, and the staff pages (`flask --app web run`)."""
 
 from __future__ import annotations
 
@@ -6,23 +6,53 @@ import os
 
 from flask import Flask
 
+from . import settings
+
 
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
     app.config.from_mapping(
         # None: resolved on first use (DATABASE_URL, else the embedded server).
         DATABASE_URL=os.environ.get("DATABASE_URL"),
-        POOL_MIN_SIZE=int(os.environ.get("WEEKLY_TRENDS_POOL_MIN_SIZE", "1")),
-        POOL_MAX_SIZE=int(os.environ.get("WEEKLY_TRENDS_POOL_MAX_SIZE", "10")),
+        POOL_MIN_SIZE=settings.env_int("WEEKLY_TRENDS_POOL_MIN_SIZE", 1),
+        POOL_MAX_SIZE=settings.env_int("WEEKLY_TRENDS_POOL_MAX_SIZE", 10),
         POOL_OPEN_TIMEOUT=float(os.environ.get("WEEKLY_TRENDS_POOL_OPEN_TIMEOUT", "10")),
         READER_ROLE="weekly_trends_reader",
+        STAFF_ROLE="weekly_trends_staff",
+        CLASS_AVERAGE_MIN_STUDENTS=settings.env_int("WEEKLY_TRENDS_CLASS_AVERAGE_MIN_STUDENTS", 10),
+        # None: kept in the instance folder (see below).
+        SECRET_KEY=os.environ.get("WEEKLY_TRENDS_SECRET_KEY") or os.environ.get("SECRET_KEY"),
+        SESSION_COOKIE_NAME="weekly_trends_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
     )
     if test_config is not None:
         app.config.update(test_config)
+    settings.check_class_average_min(app.config["CLASS_AVERAGE_MIN_STUDENTS"])
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = settings.instance_secret_key(app)
+    app.session_interface = settings.SessionInterface()
+    settings.redact_tokens_in_request_log()
 
-    from . import api, db, problems
+    from . import api, db, pages, problems, staff
 
     db.init_app(app)
     problems.init_app(app)
     app.register_blueprint(api.bp)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(staff.bp)
+
+    @app.after_request
+    def security_headers(response):
+        # Inline SVG and a same-origin stylesheet only: no script, no frames, no third party.
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        )
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        # No URL of ours travels to another site as a Referer. (Not no-referrer: under it
+        # Chrome sends "Origin: null" with same-origin POSTs, which the origin check refuses.)
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
     return app

@@ -1,17 +1,19 @@
-"""The parents' JSON API and the health check."""
+"""The parents' JSON and CSV API, and the health check."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from datetime import date, timedelta
-from decimal import Decimal
 
 import psycopg
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from . import db
-from .auth import authenticate_guardian
+from .auth import GUARDIAN, authenticate
 from .problems import ProblemError, problem
+from .trends import weekly_stats
 
 bp = Blueprint("api", __name__)
 
@@ -20,24 +22,31 @@ DEFAULT_WEEKS = 6
 BIGINT_MAX = 2**63 - 1
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 NOT_FOUND_DETAIL = "No student with this id is linked to your account."
+CSV_COLUMNS = [
+    "scope", "course_id", "course_name", "week", "year", "week_number", "week_start",
+    "overall_avg", "quiz_avg", "assignment_avg", "quiz_count", "assignment_count",
+    "class_average", "class_average_suppressed",
+]
 
 
 def bad_request(detail: str) -> ProblemError:
     return ProblemError(400, "Bad Request", detail)
 
 
-def parse_student_id(raw: str) -> int:
+def parse_id(raw: str, what: str = "student id") -> int:
     if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) <= BIGINT_MAX:
-        raise bad_request("The student id must be a positive integer.")
+        raise bad_request(f"The {what} must be a positive integer.")
+    return int(raw)
+
+
+def parse_bounded_int(raw: str, name: str, low: int, high: int) -> int:
+    if not (raw.isascii() and raw.isdigit() and low <= int(raw) <= high):
+        raise bad_request(f"{name} must be an integer from {low} to {high}.")
     return int(raw)
 
 
 def parse_weeks(raw: str | None) -> int:
-    if raw is None:
-        return DEFAULT_WEEKS
-    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_WEEKS):
-        raise bad_request(f"weeks must be an integer from 1 to {MAX_WEEKS}.")
-    return int(raw)
+    return DEFAULT_WEEKS if raw is None else parse_bounded_int(raw, "weeks", 1, MAX_WEEKS)
 
 
 def parse_end(raw: str | None) -> date | None:
@@ -58,7 +67,7 @@ def linked_student(conn: psycopg.Connection, guardian_id: int, student_id: int) 
     """The student if linked to the guardian; otherwise the same 404 as for an unknown id."""
     row = conn.execute(
         """
-        select sp.id, sp.display_name, (now() at time zone sp.time_zone)::date as today
+        select sp.id, sp.display_name, sp.time_zone, (now() at time zone sp.time_zone)::date as today
           from guardian_student gs
           join student_profile sp on sp.id = gs.student_profile_id
          where gs.guardian_id = %s and gs.student_profile_id = %s
@@ -70,61 +79,84 @@ def linked_student(conn: psycopg.Connection, guardian_id: int, student_id: int) 
     return row
 
 
-def as_float(value: Decimal | None) -> float | None:
-    # 0.00 is a score, not "no data": test for None, never for truthiness.
-    return None if value is None else float(value)
-
-
-def weekly_trend(conn: psycopg.Connection, student_id: int, end: date, weeks: int) -> list[dict]:
-    """The `weeks` ISO weeks ending with the one holding `end`, oldest first, every week present."""
-    last_monday = end - timedelta(days=end.isoweekday() - 1)
-    mondays = [last_monday - timedelta(weeks=n) for n in reversed(range(weeks))]
-    rows = conn.execute(
+def guardian_students(conn: psycopg.Connection, guardian_id: int) -> list[dict]:
+    return conn.execute(
         """
-        select week_start_date, quiz_average, quiz_count, assignment_average, assignment_count, overall_average
-          from student_weekly_performance
-         where student_profile_id = %s and week_start_date between %s and %s
+        select sp.id, sp.display_name
+          from guardian_student gs
+          join student_profile sp on sp.id = gs.student_profile_id
+         where gs.guardian_id = %s
+         order by sp.display_name, sp.id
         """,
-        (student_id, mondays[0], mondays[-1]),
+        (guardian_id,),
     ).fetchall()
-    by_week = {r["week_start_date"]: r for r in rows}
-    trend = []
-    for monday in mondays:
-        row = by_week.get(monday, {})
-        iso_year, iso_week, _ = monday.isocalendar()
-        trend.append(
-            {
-                "week": f"W{iso_week}",
-                "year": iso_year,
-                "week_number": iso_week,
-                "week_start": monday.isoformat(),
-                "overall_avg": as_float(row.get("overall_average")),
-                "quiz_avg": as_float(row.get("quiz_average")),
-                "assignment_avg": as_float(row.get("assignment_average")),
-                "quiz_count": row.get("quiz_count", 0),
-                "assignment_count": row.get("assignment_count", 0),
-            }
-        )
-    return trend
 
 
-def private_json(payload: dict):
-    response = jsonify(payload)
+def student_trend(conn: psycopg.Connection, guardian_id: int, raw_student_id: str, args) -> tuple[dict, dict]:
+    """The linked student and their weekly_stats for the request's weeks and end (400/404 problems)."""
+    sid = parse_id(raw_student_id)
+    weeks = parse_weeks(args.get("weeks"))
+    end = parse_end(args.get("end"))
+    student = linked_student(conn, guardian_id, sid)
+    stats = weekly_stats(conn, sid, end or student["today"], weeks, current_app.config["CLASS_AVERAGE_MIN_STUDENTS"])
+    return student, stats
+
+
+def private(response: Response) -> Response:
     # Student data: no shared cache (proxy, CDN) may keep it, nor the browser.
     response.headers["Cache-Control"] = "private, no-store"
     return response
 
 
+@bp.get("/api/v1/me/students")
+def my_students():
+    with db.reader() as conn:
+        guardian_id = authenticate(conn, GUARDIAN)
+        students = guardian_students(conn, guardian_id)
+    return private(jsonify({"students": [{"id": s["id"], "display_name": s["display_name"]} for s in students]}))
+
+
 @bp.get("/api/v1/students/<student_id>/weekly-trend")
 def student_weekly_trend(student_id: str):
     with db.reader() as conn:
-        guardian_id = authenticate_guardian(conn)
-        sid = parse_student_id(student_id)
-        weeks = parse_weeks(request.args.get("weeks"))
-        end = parse_end(request.args.get("end"))
-        student = linked_student(conn, guardian_id, sid)
-        trend = weekly_trend(conn, sid, end or student["today"], weeks)
-    return private_json({"student_id": sid, "weekly_stats": {"weekly_trend": trend, "total_weeks": len(trend)}})
+        guardian_id = authenticate(conn, GUARDIAN)
+        student, stats = student_trend(conn, guardian_id, student_id, request.args)
+    return private(jsonify({"student_id": student["id"], "weekly_stats": stats}))
+
+
+def csv_cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value  # a spreadsheet would run it as a formula
+    return str(value)
+
+
+def csv_rows(stats: dict):
+    """One row per week overall, then one per course and week; the figures of the JSON answer."""
+    for week in stats["weekly_trend"]:
+        yield {"scope": "overall"} | week
+    for course in stats["courses"]:
+        for week in course["weeks"]:
+            yield {"scope": "course", "course_id": course["course_id"], "course_name": course["name"]} | week
+
+
+@bp.get("/api/v1/students/<student_id>/weekly-trend.csv")
+def student_weekly_trend_csv(student_id: str):
+    with db.reader() as conn:
+        guardian_id = authenticate(conn, GUARDIAN)
+        student, stats = student_trend(conn, guardian_id, student_id, request.args)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in csv_rows(stats):
+        writer.writerow([csv_cell(row.get(column)) for column in CSV_COLUMNS])
+    last_week = stats["weekly_trend"][-1]["week_start"]
+    response = Response(out.getvalue(), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="weekly-trend-{student["id"]}-{last_week}.csv"'
+    return private(response)
 
 
 @bp.get("/healthz")

@@ -1,42 +1,106 @@
-"""Bearer tokens issued by issue_guardian_token(): only their sha256 is stored."""
+"""Who is asking: a bearer token, or the session cookie set at sign-in.
+
+Tokens come from issue_guardian_token() / issue_staff_token(); only their
+sha256 is stored. The session holds only the token's row id, and every
+request re-reads that row, so revoking or expiring a token ends every
+session opened with it at once.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 
 import psycopg
-from flask import request
+from flask import request, session
+from psycopg import sql
 
 from .problems import ProblemError
 
-TOKEN_PATTERN = re.compile(r"wt_[0-9a-f]{64}")
+
+@dataclass(frozen=True)
+class TokenKind:
+    table: str
+    owner_column: str
+    pattern: re.Pattern
+    session_key: str
+    realm: str
+    who: str
 
 
-def unauthorized(detail: str) -> ProblemError:
-    return ProblemError(401, "Unauthorized", detail, {"WWW-Authenticate": 'Bearer realm="weekly-trends"'})
+GUARDIAN = TokenKind("guardian_token", "guardian_id", re.compile(r"wt_[0-9a-f]{64}"), "guardian_token_id", "weekly-trends", "guardian")
+STAFF = TokenKind("staff_token", "staff_member_id", re.compile(r"wts_[0-9a-f]{64}"), "staff_token_id", "weekly-trends-staff", "staff")
+
+# Sec-Fetch-Site values of a request another site made the browser send.
+CROSS_ORIGIN_SITES = {"cross-site", "same-site"}
 
 
-def bearer_token() -> str:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise unauthorized("Send a guardian token as 'Authorization: Bearer <token>'.")
-    return token.strip()
+def unauthorized(kind: TokenKind, detail: str) -> ProblemError:
+    return ProblemError(401, "Unauthorized", detail, {"WWW-Authenticate": f'Bearer realm="{kind.realm}"'})
 
 
-def authenticate_guardian(conn: psycopg.Connection) -> int:
-    """The guardian id behind the request's bearer token, or a 401 problem."""
-    token = bearer_token()
-    row = None
-    if TOKEN_PATTERN.fullmatch(token):
-        row = conn.execute(
-            """
-            select guardian_id
-              from guardian_token
-             where token_hash = %s and revoked_at is null and expires_at > now()
-            """,
-            (hashlib.sha256(token.encode()).digest(),),
-        ).fetchone()
+def _valid_token(conn: psycopg.Connection, kind: TokenKind, where: sql.Composable, value) -> dict | None:
+    """The unexpired, unrevoked token row matching `where`, as {id, owner}."""
+    query = sql.SQL(
+        "select id, {owner} as owner from {table} where {where} and revoked_at is null and expires_at > now()"
+    ).format(owner=sql.Identifier(kind.owner_column), table=sql.Identifier(kind.table), where=where)
+    return conn.execute(query, (value,)).fetchone()
+
+
+def token_by_value(conn: psycopg.Connection, kind: TokenKind, token: str) -> dict | None:
+    if not kind.pattern.fullmatch(token):
+        return None
+    return _valid_token(conn, kind, sql.SQL("token_hash = %s"), hashlib.sha256(token.encode()).digest())
+
+
+def require_same_origin(*, allow_navigation: bool = False) -> None:
+    """Refuse a request another origin made the browser send with our cookie (CSRF, cross-site reads).
+
+    allow_navigation: a top-level GET navigation to an HTML page (a link from
+    a mail) may come from elsewhere; it changes nothing and the other site
+    cannot read the answer.
+    """
+    origin = request.headers.get("Origin")
+    if origin is not None and origin.lower() != f"{request.scheme}://{request.host}".lower():
+        raise ProblemError(403, "Forbidden", "A signed-in request must come from this site's own pages.")
+    navigation = allow_navigation and request.method == "GET" and request.headers.get("Sec-Fetch-Mode") == "navigate"
+    if request.headers.get("Sec-Fetch-Site") in CROSS_ORIGIN_SITES and not navigation:
+        raise ProblemError(403, "Forbidden", "A signed-in request must come from this site's own pages.")
+
+
+def authenticate(conn: psycopg.Connection, kind: TokenKind, *, allow_navigation: bool = False) -> int:
+    """The owner id (guardian or staff member) behind the request, or a 401 problem.
+
+    A request with an Authorization header is judged by it alone; otherwise by the session cookie.
+    """
+    if "Authorization" in request.headers:
+        scheme, _, token = request.headers["Authorization"].partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise unauthorized(kind, f"Send a {kind.who} token as 'Authorization: Bearer <token>'.")
+        row = token_by_value(conn, kind, token.strip())
+        if row is None:
+            raise unauthorized(kind, "The token is unknown, expired or revoked.")
+        return row["owner"]
+    token_id = session.get(kind.session_key)
+    if token_id is None:
+        raise unauthorized(kind, f"Sign in, or send a {kind.who} token as 'Authorization: Bearer <token>'.")
+    require_same_origin(allow_navigation=allow_navigation)
+    row = _valid_token(conn, kind, sql.SQL("id = %s"), token_id)
     if row is None:
-        raise unauthorized("The token is unknown, expired or revoked.")
-    return row["guardian_id"]
+        session.pop(kind.session_key, None)
+        raise unauthorized(kind, "Your sign-in has expired or was revoked. Sign in again.")
+    return row["owner"]
+
+
+def sign_in(conn: psycopg.Connection, kind: TokenKind, token: str) -> bool:
+    """Open a session for a valid token: the cookie keeps the token's row id, never the token."""
+    row = token_by_value(conn, kind, token.strip())
+    if row is None:
+        return False
+    session[kind.session_key] = row["id"]
+    return True
+
+
+def sign_out(kind: TokenKind) -> None:
+    session.pop(kind.session_key, None)

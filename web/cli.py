@@ -1,4 +1,4 @@
-"""`weekly-trends`: operate the database behind the app (migrations, demo data, backfill)."""
+"""`weekly-trends`: operate the database behind the app (migrations, demo data, tokens, backfill)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 from datetime import date, timedelta
 
 import psycopg
+from psycopg import sql
 
 from .embedded import PROJECT_ROOT, database_url
 
@@ -26,7 +27,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
-    from .demo import DEMO_PARENT_EMAIL, demo_student_ids, load_demo_school
+    from .demo import DEMO_PARENT_EMAIL, DEMO_STAFF_EMAIL, demo_staff_member, demo_student_ids, load_demo_school
 
     with psycopg.connect(database_url(), autocommit=True) as conn:
         created = load_demo_school(conn)
@@ -34,23 +35,39 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
             "select issue_guardian_token(id, '30 days') from guardian where email = %s", (DEMO_PARENT_EMAIL,)
         ).fetchone()[0]
         student_id = demo_student_ids(conn)[0]
+        staff_token = conn.execute("select issue_staff_token(%s, '1 day')", (demo_staff_member(conn),)).fetchone()[0]
+    base = f"http://127.0.0.1:{args.port}"
     print("Demo school " + ("loaded." if created else "already present."))
-    print(f"Demo parent {DEMO_PARENT_EMAIL}, token valid 30 days. Try, once the server below is up:")
-    print(f"  curl -H 'Authorization: Bearer {token}' http://127.0.0.1:{args.port}/api/v1/students/{student_id}/weekly-trend")
+    print(f"Demo parent {DEMO_PARENT_EMAIL}, token valid 30 days. Once the server below is up, open in a browser:")
+    print(f"  {base}/login?token={token}")
+    print("or ask the API:")
+    print(f"  curl -H 'Authorization: Bearer {token}' {base}/api/v1/students/{student_id}/weekly-trend")
+    print(f"Demo staff {DEMO_STAFF_EMAIL}, token valid 1 day:")
+    print(f"  {base}/staff/login?token={staff_token}")
+    return 0
+
+
+def issue_token(function: str, table: str, email: str, days: int) -> int:
+    with psycopg.connect(database_url(), autocommit=True) as conn:
+        row = conn.execute(
+            sql.SQL("select {}(id, make_interval(days => %s)) from {} where email = %s").format(
+                sql.Identifier(function), sql.Identifier(table)
+            ),
+            (days, email),
+        ).fetchone()
+    if row is None:
+        print(f"No {table.replace('_', ' ')} with email {email}.", file=sys.stderr)
+        return 1
+    print(row[0])
     return 0
 
 
 def cmd_issue_token(args: argparse.Namespace) -> int:
-    with psycopg.connect(database_url(), autocommit=True) as conn:
-        row = conn.execute(
-            "select issue_guardian_token(id, make_interval(days => %s)) from guardian where email = %s",
-            (args.days, args.guardian_email),
-        ).fetchone()
-    if row is None:
-        print(f"No guardian with email {args.guardian_email}.", file=sys.stderr)
-        return 1
-    print(row[0])
-    return 0
+    return issue_token("issue_guardian_token", "guardian", args.guardian_email, args.days)
+
+
+def cmd_issue_staff_token(args: argparse.Namespace) -> int:
+    return issue_token("issue_staff_token", "staff_member", args.email, args.days)
 
 
 def print_drift(rows: list[tuple]) -> None:
@@ -105,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--guardian-email", required=True)
     p.add_argument("--days", type=int, default=90)
     p.set_defaults(func=cmd_issue_token)
+
+    p = sub.add_parser("issue-staff-token", help="issue a staff token (printed once) for the staff pages")
+    p.add_argument("--email", required=True, help="the staff member's email (table staff_member)")
+    p.add_argument("--days", type=int, default=30)
+    p.set_defaults(func=cmd_issue_staff_token)
 
     p = sub.add_parser("backfill", help="rebuild weekly rows from the source rows")
     p.add_argument("--dry-run", action="store_true", help="report what would change, write nothing")

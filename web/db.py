@@ -43,11 +43,21 @@ def _pool() -> ConnectionPool:
 
 
 @contextmanager
-def reader() -> Iterator[psycopg.Connection]:
-    """A connection in a transaction running as the read-only role."""
+def _as_role(config_key: str) -> Iterator[psycopg.Connection]:
+    """A connection in a transaction running as the role named by the app setting config_key."""
     with _pool().connection() as conn, conn.transaction():
-        conn.execute(sql.SQL("set local role {}").format(sql.Identifier(current_app.config["READER_ROLE"])))
+        conn.execute(sql.SQL("set local role {}").format(sql.Identifier(current_app.config[config_key])))
         yield conn
+
+
+def reader() -> Iterator[psycopg.Connection]:
+    """As the read-only role of the parents' side."""
+    return _as_role("READER_ROLE")
+
+
+def staff() -> Iterator[psycopg.Connection]:
+    """As the staff pages' role: their reads, and refresh_weekly_performance()."""
+    return _as_role("STAFF_ROLE")
 
 
 def close_pool(app: Flask) -> None:

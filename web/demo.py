@@ -1,4 +1,4 @@
-"""A small demo school: two families, one class of twelve, eight weeks of scores."""
+"""A small demo school: two families, a class of thirteen, eight weeks of scores, a staff member."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import psycopg
 
 DEMO_PARENT_EMAIL = "parent@demo.school"
 OTHER_PARENT_EMAIL = "other.parent@demo.school"
+DEMO_STAFF_EMAIL = "staff@demo.school"
 CLASSMATES = 10
 WEEKS = 8
+SCIENCE_STUDENTS = 6
 
 
 def load_demo_school(conn: psycopg.Connection, *, seed: int = 7) -> bool:
@@ -42,21 +44,29 @@ def load_demo_school(conn: psycopg.Connection, *, seed: int = 7) -> bool:
             "insert into guardian_student (guardian_id, student_profile_id) values (%s, %s), (%s, %s), (%s, %s)",
             (parent, students[0], parent, students[1], other, students[2]),
         )
+        maths, english, science = courses
+        # Science has few students: its class average stays hidden (below the threshold).
+        science_students = set(students[:SCIENCE_STUDENTS])
         quizzes, assignments = [], []
+
+        def when(week: int) -> datetime:
+            return min(now - timedelta(weeks=WEEKS - 1 - week, days=rng.random() * 4), now)
+
         for index, sid in enumerate(students):
             level = 70 + rng.random() * 20
             drift = 1.5 if index == 0 else rng.uniform(-1, 1)  # Alex improves week by week
             for week in range(WEEKS):
-                if index != 0 and rng.random() < 0.1:
-                    continue  # an absent week
+                if sid == students[1] and week == WEEKS - 3:
+                    continue  # Sam has an empty week: a gap in the chart
                 week_level = level + drift * week
-                for _ in range(rng.randint(2, 4)):
-                    at = now - timedelta(weeks=WEEKS - 1 - week, days=rng.random() * 4)
-                    score = max(0, min(100, rng.gauss(week_level, 6)))
-                    quizzes.append((sid, rng.choice(courses), round(score, 2), min(at, now)))
-                at = now - timedelta(weeks=WEEKS - 1 - week, days=rng.random() * 4)
-                score = max(0, min(100, rng.gauss(week_level + 2, 5)))
-                assignments.append((sid, rng.choice(courses), round(score, 2), min(at, now)))
+                # Everyone sits the weekly maths quiz: 10+ students, so its class average shows.
+                quizzes.append((sid, maths, round(max(0, min(100, rng.gauss(week_level, 6))), 2), when(week)))
+                if index != 0 and rng.random() < 0.1:
+                    continue  # absent for the rest of the week
+                for _ in range(rng.randint(1, 3)):
+                    quizzes.append((sid, english, round(max(0, min(100, rng.gauss(week_level, 6))), 2), when(week)))
+                course = science if sid in science_students else english
+                assignments.append((sid, course, round(max(0, min(100, rng.gauss(week_level + 2, 5))), 2), when(week)))
         with conn.cursor() as cur:
             cur.executemany(
                 "insert into quiz_attempt (student_profile_id, course_id, score, completed_at) values (%s, %s, %s, %s)",
@@ -80,3 +90,12 @@ def demo_student_ids(conn: psycopg.Connection) -> list[int]:
             (DEMO_PARENT_EMAIL,),
         )
     ]
+
+
+def demo_staff_member(conn: psycopg.Connection) -> int:
+    """The demo staff member's id, created on first use (also for a school loaded before staff existed)."""
+    conn.execute(
+        "insert into staff_member (email, display_name) values (%s, 'Demo Staff') on conflict (email) do nothing",
+        (DEMO_STAFF_EMAIL,),
+    )
+    return conn.execute("select id from staff_member where email = %s", (DEMO_STAFF_EMAIL,)).fetchone()[0]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, json
+from flask import Blueprint, Flask, Response, json, render_template
 from werkzeug.exceptions import HTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -17,6 +17,11 @@ def problem(status: int, title: str, detail: str | None = None, headers: dict | 
     response.headers["Cache-Control"] = "private, no-store"
     response.headers.update(headers or {})
     return response
+
+
+def extra_headers(error: HTTPException) -> dict:
+    """An HTTP error's own headers (Allow, WWW-Authenticate…), without those of its default body."""
+    return {k: v for k, v in error.get_headers() if k.lower() not in ("content-type", "content-length")}
 
 
 class ProblemError(Exception):
@@ -34,10 +39,33 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def handle_http_exception(error: HTTPException):
-        headers = {k: v for k, v in error.get_headers() if k.lower() not in ("content-type", "content-length")}
-        return problem(error.code or 500, error.name, error.description, headers)
+        return problem(error.code or 500, error.name, error.description, extra_headers(error))
 
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception):
         app.logger.exception("unhandled error")
         return problem(500, "Internal Server Error")
+
+
+def html_errors(bp: Blueprint, sign_in_endpoint: str) -> None:
+    """Errors raised by bp's views answer as an HTML page (same status and headers); a 401 offers the sign-in form."""
+
+    def page(status: int, title: str, detail: str | None, headers) -> Response:
+        body = render_template("error.html", status=status, title=title, detail=detail, sign_in_endpoint=sign_in_endpoint)
+        response = Response(body, status=status, mimetype="text/html")
+        response.headers.update(headers or {})
+        return response
+
+    @bp.errorhandler(ProblemError)
+    def handle_problem(error: ProblemError):
+        return page(error.status, error.title, error.detail, error.headers)
+
+    @bp.errorhandler(HTTPException)
+    def handle_http_exception(error: HTTPException):
+        return page(error.code or 500, error.name, error.description, extra_headers(error))
+
+    @bp.after_request
+    def private(response: Response) -> Response:
+        # Every page names a student or a family: no cache may keep it.
+        response.headers["Cache-Control"] = "private, no-store"
+        return response

@@ -1,0 +1,35 @@
+"""Sign-in and sign-out routes, the same for parents and staff (each kind has its own session key)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Blueprint, redirect, render_template, request, url_for
+
+from .auth import TokenKind, require_same_origin, sign_in, sign_out
+from .problems import ProblemError
+
+
+def add_sign_in_routes(bp: Blueprint, kind: TokenKind, connect: Callable, done_endpoint: str, template: str) -> None:
+    """GET /login?token=… (the link) and POST /login (the form) open a session; POST /logout ends it."""
+    sign_in_endpoint = f"{bp.name}.login"
+
+    @bp.route("/login", methods=["GET", "POST"])
+    def login():
+        token = request.form.get("token") if request.method == "POST" else request.args.get("token")
+        if token is None:
+            return render_template(template, sign_in_endpoint=sign_in_endpoint)
+        if request.method == "POST":
+            require_same_origin()  # no other site may sign a browser in to an account of its choosing
+        with connect() as conn:
+            valid = sign_in(conn, kind, token)
+        if not valid:
+            raise ProblemError(401, "Unauthorized", "This sign-in link or token is unknown, expired or revoked.")
+        # 303 to a clean URL: the token leaves the address bar (and the history entry the page gets).
+        return redirect(url_for(done_endpoint), code=303)
+
+    @bp.post("/logout")
+    def logout():
+        require_same_origin()
+        sign_out(kind)
+        return redirect(url_for(sign_in_endpoint), code=303)
