@@ -67,7 +67,6 @@ def downgrade() -> None:
         """
         drop function tg_score_source__maintain_weekly(),
           tg_student_profile__remove_weeks(),
-          apply_score_changes(score_change[], boolean),
           weekly_figures_json(numeric, integer, numeric, integer, numeric, numeric, numeric),
           weekly_average(numeric, integer);
         """
