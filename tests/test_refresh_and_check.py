@@ -112,3 +112,22 @@ def test_refresh_rebuilds_after_writes_that_bypassed_the_triggers(conn):
     assert conn.execute("select count(*) from check_weekly_performance()").fetchone()[0] == 1
     assert conn.execute("select refresh_weekly_performance()").fetchone()[0] == 1
     assert weekly_rows(conn, sid)[0]["quiz_average"] == 42
+
+
+def test_check_and_refresh_cover_the_written_averages_and_week_numbers(school):
+    """The triggers write averages, year and week_number (no generated columns): a wrong one is drift."""
+    conn, (a, b, _) = school
+    conn.execute(
+        "update student_weekly_performance set overall_average = overall_average + 1"
+        " where student_profile_id = %s and week_start_date = (select min(week_start_date)"
+        " from student_weekly_performance where student_profile_id = %s)", (a, a))
+    conn.execute("update student_weekly_performance set week_number = 1 where student_profile_id = %s"
+                 " and week_start_date = (select max(week_start_date) from student_weekly_performance"
+                 " where student_profile_id = %s)", (b, b))
+    rows = conn.execute("select student_profile_id, stored, expected from check_weekly_performance()").fetchall()
+    assert sorted(r[0] for r in rows) == [a, b]
+    wrong_average = next(r for r in rows if r[0] == a)
+    assert wrong_average[1]["overall_average"] == wrong_average[2]["overall_average"] + 1
+    assert next(r for r in rows if r[0] == b)[1]["week_number"] == 1
+    assert conn.execute("select refresh_weekly_performance()").fetchone()[0] == 2
+    assert drift(conn) == []
