@@ -23,17 +23,22 @@ stable
 as $$
   -- The same rules as the triggers (quiz_attempt_score_change and
   -- assignment_submission_score_change), applied to every source row at once.
+  -- Null arguments widen to the whole range rather than 'p is null or ...',
+  -- so that one cached plan serves a single student by index (see
+  -- rebuild_weekly_rows).
   with scores as (
     select (quiz_attempt_score_change(q, 1)).*
       from quiz_attempt q
-     where (p_student_profile_id is null or q.student_profile_id = p_student_profile_id)
+     where q.student_profile_id between coalesce(p_student_profile_id, -9223372036854775808)
+                                    and coalesce(p_student_profile_id, 9223372036854775807)
        -- a cheap pre-filter; the exact week test is below (2 days cover any UTC offset)
-       and (p_since is null or q.completed_at >= p_since - 2)
+       and q.completed_at >= coalesce(p_since - 2, '-infinity')
     union all
     select (assignment_submission_score_change(a, 1)).*
       from assignment_submission a
-     where (p_student_profile_id is null or a.student_profile_id = p_student_profile_id)
-       and (p_since is null or coalesce(a.graded_at, a.submitted_at) >= p_since - 2)
+     where a.student_profile_id between coalesce(p_student_profile_id, -9223372036854775808)
+                                    and coalesce(p_student_profile_id, 9223372036854775807)
+       and coalesce(a.graded_at, a.submitted_at) >= coalesce(p_since - 2, '-infinity')
   )
   select s.student_profile_id,
          s.course_id,
@@ -47,7 +52,9 @@ as $$
    cross join lateral (select local_iso_week_start(s.counted_at, sp.time_zone) as week_start_date) w
    where s.counted_at is not null
      and s.score is not null
-     and (p_since is null or w.week_start_date >= date_trunc('week', p_since)::date)
+     and sp.id between coalesce(p_student_profile_id, -9223372036854775808)
+                   and coalesce(p_student_profile_id, 9223372036854775807)
+     and w.week_start_date >= coalesce(date_trunc('week', p_since)::date, '-infinity')
    group by s.student_profile_id, s.course_id, w.week_start_date
 $$;
 comment on function expected_course_weeks(bigint, date) is
@@ -59,11 +66,20 @@ language plpgsql
 volatile
 security definer
 set search_path = pg_catalog, public
+-- One student's rebuild (a time-zone change, the staff's Recalculate) reuses
+-- one plan instead of planning this statement each time; a rebuild of every
+-- student switches to a plan for its size below.
+set plan_cache_mode = force_generic_plan
 as $$
 declare
-  v_week_floor date := date_trunc('week', p_since)::date;
+  v_first_student bigint := coalesce(p_student_profile_id, -9223372036854775808);
+  v_last_student bigint := coalesce(p_student_profile_id, 9223372036854775807);
+  v_week_floor date := coalesce(date_trunc('week', p_since)::date, '-infinity');
   v_written bigint;
 begin
+  if p_student_profile_id is null then
+    perform set_config('plan_cache_mode', 'force_custom_plan', true);
+  end if;
   -- The caller holds the students' rows FOR UPDATE, so no writer changes
   -- these aggregates meanwhile. One full join per table finds the rows that
   -- differ (missing, extra or wrong); only those are written.
@@ -77,8 +93,8 @@ begin
            e.quiz_sum, e.quiz_count, e.assignment_sum, e.assignment_count,
            e.student_profile_id is null as is_extra
       from (select * from student_course_weekly_performance t
-             where (p_student_profile_id is null or t.student_profile_id = p_student_profile_id)
-               and (p_since is null or t.week_start_date >= v_week_floor)) s
+             where t.student_profile_id between v_first_student and v_last_student
+               and t.week_start_date >= v_week_floor) s
       full join (select * from expected where course_id is not null) e
         on (e.student_profile_id, e.course_id, e.week_start_date) = (s.student_profile_id, s.course_id, s.week_start_date)
      where (s.quiz_sum, s.quiz_count, s.assignment_sum, s.assignment_count)
@@ -112,8 +128,8 @@ begin
            e.quiz_sum, e.quiz_count, e.assignment_sum, e.assignment_count,
            e.student_profile_id is null as is_extra
       from (select * from student_weekly_performance t
-             where (p_student_profile_id is null or t.student_profile_id = p_student_profile_id)
-               and (p_since is null or t.week_start_date >= v_week_floor)) s
+             where t.student_profile_id between v_first_student and v_last_student
+               and t.week_start_date >= v_week_floor) s
       full join (select x.student_profile_id, x.week_start_date,
                         sum(x.quiz_sum) as quiz_sum, sum(x.quiz_count)::integer as quiz_count,
                         sum(x.assignment_sum) as assignment_sum, sum(x.assignment_count)::integer as assignment_count
