@@ -109,6 +109,13 @@ def test_trend_weeks_with_data_and_last_updated(client, school):
     assert datetime.fromisoformat(stats["last_updated"]) == stored
 
 
+def test_the_additions_are_also_at_the_top_level(client, school):
+    body = fetch(client, school).get_json()
+    for key in ("weeks_with_data", "last_updated", "trend", "courses"):
+        assert body[key] == body["weekly_stats"][key]
+    assert body["weeks_with_data"] == 3
+
+
 def test_last_updated_is_null_and_trend_insufficient_without_data(client, school):
     stats = fetch(client, school, end="2023-06-01").get_json()["weekly_stats"]
     assert stats["weeks_with_data"] == 0 and stats["last_updated"] is None

@@ -29,6 +29,9 @@ CSV_COLUMNS = [
 ]
 
 
+TOP_LEVEL_KEYS = ("weeks_with_data", "last_updated", "trend", "courses")
+
+
 def bad_request(detail: str) -> ProblemError:
     return ProblemError(400, "Bad Request", detail)
 
@@ -121,7 +124,10 @@ def student_weekly_trend(student_id: str):
     with db.reader() as conn:
         guardian_id = authenticate(conn, GUARDIAN)
         student, stats = student_trend(conn, guardian_id, student_id, request.args)
-    return private(jsonify({"student_id": student["id"], "weekly_stats": stats}))
+    # The additions also at the top level: the issue names them as the
+    # endpoint's, and a client should not have to guess which level holds them.
+    top_level = {key: stats[key] for key in TOP_LEVEL_KEYS}
+    return private(jsonify({"student_id": student["id"], "weekly_stats": stats, **top_level}))
 
 
 def csv_cell(value) -> str:
