@@ -76,7 +76,7 @@ def storage(conn: psycopg.Connection) -> list[list[str]]:
     return rows
 
 
-def run_rebuild(conn: psycopg.Connection, args) -> Section:
+def run_rebuild(conn: psycopg.Connection, url: str, args) -> Section:
     conn.execute("vacuum analyze")
     checkpoint(conn)
     log(f"rebuild: refresh vs GROUP BY, {args.rounds} rounds")
@@ -84,7 +84,7 @@ def run_rebuild(conn: psycopg.Connection, args) -> Section:
     students = sample_students(args.students, args.refresh_students, seed=5)
     log(f"rebuild: one student at a time, {len(students):,} students")
     # A fresh session, as a pooled web connection's is (the staff pages' Recalculate).
-    with psycopg.connect(conn.info.dsn, password=conn.info.password, autocommit=True) as fresh:
+    with psycopg.connect(url, autocommit=True) as fresh:
         one = [timed_ms(fresh, ONE_STUDENT, (s,)) for s in students]
     # The session that ran the full refreshes: PL/pgSQL's plan cache may have
     # settled on a generic plan for rebuild_weekly_rows (see the notes).
