@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import random
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from queue import Queue
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -255,6 +257,25 @@ def grade_later(conn: psycopg.Connection, chunk: Chunk) -> int:
     return len(chunk.quiz_grades) + len(chunk.assignment_grades)
 
 
+def prefetched(items: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:
+    """items, generated in a thread: the next chunk is made while the server ingests this one."""
+    queue: Queue = Queue(maxsize=depth)
+    done = object()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                queue.put(item)
+        finally:
+            queue.put(done)
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    while (item := queue.get()) is not done:
+        yield item
+    thread.join()
+
+
 @dataclass
 class LoadStats:
     quiz_rows: int
@@ -283,7 +304,7 @@ def load(conn: psycopg.Connection, shape: Shape, *, progress: bool = True,
     quiz_rows = assignment_rows = graded = 0
     with tqdm(total=expected, unit=" rows", unit_scale=True, disable=not progress, file=sys.stderr,
               desc="COPY district", smoothing=0.1) as bar:
-        for chunk in chunks(shape, chunk_students):
+        for chunk in prefetched(chunks(shape, chunk_students)):
             with conn.transaction():
                 copy_text(conn, "quiz_attempt", QUIZ_COLUMNS, chunk.quizzes)
                 copy_text(conn, "assignment_submission", ASSIGNMENT_COLUMNS, chunk.assignments)

@@ -40,20 +40,21 @@ select count(*) from (
 """
 ONE_STUDENT = "select refresh_weekly_performance(%s, null, false)"
 SEED_ESTIMATE_BYTES = 52
+AFTER_FULL_CALLS = 8
 
 
-def measure_refresh(conn: psycopg.Connection, rounds: int) -> tuple[dict[str, list[float]], int, float]:
+def measure_refresh(conn: psycopg.Connection) -> tuple[dict[str, list[float]], int, float]:
+    """The refresh once, between two runs of each baseline (a full refresh takes minutes at district scale)."""
     queries = {"refresh": REFRESH, "GROUP BY": GROUP_BY, "naive GROUP BY": NAIVE_GROUP_BY}
     seconds: dict[str, list[float]] = {label: [] for label in queries}
     written = 0
-    for r in range(rounds):
-        for label in (list(queries) if r % 2 == 0 else list(queries)[::-1]):
-            start = time.perf_counter()
-            result = conn.execute(queries[label]).fetchone()[0]
-            seconds[label].append(time.perf_counter() - start)
-            if label == "refresh":
-                written += result
-            log(f"refresh round {r + 1}/{rounds} {label}: {seconds[label][-1]:.2f} s")
+    for label in ("GROUP BY", "naive GROUP BY", "refresh", "naive GROUP BY", "GROUP BY"):
+        start = time.perf_counter()
+        result = conn.execute(queries[label]).fetchone()[0]
+        seconds[label].append(time.perf_counter() - start)
+        if label == "refresh":
+            written += result
+        log(f"rebuild {label}: {seconds[label][-1]:.2f} s")
     # The refresh writes, so it never runs in parallel; a bare GROUP BY can.
     # One serial run of it shows how much of the ratio that is.
     with conn.transaction():
@@ -79,8 +80,8 @@ def storage(conn: psycopg.Connection) -> list[list[str]]:
 def run_rebuild(conn: psycopg.Connection, url: str, args) -> Section:
     conn.execute("vacuum analyze")
     checkpoint(conn)
-    log(f"rebuild: refresh vs GROUP BY, {args.rounds} rounds")
-    seconds, written, serial = measure_refresh(conn, args.rounds)
+    log("rebuild: refresh vs GROUP BY")
+    seconds, written, serial = measure_refresh(conn)
     students = sample_students(args.students, args.refresh_students, seed=5)
     log(f"rebuild: one student at a time, {len(students):,} students")
     # A fresh session, as a pooled web connection's is (the staff pages' Recalculate).
@@ -88,7 +89,8 @@ def run_rebuild(conn: psycopg.Connection, url: str, args) -> Section:
         one = [timed_ms(fresh, ONE_STUDENT, (s,)) for s in students]
     # The session that ran the full refreshes: PL/pgSQL's plan cache may have
     # settled on a generic plan for rebuild_weekly_rows (see the notes).
-    after_full = [timed_ms(conn, ONE_STUDENT, (s,)) for s in students[:100]]
+    # A handful: at district scale each generic-plan call scans whole tables.
+    after_full = [timed_ms(conn, ONE_STUDENT, (s,)) for s in students[:AFTER_FULL_CALLS]]
     m = {label: median(v) for label, v in seconds.items()}
     p50, p99 = percentile(one, 50), percentile(one, 99)
     weekly_bytes = conn.execute(
@@ -99,8 +101,8 @@ def run_rebuild(conn: psycopg.Connection, url: str, args) -> Section:
         ["`select refresh_weekly_performance()` (every student and week, class view included) over the whole",
          "district, whose aggregates the triggers already keep exact, against a bare `GROUP BY` that computes the",
          "same weekly figures from the same rows (every counted score of both tables in its ISO week in the",
-         "student's time zone; `bench/rebuild.py`, `GROUP_BY`), alternating the order over "
-         f"{args.rounds} rounds (medians).",
+         "student's time zone; `bench/rebuild.py`, `GROUP_BY`): the refresh runs once, between two runs of",
+         "each GROUP BY (their median is the figure).",
          "Beside it, no target: the first report's naive GROUP BY (UTC weeks, `quiz_attempt` only), cheaper and",
          "wrong for every student outside UTC. One student: `refresh_weekly_performance(id, null, false)` for",
          f"{len(students):,} random students with 3 years of history, one call each, client time."],
@@ -126,11 +128,11 @@ def run_rebuild(conn: psycopg.Connection, url: str, args) -> Section:
         + f". The full refreshes wrote {written} rows in all"
         + (" (the triggers had kept every row exact)." if written == 0 else ": the aggregates had drifted!"))
     section.notes.append(
-        f"One student in the session that had just run the full refreshes: p50 {fmt_ms(percentile(after_full, 50))},"
-        f" p99 {fmt_ms(percentile(after_full, 99))} ({len(after_full)} calls). PL/pgSQL caches the plan of"
-        " rebuild_weekly_rows' statement per session; after the full refreshes' expensive custom plans it may"
-        " switch to the generic plan, whose `(p_student_profile_id is null or ... = p_student_profile_id)`"
-        " filters scan whole tables.")
+        f"One student in the session that had just run the full refresh: {len(after_full)} calls took "
+        + ", ".join(fmt_ms(x) for x in after_full) + ". PL/pgSQL caches the plan of rebuild_weekly_rows'"
+        " statement per session; after 5 calls it compares the generic plan with the average custom plan, which"
+        " the full refresh made expensive, and keeps the generic plan, whose `(p_student_profile_id is null or"
+        " ... = p_student_profile_id)` filters scan whole tables (see docs/benchmark-analysis.md).")
     section.notes.append("")
     section.notes.append("Storage, after `VACUUM ANALYZE` (table = heap and TOAST; total = with every index):")
     section.notes.append("")
