@@ -257,25 +257,6 @@ def grade_later(conn: psycopg.Connection, chunk: Chunk) -> int:
     return len(chunk.quiz_grades) + len(chunk.assignment_grades)
 
 
-def prefetched(items: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:
-    """items, generated in a thread: the next chunk is made while the server ingests this one."""
-    queue: Queue = Queue(maxsize=depth)
-    done = object()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                queue.put(item)
-        finally:
-            queue.put(done)
-
-    thread = threading.Thread(target=produce, daemon=True)
-    thread.start()
-    while (item := queue.get()) is not done:
-        yield item
-    thread.join()
-
-
 @dataclass
 class LoadStats:
     quiz_rows: int
@@ -292,26 +273,60 @@ class LoadStats:
         return self.rows / self.seconds
 
 
-def load(conn: psycopg.Connection, shape: Shape, *, progress: bool = True,
-         chunk_students: int = CHUNK_STUDENTS) -> LoadStats:
-    """Generate and COPY the district into an empty, migrated database (autocommit connection)."""
+def load(conn: psycopg.Connection, shape: Shape, *, progress: bool = True, chunk_students: int = CHUNK_STUDENTS,
+         writers: int = 1) -> LoadStats:
+    """Generate and COPY the district into an empty, migrated database (autocommit connection).
+
+    One thread generates the chunks; `writers` connections COPY them in
+    parallel (chunks hold distinct students, so they never wait for each other).
+    """
     from tqdm import tqdm
 
     start = time.perf_counter()
     load_people(conn, shape)
     # An estimate for the bar: 11 items a week, fewer for absences.
     expected = int(shape.students * len(shape.weeks) * 11 * (1 - ABSENT_WEEK) * (1 - ABSENT_DAY))
-    quiz_rows = assignment_rows = graded = 0
+    totals = [0, 0, 0]  # quiz rows, assignment rows, graded later
+    queue: Queue = Queue(maxsize=2 * writers)
+    lock = threading.Lock()
+    failures: list[BaseException] = []
+
+    def write(connection: psycopg.Connection, bar) -> None:
+        while (chunk := queue.get()) is not None:
+            try:
+                if not failures:
+                    with connection.transaction():
+                        copy_text(connection, "quiz_attempt", QUIZ_COLUMNS, chunk.quizzes)
+                        copy_text(connection, "assignment_submission", ASSIGNMENT_COLUMNS, chunk.assignments)
+                        graded = grade_later(connection, chunk)
+                    with lock:
+                        totals[0] += len(chunk.quizzes)
+                        totals[1] += len(chunk.assignments)
+                        totals[2] += graded
+                        bar.update(len(chunk.quizzes) + len(chunk.assignments))
+            except BaseException as error:  # noqa: BLE001 - reported by the main thread
+                failures.append(error)
+
+    def own_connection(bar) -> None:
+        with psycopg.connect(conn.info.dsn, password=conn.info.password, autocommit=True) as connection:
+            write(connection, bar)
+
     with tqdm(total=expected, unit=" rows", unit_scale=True, disable=not progress, file=sys.stderr,
               desc="COPY district", smoothing=0.1) as bar:
-        for chunk in prefetched(chunks(shape, chunk_students)):
-            with conn.transaction():
-                copy_text(conn, "quiz_attempt", QUIZ_COLUMNS, chunk.quizzes)
-                copy_text(conn, "assignment_submission", ASSIGNMENT_COLUMNS, chunk.assignments)
-                graded += grade_later(conn, chunk)
-            quiz_rows += len(chunk.quizzes)
-            assignment_rows += len(chunk.assignments)
-            bar.update(len(chunk.quizzes) + len(chunk.assignments))
+        threads = [threading.Thread(target=own_connection if n else write, args=(bar,) if n else (conn, bar))
+                   for n in range(writers)]
+        for thread in threads:
+            thread.start()
+        for chunk in chunks(shape, chunk_students):
+            if failures:
+                break
+            queue.put(chunk)
+        for _ in threads:
+            queue.put(None)
+        for thread in threads:
+            thread.join()
+    if failures:
+        raise failures[0]
     for table in ("quiz_attempt", "assignment_submission"):
         conn.execute(f"select setval(pg_get_serial_sequence('{table}', 'id'), (select max(id) from {table}))")
-    return LoadStats(quiz_rows, assignment_rows, graded, time.perf_counter() - start)
+    return LoadStats(totals[0], totals[1], totals[2], time.perf_counter() - start)

@@ -45,7 +45,8 @@ def data_lines(loaded: dict) -> list[str]:
         "overrides, 10% of the work ungraded when written and half of that graded later by an UPDATE",
         "(`bench/district.py`, seeded: the same arguments give the same rows).",
         "",
-        f"- loaded by COPY with our triggers on, one transaction per 100 students: {loaded['quiz_rows']:,} quiz",
+        f"- loaded by COPY with our triggers on, one transaction per 100 students, {loaded.get('writers', 1)}"
+        f" connections in parallel: {loaded['quiz_rows']:,} quiz",
         f"  attempts and {loaded['assignment_rows']:,} assignment submissions ({rows:,} rows, "
         f"{loaded['graded_later']:,} graded afterwards) in {loaded['seconds']:,.1f} s:"
         f" **{loaded['rows_per_second']:,.0f} rows/s** (generation in Python included);",

@@ -70,6 +70,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         f"{DISTRICT_DB} and {BULK_DB} on it are dropped and recreated")
     parser.add_argument("--reuse", action="store_true", help=f"keep {DISTRICT_DB} when it holds the same district"
                         " (development: skips the load; needs --database-url or DATABASE_URL)")
+    parser.add_argument("--load-writers", type=int, default=2, help="connections that COPY the district in parallel"
+                        " (default 2: one per core)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar while loading")
     parser.add_argument("--output", type=Path, default=PROJECT_ROOT / "docs" / "benchmarks.md",
                         help="Markdown report to overwrite (default docs/benchmarks.md)")
@@ -86,7 +88,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown section(s) {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS)}")
     if min(args.students, args.rounds, args.bulk_rows, args.single, args.statements, args.read_students,
-           args.refresh_students, args.http_students, args.http_workers, args.http_threads) < 1:
+           args.refresh_students, args.http_students, args.http_workers, args.http_threads, args.load_writers) < 1:
         parser.error("counts must be positive")
     if args.students < 100:
         parser.error("--students must be at least 100")
@@ -115,7 +117,7 @@ def prepare_district(admin_url: str, args) -> tuple[str, dict]:
     with psycopg.connect(url, autocommit=True) as conn:
         log(f"generating and loading the district: {args.students:,} students, {len(shape.weeks)} school weeks,"
             f" {shape.courses:,} courses (COPY, our triggers on)")
-        stats = district.load(conn, shape, progress=not args.no_progress)
+        stats = district.load(conn, shape, progress=not args.no_progress, writers=args.load_writers)
         log(f"loaded {stats.rows:,} rows in {stats.seconds:.1f} s: {stats.rows_per_second:,.0f} rows/s"
             f" ({stats.graded_later:,} graded afterwards by UPDATE)")
         conn.execute("select refresh_course_weekly_performance()")
@@ -128,7 +130,7 @@ def prepare_district(admin_url: str, args) -> tuple[str, dict]:
             "students": args.students, "courses": shape.courses, "school_weeks": len(shape.weeks),
             "quiz_rows": stats.quiz_rows, "assignment_rows": stats.assignment_rows,
             "graded_later": stats.graded_later, "seconds": stats.seconds, "rows_per_second": stats.rows_per_second,
-            "seed_index_seconds": seed_index_seconds,
+            "seed_index_seconds": seed_index_seconds, "writers": args.load_writers,
             "weekly_rows": conn.execute("select count(*) from student_weekly_performance").fetchone()[0],
             "course_rows": conn.execute("select count(*) from student_course_weekly_performance").fetchone()[0],
             "first_week": shape.weeks[0][1].isoformat(), "last_day": district.last_school_day().isoformat(),

@@ -49,7 +49,7 @@ def test_generator_has_the_district_shape():
 
 def test_loading_the_district_keeps_the_weekly_rows_exact(conn):
     shape = district.Shape(20)
-    stats = district.load(conn, shape, progress=False, chunk_students=7)
+    stats = district.load(conn, shape, progress=False, chunk_students=7, writers=2)
     assert conn.execute("select count(*) from quiz_attempt").fetchone()[0] == stats.quiz_rows
     assert conn.execute("select count(*) from assignment_submission").fetchone()[0] == stats.assignment_rows
     assert stats.graded_later > 0
