@@ -203,7 +203,7 @@ def run(args: argparse.Namespace, admin_url: str) -> int:
         if "rebuild" in args.sections:
             from .rebuild import run_rebuild
 
-            sections.append(run_rebuild(admin, url, args))
+            sections.append(run_rebuild(admin, url, args, end))
         if "write" in args.sections:
             from .write import run_write
 

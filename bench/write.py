@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
@@ -24,6 +25,7 @@ WEEK_SIZES = (10, 100)
 CLASS = 25  # students per multi-row statement
 ROWS_PER_STUDENT = 20  # of each multi-row statement: 25 x 20 = 500 rows
 WRITERS = 8
+WRITER_APP = "wt-bench-writer"
 WARMUP = 20
 SINGLE_INSERT = (
     "insert into quiz_attempt (student_profile_id, course_id, score, completed_at) values (%s, %s, %s, %s)"
@@ -144,7 +146,7 @@ def measure_statements(admin: psycopg.Connection, url: str, writers: Writers, st
 
 def writer_thread(url: str, students: list[int], writers: Writers, stop: threading.Event, counts: list, index: int,
                   start: threading.Barrier) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
+    with psycopg.connect(url, autocommit=True, application_name=WRITER_APP) as conn:
         n = 0
         conn.execute(SINGLE_INSERT, (students[0], writers.course, 50, at(writers.week, students[0], 2)))
         start.wait()
@@ -155,9 +157,22 @@ def writer_thread(url: str, students: list[int], writers: Writers, stop: threadi
         counts[index] = n
 
 
-def measure_concurrent(admin: psycopg.Connection, url: str, writers: Writers, seconds: float, rounds: int) -> dict:
+def sample_waits(url: str, stop: threading.Event, waits: Counter) -> None:
+    """What the writers' backends are doing, every 20 ms: waiting on a lock, on I/O, or running (None)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        while not stop.is_set():
+            for (kind,) in conn.execute("select wait_event_type || ':' || wait_event from pg_stat_activity"
+                                        " where application_name = %s and state = 'active'", (WRITER_APP,)):
+                waits[kind or "running"] += 1
+            time.sleep(0.02)
+
+
+def measure_concurrent(admin: psycopg.Connection, url: str, writers: Writers, seconds: float,
+                       rounds: int) -> tuple[dict, dict]:
     """Total single-row INSERTs per second of 8 connections, each on students of its own."""
     per_second: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    waits: dict[str, Counter] = {v: Counter() for v in VARIANTS}
+    wal: dict[str, list[float]] = {v: [] for v in VARIANTS}  # bytes per insert
     for r in range(rounds):
         for variant in round_order(r):
             use_variant(admin, variant)
@@ -168,15 +183,20 @@ def measure_concurrent(admin: psycopg.Connection, url: str, writers: Writers, se
                                                                   i, start)) for i in range(WRITERS)]
             for t in threads:
                 t.start()
+            sampler = threading.Thread(target=sample_waits, args=(url, stop, waits[variant]))
             start.wait()
+            sampler.start()
+            lsn = admin.execute("select pg_current_wal_lsn()").fetchone()[0]
             t0 = time.perf_counter()
             time.sleep(seconds)
             stop.set()
-            for t in threads:
+            for t in [*threads, sampler]:
                 t.join()
             per_second[variant].append(sum(counts) / (time.perf_counter() - t0))
+            wal[variant].append(admin.execute("select pg_current_wal_lsn() - %s::pg_lsn", (lsn,)).fetchone()[0]
+                                / max(sum(counts), 1))
             log(f"{WRITERS} writers round {r + 1}/{rounds} {variant}: {per_second[variant][-1]:,.0f} inserts/s")
-    return per_second
+    return per_second, waits, wal
 
 
 def run_write(admin: psycopg.Connection, url: str, args, week: date, course: int) -> Section:
@@ -186,7 +206,7 @@ def run_write(admin: psycopg.Connection, url: str, args, week: date, course: int
     writers = make_writers(admin, per_group, week, course)
     single = measure_single(admin, url, writers, args.rounds)
     stmts = measure_statements(admin, url, writers, statements, args.rounds)
-    concurrent = measure_concurrent(admin, url, writers, args.writer_seconds, args.rounds)
+    concurrent, waits, wal = measure_concurrent(admin, url, writers, args.writer_seconds, args.rounds)
     use_variant(admin, OURS)
 
     section = Section(
@@ -230,6 +250,13 @@ def run_write(admin: psycopg.Connection, url: str, args, week: date, course: int
                          fmt_ratio(t[OURS] / t[PLAIN]), fmt_ratio(t[SEED_BASELINE] / t[PLAIN])])
     section.checks.append(Check("write", f"{WRITERS} concurrent writers, throughput ours / no triggers",
                                 t[OURS] / t[PLAIN], TARGET_CONCURRENT, at_least=True))
+    section.notes.append(
+        f"What the {WRITERS} writers' backends were doing, sampled every 20 ms (share of samples): " + "; ".join(
+            f"{v}: " + ", ".join(f"{kind} {n / max(sum(waits[v].values()), 1):.0%}"
+                                 for kind, n in waits[v].most_common()) for v in VARIANTS)
+        + ". `Lock:*` would be writers waiting for each other; `LWLock:WALWrite` and `IO:WALSync` are commits"
+        " waiting for the WAL flush. WAL written per insert: " + ", ".join(
+            f"{v} {median(wal[v]):,.0f} bytes" for v in VARIANTS) + ".")
     section.notes.append(f"500-row statements: {statements} per variant; each figure is the median.")
     section.notes.append("Each round's figures (single-row mean µs; writers inserts/s): "
                          + "; ".join(f"{v} {size}: " + ", ".join(f"{x:.0f}" for x in single["means"][(v, size)])
