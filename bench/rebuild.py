@@ -98,6 +98,9 @@ def run_rebuild(conn: psycopg.Connection, url: str, args, end: date) -> Section:
     after_full = [timed_ms(conn, ONE_STUDENT, (s,)) for s in students[:AFTER_FULL_CALLS]]
     m = {label: median(v) for label, v in seconds.items()}
     p50, p99 = percentile(one, 50), percentile(one, 99)
+    weekly_rows, course_rows = conn.execute(
+        "select (select count(*) from student_weekly_performance),"
+        "       (select count(*) from student_course_weekly_performance)").fetchone()
     weekly_bytes = conn.execute(
         "select pg_total_relation_size('student_weekly_performance')::float8 / greatest(count(*), 1)"
         "  from student_weekly_performance").fetchone()[0]
@@ -128,8 +131,11 @@ def run_rebuild(conn: psycopg.Connection, url: str, args, end: date) -> Section:
     ]
     section.checks += [
         Check("rebuild", "refresh_weekly_performance() / GROUP BY of the weekly figures", m["refresh"] / m["GROUP BY"],
-              TARGET_REFRESH),
-        Check("rebuild", "refresh_weekly_performance(id, null, false), p99", p99, TARGET_ONE_STUDENT_P99_MS, unit="ms"),
+              TARGET_REFRESH, why=f"the refresh rebuilds {course_rows:,} per-course rows and the class view; the"
+                                  f" GROUP BY makes {weekly_rows:,} weekly groups"),
+        Check("rebuild", "refresh_weekly_performance(id, null, false), p99", p99, TARGET_ONE_STUDENT_P99_MS, unit="ms",
+              why=f"p50 {p50:.1f} ms: a fixed cost per call (locks, ~1 ms of planning) plus 3 years of rows;"
+                  f" after a full refresh in the same session a generic plan: {median(after_full):,.0f} ms"),
     ]
     section.notes.append("Each round, in seconds: " + "; ".join(
         f"{label}: " + ", ".join(f"{x:.2f}" for x in v) for label, v in seconds.items())

@@ -59,8 +59,8 @@ def target_rows(sections: list[Section]) -> list[list[str]]:
     rows = []
     for section in sections:
         for c in section.checks:
-            verdict = "yes" if c.met else f"**NO**: see [{ANALYSIS}]({Path(ANALYSIS).name})" + (
-                f" ({c.why})" if c.why else "")
+            verdict = "yes" if c.met else "**NO**" + (f": {c.why}" if c.why else "") + (
+                f" ([why and the fix]({Path(ANALYSIS).name}))")
             rows.append([section.title, c.name, c.shown(c.value), c.target, verdict])
     return rows
 
