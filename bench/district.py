@@ -151,6 +151,16 @@ class Chunk:
     assignment_grades: list[tuple[int, str, str]]
 
 
+def school_time(monday: int, present: list[int], r: random.Random) -> int:
+    """An instant of school hours (08:00 to 15:30 local) on a day of the week the student was there."""
+    return monday + present[int(r.random() * len(present))] * 86400 + 28800 + int(r.random() * 27000)
+
+
+def take_id(ids: list[int], kind: int) -> int:
+    ids[kind] += 1
+    return ids[kind] - 1
+
+
 def student_rows(shape: Shape, clock: Clock, student_index: int, ids: list[int]) -> Chunk:
     """One student's three years of work; ids = [next quiz id, next assignment id], advanced in place."""
     r = random.Random(shape.seed * 1_000_003 + student_index)
@@ -169,12 +179,8 @@ def student_rows(shape: Shape, clock: Clock, student_index: int, ids: list[int])
         quizzes = int((6 + r.random() * 5) * len(present) / 5)
         assignments = int((2 + r.random() * 3) * len(present) / 5)
         for _ in range(quizzes):
-            # School hours, 08:00 to 15:30 local time.
-            at = clock.text(base + present[int(r.random() * len(present))] * 86400 + 28800 + int(r.random() * 27000))
-            course = courses[int(r.random() * COURSES_PER_STUDENT)]
-            qid = ids[0]
-            ids[0] += 1
-            roll = r.random()
+            at = clock.text(school_time(base, present, r))
+            course, qid, roll = courses[int(r.random() * COURSES_PER_STUDENT)], take_id(ids, 0), r.random()
             if roll < UNGRADED:
                 # An open answer waiting for the teacher: no score yet.
                 out.quizzes.append(f"{qid}\t{sid}\t{course}\t\\N\t\\N\t{at}\n")
@@ -189,13 +195,10 @@ def student_rows(shape: Shape, clock: Clock, student_index: int, ids: list[int])
                 # Homework: evenings, weekends included (Sunday night is next to Monday in UTC).
                 offset = int(r.random() * 7) * 86400 + 61200 + int(r.random() * 24000)
             else:
-                offset = present[int(r.random() * len(present))] * 86400 + 28800 + int(r.random() * 27000)
+                offset = school_time(0, present, r)
             submitted = base + offset
             graded = submitted + 86400 + int(r.random() * 4 * 86400)  # graded 1 to 5 days later
-            course = courses[int(r.random() * COURSES_PER_STUDENT)]
-            aid = ids[1]
-            ids[1] += 1
-            roll = r.random()
+            course, aid, roll = courses[int(r.random() * COURSES_PER_STUDENT)], take_id(ids, 1), r.random()
             if roll < UNGRADED:
                 out.assignments.append(f"{aid}\t{sid}\t{course}\t\\N\tf\t{clock.text(submitted)}\t\\N\n")
                 if roll < UNGRADED / 2:
