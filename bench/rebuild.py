@@ -70,13 +70,14 @@ def storage(conn: psycopg.Connection) -> list[list[str]]:
     rows = []
     for table in ("student_weekly_performance", "student_course_weekly_performance", "quiz_attempt",
                   "assignment_submission"):
-        count, heap, total = conn.execute(
-            f"select (select count(*) from {table}), pg_table_size('{table}'), pg_total_relation_size('{table}')"
-        ).fetchone()
-        rows.append([f"`{table}`", f"{count:,}", f"{heap / 2**20:,.1f} MiB", f"{total / 2**20:,.1f} MiB",
-                     f"{total / max(count, 1):,.0f} B"])
+        count, tuple_bytes, heap, total = conn.execute(
+            f"select count(*), avg(pg_column_size(t.*)), pg_table_size('{table}'), pg_total_relation_size('{table}')"
+            f"  from {table} t").fetchone()
+        count = max(count, 1)
+        rows.append([f"`{table}`", f"{count:,}", f"{tuple_bytes or 0:,.0f} B", f"{heap / 2**20:,.1f} MiB",
+                     f"{(total - heap) / count:,.0f} B", f"{total / 2**20:,.1f} MiB", f"{total / count:,.0f} B"])
     size = conn.execute("select pg_database_size(current_database())").fetchone()[0]
-    rows.append(["whole database", "", "", f"{size / 2**20:,.1f} MiB", ""])
+    rows.append(["whole database", "", "", "", "", f"{size / 2**20:,.1f} MiB", ""])
     return rows
 
 
@@ -137,7 +138,7 @@ def run_rebuild(conn: psycopg.Connection, url: str, args, end: date) -> Section:
               why=f"p50 {p50:.1f} ms: a fixed cost per call (locks, ~1 ms of planning) plus 3 years of rows;"
                   f" after a full refresh in the same session a generic plan: {median(after_full):,.0f} ms"),
     ]
-    section.notes.append("Each round, in seconds: " + "; ".join(
+    section.notes.append("Each run, in seconds: " + "; ".join(
         f"{label}: " + ", ".join(f"{x:.2f}" for x in v) for label, v in seconds.items())
         + f". The full refreshes wrote {written} rows in all"
         + (" (the triggers had kept every row exact)." if written == 0 else ": the aggregates had drifted!"))
@@ -148,12 +149,18 @@ def run_rebuild(conn: psycopg.Connection, url: str, args, end: date) -> Section:
         " the full refresh made expensive, and keeps the generic plan, whose `(p_student_profile_id is null or"
         " ... = p_student_profile_id)` filters scan whole tables (see docs/benchmark-analysis.md).")
     section.notes.append("")
-    section.notes.append("Storage, after `VACUUM ANALYZE` (table = heap and TOAST; total = with every index):")
+    section.notes.append("Storage, after `VACUUM ANALYZE` (tuple = the average row's data and header, as"
+                         " `pg_column_size` counts it; table = heap and TOAST files; indexes per row; total = with"
+                         " every index):")
     section.notes.append("")
-    section.notes += ["| relation | rows | table | total | total per row |", "|---|---:|---:|---:|---:|"]
+    section.notes += ["| relation | rows | tuple | table | indexes per row | total | total per row |",
+                      "|---|---:|---:|---:|---:|---:|---:|"]
     section.notes += ["| " + " | ".join(r) + " |" for r in storage(conn)]
     section.notes.append("")
     section.notes.append(f"A weekly row takes {weekly_bytes:,.0f} bytes on disk with its index (the seed estimated"
-                         f" ~{SEED_ESTIMATE_BYTES}): the tuple header alone is 24 bytes, the exact numeric sums, two"
-                         " timestamps and fillfactor 80 (room for HOT updates) add the rest.")
+                         f" ~{SEED_ESTIMATE_BYTES}, the bare values): the tuple header is 24 bytes, the exact numeric"
+                         " sums and two timestamps are kept beside the averages; the rest of the file is free space:"
+                         " fillfactor 80 (room for HOT updates) and the room left by the load's own updates (each"
+                         " week's row was written by the quiz COPY, the assignment COPY and the grading UPDATE),"
+                         " which VACUUM keeps for the next writes rather than returning it.")
     return section

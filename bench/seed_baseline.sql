@@ -64,14 +64,10 @@ begin
           weekly_average(v_assignment_sum, v_assignment_count),
           weekly_average(v_quiz_sum + v_assignment_sum, v_quiz_count + v_assignment_count))
   on conflict (student_profile_id, week_start_date) do update
-     set quiz_sum = excluded.quiz_sum,
-         quiz_count = excluded.quiz_count,
-         assignment_sum = excluded.assignment_sum,
-         assignment_count = excluded.assignment_count,
-         quiz_average = excluded.quiz_average,
-         assignment_average = excluded.assignment_average,
-         overall_average = excluded.overall_average,
-         updated_at = now();
+     set (quiz_sum, quiz_count, assignment_sum, assignment_count, quiz_average, assignment_average, overall_average,
+          updated_at)
+       = (excluded.quiz_sum, excluded.quiz_count, excluded.assignment_sum, excluded.assignment_count,
+          excluded.quiz_average, excluded.assignment_average, excluded.overall_average, now());
 end;
 $$;
 comment on function seed_recalculate_week_averages(bigint, timestamptz) is
