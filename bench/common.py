@@ -119,7 +119,9 @@ class Check:
         return self.value >= self.bound if self.at_least else self.value <= self.bound
 
     def shown(self, value: float) -> str:
-        return f"{value:.2f}{self.unit}" if self.unit == "×" else f"{value:,.2f} {self.unit}"
+        if self.unit == "×":
+            return f"{value:.2f}×"
+        return f"{value:,.2f} {self.unit}" if value != int(value) else f"{value:,.0f} {self.unit}"
 
     @property
     def target(self) -> str:

@@ -74,14 +74,14 @@ def rounds_of(items: list, rounds: int) -> list[list]:
     return [items[r::rounds] for r in range(rounds)]
 
 
-def measure_single(admin: psycopg.Connection, urls: str, writers: Writers, rounds: int) -> dict:
+def measure_single(admin: psycopg.Connection, url: str, writers: Writers, rounds: int) -> dict:
     """µs per autocommit single-row INSERT into a week holding `size` scores, per (variant, size)."""
     rng = random.Random(1)
     latencies: dict[tuple[str, int], list[float]] = {key: [] for key in writers.groups}
     means: dict[tuple[str, int], list[float]] = {key: [] for key in writers.groups}
     # One long-lived connection per variant, as an app's pool has: PL/pgSQL
     # compiles the trigger functions and psycopg prepares the INSERT once per session.
-    conns = {v: psycopg.connect(urls, autocommit=True) for v in VARIANTS}
+    conns = {v: psycopg.connect(url, autocommit=True) for v in VARIANTS}
     try:
         for r in range(rounds):
             for variant in round_order(r):
