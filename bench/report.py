@@ -103,6 +103,8 @@ def write_report(path: Path, args, sections: list[Section], loaded: dict, machin
         command,
         "```",
         "",
+        "`make bench BENCH_ARGS=\"...\"` runs the same with the arguments after `bench.run`.",
+        "",
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
