@@ -27,6 +27,7 @@ ROWS_PER_STUDENT = 20  # of each multi-row statement: 25 x 20 = 500 rows
 WRITERS = 8
 WRITER_APP = "wt-bench-writer"
 WARMUP = 20
+SERVER_SIDE = 100  # EXPLAIN ANALYZE samples per variant, size and round
 SINGLE_INSERT = (
     "insert into quiz_attempt (student_profile_id, course_id, score, completed_at) values (%s, %s, %s, %s)"
 )
@@ -79,6 +80,7 @@ def measure_single(admin: psycopg.Connection, url: str, writers: Writers, rounds
     rng = random.Random(1)
     latencies: dict[tuple[str, int], list[float]] = {key: [] for key in writers.groups}
     means: dict[tuple[str, int], list[float]] = {key: [] for key in writers.groups}
+    server: dict[tuple[str, int], list[float]] = {key: [] for key in writers.groups}
     # One long-lived connection per variant, as an app's pool has: PL/pgSQL
     # compiles the trigger functions and psycopg prepares the INSERT once per session.
     conns = {v: psycopg.connect(url, autocommit=True) for v in VARIANTS}
@@ -102,12 +104,28 @@ def measure_single(admin: psycopg.Connection, url: str, writers: Writers, rounds
                         sample.append((time.perf_counter_ns() - t0) / 1000)
                     latencies[(variant, size)] += sample
                     means[(variant, size)].append(sum(sample) / len(sample))
+                    server[(variant, size)] += server_side(conn, students[:SERVER_SIDE], writers)
                 log(f"single round {r + 1}/{rounds} {variant}: "
                     + ", ".join(f"{size} a week {means[(variant, size)][-1]:.0f} µs" for size in WEEK_SIZES))
     finally:
         for conn in conns.values():
             conn.close()
-    return {"means": means, "latencies": latencies}
+    return {"means": means, "latencies": latencies, "server": server}
+
+
+def server_side(conn: psycopg.Connection, students: list[int], writers: Writers) -> list[float]:
+    """µs the server spends executing the INSERT and its triggers, without the round trip and the commit.
+
+    EXPLAIN ANALYZE in a transaction rolled back: the weeks do not grow.
+    """
+    micros = []
+    for s in students:
+        with conn.transaction(force_rollback=True):
+            plan = [row[0] for row in conn.execute(
+                "explain (analyze, timing off, costs off, summary) " + SINGLE_INSERT,
+                (s, writers.course, 50, at(writers.week, s, 4)))]
+        micros.append(1000 * float(next(line for line in plan if line.startswith("Execution Time:")).split()[2]))
+    return micros
 
 
 def multi_row_values(students: list[int], writers: Writers, rng: random.Random) -> tuple[str, list]:
@@ -219,6 +237,8 @@ def run_write(admin: psycopg.Connection, url: str, args, week: date, course: int
          "recalculate_week_averages (indexed; its index exists in all variants' runs).",
          f"- single-row: autocommit `INSERT ... VALUES` over one long-lived connection per variant, {WARMUP} warm-up",
          "  inserts after each swap; one insert per student, so each lands in a week holding exactly 10 (or 100);",
+         f"  then, for {SERVER_SIDE} of those students a round, the same INSERT under `EXPLAIN ANALYZE` in a",
+         "  transaction rolled back: the server's own time, steadier than the round trip with its commit;",
          f"- 500-row: one `INSERT ... VALUES` of {CLASS} students x {ROWS_PER_STUDENT} scores into their week, then",
          "  one `UPDATE` moving those 500 rows a week back (the old and the new week change);",
          f"- {WRITERS} writers: {WRITERS} connections, each inserting single rows for students of its own, for",
@@ -230,18 +250,24 @@ def run_write(admin: psycopg.Connection, url: str, args, week: date, course: int
         m = {v: median(single["means"][(v, size)]) for v in VARIANTS}
         section.rows.append([f"single-row INSERT, week holding {size} (mean µs)", *(f"{m[v]:,.0f} µs" for v in VARIANTS),
                              fmt_ratio(m[OURS] / m[PLAIN]), fmt_ratio(m[SEED_BASELINE] / m[PLAIN])])
-        section.checks.append(Check("write", f"single-row INSERT at a week holding {size}, ours / no triggers",
-                                    m[OURS] / m[PLAIN], TARGET_SINGLE,
-                                    why=f"the trigger's fixed cost, {m[OURS] - m[PLAIN]:,.0f} µs a statement here,"
-                                        f" against a {m[PLAIN]:,.0f} µs insert and commit (ours from 10 to 100 a"
-                                        f" week: {growth[OURS]:.2f}×)"))
         for p in (50, 99):
             q = {v: percentile(single["latencies"][(v, size)], p) for v in VARIANTS}
             section.rows.append([f"  p{p}", *(f"{q[v]:,.0f} µs" for v in VARIANTS), fmt_ratio(q[OURS] / q[PLAIN]),
                                  fmt_ratio(q[SEED_BASELINE] / q[PLAIN])])
+        e = {v: median(single["server"][(v, size)]) for v in VARIANTS}
+        section.rows.append(["  server-side execution, median (no round trip, no commit)",
+                             *(f"{e[v]:,.0f} µs" for v in VARIANTS), fmt_ratio(e[OURS] / e[PLAIN]),
+                             fmt_ratio(e[SEED_BASELINE] / e[PLAIN])])
+        section.checks.append(Check("write", f"single-row INSERT at a week holding {size}, ours / no triggers",
+                                    m[OURS] / m[PLAIN], TARGET_SINGLE,
+                                    why=f"the trigger's fixed cost: {e[OURS] - e[PLAIN]:,.0f} µs of server time a"
+                                        f" statement (median, EXPLAIN ANALYZE), against a {m[PLAIN]:,.0f} µs insert"
+                                        f" and commit (ours from 10 to 100 a week: {growth[OURS]:.2f}×)"))
     section.notes.append(
         "From a week of 10 to a week of 100 scores, the single-row INSERT costs "
         + ", ".join(f"{v} {growth[v]:.2f}×" for v in VARIANTS)
+        + "; server-side: " + ", ".join(
+            f"{v} {median(single['server'][(v, 100)]) / median(single['server'][(v, 10)]):.2f}×" for v in VARIANTS)
         + " (ours must not grow with the week; the seed's rescans it).")
     for kind, label in (("insert", f"{CLASS * ROWS_PER_STUDENT}-row multi-row INSERT (ms)"),
                         ("update", f"{CLASS * ROWS_PER_STUDENT}-row UPDATE moving rows a week (ms)")):
