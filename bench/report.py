@@ -1,0 +1,110 @@
+"""The tables on stdout and docs/benchmarks.md."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from .common import DEFAULT_STUDENTS, Section
+
+# Where a missed target's measured cause and its fix are written up.
+ANALYSIS = "docs/benchmark-analysis.md"
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|",
+            *("| " + " | ".join(row) + " |" for row in rows)]
+
+
+def print_sections(sections: list[Section]) -> None:
+    for section in sections:
+        print(f"\n== {section.title}")
+        if section.skipped:
+            print(section.skipped)
+            continue
+        cells = [section.header, *section.rows]
+        widths = [max(len(line[i]) for line in cells) for i in range(len(section.header))]
+        for n, line in enumerate(cells):
+            print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))))
+            if n == 0:
+                print("  ".join("-" * w for w in widths))
+    checks = [c for s in sections for c in s.checks]
+    if checks:
+        print("\n== Targets")
+        for c in checks:
+            print(f"{'met   ' if c.met else 'MISSED'} {c.name}: {c.shown(c.value)} (target {c.target})")
+
+
+def data_lines(loaded: dict) -> list[str]:
+    rows = loaded["quiz_rows"] + loaded["assignment_rows"]
+    return [
+        f"{loaded['students']:,} students over 4 time zones (UTC, Europe/London, America/New_York, Asia/Tokyo),",
+        f"{loaded['courses']:,} courses of about 25 students (new classes each school year), 3 school years:",
+        f"{loaded['school_weeks']} school weeks from {loaded['first_week']} to {loaded['last_day']} (holidays left out),",
+        "about 8 quizzes and 3 assignments per student and week (5% absent weeks, 4% absent days), 5% teacher",
+        "overrides, 10% of the work ungraded when written and half of that graded later by an UPDATE",
+        "(`bench/district.py`, seeded: the same arguments give the same rows).",
+        "",
+        f"- loaded by COPY with our triggers on, one transaction per 100 students, {loaded.get('writers', 1)}"
+        f" connections in parallel: {loaded['quiz_rows']:,} quiz",
+        f"  attempts and {loaded['assignment_rows']:,} assignment submissions ({rows:,} rows, "
+        f"{loaded['graded_later']:,} graded afterwards) in {loaded['seconds']:,.1f} s:"
+        f" **{loaded['rows_per_second']:,.0f} rows/s** (generation in Python included);",
+        f"- the triggers made {loaded['weekly_rows']:,} weekly and {loaded['course_rows']:,} per-course weekly rows;",
+        f"- the seed baseline's index (bench/seed_baseline.sql) was then built in {loaded['seed_index_seconds']:.1f} s.",
+    ]
+
+
+def target_rows(sections: list[Section]) -> list[list[str]]:
+    rows = []
+    for section in sections:
+        for c in section.checks:
+            verdict = "yes" if c.met else "**NO**" + (f": {c.why}" if c.why else "") + (
+                f" ([why and the fix]({Path(ANALYSIS).name}))")
+            rows.append([section.title, c.name, c.shown(c.value), c.target, verdict])
+    return rows
+
+
+def write_report(path: Path, args, sections: list[Section], loaded: dict, machine: dict, command: str,
+                 started: datetime, elapsed: float) -> None:
+    small = args.students != DEFAULT_STUDENTS
+    lines = [
+        "# Benchmarks",
+        "",
+        "Our statement-level triggers (db/functions/210_source_triggers.sql) against the same schema without",
+        "them and against the seed's design (a row-level trigger that recomputes the week), at school-district",
+        "scale, all measured in one run on one server. Produced by `bench/run.py`; rerun with `make bench`",
+        "(`BENCH_ARGS=...` passes options; `--only write,read` runs some sections). Overwritten by every run.",
+        "Ratios measured in one run count; absolute times on a shared 2-core machine do not.",
+        "",
+    ]
+    if small:
+        lines += [f"> **This report comes from a run at --students {args.students:,}, not the default"
+                  f" {DEFAULT_STUDENTS:,}** (see Command below). Rerun `make bench` for the default scale.", ""]
+    lines += ["## Targets", "", *markdown_table(["section", "target", "measured", "bound", "met?"],
+                                                 target_rows(sections)), ""]
+    lines += ["## Data", "", *data_lines(loaded), ""]
+    for section in sections:
+        lines += [f"## {section.title}", ""]
+        if section.skipped:
+            lines += [section.skipped, ""]
+            continue
+        lines += [*section.what, "", *markdown_table(section.header, section.rows), ""]
+        if section.notes:
+            lines += [*section.notes, ""]
+    lines += [
+        "## Machine", "",
+        *(f"- {key}: {value}" for key, value in machine.items()),
+        f"- date: {started.strftime('%Y-%m-%d %H:%M %Z')}",
+        f"- total run time: {elapsed / 60:.1f} min",
+        "",
+        "## Command", "",
+        "```",
+        command,
+        "```",
+        "",
+        "`make bench BENCH_ARGS=\"...\"` runs the same with the arguments after `bench.run`.",
+        "",
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines))
