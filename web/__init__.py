@@ -25,6 +25,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         SESSION_COOKIE_NAME="weekly_trends_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
+        # 429 after this many failed authentications from one address within the window (seconds).
+        AUTH_FAILURE_LIMIT=settings.env_int("WEEKLY_TRENDS_AUTH_FAILURE_LIMIT", 10),
+        AUTH_FAILURE_WINDOW=settings.env_int("WEEKLY_TRENDS_AUTH_FAILURE_WINDOW", 300),
     )
     if test_config is not None:
         app.config.update(test_config)
@@ -34,9 +37,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.session_interface = settings.SessionInterface()
     settings.redact_tokens_in_request_log()
 
-    from . import api, db, pages, problems, staff
+    from . import api, db, pages, problems, ratelimit, staff
 
     db.init_app(app)
+    ratelimit.init_app(app)
     problems.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)

@@ -92,12 +92,19 @@ def guardian_students(conn: psycopg.Connection, guardian_id: int) -> list[dict]:
     ).fetchall()
 
 
+def log_read(conn: psycopg.Connection, student_id: int) -> None:
+    """One access-log entry for this request's read of a student's figures, in its transaction:
+    no figures leave without their entry."""
+    conn.execute("select log_access(%s, %s)", (student_id, f"{request.method} {request.url_rule.rule}"))
+
+
 def student_trend(conn: psycopg.Connection, guardian_id: int, raw_student_id: str, args) -> tuple[dict, dict]:
     """The linked student and their weekly_stats for the request's weeks and end (400/404 problems)."""
     sid = parse_id(raw_student_id)
     weeks = parse_weeks(args.get("weeks"))
     end = parse_end(args.get("end"))
     student = linked_student(conn, guardian_id, sid)
+    log_read(conn, sid)
     stats = weekly_stats(conn, sid, end or student["today"], weeks, current_app.config["CLASS_AVERAGE_MIN_STUDENTS"])
     return student, stats
 
