@@ -20,6 +20,9 @@ from psycopg.conninfo import make_conninfo
 from factories import add_assignment, add_guardian, add_quiz, add_student
 from web.cli import migrate
 
+# Tests read plain log lines; test_observability.py asks for JSON where it checks them.
+os.environ.setdefault("WEEKLY_TRENDS_LOG_FORMAT", "text")
+
 TEMPLATE_NAME = f"wt_template_{os.getpid()}"
 _clone_numbers = itertools.count()
 

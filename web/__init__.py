@@ -14,6 +14,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_mapping(
         # None: resolved on first use (DATABASE_URL, else the embedded server).
         DATABASE_URL=os.environ.get("DATABASE_URL"),
+        # Optional read replica for the parents' reads (the access log still goes to the primary).
+        DATABASE_READ_URL=os.environ.get("DATABASE_READ_URL") or None,
+        # "json": one JSON object per log line, with the request id; "text": leave logging as it is.
+        LOG_FORMAT=os.environ.get("WEEKLY_TRENDS_LOG_FORMAT", "json"),
         POOL_MIN_SIZE=settings.env_int("WEEKLY_TRENDS_POOL_MIN_SIZE", 1),
         POOL_MAX_SIZE=settings.env_int("WEEKLY_TRENDS_POOL_MAX_SIZE", 10),
         POOL_OPEN_TIMEOUT=float(os.environ.get("WEEKLY_TRENDS_POOL_OPEN_TIMEOUT", "10")),
@@ -37,8 +41,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.session_interface = settings.SessionInterface()
     settings.redact_tokens_in_request_log()
 
-    from . import api, db, pages, problems, ratelimit, staff
+    from . import api, db, observability, pages, problems, ratelimit, staff
 
+    if app.config["LOG_FORMAT"] == "json":
+        observability.configure_logging()
+    observability.init_app(app)
     db.init_app(app)
     ratelimit.init_app(app)
     problems.init_app(app)
