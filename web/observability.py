@@ -52,6 +52,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+def _install_record_factory() -> None:
+    """Stamp each log record with the request id when it is made, in the request's thread:
+    a handler may format it later, or elsewhere."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "stamps_request_id", False):
+        return
+
+    def factory(*args, **kwargs):
+        record = previous(*args, **kwargs)
+        record.request_id = request_id()
+        return record
+
+    factory.stamps_request_id = True
+    logging.setLogRecordFactory(factory)
+
+
 class _JsonHandler(logging.StreamHandler):
     """Marks the handler configure_logging() installed, so that calling it again adds none."""
 
@@ -76,7 +92,8 @@ class PoolCollector:
     def collect(self):
         from .db import pool_stats
 
-        stats = pool_stats(self.app)
+        # A worker opens its pool on its first request: until then, an empty primary pool.
+        stats = pool_stats(self.app) or {"primary": {}}
         for name, key, help_text in [
             ("weekly_trends_pool_size", "pool_size", "Connections in the pool (in use or idle)."),
             ("weekly_trends_pool_available", "pool_available", "Idle connections in the pool."),
@@ -92,6 +109,7 @@ class PoolCollector:
 
 
 def init_app(app: Flask) -> None:
+    _install_record_factory()
     # A registry per app: tests create many apps in one process.
     registry = CollectorRegistry(auto_describe=True)
     latency = Histogram(

@@ -1,0 +1,78 @@
+"""`weekly-trends serve`: the app under gunicorn, with defaults sized from the machine."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+
+from gunicorn.app.base import BaseApplication
+
+
+def cores() -> int:
+    # The CPUs this process may run on (a container's cpuset), not the host's.
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def default_options(bind: str, workers: int | None, threads: int, timeout: int) -> dict:
+    return {
+        "bind": bind,
+        # Requests mostly wait on PostgreSQL: a worker per core plus one, each with a few threads.
+        "workers": workers or cores() + 1,
+        "worker_class": "gthread",
+        "threads": threads,
+        "timeout": timeout,
+        "graceful_timeout": timeout,
+        "keepalive": 5,
+        # Recycle workers now and then, jittered so they do not all restart at once.
+        "max_requests": 10_000,
+        "max_requests_jitter": 1_000,
+        # The app logs one JSON access line per request, with its request id.
+        "accesslog": None,
+        "logconfig_dict": {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {"json": {"()": "web.observability.JsonFormatter"}},
+            "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json"}},
+            # Every key replaces gunicorn's default of the same name: root and both loggers are named here.
+            "root": {"level": "INFO", "handlers": ["stderr"]},
+            "loggers": {
+                "gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+                "gunicorn.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+            },
+        },
+        "child_exit": _child_exit,
+        # One shared path per user: two servers on a machine would fight over it.
+        "control_socket_disable": True,
+    }
+
+
+def _child_exit(server, worker) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # its live gauges leave the sums
+
+
+class WeeklyTrendsServer(BaseApplication):
+    def __init__(self, options: dict):
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from . import create_app
+
+        return create_app()
+
+
+def serve(bind: str, workers: int | None, threads: int, timeout: int) -> None:
+    # Each worker's pool needs at most one connection per thread.
+    os.environ.setdefault("WEEKLY_TRENDS_POOL_MAX_SIZE", str(threads))
+    os.environ.setdefault("WEEKLY_TRENDS_LOG_FORMAT", "json")
+    # Set before any worker imports prometheus_client: /metrics then sums every worker.
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="weekly-trends-metrics-"))
+    logging.captureWarnings(True)
+    WeeklyTrendsServer(default_options(bind, workers, threads, timeout)).run()
