@@ -192,12 +192,17 @@ def test_soak_of_mixed_writes_and_reads(db_url, conn, tmp_path):
     deadlocks_before = deadlocks(conn)
 
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "web.cli", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4"],
-        env={**os.environ, "DATABASE_URL": db_url, "WEEKLY_TRENDS_SECRET_KEY": "soak",
-             "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
+    # The log goes to a file: a pipe read only at the end would fill up and stall every worker.
+    log_path = tmp_path / "server.log"
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    with open(log_path, "w") as log_file:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "web.cli", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4"],
+            env={**os.environ, "DATABASE_URL": db_url, "WEEKLY_TRENDS_SECRET_KEY": "soak",
+                 "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
+            stdout=subprocess.DEVNULL, stderr=log_file,
+        )
     base = f"http://127.0.0.1:{port}"
     stop = threading.Event()
     read_errors: list[str] = []
@@ -246,9 +251,12 @@ def test_soak_of_mixed_writes_and_reads(db_url, conn, tmp_path):
     finally:
         stop.set()
         server.send_signal(signal.SIGTERM)
-        _, server_log = server.communicate(timeout=60)
+        server.wait(60)
+    server_log = log_path.read_text()
 
-    assert read_errors == []
+    print(f"soak {SOAK_SECONDS:.0f} s: {reads[0]} reads, {sum(w.statements for w in writers)} write statements;"
+          f" worker RSS KiB after warm-up {after_warm_up}, at the end {at_end}")
+    assert read_errors == [], f"{len(read_errors)} of {reads[0]} reads failed: {read_errors[:10]}\n{server_log[-3000:]}"
     assert reads[0] > 500 and sum(w.statements for w in writers) > 500
     assert [e for w in writers for e in w.errors] == []
     assert '"level": "ERROR"' not in server_log

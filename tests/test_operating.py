@@ -86,11 +86,14 @@ def test_refresh_takes_locks_per_batch(drifted, monkeypatch):
 def test_serve_runs_gunicorn_with_json_logs_request_ids_and_metrics(db_url, family, tmp_path):
     port = free_port()
     env = {**os.environ, "DATABASE_URL": db_url, "WEEKLY_TRENDS_SECRET_KEY": "s", "WEEKLY_TRENDS_LOG_FORMAT": "json",
-           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "web.cli", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "2"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
+    (tmp_path / "metrics").mkdir()
+    log_path = tmp_path / "server.log"
+    with open(log_path, "w") as log_file:  # a file, not a pipe: a full pipe would stall the workers
+        server = subprocess.Popen(
+            [sys.executable, "-m", "web.cli", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "2"],
+            env=env, stdout=subprocess.DEVNULL, stderr=log_file,
+        )
     try:
         base = f"http://127.0.0.1:{port}"
         wait_until_up(base)
@@ -110,7 +113,8 @@ def test_serve_runs_gunicorn_with_json_logs_request_ids_and_metrics(db_url, fami
         assert "weekly_trends_pool_size{" in metrics and "weekly_trends_pool_requests_waits_total{" in metrics
     finally:
         server.send_signal(signal.SIGTERM)
-        _, stderr = server.communicate(timeout=30)
+        server.wait(30)
+    stderr = log_path.read_text()
     lines = [json.loads(line) for line in stderr.splitlines() if line.strip()]
     assert lines and all({"time", "level", "message", "request_id"} <= set(line) for line in lines)
     access = [line for line in lines if line["logger"] == "weekly_trends.access"]

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import re
+import struct
 import time
 import uuid
 from datetime import datetime, timezone
@@ -145,10 +146,19 @@ def init_app(app: Flask) -> None:
 
     @app.get("/metrics")
     def metrics():
-        target = registry
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            body = generate_latest(registry)
+        else:
             # Every worker's request figures, summed; the pool figures are this worker's.
             target = CollectorRegistry()
             MultiProcessCollector(target)
             target.register(PoolCollector(app))
-        return Response(generate_latest(target), content_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
+            for attempt in range(3):
+                try:
+                    body = generate_latest(target)
+                    break
+                except struct.error:  # a worker starting just now has created its file, not yet sized it
+                    if attempt == 2:
+                        raise
+                    time.sleep(0.05)
+        return Response(body, content_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
 
@@ -60,7 +61,8 @@ class WeeklyTrendsServer(BaseApplication):
 
     def load_config(self) -> None:
         for key, value in self.options.items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:  # control_socket_disable is new in gunicorn 24
+                self.cfg.set(key, value)
 
     def load(self):
         from . import create_app
@@ -73,6 +75,8 @@ def serve(bind: str, workers: int | None, threads: int, timeout: int) -> None:
     os.environ.setdefault("WEEKLY_TRENDS_POOL_MAX_SIZE", str(threads))
     os.environ.setdefault("WEEKLY_TRENDS_LOG_FORMAT", "json")
     # Set before any worker imports prometheus_client: /metrics then sums every worker.
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="weekly-trends-metrics-"))
+    metrics_dir = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="weekly-trends-metrics-")))
+    for stale in metrics_dir.glob("*.db"):  # a previous run's figures would be summed in
+        stale.unlink()
     logging.captureWarnings(True)
     WeeklyTrendsServer(default_options(bind, workers, threads, timeout)).run()
