@@ -4,7 +4,8 @@
 
 Creates (and finally drops) the database wt_sizing on DATABASE_URL's server (else the embedded
 one), migrates it, writes a school year through the triggers in one INSERT ... SELECT per table
-(each student: 3 quizzes and 2 graded assignments a week, over 5 courses), VACUUMs, and prints
+(each student: 3 quizzes and 2 graded assignments a week, over 5 courses; two access-log
+entries a week), VACUUMs, and prints
 pg_total_relation_size per relation. Not a benchmark: it times nothing.
 """
 
@@ -48,7 +49,7 @@ def main() -> None:
             conn.execute(
                 """
                 insert into quiz_attempt (student_profile_id, course_id, score, completed_at)
-                select s.id, 1 + (s.id + q) % 5, round((40 + random() * 60)::numeric, 2),
+                select s.id, 1 + (s.id + q) %% 5, round((40 + random() * 60)::numeric, 2),
                        timestamptz '2025-09-01 08:00Z' + make_interval(weeks => w, days => q, hours => (random() * 8)::int)
                   from student_profile s, generate_series(0, %s - 1) w, generate_series(0, 2) q
                 """,
@@ -57,10 +58,20 @@ def main() -> None:
             conn.execute(
                 """
                 insert into assignment_submission (student_profile_id, course_id, percentage, is_graded, submitted_at, graded_at)
-                select s.id, 1 + (s.id + a + 3) % 5, round((40 + random() * 60)::numeric, 2), true,
+                select s.id, 1 + (s.id + a + 3) %% 5, round((40 + random() * 60)::numeric, 2), true,
                        timestamptz '2025-09-01 08:00Z' + make_interval(weeks => w, days => a + 1),
                        timestamptz '2025-09-01 08:00Z' + make_interval(weeks => w, days => a + 3)
                   from student_profile s, generate_series(0, %s - 1) w, generate_series(0, 1) a
+                """,
+                (args.weeks,),
+            )
+            # The access log of a parent who opens the figures twice a week.
+            conn.execute(
+                """
+                insert into access_log (occurred_at, guardian_id, student_profile_id, endpoint)
+                select timestamptz '2025-09-01 18:00Z' + make_interval(weeks => w, days => r * 3), s.id, s.id,
+                       'GET /api/v1/students/<student_id>/weekly-trend'
+                  from student_profile s, generate_series(0, %s - 1) w, generate_series(0, 1) r
                 """,
                 (args.weeks,),
             )

@@ -198,7 +198,8 @@ def test_soak_of_mixed_writes_and_reads(db_url, conn, tmp_path):
     metrics_dir.mkdir()
     with open(log_path, "w") as log_file:
         server = subprocess.Popen(
-            [sys.executable, "-m", "web.cli", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4"],
+            [sys.executable, "-m", "web.cli", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
+             "--max-requests", "0"],  # no recycling: a leak must show
             env={**os.environ, "DATABASE_URL": db_url, "WEEKLY_TRENDS_SECRET_KEY": "soak",
                  "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
             stdout=subprocess.DEVNULL, stderr=log_file,

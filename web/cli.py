@@ -113,7 +113,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if "DATABASE_URL" not in os.environ:
         os.environ["DATABASE_URL"] = database_url()  # the embedded server, started once before the workers fork
-    serve(args.bind, args.workers, args.threads, args.timeout)
+    serve(args.bind, args.workers, args.threads, args.timeout, args.max_requests)
     return 0
 
 
@@ -233,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help=f"worker processes (default cores + 1 = {cores() + 1})")
     p.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
     p.add_argument("--timeout", type=int, default=30, help="seconds before a silent worker is restarted (default 30)")
+    p.add_argument("--max-requests", type=int, default=10_000,
+                   help="restart a worker after about this many requests (default 10000; 0: never)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("refresh", help="rebuild the weekly rows from the source rows, in batches, with a progress bar")

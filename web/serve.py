@@ -15,7 +15,7 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def default_options(bind: str, workers: int | None, threads: int, timeout: int) -> dict:
+def default_options(bind: str, workers: int | None, threads: int, timeout: int, max_requests: int) -> dict:
     return {
         "bind": bind,
         # Requests mostly wait on PostgreSQL: a worker per core plus one, each with a few threads.
@@ -25,9 +25,9 @@ def default_options(bind: str, workers: int | None, threads: int, timeout: int) 
         "timeout": timeout,
         "graceful_timeout": timeout,
         "keepalive": 5,
-        # Recycle workers now and then, jittered so they do not all restart at once.
-        "max_requests": 10_000,
-        "max_requests_jitter": 1_000,
+        # Recycle workers now and then (0: never), jittered so they do not all restart at once.
+        "max_requests": max_requests,
+        "max_requests_jitter": max_requests // 10,
         # The app logs one JSON access line per request, with its request id.
         "accesslog": None,
         "logconfig_dict": {
@@ -70,7 +70,7 @@ class WeeklyTrendsServer(BaseApplication):
         return create_app()
 
 
-def serve(bind: str, workers: int | None, threads: int, timeout: int) -> None:
+def serve(bind: str, workers: int | None, threads: int, timeout: int, max_requests: int) -> None:
     # Each worker's pool needs at most one connection per thread.
     os.environ.setdefault("WEEKLY_TRENDS_POOL_MAX_SIZE", str(threads))
     os.environ.setdefault("WEEKLY_TRENDS_LOG_FORMAT", "json")
@@ -79,4 +79,4 @@ def serve(bind: str, workers: int | None, threads: int, timeout: int) -> None:
     for stale in metrics_dir.glob("*.db"):  # a previous run's figures would be summed in
         stale.unlink()
     logging.captureWarnings(True)
-    WeeklyTrendsServer(default_options(bind, workers, threads, timeout)).run()
+    WeeklyTrendsServer(default_options(bind, workers, threads, timeout, max_requests)).run()
