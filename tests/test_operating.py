@@ -121,6 +121,8 @@ def test_serve_runs_gunicorn_with_json_logs_request_ids_and_metrics(db_url, fami
     assert any(line["request_id"] == "trace-123" and line["status"] == 200 for line in access)
     assert any(line["request_id"] == generated for line in access)
     assert any(line["logger"].startswith("gunicorn") for line in lines)
+    # every line logged while serving a request carries its id
+    assert all(line["request_id"] != "-" for line in lines if not line["logger"].startswith("gunicorn"))
     assert family["token"] not in stderr
 
 

@@ -73,6 +73,15 @@ class _JsonHandler(logging.StreamHandler):
     """Marks the handler configure_logging() installed, so that calling it again adds none."""
 
 
+class ServerRequestLines(logging.Filter):
+    """Drops the servers' own request lines (werkzeug's, gunicorn's): they are written after the
+    request's context is gone, so without its id; the app's weekly_trends.access line replaces them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        werkzeug_line = record.name == "werkzeug" and record.msg == '"%s" %s %s'
+        return not (werkzeug_line or record.name == "gunicorn.access")
+
+
 def configure_logging(level: int = logging.INFO) -> None:
     """JSON lines on stderr for every logger (the app's, werkzeug's, gunicorn's through the root)."""
     root = logging.getLogger()
@@ -80,6 +89,7 @@ def configure_logging(level: int = logging.INFO) -> None:
         handler = _JsonHandler()
         handler.setFormatter(JsonFormatter())
         handler.addFilter(RedactTokens())
+        handler.addFilter(ServerRequestLines())
         root.addHandler(handler)
     root.setLevel(level)
 

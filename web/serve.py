@@ -39,7 +39,8 @@ def default_options(bind: str, workers: int | None, threads: int, timeout: int, 
             "root": {"level": "INFO", "handlers": ["stderr"]},
             "loggers": {
                 "gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
-                "gunicorn.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+                # Without the request id: the app writes its own access line (weekly_trends.access).
+                "gunicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
             },
         },
         "child_exit": _child_exit,
