@@ -159,3 +159,26 @@ def test_triggers_keep_the_weeks_exact_for_a_non_superuser_owner_under_force(con
     conn.execute("delete from quiz_attempt where id = %s", (first,))
     assert [(r["week_number"], r["quiz_count"]) for r in weekly_rows(conn, sid)] == [(3, 1)]
     assert drift(conn) == []
+
+
+def test_a_writer_role_that_is_not_the_owner_still_writes_and_reads_its_rows(conn):
+    """Writers (the learning platform, import jobs) are governed by their GRANTs, not by the policies."""
+    name = f"wt_writer_{os.getpid()}"
+    conn.execute(sql.SQL("create role {} nologin").format(sql.Identifier(name)))
+    try:
+        conn.execute(sql.SQL(
+            "grant select, insert, update, delete on student_profile, guardian, guardian_student, quiz_attempt to {}"
+        ).format(sql.Identifier(name)))
+        with conn.transaction():
+            conn.execute(sql.SQL("set local role {}").format(sql.Identifier(name)))
+            sid = add_student(conn, "Written by the platform")
+            add_guardian(conn, "platform@example.org", sid)
+            add_quiz(conn, sid, 77, datetime(2024, 3, 4, 9, tzinfo=UTC))
+            conn.execute("update student_profile set display_name = 'Renamed' where id = %s", (sid,))
+            assert conn.execute("select display_name from student_profile where id = %s", (sid,)).fetchone()[0] == "Renamed"
+            assert conn.execute("select count(*) from guardian_student where student_profile_id = %s", (sid,)).fetchone()[0] == 1
+        assert [(r["week_number"], r["quiz_count"]) for r in weekly_rows(conn, sid)] == [(10, 1)]
+        assert drift(conn) == []
+    finally:
+        conn.execute(sql.SQL("drop owned by {}").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("drop role {}").format(sql.Identifier(name)))
