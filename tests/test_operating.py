@@ -191,7 +191,7 @@ def test_the_read_pool_serves_parents_reads_and_the_log_goes_to_the_primary(db_u
 def test_serve_defaults_follow_the_cores(monkeypatch):
     from web import serve
 
-    monkeypatch.setattr(serve, "cores", lambda: 6)
+    monkeypatch.setattr(serve, "cores", lambda: 6)  # serve's own name for it
     options = serve.default_options("127.0.0.1:9", None, 4, 30, 10_000)
     assert (options["workers"], options["worker_class"], options["threads"]) == (7, "gthread", 4)
     assert (options["timeout"], options["max_requests"], options["max_requests_jitter"]) == (30, 10_000, 1_000)

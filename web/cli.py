@@ -11,6 +11,7 @@ import psycopg
 from psycopg import sql
 
 from .embedded import PROJECT_ROOT, database_url
+from .settings import cores
 
 
 def migrate(url: str, revision: str = "head") -> None:
@@ -225,8 +226,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--student-id", type=int)
     p.add_argument("--weeks", type=int, default=12, help="how many ISO weeks back, this one included (default 12)")
     p.set_defaults(func=cmd_backfill)
-
-    from .serve import cores
 
     p = sub.add_parser("serve", help="serve the app with gunicorn (DATABASE_URL, else the embedded server)")
     p.add_argument("--bind", default=f"127.0.0.1:{os.environ.get('PORT', '8000')}", help="address:port (default 127.0.0.1:$PORT or 8000)")

@@ -9,10 +9,7 @@ from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
 
-
-def cores() -> int:
-    # The CPUs this process may run on (a container's cpuset), not the host's.
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+from .settings import cores
 
 
 def default_options(bind: str, workers: int | None, threads: int, timeout: int, max_requests: int) -> dict:
