@@ -143,3 +143,25 @@ def test_the_window_slides():
     assert window.retry_after("a") == 0
     window.record("a")
     assert window.retry_after("a") == 4
+
+
+def test_behind_a_trusted_proxy_the_lockout_counts_the_forwarded_address(db_url, family):
+    application = create_app({"TESTING": True, "DATABASE_URL": db_url, "SECRET_KEY": "k", "TRUSTED_PROXIES": 1,
+                              "AUTH_FAILURE_LIMIT": 2, "AUTH_FAILURE_WINDOW": 60})
+    try:
+        client = application.test_client()
+        for _ in range(2):
+            client.get(trend(family["a"]), headers=BAD | {"X-Forwarded-For": "198.51.100.1"})
+        good = {"Authorization": f"Bearer {family['token']}"}
+        assert client.get(trend(family["a"]), headers=good | {"X-Forwarded-For": "198.51.100.1"}).status_code == 429
+        # another client behind the same proxy is not locked out
+        assert client.get(trend(family["a"]), headers=good | {"X-Forwarded-For": "198.51.100.2"}).status_code == 200
+    finally:
+        close_pool(application)
+
+
+def test_without_trusted_proxies_a_forwarded_address_is_ignored(strict_app, family):
+    client = strict_app.test_client()
+    for n in range(3):
+        client.get(trend(family["a"]), headers=BAD | {"X-Forwarded-For": f"198.51.100.{n}"})
+    assert client.get(trend(family["a"]), headers=BAD | {"X-Forwarded-For": "203.0.113.9"}).status_code == 429

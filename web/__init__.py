@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import settings
 
@@ -32,12 +33,18 @@ def create_app(test_config: dict | None = None) -> Flask:
         # 429 after this many failed authentications from one address within the window (seconds).
         AUTH_FAILURE_LIMIT=settings.env_int("WEEKLY_TRENDS_AUTH_FAILURE_LIMIT", 10),
         AUTH_FAILURE_WINDOW=settings.env_int("WEEKLY_TRENDS_AUTH_FAILURE_WINDOW", 300),
+        # Proxies in front that set X-Forwarded-For/-Proto/-Host (0: none; then those headers are ignored).
+        TRUSTED_PROXIES=settings.env_int("WEEKLY_TRENDS_TRUSTED_PROXIES", 0),
     )
     if test_config is not None:
         app.config.update(test_config)
     settings.check_class_average_min(app.config["CLASS_AVERAGE_MIN_STUDENTS"])
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = settings.instance_secret_key(app)
+    if app.config["TRUSTED_PROXIES"]:
+        # The client's address (the 429 lockout) and scheme (the Secure cookie), as the proxies saw them.
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     app.session_interface = settings.SessionInterface()
     settings.redact_tokens_in_request_log()
 
