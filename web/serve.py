@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -72,9 +73,16 @@ def serve(bind: str, workers: int | None, threads: int, timeout: int, max_reques
     # Each worker's pool needs at most one connection per thread.
     os.environ.setdefault("WEEKLY_TRENDS_POOL_MAX_SIZE", str(threads))
     os.environ.setdefault("WEEKLY_TRENDS_LOG_FORMAT", "json")
+    options = default_options(bind, workers, threads, timeout, max_requests)
     # Set before any worker imports prometheus_client: /metrics then sums every worker.
-    metrics_dir = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="weekly-trends-metrics-")))
-    for stale in metrics_dir.glob("*.db"):  # a previous run's figures would be summed in
-        stale.unlink()
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+        for stale in metrics_dir.glob("*.db"):  # a previous run's figures would be summed in
+            stale.unlink()
+    else:
+        metrics_dir = Path(tempfile.mkdtemp(prefix="weekly-trends-metrics-"))
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        # The master removes the directory it made when it exits (workers never run this hook).
+        options["on_exit"] = lambda server: shutil.rmtree(metrics_dir, ignore_errors=True)
     logging.captureWarnings(True)
-    WeeklyTrendsServer(default_options(bind, workers, threads, timeout, max_requests)).run()
+    WeeklyTrendsServer(options).run()
