@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -19,6 +22,9 @@ from psycopg.conninfo import make_conninfo
 
 from factories import add_assignment, add_guardian, add_quiz, add_student
 from web.cli import migrate
+
+# Tests read plain log lines; test_observability.py asks for JSON where it checks them.
+os.environ.setdefault("WEEKLY_TRENDS_LOG_FORMAT", "text")
 
 TEMPLATE_NAME = f"wt_template_{os.getpid()}"
 _clone_numbers = itertools.count()
@@ -35,7 +41,7 @@ def docker_engine_answers() -> bool:
 
 
 @pytest.fixture(scope="session")
-def server_url(tmp_path_factory) -> Iterator[str]:
+def server_url() -> Iterator[str]:
     """A libpq URL of a superuser on a PostgreSQL 15+ server."""
     if url := os.environ.get("TEST_DATABASE_URL"):
         yield url
@@ -47,9 +53,17 @@ def server_url(tmp_path_factory) -> Iterator[str]:
     else:
         from web.embedded import start_server
 
-        server = start_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
-        yield server.get_uri()
-        server.cleanup()
+        # A directory of this session's own, not under pytest's numbered /tmp/pytest-of-<user>/:
+        # other pytest sessions on the machine prune old numbered directories, and a new embedded
+        # server kills any postgres whose data directory path matches its own.
+        directory = Path(tempfile.mkdtemp(prefix="wt-test-pg-"))
+        directory.chmod(0o755)  # the server runs as another user when we are root
+        server = start_server(directory / "data", cleanup_mode="delete")
+        try:
+            yield server.get_uri()
+        finally:
+            server.cleanup()
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 def database_url(server_url: str, name: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import settings
 
@@ -14,6 +15,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_mapping(
         # None: resolved on first use (DATABASE_URL, else the embedded server).
         DATABASE_URL=os.environ.get("DATABASE_URL"),
+        # Optional read replica for the parents' reads (the access log still goes to the primary).
+        DATABASE_READ_URL=os.environ.get("DATABASE_READ_URL") or None,
+        # "json": one JSON object per log line, with the request id; "text": leave logging as it is.
+        LOG_FORMAT=os.environ.get("WEEKLY_TRENDS_LOG_FORMAT", "json"),
         POOL_MIN_SIZE=settings.env_int("WEEKLY_TRENDS_POOL_MIN_SIZE", 1),
         POOL_MAX_SIZE=settings.env_int("WEEKLY_TRENDS_POOL_MAX_SIZE", 10),
         POOL_OPEN_TIMEOUT=float(os.environ.get("WEEKLY_TRENDS_POOL_OPEN_TIMEOUT", "10")),
@@ -25,18 +30,31 @@ def create_app(test_config: dict | None = None) -> Flask:
         SESSION_COOKIE_NAME="weekly_trends_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
+        # 429 after this many failed authentications from one address within the window (seconds).
+        AUTH_FAILURE_LIMIT=settings.env_int("WEEKLY_TRENDS_AUTH_FAILURE_LIMIT", 10),
+        AUTH_FAILURE_WINDOW=settings.env_int("WEEKLY_TRENDS_AUTH_FAILURE_WINDOW", 300),
+        # Proxies in front that set X-Forwarded-For/-Proto/-Host (0: none; then those headers are ignored).
+        TRUSTED_PROXIES=settings.env_int("WEEKLY_TRENDS_TRUSTED_PROXIES", 0),
     )
     if test_config is not None:
         app.config.update(test_config)
     settings.check_class_average_min(app.config["CLASS_AVERAGE_MIN_STUDENTS"])
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = settings.instance_secret_key(app)
+    if app.config["TRUSTED_PROXIES"]:
+        # The client's address (the 429 lockout) and scheme (the Secure cookie), as the proxies saw them.
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     app.session_interface = settings.SessionInterface()
     settings.redact_tokens_in_request_log()
 
-    from . import api, db, pages, problems, staff
+    from . import api, db, observability, pages, problems, ratelimit, staff
 
+    if app.config["LOG_FORMAT"] == "json":
+        observability.configure_logging()
+    observability.init_app(app)
     db.init_app(app)
+    ratelimit.init_app(app)
     problems.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)

@@ -16,21 +16,35 @@ import psycopg
 from flask import request, session
 from psycopg import sql
 
+from . import ratelimit
 from .problems import ProblemError
 
 
 @dataclass(frozen=True)
 class TokenKind:
-    table: str
-    owner_column: str
+    # Finds a live token by %(hash)s (sha256) or %(id)s (a session's row id): columns id, owner.
+    lookup: sql.SQL
+    # The transaction-local setting the row-level security policies key on.
+    setting: str
     pattern: re.Pattern
     session_key: str
     realm: str
     who: str
 
 
-GUARDIAN = TokenKind("guardian_token", "guardian_id", re.compile(r"wt_[0-9a-f]{64}"), "guardian_token_id", "weekly-trends", "guardian")
-STAFF = TokenKind("staff_token", "staff_member_id", re.compile(r"wts_[0-9a-f]{64}"), "staff_token_id", "weekly-trends-staff", "staff")
+GUARDIAN = TokenKind(
+    # A definer function: under row-level security the app's role sees only the tokens of the
+    # guardian it already acts for, and before authentication that is none.
+    sql.SQL("select token_id as id, guardian_id as owner from find_guardian_token(%(hash)s, %(id)s)"),
+    "app.guardian_id", re.compile(r"wt_[0-9a-f]{64}"), "guardian_token_id", "weekly-trends", "guardian",
+)
+STAFF = TokenKind(
+    sql.SQL(
+        "select id, staff_member_id as owner from staff_token"
+        " where (token_hash = %(hash)s or id = %(id)s) and revoked_at is null and expires_at > now()"
+    ),
+    "app.staff_member_id", re.compile(r"wts_[0-9a-f]{64}"), "staff_token_id", "weekly-trends-staff", "staff",
+)
 
 # Sec-Fetch-Site values of a request another site made the browser send.
 CROSS_ORIGIN_SITES = {"cross-site", "same-site"}
@@ -40,18 +54,16 @@ def unauthorized(kind: TokenKind, detail: str) -> ProblemError:
     return ProblemError(401, "Unauthorized", detail, {"WWW-Authenticate": f'Bearer realm="{kind.realm}"'})
 
 
-def _valid_token(conn: psycopg.Connection, kind: TokenKind, where: sql.Composable, value) -> dict | None:
-    """The unexpired, unrevoked token row matching `where`, as {id, owner}."""
-    query = sql.SQL(
-        "select id, {owner} as owner from {table} where {where} and revoked_at is null and expires_at > now()"
-    ).format(owner=sql.Identifier(kind.owner_column), table=sql.Identifier(kind.table), where=where)
-    return conn.execute(query, (value,)).fetchone()
+def _valid_token(conn: psycopg.Connection, kind: TokenKind, *, token_hash: bytes | None = None,
+                 token_id: int | None = None) -> dict | None:
+    """The unexpired, unrevoked token row with this hash or row id, as {id, owner}."""
+    return conn.execute(kind.lookup, {"hash": token_hash, "id": token_id}).fetchone()
 
 
 def token_by_value(conn: psycopg.Connection, kind: TokenKind, token: str) -> dict | None:
     if not kind.pattern.fullmatch(token):
         return None
-    return _valid_token(conn, kind, sql.SQL("token_hash = %s"), hashlib.sha256(token.encode()).digest())
+    return _valid_token(conn, kind, token_hash=hashlib.sha256(token.encode()).digest())
 
 
 def require_same_origin(*, allow_navigation: bool = False) -> None:
@@ -70,10 +82,27 @@ def require_same_origin(*, allow_navigation: bool = False) -> None:
 
 
 def authenticate(conn: psycopg.Connection, kind: TokenKind, *, allow_navigation: bool = False) -> int:
-    """The owner id (guardian or staff member) behind the request, or a 401 problem.
+    """The owner id (guardian or staff member) behind the request, or a 401 problem (429 while
+    the client address is locked out after repeated failures).
 
     A request with an Authorization header is judged by it alone; otherwise by the session cookie.
+    The rest of the request's transaction acts for that owner: the row-level security policies
+    read the setting made here.
     """
+    ratelimit.refuse_if_locked_out()
+    # Only a credential that was presented and failed counts: a signed-out visit is no attempt.
+    presented = "Authorization" in request.headers or kind.session_key in session
+    try:
+        owner = _owner(conn, kind, allow_navigation)
+    except ProblemError as error:
+        if error.status == 401 and presented:
+            ratelimit.record_failure()
+        raise
+    conn.execute("select set_config(%s, %s, true)", (kind.setting, str(owner)))
+    return owner
+
+
+def _owner(conn: psycopg.Connection, kind: TokenKind, allow_navigation: bool) -> int:
     if "Authorization" in request.headers:
         scheme, _, token = request.headers["Authorization"].partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -86,7 +115,7 @@ def authenticate(conn: psycopg.Connection, kind: TokenKind, *, allow_navigation:
     if token_id is None:
         raise unauthorized(kind, f"Sign in, or send a {kind.who} token as 'Authorization: Bearer <token>'.")
     require_same_origin(allow_navigation=allow_navigation)
-    row = _valid_token(conn, kind, sql.SQL("id = %s"), token_id)
+    row = _valid_token(conn, kind, token_id=token_id)
     if row is None:
         session.pop(kind.session_key, None)
         raise unauthorized(kind, "Your sign-in has expired or was revoked. Sign in again.")
@@ -95,8 +124,10 @@ def authenticate(conn: psycopg.Connection, kind: TokenKind, *, allow_navigation:
 
 def sign_in(conn: psycopg.Connection, kind: TokenKind, token: str) -> bool:
     """Open a session for a valid token: the cookie keeps the token's row id, never the token."""
+    ratelimit.refuse_if_locked_out()
     row = token_by_value(conn, kind, token.strip())
     if row is None:
+        ratelimit.record_failure()
         return False
     session[kind.session_key] = row["id"]
     return True

@@ -1,8 +1,9 @@
-"""`weekly-trends`: operate the database behind the app (migrations, demo data, tokens, backfill)."""
+"""`weekly-trends`: operate the app and its database (migrations, serving, demo data, tokens, rebuilds, checks)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import date, timedelta
 
@@ -10,6 +11,7 @@ import psycopg
 from psycopg import sql
 
 from .embedded import PROJECT_ROOT, database_url
+from .settings import cores
 
 
 def migrate(url: str, revision: str = "head") -> None:
@@ -84,11 +86,12 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     today = date.today()
     since = today - timedelta(days=today.isoweekday() - 1, weeks=args.weeks - 1)
     with psycopg.connect(database_url(), autocommit=True) as conn:
-        if args.student_id is not None and not conn.execute(
-            "select 1 from student_profile where id = %s", (args.student_id,)
-        ).fetchone():
-            print(f"No student with id {args.student_id}.", file=sys.stderr)
-            return 1
+        if args.student_id is not None:
+            try:
+                student_ids(conn, args.student_id)
+            except LookupError as error:
+                print(error, file=sys.stderr)
+                return 1
         if args.dry_run:
             rows = conn.execute(
                 "select student_profile_id, year, week_number, stored, expected"
@@ -104,6 +107,96 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         ).fetchone()[0]
     print(f"Rebuilt the weeks since {since}: {written} aggregate row(s) written.")
     return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import serve
+
+    if "DATABASE_URL" not in os.environ:
+        os.environ["DATABASE_URL"] = database_url()  # the embedded server, started once before the workers fork
+    serve(args.bind, args.workers, args.threads, args.timeout, args.max_requests)
+    return 0
+
+
+def student_ids(conn: psycopg.Connection, student_id: int | None) -> list[int]:
+    if student_id is None:
+        return [row[0] for row in conn.execute("select id from student_profile order by id")]
+    if not conn.execute("select 1 from student_profile where id = %s", (student_id,)).fetchone():
+        raise LookupError(f"No student with id {student_id}.")
+    return [student_id]
+
+
+BATCH_ATTEMPTS = 5
+
+
+def refresh_batch(conn: psycopg.Connection, batch: list[int], since: date | None) -> int:
+    """One transaction for the batch: its students' locks end with it, so writers wait a batch at most.
+
+    A writer whose foreign-key checks lock students out of id order can deadlock with the
+    batch's FOR UPDATE locks; the batch is then rolled back and run again.
+    """
+    attempt = 1
+    while True:
+        try:
+            with conn.transaction():
+                return sum(
+                    conn.execute(
+                        "select refresh_weekly_performance(p_student_profile_id => %s, p_since => %s,"
+                        " p_refresh_class_view => false)",
+                        (sid, since),
+                    ).fetchone()[0]
+                    for sid in batch
+                )
+        except psycopg.errors.DeadlockDetected:
+            if attempt == BATCH_ATTEMPTS:
+                raise
+            attempt += 1
+
+
+def cmd_refresh(args: argparse.Namespace) -> int:
+    """Rebuild in batches of students, each batch its own short transaction, then the class view once."""
+    from tqdm import tqdm
+
+    if args.batch_size < 1:
+        print("--batch-size must be at least 1.", file=sys.stderr)
+        return 2
+    written = 0
+    with psycopg.connect(database_url(), autocommit=True) as conn:
+        try:
+            ids = student_ids(conn, args.student_id)
+        except LookupError as error:
+            print(error, file=sys.stderr)
+            return 1
+        with tqdm(total=len(ids), unit="student", desc="refresh", file=sys.stderr, disable=args.quiet) as bar:
+            for start in range(0, len(ids), args.batch_size):
+                batch = ids[start:start + args.batch_size]
+                written += refresh_batch(conn, batch, args.since)
+                bar.update(len(batch))
+        conn.execute("select refresh_course_weekly_performance()")
+    print(f"Refreshed {len(ids)} student(s): {written} aggregate row(s) written; class view refreshed.")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    with psycopg.connect(database_url(), autocommit=True) as conn:
+        rows = conn.execute(
+            "select student_profile_id, year, week_number, stored, expected from check_weekly_performance(%s)",
+            (args.student_id,),
+        ).fetchall()
+    if not rows:
+        print("No drift: every weekly row matches the source rows.")
+        return 0
+    print(f"{len(rows)} weekly row(s) drifted from the source rows:")
+    print_drift(rows)
+    print("Repair with: weekly-trends refresh [--student-id N]")
+    return 1
+
+
+def since_date(raw: str) -> date:
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date as YYYY-MM-DD: {raw!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,6 +226,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--student-id", type=int)
     p.add_argument("--weeks", type=int, default=12, help="how many ISO weeks back, this one included (default 12)")
     p.set_defaults(func=cmd_backfill)
+
+    p = sub.add_parser("serve", help="serve the app with gunicorn (DATABASE_URL, else the embedded server)")
+    p.add_argument("--bind", default=f"127.0.0.1:{os.environ.get('PORT', '8000')}", help="address:port (default 127.0.0.1:$PORT or 8000)")
+    p.add_argument("--workers", type=int, help=f"worker processes (default cores + 1 = {cores() + 1})")
+    p.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
+    p.add_argument("--timeout", type=int, default=30, help="seconds before a silent worker is restarted (default 30)")
+    p.add_argument("--max-requests", type=int, default=10_000,
+                   help="restart a worker after about this many requests (default 10000; 0: never)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("refresh", help="rebuild the weekly rows from the source rows, in batches, with a progress bar")
+    p.add_argument("--student-id", type=int, help="one student (default: all)")
+    p.add_argument("--since", type=since_date, help="only the ISO weeks from this date's week on (YYYY-MM-DD)")
+    p.add_argument("--batch-size", type=int, default=100, help="students per transaction (default 100)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_refresh)
+
+    p = sub.add_parser("check", help="list drifted weeks (exit status 1 when any)")
+    p.add_argument("--student-id", type=int, help="one student (default: all)")
+    p.set_defaults(func=cmd_check)
     return parser
 
 

@@ -1,4 +1,9 @@
-"""One psycopg connection pool per process, opened on first use (after a pre-fork server forks)."""
+"""psycopg connection pools, one per process, opened on first use (after a pre-fork server forks).
+
+The primary pool serves everything by default. With DATABASE_READ_URL set (a
+read replica), a second pool serves the parents' reads; what they write (the
+access log) still goes to the primary.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +12,39 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
-from flask import Flask, current_app
+from flask import Flask, current_app, g
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from .embedded import database_url
 
-_EXTENSION_KEY = "weekly_trends_pool"
+_EXTENSION_KEY = "weekly_trends_pools"
+PRIMARY, REPLICA = "primary", "replica"
+# The settings the row-level security policies and log_access() read.
+REQUEST_SETTINGS = ("app.guardian_id", "app.staff_member_id")
 
 
 def init_app(app: Flask) -> None:
     app.extensions[_EXTENSION_KEY] = None
 
 
-def _pool() -> ConnectionPool:
-    app = current_app
+def _pools(app: Flask) -> dict[str, ConnectionPool]:
     entry = app.extensions.get(_EXTENSION_KEY)
-    # A pool inherited across fork() would share sockets with the parent.
+    # Pools inherited across fork() would share sockets with the parent.
     if entry is None or entry[0] != os.getpid():
-        url = app.config["DATABASE_URL"] or database_url()
+        entry = (os.getpid(), {})
+        app.extensions[_EXTENSION_KEY] = entry
+    return entry[1]
+
+
+def _pool(which: str = PRIMARY) -> ConnectionPool:
+    app = current_app
+    pools = _pools(app)
+    if which == REPLICA and not app.config.get("DATABASE_READ_URL"):
+        which = PRIMARY
+    if which not in pools:
+        url = app.config["DATABASE_READ_URL"] if which == REPLICA else (app.config["DATABASE_URL"] or database_url())
         pool = ConnectionPool(
             url,
             min_size=app.config["POOL_MIN_SIZE"],
@@ -34,25 +52,31 @@ def _pool() -> ConnectionPool:
             kwargs={"row_factory": dict_row, "autocommit": True, "application_name": "weekly-trends-web"},
             check=ConnectionPool.check_connection,
             open=False,
-            name="weekly-trends",
+            name=f"weekly-trends-{which}",
         )
         pool.open(wait=True, timeout=app.config["POOL_OPEN_TIMEOUT"])  # a bad DSN fails here, loudly
-        entry = (os.getpid(), pool)
-        app.extensions[_EXTENSION_KEY] = entry
-    return entry[1]
+        pools[which] = pool
+    return pools[which]
 
 
 @contextmanager
-def _as_role(config_key: str) -> Iterator[psycopg.Connection]:
+def _as_role(config_key: str, which: str = PRIMARY) -> Iterator[psycopg.Connection]:
     """A connection in a transaction running as the role named by the app setting config_key."""
-    with _pool().connection() as conn, conn.transaction():
+    pool = _pool(which)
+    with pool.connection() as conn, conn.transaction():
         conn.execute(sql.SQL("set local role {}").format(sql.Identifier(current_app.config[config_key])))
-        yield conn
+        g.setdefault("replica_connections", set())
+        if pool is not _pool(PRIMARY):
+            g.replica_connections.add(id(conn))
+        try:
+            yield conn
+        finally:
+            g.replica_connections.discard(id(conn))
 
 
 def reader() -> Iterator[psycopg.Connection]:
-    """As the read-only role of the parents' side."""
-    return _as_role("READER_ROLE")
+    """As the read-only role of the parents' side; on the read replica when one is configured."""
+    return _as_role("READER_ROLE", REPLICA)
 
 
 def staff() -> Iterator[psycopg.Connection]:
@@ -60,8 +84,29 @@ def staff() -> Iterator[psycopg.Connection]:
     return _as_role("STAFF_ROLE")
 
 
+def log_access(conn: psycopg.Connection, student_id: int, endpoint: str) -> None:
+    """An access-log entry for the guardian or staff member conn's transaction acts for: in that
+    transaction, or (conn being a read replica's) in one of the primary's."""
+    if id(conn) not in g.get("replica_connections", ()):
+        conn.execute("select log_access(%s, %s)", (student_id, endpoint))
+        return
+    settings = conn.execute(
+        "select " + ", ".join(f"current_setting('{name}', true) as \"{name}\"" for name in REQUEST_SETTINGS)
+    ).fetchone()
+    with _as_role("READER_ROLE" if settings["app.guardian_id"] else "STAFF_ROLE") as primary:
+        for name in REQUEST_SETTINGS:
+            primary.execute("select set_config(%s, %s, true)", (name, settings[name] or ""))
+        primary.execute("select log_access(%s, %s)", (student_id, endpoint))
+
+
+def pool_stats(app: Flask) -> dict[str, dict]:
+    """get_stats() of this process's pools, by pool."""
+    return {which: pool.get_stats() for which, pool in _pools(app).items()}
+
+
 def close_pool(app: Flask) -> None:
     entry = app.extensions.get(_EXTENSION_KEY)
     if entry is not None and entry[0] == os.getpid():
-        entry[1].close()
+        for pool in entry[1].values():
+            pool.close()
     app.extensions[_EXTENSION_KEY] = None

@@ -25,6 +25,11 @@ def env_int(name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from None
 
 
+def cores() -> int:
+    """The CPUs this process may run on (a container's cpuset), not the host's."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def check_class_average_min(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < CLASS_AVERAGE_FLOOR:
         raise ValueError(f"CLASS_AVERAGE_MIN_STUDENTS must be an integer of at least {CLASS_AVERAGE_FLOOR}, got {value!r}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from . import db
-from .api import bad_request, parse_bounded_int, parse_id
+from .api import bad_request, log_read, parse_bounded_int, parse_id
 from .auth import STAFF, authenticate
 from .problems import ProblemError, html_errors
 from .signin import add_sign_in_routes
@@ -75,6 +75,7 @@ def student(student_id: str):
     with db.staff() as conn:
         authenticate(conn, STAFF, allow_navigation=True)
         profile = staff_student(conn, sid)
+        log_read(conn, sid)
         rows = conn.execute(
             """
             select year, week_number, week_start_date, overall_average, quiz_average, quiz_count,
