@@ -111,3 +111,34 @@ def test_concurrent_writers_leave_no_drift_and_no_deadlock(db_url):
         assert conn.execute("select count(*) from quiz_attempt").fetchone()[0] > WRITERS * 20
         assert drift(conn) == []
         assert stored_weeks(conn) == expected_weeks(conn)
+
+
+def test_full_refresh_does_not_deadlock_with_a_writer_locking_students_out_of_id_order(db_url):
+    """A writer's INSERTs lock their students (foreign-key checks) in row order, here the higher id
+    first; a full refresh must not lock students in id order against it."""
+    with psycopg.connect(db_url, autocommit=True) as setup:
+        low, high = (setup.execute("insert into student_profile (display_name) values ('S') returning id").fetchone()[0]
+                     for _ in range(2))
+    insert = "insert into quiz_attempt (student_profile_id, score, completed_at) values (%s, 80, %s)"
+    outcome: dict = {}
+    with psycopg.connect(db_url) as writer_conn:
+        writer_conn.execute(insert, (high, BASE))  # holds the higher id, transaction open
+
+        def refresh() -> None:
+            try:
+                with psycopg.connect(db_url, autocommit=True) as conn:
+                    outcome["written"] = conn.execute("select refresh_weekly_performance()").fetchone()[0]
+            except psycopg.Error as exc:  # a deadlock would land here or in the writer
+                outcome["error"] = exc
+
+        refresher = threading.Thread(target=refresh)
+        refresher.start()
+        time.sleep(0.5)  # the refresh is now waiting for the writer
+        writer_conn.execute(insert, (low, BASE))  # the lower id: deadlocked here if the refresh held it
+        writer_conn.commit()
+        refresher.join(timeout=30)
+    assert not refresher.is_alive() and "error" not in outcome, outcome
+    with psycopg.connect(db_url) as conn:
+        assert drift(conn) == []
+        assert conn.execute("select count(*) from student_weekly_performance where student_profile_id in (%s, %s)",
+                            (low, high)).fetchone()[0] == 2

@@ -224,9 +224,17 @@ begin
       using errcode = 'no_data_found';
   end if;
 
-  -- Exclusive against writers' FOR KEY SHARE locks (see apply_score_changes),
-  -- in id order; the rebuild below starts after every writer in flight has
-  -- committed, and writers that come later apply their deltas on top of it.
+  if p_student_profile_id is null then
+    -- Every student: hold the writers off for the rebuild. Locking their
+    -- students one by one could deadlock with a multi-row INSERT, whose
+    -- foreign-key checks lock its students in row order, not id order.
+    -- SHARE waits for the writers in flight and lets readers through.
+    lock table quiz_attempt, assignment_submission in share mode;
+  end if;
+  -- Exclusive against writers' FOR KEY SHARE locks (see the source tables'
+  -- trigger) and against time-zone changes, in id order; the rebuild below
+  -- starts after every writer in flight has committed, and writers that
+  -- come later apply their deltas on top of it.
   perform 1
      from student_profile
     where p_student_profile_id is null or id = p_student_profile_id
