@@ -74,7 +74,8 @@ begin
 
   -- Net deltas per (student, course, week) and per (student, week). Changes
   -- that cancel out (an update of a column that does not count) leave none.
-  -- A deleted student has no time zone, so no week: its rows go with it
+  -- A student deleted in this statement is gone from student_profile, so
+  -- has no week (no time zone, or no row to join): its rows go with it
   -- (student_profile's delete trigger).
   if cardinality(v_changes) = 1 then
     -- The everyday single-row write, without a grouping query.
@@ -114,14 +115,12 @@ begin
     select (select array_agg(d order by d.student_profile_id, d.course_id, d.week_start_date)
               from deltas d
              where d.course_id is not null
-               and d.week_start_date is not null
                and (d.quiz_sum, d.quiz_count, d.assignment_sum, d.assignment_count) <> (0, 0, 0, 0)),
            (select array_agg(w order by w.student_profile_id, w.week_start_date)
               from (select d.student_profile_id, null::bigint as course_id, d.week_start_date,
                            sum(d.quiz_sum) as quiz_sum, sum(d.quiz_count)::integer as quiz_count,
                            sum(d.assignment_sum) as assignment_sum, sum(d.assignment_count)::integer as assignment_count
                       from deltas d
-                     where d.week_start_date is not null
                      group by d.student_profile_id, d.week_start_date) w
              where (w.quiz_sum, w.quiz_count, w.assignment_sum, w.assignment_count) <> (0, 0, 0, 0))
       into v_course_deltas, v_weekly_deltas;
