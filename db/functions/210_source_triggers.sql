@@ -34,6 +34,13 @@ declare
   v_emptied course_week_delta[];
   v_negative boolean;
 begin
+  -- Only the two source tables' own triggers: attached to any other relation
+  -- this owner-privileged function would write figures no source row backs.
+  if tg_relid not in ('public.quiz_attempt'::regclass, 'public.assignment_submission'::regclass)
+     or tg_level <> 'STATEMENT' or tg_when <> 'AFTER' then
+    raise exception 'tg_score_source__maintain_weekly() runs only as the AFTER statement trigger of quiz_attempt or assignment_submission, not on %', tg_relid::regclass
+      using errcode = 'trigger_protocol_violated';
+  end if;
   -- Transition tables exist only for the events that have them; each
   -- statement here is planned once per table and event.
   if tg_op in ('UPDATE', 'DELETE') then
@@ -64,7 +71,19 @@ begin
   -- writers wait for it. An INSERT already took the lock in its foreign-key
   -- check; UPDATE and DELETE take it here, in id order. The statements below
   -- start after that, so they read the student's current time zone.
-  if tg_op <> 'INSERT' then
+  if current_setting('transaction_isolation') <> 'read committed' then
+    -- Under REPEATABLE READ or SERIALIZABLE the statements below read the
+    -- transaction's snapshot, which may predate a committed time-zone change.
+    -- FOR SHARE conflicts with that change's row lock, so PostgreSQL raises
+    -- serialization_failure (retry the transaction) rather than file the
+    -- score under the old zone. Any change to the student since the snapshot
+    -- is refused the same way; READ COMMITTED writers never pay for this.
+    perform 1
+       from student_profile
+      where id in (select c.student_profile_id from unnest(v_changes) c)
+      order by id
+        for share;
+  elsif tg_op <> 'INSERT' then
     perform 1
        from student_profile
       where id in (select c.student_profile_id from unnest(v_changes) c)
@@ -258,3 +277,8 @@ create or replace trigger _100_refuse_truncate
 -- this one function.
 drop function if exists tg_quiz_attempt__maintain_weekly(), tg_assignment_submission__maintain_weekly(),
   apply_score_changes(score_change[]);
+
+-- Triggers fire without an EXECUTE check; it is checked only when a trigger
+-- is created. Nobody but the owner may attach this function to a table.
+revoke all on function tg_score_source__maintain_weekly() from public;
+revoke all on function tg_score_source__refuse_truncate() from public;

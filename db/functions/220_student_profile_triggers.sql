@@ -35,6 +35,10 @@ as $$
 declare
   v_student_profile_id bigint;
 begin
+  if tg_relid <> 'public.student_profile'::regclass or tg_level <> 'STATEMENT' or tg_when <> 'AFTER' then
+    raise exception '%() runs only as an AFTER statement trigger of student_profile, not on %', 'tg_student_profile__rebuild_weeks_on_time_zone', tg_relid::regclass
+      using errcode = 'trigger_protocol_violated';
+  end if;
   -- FOR UPDATE is exclusive against writers' FOR KEY SHARE (see
   -- apply_score_changes): writers in flight have committed when it is
   -- granted, later ones wait. Each rebuild statement then takes a fresh
@@ -64,6 +68,10 @@ security definer
 set search_path = pg_catalog, public
 as $$
 begin
+  if tg_relid <> 'public.student_profile'::regclass or tg_level <> 'STATEMENT' or tg_when <> 'AFTER' then
+    raise exception '%() runs only as an AFTER statement trigger of student_profile, not on %', 'tg_student_profile__remove_weeks', tg_relid::regclass
+      using errcode = 'trigger_protocol_violated';
+  end if;
   -- The aggregates have no foreign keys (their checks cost writers more than
   -- the rest of the trigger), so a deleted student's rows are removed here.
   delete from student_course_weekly_performance t using old_rows o where t.student_profile_id = o.id;
@@ -86,3 +94,9 @@ create or replace trigger _500_rebuild_weeks_on_time_zone
 create or replace trigger _500_remove_weeks_after_delete
   after delete on student_profile referencing old table as old_rows
   for each statement execute function tg_student_profile__remove_weeks();
+
+-- Triggers fire without an EXECUTE check; it is checked only when a trigger
+-- is created. Nobody but the owner may attach these functions to a table.
+revoke all on function tg_student_profile__validate_time_zone() from public;
+revoke all on function tg_student_profile__rebuild_weeks_on_time_zone() from public;
+revoke all on function tg_student_profile__remove_weeks() from public;

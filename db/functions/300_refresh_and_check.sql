@@ -31,14 +31,16 @@ as $$
       from quiz_attempt q
      where q.student_profile_id between coalesce(p_student_profile_id, -9223372036854775808)
                                     and coalesce(p_student_profile_id, 9223372036854775807)
-       -- a cheap pre-filter; the exact week test is below (2 days cover any UTC offset)
-       and q.completed_at >= coalesce(p_since - 2, '-infinity')
+       -- A cheap pre-filter; the exact week test is below. It starts 2 days
+       -- before the Monday of p_since's week: whole ISO weeks, whatever the
+       -- student's (or this session's) UTC offset, up to 14 hours either way.
+       and q.completed_at >= coalesce(date_trunc('week', p_since)::date - 2, '-infinity')
     union all
     select (assignment_submission_score_change(a, 1)).*
       from assignment_submission a
      where a.student_profile_id between coalesce(p_student_profile_id, -9223372036854775808)
                                     and coalesce(p_student_profile_id, 9223372036854775807)
-       and coalesce(a.graded_at, a.submitted_at) >= coalesce(p_since - 2, '-infinity')
+       and coalesce(a.graded_at, a.submitted_at) >= coalesce(date_trunc('week', p_since)::date - 2, '-infinity')
   )
   select s.student_profile_id,
          s.course_id,
