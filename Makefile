@@ -2,17 +2,33 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: install run migrate demo test test-fast bench freeze-sql clean-db
+.PHONY: install install-test run migrate demo test test-fast bench lock freeze-sql clean-db
 
-$(STAMP): pyproject.toml
+# Running needs only requirements/run.txt; the tests add requirements/test.txt. Both are locks of
+# the exact versions CI tested (`make lock` rewrites them); pyproject.toml keeps lower bounds.
+$(RUN_STAMP): pyproject.toml requirements/run.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[all]'
-	touch $(STAMP)
+	$(BIN)/pip install --quiet -r requirements/run.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
 
-install: $(STAMP)
+$(TEST_STAMP): $(RUN_STAMP) requirements/test.txt
+	$(BIN)/pip install --quiet -r requirements/test.txt
+	touch $@
+
+install: $(RUN_STAMP)
+
+install-test: $(TEST_STAMP)
+
+## Re-resolves the locks from pyproject.toml (newest versions within its bounds); commit both files.
+lock: $(RUN_STAMP)
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra test --python-version 3.11 --no-header -q -o requirements/test.txt
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --no-header -q -c requirements/test.txt -o requirements/run.txt
 
 migrate: install
 	$(BIN)/weekly-trends migrate
@@ -21,17 +37,17 @@ migrate: install
 run: install
 	$(BIN)/weekly-trends migrate
 	$(BIN)/weekly-trends demo-data --port $${PORT:-5000}
-	$(BIN)/flask --app web run --port $${PORT:-5000}
+	WEEKLY_TRENDS_METRICS_ALLOW_FROM=$${WEEKLY_TRENDS_METRICS_ALLOW_FROM:-127.0.0.1} $(BIN)/flask --app web run --port $${PORT:-5000}
 
-test: install
+test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-fast: install
+test-fast: install-test
 	$(BIN)/python -m pytest -x -q -m "not slow" $(PYTEST_ARGS)
 
 ## The district benchmark (~15 min on 2 cores; BENCH_ARGS="--students 2000": under 2 min). The HTTP
 ## section needs wrk: installed here from Debian when missing and run as root, else skipped by the bench.
-bench: install
+bench: install-test
 	@command -v wrk >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || apt-get install -y -qq wrk >/dev/null 2>&1 \
 	  || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null 2>&1) || echo "wrk could not be installed"
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
@@ -43,7 +59,6 @@ freeze-sql:
 	test -n "$(REV)" && test -d db/migrations/versions/$(REV)
 	cp $(FILES) db/migrations/versions/$(REV)/
 
-## Stops the embedded server and deletes its data.
-clean-db:
-	-$(BIN)/python -c "from web.embedded import start_server; start_server().cleanup()" 2>/dev/null
-	rm -rf .pgdata
+## Stops the embedded server if it runs (never starts one), then deletes its data, saying what it did.
+clean-db: install
+	$(BIN)/weekly-trends stop-db --delete

@@ -74,3 +74,27 @@ def test_issue_staff_token(conn, db_url, monkeypatch, capsys):
     assert capsys.readouterr().out.startswith("wts_")
     assert main(["issue-staff-token", "--email", "nobody@school.example"]) == 1
     assert "No staff member" in capsys.readouterr().err
+
+
+def test_stop_db_stops_the_embedded_server_then_deletes_its_data_and_never_starts_one(tmp_path, monkeypatch, capsys):
+    import psutil
+
+    from web.embedded import start_server
+
+    directory = tmp_path / "wt"
+    directory.mkdir()
+    directory.chmod(0o755)  # the server runs as another user when we are root
+    data = directory / "data"
+    monkeypatch.setenv("WEEKLY_TRENDS_DATA_DIR", str(data))
+    assert main(["stop-db"]) == 0
+    assert "no embedded PostgreSQL server was running" in capsys.readouterr().out
+    assert not data.exists()  # nothing was started to be stopped
+
+    start_server(data)  # left running, as make run leaves it
+    pid = int((data / "postmaster.pid").read_text().split()[0])
+    assert main(["stop-db", "--delete"]) == 0
+    out = capsys.readouterr().out
+    assert f"stopped the embedded PostgreSQL server of {data}" in out and f"deleted {data}" in out
+    # gone, or a zombie that this process (its grandparent's parent) has not reaped yet
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert not data.exists()

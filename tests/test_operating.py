@@ -86,7 +86,8 @@ def test_refresh_takes_locks_per_batch(drifted, monkeypatch):
 def test_serve_runs_gunicorn_with_json_logs_request_ids_and_metrics(db_url, family, tmp_path):
     port = free_port()
     env = {**os.environ, "DATABASE_URL": db_url, "WEEKLY_TRENDS_SECRET_KEY": "s", "WEEKLY_TRENDS_LOG_FORMAT": "json",
-           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
+           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+           "WEEKLY_TRENDS_METRICS_ALLOW_FROM": "127.0.0.1"}
     (tmp_path / "metrics").mkdir()
     log_path = tmp_path / "server.log"
     with open(log_path, "w") as log_file:  # a file, not a pipe: a full pipe would stall the workers
@@ -138,7 +139,8 @@ def test_a_bad_request_id_is_replaced_and_every_line_of_a_request_carries_it(app
     assert all(e["request_id"] not in ("-", None) for e in entries if e["logger"] == "weekly_trends.access")
 
 
-def test_metrics_count_statuses_per_endpoint(client, family):
+def test_metrics_count_statuses_per_endpoint(app, client, family):
+    app.config["METRICS_ALLOW_FROM"] = "127.0.0.1"  # the test client's address
     auth = {"Authorization": f"Bearer {family['token']}"}
     client.get(f"/api/v1/students/{family['a']}/weekly-trend", headers=auth)
     client.get(f"/api/v1/students/{family['b']}/weekly-trend", headers=auth)

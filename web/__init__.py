@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from flask import Flask
+from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import settings
@@ -35,6 +35,11 @@ def create_app(test_config: dict | None = None) -> Flask:
         AUTH_FAILURE_WINDOW=settings.env_int("WEEKLY_TRENDS_AUTH_FAILURE_WINDOW", 300),
         # Proxies in front that set X-Forwarded-For/-Proto/-Host (0: none; then those headers are ignored).
         TRUSTED_PROXIES=settings.env_int("WEEKLY_TRENDS_TRUSTED_PROXIES", 0),
+        # /metrics answers only this bearer token or these networks (comma-separated); neither set: 404.
+        METRICS_TOKEN=os.environ.get("WEEKLY_TRENDS_METRICS_TOKEN") or None,
+        METRICS_ALLOW_FROM=os.environ.get("WEEKLY_TRENDS_METRICS_ALLOW_FROM", ""),
+        # Seconds a request waits for a pooled connection before answering 503.
+        POOL_TIMEOUT=float(os.environ.get("WEEKLY_TRENDS_POOL_TIMEOUT", "10")),
     )
     if test_config is not None:
         app.config.update(test_config)
@@ -71,6 +76,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         # No URL of ours travels to another site as a Referer. (Not no-referrer: under it
         # Chrome sends "Origin: null" with same-origin POSTs, which the origin check refuses.)
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if request.is_secure:
+            # Served over HTTPS: browsers keep to HTTPS for a year (not includeSubDomains: a
+            # school's other hosts are not ours to commit).
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         return response
 
     return app

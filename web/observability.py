@@ -8,6 +8,8 @@ set and /metrics sums the workers' request figures.
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import json
 import logging
 import os
@@ -17,7 +19,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 
-from flask import Flask, Response, g, has_request_context, request
+from flask import Flask, Response, abort, g, has_request_context, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -28,6 +30,7 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # Echoed into logs and headers: only a short token of safe characters is taken as given.
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _EXTENSION_KEY = "weekly_trends_metrics"
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def request_id() -> str:
@@ -42,7 +45,8 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            # werkzeug colours some lines for a terminal; a JSON line has no terminal.
+            "message": ANSI_ESCAPE.sub("", record.getMessage()),
             "request_id": getattr(record, "request_id", None) or request_id(),
         }
         for key in ("method", "path", "status", "duration_ms"):
@@ -78,7 +82,8 @@ class ServerRequestLines(logging.Filter):
     request's context is gone, so without its id; the app's weekly_trends.access line replaces them."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        werkzeug_line = record.name == "werkzeug" and record.msg == '"%s" %s %s'
+        # werkzeug logs f'{address} - - [{date}] "%s" %s %s' (the request line, status, size).
+        werkzeug_line = record.name == "werkzeug" and str(record.msg).rstrip().endswith('"%s" %s %s')
         return not (werkzeug_line or record.name == "gunicorn.access")
 
 
@@ -119,7 +124,29 @@ class PoolCollector:
             yield family
 
 
+def metrics_networks(raw: str | None) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """METRICS_ALLOW_FROM: comma-separated addresses or CIDR networks (empty: none)."""
+    try:
+        return [ipaddress.ip_network(part.strip(), strict=False) for part in (raw or "").split(",") if part.strip()]
+    except ValueError as error:
+        raise ValueError(f"WEEKLY_TRENDS_METRICS_ALLOW_FROM: {error}") from None
+
+
+def metrics_reader_allowed(app: Flask) -> bool:
+    """The scraper presents METRICS_TOKEN as a bearer token, or comes from a METRICS_ALLOW_FROM network."""
+    token = app.config.get("METRICS_TOKEN")
+    given = request.headers.get("Authorization", "")
+    if token and hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        return True
+    try:
+        address = ipaddress.ip_address(request.remote_addr or "")
+    except ValueError:
+        return False
+    return any(address in network for network in metrics_networks(app.config.get("METRICS_ALLOW_FROM")))
+
+
 def init_app(app: Flask) -> None:
+    metrics_networks(app.config.get("METRICS_ALLOW_FROM"))  # a bad setting fails at start, not at the first scrape
     _install_record_factory()
     # A registry per app: tests create many apps in one process.
     registry = CollectorRegistry(auto_describe=True)
@@ -156,6 +183,9 @@ def init_app(app: Flask) -> None:
 
     @app.get("/metrics")
     def metrics():
+        if not metrics_reader_allowed(app):
+            # Off unless configured, and the same 404 as an unknown path to everyone else.
+            abort(404)
         if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             body = generate_latest(registry)
         else:

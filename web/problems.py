@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response, json, render_template
+import psycopg
+from flask import Blueprint, Flask, Response, current_app, json, render_template, request
+from psycopg_pool import PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -32,7 +34,26 @@ class ProblemError(Exception):
         self.status, self.title, self.detail, self.headers = status, title, detail, headers
 
 
+UNAVAILABLE = ProblemError(503, "Service Unavailable", "The school's database cannot be reached just now. Try again in a minute.",
+                          {"Retry-After": "30"})
+
+
+def refuse_nul_bytes() -> None:
+    """No text column takes a NUL byte: a query or form value with one is bad input, not a server error."""
+    values = list(request.args.values()) + (list(request.form.values()) if request.method == "POST" else [])
+    if any("\x00" in value for value in values) or "\x00" in request.path:
+        raise ProblemError(400, "Bad Request", "The request contains a NUL character.")
+
+
 def init_app(app: Flask) -> None:
+    app.before_request(refuse_nul_bytes)
+
+    @app.errorhandler(psycopg.OperationalError)
+    @app.errorhandler(PoolTimeout)
+    def handle_unavailable(error: Exception):
+        app.logger.warning("database unavailable: %s", type(error).__name__)
+        return problem(UNAVAILABLE.status, UNAVAILABLE.title, UNAVAILABLE.detail, UNAVAILABLE.headers)
+
     @app.errorhandler(ProblemError)
     def handle_problem(error: ProblemError):
         return problem(error.status, error.title, error.detail, error.headers)
@@ -63,6 +84,18 @@ def html_errors(bp: Blueprint, sign_in_endpoint: str) -> None:
     @bp.errorhandler(HTTPException)
     def handle_http_exception(error: HTTPException):
         return page(error.code or 500, error.name, error.description, extra_headers(error))
+
+    @bp.errorhandler(psycopg.OperationalError)
+    @bp.errorhandler(PoolTimeout)
+    def handle_unavailable(error: Exception):
+        current_app.logger.warning("database unavailable: %s", type(error).__name__)
+        return page(UNAVAILABLE.status, UNAVAILABLE.title, UNAVAILABLE.detail, UNAVAILABLE.headers)
+
+    @bp.errorhandler(Exception)
+    def handle_unexpected(error: Exception):
+        # A page, like every other answer of these pages; the details go to the log only.
+        current_app.logger.exception("unhandled error")
+        return page(500, "Something went wrong", "This page could not be shown. Try again later.", None)
 
     @bp.after_request
     def private(response: Response) -> Response:

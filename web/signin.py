@@ -17,6 +17,10 @@ def add_sign_in_routes(bp: Blueprint, kind: TokenKind, connect: Callable, done_e
     @bp.route("/login", methods=["GET", "POST"])
     def login():
         token = request.form.get("token") if request.method == "POST" else request.args.get("token")
+        if token is not None and request.headers.get("Sec-Fetch-Dest", "document") != "document":
+            # An <img>, <iframe> or fetch() of another site's page would sign this browser in to
+            # the family whose token that site chose: only a page the user opens may sign in.
+            raise ProblemError(403, "Forbidden", "A sign-in link works only when opened as a page.")
         if token is None:
             return render_template(template, sign_in_endpoint=sign_in_endpoint)
         if request.method == "POST":
