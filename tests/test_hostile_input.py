@@ -87,8 +87,10 @@ def serve_and_capture(app, paths: list[str]) -> list[dict]:
     from werkzeug.serving import make_server
 
     stream = io.StringIO()
+    root = logging.getLogger()
+    before = list(root.handlers), root.level
     configure_logging()
-    handler = next(h for h in logging.getLogger().handlers if type(h).__name__ == "_JsonHandler")
+    handler = next(h for h in root.handlers if type(h).__name__ == "_JsonHandler")
     previous = handler.setStream(stream)
     server = make_server("127.0.0.1", 0, app)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -103,6 +105,8 @@ def serve_and_capture(app, paths: list[str]) -> list[dict]:
         server.shutdown()
         thread.join()
         handler.setStream(previous)
+        # leave logging as this test found it: a handler left on the root would outlive pytest's stderr
+        root.handlers[:], root.level = before
     return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
 
 
