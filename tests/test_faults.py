@@ -138,7 +138,7 @@ def test_full_refresh_under_four_writers_leaves_no_drift(db_url, conn):
     stop = threading.Event()
     writers = start_writers(db_url, students, courses, stop)
     # A full refresh locks every student FOR UPDATE in id order, while a multi-row writer's
-    # foreign-key checks lock students in row order: the two can deadlock (see README, "Faults").
+    # foreign-key checks lock students in row order: the two can deadlock (see docs/design.md, "Faults").
     # The refresh notices first and is the one rolled back; it is simply run again.
     conn.execute("set deadlock_timeout = '50ms'")
     refreshes = retried = 0
