@@ -2,7 +2,8 @@
 
 Relations (kind, row-level security flags, options, ACL, owner, comment), columns, constraints,
 indexes, triggers, policies, routines (definition, ACL, owner, comment), types, views, sequences, the
-schema's own ACL, and the app's roles. Names only, never OIDs, so two databases compare.
+schema's own ACL, and the app's roles. Names only, never OIDs, so two databases compare. A default
+ACL (null) and the same privileges spelt out compare equal (acldefault).
 """
 
 from __future__ import annotations
@@ -11,31 +12,37 @@ import psycopg
 
 QUERIES = {
     "schema": """
-        select nspname, coalesce(array(select unnest(nspacl)::text order by 1), '{}'),
+        select nspname, array(select unnest(coalesce(nspacl, acldefault('n'::"char", nspowner)))::text order by 1),
                pg_get_userbyid(nspowner), obj_description(oid, 'pg_namespace')
           from pg_namespace where nspname = 'public'
     """,
     "relations": """
         select c.relname, c.relkind, c.relrowsecurity, c.relforcerowsecurity, c.relpersistence,
                coalesce(array(select unnest(c.reloptions) order by 1), '{}'),
-               coalesce(array(select unnest(c.relacl)::text order by 1), '{}'),
+               array(select unnest(coalesce(c.relacl, acldefault(case c.relkind when 'S' then 's' else 'r' end::"char", c.relowner)))::text order by 1),
                pg_get_userbyid(c.relowner), obj_description(c.oid, 'pg_class')
           from pg_class c
          where c.relnamespace = 'public'::regnamespace and c.relname not like 'alembic_version%%'
          order by 1
     """,
-    # Order matters too (SELECT *, row types): attnum is kept as the column's position among the live ones.
     "columns": """
-        select c.relname, row_number() over (partition by c.oid order by a.attnum), a.attname,
-               format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attidentity, a.attgenerated,
-               pg_get_expr(d.adbin, d.adrelid), coalesce(array(select unnest(a.attacl)::text order by 1), '{}'),
-               col_description(c.oid, a.attnum)
+        select c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attidentity,
+               a.attgenerated, pg_get_expr(d.adbin, d.adrelid),
+               coalesce(array(select unnest(a.attacl)::text order by 1), '{}'), col_description(c.oid, a.attnum)
           from pg_attribute a
           join pg_class c on c.oid = a.attrelid
           left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
          where c.relnamespace = 'public'::regnamespace and a.attnum > 0 and not a.attisdropped
            and c.relkind in ('r', 'v', 'm', 'p', 'c', 'f') and c.relname not like 'alembic_version%%'
          order by 1, 2
+    """,
+    # Apart from the columns themselves: the order matters only to SELECT * and row types.
+    "column_order": """
+        select c.relname, array_agg(a.attname::text order by a.attnum)
+          from pg_attribute a join pg_class c on c.oid = a.attrelid
+         where c.relnamespace = 'public'::regnamespace and a.attnum > 0 and not a.attisdropped
+           and c.relkind in ('r', 'v', 'm', 'p', 'c', 'f') and c.relname not like 'alembic_version%%'
+         group by 1 order by 1
     """,
     "constraints": """
         select conrelid::regclass::text, conname, contype, pg_get_constraintdef(oid), convalidated,
@@ -60,7 +67,7 @@ QUERIES = {
     """,
     "routines": """
         select p.oid::regprocedure::text, pg_get_functiondef(p.oid),
-               coalesce(array(select unnest(p.proacl)::text order by 1), '{}'),
+               array(select unnest(coalesce(p.proacl, acldefault('f'::"char", p.proowner)))::text order by 1),
                pg_get_userbyid(p.proowner), obj_description(p.oid, 'pg_proc')
           from pg_proc p where p.pronamespace = 'public'::regnamespace and p.prokind in ('f', 'p', 'w')
          order by 1
@@ -71,7 +78,7 @@ QUERIES = {
     """,
     "types": """
         select t.typname, t.typtype, pg_get_userbyid(t.typowner), obj_description(t.oid, 'pg_type'),
-               coalesce(array(select unnest(t.typacl)::text order by 1), '{}')
+               array(select unnest(coalesce(t.typacl, acldefault('T'::"char", t.typowner)))::text order by 1)
           from pg_type t
           left join pg_class c on c.oid = t.typrelid
          where t.typnamespace = 'public'::regnamespace and (c.relkind is null or c.relkind = 'c')
