@@ -244,10 +244,6 @@ def differences(conn: psycopg.Connection, *, class_view: bool = False) -> dict[s
     return out
 
 
-def assert_exact(conn: psycopg.Connection, *, class_view: bool = False) -> None:
-    assert differences(conn, class_view=class_view) == {}
-
-
 # ---- the internal per-course table (drop with it) ----
 
 def course_table_differences(conn: psycopg.Connection) -> tuple[dict, dict]:

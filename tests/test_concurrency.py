@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 from psycopg import errors
 
-from factories import drift
+from factories import assert_exact
 from reference import expected_weeks, stored_weeks
 
 WRITERS = 8
@@ -109,7 +109,7 @@ def test_concurrent_writers_leave_no_drift_and_no_deadlock(db_url):
     assert counts["refresh"] > 0 and counts["time_zone"] > 0
     with psycopg.connect(db_url, autocommit=True) as conn:
         assert conn.execute("select count(*) from quiz_attempt").fetchone()[0] > WRITERS * 20
-        assert drift(conn) == []
+        assert_exact(conn)
         assert stored_weeks(conn) == expected_weeks(conn)
 
 
@@ -139,6 +139,6 @@ def test_full_refresh_does_not_deadlock_with_a_writer_locking_students_out_of_id
         refresher.join(timeout=30)
     assert not refresher.is_alive() and "error" not in outcome, outcome
     with psycopg.connect(db_url) as conn:
-        assert drift(conn) == []
+        assert_exact(conn)
         assert conn.execute("select count(*) from student_weekly_performance where student_profile_id in (%s, %s)",
                             (low, high)).fetchone()[0] == 2
