@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pprint
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -216,6 +217,11 @@ def test_installed_routines_at_head_are_exactly_db_functions(conn):
         after = snapshot(conn)
     assert differences(before, after) == {}
     assert len(before["routines"]) >= 15
+    # and nothing else: every routine head has is defined in db/functions or in a revision's schema file
+    defined = set(re.findall(r"create (?:or replace )?function\s+(\w+)\s*\(",
+                             "".join(p.read_text() for p in [*functions, *VERSIONS.glob("*/000_*.sql")]), re.I))
+    installed = {r[0].split("(")[0] for r in before["routines"]}
+    assert installed - defined == set()
 
 
 def test_the_routine_check_notices_an_edited_body(conn):
