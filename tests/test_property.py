@@ -79,7 +79,6 @@ instants = st.one_of(
     st.builds(lambda b, m: BASES[b] + timedelta(minutes=m), st.integers(0, len(BASES) - 1),
               st.integers(-8 * 24 * 60, 8 * 24 * 60)),
 )
-set_instants = instants.filter(lambda i: i is not None)
 scores = st.one_of(st.none(), st.decimals(min_value=0, max_value=Decimal("150.00"), places=2))
 student_ix = st.integers(0, STUDENTS - 1)
 course_ix = st.one_of(st.none(), st.integers(0, COURSES - 1))
