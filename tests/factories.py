@@ -65,5 +65,14 @@ def drift(conn: psycopg.Connection) -> list[tuple]:
     ).fetchall()
 
 
+def assert_exact(conn: psycopg.Connection) -> None:
+    """The engine's own check finds no drift, and the independent oracle (tests/reference.py) agrees
+    with every stored weekly figure: the engine's check shares its rules, the oracle does not."""
+    from reference import differences
+
+    assert drift(conn) == []
+    assert differences(conn) == {}
+
+
 def D(value: str) -> Decimal:
     return Decimal(value)

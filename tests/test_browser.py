@@ -5,6 +5,7 @@ Screenshots (360 px wide and desktop) go to tests/artifacts/, git-ignored.
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -12,16 +13,19 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
+from conftest import in_ci
 from factories import add_assignment, add_guardian, add_quiz, add_student
 
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path(os.environ.get("WEEKLY_TRENDS_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="no Chromium at /usr/bin/chromium (Debian: apt-get install chromium; .ci/run does)"
-)
+MISSING = f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium; .ci/run does)"
+if not CHROMIUM.exists() and in_ci():
+    # In CI a missing browser is a failure, never a skip.
+    pytest.fail(f"CI=true: {MISSING}", pytrace=False)
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=MISSING)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from factories import add_quiz, add_student, drift
+from factories import add_quiz, add_student, assert_exact, drift
 from web.cli import main
 
 
@@ -36,7 +36,7 @@ def test_backfill_repairs_the_recent_weeks_only(drifted, capsys):
     assert "written" in capsys.readouterr().out
     assert len(drift(conn)) == 2  # the two weeks 20 weeks ago
     assert main(["backfill", "--weeks", "30"]) == 0
-    assert drift(conn) == []
+    assert_exact(conn)
 
 
 def test_backfill_one_student(drifted):

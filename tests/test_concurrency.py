@@ -9,9 +9,10 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import psycopg
+import pytest
 from psycopg import errors
 
-from factories import drift
+from factories import assert_exact
 from reference import expected_weeks, stored_weeks
 
 WRITERS = 8
@@ -84,6 +85,19 @@ def maintainer(url: str, students: list[int], stop: threading.Event, errors_seen
             time.sleep(0.05)
 
 
+def wait_for_lock_wait(url: str, pid: int, timeout_s: float = 10) -> str:
+    """Polls pg_stat_activity until the backend pid waits for a lock; returns the query it waits in."""
+    deadline = time.monotonic() + timeout_s
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute("select wait_event_type, wait_event, query from pg_stat_activity where pid = %s",
+                               (pid,)).fetchone()
+            if row is not None and row[0] == "Lock":
+                return row[2]
+            time.sleep(0.01)
+    raise AssertionError(f"backend {pid} did not wait for a lock within {timeout_s} s: {row}")
+
+
 def test_concurrent_writers_leave_no_drift_and_no_deadlock(db_url):
     with psycopg.connect(db_url, autocommit=True) as conn:
         students = [conn.execute("insert into student_profile (display_name) values ('S') returning id").fetchone()[0]
@@ -109,7 +123,7 @@ def test_concurrent_writers_leave_no_drift_and_no_deadlock(db_url):
     assert counts["refresh"] > 0 and counts["time_zone"] > 0
     with psycopg.connect(db_url, autocommit=True) as conn:
         assert conn.execute("select count(*) from quiz_attempt").fetchone()[0] > WRITERS * 20
-        assert drift(conn) == []
+        assert_exact(conn)
         assert stored_weeks(conn) == expected_weeks(conn)
 
 
@@ -124,21 +138,86 @@ def test_full_refresh_does_not_deadlock_with_a_writer_locking_students_out_of_id
     with psycopg.connect(db_url) as writer_conn:
         writer_conn.execute(insert, (high, BASE))  # holds the higher id, transaction open
 
+        started = threading.Event()
+
         def refresh() -> None:
             try:
                 with psycopg.connect(db_url, autocommit=True) as conn:
+                    outcome["pid"] = conn.info.backend_pid
+                    started.set()
                     outcome["written"] = conn.execute("select refresh_weekly_performance()").fetchone()[0]
             except psycopg.Error as exc:  # a deadlock would land here or in the writer
                 outcome["error"] = exc
+            finally:
+                started.set()
 
         refresher = threading.Thread(target=refresh)
         refresher.start()
-        time.sleep(0.5)  # the refresh is now waiting for the writer
+        assert started.wait(10)
+        wait_for_lock_wait(db_url, outcome["pid"])  # the refresh now waits for the writer, holding what it took
         writer_conn.execute(insert, (low, BASE))  # the lower id: deadlocked here if the refresh held it
         writer_conn.commit()
         refresher.join(timeout=30)
     assert not refresher.is_alive() and "error" not in outcome, outcome
     with psycopg.connect(db_url) as conn:
-        assert drift(conn) == []
+        assert_exact(conn)
         assert conn.execute("select count(*) from student_weekly_performance where student_profile_id in (%s, %s)",
                             (low, high)).fetchone()[0] == 2
+
+
+def writes_of_one_student(conn: psycopg.Connection, sid: int, course: int) -> None:
+    """Every kind of write a program makes for one student, in the week both students share."""
+    one = "insert into quiz_attempt (student_profile_id, course_id, score, completed_at) values (%s, %s, %s, %s) returning id"
+    first = conn.execute(one, (sid, course, 70, BASE)).fetchone()[0]
+    conn.execute("insert into quiz_attempt (student_profile_id, course_id, score, completed_at)"
+                 " values (%s, %s, 80, %s), (%s, null, 90, %s)", (sid, course, BASE, sid, BASE + timedelta(days=8)))
+    conn.execute("insert into assignment_submission (student_profile_id, course_id, percentage, is_graded, graded_at)"
+                 " values (%s, %s, 60, true, %s)", (sid, course, BASE))
+    conn.execute("update quiz_attempt set score = 75, completed_at = completed_at + interval '1 day' where id = %s", (first,))
+    conn.execute("update quiz_attempt set course_id = null where id = %s", (first,))
+    conn.execute("update assignment_submission set graded_at = null where student_profile_id = %s", (sid,))
+    conn.execute("delete from quiz_attempt where id = %s", (first,))
+    # over 1,000 rows in one statement: the trigger's bulk plan
+    conn.execute("insert into quiz_attempt (student_profile_id, course_id, score, completed_at)"
+                 " select %s, %s, i %% 100, %s::timestamptz + make_interval(mins => i) from generate_series(1, 1200) i",
+                 (sid, course, BASE))
+    conn.execute("update quiz_attempt set score = score / 2 where student_profile_id = %s", (sid,))
+    conn.execute("update student_profile set time_zone = 'Australia/Lord_Howe' where id = %s", (sid,))
+    conn.execute("select refresh_weekly_performance(%s, null, false)", (sid,))
+
+
+def test_writers_on_different_students_never_wait_for_each_other(db_url):
+    """One writer holds, uncommitted, every kind of write for one student; another, with a lock_timeout
+    that turns any wait into an error, makes every kind of write for another student in the same
+    course and week. Then the other way round."""
+    with psycopg.connect(db_url, autocommit=True) as setup:
+        students = [setup.execute("insert into student_profile (display_name) values ('S') returning id").fetchone()[0]
+                    for _ in range(2)]
+        course = setup.execute("insert into course (name) values ('Shared') returning id").fetchone()[0]
+        for sid in students:  # rows both already have in the shared week
+            setup.execute("insert into quiz_attempt (student_profile_id, course_id, score, completed_at)"
+                          " values (%s, %s, 50, %s)", (sid, course, BASE))
+    for holding, other in (students, reversed(students)):
+        with psycopg.connect(db_url) as holder, psycopg.connect(db_url, autocommit=True) as free:
+            writes_of_one_student(holder, holding, course)  # its transaction stays open, its locks held
+            free.execute("set lock_timeout = '300ms'")
+            started = time.monotonic()
+            writes_of_one_student(free, other, course)  # LockNotAvailable if it had to wait
+            assert time.monotonic() - started < 10
+            holder.commit()
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert_exact(conn)
+        assert conn.execute("select count(*) from quiz_attempt").fetchone()[0] == 2 + 2 * 2 * 1202
+
+
+def test_the_lock_timeout_harness_sees_a_wait_on_the_same_student(db_url):
+    """The test above can fail: a writer of the same student does wait, and lock_timeout reports it."""
+    with psycopg.connect(db_url, autocommit=True) as setup:
+        sid = setup.execute("insert into student_profile (display_name) values ('S') returning id").fetchone()[0]
+        course = setup.execute("insert into course (name) values ('C') returning id").fetchone()[0]
+    with psycopg.connect(db_url) as holder, psycopg.connect(db_url, autocommit=True) as free:
+        writes_of_one_student(holder, sid, course)
+        free.execute("set lock_timeout = '300ms'")
+        with pytest.raises(errors.LockNotAvailable):
+            free.execute("update student_profile set time_zone = 'UTC' where id = %s", (sid,))
+        holder.rollback()

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from factories import add_course, add_quiz, add_student, drift, weekly_rows
+from factories import add_course, add_quiz, add_student, assert_exact, weekly_rows
 from reference import expected_weeks, stored_weeks
 
 
@@ -61,7 +61,7 @@ def test_refresh_repairs_everything_and_reports_rows_written(school):
     corrupt(conn, b)
     written = conn.execute("select refresh_weekly_performance()").fetchone()[0]
     assert written == 2 * (6 + 6 + 1)
-    assert drift(conn) == []
+    assert_exact(conn)
     assert conn.execute("select refresh_weekly_performance()").fetchone()[0] == 0
 
 
@@ -130,4 +130,4 @@ def test_check_and_refresh_cover_the_written_averages_and_week_numbers(school):
     assert wrong_average[1]["overall_average"] == wrong_average[2]["overall_average"] + 1
     assert next(r for r in rows if r[0] == b)[1]["week_number"] == 1
     assert conn.execute("select refresh_weekly_performance()").fetchone()[0] == 2
-    assert drift(conn) == []
+    assert_exact(conn)

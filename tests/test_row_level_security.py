@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from factories import add_course, add_guardian, add_quiz, add_student, drift, weekly_rows
+from factories import add_course, add_guardian, add_quiz, add_student, assert_exact, weekly_rows
 
 UTC = timezone.utc
 
@@ -154,11 +154,11 @@ def test_triggers_keep_the_weeks_exact_for_a_non_superuser_owner_under_force(con
     conn.execute("update quiz_attempt set completed_at = '2024-01-23 10:00Z' where id = %s", (first,))
     conn.execute("update student_profile set time_zone = 'Pacific/Auckland' where id = %s", (sid,))
     assert [(r["week_number"], r["quiz_count"]) for r in weekly_rows(conn, sid)] == [(3, 1), (4, 1)]
-    assert drift(conn) == []
+    assert_exact(conn)
     assert conn.execute("select refresh_weekly_performance()").fetchone()[0] == 0
     conn.execute("delete from quiz_attempt where id = %s", (first,))
     assert [(r["week_number"], r["quiz_count"]) for r in weekly_rows(conn, sid)] == [(3, 1)]
-    assert drift(conn) == []
+    assert_exact(conn)
 
 
 def test_a_writer_role_that_is_not_the_owner_still_writes_and_reads_its_rows(conn):
@@ -178,7 +178,7 @@ def test_a_writer_role_that_is_not_the_owner_still_writes_and_reads_its_rows(con
             assert conn.execute("select display_name from student_profile where id = %s", (sid,)).fetchone()[0] == "Renamed"
             assert conn.execute("select count(*) from guardian_student where student_profile_id = %s", (sid,)).fetchone()[0] == 1
         assert [(r["week_number"], r["quiz_count"]) for r in weekly_rows(conn, sid)] == [(10, 1)]
-        assert drift(conn) == []
+        assert_exact(conn)
     finally:
         conn.execute(sql.SQL("drop owned by {}").format(sql.Identifier(name)))
         conn.execute(sql.SQL("drop role {}").format(sql.Identifier(name)))

@@ -8,7 +8,7 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from factories import D, add_assignment, add_course, add_quiz, add_student, drift, week_of, weekly_rows
+from factories import D, add_assignment, add_course, add_quiz, add_student, assert_exact, week_of, weekly_rows
 
 UTC = timezone.utc
 
@@ -182,7 +182,7 @@ def test_multi_row_statements(conn):
     )
     conn.execute("update quiz_attempt set score = score + 1 where score < 55")
     conn.execute("delete from quiz_attempt where score > 60")
-    assert drift(conn) == []
+    assert_exact(conn)
     assert sum(r["quiz_count"] for r in weekly_rows(conn)) == conn.execute("select count(*) from quiz_attempt").fetchone()[0]
 
 
@@ -192,7 +192,7 @@ def test_copy_is_maintained(conn):
         for n in range(10):
             copy.write_row((sid, 70 + n, at(2024, 3, 4 + n)))
     assert [(r["week_number"], r["quiz_count"]) for r in weekly_rows(conn, sid)] == [(10, 7), (11, 3)]
-    assert drift(conn) == []
+    assert_exact(conn)
 
 
 def test_truncate_is_refused_and_nothing_changes(conn):
@@ -214,7 +214,7 @@ def test_changing_time_zone_recomputes_the_students_weeks(conn):
     conn.execute("update student_profile set time_zone = 'Asia/Tokyo' where id = %s", (sid,))
     [row] = weekly_rows(conn, sid)
     assert (row["week_number"], row["quiz_count"]) == (4, 1)
-    assert drift(conn) == []
+    assert_exact(conn)
 
 
 def test_deleting_a_student_or_a_course_keeps_aggregates_consistent(conn):
@@ -227,7 +227,7 @@ def test_deleting_a_student_or_a_course_keeps_aggregates_consistent(conn):
     assert len(weekly_rows(conn)) == 2
     conn.execute("delete from student_profile where id = %s", (a,))
     assert [r["student_profile_id"] for r in weekly_rows(conn)] == [b]
-    assert drift(conn) == []
+    assert_exact(conn)
 
 
 def quiz_attempt_tuples_read(conn) -> int:

@@ -1,0 +1,97 @@
+"""Released revisions stay frozen: every file a released revision ships is pinned by its sha256 here.
+
+A fix to a released function ships as a NEW revision (with its own frozen copy, `make freeze-sql`),
+never as an edit under db/migrations/versions/<released>/. When a revision is released, add it to
+RELEASED: `sha256sum db/migrations/versions/<REV>_*.py db/migrations/versions/<REV>/*` gives the lines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from web.embedded import PROJECT_ROOT
+
+VERSIONS = PROJECT_ROOT / "db" / "migrations" / "versions"
+
+# revision -> {path relative to db/migrations/versions/: sha256}. Exactly these files, exactly these bytes.
+RELEASED: dict[str, dict[str, str]] = {
+    "0001": {
+        "0001_core.py": "f799ec38d7d243af78507951f67cd1249b093100c1b010d1a818df08dc2884dc",
+        "0001/000_core_schema.sql": "f0872df1f92c2822a02a14022213cc7116524d6e7e72a274e78af1c6dfcb6c6e",
+        "0001/100_weeks.sql": "959f170d1a17e9a1f74269c647ea709ecea4d2d6be246c5993fd72361c715593",
+        "0001/200_apply_score_changes.sql": "a5233dbb5b138db2d71f368b663fb514a6a59440cbe8078b43573414bd7c1723",
+        "0001/210_source_triggers.sql": "ad0d72fc8f722fe10e14c42549a2588007ff39cd1106c4c529816dbd9c27c0aa",
+        "0001/220_student_profile_triggers.sql": "faa52384a347468721c255b5c42874dbec2b6b80e19c368cf68ffe998fd5a5a7",
+        "0001/250_course_weekly_performance.sql": "0d6274c213ee1ed6d4a1b64521923270d87f7ad8a13d2fb4a125e793384c2951",
+        "0001/300_refresh_and_check.sql": "98d05649a697ae34a2f0d573b2c7b79c1cccad8053b277a7552a124dbe423bcc",
+        "0001/400_guardian_tokens.sql": "2b098a186733ee5a10a3e8e714aa28c168e3b8c50624839bb3a2dee1ce1cb29a",
+    },
+    "0002": {
+        "0002_staff.py": "645db580af2451ac218f030f1e05a3e0d589e8182c9fe8b928d2db9a7131c22f",
+        "0002/000_staff_schema.sql": "771a51021ba8e9fbdd838e169dcb78bf0f8147d479c7a0a240be4e9d64a43620",
+        "0002/410_staff_tokens.sql": "e921f0b5dcc82cb42ae8b62def836076b3a872b6b9c6ae00d599e514ba7ed338",
+    },
+    "0003": {
+        "0003_cheaper_writes.py": "586c418106fb8b31e15cbdd8e3e3881a9e596f83cd35992640f3555cb27f8225",
+        "0003/000_writer_cost_schema.sql": "fd7acdb290b642a09de0251962a29b384f0690dc026cd9200c540b3231ce37f4",
+        "0003/100_weeks.sql": "d2980b936de25dbfbe19d6ecbcea88738311421873f23fdbfae047ffb2e22a93",
+        "0003/210_source_triggers.sql": "ca30542c1c072cefd7b6b4fd5e8cb542933153b88ea2de5e8a4a062ddf3749d1",
+        "0003/220_student_profile_triggers.sql": "77b4b2086f3569b058658fda2007300a471da6001e378e46979369a344f4667e",
+        "0003/300_refresh_and_check.sql": "5fe9ed2db784958dd7f21f9418e65cbedc684348269811bc27fbd382336373a4",
+    },
+    "0004": {
+        "0004_hardening.py": "267294843ed5577a6a3cc167ff3931b35f6b84f19198f51cb30bb4ae7b05e524",
+        "0004/000_hardening_schema.sql": "c96ab876265a68713902756228a1c91c1db83ad833e3989c3aaa3772dadb91cd",
+        "0004/420_token_revocation.sql": "ff079503a755fdd20db3c8a7faaa52f1c4d003b7825c2df0f3e9afb1684acb3f",
+        "0004/510_access_log.sql": "07935a6831065c8026fc014aad7d2dba1fb2551d6b1ce1fab3da4e32e0be160b",
+    },
+}
+
+
+def shipped_files(revision: str, versions: Path = VERSIONS) -> dict[str, str]:
+    """Every file the revision ships (its module and everything under its directory), with its sha256."""
+    paths = list(versions.glob(f"{revision}_*.py"))
+    directory = versions / revision
+    if directory.is_dir():
+        paths += [p for p in directory.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    return {p.relative_to(versions).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
+
+@pytest.mark.parametrize("revision", sorted(RELEASED))
+def test_a_released_revision_ships_exactly_its_pinned_files(revision):
+    actual = shipped_files(revision)
+    pinned = RELEASED[revision]
+    assert sorted(actual) == sorted(pinned), (
+        f"revision {revision} is released: files added {sorted(set(actual) - set(pinned))},"
+        f" removed {sorted(set(pinned) - set(actual))}. Ship the change as a new revision."
+    )
+    changed = sorted(name for name in pinned if actual[name] != pinned[name])
+    assert changed == [], f"revision {revision} is released; these files changed: {changed}. Ship a new revision instead."
+
+
+def test_every_released_revision_is_in_the_migration_graph():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(Config(str(PROJECT_ROOT / "alembic.ini")))
+    assert set(RELEASED) <= {r.revision for r in script.walk_revisions()}
+
+
+def test_the_pin_notices_an_edit_an_added_file_and_a_removed_file(tmp_path):
+    """The check itself can fail: a copy of a released revision, edited three ways."""
+    for name in RELEASED["0002"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes((VERSIONS / name).read_bytes())
+    assert shipped_files("0002", tmp_path) == RELEASED["0002"]
+    edited = tmp_path / "0002" / "410_staff_tokens.sql"
+    edited.write_text(edited.read_text() + "\n-- a fix\n")
+    assert shipped_files("0002", tmp_path) != RELEASED["0002"]
+    edited.write_bytes((VERSIONS / "0002" / "410_staff_tokens.sql").read_bytes())
+    (tmp_path / "0002" / "411_more.sql").write_text("select 1;\n")
+    assert set(shipped_files("0002", tmp_path)) - set(RELEASED["0002"]) == {"0002/411_more.sql"}
+    (tmp_path / "0002" / "411_more.sql").unlink()
+    (tmp_path / "0002" / "000_staff_schema.sql").unlink()
+    assert set(RELEASED["0002"]) - set(shipped_files("0002", tmp_path)) == {"0002/000_staff_schema.sql"}

@@ -1,0 +1,91 @@
+"""Exact security headers on every kind of answer, and the CSV export's guards: every spreadsheet
+formula prefix neutralised, the columns in their documented order."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timezone
+
+import pytest
+
+from factories import add_course, add_quiz
+
+UTC = timezone.utc
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self';"
+                               " frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+CSV_COLUMNS = [
+    "scope", "course_id", "course_name", "week", "year", "week_number", "week_start",
+    "overall_avg", "quiz_avg", "assignment_avg", "quiz_count", "assignment_count",
+    "class_average", "class_average_suppressed",
+]
+
+
+def bearer(family) -> dict:
+    return {"Authorization": f"Bearer {family['token']}"}
+
+
+@pytest.mark.parametrize(
+    ("path", "authorized", "status", "student_data"),
+    [
+        ("/api/v1/me/students", True, 200, True),
+        ("/api/v1/students/{a}/weekly-trend?end=2024-02-01", True, 200, True),
+        ("/api/v1/students/{a}/weekly-trend.csv?end=2024-02-01", True, 200, True),
+        ("/api/v1/students/{b}/weekly-trend", True, 404, False),
+        ("/api/v1/students/x/weekly-trend", True, 400, False),
+        ("/api/v1/students/{a}/weekly-trend", False, 401, False),
+        ("/healthz", False, 200, False),
+        ("/api/openapi.json", False, 200, False),
+        ("/login", False, 200, False),
+        ("/static/app.css", False, 200, False),
+        ("/no-such-page", False, 404, False),
+    ],
+)
+def test_exact_security_headers(client, family, path, authorized, status, student_data):
+    r = client.get(path.format(a=family["a"], b=family["b"]), headers=bearer(family) if authorized else {})
+    assert r.status_code == status
+    assert {name: r.headers.get(name) for name in SECURITY_HEADERS} == SECURITY_HEADERS
+    if student_data:
+        assert r.headers["Cache-Control"] == "private, no-store"
+
+
+def test_exact_security_headers_on_the_parents_page(client, family):
+    assert client.get("/login", query_string={"token": family["token"]}).status_code == 303
+    r = client.get(f"/students/{family['a']}", query_string={"end": "2024-02-01"})
+    assert r.status_code == 200
+    assert {name: r.headers.get(name) for name in SECURITY_HEADERS} == SECURITY_HEADERS
+    assert r.headers["Cache-Control"] == "private, no-store"
+
+
+def csv_answer(client, family) -> list[list[str]]:
+    r = client.get(f"/api/v1/students/{family['a']}/weekly-trend.csv?end=2024-02-01&weeks=3", headers=bearer(family))
+    assert r.status_code == 200 and r.mimetype == "text/csv"
+    return list(csv.reader(io.StringIO(r.get_data(as_text=True))))
+
+
+def test_csv_columns_in_their_documented_order(client, family):
+    rows = csv_answer(client, family)
+    assert rows[0] == CSV_COLUMNS
+    # W3 of 2024 (Monday 15 January): 3 quizzes and 2 assignments, overall 88.6
+    w3 = next(r for r in rows[1:] if r[CSV_COLUMNS.index("week_start")] == "2024-01-15")
+    assert w3 == ["overall", "", "", "W3", "2024", "3", "2024-01-15", "88.6", "87.67", "90.0", "3", "2", "", ""]
+
+
+@pytest.mark.parametrize("prefix", ["=", "+", "-", "@", "\t", "\r"])
+def test_csv_cells_cannot_start_a_formula(client, family, prefix):
+    name = f"{prefix}HYPERLINK(\"http://x.example\",\"click\")"
+    course = add_course(family["conn"], name)
+    add_quiz(family["conn"], family["a"], 70, datetime(2024, 1, 31, 9, tzinfo=UTC), course_id=course)
+    rows = [r for r in csv_answer(client, family)[1:] if r[0] == "course"]
+    assert rows and {r[CSV_COLUMNS.index("course_name")] for r in rows} == {"'" + name}
+
+
+def test_csv_leaves_other_names_alone(client, family):
+    course = add_course(family["conn"], "Maths = fun, +1")
+    add_quiz(family["conn"], family["a"], 70, datetime(2024, 1, 31, 9, tzinfo=UTC), course_id=course)
+    rows = [r for r in csv_answer(client, family)[1:] if r[0] == "course"]
+    assert {r[CSV_COLUMNS.index("course_name")] for r in rows} == {"Maths = fun, +1"}
