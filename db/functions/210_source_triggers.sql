@@ -38,43 +38,28 @@ begin
   -- writers cannot deadlock on them.
   if cardinality(p_deltas) = 1 and not p_may_empty then
     -- The everyday write (one INSERT into a week that has a row): update in
-    -- place, no ON CONFLICT. INSERT ... ON CONFLICT DO UPDATE first logs a
-    -- tuple lock (54 bytes of WAL) and then the update; a plain UPDATE logs
-    -- the update only. When the week has no row yet, insert it; if another
-    -- writer inserted it meanwhile (the unique index makes this one wait for
-    -- it), the insert does nothing and the update runs again, now finding it.
+    -- place. INSERT ... ON CONFLICT DO UPDATE first logs a tuple lock (54
+    -- bytes of WAL) and then the update; a plain UPDATE logs the update only.
+    -- No row yet: the upsert below inserts it, or adds to the row another
+    -- writer inserted meanwhile (the unique index makes it wait for that one).
     v_delta := p_deltas[1];
-    loop
-      update student_weekly_performance t
-         set quiz_sum = t.quiz_sum + v_delta.quiz_sum,
-             quiz_count = t.quiz_count + v_delta.quiz_count,
-             assignment_sum = t.assignment_sum + v_delta.assignment_sum,
-             assignment_count = t.assignment_count + v_delta.assignment_count,
-             quiz_average = weekly_average(t.quiz_sum + v_delta.quiz_sum, t.quiz_count + v_delta.quiz_count),
-             assignment_average = weekly_average(t.assignment_sum + v_delta.assignment_sum,
-                                                 t.assignment_count + v_delta.assignment_count),
-             overall_average = weekly_average(t.quiz_sum + v_delta.quiz_sum + t.assignment_sum + v_delta.assignment_sum,
-                                              t.quiz_count + v_delta.quiz_count
-                                              + t.assignment_count + v_delta.assignment_count),
-             updated_at = now()
-       where t.student_profile_id = v_delta.student_profile_id
-         and t.week_start_date = v_delta.week_start_date;
-      exit when found;
-      insert into student_weekly_performance as t
-             (student_profile_id, week_start_date, year, week_number,
-              quiz_sum, quiz_count, assignment_sum, assignment_count,
-              quiz_average, assignment_average, overall_average)
-      select d.student_profile_id, d.week_start_date,
-             date_part('isoyear', d.week_start_date), date_part('week', d.week_start_date),
-             d.quiz_sum, d.quiz_count, d.assignment_sum, d.assignment_count,
-             weekly_average(d.quiz_sum, d.quiz_count),
-             weekly_average(d.assignment_sum, d.assignment_count),
-             weekly_average(d.quiz_sum + d.assignment_sum, d.quiz_count + d.assignment_count)
-        from unnest(p_deltas) d
-      on conflict (student_profile_id, week_start_date) do nothing;
-      exit when found;
-    end loop;
-    return 1;
+    update student_weekly_performance t
+       set quiz_sum = t.quiz_sum + v_delta.quiz_sum,
+           quiz_count = t.quiz_count + v_delta.quiz_count,
+           assignment_sum = t.assignment_sum + v_delta.assignment_sum,
+           assignment_count = t.assignment_count + v_delta.assignment_count,
+           quiz_average = weekly_average(t.quiz_sum + v_delta.quiz_sum, t.quiz_count + v_delta.quiz_count),
+           assignment_average = weekly_average(t.assignment_sum + v_delta.assignment_sum,
+                                               t.assignment_count + v_delta.assignment_count),
+           overall_average = weekly_average(t.quiz_sum + v_delta.quiz_sum + t.assignment_sum + v_delta.assignment_sum,
+                                            t.quiz_count + v_delta.quiz_count
+                                            + t.assignment_count + v_delta.assignment_count),
+           updated_at = now()
+     where t.student_profile_id = v_delta.student_profile_id
+       and t.week_start_date = v_delta.week_start_date;
+    if found then
+      return 1;
+    end if;
   end if;
 
   with upserted as (
