@@ -27,8 +27,9 @@ def downgrade() -> None:
     run_sql(
         """
         drop function weekly_trend_json(bytea, bigint, bigint, integer, date, integer, text, boolean, boolean),
-          linked_course_weeks(bigint, date, date), week_label_json(date),
-          week_figures_json(numeric, integer, numeric, integer), trend_json(jsonb), utc_iso_timestamp(timestamptz);
+          linked_course_weeks(bigint, date, date),
+          week_json(date, numeric, integer, numeric, integer, numeric, integer, integer), trend_json(jsonb),
+          utc_iso_timestamp(timestamptz);
         drop materialized view course_weekly_performance;
         drop function expected_weeks(bigint, date), expected_course_weeks(bigint, date, date),
           counted_scores(bigint, date, date);
