@@ -6,20 +6,20 @@
 
 drop materialized view if exists course_weekly_performance;
 create materialized view course_weekly_performance as
-select s.course_id,
-       extract(isoyear from s.week_start_date)::integer as year,
-       extract(week from s.week_start_date)::integer as week_number,
-       s.week_start_date,
+select c.course_id,
+       extract(isoyear from c.week_start_date)::integer as year,
+       extract(week from c.week_start_date)::integer as week_number,
+       c.week_start_date,
        -- the mean of all counted scores: every score weighs the same, whoever wrote it
-       round(sum(s.score_sum) / sum(s.score_count), 2)::numeric(5,2) as class_average,
-       count(*)::integer as student_count,
-       sum(s.score_count)::integer as item_count
-  from (select c.course_id, c.week_start_date, c.student_profile_id,
-               sum(c.score) as score_sum, count(*) as score_count
-          from public.counted_scores() c
-         where c.course_id is not null
-         group by c.course_id, c.week_start_date, c.student_profile_id) s
- group by s.course_id, s.week_start_date;
+       round(sum(c.score) / count(*), 2)::numeric(5,2) as class_average,
+       -- One sort by (course, week) serves the distinct count: measured
+       -- 1.0 s against 2-8 s for grouping by student first (a million
+       -- student-course-week groups spilling from a hash table).
+       count(distinct c.student_profile_id)::integer as student_count,
+       count(*)::integer as item_count
+  from public.counted_scores() c
+ where c.course_id is not null
+ group by c.course_id, c.week_start_date;
 
 -- REFRESH ... CONCURRENTLY needs a unique index.
 create unique index course_weekly_performance_course_week_key
