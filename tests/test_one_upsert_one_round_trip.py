@@ -133,3 +133,21 @@ def test_the_source_rows_reach_the_reader_only_for_a_linked_child(conn, linked):
         conn.execute("select set_config('app.guardian_id', %s, true)", (str(linked["guardian"]),))
         assert conn.execute(query, (linked["a"],)).fetchone()[0] == 1
         assert conn.execute(query, (linked["b"],)).fetchone()[0] == 0  # another family's child
+
+
+def test_the_reads_commit_without_waiting_for_the_flush_and_only_they(conn, linked):
+    """weekly_trend_json() turns synchronous_commit off for its own transaction (its only write is the
+    access-log entry); the pooled connection's next transaction, and any write, commits durably."""
+    with conn.transaction():
+        conn.execute("set local role weekly_trends_reader")
+        assert conn.execute(TREND, (linked["hash"], linked["a"], date(2024, 1, 20), True)).fetchone()[0] == 200
+        assert conn.execute("select current_setting('synchronous_commit')").fetchone()[0] == "off"
+    assert conn.execute("select current_setting('synchronous_commit')").fetchone()[0] == "on"
+    with conn.transaction():
+        add_quiz(conn, linked["a"], 50, datetime(2024, 1, 17, 10, tzinfo=UTC))
+        assert conn.execute("select current_setting('synchronous_commit')").fetchone()[0] == "on"
+    # A request that is refused changes nothing either.
+    with conn.transaction():
+        conn.execute("set local role weekly_trends_reader")
+        assert conn.execute(TREND, (linked["hash"], linked["b"], None, True)).fetchone()[0] == 404
+        assert conn.execute("select current_setting('synchronous_commit')").fetchone()[0] == "on"
