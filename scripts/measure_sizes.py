@@ -25,7 +25,7 @@ from web.cli import migrate  # noqa: E402
 from web.embedded import database_url  # noqa: E402
 
 TABLES = ["quiz_attempt", "assignment_submission", "student_weekly_performance",
-          "student_course_weekly_performance", "course_weekly_performance", "access_log"]
+          "course_weekly_performance", "access_log"]
 
 
 def main() -> None:

@@ -22,7 +22,6 @@ def snapshot(conn) -> tuple:
             "quiz_attempt",
             "assignment_submission",
             "student_weekly_performance",
-            "student_course_weekly_performance",
         )
     )
 

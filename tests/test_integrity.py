@@ -22,6 +22,7 @@ SECURITY_DEFINER_EXECUTE = {
     "find_guardian_token(bytea,bigint)": {"weekly_trends_reader"},
     "issue_guardian_token(bigint,interval)": set(),
     "issue_staff_token(bigint,interval)": set(),
+    "linked_course_weeks(bigint,date,date)": {"weekly_trends_reader"},
     "log_access(bigint,text)": {"weekly_trends_reader", "weekly_trends_staff"},
     "prune_access_log(interval)": set(),
     "rebuild_weekly_rows(bigint,date)": set(),

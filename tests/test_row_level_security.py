@@ -20,7 +20,6 @@ PROTECTED = {
     "guardian_student": ("g", "guardian_id"),
     "guardian_token": ("g", "guardian_id"),
     "student_weekly_performance": ("s", "student_profile_id"),
-    "student_course_weekly_performance": ("s", "student_profile_id"),
     "access_log": ("g", "guardian_id"),
 }
 

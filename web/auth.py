@@ -81,45 +81,69 @@ def require_same_origin(*, allow_navigation: bool = False) -> None:
         raise ProblemError(403, "Forbidden", "A signed-in request must come from this site's own pages.")
 
 
-def authenticate(conn: psycopg.Connection, kind: TokenKind, *, allow_navigation: bool = False) -> int:
-    """The owner id (guardian or staff member) behind the request, or a 401 problem (429 while
-    the client address is locked out after repeated failures).
+@dataclass(frozen=True)
+class Credential:
+    """What a request presents, before the database judges it: a token's sha256 or a session's token row id."""
+
+    token_hash: bytes | None
+    token_id: int | None
+
+    @property
+    def via_session(self) -> bool:
+        return self.token_id is not None
+
+
+def presented_credential(kind: TokenKind, *, allow_navigation: bool = False) -> Credential:
+    """The credential of the request, read without the database; a 401 problem when there is none usable
+    (a 403 for a cross-site session request, 429 while the client address is locked out).
 
     A request with an Authorization header is judged by it alone; otherwise by the session cookie.
-    The rest of the request's transaction acts for that owner: the row-level security policies
-    read the setting made here.
     """
     ratelimit.refuse_if_locked_out()
     # Only a credential that was presented and failed counts: a signed-out visit is no attempt.
     presented = "Authorization" in request.headers or kind.session_key in session
     try:
-        owner = _owner(conn, kind, allow_navigation)
+        if "Authorization" in request.headers:
+            scheme, _, token = request.headers["Authorization"].partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise unauthorized(kind, f"Send a {kind.who} token as 'Authorization: Bearer <token>'.")
+            if not kind.pattern.fullmatch(token.strip()):
+                raise unauthorized(kind, "The token is unknown, expired or revoked.")
+            return Credential(hashlib.sha256(token.strip().encode()).digest(), None)
+        token_id = session.get(kind.session_key)
+        if token_id is None:
+            raise unauthorized(kind, f"Sign in, or send a {kind.who} token as 'Authorization: Bearer <token>'.")
+        require_same_origin(allow_navigation=allow_navigation)
+        return Credential(None, token_id)
     except ProblemError as error:
         if error.status == 401 and presented:
             ratelimit.record_failure()
         raise
-    conn.execute("select set_config(%s, %s, true)", (kind.setting, str(owner)))
-    return owner
 
 
-def _owner(conn: psycopg.Connection, kind: TokenKind, allow_navigation: bool) -> int:
-    if "Authorization" in request.headers:
-        scheme, _, token = request.headers["Authorization"].partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise unauthorized(kind, f"Send a {kind.who} token as 'Authorization: Bearer <token>'.")
-        row = token_by_value(conn, kind, token.strip())
-        if row is None:
-            raise unauthorized(kind, "The token is unknown, expired or revoked.")
-        return row["owner"]
-    token_id = session.get(kind.session_key)
-    if token_id is None:
-        raise unauthorized(kind, f"Sign in, or send a {kind.who} token as 'Authorization: Bearer <token>'.")
-    require_same_origin(allow_navigation=allow_navigation)
-    row = _valid_token(conn, kind, token_id=token_id)
-    if row is None:
+def refused(kind: TokenKind, credential: Credential) -> ProblemError:
+    """The 401 for a presented credential the database found no live token for (the failure is counted)."""
+    ratelimit.record_failure()
+    if credential.via_session:
         session.pop(kind.session_key, None)
-        raise unauthorized(kind, "Your sign-in has expired or was revoked. Sign in again.")
+        return unauthorized(kind, "Your sign-in has expired or was revoked. Sign in again.")
+    return unauthorized(kind, "The token is unknown, expired or revoked.")
+
+
+def authenticate_credential(conn: psycopg.Connection, kind: TokenKind, credential: Credential) -> int:
+    """The owner id behind a presented credential, or a 401 problem. The rest of conn's transaction acts
+    for that owner: the row-level security policies read the setting made here."""
+    row = _valid_token(conn, kind, token_hash=credential.token_hash, token_id=credential.token_id)
+    if row is None:
+        raise refused(kind, credential)
+    conn.execute("select set_config(%s, %s, true)", (kind.setting, str(row["owner"])))
     return row["owner"]
+
+
+def authenticate(conn: psycopg.Connection, kind: TokenKind, *, allow_navigation: bool = False) -> int:
+    """The owner id (guardian or staff member) behind the request, or a 401 problem (429 while
+    the client address is locked out after repeated failures)."""
+    return authenticate_credential(conn, kind, presented_credential(kind, allow_navigation=allow_navigation))
 
 
 def sign_in(conn: psycopg.Connection, kind: TokenKind, token: str) -> bool:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
-from flask import Flask, current_app, g
+from flask import Flask, current_app
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
@@ -21,8 +21,8 @@ from .embedded import database_url
 
 _EXTENSION_KEY = "weekly_trends_pools"
 PRIMARY, REPLICA = "primary", "replica"
-# The settings the row-level security policies and log_access() read.
-REQUEST_SETTINGS = ("app.guardian_id", "app.staff_member_id")
+# The setting the row-level security policies and log_access() read, and the role that may set it.
+ROLE_OF_SETTING = {"app.guardian_id": "READER_ROLE", "app.staff_member_id": "STAFF_ROLE"}
 
 
 def init_app(app: Flask) -> None:
@@ -63,16 +63,9 @@ def _pool(which: str = PRIMARY) -> ConnectionPool:
 @contextmanager
 def _as_role(config_key: str, which: str = PRIMARY) -> Iterator[psycopg.Connection]:
     """A connection in a transaction running as the role named by the app setting config_key."""
-    pool = _pool(which)
-    with pool.connection() as conn, conn.transaction():
+    with _pool(which).connection() as conn, conn.transaction():
         conn.execute(sql.SQL("set local role {}").format(sql.Identifier(current_app.config[config_key])))
-        g.setdefault("replica_connections", set())
-        if pool is not _pool(PRIMARY):
-            g.replica_connections.add(id(conn))
-        try:
-            yield conn
-        finally:
-            g.replica_connections.discard(id(conn))
+        yield conn
 
 
 def reader() -> Iterator[psycopg.Connection]:
@@ -81,22 +74,26 @@ def reader() -> Iterator[psycopg.Connection]:
 
 
 def staff() -> Iterator[psycopg.Connection]:
-    """As the staff pages' role: their reads, and refresh_weekly_performance()."""
+    """As the staff pages' role: their reads, and refresh_weekly_performance(). Always the primary."""
     return _as_role("STAFF_ROLE")
 
 
+def reads_on_replica() -> bool:
+    """Whether reader() connections go to a read replica, which takes no writes (the access log)."""
+    return bool(current_app.config.get("DATABASE_READ_URL"))
+
+
 def log_access(conn: psycopg.Connection, student_id: int, endpoint: str) -> None:
-    """An access-log entry for the guardian or staff member conn's transaction acts for: in that
-    transaction, or (conn being a read replica's) in one of the primary's."""
-    if id(conn) not in g.get("replica_connections", ()):
-        conn.execute("select log_access(%s, %s)", (student_id, endpoint))
-        return
-    settings = conn.execute(
-        "select " + ", ".join(f"current_setting('{name}', true) as \"{name}\"" for name in REQUEST_SETTINGS)
-    ).fetchone()
-    with _as_role("READER_ROLE" if settings["app.guardian_id"] else "STAFF_ROLE") as primary:
-        for name in REQUEST_SETTINGS:
-            primary.execute("select set_config(%s, %s, true)", (name, settings[name] or ""))
+    """An access-log entry for the guardian or staff member conn's transaction acts for, in that
+    transaction (a primary's: staff() connections, or reader() ones without a replica)."""
+    conn.execute("select log_access(%s, %s)", (student_id, endpoint))
+
+
+def log_access_on_primary(setting: str, owner_id: int, student_id: int, endpoint: str) -> None:
+    """An access-log entry for a read made on the replica: in a transaction of the primary's, acting for
+    owner_id (setting: app.guardian_id or app.staff_member_id)."""
+    with _as_role(ROLE_OF_SETTING[setting]) as primary:
+        primary.execute("select set_config(%s, %s, true)", (setting, str(owner_id)))
         primary.execute("select log_access(%s, %s)", (student_id, endpoint))
 
 

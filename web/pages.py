@@ -8,11 +8,11 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, render_template, request
 
 from . import db
-from .api import guardian_students, student_trend
-from .auth import GUARDIAN, authenticate
+from .auth import GUARDIAN
 from .chart import line_chart
 from .problems import html_errors
 from .signin import add_sign_in_routes
+from .students import student_trend
 
 bp = Blueprint("pages", __name__)
 html_errors(bp, "pages.login")
@@ -33,12 +33,12 @@ def local_time(value: str | None, time_zone: str) -> datetime | None:
 @bp.get("/")
 @bp.get("/students/<student_id>")
 def dashboard(student_id: str | None = None):
-    with db.reader() as conn:
-        guardian_id = authenticate(conn, GUARDIAN, allow_navigation=True)
-        children = guardian_students(conn, guardian_id)
-        if student_id is None and not children:
-            return render_template("dashboard.html", children=[], student=None)
-        student, stats = student_trend(conn, guardian_id, student_id or str(children[0]["id"]), request.args)
+    # One round trip: the guardian's children, the student and their figures (weekly_trend_json()).
+    answer = student_trend(student_id, request.args, page=True, allow_navigation=True)
+    children = answer.page["children"]
+    if answer.body is None:
+        return render_template("dashboard.html", children=children, student=None)
+    student, stats = answer.page["student"], answer.stats
     return render_template(
         "dashboard.html",
         children=children,

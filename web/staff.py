@@ -10,10 +10,11 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from . import db
-from .api import bad_request, log_read, parse_bounded_int, parse_id
 from .auth import STAFF, authenticate
+from .params import bad_request, parse_bounded_int, parse_id
 from .problems import ProblemError, html_errors
 from .signin import add_sign_in_routes
+from .students import log_read
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 html_errors(bp, "staff.login")

@@ -1,26 +1,17 @@
-"""The figures a parent sees for one student: weeks, trend, per-course weeks with class averages.
+"""The trend rule in exact fractions: the reference for trend_json() (db/functions/430_weekly_trend_json.sql).
 
-Read from the aggregates the triggers keep (student_weekly_performance,
-student_course_weekly_performance) and the class view; never from the
-source rows.
+The answer itself is built by the database (weekly_trend_json()); this module states the same rule in
+Python, exactly, so that the tests can hold the SQL to it.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from fractions import Fraction
 from math import floor
 
-import psycopg
-
 MIN_TREND_WEEKS = 3
 STABLE_BELOW = 1  # points a week
-
-
-def as_float(value: Decimal | None) -> float | None:
-    # 0.00 is a score, not "no data": test for None, never for truthiness.
-    return None if value is None else float(value)
 
 
 def round_half_away(value: Fraction, places: int = 2) -> float:
@@ -52,102 +43,3 @@ def trend_indicator(overall: list[Decimal | float | None]) -> dict:
     else:
         direction = "improving" if slope > 0 else "declining"
     return {"direction": direction, "slope_per_week": round_half_away(slope)}
-
-
-def week_range(end: date, weeks: int) -> list[date]:
-    """The Mondays of the `weeks` ISO weeks ending with the one holding `end`, oldest first."""
-    last_monday = end - timedelta(days=end.isoweekday() - 1)
-    return [last_monday - timedelta(weeks=n) for n in reversed(range(weeks))]
-
-
-def week_label(monday: date) -> dict:
-    iso_year, iso_week, _ = monday.isocalendar()
-    return {"week": f"W{iso_week}", "year": iso_year, "week_number": iso_week, "week_start": monday.isoformat()}
-
-
-def week_figures(row: dict) -> dict:
-    """Averages and counts of one aggregate row ({} for a week without data)."""
-    return {
-        "overall_avg": as_float(row.get("overall_average")),
-        "quiz_avg": as_float(row.get("quiz_average")),
-        "assignment_avg": as_float(row.get("assignment_average")),
-        "quiz_count": row.get("quiz_count", 0),
-        "assignment_count": row.get("assignment_count", 0),
-    }
-
-
-def iso_timestamp(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(timezone.utc).isoformat()
-
-
-def course_weeks(conn: psycopg.Connection, student_id: int, mondays: list[date], min_students: int) -> list[dict]:
-    """Per course the student has scores in within the range: every week, with the class average where shown."""
-    rows = conn.execute(
-        """
-        select c.id as course_id, c.name, s.week_start_date, s.quiz_count, s.assignment_count,
-               round(s.quiz_sum / nullif(s.quiz_count, 0), 2) as quiz_average,
-               round(s.assignment_sum / nullif(s.assignment_count, 0), 2) as assignment_average,
-               round((s.quiz_sum + s.assignment_sum) / nullif(s.quiz_count + s.assignment_count, 0), 2) as overall_average
-          from student_course_weekly_performance s
-          join course c on c.id = s.course_id
-         where s.student_profile_id = %s and s.week_start_date between %s and %s
-           and s.quiz_count + s.assignment_count > 0
-         order by c.name, c.id
-        """,
-        (student_id, mondays[0], mondays[-1]),
-    ).fetchall()
-    courses: dict[int, dict] = {}
-    for row in rows:
-        courses.setdefault(row["course_id"], {"name": row["name"], "weeks": {}})["weeks"][row["week_start_date"]] = row
-    classes = {
-        (r["course_id"], r["week_start_date"]): r
-        for r in conn.execute(
-            """
-            select course_id, week_start_date, class_average, student_count
-              from course_weekly_performance
-             where course_id = any(%s) and week_start_date between %s and %s
-            """,
-            (list(courses), mondays[0], mondays[-1]),
-        )
-    }
-    result = []
-    for course_id, course in courses.items():
-        weeks = []
-        for monday in mondays:
-            cls = classes.get((course_id, monday))
-            # Too few students: the average could give a classmate's score away.
-            suppressed = cls is not None and cls["student_count"] < min_students
-            weeks.append(
-                week_label(monday)
-                | week_figures(course["weeks"].get(monday, {}))
-                | {
-                    "class_average": None if cls is None or suppressed else as_float(cls["class_average"]),
-                    "class_average_suppressed": suppressed,
-                }
-            )
-        result.append({"course_id": course_id, "name": course["name"], "weeks": weeks})
-    return result
-
-
-def weekly_stats(conn: psycopg.Connection, student_id: int, end: date, weeks: int, min_students: int) -> dict:
-    """The "weekly_stats" object of the weekly-trend answer."""
-    mondays = week_range(end, weeks)
-    rows = conn.execute(
-        """
-        select week_start_date, quiz_average, quiz_count, assignment_average, assignment_count,
-               overall_average, updated_at
-          from student_weekly_performance
-         where student_profile_id = %s and week_start_date between %s and %s
-        """,
-        (student_id, mondays[0], mondays[-1]),
-    ).fetchall()
-    by_week = {r["week_start_date"]: r for r in rows}
-    trend = [week_label(monday) | week_figures(by_week.get(monday, {})) for monday in mondays]
-    return {
-        "weekly_trend": trend,
-        "total_weeks": len(trend),
-        "weeks_with_data": sum(1 for w in trend if w["quiz_count"] + w["assignment_count"] > 0),
-        "last_updated": iso_timestamp(max((r["updated_at"] for r in rows), default=None)),
-        "trend": trend_indicator([by_week[m]["overall_average"] if m in by_week else None for m in mondays]),
-        "courses": course_weeks(conn, student_id, mondays, min_students),
-    }

@@ -1,4 +1,7 @@
--- Which ISO week an instant belongs to, for a student.
+-- Which ISO week an instant belongs to, for a student, and what a source row
+-- counts for. The score_change casts are schema-qualified: these bodies are
+-- inlined into the class view's query, which REFRESH MATERIALIZED VIEW runs
+-- with search_path pg_catalog, pg_temp.
 
 create or replace function local_iso_week_start(p_instant timestamptz, p_time_zone text)
 returns date
@@ -20,7 +23,7 @@ immutable
 parallel safe
 as $$
   select row(p_attempt.student_profile_id, p_attempt.course_id, p_attempt.completed_at, true,
-             coalesce(p_attempt.teacher_score, p_attempt.score), p_sign)::score_change
+             coalesce(p_attempt.teacher_score, p_attempt.score), p_sign)::public.score_change
 $$;
 comment on function quiz_attempt_score_change(quiz_attempt, integer) is
   'The one place that says what a quiz attempt counts for: its final score coalesce(teacher_score, score) at completed_at.';
@@ -33,7 +36,7 @@ parallel safe
 as $$
   select row(p_submission.student_profile_id, p_submission.course_id,
              coalesce(p_submission.graded_at, p_submission.submitted_at), false,
-             case when p_submission.is_graded then p_submission.percentage end, p_sign)::score_change
+             case when p_submission.is_graded then p_submission.percentage end, p_sign)::public.score_change
 $$;
 comment on function assignment_submission_score_change(assignment_submission, integer) is
   'The one place that says what an assignment counts for: percentage when is_graded, at coalesce(graded_at, submitted_at).';

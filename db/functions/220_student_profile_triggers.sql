@@ -72,15 +72,14 @@ begin
     raise exception '%() runs only as an AFTER statement trigger of student_profile, not on %', 'tg_student_profile__remove_weeks', tg_relid::regclass
       using errcode = 'trigger_protocol_violated';
   end if;
-  -- The aggregates have no foreign keys (their checks cost writers more than
+  -- The weekly rows have no foreign key (its check cost writers more than
   -- the rest of the trigger), so a deleted student's rows are removed here.
-  delete from student_course_weekly_performance t using old_rows o where t.student_profile_id = o.id;
   delete from student_weekly_performance t using old_rows o where t.student_profile_id = o.id;
   return null;
 end;
 $$;
 comment on function tg_student_profile__remove_weeks() is
-  'Deletes the aggregate rows of deleted students.';
+  'Deletes the weekly rows of deleted students.';
 
 create or replace trigger _100_validate_time_zone_after_insert
   after insert on student_profile referencing new table as new_rows

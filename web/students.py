@@ -1,0 +1,87 @@
+"""What the parents' side reads about students: a guardian's children, and one child's weekly-trend answer.
+
+The answer comes from weekly_trend_json() (db/functions/430_weekly_trend_json.sql) in one round trip:
+it authenticates the request's credential, checks the link, writes the access-log entry and returns the
+JSON body, as the reader role under row-level security. The API, the CSV and the page share it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import psycopg
+from flask import current_app, request
+
+from . import db
+from .auth import GUARDIAN, authenticate_credential, presented_credential, refused
+from .params import parse_end, parse_id, parse_weeks
+from .problems import ProblemError
+
+NOT_FOUND_DETAIL = "No student with this id is linked to your account."
+TREND_CALL = "select status, reader_id, answer, page from weekly_trend_json(%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+
+
+@dataclass(frozen=True)
+class TrendAnswer:
+    body: str | None  # the JSON the endpoint sends; None: the guardian has no child (page only)
+    page: dict | None  # with page=True: {"children": [...], "student": {...}}
+
+    @property
+    def stats(self) -> dict:
+        return json.loads(self.body)["weekly_stats"]
+
+
+def guardian_students(conn: psycopg.Connection, guardian_id: int) -> list[dict]:
+    return conn.execute(
+        """
+        select sp.id, sp.display_name
+          from guardian_student gs
+          join student_profile sp on sp.id = gs.student_profile_id
+         where gs.guardian_id = %s
+         order by sp.display_name, sp.id
+        """,
+        (guardian_id,),
+    ).fetchall()
+
+
+def endpoint_name() -> str:
+    return f"{request.method} {request.url_rule.rule}"
+
+
+def log_read(conn: psycopg.Connection, student_id: int) -> None:
+    """One access-log entry for this request's read of a student's figures, in conn's transaction:
+    no figures leave without their entry."""
+    db.log_access(conn, student_id, endpoint_name())
+
+
+def student_trend(raw_student_id: str | None, args, *, page: bool = False,
+                  allow_navigation: bool = False) -> TrendAnswer:
+    """The weekly-trend answer for the request's guardian and student (401, then 400, then 404 problems).
+
+    raw_student_id None (the page only): the guardian's first child.
+    """
+    credential = presented_credential(GUARDIAN, allow_navigation=allow_navigation)
+    try:
+        student_id = None if raw_student_id is None else parse_id(raw_student_id)
+        weeks = parse_weeks(args.get("weeks"))
+        end = parse_end(args.get("end"))
+    except ProblemError:
+        # A bad parameter is answered after the credential is judged, as every other error is.
+        with db.reader() as conn:
+            authenticate_credential(conn, GUARDIAN, credential)
+        raise
+    on_replica = db.reads_on_replica()
+    endpoint = endpoint_name()
+    with db.reader() as conn:
+        row = conn.execute(TREND_CALL, (credential.token_hash, credential.token_id, student_id, weeks, end,
+                                        current_app.config["CLASS_AVERAGE_MIN_STUDENTS"], endpoint,
+                                        not on_replica, page)).fetchone()
+    if row["status"] == 401:
+        raise refused(GUARDIAN, credential)
+    if row["status"] == 404:
+        raise ProblemError(404, "Not Found", NOT_FOUND_DETAIL)
+    if on_replica and row["answer"] is not None:
+        # A replica takes no writes: the entry goes to the primary before the figures leave.
+        db.log_access_on_primary(GUARDIAN.setting, row["reader_id"], json.loads(row["answer"])["student_id"], endpoint)
+    return TrendAnswer(row["answer"], row["page"])
