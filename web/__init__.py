@@ -48,7 +48,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.session_interface = settings.SessionInterface()
     settings.redact_tokens_in_request_log()
 
-    from . import api, db, observability, pages, problems, ratelimit, staff
+    from . import api, db, observability, pages, problems, ratelimit, scores, staff
 
     if app.config["LOG_FORMAT"] == "json":
         observability.configure_logging()
@@ -57,6 +57,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     ratelimit.init_app(app)
     problems.init_app(app)
     app.register_blueprint(api.bp)
+    app.register_blueprint(scores.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(staff.bp)
 
