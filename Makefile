@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run migrate demo test test-fast bench freeze-sql clean-db
+.PHONY: install run migrate demo test test-fast bench freeze-sql clean-db catalogs axe
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,7 @@ run: install
 	$(BIN)/flask --app web run --port $${PORT:-5000}
 
 test: install
+	@[ -f $(AXE) ] || ! command -v npm >/dev/null 2>&1 || $(MAKE) --no-print-directory axe || echo "axe-core could not be installed: the browser tests will skip (fail under CI=true)"
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: install
@@ -47,3 +48,19 @@ freeze-sql:
 clean-db:
 	-$(BIN)/python -c "from web.embedded import start_server; start_server().cleanup()" 2>/dev/null
 	rm -rf .pgdata
+
+## Extracts the parents' strings (views, templates) into web/translations/messages.pot, updates every
+## language's catalog from it and compiles the .mo files (committed, so a fresh clone runs as is).
+## A new language: $(BIN)/pybabel init -i web/translations/messages.pot -d web/translations -l <code>
+LOCALES_DIR := web/translations
+catalogs: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
+	  --project weekly-trends --omit-header -o $(LOCALES_DIR)/messages.pot .
+	$(BIN)/pybabel update -i $(LOCALES_DIR)/messages.pot -d $(LOCALES_DIR) --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel compile -d $(LOCALES_DIR) --statistics
+
+## axe-core (the npm package) for the browser tests' accessibility checks, in a git-ignored directory.
+AXE := tests/.node/node_modules/axe-core/axe.min.js
+axe: $(AXE)
+$(AXE):
+	npm install --silent --no-audit --no-fund --prefix tests/.node axe-core@4

@@ -15,6 +15,7 @@ from . import db
 from .auth import GUARDIAN, authenticate
 from .problems import ProblemError, problem
 from .trends import weekly_stats
+from .wording import csv_header
 
 bp = Blueprint("api", __name__)
 
@@ -165,7 +166,8 @@ def student_weekly_trend_csv(student_id: str):
         student, stats = student_trend(conn, guardian_id, student_id, request.args)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
+    # ?labels=1 (the page's link): headings in the reader's language; the columns and their order never change.
+    writer.writerow(csv_header(CSV_COLUMNS) if request.args.get("labels") == "1" else CSV_COLUMNS)
     for row in csv_rows(stats):
         writer.writerow([csv_cell(row.get(column)) for column in CSV_COLUMNS])
     last_week = stats["weekly_trend"][-1]["week_start"]

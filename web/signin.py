@@ -24,7 +24,8 @@ def add_sign_in_routes(bp: Blueprint, kind: TokenKind, connect: Callable, done_e
         with connect() as conn:
             valid = sign_in(conn, kind, token)
         if not valid:
-            raise ProblemError(401, "Unauthorized", "This sign-in link or token is unknown, expired or revoked.")
+            raise ProblemError(401, "Unauthorized", "This sign-in link or token is unknown, expired or revoked.",
+                              reason="bad_link")
         # 303 to a clean URL: the token leaves the address bar (and the history entry the page gets).
         return redirect(url_for(done_endpoint), code=303)
 

@@ -16,7 +16,7 @@ from .problems import ProblemError, html_errors
 from .signin import add_sign_in_routes
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
-html_errors(bp, "staff.login")
+html_errors(bp, "staff.login", "staff.search", STAFF.session_key, staff=True)
 add_sign_in_routes(bp, STAFF, db.staff, "staff.search", "staff_login.html")
 
 MAX_QUERY = 200
