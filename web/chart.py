@@ -41,11 +41,27 @@ def y_range(values: list[float]) -> tuple[int, int, int]:
     return bottom, top, step
 
 
-def label_every(labels: list[str], plot_width: float) -> int:
-    """Show every n-th week label so the widest never touches its neighbour."""
-    widest = max((len(label) for label in labels), default=1) * FONT * 0.6 + 10
-    fits = max(1, floor(plot_width / widest))
-    return max(1, ceil(len(labels) / fits))
+def label_width(label: str) -> float:
+    """A generous estimate of a label's width in the chart's units."""
+    return len(label) * FONT * 0.55
+
+
+def x_labels(labels: list[str], centres: list[float]) -> list[dict]:
+    """Every n-th week's label, counted back from the latest (always shown), none touching another
+    nor leaving the chart (a label at an edge is moved in)."""
+    widest = max((label_width(label) for label in labels), default=0) + 10
+    plot_width = centres[-1] - centres[0] + (centres[1] - centres[0] if len(centres) > 1 else widest)
+    every = max(1, ceil(len(labels) / max(1, floor(plot_width / widest))))
+    shown, i = [], len(labels) - 1
+    while i >= 0:
+        half = label_width(labels[i]) / 2
+        x = round(min(max(centres[i], half + 2), WIDTH - half - 2), 1)
+        if shown and shown[-1]["x"] - x < half + label_width(shown[-1]["label"]) / 2 + 6:
+            i -= 1  # its neighbour was moved in at the edge: try the week before
+            continue
+        shown.append({"x": x, "label": labels[i]})
+        i -= every
+    return shown[::-1]
 
 
 def line_chart(weeks: list[dict], date_labels: list[str]) -> dict:
@@ -78,8 +94,6 @@ def line_chart(weeks: list[dict], date_labels: list[str]) -> dict:
             points.append({"x": x(index), "y": y(value), "value": value, "index": index})
         path = " ".join("M" + " L".join(f"{px} {py}" for px, py in r) for r in runs)
         series.append({"label": str(label), "css": css, "path": path, "points": points})
-    every = label_every(date_labels, plot_w)
-    last = len(weeks) - 1
     return {
         "width": WIDTH,
         "height": HEIGHT,
@@ -93,8 +107,7 @@ def line_chart(weeks: list[dict], date_labels: list[str]) -> dict:
         "high": high,
         "fitted": low > 0 or high != 100,
         "y_ticks": [{"y": y(v), "label": v} for v in range(low, high + 1, step)],
-        # Counted back from the latest week, which is always labelled.
-        "x_labels": [{"x": x(i), "label": date_labels[i]} for i in range(last, -1, -every)][::-1],
+        "x_labels": x_labels(date_labels, [x(i) for i in range(len(weeks))]),
         "columns": [{"x": round(LEFT + i * column, 1), "width": round(column, 1), "index": i} for i in range(len(weeks))],
         "label_y": HEIGHT - BOTTOM + 20,
     }

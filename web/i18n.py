@@ -1,7 +1,7 @@
 """Languages of the parents' pages: Flask-Babel, the locale choice, and Babel's number and date formats.
 
-The locale is, in order: the signed-in guardian's saved choice (guardian.preferred_language),
-the choice made on the page before signing in (kept in the session), the browser's
+The locale is, in order: the signed-in guardian's saved choice (guardian.preferred_language), or
+when signed out the choice made on the page (kept in the session), then the browser's
 Accept-Language matched against the languages shipped (its region kept for formats, so
 en-GB reads "26 Oct"), else the school default (WEEKLY_TRENDS_DEFAULT_LOCALE).
 """
@@ -37,7 +37,8 @@ def parse_locale(tag: str | None) -> Locale | None:
 
 
 def select_locale() -> Locale:
-    chosen = g.get("guardian_language") or session.get(SESSION_KEY)
+    # Signed in: the guardian's own choice only (another guardian's, made earlier in this browser, is not theirs).
+    chosen = g.guardian_language if "guardian_language" in g else session.get(SESSION_KEY)
     if (locale := parse_locale(chosen)) is not None:
         return locale
     for tag, _quality in request.accept_languages:  # best first
