@@ -11,7 +11,7 @@ from flask import Blueprint, redirect, render_template, request, session
 from flask_babel import get_locale
 
 from . import db, i18n
-from .api import bad_request, guardian_students, student_trend
+from .api import bad_request, guardian_students, parse_end, parse_weeks, student_trend
 from .auth import GUARDIAN, authenticate, require_same_origin
 from .chart import line_chart
 from .problems import html_errors
@@ -80,6 +80,7 @@ def week(student_id: str, week: str):
     """The scores behind one week (the API's answer as a page): works without JavaScript."""
     with db.reader() as conn:
         guardian_id = signed_in_guardian(conn)
+        parse_weeks(request.args.get("weeks")), parse_end(request.args.get("end"))  # the range to go back to
         answer = week_scores(conn, guardian_id, student_id, week)
     zone = ZoneInfo(answer["time_zone"])
     for score in answer["scores"]:
