@@ -152,3 +152,15 @@ def test_week_scores_is_not_executable_by_public(conn):
         "select grantee::regrole::text from pg_proc, aclexplode(proacl) where proname = 'week_scores'"
         " and privilege_type = 'EXECUTE'").fetchall()
     assert {g for (g,) in granted} - {conn.info.user} == {"weekly_trends_reader"}
+
+
+def test_the_week_page_writes_its_access_log_entry(client, family):
+    client.get("/login", query_string={"token": family["token"]})
+    assert client.get(f"/students/{family['a']}/weeks/2024-W03").status_code == 200
+    assert family["conn"].execute("select endpoint from access_log").fetchall() == [
+        ("GET /students/<student_id>/weeks/<week>",)]
+
+
+def test_a_pasted_sign_in_link_signs_in(client, family):
+    r = client.post("/login", data={"token": f"  https://school.example/login?token={family['token']}  "})
+    assert r.status_code == 303 and client.get(scores_path(family["a"])).status_code == 200
