@@ -96,10 +96,12 @@ def test_a_malformed_week_is_a_400_problem(client, family, week):
     assert "YYYY-Www" in r.get_json()["detail"]
 
 
-def test_week_53_of_a_long_year_is_a_week(client, family):
-    r = get(client, scores_path(family["a"], "2020-W53"), family["token"])
-    assert r.status_code == 200 and r.get_json()["week_start"] == "2020-12-28"
-    assert r.get_json()["scores"] == []
+@pytest.mark.parametrize("week,monday", [("2020-W53", "2020-12-28"), ("0001-W01", "0001-01-01"),
+                                         ("9999-W52", "9999-12-27"), ("2025-W01", "2024-12-30")])
+def test_every_real_iso_week_is_a_week(client, family, week, monday):
+    r = get(client, scores_path(family["a"], week), family["token"])
+    assert r.status_code == 200 and r.get_json()["week_start"] == monday
+    assert r.get_json()["scores"] == [] and r.get_json()["figures"]["quiz_count"] == 0
 
 
 def test_not_signed_in_is_a_401_problem(client, family):
