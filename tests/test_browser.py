@@ -91,6 +91,10 @@ def families(conn):
     add_assignment(conn, a, 92, graded_at=at(5, 3), course_id=science)
     add_assignment(conn, a, 88, graded_at=at(5, 4))
     add_quiz(conn, b, 55, at(5, 1), course_id=maths)
+    for n in range(10):  # a class of 12 in Maths in weeks 4 and 5: its average is shown (the chart's band)
+        classmate = add_student(conn, f"Classmate {n}")
+        add_quiz(conn, classmate, 60 + n, at(4, 2), course_id=maths)
+        add_quiz(conn, classmate, 62 + n, at(5, 2), course_id=maths)
     conn.execute("select refresh_course_weekly_performance()")
     weeks = [(monday - timedelta(weeks=5 - i)).date() for i in range(6)]
     return {"a": a, "b": b, "token": token, "weeks": [w.isoformat() for w in weeks],
@@ -192,6 +196,7 @@ def test_a_parent_reads_the_page_without_javascript(live_server, browser, famili
     overall = page.locator('svg.chart g[data-series="overall"]')
     assert [float(v) for v in overall.locator("circle").evaluate_all("els => els.map(e => e.dataset.value)")] == [60.0, 75.0, 80.0, 88.6]
     assert overall.locator("path").get_attribute("d").count("M") == 3
+    assert page.locator("svg.chart path.class-band").count() == 1
     assert page.locator(".trend").get_attribute("data-direction") == "improving"
     assert "+5.29" in page.locator(".trend").inner_text()
     # the overall line stands out: the thickest stroke

@@ -162,3 +162,17 @@ def test_every_page_has_a_skip_link_and_the_stylesheet_prints_and_darkens(client
     assert all(("." + str(v) if v >= 1 and False else v) for v in sizes)
     small = [m for m in re.findall(r"font-size: ?(\d*\.\d+)rem", css) if float(m) < 0.875]
     assert not small, f"text under 14 px: {small}"
+
+
+def course_of(class_averages: list[float | None]) -> dict:
+    return {"weeks": [{"class_average": v} for v in class_averages]}
+
+
+def test_the_class_band_spans_the_childs_courses_class_averages():
+    weeks = weeks_of([80, 82, None, 84])
+    chart = line_chart(weeks, ["a", "b", "c", "d"], [course_of([60, 62, None, None]), course_of([70, None, None, 66])])
+    assert chart["class_band"].count("M") == 2  # weeks 0-1, then week 3 alone (week 2: none shown)
+    assert chart["low"] < 60  # the axis takes the band in
+    top_of_week0 = float(chart["class_band"].split("M")[1].split()[1])
+    assert abs(top_of_week0 - (chart["top"] + (chart["bottom"] - chart["top"]) * (1 - (70 - chart["low"]) / (chart["high"] - chart["low"])) - 1)) < 0.2
+    assert line_chart(weeks, ["a", "b", "c", "d"], [course_of([None] * 4)])["class_band"] == ""

@@ -64,12 +64,24 @@ def x_labels(labels: list[str], centres: list[float]) -> list[dict]:
     return shown[::-1]
 
 
-def line_chart(weeks: list[dict], date_labels: list[str]) -> dict:
-    """Geometry for templates/chart.html: one path per series, broken at weeks without data (gaps, not zeros).
+def class_ranges(weeks: list[dict], courses: list[dict]) -> list[tuple[float, float] | None]:
+    """Per week, the lowest and highest class average shown for the child's courses (None: none shown)."""
+    ranges = []
+    for index in range(len(weeks)):
+        shown = [c["weeks"][index]["class_average"] for c in courses if c["weeks"][index]["class_average"] is not None]
+        ranges.append((min(shown), max(shown)) if shown else None)
+    return ranges
+
+
+def line_chart(weeks: list[dict], date_labels: list[str], courses: list[dict] | None = None) -> dict:
+    """Geometry for templates/chart.html: one path per series, broken at weeks without data (gaps, not zeros),
+    and a faint band from the lowest to the highest class average of the child's courses, where shown.
 
     date_labels: each week's label in the reader's locale (its Monday's date).
     """
+    bands = class_ranges(weeks, courses or [])
     values = [w[key] for w in weeks for key, _, _ in SERIES if w[key] is not None]
+    values += [v for band in bands if band for v in band]
     low, high, step = y_range(values)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     column = plot_w / len(weeks)
@@ -94,7 +106,22 @@ def line_chart(weeks: list[dict], date_labels: list[str]) -> dict:
             points.append({"x": x(index), "y": y(value), "value": value, "index": index})
         path = " ".join("M" + " L".join(f"{px} {py}" for px, py in r) for r in runs)
         series.append({"label": str(label), "css": css, "path": path, "points": points})
+    # The band: one polygon per run of weeks with a class average, at least 2 points thick to stay visible.
+    band_paths, run = [], []
+    for index, band in enumerate(bands + [None]):
+        if band is not None:
+            run.append((x(index), y(band[1]) - 1, y(band[0]) + 1))
+            continue
+        if run:
+            if len(run) == 1:  # a single week: a short bar across its column
+                cx, top_y, bottom_y = run[0]
+                run = [(cx - column / 4, top_y, bottom_y), (cx + column / 4, top_y, bottom_y)]
+            upper = " L".join(f"{px} {round(t, 1)}" for px, t, _ in run)
+            lower = " L".join(f"{px} {round(b, 1)}" for px, _, b in reversed(run))
+            band_paths.append(f"M{upper} L{lower} Z")
+            run = []
     return {
+        "class_band": " ".join(band_paths),
         "width": WIDTH,
         "height": HEIGHT,
         "left": LEFT,

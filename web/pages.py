@@ -66,7 +66,7 @@ def dashboard(student_id: str | None = None):
         children=children,
         student=student,
         stats=stats,
-        chart=line_chart(stats["weekly_trend"], [w["date_label"] for w in stats["weekly_trend"]]),
+        chart=line_chart(stats["weekly_trend"], [w["date_label"] for w in stats["weekly_trend"]], stats["courses"]),
         trend=trend_sentence(stats["trend"]),
         last_updated=updated and format_datetime(updated, "medium", locale=get_locale()),
         week_args=range_args(),
