@@ -15,8 +15,7 @@ import psycopg
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_skeleton
 from babel.numbers import format_decimal
-from flask import Flask, g, session
-from flask import request
+from flask import Flask, current_app, g, request, session
 from flask_babel import Babel, get_locale, gettext, refresh
 
 TRANSLATIONS = Path(__file__).with_name("translations")
@@ -44,8 +43,6 @@ def select_locale() -> Locale:
     for tag, _quality in request.accept_languages:  # best first
         if (locale := parse_locale(tag)) is not None:
             return locale
-    from flask import current_app
-
     return parse_locale(current_app.config["DEFAULT_LOCALE"]) or Locale("en")
 
 
