@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: install install-test run migrate demo test test-fast bench lock freeze-sql clean-db
+.PHONY: install install-test run migrate demo test test-fast bench lock freeze-sql clean-db catalogs axe
 
 # Running needs only requirements/run.txt; the tests add requirements/test.txt. Both are locks of
 # the exact versions CI tested (`make lock` rewrites them); pyproject.toml keeps lower bounds.
@@ -40,6 +40,7 @@ run: install
 	WEEKLY_TRENDS_METRICS_ALLOW_FROM=$${WEEKLY_TRENDS_METRICS_ALLOW_FROM:-127.0.0.1} $(BIN)/flask --app web run --port $${PORT:-5000}
 
 test: install-test
+	@[ -f $(AXE) ] || ! command -v npm >/dev/null 2>&1 || $(MAKE) --no-print-directory axe || echo "axe-core could not be installed: the browser tests will skip (fail under CI=true)"
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: install-test
@@ -62,3 +63,19 @@ freeze-sql:
 ## Stops the embedded server if it runs (never starts one), then deletes its data, saying what it did.
 clean-db: install
 	$(BIN)/weekly-trends stop-db --delete
+
+## Extracts the parents' strings (views, templates) into web/translations/messages.pot, updates every
+## language's catalog from it and compiles the .mo files (committed, so a fresh clone runs as is).
+## A new language: $(BIN)/pybabel init -i web/translations/messages.pot -d web/translations -l <code>
+LOCALES_DIR := web/translations
+catalogs: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
+	  --project weekly-trends --omit-header -o $(LOCALES_DIR)/messages.pot .
+	$(BIN)/pybabel update -i $(LOCALES_DIR)/messages.pot -d $(LOCALES_DIR) --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel compile -d $(LOCALES_DIR) --statistics
+
+## axe-core (the npm package) for the browser tests' accessibility checks, in a git-ignored directory.
+AXE := tests/.node/node_modules/axe-core/axe.min.js
+axe: $(AXE)
+$(AXE):
+	npm install --silent --no-audit --no-fund --prefix tests/.node axe-core@4

@@ -4,6 +4,7 @@ real answers; and a schemathesis run against the live app on a seeded database."
 from __future__ import annotations
 
 import json
+import re
 import threading
 from datetime import datetime, timedelta, timezone
 
@@ -50,7 +51,7 @@ def test_it_is_served_as_is(client):
 
 def test_every_route_is_documented_and_nothing_else(app):
     routes = {
-        (rule.rule.replace("<student_id>", "{student_id}"), method.lower())
+        (re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule), method.lower())
         for rule in app.url_map.iter_rules() if rule.endpoint != "static"
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
@@ -78,6 +79,7 @@ def test_real_answers_conform(app, client, family, conn):
     add_quiz(conn, family["a"], 91, datetime(2024, 1, 16, 9, tzinfo=timezone.utc), course_id=course)
     auth = {"Authorization": f"Bearer {family['token']}"}
     trend = "/api/v1/students/{student_id}/weekly-trend"
+    scores = "/api/v1/students/{student_id}/weeks/{week}/scores"
     for path, url, headers, status in [
         (trend, f"/api/v1/students/{family['a']}/weekly-trend?end=2024-02-01", auth, 200),
         (trend, f"/api/v1/students/{family['a']}/weekly-trend?weeks=0", auth, 400),
@@ -88,6 +90,12 @@ def test_real_answers_conform(app, client, family, conn):
         ("/healthz", "/healthz", {}, 200),
         ("/metrics", "/metrics", {}, 200),
         ("/students/{student_id}", f"/students/{family['a']}", auth, 200),
+        (scores, f"/api/v1/students/{family['a']}/weeks/2024-W03/scores", auth, 200),
+        (scores, f"/api/v1/students/{family['a']}/weeks/2024-W00/scores", auth, 400),
+        (scores, f"/api/v1/students/{family['a']}/weeks/2024-W03/scores", {}, 401),
+        (scores, f"/api/v1/students/{family['b']}/weeks/2024-W03/scores", auth, 404),
+        ("/students/{student_id}/weeks/{week}", f"/students/{family['a']}/weeks/2024-W03", auth, 200),
+        ("/students/{student_id}/weeks/{week}", f"/students/{family['a']}/weeks/2023-W53", auth, 400),
     ]:
         r = client.get(url, headers=headers)
         assert r.status_code == status, url
@@ -150,7 +158,8 @@ def test_fuzz_the_live_app(live):
             run()
     # The run reached the figures, and aimed at the other family's child it found nothing.
     for path in ("/api/v1/students/{student_id}/weekly-trend", "/api/v1/students/{student_id}/weekly-trend.csv",
-                 "/students/{student_id}"):
+                 "/students/{student_id}", "/api/v1/students/{student_id}/weeks/{week}/scores",
+                 "/students/{student_id}/weeks/{week}"):
         assert (path, live["a"], 200) in seen
         theirs = {status for p, student, status in seen if p == path and student == live["other"]}
         # Aimed at the other family's child at least once (an empty set would pass vacuously), a 404 among them.

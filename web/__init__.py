@@ -40,10 +40,15 @@ def create_app(test_config: dict | None = None) -> Flask:
         METRICS_ALLOW_FROM=os.environ.get("WEEKLY_TRENDS_METRICS_ALLOW_FROM", ""),
         # Seconds a request waits for a pooled connection before answering 503.
         POOL_TIMEOUT=float(os.environ.get("WEEKLY_TRENDS_POOL_TIMEOUT", "10")),
+        # The parents' pages: the language when neither the guardian nor the browser names one we ship,
+        # and who to ask for a new sign-in link ("the school office" when unset).
+        DEFAULT_LOCALE=os.environ.get("WEEKLY_TRENDS_DEFAULT_LOCALE", "en"),
+        SCHOOL_CONTACT=os.environ.get("WEEKLY_TRENDS_SCHOOL_CONTACT") or None,
     )
     if test_config is not None:
         app.config.update(test_config)
     settings.check_class_average_min(app.config["CLASS_AVERAGE_MIN_STUDENTS"])
+    settings.check_default_locale(app.config["DEFAULT_LOCALE"])
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = settings.instance_secret_key(app)
     if app.config["TRUSTED_PROXIES"]:
@@ -53,15 +58,17 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.session_interface = settings.SessionInterface()
     settings.redact_tokens_in_request_log()
 
-    from . import api, db, observability, pages, problems, ratelimit, staff
+    from . import api, db, i18n, observability, pages, problems, ratelimit, scores, staff
 
     if app.config["LOG_FORMAT"] == "json":
         observability.configure_logging()
     observability.init_app(app)
     db.init_app(app)
+    i18n.init_app(app)
     ratelimit.init_app(app)
     problems.init_app(app)
     app.register_blueprint(api.bp)
+    app.register_blueprint(scores.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(staff.bp)
 

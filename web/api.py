@@ -12,7 +12,8 @@ from flask import Blueprint, Response, jsonify, request, send_file
 from . import db
 from .auth import GUARDIAN, authenticate
 from .problems import problem
-from .students import guardian_students, student_trend
+from .students import guardian_students, private, student_trend
+from .wording import csv_header
 
 bp = Blueprint("api", __name__)
 
@@ -22,12 +23,6 @@ CSV_COLUMNS = [
     "overall_avg", "quiz_avg", "assignment_avg", "quiz_count", "assignment_count",
     "class_average", "class_average_suppressed",
 ]
-
-
-def private(response: Response) -> Response:
-    # Student data: no shared cache (proxy, CDN) may keep it, nor the browser.
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
 
 
 @bp.get("/api/v1/me/students")
@@ -71,7 +66,8 @@ def student_weekly_trend_csv(student_id: str):
     stats = answer["weekly_stats"]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
+    # ?labels=1 (the page's link): headings in the reader's language; the columns and their order never change.
+    writer.writerow(csv_header(CSV_COLUMNS) if request.args.get("labels") == "1" else CSV_COLUMNS)
     for row in csv_rows(stats):
         writer.writerow([csv_cell(row.get(column)) for column in CSV_COLUMNS])
     last_week = stats["weekly_trend"][-1]["week_start"]

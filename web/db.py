@@ -73,6 +73,11 @@ def reader() -> Iterator[psycopg.Connection]:
     return _as_role("READER_ROLE", REPLICA)
 
 
+def reader_primary() -> Iterator[psycopg.Connection]:
+    """As the parents' role on the primary: for what a parent saves (their language)."""
+    return _as_role("READER_ROLE")
+
+
 def staff() -> Iterator[psycopg.Connection]:
     """As the staff pages' role: their reads, and refresh_weekly_performance(). Always the primary."""
     return _as_role("STAFF_ROLE")

@@ -1,51 +1,113 @@
-"""The parents' page: sign in with the link's token, see a child's weeks as a chart and a table."""
+"""The parents' page: sign in with the link's token, see a child's weeks as a chart and a table,
+and the scores behind each week; in the family's language."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, render_template, request
+from babel.dates import format_datetime, format_time
+from flask import Blueprint, redirect, render_template, request, session
+from flask_babel import get_locale
 
-from . import db
-from .auth import GUARDIAN
+from . import db, i18n
+from .auth import GUARDIAN, authenticate, require_same_origin
 from .chart import line_chart
+from .params import bad_request, parse_end, parse_weeks
 from .problems import html_errors
 from .signin import add_sign_in_routes
 from .students import student_trend
+from .week_scores import iso_week_name, week_scores
+from .wording import trend_sentence
 
 bp = Blueprint("pages", __name__)
-html_errors(bp, "pages.login")
+html_errors(bp, "pages.login", "pages.dashboard", GUARDIAN.session_key)
 add_sign_in_routes(bp, GUARDIAN, db.reader, "pages.dashboard", "login.html")
-
-DIRECTION_TEXT = {
-    "improving": ("Improving", "↗"),
-    "declining": ("Declining", "↘"),
-    "stable": ("Steady", "→"),
-    "insufficient_data": ("Not enough weeks with scores yet to show a trend", "·"),
-}
 
 
 def local_time(value: str | None, time_zone: str) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value).astimezone(ZoneInfo(time_zone))
 
 
+def week_names(weeks: list[dict]) -> None:
+    """Each week's ISO name (2024-W03) and its Monday as the parent reads it, added in place."""
+    for week in weeks:
+        monday = date.fromisoformat(week["week_start"])
+        week["iso"] = iso_week_name(monday)
+        week["date_label"] = i18n.short_date(monday)
+
+
+def range_args() -> dict:
+    """The dashboard's range (weeks, end), carried to the week pages and back."""
+    return {k: v for k, v in request.args.items() if k in ("weeks", "end")}
+
+
 @bp.get("/")
 @bp.get("/students/<student_id>")
 def dashboard(student_id: str | None = None):
-    # One round trip: the guardian's children, the student and their figures (weekly_trend_json()).
-    answer = student_trend(student_id, request.args, page=True, allow_navigation=True)
+    # One round trip: the guardian's children, the student and their figures (weekly_trend_json()); in
+    # the same transaction, the guardian's saved language, which the page then speaks.
+    answer = student_trend(student_id, request.args, page=True, allow_navigation=True,
+                           within=lambda conn, row: i18n.remember_guardian_language(conn, row["reader_id"]))
     children = answer.page["children"]
     if answer.body is None:
         return render_template("dashboard.html", children=children, student=None)
     student, stats = answer.page["student"], answer.stats
+    week_names(stats["weekly_trend"])
+    for course in stats["courses"]:
+        week_names(course["weeks"])
+    updated = local_time(stats["last_updated"], student["time_zone"])
     return render_template(
         "dashboard.html",
         children=children,
         student=student,
         stats=stats,
-        chart=line_chart(stats["weekly_trend"]),
-        trend_text=DIRECTION_TEXT[stats["trend"]["direction"]],
-        last_updated=local_time(stats["last_updated"], student["time_zone"]),
-        csv_args={k: v for k, v in request.args.items() if k in ("weeks", "end")},
+        chart=line_chart(stats["weekly_trend"], [w["date_label"] for w in stats["weekly_trend"]], stats["courses"]),
+        trend=trend_sentence(stats["trend"]),
+        last_updated=updated and format_datetime(updated, "medium", locale=get_locale()),
+        week_args=range_args(),
+        csv_args=range_args() | {"labels": "1"},
+        any_suppressed=any(w["class_average_suppressed"] for c in stats["courses"] for w in c["weeks"]),
     )
+
+
+@bp.get("/students/<student_id>/weeks/<week>")
+def week(student_id: str, week: str):
+    """The scores behind one week (the API's answer as a page): works without JavaScript."""
+    parse_weeks(request.args.get("weeks")), parse_end(request.args.get("end"))  # the range to go back to
+    answer = week_scores(student_id, week, allow_navigation=True)
+    zone = ZoneInfo(answer["time_zone"])
+    for score in answer["scores"]:
+        at = datetime.fromisoformat(score["counted_at"]).astimezone(zone)
+        score["day"] = format_datetime(at, "EEE d MMM", locale=get_locale())
+        score["time"] = format_time(at, "short", locale=get_locale())
+    monday = date.fromisoformat(answer["week_start"])
+    sunday = date.fromordinal(monday.toordinal() + 6)
+    return render_template(
+        "week.html", answer=answer, student_id=answer["student_id"],
+        week_from=i18n.long_date(monday), week_to=i18n.long_date(sunday),
+        back_args=range_args(),
+    )
+
+
+def safe_next(target: str | None) -> str:
+    """Back to the page the form was on: a path of this site only."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+@bp.post("/language")
+def set_language():
+    """Switch the pages' language; saved for the signed-in guardian (else for this browser's session)."""
+    require_same_origin()
+    language = request.form.get("language", "")
+    if language not in i18n.LANGUAGES:
+        raise bad_request("language must be one of " + ", ".join(i18n.LANGUAGES) + ".")
+    session[i18n.SESSION_KEY] = language
+    if GUARDIAN.session_key in session or "Authorization" in request.headers:
+        # On the primary (a replica cannot take the write), as the reader acting for the guardian.
+        with db.reader_primary() as conn:
+            authenticate(conn, GUARDIAN)
+            i18n.save_guardian_language(conn, language)
+    return redirect(safe_next(request.form.get("next")), code=303)

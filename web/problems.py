@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import psycopg
-from flask import Blueprint, Flask, Response, current_app, json, render_template, request
+from flask import Blueprint, Flask, Response, current_app, json, render_template, request, session
 from psycopg_pool import PoolTimeout
 from werkzeug.exceptions import HTTPException
 
@@ -29,9 +29,12 @@ def extra_headers(error: HTTPException) -> dict:
 class ProblemError(Exception):
     """Raised by views to answer with a problem document."""
 
-    def __init__(self, status: int, title: str, detail: str | None = None, headers: dict | None = None):
+    def __init__(self, status: int, title: str, detail: str | None = None, headers: dict | None = None,
+                 reason: str | None = None):
         super().__init__(detail or title)
         self.status, self.title, self.detail, self.headers = status, title, detail, headers
+        # What a parents' page says instead of the detail (wording.ERROR_WORDS), when not the status's default.
+        self.reason = reason
 
 
 UNAVAILABLE = ProblemError(503, "Service Unavailable", "The school's database cannot be reached just now. Try again in a minute.",
@@ -68,18 +71,26 @@ def init_app(app: Flask) -> None:
         return problem(500, "Internal Server Error")
 
 
-def html_errors(bp: Blueprint, sign_in_endpoint: str) -> None:
-    """Errors raised by bp's views answer as an HTML page (same status and headers); a 401 offers the sign-in form."""
+def html_errors(bp: Blueprint, sign_in_endpoint: str, home_endpoint: str, session_key: str, staff: bool = False) -> None:
+    """Errors raised by bp's views answer as a plain-language HTML page (same status and headers): what
+    happened in words, a link back, sign-out when signed in; a 401 offers the sign-in form."""
 
-    def page(status: int, title: str, detail: str | None, headers) -> Response:
-        body = render_template("error.html", status=status, title=title, detail=detail, sign_in_endpoint=sign_in_endpoint)
+    def page(status: int, title: str, detail: str | None, headers, reason: str | None = None) -> Response:
+        from .wording import error_words
+
+        # Staff read the problem's own title and detail; parents get words, never a protocol detail.
+        words = (title, detail or "") if staff else error_words(status, reason)
+        body = render_template(
+            "error.html", status=status, title=words[0], text=words[1], sign_in_endpoint=sign_in_endpoint,
+            home_endpoint=home_endpoint, language_next="/", signed_in=session_key in session and status != 401, staff=staff,
+        )
         response = Response(body, status=status, mimetype="text/html")
         response.headers.update(headers or {})
         return response
 
     @bp.errorhandler(ProblemError)
     def handle_problem(error: ProblemError):
-        return page(error.status, error.title, error.detail, error.headers)
+        return page(error.status, error.title, error.detail, error.headers, error.reason)
 
     @bp.errorhandler(HTTPException)
     def handle_http_exception(error: HTTPException):

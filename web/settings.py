@@ -36,6 +36,15 @@ def check_class_average_min(value: object) -> int:
     return value
 
 
+def check_default_locale(value: object) -> str:
+    from .i18n import LANGUAGES, parse_locale
+
+    if not isinstance(value, str) or parse_locale(value) is None:
+        raise ValueError(f"WEEKLY_TRENDS_DEFAULT_LOCALE must be one of the shipped languages {sorted(LANGUAGES)}"
+                         f" (a region may follow, e.g. en_GB), got {value!r}")
+    return value
+
+
 def instance_secret_key(app: Flask) -> str:
     """The key kept in the instance folder, created on first start, so restarts keep sessions."""
     path = Path(app.instance_path) / "secret_key"

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import parse_qs, urlsplit
 
 from flask import Blueprint, redirect, render_template, request, url_for
 
 from .auth import TokenKind, require_same_origin, sign_in, sign_out
 from .problems import ProblemError
+
+
+def token_from_link(text: str) -> str:
+    """The token of a pasted sign-in link (…/login?token=…), or the text as given."""
+    if "token=" in text:
+        values = parse_qs(urlsplit(text.strip()).query).get("token")
+        if values:
+            return values[0]
+    return text
 
 
 def add_sign_in_routes(bp: Blueprint, kind: TokenKind, connect: Callable, done_endpoint: str, template: str) -> None:
@@ -23,12 +33,14 @@ def add_sign_in_routes(bp: Blueprint, kind: TokenKind, connect: Callable, done_e
             raise ProblemError(403, "Forbidden", "A sign-in link works only when opened as a page.")
         if token is None:
             return render_template(template, sign_in_endpoint=sign_in_endpoint)
+        token = token_from_link(token)
         if request.method == "POST":
             require_same_origin()  # no other site may sign a browser in to an account of its choosing
         with connect() as conn:
             valid = sign_in(conn, kind, token)
         if not valid:
-            raise ProblemError(401, "Unauthorized", "This sign-in link or token is unknown, expired or revoked.")
+            raise ProblemError(401, "Unauthorized", "This sign-in link or token is unknown, expired or revoked.",
+                              reason="bad_link")
         # 303 to a clean URL: the token leaves the address bar (and the history entry the page gets).
         return redirect(url_for(done_endpoint), code=303)
 

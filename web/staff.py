@@ -17,7 +17,7 @@ from .signin import add_sign_in_routes
 from .students import log_read
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
-html_errors(bp, "staff.login")
+html_errors(bp, "staff.login", "staff.search", STAFF.session_key, staff=True)
 add_sign_in_routes(bp, STAFF, db.staff, "staff.search", "staff_login.html")
 
 MAX_QUERY = 200

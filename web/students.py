@@ -8,10 +8,13 @@ JSON body, as the reader role under row-level security. The API, the CSV and the
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
-from flask import current_app, request
+from flask import Response, current_app, request
 
 from . import db
 from .auth import GUARDIAN, authenticate_credential, presented_credential, refused
@@ -26,10 +29,18 @@ TREND_CALL = "select status, reader_id, answer, page from weekly_trend_json(%s, 
 class TrendAnswer:
     body: str | None  # the JSON the endpoint sends; None: the guardian has no child (page only)
     page: dict | None  # with page=True: {"children": [...], "student": {...}}
+    reader_id: int | None = None  # the guardian the request acts for
+    extra: Any = None  # what `within` returned
 
     @property
     def stats(self) -> dict:
         return json.loads(self.body)["weekly_stats"]
+
+
+def private(response: Response) -> Response:
+    # Student data: no shared cache (proxy, CDN) may keep it, nor the browser.
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 def guardian_students(conn: psycopg.Connection, guardian_id: int) -> list[dict]:
@@ -55,28 +66,38 @@ def log_read(conn: psycopg.Connection, student_id: int) -> None:
     db.log_access(conn, student_id, endpoint_name())
 
 
-def student_trend(raw_student_id: str | None, args, *, page: bool = False,
-                  allow_navigation: bool = False) -> TrendAnswer:
-    """The weekly-trend answer for the request's guardian and student (401, then 400, then 404 problems).
-
-    raw_student_id None (the page only): the guardian's first child.
-    """
-    credential = presented_credential(GUARDIAN, allow_navigation=allow_navigation)
+@contextmanager
+def bad_parameters_after_credential(credential=None, *, allow_navigation: bool = False) -> Iterator[None]:
+    """A bad parameter raised in the block is answered after the credential is judged (401 first), as
+    every other error is; nothing is read or logged for it."""
     try:
-        student_id = None if raw_student_id is None else parse_id(raw_student_id)
-        weeks = parse_weeks(args.get("weeks"))
-        end = parse_end(args.get("end"))
+        yield
     except ProblemError:
-        # A bad parameter is answered after the credential is judged, as every other error is.
+        credential = credential or presented_credential(GUARDIAN, allow_navigation=allow_navigation)
         with db.reader() as conn:
             authenticate_credential(conn, GUARDIAN, credential)
         raise
+
+
+def student_trend(raw_student_id: str | None, args, *, page: bool = False, allow_navigation: bool = False,
+                  within: Callable[[psycopg.Connection, dict], Any] | None = None) -> TrendAnswer:
+    """The weekly-trend answer for the request's guardian and student (401, then 400, then 404 problems).
+
+    raw_student_id None (the page only): the guardian's first child. within(conn, row), when given, runs
+    in the same transaction once the answer is there, acting for the guardian (app.guardian_id is set).
+    """
+    credential = presented_credential(GUARDIAN, allow_navigation=allow_navigation)
+    with bad_parameters_after_credential(credential):
+        student_id = None if raw_student_id is None else parse_id(raw_student_id)
+        weeks = parse_weeks(args.get("weeks"))
+        end = parse_end(args.get("end"))
     on_replica = db.reads_on_replica()
     endpoint = endpoint_name()
     with db.reader() as conn:
         row = conn.execute(TREND_CALL, (credential.token_hash, credential.token_id, student_id, weeks, end,
                                         current_app.config["CLASS_AVERAGE_MIN_STUDENTS"], endpoint,
                                         not on_replica, page)).fetchone()
+        extra = within(conn, row) if within is not None and row["status"] == 200 else None
     if row["status"] == 401:
         raise refused(GUARDIAN, credential)
     if row["status"] == 404:
@@ -84,4 +105,4 @@ def student_trend(raw_student_id: str | None, args, *, page: bool = False,
     if on_replica and row["answer"] is not None:
         # A replica takes no writes: the entry goes to the primary before the figures leave.
         db.log_access_on_primary(GUARDIAN.setting, row["reader_id"], json.loads(row["answer"])["student_id"], endpoint)
-    return TrendAnswer(row["answer"], row["page"])
+    return TrendAnswer(row["answer"], row["page"], row["reader_id"], extra)

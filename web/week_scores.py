@@ -1,0 +1,87 @@
+"""The scores behind one week, for the API (web/scores.py) and the week page (web/pages.py).
+
+Every counted score of a linked student in one ISO week (in the student's time
+zone), read through week_scores() under row-level security, with the week's
+figures exactly as the weekly-trend answer gives them for that week.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+
+from . import i18n
+from .params import bad_request, parse_id
+from .students import bad_parameters_after_credential, student_trend
+
+ISO_WEEK = re.compile(r"(\d{4})-W(\d{2})")
+
+
+def parse_iso_week(raw: str) -> date:
+    """The Monday of an ISO week written YYYY-Www (2024-W03); a 400 problem for anything else,
+    W00, W54, or W53 of a year with 52 weeks included."""
+    match = ISO_WEEK.fullmatch(raw) if raw.isascii() else None
+    try:
+        if match is None:
+            raise ValueError
+        return date.fromisocalendar(int(match[1]), int(match[2]), 1)
+    except ValueError:
+        raise bad_request("The week must be an ISO week of a year, written YYYY-Www (e.g. 2024-W03).") from None
+
+
+def iso_week_name(monday: date) -> str:
+    year, week, _ = monday.isocalendar()
+    return f"{year:04d}-W{week:02d}"
+
+
+def week_scores(raw_student_id: str, raw_week: str, *, allow_navigation: bool = False) -> dict:
+    """The answer for the request's guardian (401, then 400, then 404, as the weekly-trend; the read is logged).
+
+    The week's figures are weekly_trend_json()'s own for that one week, so they equal the
+    weekly-trend's; the scores come from week_scores() in the same transaction, for the same guardian.
+    """
+    with bad_parameters_after_credential(allow_navigation=allow_navigation):
+        parse_id(raw_student_id)
+        monday = parse_iso_week(raw_week)
+    answer = student_trend(
+        raw_student_id, {"weeks": "1", "end": monday.isoformat()}, page=True, allow_navigation=allow_navigation,
+        within=lambda conn, row: scores_of_week(conn, row, monday),
+    )
+    student = answer.page["student"]
+    zone = ZoneInfo(student["time_zone"])
+    return {
+        "student_id": student["id"],
+        "display_name": student["display_name"],
+        "week": iso_week_name(monday),
+        "week_start": monday.isoformat(),
+        "time_zone": student["time_zone"],
+        "figures": answer.stats["weekly_trend"][0],
+        "scores": [score_item(row, zone) for row in answer.extra],
+    }
+
+
+def scores_of_week(conn, row: dict, monday: date) -> list[dict]:
+    """In the answer's transaction: the week's scores, and the guardian's saved language for the page."""
+    i18n.remember_guardian_language(conn, row["reader_id"])
+    return conn.execute("select * from week_scores(%s, %s)", (json.loads(row["answer"])["student_id"], monday)).fetchall()
+
+
+def as_float(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def score_item(row: dict, zone: ZoneInfo) -> dict:
+    counted_at: datetime = row["counted_at"]
+    return {
+        "kind": row["kind"],
+        "course_id": row["course_id"],
+        "course_name": row["course_name"],
+        "counted_at": counted_at.astimezone(zone).isoformat(),
+        "score": as_float(row["score"]),
+        "teacher_override": row["teacher_override"],
+        "automatic_score": as_float(row["automatic_score"]),
+    }
