@@ -79,6 +79,11 @@ def reader() -> Iterator[psycopg.Connection]:
     return _as_role("READER_ROLE", REPLICA)
 
 
+def reader_on_primary() -> Iterator[psycopg.Connection]:
+    """As the parents' role on the primary: for what a parent's request writes (their mail preference)."""
+    return _as_role("READER_ROLE", PRIMARY)
+
+
 def staff() -> Iterator[psycopg.Connection]:
     """As the staff pages' role: their reads, and refresh_weekly_performance()."""
     return _as_role("STAFF_ROLE")

@@ -13,6 +13,7 @@ from .auth import GUARDIAN, authenticate
 from .chart import line_chart
 from .problems import html_errors
 from .signin import add_sign_in_routes
+from .trends import alert_thresholds
 
 bp = Blueprint("pages", __name__)
 html_errors(bp, "pages.login")
@@ -39,8 +40,13 @@ def dashboard(student_id: str | None = None):
         if student_id is None and not children:
             return render_template("dashboard.html", children=[], student=None)
         student, stats = student_trend(conn, guardian_id, student_id or str(children[0]["id"]), request.args)
+        weekly_digest = conn.execute("select my_weekly_digest() as on").fetchone()["on"]
+    flagged = [w for w in stats["weekly_trend"] if w.get("alert")]
     return render_template(
         "dashboard.html",
+        weekly_digest=weekly_digest,
+        latest_alert=flagged[-1] if flagged else None,
+        alert_drop=alert_thresholds()[0],
         children=children,
         student=student,
         stats=stats,

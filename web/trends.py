@@ -13,9 +13,36 @@ from fractions import Fraction
 from math import floor
 
 import psycopg
+from psycopg.rows import tuple_row
 
 MIN_TREND_WEEKS = 3
 STABLE_BELOW = 1  # points a week
+# The sustained-decline alert's thresholds (the rule: weekly_trend_alerts() in db/functions/600_weekly_trend_alerts.sql).
+ALERT_DROP_POINTS = 10
+ALERT_MIN_SCORES = 2
+
+
+def alert_thresholds() -> tuple[int, int]:
+    """(N, M): WEEKLY_TRENDS_ALERT_DROP_POINTS and WEEKLY_TRENDS_ALERT_MIN_SCORES, checked."""
+    from .settings import env_int
+
+    drop = env_int("WEEKLY_TRENDS_ALERT_DROP_POINTS", ALERT_DROP_POINTS)
+    min_scores = env_int("WEEKLY_TRENDS_ALERT_MIN_SCORES", ALERT_MIN_SCORES)
+    if drop < 1 or min_scores < 1:
+        raise ValueError("WEEKLY_TRENDS_ALERT_DROP_POINTS and WEEKLY_TRENDS_ALERT_MIN_SCORES must be at least 1")
+    return drop, min_scores
+
+
+def week_alerts(conn: psycopg.Connection, student_id: int, mondays: list[date],
+                thresholds: tuple[int, int] | None = None) -> dict[date, str | None]:
+    """The alert of each week ('declining', 'back_on_track' or None), by Monday."""
+    drop, min_scores = thresholds or alert_thresholds()
+    with conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute(
+            "select week_start_date, alert from weekly_trend_alerts(%s, %s, %s, %s, %s)",
+            (student_id, mondays[0], mondays[-1], drop, min_scores),
+        )
+        return dict(cur.fetchall())
 
 
 def as_float(value: Decimal | None) -> float | None:
@@ -129,7 +156,8 @@ def course_weeks(conn: psycopg.Connection, student_id: int, mondays: list[date],
     return result
 
 
-def weekly_stats(conn: psycopg.Connection, student_id: int, end: date, weeks: int, min_students: int) -> dict:
+def weekly_stats(conn: psycopg.Connection, student_id: int, end: date, weeks: int, min_students: int,
+                 thresholds: tuple[int, int] | None = None) -> dict:
     """The "weekly_stats" object of the weekly-trend answer."""
     mondays = week_range(end, weeks)
     rows = conn.execute(
@@ -142,7 +170,10 @@ def weekly_stats(conn: psycopg.Connection, student_id: int, end: date, weeks: in
         (student_id, mondays[0], mondays[-1]),
     ).fetchall()
     by_week = {r["week_start_date"]: r for r in rows}
-    trend = [week_label(monday) | week_figures(by_week.get(monday, {})) for monday in mondays]
+    alerts = week_alerts(conn, student_id, mondays, thresholds)
+    trend = [
+        week_label(monday) | week_figures(by_week.get(monday, {})) | {"alert": alerts.get(monday)} for monday in mondays
+    ]
     return {
         "weekly_trend": trend,
         "total_weeks": len(trend),
