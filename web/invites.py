@@ -26,12 +26,19 @@ def sign_in_link(settings: MailSettings, token: str) -> str:
     return settings.link(f"/login?token={token}")
 
 
-def invite(conn: psycopg.Connection, mailer: Mailer, settings: MailSettings, guardian: dict, days: int) -> None:
-    """Issue a token for the guardian and mail its link, in conn's open transaction (MailError when not sent)."""
-    token = conn.execute(
-        "select issue_guardian_token(%s, make_interval(days => %s))", (guardian["id"], days)
-    ).fetchone()
-    token = token["issue_guardian_token"] if isinstance(token, dict) else token[0]
+def invite(conn: psycopg.Connection, mailer: Mailer, settings: MailSettings, guardian: dict, days: int,
+           student_id: int | None = None) -> None:
+    """Issue a token for the guardian and mail its link, in conn's open transaction (MailError when not sent).
+
+    With student_id (the staff page): through staff_issue_guardian_token(), as the request's staff member.
+    """
+    if student_id is None:
+        query, params = "select issue_guardian_token(%s, make_interval(days => %s)) as token", (guardian["id"], days)
+    else:
+        query = "select staff_issue_guardian_token(%s, %s, make_interval(days => %s)) as token"
+        params = (student_id, guardian["id"], days)
+    with conn.cursor(row_factory=dict_row) as cur:
+        token = cur.execute(query, params).fetchone()["token"]
     subject, text, html = render("invite", guardian=guardian, sign_in_url=sign_in_link(settings, token), days=days)
     mailer.send(build_message(settings, guardian["email"], subject, text, html, display_name=guardian.get("display_name")))
 

@@ -124,7 +124,7 @@ def send_sign_in_link(student_id: str, guardian_id: str):
         try:
             settings = MailSettings.load(current_app.config)
             with Mailer(settings) as mailer, conn.transaction():
-                invite(conn, mailer, settings, guardian, DEFAULT_DAYS)
+                invite(conn, mailer, settings, guardian, DEFAULT_DAYS, student_id=sid)
         except (MailError, ValueError) as error:
             current_app.logger.warning("staff sign-in link to %s failed: %s", mask_email(guardian["email"]), error)
             flash(f"The sign-in link to {guardian['email']} could not be sent: {error}")
@@ -143,7 +143,7 @@ def revoke_links(student_id: str, guardian_id: str):
         staff_student(conn, sid)
         guardian = linked_guardian(conn, sid, guardian_id)
         log_read(conn, sid)
-        revoked = conn.execute("select revoke_guardian_tokens(%s) as n", (guardian["id"],)).fetchone()["n"]
+        revoked = conn.execute("select staff_revoke_guardian_tokens(%s, %s) as n", (sid, guardian["id"])).fetchone()["n"]
     flash(f"Revoked {revoked} sign-in link(s) of {guardian['email']}: they and their sessions no longer work.")
     return redirect(url_for("staff.student", student_id=sid), code=303)
 

@@ -14,17 +14,16 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # 000_mail_schema.sql, then 600_weekly_trend_alerts.sql and 610_mail.sql.
+    # 000_mail_schema.sql, then 600_weekly_trend_alerts.sql, 610_mail.sql, 620_staff_guardian_links.sql.
     run_frozen_sql(revision)
 
 
 def downgrade() -> None:
     run_sql(
         """
-        revoke execute on function issue_guardian_token(bigint, interval), revoke_guardian_tokens(bigint)
-          from weekly_trends_staff;
         drop function weekly_trend_alerts(bigint, date, date, numeric, integer, integer),
-          unsubscribe_weekly_digest(bytea), set_weekly_digest(boolean), my_weekly_digest();
+          unsubscribe_weekly_digest(bytea), set_weekly_digest(boolean), my_weekly_digest(),
+          staff_issue_guardian_token(bigint, bigint, interval), staff_revoke_guardian_tokens(bigint, bigint);
         drop table digest_delivery, guardian_mail_preference;
         """
     )

@@ -43,6 +43,3 @@ comment on table digest_delivery is
 -- Only the owner (the CLI) reads and writes these; the app's roles go through
 -- the definer functions of db/functions/610_mail.sql.
 revoke all on guardian_mail_preference, digest_delivery from public;
-
--- The staff page's "send sign-in link" and "revoke links" buttons.
-grant execute on function issue_guardian_token(bigint, interval), revoke_guardian_tokens(bigint) to weekly_trends_staff;
