@@ -76,3 +76,28 @@ class SmtpServer:
 
     def to(self, address: str) -> list[Received]:
         return [m for m in self.messages if address in m.recipients]
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def smtp_server():
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mail_env(monkeypatch, db_url, smtp_server):
+    """The CLI's settings: this test's database, the in-process SMTP server, a fixed public address."""
+    for name, value in {
+        "DATABASE_URL": db_url,
+        "MAIL_BACKEND": "smtp",
+        "SMTP_URL": smtp_server.url,
+        "MAIL_FROM": "Weekly Trends <trends@school.example>",
+        "PUBLIC_BASE_URL": "http://localhost",
+        "WEEKLY_TRENDS_SCHOOL_TIME_ZONE": "Europe/London",
+    }.items():
+        monkeypatch.setenv(name, value)
+    return {"DATABASE_URL": db_url, "SMTP_URL": smtp_server.url}

@@ -24,7 +24,6 @@ import secrets
 import sys
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from email.utils import make_msgid
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
@@ -234,8 +233,9 @@ class Run:
     def deliver(self, guardian: dict, attempt: int) -> None:
         gid = guardian["id"]
         unsubscribe_token = "wtu_" + secrets.token_hex(32)
-        message_id = make_msgid(idstring=f"digest.{gid}.{self.year}W{self.week:02d}.{attempt}",
-                                domain=self.settings.sender_domain)
+        # short enough not to be folded: <digest.GUARDIAN.YEARWWEEK.ATTEMPT.RANDOM@domain>
+        message_id = (f"<digest.{gid}.{self.year}W{self.week:02d}.{attempt}.{secrets.token_hex(6)}"
+                      f"@{self.settings.sender_domain}>")
         with self.conn.transaction():
             sign_in_token = self.conn.execute(
                 "select issue_guardian_token(%s, make_interval(days => %s)) as token", (gid, self.link_days)
@@ -276,7 +276,7 @@ class Run:
 
 
 def run_digest(url: str, monday: date, *, settings: MailSettings | None = None, email: str | None = None,
-               dry_run: bool = False, quiet: bool = True, out=sys.stdout) -> Summary:
+               dry_run: bool = False, quiet: bool = True, out=None) -> Summary:
     """Send (or with dry_run list) the digests of the week starting `monday`; see the module's text."""
     from tqdm import tqdm
 
@@ -301,7 +301,7 @@ def run_digest(url: str, monday: date, *, settings: MailSettings | None = None, 
                 else:
                     what = {"sent": "already_sent", "failed": "gave_up", "sending": "busy"}.get(d["outcome"], d["outcome"])
                 summary.counts[what] = summary.counts.get(what, 0) + 1
-                print(f"  {mask_email(g['email'])}: {what.replace('_', ' ')}", file=out)
+                print(f"  {mask_email(g['email'])}: {what.replace('_', ' ')}", file=out or sys.stdout)
             return summary
         settings = settings or MailSettings.load()
         link_days = env_int("WEEKLY_TRENDS_DIGEST_LINK_DAYS", DEFAULT_LINK_DAYS)
