@@ -298,6 +298,7 @@ def test_two_concurrent_runs_never_send_the_same_digest_twice(db_url, smtp_serve
     recipients = [m.recipients[0] for m in smtp_server.messages]
     assert sorted(recipients) == sorted(many_households)
     sent = [int(re.search(r"sent (\d+),", out)[1]) for out, _ in results]
+    print("\nconcurrent runs:", [out.strip() for out, _ in results])
     assert sum(sent) == 12
     assert conn.execute("select count(*), max(attempts) from digest_delivery where outcome = 'sent'").fetchone() == (12, 1)
 
