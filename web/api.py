@@ -27,7 +27,7 @@ NOT_FOUND_DETAIL = "No student with this id is linked to your account."
 CSV_COLUMNS = [
     "scope", "course_id", "course_name", "week", "year", "week_number", "week_start",
     "overall_avg", "quiz_avg", "assignment_avg", "quiz_count", "assignment_count",
-    "class_average", "class_average_suppressed",
+    "class_average", "class_average_suppressed", "alert",
 ]
 
 
