@@ -38,6 +38,7 @@ as $$
 declare
   v_week record;
   v_history numeric[] := '{}';   -- averages of the weeks with scores so far, oldest first
+  v_window_sum numeric := 0;     -- the sum of the last p_baseline_weeks of them
   v_state text := 'normal';      -- normal | declining | recovering
   v_base numeric;                -- the baseline of the current decline
   v_pending_base numeric;        -- normal: last week was low against this baseline
@@ -73,8 +74,7 @@ begin
   loop
     v_alert := null;
     v_n := cardinality(v_history);
-    v_week_base := case when v_n >= p_baseline_weeks
-                        then (select avg(x) from unnest(v_history[v_n - p_baseline_weeks + 1 : v_n]) as x) end;
+    v_week_base := case when v_n >= p_baseline_weeks then v_window_sum / p_baseline_weeks end;
     if v_state = 'normal' then
       if v_pending_base is not null and v_week.scores >= p_min_scores
          and v_week.average <= v_pending_base - p_drop_points then
@@ -119,6 +119,10 @@ begin
     end if;
     if v_week.scores > 0 then
       v_history := v_history || v_week.average;
+      v_window_sum := v_window_sum + v_week.average;
+      if cardinality(v_history) > p_baseline_weeks then
+        v_window_sum := v_window_sum - v_history[cardinality(v_history) - p_baseline_weeks];
+      end if;
     end if;
     if v_week.monday >= date_trunc('week', p_from::timestamp)::date then
       week_start_date := v_week.monday;
