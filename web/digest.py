@@ -209,7 +209,9 @@ class Run:
     def claimed(self, guardian: dict) -> None:
         gid = guardian["id"]
         row = self.row(gid)  # read under the lock: what another run did is committed and visible
-        outcome = row["outcome"]
+        outcome = row["outcome"] if row else None
+        if row is None:  # the guardian was deleted since this run started
+            return
         if outcome == "sent":
             self.summary.add("already_sent")
         elif outcome == "sending":
