@@ -289,6 +289,39 @@ def test_killed_mid_batch_then_rerun_sends_exactly_the_rest(db_url, smtp_server,
     assert ambiguous == smtp_server.messages[k - 1].message["Message-ID"]  # recognisable in the server's log
 
 
+def test_killed_before_data_then_rerun_sends_that_one_again(db_url, smtp_server, many_households, conn):
+    """Killed while the server considers the 5th recipient (RCPT TO, before DATA): the server never had
+    that message, so the rerun sends it, and the other seven; nobody gets two, nobody none."""
+    env = subprocess_env(db_url, smtp_server.url)
+    process = digest_process(env)
+    handler = smtp_server.handler
+    original = handler.handle_RCPT
+    seen = []
+
+    async def kill_at_fifth_rcpt(server, session, envelope, address, rcpt_options):
+        seen.append(address)
+        if len(seen) == 5:
+            os.kill(process.pid, signal.SIGKILL)
+            return "451 4.3.0 try later"
+        return await original(server, session, envelope, address, rcpt_options)
+
+    handler.handle_RCPT = kill_at_fifth_rcpt
+    process.wait(timeout=120)
+    handler.handle_RCPT = original
+    assert len(smtp_server.messages) == 4
+    assert conn.execute("select count(*) from digest_delivery where outcome = 'sending'").fetchone()[0] == 0
+    rerun = digest_process(env)
+    out, err = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, err
+    assert "sent 8, already sent 4" in out and "ambiguous" not in out
+    assert sorted(m.recipients[0] for m in smtp_server.messages) == sorted(many_households)
+    # the attempt that died counted, and the link it would have carried was revoked
+    assert conn.execute("select attempts from digest_delivery g join guardian on guardian.id = g.guardian_id"
+                        " where email = %s", (seen[4],)).fetchone()[0] == 2
+    assert conn.execute("select count(*) from guardian_token t join guardian g on g.id = t.guardian_id"
+                        " where g.email = %s and t.revoked_at is null", (seen[4],)).fetchone()[0] == 1
+
+
 def test_two_concurrent_runs_never_send_the_same_digest_twice(db_url, smtp_server, many_households, conn):
     smtp_server.handler.on_message = lambda count: time.sleep(0.15)  # a slow server: the runs overlap
     env = subprocess_env(db_url, smtp_server.url)

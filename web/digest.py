@@ -5,12 +5,14 @@ Delivery is recorded in digest_delivery, keyed (guardian, ISO year, ISO week):
 1. Every due guardian gets a 'pending' row (insert … on conflict do nothing).
 2. Each row is claimed under a session advisory lock of its own (pg_try_advisory_lock): a second
    run skips what the first holds, then re-reads the row, so a row is sent by one run only.
-3. Claiming commits outcome 'sending', the attempt, the Message-ID and the links' token hashes;
-   then the SMTP transaction; then 'sent' or 'failed' (refused, unreachable: retried by the next
-   run while attempts < WEEKLY_TRENDS_DIGEST_MAX_ATTEMPTS).
-4. A row found in 'sending' whose lock is free belongs to a run that died between claiming and
-   recording: the server may have accepted that message. It becomes 'ambiguous' and is not resent
-   (at most once; docs/mail.md says why). Its Message-ID identifies the message in the server's logs.
+3. Claiming commits the attempt, the Message-ID and the links' token hashes. Then MAIL FROM and
+   RCPT TO; once the server accepted those, and just before DATA, the row is committed as 'sending';
+   then DATA; then 'sent' or 'failed' (refused, unreachable: retried by the next run while
+   attempts < WEEKLY_TRENDS_DIGEST_MAX_ATTEMPTS). A crash before DATA leaves the row due again.
+4. A row found in 'sending' whose lock is free belongs to a run that died after DATA began and
+   before it recorded the outcome: the server may have accepted that message. It becomes 'ambiguous'
+   and is not resent (at most once; docs/mail.md says why), as does a connection lost during DATA.
+   Its Message-ID identifies the message in the server's logs.
 """
 
 from __future__ import annotations
@@ -215,7 +217,7 @@ class Run:
         if outcome == "sent":
             self.summary.add("already_sent")
         elif outcome == "sending":
-            self.set_outcome(gid, "ambiguous", "a run died between claiming and recording this message")
+            self.set_outcome(gid, "ambiguous", "a run died after DATA began, before it recorded the outcome")
             log.warning("digest %s to %s ambiguous (Message-ID %s): not resent", week_name(self.monday),
                         mask_email(guardian["email"]), row["message_id"])
             self.summary.add("ambiguous")
@@ -234,35 +236,56 @@ class Run:
 
     def deliver(self, guardian: dict, attempt: int) -> None:
         gid = guardian["id"]
+        where = (gid, self.year, self.week)
         unsubscribe_token = "wtu_" + secrets.token_hex(32)
         # short enough not to be folded: <digest.GUARDIAN.YEARWWEEK.ATTEMPT.RANDOM@domain>
         message_id = (f"<digest.{gid}.{self.year}W{self.week:02d}.{attempt}.{secrets.token_hex(6)}"
                       f"@{self.settings.sender_domain}>")
         with self.conn.transaction():
+            # an earlier attempt that died before DATA left a link nobody received
+            self.conn.execute(
+                "update guardian_token set revoked_at = now() where revoked_at is null and token_hash ="
+                " (select sign_in_token_hash from digest_delivery where guardian_id = %s and iso_year = %s and iso_week = %s)",
+                where,
+            )
             sign_in_token = self.conn.execute(
                 "select issue_guardian_token(%s, make_interval(days => %s)) as token", (gid, self.link_days)
             ).fetchone()["token"]
             kids = children(self.conn, gid, self.monday, self.thresholds)
-            subject, text, html = digest_content(
-                self.settings, guardian, self.monday, kids,
-                self.settings.link(f"/login?token={sign_in_token}"),
-                self.settings.link(f"/unsubscribe?token={unsubscribe_token}"), self.link_days,
-            )
+            unsubscribe_url = self.settings.link(f"/unsubscribe?token={unsubscribe_token}")
+            subject, text, html = digest_content(self.settings, guardian, self.monday, kids,
+                                                 self.settings.link(f"/login?token={sign_in_token}"), unsubscribe_url,
+                                                 self.link_days)
             message = build_message(self.settings, guardian["email"], subject, text, html, message_id=message_id,
-                                    unsubscribe_url=self.settings.link(f"/unsubscribe?token={unsubscribe_token}"),
-                                    display_name=guardian["display_name"])
+                                    unsubscribe_url=unsubscribe_url, display_name=guardian["display_name"])
+            # Claimed: the attempt counts. Until DATA begins a crash leaves the row due again.
             self.conn.execute(
                 """
                 update digest_delivery
-                   set outcome = 'sending', attempts = %s, message_id = %s, last_error = null,
-                       unsubscribe_token_hash = %s, sign_in_token_hash = %s, updated_at = now()
+                   set attempts = %s, message_id = %s, last_error = null, unsubscribe_token_hash = %s,
+                       sign_in_token_hash = %s, updated_at = now()
                  where guardian_id = %s and iso_year = %s and iso_week = %s
                 """,
-                (attempt, message_id, sha256(unsubscribe_token), sha256(sign_in_token), gid, self.year, self.week),
+                (attempt, message_id, sha256(unsubscribe_token), sha256(sign_in_token), *where),
             )
+
+        def before_data() -> None:
+            # From here the server may hold the message: a crash leaves 'sending', later 'ambiguous'.
+            self.conn.execute(
+                "update digest_delivery set outcome = 'sending', updated_at = now()"
+                " where guardian_id = %s and iso_year = %s and iso_week = %s",
+                where,
+            )
+
         try:
-            self.mailer.send(message)
+            self.mailer.send(message, before_data=before_data)
         except MailError as error:
+            if error.ambiguous:
+                self.set_outcome(gid, "ambiguous", str(error))
+                log.warning("digest %s to %s ambiguous (Message-ID %s): %s; not resent", week_name(self.monday),
+                            mask_email(guardian["email"]), message_id, error)
+                self.summary.add("ambiguous")
+                return
             with self.conn.transaction():
                 self.set_outcome(gid, "failed", str(error))
                 # the link went nowhere: it must not stay valid

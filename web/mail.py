@@ -19,7 +19,9 @@ import mailbox
 import os
 import smtplib
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
+from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
@@ -34,10 +36,19 @@ TEMPLATES = Path(__file__).with_name("templates") / "mail"
 DEFAULT_FROM = "Weekly Trends <no-reply@localhost>"
 DEFAULT_BASE_URL = "http://127.0.0.1:5000"
 TRUE = {"1", "true", "yes", "on", "required"}
+# CRLF line ends, lines folded at 78: what an SMTP server expects in DATA.
+SMTP_POLICY = policy.SMTP
 
 
 class MailError(Exception):
-    """A message that could not be handed over (refused, or the server unreachable)."""
+    """A message that could not be handed over (refused, or the server unreachable).
+
+    ambiguous: the connection was lost after DATA began, so the server may hold the message.
+    """
+
+    def __init__(self, text: str, *, ambiguous: bool = False):
+        super().__init__(text)
+        self.ambiguous = ambiguous
 
 
 def setting(name: str, default: str | None = None, config: dict | None = None) -> str | None:
@@ -221,32 +232,70 @@ class Mailer:
             smtp.login(server.user, server.password or "")
         return smtp
 
-    def send(self, message: EmailMessage) -> None:
-        """Hand one message over; MailError when the server refuses it or cannot be reached."""
+    def send(self, message: EmailMessage, before_data: Callable[[], None] | None = None) -> None:
+        """Hand one message over; MailError when the server refuses it or cannot be reached.
+
+        before_data() runs once the server accepted sender and recipient, just before the DATA
+        command: the point from which the server may hold the message. A failure before it is a
+        plain failure (nothing was handed over); a lost connection or timeout after it leaves the
+        message's fate unknown: MailError with ambiguous=True.
+        """
         if self.settings.backend == "maildir":
             if self._maildir is None:
                 self.settings.maildir.parent.mkdir(parents=True, exist_ok=True)
                 self._maildir = mailbox.Maildir(self.settings.maildir, create=True)
+            if before_data:
+                before_data()
             self._maildir.add(message)
             return
+        sender = parseaddr(str(message["From"]))[1]
+        recipients = [address.addr_spec for address in message["To"].addresses]
+        payload = message.as_bytes(policy=SMTP_POLICY)
         for attempt in (1, 2):
             try:
                 if self._smtp is None:
                     self._smtp = self._connect()
-                refused = self._smtp.send_message(message)
+                self._envelope(sender, recipients)
+                break
             except smtplib.SMTPServerDisconnected as error:
                 self._smtp = None
-                if attempt == 2:  # a reused connection the server closed: once more on a fresh one
+                if attempt == 2:  # a reused connection the server had closed: once more on a fresh one
                     raise MailError(f"the mail server closed the connection: {error}") from None
-                continue
-            except smtplib.SMTPRecipientsRefused as error:
-                codes = "; ".join(f"{code} {reply.decode(errors='replace')}" for code, reply in error.recipients.values())
-                raise MailError(f"recipient refused: {codes}") from None
             except smtplib.SMTPResponseException as error:
                 raise MailError(f"the mail server answered {error.smtp_code} {error.smtp_error.decode(errors='replace')}") from None
             except (smtplib.SMTPException, OSError) as error:
                 self.close()
                 raise MailError(f"cannot reach the mail server: {error}") from None
-            if refused:  # only some recipients refused: each message here has one
-                raise MailError("recipient refused")
-            return
+        if before_data:
+            before_data()
+        try:
+            code, reply = self._smtp.data(payload)
+        except smtplib.SMTPResponseException as error:  # DATA itself refused (no 354): nothing was handed over
+            self._reset()
+            raise MailError(f"the mail server answered {error.smtp_code} {error.smtp_error.decode(errors='replace')}") from None
+        except (smtplib.SMTPException, OSError) as error:
+            self.close()
+            raise MailError(f"the connection was lost during DATA: {error}", ambiguous=True) from None
+        if code != 250:
+            self._reset()
+            raise MailError(f"the mail server answered {code} {reply.decode(errors='replace')}")
+
+    def _envelope(self, sender: str, recipients: list[str]) -> None:
+        """MAIL FROM and RCPT TO, as smtplib.sendmail() does them; refusals raise."""
+        smtp = self._smtp
+        smtp.ehlo_or_helo_if_needed()
+        code, reply = smtp.mail(sender)
+        if code != 250:
+            self._reset()
+            raise smtplib.SMTPSenderRefused(code, reply, sender)
+        for recipient in recipients:
+            code, reply = smtp.rcpt(recipient)
+            if code not in (250, 251):
+                self._reset()
+                raise smtplib.SMTPResponseException(code, b"recipient refused: " + reply)
+
+    def _reset(self) -> None:
+        try:
+            self._smtp.rset()
+        except (smtplib.SMTPException, OSError):
+            self.close()
