@@ -361,3 +361,22 @@ def test_the_digest_renders_in_chromium(mail_env, smtp_server, households):
         browser.close()
     print(f"\ndigest screenshot: {path}")
     assert path.stat().st_size > 5000
+
+
+def test_the_demo_leaves_an_invite_and_a_digest_in_the_maildir_and_sends_nothing(mail_env, smtp_server, monkeypatch,
+                                                                                  tmp_path, capsys):
+    import mailbox
+
+    monkeypatch.setenv("MAILDIR", str(tmp_path / "maildir"))  # MAIL_BACKEND stays smtp: the demo ignores it
+    assert main(["demo-data"]) == 0
+    assert main(["demo-mail", "--port", "5001"]) == 0
+    out = capsys.readouterr().out
+    assert f"{tmp_path / 'maildir'}/new/" in out
+    messages = list(mailbox.Maildir(tmp_path / "maildir"))
+    subjects = sorted(m["Subject"] for m in messages)
+    assert len(messages) == 2 and subjects[0].startswith("Weekly Trends: week") and "sign-in link" in subjects[1]
+    assert all(m["To"].endswith("<parent@demo.school>") for m in messages)
+    assert smtp_server.messages == []
+    assert main(["demo-mail", "--port", "5001"]) == 0  # again: a new invite, the digest is already there
+    assert "1 already there" in capsys.readouterr().out
+    assert len(list(mailbox.Maildir(tmp_path / "maildir"))) == 3
