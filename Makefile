@@ -33,10 +33,12 @@ lock: $(RUN_STAMP)
 migrate: install
 	$(BIN)/weekly-trends migrate
 
-## Starts the embedded server (or uses DATABASE_URL), migrates, loads the demo school and serves.
+## Starts the embedded server (or uses DATABASE_URL), migrates, loads the demo school, leaves a demo invite and
+## digest in ./maildir (never sent anywhere) and serves.
 run: install
 	$(BIN)/weekly-trends migrate
 	$(BIN)/weekly-trends demo-data --port $${PORT:-5000}
+	$(BIN)/weekly-trends demo-mail --port $${PORT:-5000}
 	WEEKLY_TRENDS_METRICS_ALLOW_FROM=$${WEEKLY_TRENDS_METRICS_ALLOW_FROM:-127.0.0.1} $(BIN)/flask --app web run --port $${PORT:-5000}
 
 test: install-test

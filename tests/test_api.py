@@ -32,11 +32,13 @@ def test_weekly_trend_in_the_seed_format(client, family):
     assert weeks[3] == {
         "week": "W3", "year": 2024, "week_number": 3, "week_start": "2024-01-15",
         "overall_avg": 88.6, "quiz_avg": 87.67, "assignment_avg": 90.0, "quiz_count": 3, "assignment_count": 2,
+        "alert": None,
     }
     # a week without data is present, with zero counts and null averages
     assert weeks[4] == {
         "week": "W4", "year": 2024, "week_number": 4, "week_start": "2024-01-22",
         "overall_avg": None, "quiz_avg": None, "assignment_avg": None, "quiz_count": 0, "assignment_count": 0,
+        "alert": None,
     }
     # a zero is a score
     assert (weeks[5]["quiz_avg"], weeks[5]["overall_avg"], weeks[5]["assignment_avg"]) == (0.0, 0.0, None)

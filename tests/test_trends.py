@@ -216,7 +216,7 @@ def test_csv_matches_json(client, school):
     expected = [{"scope": "overall", "course_id": "", "course_name": "", "class_average": "", "class_average_suppressed": ""}
                 | {k: cell(v) for k, v in w.items()} for w in stats["weekly_trend"]]
     for course in stats["courses"]:
-        expected += [{"scope": "course", "course_id": str(course["course_id"]), "course_name": course["name"]}
+        expected += [{"scope": "course", "course_id": str(course["course_id"]), "course_name": course["name"], "alert": ""}
                      | {k: cell(v) for k, v in w.items()} for w in course["weeks"]]
     assert rows == expected
     assert len(rows) == 6 * 3

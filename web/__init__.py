@@ -58,7 +58,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.session_interface = settings.SessionInterface()
     settings.redact_tokens_in_request_log()
 
-    from . import api, db, i18n, observability, pages, problems, ratelimit, scores, staff
+    from . import api, db, i18n, observability, pages, problems, ratelimit, scores, staff, unsubscribe
 
     if app.config["LOG_FORMAT"] == "json":
         observability.configure_logging()
@@ -71,6 +71,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(scores.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(staff.bp)
+    app.register_blueprint(unsubscribe.bp)
 
     @app.after_request
     def security_headers(response):

@@ -21,7 +21,7 @@ OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 CSV_COLUMNS = [
     "scope", "course_id", "course_name", "week", "year", "week_number", "week_start",
     "overall_avg", "quiz_avg", "assignment_avg", "quiz_count", "assignment_count",
-    "class_average", "class_average_suppressed",
+    "class_average", "class_average_suppressed", "alert",
 ]
 
 

@@ -49,7 +49,7 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def issue_token(function: str, table: str, email: str, days: int) -> int:
+def issue_token(function: str, table: str, email: str, days: int, link_path: str | None = None) -> int:
     with psycopg.connect(database_url(), autocommit=True) as conn:
         row = conn.execute(
             sql.SQL("select {}(id, make_interval(days => %s)) from {} where email = %s").format(
@@ -61,11 +61,16 @@ def issue_token(function: str, table: str, email: str, days: int) -> int:
         print(f"No {table.replace('_', ' ')} with email {email}.", file=sys.stderr)
         return 1
     print(row[0])
+    if link_path:
+        from .mail import DEFAULT_BASE_URL, setting
+
+        print(f"{setting('PUBLIC_BASE_URL', DEFAULT_BASE_URL).rstrip('/')}{link_path}?token={row[0]}")
     return 0
 
 
 def cmd_issue_token(args: argparse.Namespace) -> int:
-    return issue_token("issue_guardian_token", "guardian", args.guardian_email, args.days)
+    """The token, then the sign-in link (PUBLIC_BASE_URL/login?token=…) on a line of its own."""
+    return issue_token("issue_guardian_token", "guardian", args.guardian_email, args.days, "/login")
 
 
 def cmd_issue_staff_token(args: argparse.Namespace) -> int:
@@ -223,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=5000, help="port shown in the printed curl line")
     p.set_defaults(func=cmd_demo_data)
 
-    p = sub.add_parser("issue-token", help="issue a guardian token (printed once)")
+    p = sub.add_parser("issue-token", help="issue a guardian token (printed once), and its sign-in link")
     p.add_argument("--guardian-email", required=True)
     p.add_argument("--days", type=int, default=90)
     p.set_defaults(func=cmd_issue_token)
@@ -258,6 +263,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stop-db", help="stop the embedded server if it runs (never starts one)")
     p.add_argument("--delete", action="store_true", help="then delete its data directory")
     p.set_defaults(func=cmd_stop_db)
+    from . import demo_mail, digest, invites
+
+    invites.add_parser(sub)
+    digest.add_parser(sub)
+    demo_mail.add_parser(sub)
 
     p = sub.add_parser("check", help="list drifted weeks (exit status 1 when any)")
     p.add_argument("--student-id", type=int, help="one student (default: all)")

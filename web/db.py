@@ -74,7 +74,7 @@ def reader() -> Iterator[psycopg.Connection]:
 
 
 def reader_primary() -> Iterator[psycopg.Connection]:
-    """As the parents' role on the primary: for what a parent saves (their language)."""
+    """As the parents' role on the primary: for what a parent saves (their language, their mail preference)."""
     return _as_role("READER_ROLE")
 
 

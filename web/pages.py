@@ -17,12 +17,19 @@ from .params import bad_request, parse_end, parse_weeks
 from .problems import html_errors
 from .signin import add_sign_in_routes
 from .students import student_trend
+from .trends import alert_thresholds
 from .week_scores import iso_week_name, week_scores
 from .wording import trend_sentence
 
 bp = Blueprint("pages", __name__)
 html_errors(bp, "pages.login", "pages.dashboard", GUARDIAN.session_key)
 add_sign_in_routes(bp, GUARDIAN, db.reader, "pages.dashboard", "login.html")
+
+
+def guardian_preferences(conn, row: dict) -> bool:
+    """The guardian's saved language decides the page's; returns whether they get the weekly digest."""
+    i18n.remember_guardian_language(conn, row["reader_id"])
+    return conn.execute("select my_weekly_digest() as on").fetchone()["on"]
 
 
 def local_time(value: str | None, time_zone: str) -> datetime | None:
@@ -46,19 +53,23 @@ def range_args() -> dict:
 @bp.get("/students/<student_id>")
 def dashboard(student_id: str | None = None):
     # One round trip: the guardian's children, the student and their figures (weekly_trend_json()); in
-    # the same transaction, the guardian's saved language, which the page then speaks.
-    answer = student_trend(student_id, request.args, page=True, allow_navigation=True,
-                           within=lambda conn, row: i18n.remember_guardian_language(conn, row["reader_id"]))
+    # the same transaction, the guardian's saved language (the page then speaks it) and mail preference.
+    answer = student_trend(student_id, request.args, page=True, allow_navigation=True, within=guardian_preferences)
     children = answer.page["children"]
     if answer.body is None:
         return render_template("dashboard.html", children=children, student=None)
     student, stats = answer.page["student"], answer.stats
+    weekly_digest = answer.extra
     week_names(stats["weekly_trend"])
     for course in stats["courses"]:
         week_names(course["weeks"])
     updated = local_time(stats["last_updated"], student["time_zone"])
+    flagged = [w for w in stats["weekly_trend"] if w.get("alert")]
     return render_template(
         "dashboard.html",
+        weekly_digest=weekly_digest,
+        latest_alert=flagged[-1] if flagged else None,
+        alert_drop=alert_thresholds()[0],
         children=children,
         student=student,
         stats=stats,

@@ -7,10 +7,10 @@ Every query runs as the role weekly_trends_staff.
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
 from . import db
-from .auth import STAFF, authenticate
+from .auth import STAFF, authenticate, require_same_origin
 from .params import bad_request, parse_bounded_int, parse_id
 from .problems import ProblemError, html_errors
 from .signin import add_sign_in_routes
@@ -89,7 +89,64 @@ def student(student_id: str):
             """,
             {"sid": sid, "year": year, "week": week},
         ).fetchall()
-    return render_template("staff_student.html", student=profile, rows=rows, year=year, week=week)
+        guardians = student_guardians(conn, sid)
+    return render_template("staff_student.html", student=profile, rows=rows, year=year, week=week, guardians=guardians)
+
+
+def student_guardians(conn, student_id: int) -> list[dict]:
+    return conn.execute(
+        "select g.id, g.email, g.display_name from guardian_student gs join guardian g on g.id = gs.guardian_id"
+        " where gs.student_profile_id = %s order by g.email, g.id",
+        (student_id,),
+    ).fetchall()
+
+
+def linked_guardian(conn, student_id: int, raw_guardian_id: str) -> dict:
+    gid = parse_id(raw_guardian_id, "guardian id")
+    guardian = next((g for g in student_guardians(conn, student_id) if g["id"] == gid), None)
+    if guardian is None:
+        raise ProblemError(404, "Not Found", "No guardian with this id is linked to this student.")
+    return guardian
+
+
+@bp.post("/students/<student_id>/guardians/<guardian_id>/send-sign-in-link")
+def send_sign_in_link(student_id: str, guardian_id: str):
+    """Mail the guardian a fresh sign-in link: the token exists only if the mail server accepted it."""
+    from .invites import DEFAULT_DAYS, invite
+    from .mail import MailError, Mailer, MailSettings, mask_email
+
+    sid = parse_id(student_id)
+    require_same_origin()
+    with db.staff() as conn:
+        authenticate(conn, STAFF)
+        staff_student(conn, sid)
+        guardian = linked_guardian(conn, sid, guardian_id)
+        log_read(conn, sid)  # a staff action on this student's family, in the access log
+        try:
+            settings = MailSettings.load(current_app.config)
+            with Mailer(settings) as mailer, conn.transaction():
+                invite(conn, mailer, settings, guardian, DEFAULT_DAYS, student_id=sid)
+        except (MailError, ValueError) as error:
+            current_app.logger.warning("staff sign-in link to %s failed: %s", mask_email(guardian["email"]), error)
+            flash(f"The sign-in link to {guardian['email']} could not be sent: {error}")
+        else:
+            flash(f"A sign-in link (valid {DEFAULT_DAYS} days) was sent to {guardian['email']}.")
+    return redirect(url_for("staff.student", student_id=sid), code=303)
+
+
+@bp.post("/students/<student_id>/guardians/<guardian_id>/revoke-links")
+def revoke_links(student_id: str, guardian_id: str):
+    """Revoke every live token of the guardian: their links and sessions stop working at once."""
+    sid = parse_id(student_id)
+    require_same_origin()
+    with db.staff() as conn:
+        authenticate(conn, STAFF)
+        staff_student(conn, sid)
+        guardian = linked_guardian(conn, sid, guardian_id)
+        log_read(conn, sid)
+        revoked = conn.execute("select staff_revoke_guardian_tokens(%s, %s) as n", (sid, guardian["id"])).fetchone()["n"]
+    flash(f"Revoked {revoked} sign-in link(s) of {guardian['email']}: they and their sessions no longer work.")
+    return redirect(url_for("staff.student", student_id=sid), code=303)
 
 
 @bp.post("/students/<student_id>/recalculate")

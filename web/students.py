@@ -20,9 +20,10 @@ from . import db
 from .auth import GUARDIAN, authenticate_credential, presented_credential, refused
 from .params import parse_end, parse_id, parse_weeks
 from .problems import ProblemError
+from .trends import alert_thresholds
 
 NOT_FOUND_DETAIL = "No student with this id is linked to your account."
-TREND_CALL = "select status, reader_id, answer, page from weekly_trend_json(%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+TREND_CALL = "select status, reader_id, answer, page from weekly_trend_json(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def student_trend(raw_student_id: str | None, args, *, page: bool = False, allow
     with db.reader() as conn:
         row = conn.execute(TREND_CALL, (credential.token_hash, credential.token_id, student_id, weeks, end,
                                         current_app.config["CLASS_AVERAGE_MIN_STUDENTS"], endpoint,
-                                        not on_replica, page)).fetchone()
+                                        not on_replica, page, *alert_thresholds())).fetchone()
         extra = within(conn, row) if within is not None and row["status"] == 200 else None
     if row["status"] == 401:
         raise refused(GUARDIAN, credential)

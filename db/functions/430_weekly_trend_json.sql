@@ -33,10 +33,15 @@ comment on function linked_course_weeks(bigint, date, date) is
 revoke all on function linked_course_weeks(bigint, date, date) from public;
 grant execute on function linked_course_weeks(bigint, date, date) to weekly_trends_reader;
 
+-- Revision 0008 added p_alert (and weekly_trend_json() its thresholds): the
+-- old signatures go first, or a call with fewer arguments would be ambiguous.
+drop function if exists week_json(date, numeric, integer, numeric, integer, numeric, integer, integer);
+drop function if exists weekly_trend_json(bytea, bigint, bigint, integer, date, integer, text, boolean, boolean);
+
 create or replace function week_json(p_monday date, p_quiz_sum numeric, p_quiz_count integer,
                                      p_assignment_sum numeric, p_assignment_count integer,
                                      p_class_average numeric default null, p_class_students integer default null,
-                                     p_min_students integer default null)
+                                     p_min_students integer default null, p_alert text default null)
 returns json
 language sql
 -- stable, as json_build_object is: an immutable function calling stable ones
@@ -60,7 +65,8 @@ as $$
                'quiz_avg', weekly_average(p_quiz_sum, p_quiz_count),
                'assignment_avg', weekly_average(p_assignment_sum, p_assignment_count),
                'quiz_count', coalesce(p_quiz_count, 0),
-               'assignment_count', coalesce(p_assignment_count, 0))
+               'assignment_count', coalesce(p_assignment_count, 0),
+               'alert', p_alert)
            else
              json_build_object(
                'week', 'W' || extract(week from p_monday)::integer,
@@ -76,8 +82,8 @@ as $$
                'class_average_suppressed', coalesce(p_class_students < p_min_students, false))
          end
 $$;
-comment on function week_json(date, numeric, integer, numeric, integer, numeric, integer, integer) is
-  'One week of the weekly-trend answer (week, year, week_number, week_start, the averages and counts); with p_min_students, a course''s week with its class average (null and class_average_suppressed when fewer than p_min_students students have scores).';
+comment on function week_json(date, numeric, integer, numeric, integer, numeric, integer, integer, text) is
+  'One week of the weekly-trend answer (week, year, week_number, week_start, the averages and counts, and the sustained-decline alert p_alert); with p_min_students, a course''s week with its class average (null and class_average_suppressed when fewer than p_min_students students have scores).';
 
 create or replace function trend_json(p_points jsonb)
 returns jsonb
@@ -134,7 +140,10 @@ create or replace function weekly_trend_json(
   p_min_students integer,
   p_endpoint text,
   p_log boolean default true,
-  p_page boolean default false
+  p_page boolean default false,
+  -- the sustained-decline alert's N and M (weekly_trend_alerts())
+  p_alert_drop_points numeric default 10,
+  p_alert_min_scores integer default 2
 )
 returns table (status integer, reader_id bigint, answer text, page jsonb)
 language plpgsql
@@ -218,7 +227,8 @@ begin
       from student_weekly_performance t
      where t.student_profile_id = v_student_id and t.week_start_date between v_first and v_last
   )
-  select json_agg(week_json(k.monday, s.quiz_sum, s.quiz_count, s.assignment_sum, s.assignment_count)
+  select json_agg(week_json(k.monday, s.quiz_sum, s.quiz_count, s.assignment_sum, s.assignment_count,
+                            p_alert => a.alert)
                   order by k.n),
          count(s.week_start_date) filter (where s.quiz_count + s.assignment_count > 0),
          utc_iso_timestamp(max(s.updated_at)),
@@ -226,7 +236,9 @@ begin
                                filter (where s.overall_average is not null), '[]'))::json
     into v_weekly_trend, v_weeks_with_data, v_last_updated, v_trend
     from weeks k
-    left join stored s on s.week_start_date = k.monday;
+    left join stored s on s.week_start_date = k.monday
+    left join weekly_trend_alerts(v_student_id, v_first, v_last, p_alert_drop_points, p_alert_min_scores) a
+           on a.week_start_date = k.monday;
 
   with weeks as materialized (
     select n, v_first + 7 * n as monday from generate_series(0, p_weeks - 1) n
@@ -278,8 +290,8 @@ begin
                                                                                 'time_zone', v_student.time_zone)) end;
 end;
 $$;
-comment on function weekly_trend_json(bytea, bigint, bigint, integer, date, integer, text, boolean, boolean) is
-  'The weekly-trend answer in one call, as the reader role: status 401 (no live token with this sha256 or row id), 404 (the student is not linked to the token''s guardian, or unknown) or 200 with answer, the JSON body; reader_id is the guardian. Writes the access-log entry (endpoint p_endpoint) unless p_log is false (a read replica: the caller writes it on the primary). p_page adds the guardian''s children and the student (the parents'' page); a null student then means the first child.';
-revoke all on function weekly_trend_json(bytea, bigint, bigint, integer, date, integer, text, boolean, boolean) from public;
-grant execute on function weekly_trend_json(bytea, bigint, bigint, integer, date, integer, text, boolean, boolean)
+comment on function weekly_trend_json(bytea, bigint, bigint, integer, date, integer, text, boolean, boolean, numeric, integer) is
+  'The weekly-trend answer in one call, as the reader role: status 401 (no live token with this sha256 or row id), 404 (the student is not linked to the token''s guardian, or unknown) or 200 with answer, the JSON body; reader_id is the guardian. Writes the access-log entry (endpoint p_endpoint) unless p_log is false (a read replica: the caller writes it on the primary). p_page adds the guardian''s children and the student (the parents'' page); a null student then means the first child. Each week carries its sustained-decline alert (weekly_trend_alerts() with p_alert_drop_points and p_alert_min_scores).';
+revoke all on function weekly_trend_json(bytea, bigint, bigint, integer, date, integer, text, boolean, boolean, numeric, integer) from public;
+grant execute on function weekly_trend_json(bytea, bigint, bigint, integer, date, integer, text, boolean, boolean, numeric, integer)
   to weekly_trends_reader;

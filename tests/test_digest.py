@@ -1,0 +1,382 @@
+"""The weekly household digest through a real SMTP server (aiosmtpd on 127.0.0.1): one email per
+guardian per ISO week covering exactly their children, exactly once across reruns, crashes and
+concurrent runs; refused recipients retried; unsubscribe honoured; rendered in chromium."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from factories import add_guardian, add_quiz, add_student
+from mailserver import mail_env, smtp_server  # noqa: F401 - fixtures
+from web.cli import main
+from web.digest import last_complete_week, parse_iso_week
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+WEEK = "2024-W05"  # Monday 29 January 2024
+MONDAY = datetime(2024, 1, 29, 12, tzinfo=timezone.utc)
+
+
+def at(weeks_before: int, hour: int = 0) -> datetime:
+    return MONDAY - timedelta(weeks=weeks_before) + timedelta(hours=hour)
+
+
+@pytest.fixture
+def households(conn):
+    """A: Ann and Al; B: Ben; C: Ann too (a second parent); D: no child; E: Eve, six weeks at 80 then two low."""
+    ann, al, ben, eve = (add_student(conn, n, "Europe/London") for n in ("Ann Able", "Al Able", "Ben Baker", "Eve Early"))
+    guardians = {
+        "a": add_guardian(conn, "a.parent@example.org", ann, al),
+        "b": add_guardian(conn, "b.parent@example.org", ben),
+        "c": add_guardian(conn, "c.parent@example.org", ann),
+        "d": add_guardian(conn, "d.parent@example.org"),
+        "e": add_guardian(conn, "e.parent@example.org", eve),
+    }
+    conn.execute("update guardian set display_name = 'Alice Able' where id = %s", (guardians["a"],))
+    for week, score in [(0, 88), (1, 84), (2, 80)]:
+        add_quiz(conn, ann, score, at(week, 1))
+        add_quiz(conn, ann, score + 2, at(week, 2))
+    add_quiz(conn, al, 71, at(1))  # Al: nothing in the digest's own week
+    add_quiz(conn, ben, 55, at(0, 3))
+    for week in range(7, 1, -1):
+        add_quiz(conn, eve, 80, at(week, 1))
+        add_quiz(conn, eve, 80, at(week, 2))
+    for week in (1, 0):
+        add_quiz(conn, eve, 62, at(week, 1))
+        add_quiz(conn, eve, 64, at(week, 2))
+    return {"students": {"ann": ann, "al": al, "ben": ben, "eve": eve}, "guardians": guardians}
+
+
+def digest(*args: str) -> int:
+    return main(["digest", "--week", WEEK, "--quiet", *args])
+
+
+def rows(conn) -> dict:
+    return {
+        r[0]: r[1:]
+        for r in conn.execute(
+            "select g.email, d.outcome, d.attempts, d.message_id from digest_delivery d join guardian g on g.id = d.guardian_id"
+            " where iso_year = 2024 and iso_week = 5"
+        )
+    }
+
+
+def test_one_email_per_guardian_covering_exactly_their_children(mail_env, smtp_server, households, conn, capsys):
+    assert digest() == 0
+    assert "sent 4, already sent 0, failed 0" in capsys.readouterr().out
+    received = {m.recipients[0]: m for m in smtp_server.messages}
+    assert sorted(received) == ["a.parent@example.org", "b.parent@example.org", "c.parent@example.org", "e.parent@example.org"]
+    assert all(len(m.recipients) == 1 for m in smtp_server.messages)
+
+    a = received["a.parent@example.org"]
+    assert a.message.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in a.message.iter_parts()] == ["text/plain", "text/html"]
+    html, text = a.part("html"), a.part("plain")
+    for body in (html, text):
+        assert "Ann Able" in body and "Al Able" in body
+        assert "Ben Baker" not in body and "Eve Early" not in body
+    assert "Hello Alice Able" in text and "week 5" in a.message["Subject"]
+    # the six weeks up to W05 for Ann: 89.00 this week (2 scores), then 85.00, 81.00; Al: no scores this week
+    assert "89.00" in text and "85.00" in text and "81.00" in text
+    assert "No scores were recorded for Al Able this week." in text and "no scores" in text
+    assert "<svg" not in html.lower() and "<img" not in html.lower()
+    assert 'width="89%"' in html  # the bar of Ann's 89.00
+    assert "improving" in text  # Ann: 81, 85, 89 in the last three weeks
+    for body in (html, text):
+        assert "Ben Baker" not in received["c.parent@example.org"].part("plain")
+    assert "Ann Able" in received["c.parent@example.org"].part("plain")
+    assert "Al Able" not in received["c.parent@example.org"].part("plain")
+
+    # headers: list mail with one-click unsubscribe, the Message-ID stored, the From setting
+    assert a.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    unsubscribe = re.fullmatch(r"<(http://localhost/unsubscribe\?token=wtu_[0-9a-f]{64})>", a.message["List-Unsubscribe"])[1]
+    assert unsubscribe in text and unsubscribe.replace("?", "?") in html
+    assert a.message["From"] == "Weekly Trends <trends@school.example>"
+    stored = rows(conn)
+    assert stored["a.parent@example.org"] == ("sent", 1, a.message["Message-ID"])
+    assert "d.parent@example.org" not in stored  # no child, no digest
+
+    # Eve's sustained decline is in her parent's digest, in both parts
+    e = received["e.parent@example.org"]
+    assert "at least 10 points below their usual level" in e.part("plain")
+    assert 'data-alert="declining"' in e.part("html")
+    assert "points below" not in text
+
+
+def test_the_sign_in_link_of_the_digest_opens_the_dashboard(mail_env, smtp_server, households, client):
+    assert digest("--guardian-email", "a.parent@example.org") == 0
+    [message] = smtp_server.messages
+    link = re.search(r"http://localhost(/login\?token=wt_[0-9a-f]{64})", message.part("plain"))[1]
+    response = client.get(link)
+    assert response.status_code == 303
+    page = client.get(response.headers["Location"])
+    assert page.status_code == 200 and "Ann Able" in page.get_data(as_text=True)
+
+
+def test_a_rerun_sends_nothing_more(mail_env, smtp_server, households, conn, capsys):
+    assert digest() == 0
+    first = rows(conn)
+    capsys.readouterr()
+    assert digest() == 0
+    assert "sent 0, already sent 4" in capsys.readouterr().out
+    assert len(smtp_server.messages) == 4
+    assert rows(conn) == first
+
+
+def test_a_refused_recipient_is_recorded_failed_and_retried_with_bounded_attempts(mail_env, smtp_server, households, conn,
+                                                                                   monkeypatch, capsys):
+    monkeypatch.setenv("WEEKLY_TRENDS_DIGEST_MAX_ATTEMPTS", "2")
+    smtp_server.handler.refused.add("b.parent@example.org")
+    assert digest() == 1
+    out = capsys.readouterr().out
+    assert "sent 3" in out and "failed 1" in out
+    outcome, attempts, _ = rows(conn)["b.parent@example.org"]
+    assert (outcome, attempts) == ("failed", 1)
+    error = conn.execute("select last_error from digest_delivery where outcome = 'failed'").fetchone()[0]
+    assert "550" in error
+    # the sign-in link of the refused message does not work
+    assert conn.execute(
+        "select count(*) from guardian_token t join digest_delivery d on d.sign_in_token_hash = t.token_hash"
+        " where d.outcome = 'failed' and t.revoked_at is null"
+    ).fetchone()[0] == 0
+
+    assert digest() == 1  # refused again: attempt 2 of 2
+    assert rows(conn)["b.parent@example.org"][:2] == ("failed", 2)
+    assert digest() == 0  # given up: no third attempt
+    assert "1 given up after 2 failed attempts" in capsys.readouterr().out
+    assert smtp_server.to("b.parent@example.org") == []
+
+    monkeypatch.setenv("WEEKLY_TRENDS_DIGEST_MAX_ATTEMPTS", "3")
+    smtp_server.handler.refused.clear()
+    assert digest() == 0
+    assert rows(conn)["b.parent@example.org"][:2] == ("sent", 3)
+    assert len(smtp_server.to("b.parent@example.org")) == 1
+    assert len(smtp_server.messages) == 4
+
+
+def test_unsubscribe_one_click_is_honoured(mail_env, smtp_server, households, client, conn):
+    assert digest("--guardian-email", "a.parent@example.org") == 0
+    [message] = smtp_server.messages
+    url = urlsplit(message.message["List-Unsubscribe"].strip("<>"))
+    # following the link changes nothing; it shows a button
+    page = client.get(f"{url.path}?{url.query}")
+    assert page.status_code == 200 and "Stop the weekly email" in page.get_data(as_text=True)
+    assert conn.execute("select count(*) from guardian_mail_preference").fetchone()[0] == 0
+    # RFC 8058: the mailbox provider POSTs List-Unsubscribe=One-Click, from elsewhere, without cookies
+    answer = client.post(f"{url.path}?{url.query}", data={"List-Unsubscribe": "One-Click"},
+                         headers={"Origin": "https://mail.provider.example", "Sec-Fetch-Site": "cross-site"})
+    assert answer.status_code == 200
+    assert client.post(f"{url.path}?{url.query}", data={"List-Unsubscribe": "One-Click"}).status_code == 200  # again: same
+    assert client.post("/unsubscribe?token=wtu_" + "0" * 64).status_code == 404
+    assert client.post("/unsubscribe?token=nonsense").status_code == 404
+    # the next week: nothing for A; the others get theirs
+    assert main(["digest", "--week", "2024-W06", "--quiet"]) == 0
+    assert [m.recipients[0] for m in smtp_server.messages].count("a.parent@example.org") == 1
+    assert len(smtp_server.messages) == 1 + 3
+    # the parent turns it back on from their page
+    token = conn.execute("select issue_guardian_token(%s)", (households["guardians"]["a"],)).fetchone()[0]
+    client.get(f"/login?token={token}")
+    assert "The weekly email is off" in client.get("/").get_data(as_text=True)
+    assert client.post("/preferences/weekly-digest", data={"weekly_digest": "on"}).status_code == 303
+    assert conn.execute("select weekly_digest from guardian_mail_preference").fetchone()[0] is True
+    assert client.post("/preferences/weekly-digest", data={"weekly_digest": "maybe"}).status_code == 400
+
+
+def test_dry_run_sends_and_writes_nothing(mail_env, smtp_server, households, conn, capsys):
+    assert main(["digest", "--week", WEEK, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "would send 4" in out and "a***@example.org: would send" in out
+    assert "a.parent@example.org" not in out
+    assert smtp_server.messages == []
+    assert conn.execute("select count(*) from digest_delivery").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize(
+    "args, status, message",
+    [
+        (["--week", "2024-W60"], 2, "has no week 60"),
+        (["--week", "2024-5"], 2, "YYYY-Www"),
+        (["--week", "2999-W01"], 2, "has not ended yet"),
+        (["--week", WEEK, "--guardian-email", "nobody@example.org"], 1, "No guardian with email n***@example.org"),
+        (["--week", WEEK, "--guardian-email", "d.parent@example.org"], 1, "no linked student"),
+    ],
+)
+def test_bad_input_is_refused_plainly(mail_env, households, capsys, args, status, message):
+    assert main(["digest", *args]) == status
+    assert message in capsys.readouterr().err
+
+
+def test_the_default_week_is_the_last_complete_one_in_the_school_time_zone():
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo("Pacific/Auckland")
+    # Sunday 23:30 UTC is already Monday in Auckland: the week that just ended is the one of that Sunday
+    assert last_complete_week(datetime(2024, 2, 4, 23, 30, tzinfo=timezone.utc), tz) == parse_iso_week("2024-W05")
+    assert last_complete_week(datetime(2024, 2, 4, 23, 30, tzinfo=timezone.utc), ZoneInfo("UTC")) == parse_iso_week("2024-W04")
+
+
+def test_no_token_or_full_address_in_the_logs(mail_env, smtp_server, households, caplog):
+    smtp_server.handler.refused.add("b.parent@example.org")
+    with caplog.at_level("INFO", logger="weekly_trends.mail"):
+        digest()
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "a***@example.org" in logged and "b***@example.org" in logged
+    assert "@example.org" in logged and "parent@example.org" not in logged
+    assert not re.search(r"wtu?_[0-9a-f]{16}", logged)
+
+
+def subprocess_env(db_url: str, smtp_url: str, **extra) -> dict:
+    return {
+        **os.environ, "DATABASE_URL": db_url, "MAIL_BACKEND": "smtp", "SMTP_URL": smtp_url,
+        "PUBLIC_BASE_URL": "http://localhost", "WEEKLY_TRENDS_SCHOOL_TIME_ZONE": "UTC", **extra,
+    }
+
+
+def digest_process(env: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "web.cli", "digest", "--week", WEEK, "--quiet"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture
+def many_households(conn):
+    """Twelve guardians with a child each."""
+    emails = []
+    for n in range(12):
+        student = add_student(conn, f"Child {n:02d}")
+        add_quiz(conn, student, 60 + n, at(0, 1))
+        emails.append(f"parent{n:02d}@example.org")
+        add_guardian(conn, emails[-1], student)
+    return emails
+
+
+def test_killed_mid_batch_then_rerun_sends_exactly_the_rest(db_url, smtp_server, many_households, conn):
+    """The process is killed while the server holds its 5th message (before the 250): that one is
+    ambiguous and not resent (docs/mail.md); the rerun sends the other seven; nobody gets two."""
+    env = subprocess_env(db_url, smtp_server.url)
+    process = digest_process(env)
+    k = 5
+
+    def kill_at_k(count: int) -> None:
+        if count == k:
+            os.kill(process.pid, signal.SIGKILL)
+
+    smtp_server.handler.on_message = kill_at_k
+    process.wait(timeout=120)
+    assert process.returncode == -signal.SIGKILL
+    smtp_server.handler.on_message = None
+    assert len(smtp_server.messages) == k
+    outcomes = sorted(r[0] for r in conn.execute("select outcome from digest_delivery"))
+    assert outcomes.count("sent") == k - 1 and outcomes.count("sending") == 1
+
+    rerun = digest_process(env)
+    out, err = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, err
+    assert "sent 7, already sent 4" in out and "1 ambiguous" in out
+    recipients = [m.recipients[0] for m in smtp_server.messages]
+    assert sorted(recipients) == sorted(many_households)  # every guardian exactly once
+    ambiguous = conn.execute("select message_id from digest_delivery where outcome = 'ambiguous'").fetchone()[0]
+    assert ambiguous == smtp_server.messages[k - 1].message["Message-ID"]  # recognisable in the server's log
+
+
+def test_killed_before_data_then_rerun_sends_that_one_again(db_url, smtp_server, many_households, conn):
+    """Killed while the server considers the 5th recipient (RCPT TO, before DATA): the server never had
+    that message, so the rerun sends it, and the other seven; nobody gets two, nobody none."""
+    env = subprocess_env(db_url, smtp_server.url)
+    process = digest_process(env)
+    handler = smtp_server.handler
+    original = handler.handle_RCPT
+    seen = []
+
+    async def kill_at_fifth_rcpt(server, session, envelope, address, rcpt_options):
+        seen.append(address)
+        if len(seen) == 5:
+            os.kill(process.pid, signal.SIGKILL)
+            return "451 4.3.0 try later"
+        return await original(server, session, envelope, address, rcpt_options)
+
+    handler.handle_RCPT = kill_at_fifth_rcpt
+    process.wait(timeout=120)
+    handler.handle_RCPT = original
+    assert len(smtp_server.messages) == 4
+    assert conn.execute("select count(*) from digest_delivery where outcome = 'sending'").fetchone()[0] == 0
+    rerun = digest_process(env)
+    out, err = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, err
+    assert "sent 8, already sent 4" in out and "ambiguous" not in out
+    assert sorted(m.recipients[0] for m in smtp_server.messages) == sorted(many_households)
+    # the attempt that died counted, and the link it would have carried was revoked
+    assert conn.execute("select attempts from digest_delivery g join guardian on guardian.id = g.guardian_id"
+                        " where email = %s", (seen[4],)).fetchone()[0] == 2
+    assert conn.execute("select count(*) from guardian_token t join guardian g on g.id = t.guardian_id"
+                        " where g.email = %s and t.revoked_at is null", (seen[4],)).fetchone()[0] == 1
+
+
+def test_two_concurrent_runs_never_send_the_same_digest_twice(db_url, smtp_server, many_households, conn):
+    smtp_server.handler.on_message = lambda count: time.sleep(0.15)  # a slow server: the runs overlap
+    env = subprocess_env(db_url, smtp_server.url)
+    first, second = digest_process(env), digest_process(env)
+    results = [p.communicate(timeout=180) for p in (first, second)]
+    assert first.returncode == 0 and second.returncode == 0, results
+    recipients = [m.recipients[0] for m in smtp_server.messages]
+    assert sorted(recipients) == sorted(many_households)
+    sent = [int(re.search(r"sent (\d+),", out)[1]) for out, _ in results]
+    print("\nconcurrent runs:", [out.strip() for out, _ in results])
+    assert sum(sent) == 12
+    assert conn.execute("select count(*), max(attempts) from digest_delivery where outcome = 'sent'").fetchone() == (12, 1)
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="no Chromium at /usr/bin/chromium")
+def test_the_digest_renders_in_chromium(mail_env, smtp_server, households):
+    from playwright.sync_api import sync_playwright
+
+    from test_browser import CHROMIUM_ARGS
+
+    assert digest() == 0
+    html = next(m for m in smtp_server.messages if m.recipients == ["e.parent@example.org"]).part("html")
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / "digest.png"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 600, "height": 900})
+        page.set_content(html)
+        rows_ = page.locator("table.chart tr[data-week-start]")
+        assert rows_.count() == 6
+        # the bars are boxes of their own: the 80.00 week's bar is wider than the 63.00 week's
+        bars = [row.locator("td[bgcolor]").bounding_box() for row in rows_.all()]
+        assert all(b is not None and b["height"] >= 10 for b in bars)
+        assert bars[3]["width"] > bars[5]["width"] > 0
+        assert page.locator(".alert").is_visible()
+        page.screenshot(path=str(path), full_page=True)
+        browser.close()
+    print(f"\ndigest screenshot: {path}")
+    assert path.stat().st_size > 5000
+
+
+def test_the_demo_leaves_an_invite_and_a_digest_in_the_maildir_and_sends_nothing(mail_env, smtp_server, monkeypatch,
+                                                                                  tmp_path, capsys):
+    import mailbox
+
+    monkeypatch.setenv("MAILDIR", str(tmp_path / "maildir"))  # MAIL_BACKEND stays smtp: the demo ignores it
+    assert main(["demo-data"]) == 0
+    assert main(["demo-mail", "--port", "5001"]) == 0
+    out = capsys.readouterr().out
+    assert f"{tmp_path / 'maildir'}/new/" in out
+    messages = list(mailbox.Maildir(tmp_path / "maildir"))
+    subjects = sorted(m["Subject"] for m in messages)
+    assert len(messages) == 2 and subjects[0].startswith("Weekly Trends: week") and "sign-in link" in subjects[1]
+    assert all(m["To"].endswith("<parent@demo.school>") for m in messages)
+    assert smtp_server.messages == []
+    assert main(["demo-mail", "--port", "5001"]) == 0  # again: a new invite, the digest is already there
+    assert "1 already there" in capsys.readouterr().out
+    assert len(list(mailbox.Maildir(tmp_path / "maildir"))) == 3

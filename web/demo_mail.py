@@ -1,0 +1,56 @@
+"""`weekly-trends demo-mail` (run by `make run`): a demo invite and a demo digest, into a local maildir only.
+
+Whatever MAIL_BACKEND says, the demo writes to the maildir (MAILDIR, default ./maildir, git-ignored):
+nothing is ever sent to a real address by the demo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+import psycopg
+from psycopg.rows import dict_row
+
+from .mail import DEFAULT_FROM, Mailer, MailSettings, setting
+
+
+def demo_settings(port: int) -> MailSettings:
+    return MailSettings.load({
+        "MAIL_BACKEND": "maildir",
+        "PUBLIC_BASE_URL": setting("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}"),
+        "MAIL_FROM": setting("MAIL_FROM", DEFAULT_FROM),
+    })
+
+
+def cmd_demo_mail(args: argparse.Namespace) -> int:
+    from .demo import DEMO_PARENT_EMAIL
+    from .digest import last_complete_week, run_digest, week_name
+    from .embedded import database_url
+    from .invites import invite
+
+    settings = demo_settings(args.port)
+    settings = dataclasses.replace(settings, smtp=None)
+    url = database_url()
+    with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+        guardian = conn.execute(
+            "select id, email, display_name from guardian where email = %s", (DEMO_PARENT_EMAIL,)
+        ).fetchone()
+        if guardian is None:
+            print("No demo school: run `weekly-trends demo-data` first.", file=sys.stderr)
+            return 1
+        with Mailer(settings) as mailer, conn.transaction():
+            invite(conn, mailer, settings, guardian, 30)
+    monday = last_complete_week()
+    summary = run_digest(url, monday, settings=settings, email=DEMO_PARENT_EMAIL)
+    print(f"Demo mails (an invite, and the digest of {week_name(monday)}: {summary.counts['sent']} sent now, "
+          f"{summary.counts['already_sent']} already there) are in the maildir {settings.maildir}/new/")
+    print("  Open a file there with any mail program (or `less`); nothing was sent to a real address.")
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("demo-mail", help="write a demo invite and a demo digest to the local maildir (make run)")
+    p.add_argument("--port", type=int, default=5000, help="port of the links (default 5000)")
+    p.set_defaults(func=cmd_demo_mail)

@@ -1,0 +1,385 @@
+"""The weekly household digest: one email per guardian per ISO week, covering all their children.
+
+Delivery is recorded in digest_delivery, keyed (guardian, ISO year, ISO week):
+
+1. Every due guardian gets a 'pending' row (insert … on conflict do nothing).
+2. Each row is claimed under a session advisory lock of its own (pg_try_advisory_lock): a second
+   run skips what the first holds, then re-reads the row, so a row is sent by one run only.
+3. Claiming commits the attempt, the Message-ID and the links' token hashes. Then MAIL FROM and
+   RCPT TO; once the server accepted those, and just before DATA, the row is committed as 'sending';
+   then DATA; then 'sent' or 'failed' (refused, unreachable: retried by the next run while
+   attempts < WEEKLY_TRENDS_DIGEST_MAX_ATTEMPTS). A crash before DATA leaves the row due again.
+4. A row found in 'sending' whose lock is free belongs to a run that died after DATA began and
+   before it recorded the outcome: the server may have accepted that message. It becomes 'ambiguous'
+   and is not resent (at most once; docs/mail.md says why), as does a connection lost during DATA.
+   Its Message-ID identifies the message in the server's logs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import os
+import re
+import secrets
+import sys
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import psycopg
+from psycopg.rows import dict_row
+
+from .mail import MailError, Mailer, MailSettings, build_message, mask_email, render
+from .settings import env_int
+from .trends import alert_thresholds, weekly_stats
+
+log = logging.getLogger("weekly_trends.mail")
+
+WEEKS_SHOWN = 6
+DEFAULT_MAX_ATTEMPTS = 3
+DEFAULT_LINK_DAYS = 14
+ISO_WEEK = re.compile(r"(\d{4})-W(\d{2})")
+OUTCOMES = ("sent", "already_sent", "failed", "skipped", "ambiguous", "gave_up", "busy")
+
+
+def school_time_zone() -> ZoneInfo:
+    name = os.environ.get("WEEKLY_TRENDS_SCHOOL_TIME_ZONE", "UTC")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"WEEKLY_TRENDS_SCHOOL_TIME_ZONE must be an IANA time zone name, got {name!r}") from None
+
+
+def last_complete_week(now: datetime | None = None, tz: ZoneInfo | None = None) -> date:
+    """The Monday of the last ISO week that has ended in the school's time zone."""
+    today = (now or datetime.now(tz or school_time_zone())).astimezone(tz or school_time_zone()).date()
+    return today - timedelta(days=today.isoweekday() - 1, weeks=1)
+
+
+def parse_iso_week(raw: str) -> date:
+    """YYYY-Www (e.g. 2026-W48) as the Monday it starts on."""
+    match = ISO_WEEK.fullmatch(raw.strip())
+    if not match:
+        raise ValueError(f"not an ISO week as YYYY-Www (e.g. 2026-W48): {raw!r}")
+    try:
+        return date.fromisocalendar(int(match[1]), int(match[2]), 1)
+    except ValueError:
+        raise ValueError(f"{raw!r}: year {match[1]} has no week {int(match[2])}") from None
+
+
+def week_name(monday: date) -> str:
+    year, week, _ = monday.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def sha256(text: str) -> bytes:
+    return hashlib.sha256(text.encode()).digest()
+
+
+@dataclass
+class Summary:
+    week: str
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+
+    def add(self, outcome: str) -> None:
+        self.counts[outcome] += 1
+
+    def line(self) -> str:
+        c = self.counts
+        text = (f"Digest {self.week}: sent {c['sent']}, already sent {c['already_sent']}, failed {c['failed']}, "
+                f"skipped {c['skipped']} (digest turned off)")
+        extras = [f"{c[k]} {label}" for k, label in (
+            ("ambiguous", "ambiguous (a run died while sending: not resent, see docs/mail.md)"),
+            ("gave_up", f"given up after {max_attempts()} failed attempts"),
+            ("busy", "being sent by another run"),
+        ) if c[k]]
+        return text + ("; " + "; ".join(extras) if extras else "") + "."
+
+
+def max_attempts() -> int:
+    value = env_int("WEEKLY_TRENDS_DIGEST_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS)
+    if value < 1:
+        raise ValueError("WEEKLY_TRENDS_DIGEST_MAX_ATTEMPTS must be at least 1")
+    return value
+
+
+def guardians(conn: psycopg.Connection, email: str | None) -> list[dict]:
+    """Guardians with at least one linked child (one of them when email is given), with their preference."""
+    rows = conn.execute(
+        """
+        select g.id, g.email, g.display_name, coalesce(p.weekly_digest, true) as weekly_digest
+          from guardian g
+          left join guardian_mail_preference p on p.guardian_id = g.id
+         where exists (select from guardian_student gs where gs.guardian_id = g.id)
+           and (%(email)s::text is null or g.email = %(email)s)
+         order by g.id
+        """,
+        {"email": email},
+    ).fetchall()
+    if email is not None and not rows:
+        if conn.execute("select 1 from guardian where email = %s", (email,)).fetchone():
+            raise LookupError(f"The guardian {mask_email(email)} has no linked student: there is nothing to send.")
+        raise LookupError(f"No guardian with email {mask_email(email)}.")
+    return rows
+
+
+def children(conn: psycopg.Connection, guardian_id: int, monday: date, thresholds: tuple[int, int]) -> list[dict]:
+    """Each linked child's last six weeks up to the digest's week, with the trend and alerts."""
+    kids = conn.execute(
+        """
+        select sp.id, sp.display_name
+          from guardian_student gs join student_profile sp on sp.id = gs.student_profile_id
+         where gs.guardian_id = %s
+         order by sp.display_name, sp.id
+        """,
+        (guardian_id,),
+    ).fetchall()
+    result = []
+    for kid in kids:
+        stats = weekly_stats(conn, kid["id"], monday + timedelta(days=6), WEEKS_SHOWN, thresholds)
+        weeks = [
+            w | {
+                "scores": w["quiz_count"] + w["assignment_count"],
+                "date": date.fromisoformat(w["week_start"]),
+                "bar": 0 if w["overall_avg"] is None else max(1, min(100, round(w["overall_avg"]))),
+            }
+            for w in stats["weekly_trend"]
+        ]
+        result.append({
+            "id": kid["id"],
+            "name": kid["display_name"],
+            "weeks": weeks,
+            "this_week": weeks[-1],
+            "trend": stats["trend"],
+            "alert": weeks[-1]["alert"],
+        })
+    return result
+
+
+def digest_content(settings: MailSettings, guardian: dict, monday: date, kids: list[dict], sign_in_url: str,
+                   unsubscribe_url: str, link_days: int = DEFAULT_LINK_DAYS) -> tuple[str, str, str]:
+    year, week, _ = monday.isocalendar()
+    return render(
+        "digest",
+        guardian=guardian, kids=kids, year=year, week=week, monday=monday, sunday=monday + timedelta(days=6),
+        sign_in_url=sign_in_url, unsubscribe_url=unsubscribe_url, base_url=settings.base_url,
+        drop=alert_thresholds()[0], link_days=link_days,
+    )
+
+
+class Run:
+    def __init__(self, conn: psycopg.Connection, settings: MailSettings, mailer: Mailer, monday: date,
+                 summary: Summary, link_days: int):
+        self.conn, self.settings, self.mailer, self.monday = conn, settings, mailer, monday
+        self.year, self.week, _ = monday.isocalendar()
+        self.summary, self.link_days = summary, link_days
+        self.thresholds = alert_thresholds()
+        self.limit = max_attempts()
+
+    def key(self, guardian_id: int) -> str:
+        return f"weekly-trends digest {guardian_id} {self.year}-W{self.week}"
+
+    def row(self, guardian_id: int) -> dict | None:
+        return self.conn.execute(
+            "select outcome, attempts, message_id from digest_delivery"
+            " where guardian_id = %s and iso_year = %s and iso_week = %s",
+            (guardian_id, self.year, self.week),
+        ).fetchone()
+
+    def set_outcome(self, guardian_id: int, outcome: str, error: str | None = None) -> None:
+        self.conn.execute(
+            "update digest_delivery set outcome = %s, last_error = %s, updated_at = now(),"
+            " sent_at = case when %s = 'sent' then now() end"
+            " where guardian_id = %s and iso_year = %s and iso_week = %s",
+            (outcome, error[:1000] if error else None, outcome, guardian_id, self.year, self.week),
+        )
+
+    def one(self, guardian: dict) -> None:
+        gid = guardian["id"]
+        if not self.conn.execute("select pg_try_advisory_lock(hashtextextended(%s, 0))", (self.key(gid),)).fetchone()[
+            "pg_try_advisory_lock"
+        ]:
+            self.summary.add("busy")
+            return
+        try:
+            self.claimed(guardian)
+        finally:
+            self.conn.execute("select pg_advisory_unlock(hashtextextended(%s, 0))", (self.key(gid),))
+
+    def claimed(self, guardian: dict) -> None:
+        gid = guardian["id"]
+        row = self.row(gid)  # read under the lock: what another run did is committed and visible
+        outcome = row["outcome"] if row else None
+        if row is None:  # the guardian was deleted since this run started
+            return
+        if outcome == "sent":
+            self.summary.add("already_sent")
+        elif outcome == "sending":
+            self.set_outcome(gid, "ambiguous", "a run died after DATA began, before it recorded the outcome")
+            log.warning("digest %s to %s ambiguous (Message-ID %s): not resent", week_name(self.monday),
+                        mask_email(guardian["email"]), row["message_id"])
+            self.summary.add("ambiguous")
+        elif outcome in ("ambiguous", "skipped"):
+            self.summary.add(outcome)
+        elif row["attempts"] >= self.limit:
+            self.summary.add("gave_up")
+        elif not self.conn.execute(
+            "select coalesce((select weekly_digest from guardian_mail_preference where guardian_id = %s), true) as on",
+            (gid,),
+        ).fetchone()["on"]:
+            self.set_outcome(gid, "skipped", "the guardian turned the weekly digest off")
+            self.summary.add("skipped")
+        else:
+            self.deliver(guardian, row["attempts"] + 1)
+
+    def deliver(self, guardian: dict, attempt: int) -> None:
+        gid = guardian["id"]
+        where = (gid, self.year, self.week)
+        unsubscribe_token = "wtu_" + secrets.token_hex(32)
+        # short enough not to be folded: <digest.GUARDIAN.YEARWWEEK.ATTEMPT.RANDOM@domain>
+        message_id = (f"<digest.{gid}.{self.year}W{self.week:02d}.{attempt}.{secrets.token_hex(6)}"
+                      f"@{self.settings.sender_domain}>")
+        with self.conn.transaction():
+            # an earlier attempt that died before DATA left a link nobody received
+            self.conn.execute(
+                "update guardian_token set revoked_at = now() where revoked_at is null and token_hash ="
+                " (select sign_in_token_hash from digest_delivery where guardian_id = %s and iso_year = %s and iso_week = %s)",
+                where,
+            )
+            sign_in_token = self.conn.execute(
+                "select issue_guardian_token(%s, make_interval(days => %s)) as token", (gid, self.link_days)
+            ).fetchone()["token"]
+            kids = children(self.conn, gid, self.monday, self.thresholds)
+            unsubscribe_url = self.settings.link(f"/unsubscribe?token={unsubscribe_token}")
+            subject, text, html = digest_content(self.settings, guardian, self.monday, kids,
+                                                 self.settings.link(f"/login?token={sign_in_token}"), unsubscribe_url,
+                                                 self.link_days)
+            message = build_message(self.settings, guardian["email"], subject, text, html, message_id=message_id,
+                                    unsubscribe_url=unsubscribe_url, display_name=guardian["display_name"])
+            # Claimed: the attempt counts. Until DATA begins a crash leaves the row due again.
+            self.conn.execute(
+                """
+                update digest_delivery
+                   set attempts = %s, message_id = %s, last_error = null, unsubscribe_token_hash = %s,
+                       sign_in_token_hash = %s, updated_at = now()
+                 where guardian_id = %s and iso_year = %s and iso_week = %s
+                """,
+                (attempt, message_id, sha256(unsubscribe_token), sha256(sign_in_token), *where),
+            )
+
+        def before_data() -> None:
+            # From here the server may hold the message: a crash leaves 'sending', later 'ambiguous'.
+            self.conn.execute(
+                "update digest_delivery set outcome = 'sending', updated_at = now()"
+                " where guardian_id = %s and iso_year = %s and iso_week = %s",
+                where,
+            )
+
+        try:
+            self.mailer.send(message, before_data=before_data)
+        except MailError as error:
+            if error.ambiguous:
+                self.set_outcome(gid, "ambiguous", str(error))
+                log.warning("digest %s to %s ambiguous (Message-ID %s): %s; not resent", week_name(self.monday),
+                            mask_email(guardian["email"]), message_id, error)
+                self.summary.add("ambiguous")
+                return
+            with self.conn.transaction():
+                self.set_outcome(gid, "failed", str(error))
+                # the link went nowhere: it must not stay valid
+                self.conn.execute("update guardian_token set revoked_at = now() where token_hash = %s",
+                                  (sha256(sign_in_token),))
+            log.warning("digest %s to %s failed (attempt %s of %s): %s", week_name(self.monday),
+                        mask_email(guardian["email"]), attempt, self.limit, error)
+            self.summary.add("failed")
+            return
+        self.set_outcome(gid, "sent")
+        log.info("digest %s sent to %s, Message-ID %s", week_name(self.monday), mask_email(guardian["email"]), message_id)
+        self.summary.add("sent")
+
+
+def run_digest(url: str, monday: date, *, settings: MailSettings | None = None, email: str | None = None,
+               dry_run: bool = False, quiet: bool = True, out=None) -> Summary:
+    """Send (or with dry_run list) the digests of the week starting `monday`; see the module's text."""
+    from tqdm import tqdm
+
+    summary = Summary(week_name(monday))
+    year, week, _ = monday.isocalendar()
+    with psycopg.connect(url, autocommit=True, row_factory=dict_row, application_name="weekly-trends-digest") as conn:
+        rows = guardians(conn, email)
+        if dry_run:
+            done = {
+                r["guardian_id"]: r for r in conn.execute(
+                    "select guardian_id, outcome, attempts from digest_delivery where iso_year = %s and iso_week = %s",
+                    (year, week),
+                )
+            }
+            limit = max_attempts()
+            for g in rows:
+                d = done.get(g["id"])
+                if not g["weekly_digest"]:
+                    what = "skipped"
+                elif d is None or (d["outcome"] in ("pending", "failed") and d["attempts"] < limit):
+                    what = "would_send"
+                else:
+                    what = {"sent": "already_sent", "failed": "gave_up", "sending": "busy"}.get(d["outcome"], d["outcome"])
+                summary.counts[what] = summary.counts.get(what, 0) + 1
+                print(f"  {mask_email(g['email'])}: {what.replace('_', ' ')}", file=out or sys.stdout)
+            return summary
+        settings = settings or MailSettings.load()
+        link_days = env_int("WEEKLY_TRENDS_DIGEST_LINK_DAYS", DEFAULT_LINK_DAYS)
+        wanted = [g["id"] for g in rows if g["weekly_digest"]]
+        conn.execute(
+            "insert into digest_delivery (guardian_id, iso_year, iso_week)"
+            " select unnest(%s::bigint[]), %s, %s on conflict do nothing",
+            (wanted, year, week),
+        )
+        with Mailer(settings) as mailer:
+            job = Run(conn, settings, mailer, monday, summary, link_days)
+            for g in tqdm(rows, unit="guardian", desc=f"digest {summary.week}", file=sys.stderr, disable=quiet):
+                if g["weekly_digest"]:
+                    job.one(g)
+                else:
+                    summary.add("skipped")
+    return summary
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    from .embedded import database_url
+
+    try:
+        tz = school_time_zone()
+        monday = parse_iso_week(args.week) if args.week else last_complete_week(tz=tz)
+        if monday > last_complete_week(tz=tz):
+            raise ValueError(f"the week {week_name(monday)} has not ended yet in {tz.key}: a digest covers a complete week")
+        settings = None if args.dry_run else MailSettings.load()
+        if args.dry_run:
+            print(f"Dry run for {week_name(monday)}: nothing is sent or written.")
+        summary = run_digest(database_url(), monday, settings=settings, email=args.guardian_email,
+                             dry_run=args.dry_run, quiet=args.quiet)
+    except (ValueError, LookupError) as error:
+        print(f"weekly-trends digest: {error}", file=sys.stderr)
+        return 2 if isinstance(error, ValueError) else 1
+    if args.dry_run:
+        c = summary.counts
+        print(f"Digest {summary.week} (dry run): would send {c.get('would_send', 0)}, already sent {c['already_sent']}, "
+              f"skipped {c['skipped']} (digest turned off), given up {c['gave_up']}.")
+        return 0
+    print(summary.line())
+    return 1 if summary.counts["failed"] else 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "digest",
+        help="send the weekly household digest (one email per guardian per ISO week, exactly once)",
+        description="Send each guardian the digest of an ISO week (default: the last complete week in "
+                    "WEEKLY_TRENDS_SCHOOL_TIME_ZONE). Reruns send only what is missing; see docs/mail.md.",
+    )
+    p.add_argument("--week", help="the ISO week as YYYY-Www (default: the last complete week)")
+    p.add_argument("--dry-run", action="store_true", help="list who would get it; send and write nothing")
+    p.add_argument("--guardian-email", help="only this guardian")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_digest)

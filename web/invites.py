@@ -1,0 +1,129 @@
+"""Sign-in links by email: `weekly-trends invite`, and the staff page's "send sign-in link" button.
+
+Each invitation issues a fresh token and mails PUBLIC_BASE_URL/login?token=…. The token is issued in
+a transaction that commits only once the server accepted the message: a refused or unsent
+invitation leaves no live token behind, and `--all-without-link` picks that guardian up again on the
+next run. (A crash between the server's acceptance and the commit leaves a mail whose link does not
+work; the rerun sends a working one. For invitations that is the right way for the ambiguity to fall.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import psycopg
+from psycopg.rows import dict_row
+
+from .mail import MailError, Mailer, MailSettings, build_message, mask_email, render
+
+log = logging.getLogger("weekly_trends.mail")
+DEFAULT_DAYS = 30
+
+
+def sign_in_link(settings: MailSettings, token: str) -> str:
+    return settings.link(f"/login?token={token}")
+
+
+def invite(conn: psycopg.Connection, mailer: Mailer, settings: MailSettings, guardian: dict, days: int,
+           student_id: int | None = None) -> None:
+    """Issue a token for the guardian and mail its link, in conn's open transaction (MailError when not sent).
+
+    With student_id (the staff page): through staff_issue_guardian_token(), as the request's staff member.
+    """
+    if student_id is None:
+        query, params = "select issue_guardian_token(%s, make_interval(days => %s)) as token", (guardian["id"], days)
+    else:
+        query = "select staff_issue_guardian_token(%s, %s, make_interval(days => %s)) as token"
+        params = (student_id, guardian["id"], days)
+    with conn.cursor(row_factory=dict_row) as cur:
+        token = cur.execute(query, params).fetchone()["token"]
+    subject, text, html = render("invite", guardian=guardian, sign_in_url=sign_in_link(settings, token), days=days)
+    mailer.send(build_message(settings, guardian["email"], subject, text, html, display_name=guardian.get("display_name")))
+
+
+def select_guardians(conn: psycopg.Connection, args: argparse.Namespace) -> list[dict]:
+    if args.guardian_email is not None:
+        rows = conn.execute(
+            "select id, email, display_name from guardian where email = %s", (args.guardian_email,)
+        ).fetchall()
+        if not rows:
+            raise LookupError(f"No guardian with email {mask_email(args.guardian_email)}.")
+        return rows
+    if args.student_id is not None:
+        if not conn.execute("select 1 from student_profile where id = %s", (args.student_id,)).fetchone():
+            raise LookupError(f"No student with id {args.student_id}.")
+        rows = conn.execute(
+            "select g.id, g.email, g.display_name from guardian g"
+            " join guardian_student gs on gs.guardian_id = g.id where gs.student_profile_id = %s order by g.id",
+            (args.student_id,),
+        ).fetchall()
+        if not rows:
+            raise LookupError(f"The student {args.student_id} has no guardian linked.")
+        return rows
+    return conn.execute(
+        """
+        select g.id, g.email, g.display_name from guardian g
+         where not exists (select from guardian_token t
+                            where t.guardian_id = g.id and t.revoked_at is null and t.expires_at > now())
+         order by g.id
+        """
+    ).fetchall()
+
+
+def cmd_invite(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .embedded import database_url
+
+    if args.days < 1:
+        print("--days must be at least 1.", file=sys.stderr)
+        return 2
+    try:
+        settings = MailSettings.load()
+    except ValueError as error:
+        print(f"weekly-trends invite: {error}", file=sys.stderr)
+        return 2
+    sent = skipped = failed = 0
+    with psycopg.connect(database_url(), autocommit=True, row_factory=dict_row,
+                         application_name="weekly-trends-invite") as conn:
+        try:
+            guardians = select_guardians(conn, args)
+        except LookupError as error:
+            print(error, file=sys.stderr)
+            return 1
+        bulk = args.guardian_email is None
+        quiet = args.quiet or not bulk
+        with Mailer(settings) as mailer:
+            for guardian in tqdm(guardians, unit="guardian", desc="invite", file=sys.stderr, disable=quiet):
+                linked = conn.execute(
+                    "select count(*) as n from guardian_student where guardian_id = %s", (guardian["id"],)
+                ).fetchone()["n"]
+                if not linked:  # the link would open an empty page
+                    skipped += 1
+                    log.info("invite to %s skipped: no linked student", mask_email(guardian["email"]))
+                    continue
+                try:
+                    with conn.transaction():
+                        invite(conn, mailer, settings, guardian, args.days)
+                except MailError as error:
+                    failed += 1
+                    log.warning("invite to %s failed: %s", mask_email(guardian["email"]), error)
+                    print(f"  failed: {mask_email(guardian['email'])}: {error}", file=sys.stderr)
+                    continue
+                sent += 1
+                log.info("invite sent to %s", mask_email(guardian["email"]))
+    print(f"Invitations: sent {sent}, skipped {skipped} (no linked student), failed {failed}.")
+    return 1 if failed else 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("invite", help="mail guardians a fresh sign-in link (PUBLIC_BASE_URL/login?token=…)")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--guardian-email", help="one guardian")
+    who.add_argument("--all-without-link", action="store_true", help="every guardian without a live token")
+    who.add_argument("--student-id", type=int, help="the guardians of this student")
+    p.add_argument("--days", type=int, default=DEFAULT_DAYS, help=f"how long the link works (default {DEFAULT_DAYS})")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_invite)

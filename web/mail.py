@@ -1,0 +1,301 @@
+"""Outgoing mail: settings, message building, and two backends (SMTP, or a local maildir).
+
+Settings (environment; each also read as WEEKLY_TRENDS_<NAME>):
+
+- MAIL_BACKEND   smtp | maildir (default smtp)
+- SMTP_URL       smtp://[user:password@]host[:port][?starttls=true]  (plain, 25; STARTTLS when asked)
+                 smtps://[user:password@]host[:port]                  (TLS from the start, 465)
+                 user and password percent-encoded; ?timeout=seconds (default 30)
+- MAILDIR        the maildir of the maildir backend (default ./maildir, git-ignored)
+- MAIL_FROM      the From address (default "Weekly Trends <no-reply@localhost>")
+- PUBLIC_BASE_URL  the site's address as parents reach it, for links (default http://127.0.0.1:5000)
+
+Nothing here logs a token or a whole email address (mask_email).
+"""
+
+from __future__ import annotations
+
+import mailbox
+import os
+import smtplib
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid, parseaddr
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from .embedded import PROJECT_ROOT
+
+TEMPLATES = Path(__file__).with_name("templates") / "mail"
+DEFAULT_FROM = "Weekly Trends <no-reply@localhost>"
+DEFAULT_BASE_URL = "http://127.0.0.1:5000"
+TRUE = {"1", "true", "yes", "on", "required"}
+# CRLF line ends, lines folded at 78: what an SMTP server expects in DATA.
+SMTP_POLICY = policy.SMTP
+
+
+class MailError(Exception):
+    """A message that could not be handed over (refused, or the server unreachable).
+
+    ambiguous: the connection was lost after DATA began, so the server may hold the message.
+    """
+
+    def __init__(self, text: str, *, ambiguous: bool = False):
+        super().__init__(text)
+        self.ambiguous = ambiguous
+
+
+def setting(name: str, default: str | None = None, config: dict | None = None) -> str | None:
+    """A mail setting: the app's config (tests), else WEEKLY_TRENDS_<name>, else <name>, else the default."""
+    if config is not None and config.get(name) is not None:
+        return config[name]
+    return os.environ.get(f"WEEKLY_TRENDS_{name}") or os.environ.get(name) or default
+
+
+@dataclass(frozen=True)
+class SmtpServer:
+    host: str
+    port: int
+    tls: bool  # TLS from the first byte (smtps)
+    starttls: bool
+    user: str | None
+    password: str | None
+    timeout: float
+
+
+def parse_smtp_url(url: str) -> SmtpServer:
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps"):
+        raise ValueError(f"SMTP_URL must start with smtp:// or smtps://, got {parts.scheme or 'no scheme'}")
+    if not parts.hostname:
+        raise ValueError("SMTP_URL has no host")
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    unknown = set(query) - {"starttls", "timeout"}
+    if unknown:
+        raise ValueError(f"SMTP_URL: unknown option(s) {', '.join(sorted(unknown))} (known: starttls, timeout)")
+    tls = parts.scheme == "smtps"
+    starttls = query.get("starttls", "false").lower() in TRUE
+    if tls and starttls:
+        raise ValueError("SMTP_URL: smtps:// is TLS already; starttls applies to smtp:// only")
+    try:
+        port = parts.port or (465 if tls else 25)
+        timeout = float(query.get("timeout", "30"))
+    except ValueError as error:
+        raise ValueError(f"SMTP_URL: {error}") from None
+    return SmtpServer(
+        host=parts.hostname, port=port, tls=tls, starttls=starttls,
+        user=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        timeout=timeout,
+    )
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    backend: str
+    smtp: SmtpServer | None
+    maildir: Path
+    sender: str
+    base_url: str
+
+    @classmethod
+    def load(cls, config: dict | None = None) -> MailSettings:
+        backend = (setting("MAIL_BACKEND", "smtp", config) or "smtp").lower()
+        if backend not in ("smtp", "maildir"):
+            raise ValueError(f"MAIL_BACKEND must be smtp or maildir, got {backend!r}")
+        smtp_url = setting("SMTP_URL", None, config)
+        if backend == "smtp" and not smtp_url:
+            raise ValueError("MAIL_BACKEND is smtp but SMTP_URL is not set (or set MAIL_BACKEND=maildir)")
+        sender = setting("MAIL_FROM", DEFAULT_FROM, config)
+        if "@" not in parseaddr(sender)[1]:
+            raise ValueError(f"MAIL_FROM must be an email address, got {sender!r}")
+        base_url = setting("PUBLIC_BASE_URL", DEFAULT_BASE_URL, config).rstrip("/")
+        if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).netloc:
+            raise ValueError(f"PUBLIC_BASE_URL must be an http(s) address, got {base_url!r}")
+        return cls(
+            backend=backend,
+            smtp=parse_smtp_url(smtp_url) if backend == "smtp" else None,
+            maildir=Path(setting("MAILDIR", str(PROJECT_ROOT / "maildir"), config)),
+            sender=sender,
+            base_url=base_url,
+        )
+
+    @property
+    def sender_domain(self) -> str:
+        return parseaddr(self.sender)[1].rpartition("@")[2] or "localhost"
+
+    def link(self, path: str) -> str:
+        return self.base_url + path
+
+
+def mask_email(email: str) -> str:
+    """p***@example.org: enough to tell recipients apart in a log, not to write to them."""
+    local, at, domain = (email or "").partition("@")
+    return f"{local[:1]}***{at}{domain}" if at else "***"
+
+
+_environment: Environment | None = None
+
+
+def templates() -> Environment:
+    """The mail templates. Strings go through gettext (jinja2.ext.i18n); English until catalogs are installed."""
+    global _environment
+    if _environment is None:
+        env = Environment(
+            loader=FileSystemLoader(TEMPLATES),
+            autoescape=select_autoescape(["html"]),
+            undefined=StrictUndefined,
+            extensions=["jinja2.ext.i18n"],
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        env.install_null_translations(newstyle=True)
+        _environment = env
+    return _environment
+
+
+def render(folder: str, **context) -> tuple[str, str, str]:
+    """(subject, text, html) of templates/mail/<folder>/."""
+    env = templates()
+    subject = " ".join(env.get_template(f"{folder}/subject.txt").render(**context).split())
+    text = env.get_template(f"{folder}/body.txt").render(**context)
+    html = env.get_template(f"{folder}/body.html").render(**context)
+    return subject, text, html
+
+
+def build_message(
+    settings: MailSettings,
+    to: str,
+    subject: str,
+    text: str,
+    html: str,
+    *,
+    message_id: str | None = None,
+    unsubscribe_url: str | None = None,
+    display_name: str | None = None,
+) -> EmailMessage:
+    """Every message: text/plain with a text/html alternative, a Message-ID, and for list mail the
+    List-Unsubscribe headers (RFC 2369, one-click POST as RFC 8058 describes)."""
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = settings.sender
+    message["To"] = Address(display_name or "", addr_spec=to) if display_name else to
+    message["Date"] = formatdate(localtime=False, usegmt=True)
+    message["Message-ID"] = message_id or make_msgid(domain=settings.sender_domain)
+    message["Auto-Submitted"] = "auto-generated"
+    if unsubscribe_url:
+        message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
+    return message
+
+
+class Mailer:
+    """Hands messages over, one connection for a batch: `with Mailer(settings) as m: m.send(msg)`."""
+
+    def __init__(self, settings: MailSettings):
+        self.settings = settings
+        self._smtp: smtplib.SMTP | None = None
+        self._maildir: mailbox.Maildir | None = None
+
+    def __enter__(self) -> Mailer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            try:
+                self._smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                self._smtp.close()
+            self._smtp = None
+
+    def _connect(self) -> smtplib.SMTP:
+        server = self.settings.smtp
+        context = ssl.create_default_context()
+        if server.tls:
+            smtp = smtplib.SMTP_SSL(server.host, server.port, timeout=server.timeout, context=context)
+        else:
+            smtp = smtplib.SMTP(server.host, server.port, timeout=server.timeout)
+            if server.starttls:
+                smtp.starttls(context=context)
+        if server.user:
+            smtp.login(server.user, server.password or "")
+        return smtp
+
+    def send(self, message: EmailMessage, before_data: Callable[[], None] | None = None) -> None:
+        """Hand one message over; MailError when the server refuses it or cannot be reached.
+
+        before_data() runs once the server accepted sender and recipient, just before the DATA
+        command: the point from which the server may hold the message. A failure before it is a
+        plain failure (nothing was handed over); a lost connection or timeout after it leaves the
+        message's fate unknown: MailError with ambiguous=True.
+        """
+        if self.settings.backend == "maildir":
+            if self._maildir is None:
+                self.settings.maildir.parent.mkdir(parents=True, exist_ok=True)
+                self._maildir = mailbox.Maildir(self.settings.maildir, create=True)
+            if before_data:
+                before_data()
+            self._maildir.add(message)
+            return
+        sender = parseaddr(str(message["From"]))[1]
+        recipients = [address.addr_spec for address in message["To"].addresses]
+        payload = message.as_bytes(policy=SMTP_POLICY)
+        for attempt in (1, 2):
+            try:
+                if self._smtp is None:
+                    self._smtp = self._connect()
+                self._envelope(sender, recipients)
+                break
+            except smtplib.SMTPServerDisconnected as error:
+                self._smtp = None
+                if attempt == 2:  # a reused connection the server had closed: once more on a fresh one
+                    raise MailError(f"the mail server closed the connection: {error}") from None
+            except smtplib.SMTPResponseException as error:
+                raise MailError(f"the mail server answered {error.smtp_code} {error.smtp_error.decode(errors='replace')}") from None
+            except (smtplib.SMTPException, OSError) as error:
+                self.close()
+                raise MailError(f"cannot reach the mail server: {error}") from None
+        if before_data:
+            before_data()
+        try:
+            code, reply = self._smtp.data(payload)
+        except smtplib.SMTPResponseException as error:  # DATA itself refused (no 354): nothing was handed over
+            self._reset()
+            raise MailError(f"the mail server answered {error.smtp_code} {error.smtp_error.decode(errors='replace')}") from None
+        except (smtplib.SMTPException, OSError) as error:
+            self.close()
+            raise MailError(f"the connection was lost during DATA: {error}", ambiguous=True) from None
+        if code != 250:
+            self._reset()
+            raise MailError(f"the mail server answered {code} {reply.decode(errors='replace')}")
+
+    def _envelope(self, sender: str, recipients: list[str]) -> None:
+        """MAIL FROM and RCPT TO, as smtplib.sendmail() does them; refusals raise."""
+        smtp = self._smtp
+        smtp.ehlo_or_helo_if_needed()
+        code, reply = smtp.mail(sender)
+        if code != 250:
+            self._reset()
+            raise smtplib.SMTPSenderRefused(code, reply, sender)
+        for recipient in recipients:
+            code, reply = smtp.rcpt(recipient)
+            if code not in (250, 251):
+                self._reset()
+                raise smtplib.SMTPResponseException(code, b"recipient refused: " + reply)
+
+    def _reset(self) -> None:
+        try:
+            self._smtp.rset()
+        except (smtplib.SMTPException, OSError):
+            self.close()

@@ -1,0 +1,61 @@
+"""Unsubscribing from the weekly digest: the link in each digest, its one-click POST (RFC 8058),
+and the parents' own on/off switch.
+
+GET /unsubscribe?token=… only shows a page with a button: mail scanners follow links, and a GET
+must change nothing. POST /unsubscribe?token=… (the List-Unsubscribe-Post target, which mailbox
+providers call from their servers, without cookies or Origin) turns the digest off; the token, an
+unguessable value stored only as a sha256 in digest_delivery, is the only authority needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from flask import Blueprint, redirect, render_template, request, url_for
+
+from . import db
+from .auth import GUARDIAN, authenticate, require_same_origin
+from .problems import ProblemError, html_errors
+
+bp = Blueprint("mail", __name__)
+html_errors(bp, "pages.login")
+
+TOKEN = re.compile(r"wtu_[0-9a-f]{64}")
+UNKNOWN = "This unsubscribe link is not valid. If you copied it, check that it is complete."
+
+
+def token_hash() -> bytes:
+    token = request.args.get("token", "")
+    if not TOKEN.fullmatch(token):
+        raise ProblemError(404, "Not Found", UNKNOWN)
+    return hashlib.sha256(token.encode()).digest()
+
+
+@bp.get("/unsubscribe")
+def unsubscribe_page():
+    token_hash()  # a malformed link says so at once
+    return render_template("unsubscribe.html", done=False, token=request.args["token"])
+
+
+@bp.post("/unsubscribe")
+def unsubscribe():
+    digest = token_hash()
+    with db.reader_primary() as conn:
+        guardian = conn.execute("select unsubscribe_weekly_digest(%s) as id", (digest,)).fetchone()["id"]
+    if guardian is None:
+        raise ProblemError(404, "Not Found", UNKNOWN)
+    return render_template("unsubscribe.html", done=True)
+
+
+@bp.post("/preferences/weekly-digest")
+def weekly_digest_preference():
+    """The signed-in parent's switch: form field weekly_digest = on | off."""
+    value = request.form.get("weekly_digest")
+    if value not in ("on", "off"):
+        raise ProblemError(400, "Bad Request", "Choose on or off for the weekly email.")
+    require_same_origin()
+    with db.reader_primary() as conn:
+        authenticate(conn, GUARDIAN)
+        conn.execute("select set_weekly_digest(%s)", (value == "on",))
+    return redirect(url_for("pages.dashboard"), code=303)
