@@ -298,8 +298,8 @@ class Import:
           when s.kind = 'guardian' and s.email_uses > 1 then 'duplicate email ' || quote_literal(s.email)
           when s.kind = 'guardian' and s.email ~ '^[^@[:space:]]+@[^@[:space:]]+$' and exists (
                  select from guardian g join oneroster_guardian m on m.guardian_id = g.id
-                  where g.email = s.email and not (m.source = %(source)s and m.sourced_id = s.sourced_id))
-            then 'email ' || quote_literal(s.email) || ' belongs to a guardian of another user'
+                  where g.email = s.email and m.source = %(source)s and m.sourced_id <> s.sourced_id)
+            then 'email ' || quote_literal(s.email) || ' belongs to another guardian of this source'
         """, base="users_pre")
         for row in self.cur.execute(
             "select line_no, sourced_id from v_users where reason is null and not deleting and kind = 'guardian'"
