@@ -1,12 +1,15 @@
 -- Checks the OneRoster importer (web/oneroster/) runs over its staging
 -- tables: plain SQL over text, so a bad value is a row to report, never an
--- exception that aborts the import.
+-- exception that aborts the import. Not STRICT, so the planner inlines them
+-- (a STRICT SQL function whose body is not strict in its argument runs as a
+-- separate call per row); a null argument gives null all the same.
+-- Executable by PUBLIC (the default): they read nothing.
 
 create or replace function oneroster_is_number(p_text text)
 returns boolean
 language sql
 immutable
-strict
+called on null input
 parallel safe
 as $$
   -- Decimal notation only: no exponent, NaN or Infinity; at most 15 digits before the point.
@@ -19,7 +22,7 @@ create or replace function oneroster_is_datetime(p_text text)
 returns boolean
 language sql
 immutable
-strict
+called on null input
 parallel safe
 as $$
   -- YYYY-MM-DD, optionally Thh:mm[:ss[.ffffff]] and an offset (Z, +hh:mm, +hhmm); the day must exist.
@@ -34,7 +37,7 @@ create or replace function oneroster_instant(p_text text, p_time_zone text)
 returns timestamptz
 language sql
 stable
-strict
+called on null input
 parallel safe
 as $$
   -- With an offset: that instant. A time without one: local time in p_time_zone. A date alone: noon there,

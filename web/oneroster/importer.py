@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import re
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,15 +122,22 @@ class Import:
         # Client-side binding: parameters inside CREATE TABLE AS and DDL, quoted by psycopg.
         self.cur = psycopg.ClientCursor(conn)
         self.seq: dict[str, str] = {}
+        self.timings: list[tuple[float, str]] = []  # (seconds, statement): where an import spends its time
 
     # -- helpers ---------------------------------------------------------------------------------------
 
     def x(self, query: str, params: dict | None = None) -> int:
         """Runs one statement with the import's parameters; returns its row count."""
-        return self.cur.execute(query, {"source": self.summary.source, **(params or {})}).rowcount
+        started = time.perf_counter()
+        rowcount = self.cur.execute(query, {"source": self.summary.source, **(params or {})}).rowcount
+        self.timings.append((time.perf_counter() - started, " ".join(query.split())[:100]))
+        return rowcount
 
     def one(self, query: str, params: dict | None = None):
-        return self.cur.execute(query, {"source": self.summary.source, **(params or {})}).fetchone()
+        started = time.perf_counter()
+        row = self.cur.execute(query, {"source": self.summary.source, **(params or {})}).fetchone()
+        self.timings.append((time.perf_counter() - started, " ".join(query.split())[:100]))
+        return row
 
     def mode(self, name: str) -> str:
         return self.manifest.modes[name]
@@ -148,13 +156,14 @@ class Import:
                           .format(table, sql.SQL(", ").join(sql.SQL("{} text not null").format(sql.Identifier(c))
                                                             for c in columns)))
         count = 0
+        started = time.perf_counter()
         with self.conn.cursor() as cur:
             with cur.copy(sql.SQL("copy {} from stdin").format(table)) as copy:
                 for row in reader.rows(bar.update):
                     copy.write_row(row)
                     count += 1
         self.summary.rows_read[name] = count
-        self.conn.execute(sql.SQL("analyze {}").format(table))
+        self.timings.append((time.perf_counter() - started, f"read and COPY {name}.csv"))
 
     def common_checks(self, name: str) -> str:
         """The reason text shared by every file: a problem found while reading, then the keys and status."""
@@ -162,14 +171,19 @@ class Import:
           when s.problem is not null then s.problem
           when s.sourced_id = '' then 'missing sourcedId'
           when lower(s.status) not in ('', 'active', 'tobedeleted') then 'unknown status ' || quote_literal(s.status)
-          when s.first_line <> s.line_no then 'duplicate sourcedId (first on line ' || s.first_line || ')'
+          when d.first_line is not null then 'duplicate sourcedId (first on line ' || d.first_line || ')'
         """
 
     def checked(self, name: str, extra_columns: str, extra_reasons: str, joins: str = "",
                 base: str | None = None) -> None:
-        """v_<name>: the staging rows with first_line, deleting and the reason each is bad (null: good)."""
+        """v_<name>: the staging rows with deleting and the reason each is bad (null: good)."""
         stg = f"stg_{name.lower()}"
         base = base or stg
+        # Grouping (hashed) rather than a window (sorted): most files have no duplicate at all.
+        self.x(f"""
+          create temp table dup_{name.lower()} on commit drop as
+          select sourced_id, min(line_no) as first_line from {stg} group by sourced_id having count(*) > 1
+        """)
         self.x(f"""
           create temp table v_{name.lower()} on commit drop as
           select s.*, lower(s.status) = 'tobedeleted' as deleting,
@@ -178,22 +192,21 @@ class Import:
                       {extra_reasons}
                  end as reason
                  {extra_columns}
-            from (select t.*, min(t.line_no) over (partition by t.sourced_id) as first_line from {base} t) s
+            from {base} s
+            left join dup_{name.lower()} d on d.sourced_id = s.sourced_id and d.first_line <> s.line_no
             {joins}
         """)
         self.x(f"""
           insert into bad_row select %(file)s, line_no, sourced_id, reason from v_{name.lower()} where reason is not null
         """, {"file": f"{name}.csv"})
-        self.x(f"create temp table listed_{name.lower()} on commit drop as"
-               f" select distinct sourced_id from {stg} where sourced_id <> ''")
-        self.x(f"analyze v_{name.lower()}")
 
     def removal_condition(self, name: str, alias: str = "m") -> str:
         """Which existing rows of a mapping table this file removes: tobedeleted rows; in bulk, all it does not list."""
         v = f"v_{name.lower()}"
         condition = f"{alias}.sourced_id in (select sourced_id from {v} where reason is null and deleting)"
         if self.bulk(name):
-            condition += f" or {alias}.sourced_id not in (select sourced_id from listed_{name.lower()})"
+            # Listed: any row with this sourcedId, good or bad (a typo never deletes).
+            condition += f" or not exists (select from stg_{name.lower()} l where l.sourced_id = {alias}.sourced_id)"
         return f"({condition})"
 
     def upsert_mirror(self, entity: str, table: str, name: str, columns: list[str], select: str) -> None:
@@ -389,6 +402,8 @@ class Import:
 
     def links(self) -> None:
         """guardian_student from agentSourcedIds, in both directions; the links between this source's users are ours."""
+        for table in ("oneroster_student", "oneroster_guardian"):
+            self.x(f"analyze {table}")  # just written: the planner would take them for empty
         self.x("""
           create temp table links_wanted on commit drop as
           select distinct g.guardian_id, s.student_profile_id
@@ -465,6 +480,7 @@ class Import:
         self.x("analyze li_kind")
 
     def results(self) -> None:
+        self.x("analyze oneroster_student")
         statuses = "'{" + ",".join(f'"{s}"' for s in SCORE_STATUSES) + "}'"
         score = "nullif(s.score, '')::numeric"
         pct = f"case when lk.result_value_max is null then round({score}, 2)" \
@@ -473,9 +489,7 @@ class Import:
           when lower(s.score_status) <> all({statuses}::text[])
             then 'unknown scoreStatus ' || quote_literal(s.score_status)
           when lk.sourced_id is null then 'unknown line item ' || quote_literal(s.line_item_sourced_id)
-          when not exists (select from oneroster_student st
-                            where st.source = %(source)s and st.sourced_id = s.student_sourced_id)
-            then 'unknown student ' || quote_literal(s.student_sourced_id)
+          when st.sourced_id is null then 'unknown student ' || quote_literal(s.student_sourced_id)
           when s.score <> '' and not oneroster_is_number(s.score) then 'bad number in score ' || quote_literal(s.score)
           when s.score = '' and lower(s.score_status) = 'fully graded' then 'fully graded without a score'
           when s.score_date <> '' and not oneroster_is_datetime(s.score_date)
@@ -487,6 +501,7 @@ class Import:
                  || ' is ' || ({pct}) || '%%, outside 0 to 999.99'
         """, """
             left join li_kind lk on lk.sourced_id = s.line_item_sourced_id
+            left join oneroster_student st on st.source = %(source)s and st.sourced_id = s.student_sourced_id
             left join oneroster_result m on m.source = %(source)s and m.sourced_id = s.sourced_id""")
         # The rows that lose their quiz or assignment row first: leaving, or changing kind.
         self.x(f"""
@@ -504,14 +519,25 @@ class Import:
            where m.source = %(source)s and m.sourced_id = g.sourced_id and g.leaving
         """))
         seq = self.sequences()
-        self.upsert_mirror("result mappings", "oneroster_result", "results",
-                           ["line_item_sourced_id", "student_sourced_id", "score_status", "score", "score_date", "kind",
-                            "target_id"], f"""
-          select %(source)s, sourced_id, line_item_sourced_id, student_sourced_id, lower(score_status),
-                 nullif(score, '')::numeric, nullif(score_date, ''), kind,
-                 case when kind = old_kind then old_target_id
-                      when kind = 'quiz' then nextval({seq['quiz']}) else nextval({seq['assignment']}) end
-            from v_results where reason is null and not deleting""")
+        new_id = f"case when v.kind = 'quiz' then nextval({seq['quiz']}) else nextval({seq['assignment']}) end"
+        values = ("v.line_item_sourced_id, v.student_sourced_id, lower(v.score_status), nullif(v.score, '')::numeric,"
+                  " nullif(v.score_date, ''), v.kind")
+        columns = "line_item_sourced_id, student_sourced_id, score_status, score, score_date, kind"
+        # Known results: an UPDATE of those whose values differ (a new id only when the kind changes).
+        self.summary.count("result mappings", "updated", self.x(f"""
+          update oneroster_result m
+             set ({columns}, target_id) = ({values}, case when v.kind = v.old_kind then v.old_target_id else {new_id} end)
+            from v_results v
+           where m.source = %(source)s and m.sourced_id = v.sourced_id and v.reason is null and not v.deleting
+             and v.old_kind is not null and ({", ".join("m." + c.strip() for c in columns.split(","))})
+                 is distinct from ({values})
+        """))
+        # New results: a plain INSERT (no conflict to look for: the join above found none).
+        self.summary.count("result mappings", "inserted", self.x(f"""
+          insert into oneroster_result (source, sourced_id, {columns}, target_id)
+          select %(source)s, v.sourced_id, {values}, {new_id}
+            from v_results v where v.reason is null and not v.deleting and v.old_kind is null
+        """))
 
     def sequences(self) -> dict[str, str]:
         """The id sequences of the two score tables, as regclass literals (looked up once, not per row)."""
@@ -528,6 +554,10 @@ class Import:
 
     def derive(self) -> None:
         """Makes quiz_attempt and assignment_submission match every result of the source, writing only differences."""
+        # Fresh statistics for the joins below (written in this transaction, or never analysed yet): without them
+        # the planner takes the mapping tables for a few rows and loops over them for every result.
+        for table in ("oneroster_student", "oneroster_class", "oneroster_result"):
+            self.x(f"analyze {table}")
         self.x("""
           create temp table plan on commit drop as
           select r.sourced_id, r.kind, r.target_id, lk.kind as want_kind, st.id as student_id, c.course_id,
@@ -568,7 +598,6 @@ class Import:
               update oneroster_result r set kind = p.kind, target_id = p.target_id from plan p
                where r.source = %(source)s and r.sourced_id = p.sourced_id and (r.kind, r.target_id) <> (p.kind, p.target_id)
             """))
-        self.x("analyze plan")
         self.summary.count("quiz_attempt", "updated", self.x("""
           update quiz_attempt q
              set student_profile_id = p.student_id, course_id = p.course_id, score = p.value,
@@ -582,6 +611,7 @@ class Import:
           insert into quiz_attempt (id, student_profile_id, course_id, score, completed_at)
           select target_id, student_id, course_id, value, case when graded then at end
             from plan where kind = 'quiz' and wanted and not present
+           order by student_id, target_id
         """))
         self.summary.count("assignment_submission", "updated", self.x("""
           update assignment_submission a
@@ -600,6 +630,7 @@ class Import:
           select target_id, student_id, course_id, value, graded, case when not graded then at end,
                  case when graded then at end
             from plan where kind = 'assignment' and wanted and not present
+           order by student_id, target_id
         """))
 
     # -- the whole import ------------------------------------------------------------------------------
@@ -621,6 +652,12 @@ class Import:
             read_category_map(self.options.category_map)  # a bad mapping file fails before anything is read
         with tqdm(total=total, unit="B", unit_scale=True, desc="oneroster", file=sys.stderr,
                   disable=None if self.options.progress else True) as bar:
+            # Staging tables in memory: only possible before the session's first temporary table.
+            try:
+                with self.conn.transaction():
+                    self.x("select set_config('temp_buffers', '256MB', true)")
+            except psycopg.errors.InvalidParameterValue:
+                pass
             # One import of a source at a time; another source's import runs alongside.
             self.x("select pg_advisory_xact_lock(hashtextextended('weekly-trends oneroster ' || %(source)s, 0))")
             self.x("create temp table bad_row (file text, line integer, sourced_id text, reason text) on commit drop")
@@ -657,6 +694,7 @@ def import_oneroster(conn: psycopg.Connection, path: Path, options: Options) -> 
     with CsvSet(Path(path)) as files:
         manifest = read_manifest(files)
         job = Import(conn, files, manifest, options)
+        import_oneroster.last = job  # the last import's statement timings, for the benchmark
         summary = None
         try:
             with conn.transaction():
