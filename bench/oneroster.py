@@ -130,7 +130,7 @@ def run_oneroster(conn: psycopg.Connection, args) -> Section:
         written_seconds = time.perf_counter() - start
         size = sum(p.stat().st_size for p in (Path(tmp) / "full").iterdir())
         first, s1 = timed_import(conn, Path(tmp) / "full")
-        spent = sorted(import_oneroster.last.timings, reverse=True)
+        spent = sorted(s1.timings, reverse=True)
         log(f"oneroster: first import {first:.2f} s ({n_results / first:,.0f} result rows/s)")
         again, s2 = timed_import(conn, Path(tmp) / "full")
         log(f"oneroster: reimport {again:.2f} s, {s2.written} rows written")

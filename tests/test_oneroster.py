@@ -311,6 +311,18 @@ def test_cli_exit_codes_for_paths_and_settings(conn, tmp_path, db_url, monkeypat
     assert "OneRoster 1.1 from source 'example-sis'" in out and "quiz_attempt: 4 inserted" in out
 
 
+def test_a_zip_with_the_files_in_one_folder_is_read(conn, tmp_path):
+    archive = tmp_path / "export.zip"
+    import zipfile
+
+    with zipfile.ZipFile(archive, "w") as z:
+        for path in SPEC_SET.iterdir():
+            z.write(path, f"export-2024-01-20/{path.name}")
+    summary = run(conn, archive)
+    assert summary.rows_read["results"] == 8 and summary.bad_rows == []
+    assert conn.execute("select count(*) from quiz_attempt").fetchone()[0] == 4
+
+
 def test_with_invalid_input_in_python_the_error_is_input_error(conn, tmp_path):
     with pytest.raises(InputError, match="no manifest.csv"):
         run(conn, tmp_path)

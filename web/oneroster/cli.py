@@ -73,6 +73,9 @@ def cmd_import_oneroster(args: argparse.Namespace) -> int:
               " with --skip-bad-rows.", file=sys.stderr)
         print_bad_rows(refused.summary, report)
         return 1
+    except psycopg.Error as error:
+        print(f"Nothing imported: the database refused the import ({error.diag.sqlstate}): {error}", file=sys.stderr)
+        return 1
     for warning in summary.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if summary.bad_rows:

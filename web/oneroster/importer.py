@@ -64,6 +64,7 @@ class Summary:
     bad_rows: list[BadRow] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     committed: bool = False
+    timings: list[tuple[float, str]] = field(default_factory=list)  # (seconds, statement), for the benchmark
 
     @property
     def written(self) -> int:
@@ -104,7 +105,7 @@ def read_category_map(path: Path) -> list[tuple[str, str]]:
         raise InputError(f"{path}: unreadable ({error})") from None
 
 
-SOURCE_NAME = re.compile(r"^[A-Za-z0-9._:@/-]{1,100}$")
+SOURCE_NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,100}$")  # only ever a parameter, never an identifier
 
 
 class Import:
@@ -115,14 +116,13 @@ class Import:
         self.options = options
         source = options.source or manifest.system_code or manifest.system_name or "default"
         if not SOURCE_NAME.match(source):
-            raise InputError(f"source name {source!r}: use 1 to 100 letters, digits or . _ : @ / -"
-                             " (give --source)")
+            raise InputError(f"source name {source!r}: 1 to 100 characters, no control characters (give --source)")
         self.summary = Summary(source, manifest.version, dict(manifest.modes))
         self.readers: dict[str, FileReader] = {}
         # Client-side binding: parameters inside CREATE TABLE AS and DDL, quoted by psycopg.
         self.cur = psycopg.ClientCursor(conn)
         self.seq: dict[str, str] = {}
-        self.timings: list[tuple[float, str]] = []  # (seconds, statement): where an import spends its time
+        self.timings = self.summary.timings  # (seconds, statement): where an import spends its time
 
     # -- helpers ---------------------------------------------------------------------------------------
 
@@ -640,8 +640,6 @@ class Import:
 
         names = [n for n in ("categories", "classes", "roles", "users", "enrollments", "lineItems", "results")
                  if self.mode(n) != "absent"]
-        if "users" in names and self.manifest.version == "1.2":
-            pass  # checked once the header is read: a 1.2 users.csv without a role column needs roles.csv
         total = sum(self.files.size(f"{n}.csv") for n in names)
         zone_ok = self.one("select exists (select from pg_timezone_names where name = %(z)s)",
                            {"z": self.options.time_zone})[0]
@@ -694,7 +692,6 @@ def import_oneroster(conn: psycopg.Connection, path: Path, options: Options) -> 
     with CsvSet(Path(path)) as files:
         manifest = read_manifest(files)
         job = Import(conn, files, manifest, options)
-        import_oneroster.last = job  # the last import's statement timings, for the benchmark
         summary = None
         try:
             with conn.transaction():
