@@ -125,7 +125,15 @@ def test_a_delta_that_changes_moves_and_deletes_results_is_exact(conn, tmp_path)
     new = dict(changed, sourcedId="res-new-1", scoreDate="2024-12-31T23:30:00Z", score="1")
     delta.results.append(new)
     delta.modes = {"results": "delta"}
+    owned = "select sourced_id, kind, target_id from oneroster_result where sourced_id in (%s, %s)"
+    keys = (changed["sourcedId"], moved["sourcedId"])
+    before = conn.execute(owned, keys).fetchall()
     summary = run(conn, delta.write(tmp_path / "delta", only=("results",)))
+    # The changed and moved results keep their rows (an UPDATE: the triggers move the score between weeks).
+    assert conn.execute(owned, keys).fetchall() == before
+    for _, kind, target in before:
+        table = "quiz_attempt" if kind == "quiz" else "assignment_submission"
+        assert conn.execute(f"select count(*) from {table} where id = %s", (target,)).fetchone()[0] == 1
     assert summary.bad_rows == []
     assert summary.changes["result mappings"] == {"inserted": 1, "updated": 4, "deleted": 1}
     # The model after the delta, for the independent expectation.
@@ -302,6 +310,7 @@ def test_cli_exit_codes_for_paths_and_settings(conn, tmp_path, db_url, monkeypat
     (tmp_path / "not.zip").write_text("hello")
     assert main(["import", "oneroster", str(tmp_path / "not.zip"), "--quiet"]) == 2
     assert main(["import", "oneroster", str(SPEC_SET), "--quiet", "--time-zone", "Nowhere/City"]) == 2
+    assert main(["import", "oneroster", str(SPEC_SET), "--quiet", "--timezone", "Nowhere/City"]) == 2
     bad_map = tmp_path / "map.csv"
     bad_map.write_text("category,kind\nHomework,essay\n")
     assert main(["import", "oneroster", str(SPEC_SET), "--quiet", "--category-map", str(bad_map)]) == 2

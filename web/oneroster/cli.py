@@ -27,7 +27,7 @@ def add_parser(sub) -> None:
     o.add_argument("path", type=Path, help="the folder or .zip holding manifest.csv and the CSV files")
     o.add_argument("--source", help="name of the sending system, keeping its sourcedIds apart from another's"
                                     " (default: the manifest's source.systemCode, else source.systemName)")
-    o.add_argument("--time-zone", default=os.environ.get(TIME_ZONE_ENV, "UTC"),
+    o.add_argument("--time-zone", "--timezone", dest="time_zone", default=os.environ.get(TIME_ZONE_ENV, "UTC"),
                    help=f"IANA time zone of new students (default ${TIME_ZONE_ENV}, else UTC); a users.csv column"
                         " metadata.timeZone wins")
     o.add_argument("--category-map", type=Path, help="CSV 'category,kind': a category title or sourcedId, and quiz"

@@ -154,6 +154,8 @@ def read_manifest(files: CsvSet) -> Manifest:
             modes[name] = mode
         elif mode != "absent":
             ignored.append(name)
+    if version == "1.2" and "roles" not in modes and files.has("roles.csv"):
+        modes["roles"] = modes.get("users", "absent")  # a manifest that forgot file.roles: read it with users.csv
     for name in FILES:
         modes.setdefault(name, "absent")
         if modes[name] != "absent" and not files.has(f"{name}.csv"):
