@@ -75,6 +75,25 @@ def test_a_date_alone_is_noon_in_the_students_time_zone(conn):
     assert completed.isoformat() == "2024-01-16T03:00:00+00:00"  # 2024-01-16 12:00 in Tokyo
 
 
+@pytest.mark.parametrize(("text", "instant"), [
+    ("2024-01-16", "2024-01-16 17:00:00+00"),                  # noon in New York
+    ("2024-01-16T08:30", "2024-01-16 13:30:00+00"),            # local time there
+    ("2024-01-16 08:30:15", "2024-01-16 13:30:15+00"),         # a space for the T
+    ("2024-01-16T08:30:00.250Z", "2024-01-16 08:30:00.25+00"),
+    ("2024-01-16T08:30:00+0100", "2024-01-16 07:30:00+00"),
+    ("2024-07-16", "2024-07-16 16:00:00+00"),                  # daylight saving time
+])
+def test_score_dates_are_read_as_documented(conn, text, instant):
+    assert conn.execute("select oneroster_is_datetime(%s), oneroster_instant(%s, 'America/New_York')"
+                        " = %s::timestamptz", (text, text, instant)).fetchone() == (True, True)
+
+
+@pytest.mark.parametrize("text", ["2024-02-30", "2023-02-29", "2024-13-01", "2024-1-5", "16/01/2024", "2024-01-16T25:00",
+                                  "2024-01-16T10:00+25:00", "yesterday", "", "0000-01-01"])
+def test_bad_dates_are_recognised_without_an_error(conn, text):
+    assert conn.execute("select oneroster_is_datetime(%s)", (text,)).fetchone()[0] is False
+
+
 # -- generated sets --------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("version", ["1.1", "1.2"])
@@ -267,6 +286,17 @@ def test_skip_bad_rows_imports_the_good_ones_and_writes_the_report(conn, tmp_pat
     assert rows == [{"file": "results.csv", "line": str(s.results.index(bad) + 2), "sourcedId": bad["sourcedId"],
                      "reason": "bad number in score 'lots'"}]
     s.results.remove(bad)
+    assert_exact(conn, s)
+    # A result already imported turns bad: skipped, its row stays as it was, the others still update.
+    known = next(r for r in s.results if r["scoreStatus"] == "fully graded")
+    known_before = dict(known)
+    known.update(score="n/a", scoreDate="31/12/2024")
+    other = next(r for r in s.results if r["scoreStatus"] == "fully graded" and r is not known)
+    other["score"] = "0"
+    assert main(["import", "oneroster", str(s.write(tmp_path / "again")), "--quiet", "--skip-bad-rows",
+                 "--report", str(report)]) == 0
+    assert [r["sourcedId"] for r in csv.DictReader(report.open())] == [known["sourcedId"]]
+    known.update(known_before)
     assert_exact(conn, s)
 
 

@@ -485,7 +485,12 @@ class Import:
         score = "nullif(s.score, '')::numeric"
         pct = f"case when lk.result_value_max is null then round({score}, 2)" \
               f" else round({score} / lk.result_value_max * 100, 2) end"
-        self.checked("results", ", lk.kind, m.kind as old_kind, m.target_id as old_target_id", f"""
+        # Typed values only where the text is valid: a statement's conditions may run in any order, so a cast
+        # must never meet a bad row's text (a bad row is skipped, not an error).
+        typed = (", lk.kind, m.kind as old_kind, m.target_id as old_target_id,"
+                 " case when oneroster_is_number(s.score) then s.score::numeric end as score_value,"
+                 " case when oneroster_is_datetime(s.score_date) then s.score_date end as score_date_value")
+        self.checked("results", typed, f"""
           when lower(s.score_status) <> all({statuses}::text[])
             then 'unknown scoreStatus ' || quote_literal(s.score_status)
           when lk.sourced_id is null then 'unknown line item ' || quote_literal(s.line_item_sourced_id)
@@ -520,8 +525,8 @@ class Import:
         """))
         seq = self.sequences()
         new_id = f"case when v.kind = 'quiz' then nextval({seq['quiz']}) else nextval({seq['assignment']}) end"
-        values = ("v.line_item_sourced_id, v.student_sourced_id, lower(v.score_status), nullif(v.score, '')::numeric,"
-                  " nullif(v.score_date, ''), v.kind")
+        values = ("v.line_item_sourced_id, v.student_sourced_id, lower(v.score_status), v.score_value,"
+                  " v.score_date_value, v.kind")
         columns = "line_item_sourced_id, student_sourced_id, score_status, score, score_date, kind"
         # Known results: an UPDATE of those whose values differ (a new id only when the kind changes).
         self.summary.count("result mappings", "updated", self.x(f"""
