@@ -482,32 +482,35 @@ class Import:
     def results(self) -> None:
         self.x("analyze oneroster_student")
         statuses = "'{" + ",".join(f'"{s}"' for s in SCORE_STATUSES) + "}'"
-        score = "nullif(s.score, '')::numeric"
-        pct = f"case when lk.result_value_max is null then round({score}, 2)" \
-              f" else round({score} / lk.result_value_max * 100, 2) end"
-        # Typed values only where the text is valid: a statement's conditions may run in any order, so a cast
-        # must never meet a bad row's text (a bad row is skipped, not an error).
-        typed = (", lk.kind, m.kind as old_kind, m.target_id as old_target_id,"
-                 " case when oneroster_is_number(s.score) then s.score::numeric end as score_value,"
-                 " case when oneroster_is_datetime(s.score_date) then s.score_date end as score_date_value")
-        self.checked("results", typed, f"""
-          when lower(s.score_status) <> all({statuses}::text[])
+        # Each text is checked and typed once, in the inner query; typed values exist only where the text is
+        # valid (a statement's conditions may run in any order: a cast must never meet a bad row's text).
+        base = """(select t.*, lk.kind, lk.result_value_max, lk.sourced_id as line_item_found,
+                          st.sourced_id as student_found, m.kind as old_kind, m.target_id as old_target_id,
+                          lower(t.score_status) as score_status_value,
+                          case when oneroster_is_number(t.score) then t.score::numeric end as score_value,
+                          case when t.score_date <> '' and oneroster_is_datetime(t.score_date) then t.score_date
+                               end as score_date_value
+                     from stg_results t
+                     left join li_kind lk on lk.sourced_id = t.line_item_sourced_id
+                     left join oneroster_student st on st.source = %(source)s and st.sourced_id = t.student_sourced_id
+                     left join oneroster_result m on m.source = %(source)s and m.sourced_id = t.sourced_id)"""
+        pct = ("case when s.result_value_max is null then round(s.score_value, 2)"
+               " else round(s.score_value / s.result_value_max * 100, 2) end")
+        self.checked("results", "", f"""
+          when s.score_status_value <> all({statuses}::text[])
             then 'unknown scoreStatus ' || quote_literal(s.score_status)
-          when lk.sourced_id is null then 'unknown line item ' || quote_literal(s.line_item_sourced_id)
-          when st.sourced_id is null then 'unknown student ' || quote_literal(s.student_sourced_id)
-          when s.score <> '' and not oneroster_is_number(s.score) then 'bad number in score ' || quote_literal(s.score)
-          when s.score = '' and lower(s.score_status) = 'fully graded' then 'fully graded without a score'
-          when s.score_date <> '' and not oneroster_is_datetime(s.score_date)
+          when s.line_item_found is null then 'unknown line item ' || quote_literal(s.line_item_sourced_id)
+          when s.student_found is null then 'unknown student ' || quote_literal(s.student_sourced_id)
+          when s.score <> '' and s.score_value is null then 'bad number in score ' || quote_literal(s.score)
+          when s.score = '' and s.score_status_value = 'fully graded' then 'fully graded without a score'
+          when s.score_date <> '' and s.score_date_value is null
             then 'bad date in scoreDate ' || quote_literal(s.score_date)
-          when s.score_date = '' and lower(s.score_status) = 'fully graded' then 'fully graded without a scoreDate'
-          when lower(s.score_status) in ('fully graded', 'partially graded', 'submitted')
+          when s.score_date = '' and s.score_status_value = 'fully graded' then 'fully graded without a scoreDate'
+          when s.score_status_value <> 'not submitted' and s.score_status_value <> 'exempt'
                and ({pct}) not between 0 and 999.99
-            then 'score out of range: ' || s.score || coalesce(' of ' || lk.result_value_max, '')
+            then 'score out of range: ' || s.score || coalesce(' of ' || s.result_value_max, '')
                  || ' is ' || ({pct}) || '%%, outside 0 to 999.99'
-        """, """
-            left join li_kind lk on lk.sourced_id = s.line_item_sourced_id
-            left join oneroster_student st on st.source = %(source)s and st.sourced_id = s.student_sourced_id
-            left join oneroster_result m on m.source = %(source)s and m.sourced_id = s.sourced_id""")
+        """, base=base)
         # The rows that lose their quiz or assignment row first: leaving, or changing kind.
         self.x(f"""
           create temp table results_gone on commit drop as
@@ -525,7 +528,7 @@ class Import:
         """))
         seq = self.sequences()
         new_id = f"case when v.kind = 'quiz' then nextval({seq['quiz']}) else nextval({seq['assignment']}) end"
-        values = ("v.line_item_sourced_id, v.student_sourced_id, lower(v.score_status), v.score_value,"
+        values = ("v.line_item_sourced_id, v.student_sourced_id, v.score_status_value, v.score_value,"
                   " v.score_date_value, v.kind")
         columns = "line_item_sourced_id, student_sourced_id, score_status, score, score_date, kind"
         # Known results: an UPDATE of those whose values differ (a new id only when the kind changes).
