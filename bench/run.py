@@ -1,6 +1,6 @@
 """Benchmarks at school-district scale: ours against no triggers and the seed's design, with targets.
 
-    python -m bench.run [--students 20000] [--only write,bulk,read,http,rebuild]
+    python -m bench.run [--students 20000] [--only write,bulk,read,http,rebuild,oneroster]
                         [--database-url URL] [--reuse] [--output docs/benchmarks.md]
 
 Generates a synthetic district (bench/district.py) and loads it by COPY with
@@ -10,7 +10,8 @@ our triggers on, then measures, each section on one server in one run:
 - http: the weekly-trend endpoint under gunicorn, loaded by wrk, vs a no-database endpoint;
 - rebuild: refresh_weekly_performance() vs a bare GROUP BY, one student's refresh, bytes on disk;
 - write: single-row, 500-row and 8-writer INSERTs with our triggers, without, and with the seed's;
-- bulk: a --bulk-rows INSERT ... SELECT with each variant, in a database of its own.
+- bulk: a --bulk-rows INSERT ... SELECT with each variant, in a database of its own;
+- oneroster: the district as OneRoster CSV through `weekly-trends import oneroster`, in a database of its own.
 
 Prints the tables and overwrites docs/benchmarks.md (or --output).
 """
@@ -38,7 +39,8 @@ from .common import DEFAULT_STUDENTS, OURS, Section, checkpoint, install_seed_ba
 
 DISTRICT_DB = "bench_district"
 BULK_DB = "bench_bulk"
-SECTIONS = ("read", "http", "rebuild", "write", "bulk")
+ONEROSTER_DB = "bench_oneroster"
+SECTIONS = ("read", "http", "rebuild", "write", "bulk", "oneroster")
 SMALL_BELOW = 10_000  # fewer students: shorter durations and samples (the "small mode")
 
 
@@ -223,6 +225,14 @@ def run(args: argparse.Namespace, admin_url: str) -> int:
             this_monday = (started - timedelta(days=started.weekday())).replace(hour=0, minute=0, second=0,
                                                                                  microsecond=0)
             sections.append(run_bulk(conn, args, this_monday - timedelta(days=7)))
+    if "oneroster" in args.sections:
+        from .oneroster import run_oneroster
+
+        oneroster_url = recreate_database(admin_url, ONEROSTER_DB)
+        log(f"oneroster: creating and migrating {ONEROSTER_DB}")
+        migrate(oneroster_url)
+        with psycopg.connect(oneroster_url, autocommit=True) as conn:
+            sections.append(run_oneroster(conn, args))
     elapsed = time.perf_counter() - clock
     machine["load average at the start"] = " ".join(f"{x:.2f}" for x in load_average)
     print_sections(sections)

@@ -272,6 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="list drifted weeks (exit status 1 when any)")
     p.add_argument("--student-id", type=int, help="one student (default: all)")
     p.set_defaults(func=cmd_check)
+
+    from .oneroster.cli import add_parser as add_import_parser
+
+    add_import_parser(sub)  # weekly-trends import oneroster PATH (docs/oneroster.md)
     return parser
 
 

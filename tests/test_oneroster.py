@@ -1,0 +1,367 @@
+"""`weekly-trends import oneroster`: OneRoster 1.1 / 1.2 CSV sets, against a real PostgreSQL and the reference."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import shutil
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from factories import add_guardian, add_student, drift
+from oneroster_gen import expected_by_id, generate
+from reference import expected_weeks, stored_weeks
+from web.cli import main
+from web.oneroster import BadRowsRefused, InputError, Options, import_oneroster
+
+SPEC_SET = Path(__file__).parent / "data" / "oneroster" / "spec-1.1"
+TABLES = ("student_profile", "guardian", "guardian_student", "course", "quiz_attempt", "assignment_submission",
+          "student_weekly_performance", "student_course_weekly_performance", "oneroster_student",
+          "oneroster_guardian", "oneroster_class", "oneroster_category", "oneroster_line_item", "oneroster_result")
+
+
+def run(conn, path, **options):
+    return import_oneroster(conn, path, Options(progress=False, **options))
+
+
+def snapshot(conn) -> dict[str, list]:
+    """Every row of every table the import touches (updated_at included: a rewritten row shows)."""
+    return {t: conn.execute(f"select * from {t} order by 1, 2").fetchall() for t in TABLES}
+
+
+def assert_exact(conn, oneroster_set, source="gen-sis"):
+    stored = stored_weeks(conn)
+    assert stored == expected_weeks(conn)
+    assert stored == expected_by_id(conn, oneroster_set, source)
+    assert drift(conn) == []
+
+
+# -- the specification's example ------------------------------------------------------------------------------
+
+def test_the_hand_written_set_imports_as_the_rules_say(conn):
+    summary = run(conn, SPEC_SET, time_zone="America/New_York")
+    assert summary.source == "example-sis" and summary.version == "1.1" and summary.bad_rows == []
+    students = dict(conn.execute("select display_name, time_zone from student_profile").fetchall())
+    assert students == {"Jane Doe": "America/New_York", "Adam Smith": "America/New_York"}  # the teacher is not one
+    links = conn.execute("select g.email, s.display_name from guardian_student gs join guardian g on g.id = gs.guardian_id"
+                         " join student_profile s on s.id = gs.student_profile_id order by 1").fetchall()
+    assert links == [("mary.doe@example.org", "Jane Doe"), ("pat.smith@example.org", "Adam Smith"),
+                     ("robert.doe@example.org", "Jane Doe")]
+    assert sorted(r[0] for r in conn.execute("select name from course")) == ["Algebra I - Period 1", "Biology - Period 3"]
+    weeks = conn.execute(
+        "select s.display_name, w.week_start_date, w.quiz_count, w.quiz_average, w.assignment_count,"
+        " w.assignment_average from student_weekly_performance w join student_profile s on s.id = w.student_profile_id"
+        " order by 1, 2").fetchall()
+    assert weeks == [
+        ("Adam Smith", date(2024, 1, 15), 1, Decimal("62.50"), 0, None),   # 12.5 / 20; 30/50 partially graded: not yet
+        ("Jane Doe", date(2024, 1, 15), 1, Decimal("85.00"), 1, Decimal("90.00")),  # 17/20 quiz, 9/10 homework
+        ("Jane Doe", date(2024, 1, 22), 1, Decimal("88.00"), 0, None),     # 44/50 "Unit Tests" is a quiz
+    ]
+    # not submitted and exempt: no row at all (never a zero); submitted and partially graded: a row that does not count
+    assert conn.execute("select count(*) from quiz_attempt").fetchone()[0] == 4
+    assert conn.execute("select count(*) from quiz_attempt where completed_at is null").fetchone()[0] == 1
+    assert conn.execute("select count(*), count(*) filter (where not is_graded) from assignment_submission"
+                        ).fetchone() == (2, 1)
+    assert stored_weeks(conn) == expected_weeks(conn)
+    assert drift(conn) == []
+
+
+def test_a_date_alone_is_noon_in_the_students_time_zone(conn):
+    run(conn, SPEC_SET, time_zone="Asia/Tokyo")
+    completed = conn.execute("select min(completed_at) from quiz_attempt").fetchone()[0]
+    assert completed.isoformat() == "2024-01-16T03:00:00+00:00"  # 2024-01-16 12:00 in Tokyo
+
+
+@pytest.mark.parametrize(("text", "instant"), [
+    ("2024-01-16", "2024-01-16 17:00:00+00"),                  # noon in New York
+    ("2024-01-16T08:30", "2024-01-16 13:30:00+00"),            # local time there
+    ("2024-01-16 08:30:15", "2024-01-16 13:30:15+00"),         # a space for the T
+    ("2024-01-16T08:30:00.250Z", "2024-01-16 08:30:00.25+00"),
+    ("2024-01-16T08:30:00+0100", "2024-01-16 07:30:00+00"),
+    ("2024-07-16", "2024-07-16 16:00:00+00"),                  # daylight saving time
+])
+def test_score_dates_are_read_as_documented(conn, text, instant):
+    assert conn.execute("select oneroster_is_datetime(%s), oneroster_instant(%s, 'America/New_York')"
+                        " = %s::timestamptz", (text, text, instant)).fetchone() == (True, True)
+
+
+@pytest.mark.parametrize("text", ["2024-02-30", "2023-02-29", "2024-13-01", "2024-1-5", "16/01/2024", "2024-01-16T25:00",
+                                  "2024-01-16T10:00+25:00", "yesterday", "", "0000-01-01"])
+def test_bad_dates_are_recognised_without_an_error(conn, text):
+    assert conn.execute("select oneroster_is_datetime(%s)", (text,)).fetchone()[0] is False
+
+
+# -- generated sets --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("version", ["1.1", "1.2"])
+@pytest.mark.parametrize("packed", ["folder", "zip"])
+def test_a_generated_set_gives_the_independently_computed_weeks(conn, tmp_path, version, packed):
+    s = generate(seed=7, version=version, time_zone="Europe/London")
+    path = s.write(tmp_path / "set", zip_name="set.zip" if packed == "zip" else None)
+    summary = run(conn, path, time_zone="Europe/London")
+    assert summary.bad_rows == [] and summary.rows_read["results"] == len(s.results)
+    assert_exact(conn, s)
+    zones = dict(conn.execute("select m.sourced_id, p.time_zone from oneroster_student m"
+                              " join student_profile p on p.id = m.student_profile_id").fetchall())
+    assert zones == s.student_zones
+    n_links = sum(len([a for a in u["agentSourcedIds"].split(",") if a]) for u in s.users if u["role"] == "student")
+    assert conn.execute("select count(*) from guardian_student").fetchone()[0] == n_links
+
+
+def test_reimporting_the_same_files_writes_nothing(conn, tmp_path, capsys, db_url, monkeypatch):
+    s = generate(seed=3, version="1.2")
+    path = s.write(tmp_path / "set")
+    first = run(conn, path)
+    assert first.written > len(s.results)
+    before = snapshot(conn)
+    again = run(conn, path)
+    assert again.written == 0
+    assert snapshot(conn) == before
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    assert main(["import", "oneroster", str(path), "--quiet"]) == 0
+    assert "0 row(s) written. Nothing changed." in capsys.readouterr().out
+    assert snapshot(conn) == before
+
+
+def test_a_delta_that_changes_moves_and_deletes_results_is_exact(conn, tmp_path):
+    s = generate(seed=11)
+    run(conn, s.write(tmp_path / "bulk"))
+    graded = [r for r in s.results if r["scoreStatus"] == "fully graded" and r["score"] != "0.0"]
+    pending = [r for r in s.results if r["scoreStatus"] == "submitted" and r["score"]]
+    changed, moved, deleted, ungraded = graded[0], graded[1], graded[2], graded[3]
+    delta = copy.deepcopy(s)
+    delta.results = []
+    for r in (changed, moved, deleted, ungraded, pending[0]):
+        delta.results.append(dict(r))
+    delta.results[0]["score"] = "0"                       # a changed score: the same week, a lower average
+    delta.results[1]["scoreDate"] = "2025-03-03"          # moved to another week (and ISO year)
+    delta.results[2]["status"] = "tobedeleted"            # removed
+    delta.results[3].update(scoreStatus="not submitted", score="", scoreDate="")  # no longer counts, no zero
+    delta.results[4].update(scoreStatus="fully graded", scoreDate="2024-11-05")   # now graded: counts
+    new = dict(changed, sourcedId="res-new-1", scoreDate="2024-12-31T23:30:00Z", score="1")
+    delta.results.append(new)
+    delta.modes = {"results": "delta"}
+    owned = "select sourced_id, kind, target_id from oneroster_result where sourced_id in (%s, %s)"
+    keys = (changed["sourcedId"], moved["sourcedId"])
+    before = conn.execute(owned, keys).fetchall()
+    summary = run(conn, delta.write(tmp_path / "delta", only=("results",)))
+    # The changed and moved results keep their rows (an UPDATE: the triggers move the score between weeks).
+    assert conn.execute(owned, keys).fetchall() == before
+    for _, kind, target in before:
+        table = "quiz_attempt" if kind == "quiz" else "assignment_submission"
+        assert conn.execute(f"select count(*) from {table} where id = %s", (target,)).fetchone()[0] == 1
+    assert summary.bad_rows == []
+    assert summary.changes["result mappings"] == {"inserted": 1, "updated": 4, "deleted": 1}
+    # The model after the delta, for the independent expectation.
+    by_id = {r["sourcedId"]: r for r in s.results}
+    for r in delta.results:
+        by_id[r["sourcedId"]] = r
+    s.results = [r for r in by_id.values() if r.get("status") != "tobedeleted"]
+    assert_exact(conn, s)
+    # results.csv as a bulk file: what it no longer lists goes.
+    s.results = s.results[: len(s.results) // 2]
+    summary = run(conn, s.write(tmp_path / "bulk2", only=("results",)))
+    assert summary.changes["result mappings"]["deleted"] > 0
+    assert_exact(conn, s)
+    assert conn.execute("select count(*) from oneroster_result").fetchone()[0] == len(s.results)
+
+
+def test_users_and_classes_in_a_later_bulk_file_remove_what_they_no_longer_list(conn, tmp_path):
+    s = generate(seed=5, students=10, classes=2, items_per_class=3)
+    run(conn, s.write(tmp_path / "one"))
+    gone = "stu-5-1"
+    s.users = [u for u in s.users if u["sourcedId"] != gone and gone not in u.get("agentSourcedIds", "")]
+    s.results = [r for r in s.results if r["studentSourcedId"] != gone]
+    summary = run(conn, s.write(tmp_path / "two"))
+    assert summary.changes["students"]["deleted"] == 1
+    assert conn.execute("select count(*) from student_profile").fetchone()[0] == 10 - 1
+    assert_exact(conn, s)
+
+
+def test_the_category_mapping_file_decides_quiz_or_assignment_and_moves_rows(conn, tmp_path):
+    s = generate(seed=9, students=12, classes=2, items_per_class=6)
+    path = s.write(tmp_path / "set")
+    run(conn, path)
+    assert_exact(conn, s)
+    mapping = tmp_path / "categories.csv"
+    mapping.write_text("category,kind\nHomework,quiz\ncat-test,assignment\n")
+    summary = run(conn, path, category_map=mapping)
+    assert summary.written > 0
+    for c in s.categories:  # the model learns the same mapping
+        c["title"] = {"Homework": "Homework quiz", "Unit tests": "Unit checks"}.get(c["title"], c["title"])
+    assert_exact(conn, s)
+
+
+def test_two_sources_never_collide(conn, tmp_path):
+    s = generate(seed=2, students=6, classes=1, items_per_class=2)
+    path = s.write(tmp_path / "set")
+    run(conn, path, source="district-a")
+    run(conn, path, source="district-b")
+    assert conn.execute("select count(*) from student_profile").fetchone()[0] == 12
+    assert conn.execute("select count(distinct source) from oneroster_result").fetchone()[0] == 2
+
+
+def test_an_existing_guardian_is_adopted_by_email_and_never_deleted(conn, tmp_path):
+    s = generate(seed=4, students=4, classes=1, items_per_class=1)
+    guardian = next(u for u in s.users if u["role"] in ("parent", "guardian"))
+    own_child = add_student(conn, "Elsewhere")
+    existing = add_guardian(conn, guardian["email"], own_child)
+    run(conn, s.write(tmp_path / "one"))
+    assert conn.execute("select guardian_id from oneroster_guardian where sourced_id = %s",
+                        (guardian["sourcedId"],)).fetchone()[0] == existing
+    guardian["status"] = "tobedeleted"
+    s.modes = {"users": "delta"}
+    run(conn, s.write(tmp_path / "two", only=("users",)))
+    assert conn.execute("select count(*) from guardian_student where guardian_id = %s", (existing,)).fetchone()[0] == 1
+    assert conn.execute("select count(*) from oneroster_guardian where guardian_id = %s", (existing,)).fetchone()[0] == 0
+
+
+# -- bad input ---------------------------------------------------------------------------------------------------
+
+BAD_RESULTS = [
+    ({"studentSourcedId": "nobody"}, "unknown student 'nobody'"),
+    ({"lineItemSourcedId": "li-x"}, "unknown line item 'li-x'"),
+    ({"score": "12,5"}, "bad number in score '12,5'"),
+    ({"score": "NaN"}, "bad number in score 'NaN'"),
+    ({"scoreDate": "2024-02-30"}, "bad date in scoreDate '2024-02-30'"),
+    ({"scoreDate": "16/01/2024"}, "bad date in scoreDate '16/01/2024'"),
+    ({"status": "archived"}, "unknown status 'archived'"),
+    ({"scoreStatus": "graded"}, "unknown scoreStatus 'graded'"),
+    ({"score": "-1"}, "score out of range"),
+    ({"score": "2000"}, "score out of range"),
+    ({"score": ""}, "fully graded without a score"),
+    ({"scoreDate": ""}, "fully graded without a scoreDate"),
+]
+
+
+@pytest.mark.parametrize(("change", "reason"), BAD_RESULTS, ids=[r for _, r in BAD_RESULTS])
+def test_a_bad_result_row_refuses_the_import_and_nothing_is_written(conn, tmp_path, change, reason):
+    s = generate(seed=6, students=8, classes=1, items_per_class=3)
+    run(conn, s.write(tmp_path / "first"))
+    before = snapshot(conn)
+    target = next(i for i, r in enumerate(s.results) if r["scoreStatus"] == "fully graded")
+    s.results[target].update(change)
+    other = next(r for r in s.results if r["scoreStatus"] == "fully graded" and r is not s.results[target])
+    other["score"] = "1"  # a good change that must not be written either
+    s.users[0]["givenName"] = "Renamed"
+    with pytest.raises(BadRowsRefused) as refused:
+        run(conn, s.write(tmp_path / "bad"))
+    bad = refused.value.summary.bad_rows
+    assert [(b.file, b.line, b.sourced_id) for b in bad] == [("results.csv", target + 2, s.results[target]["sourcedId"])]
+    assert bad[0].reason.startswith(reason)
+    assert snapshot(conn) == before
+
+
+def test_bad_rows_in_other_files_name_file_line_and_sourced_id(conn, tmp_path):
+    s = generate(seed=8, students=5, classes=1, items_per_class=2)
+    s.users[1]["metadata.timeZone"] = "Mars/Olympus"
+    s.line_items[0]["resultValueMax"] = "ten"
+    s.line_items[1]["classSourcedId"] = "cls-none"
+    s.classes.append(dict(s.classes[0]))  # a duplicate sourcedId
+    with pytest.raises(BadRowsRefused) as refused:
+        run(conn, s.write(tmp_path / "bad"))
+    found = {(b.file, b.line, b.sourced_id): b.reason for b in refused.value.summary.bad_rows}
+    assert found[("users.csv", 3, s.users[1]["sourcedId"])] == "unknown time zone 'Mars/Olympus'"
+    assert found[("lineItems.csv", 2, s.line_items[0]["sourcedId"])] == "bad number in resultValueMax 'ten'"
+    assert found[("lineItems.csv", 3, s.line_items[1]["sourcedId"])] == "unknown class 'cls-none'"
+    assert found[("classes.csv", 3, s.classes[0]["sourcedId"])] == "duplicate sourcedId (first on line 2)"
+    assert all(conn.execute(f"select count(*) from {t}").fetchone()[0] == 0 for t in TABLES)
+
+
+def test_skip_bad_rows_imports_the_good_ones_and_writes_the_report(conn, tmp_path, db_url, monkeypatch, capsys):
+    s = generate(seed=12, students=8, classes=1, items_per_class=3)
+    bad = next(r for r in s.results if r["scoreStatus"] == "fully graded")
+    bad["score"] = "lots"
+    path = s.write(tmp_path / "set")
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    report = tmp_path / "report.csv"
+    assert main(["import", "oneroster", str(path), "--quiet", "--report", str(report)]) == 1
+    assert "Nothing imported: 1 bad row(s)" in capsys.readouterr().err
+    assert conn.execute("select count(*) from oneroster_result").fetchone()[0] == 0
+    assert main(["import", "oneroster", str(path), "--quiet", "--skip-bad-rows", "--report", str(report)]) == 0
+    rows = list(csv.DictReader(report.open()))
+    assert rows == [{"file": "results.csv", "line": str(s.results.index(bad) + 2), "sourcedId": bad["sourcedId"],
+                     "reason": "bad number in score 'lots'"}]
+    s.results.remove(bad)
+    assert_exact(conn, s)
+    # A result already imported turns bad: skipped, its row stays as it was, the others still update.
+    known = next(r for r in s.results if r["scoreStatus"] == "fully graded")
+    known_before = dict(known)
+    known.update(score="n/a", scoreDate="31/12/2024")
+    other = next(r for r in s.results if r["scoreStatus"] == "fully graded" and r is not known)
+    other["score"] = "0"
+    assert main(["import", "oneroster", str(s.write(tmp_path / "again")), "--quiet", "--skip-bad-rows",
+                 "--report", str(report)]) == 0
+    assert [r["sourcedId"] for r in csv.DictReader(report.open())] == [known["sourcedId"]]
+    known.update(known_before)
+    assert_exact(conn, s)
+
+
+def write_spec_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "copy"
+    shutil.copytree(SPEC_SET, target)
+    return target
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    path.write_text(path.read_text().replace(old, new))
+
+
+MALFORMED = {
+    "no manifest": lambda d: (d / "manifest.csv").unlink(),
+    "wrong version": lambda d: edit(d / "manifest.csv", "oneroster.version,1.1", "oneroster.version,1.0"),
+    "wrong manifest header": lambda d: edit(d / "manifest.csv", "propertyName,value", "name,value"),
+    "unknown mode": lambda d: edit(d / "manifest.csv", "file.results,bulk", "file.results,full"),
+    "listed file missing": lambda d: (d / "results.csv").unlink(),
+    "missing column": lambda d: edit(d / "results.csv", ",scoreStatus,", ",status2,"),
+    "not utf-8": lambda d: (d / "users.csv").write_bytes((d / "users.csv").read_bytes().replace(b"Jane", b"J\xe9ne")),
+    "unterminated quote": lambda d: edit(d / "classes.csv", '"09,10"', '"09,10'),
+    "1.2 users without roles": lambda d: (edit(d / "manifest.csv", "oneroster.version,1.1", "oneroster.version,1.2"),
+                                          edit(d / "users.csv", ",role,", ",roleX,")),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_malformed_input_exits_2_and_writes_nothing(conn, tmp_path, db_url, monkeypatch, capsys, case):
+    path = write_spec_copy(tmp_path)
+    MALFORMED[case](path)
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    assert main(["import", "oneroster", str(path), "--quiet"]) == 2
+    assert capsys.readouterr().err.startswith("Nothing imported: ")
+    assert all(conn.execute(f"select count(*) from {t}").fetchone()[0] == 0 for t in TABLES)
+
+
+def test_cli_exit_codes_for_paths_and_settings(conn, tmp_path, db_url, monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    assert main(["import", "oneroster", str(tmp_path / "nowhere"), "--quiet"]) == 2
+    (tmp_path / "not.zip").write_text("hello")
+    assert main(["import", "oneroster", str(tmp_path / "not.zip"), "--quiet"]) == 2
+    assert main(["import", "oneroster", str(SPEC_SET), "--quiet", "--time-zone", "Nowhere/City"]) == 2
+    assert main(["import", "oneroster", str(SPEC_SET), "--quiet", "--timezone", "Nowhere/City"]) == 2
+    bad_map = tmp_path / "map.csv"
+    bad_map.write_text("category,kind\nHomework,essay\n")
+    assert main(["import", "oneroster", str(SPEC_SET), "--quiet", "--category-map", str(bad_map)]) == 2
+    assert all(conn.execute(f"select count(*) from {t}").fetchone()[0] == 0 for t in TABLES)
+    assert main(["import", "oneroster", str(SPEC_SET), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "OneRoster 1.1 from source 'example-sis'" in out and "quiz_attempt: 4 inserted" in out
+
+
+def test_a_zip_with_the_files_in_one_folder_is_read(conn, tmp_path):
+    archive = tmp_path / "export.zip"
+    import zipfile
+
+    with zipfile.ZipFile(archive, "w") as z:
+        for path in SPEC_SET.iterdir():
+            z.write(path, f"export-2024-01-20/{path.name}")
+    summary = run(conn, archive)
+    assert summary.rows_read["results"] == 8 and summary.bad_rows == []
+    assert conn.execute("select count(*) from quiz_attempt").fetchone()[0] == 4
+
+
+def test_with_invalid_input_in_python_the_error_is_input_error(conn, tmp_path):
+    with pytest.raises(InputError, match="no manifest.csv"):
+        run(conn, tmp_path)
