@@ -19,7 +19,7 @@ from web.oneroster import BadRowsRefused, InputError, Options, import_oneroster
 
 SPEC_SET = Path(__file__).parent / "data" / "oneroster" / "spec-1.1"
 TABLES = ("student_profile", "guardian", "guardian_student", "course", "quiz_attempt", "assignment_submission",
-          "student_weekly_performance", "student_course_weekly_performance", "oneroster_student",
+          "student_weekly_performance", "oneroster_student",
           "oneroster_guardian", "oneroster_class", "oneroster_category", "oneroster_line_item", "oneroster_result")
 
 
@@ -35,7 +35,8 @@ def snapshot(conn) -> dict[str, list]:
 def assert_exact(conn, oneroster_set, source="gen-sis"):
     stored = stored_weeks(conn)
     assert stored == expected_weeks(conn)
-    assert stored == expected_by_id(conn, oneroster_set, source)
+    # expected_by_id() knows the counts and averages; the reference adds year and week_number in front
+    assert {key: row[2:] for key, row in stored.items()} == expected_by_id(conn, oneroster_set, source)
     assert drift(conn) == []
 
 

@@ -21,7 +21,7 @@ SECURITY_HEADERS = {
 CSV_COLUMNS = [
     "scope", "course_id", "course_name", "week", "year", "week_number", "week_start",
     "overall_avg", "quiz_avg", "assignment_avg", "quiz_count", "assignment_count",
-    "class_average", "class_average_suppressed",
+    "class_average", "class_average_suppressed", "alert",
 ]
 
 

@@ -19,7 +19,7 @@ from .auth import GUARDIAN, authenticate, require_same_origin
 from .problems import ProblemError, html_errors
 
 bp = Blueprint("mail", __name__)
-html_errors(bp, "pages.login")
+html_errors(bp, "pages.login", "pages.dashboard", GUARDIAN.session_key)
 
 TOKEN = re.compile(r"wtu_[0-9a-f]{64}")
 UNKNOWN = "This unsubscribe link is not valid. If you copied it, check that it is complete."

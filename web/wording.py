@@ -32,7 +32,7 @@ CSV_LABELS = {
     "year": _l("Year"), "week_number": _l("Week number"), "week_start": _l("Week starts"),
     "overall_avg": _l("Overall average"), "quiz_avg": _l("Quiz average"), "assignment_avg": _l("Assignment average"),
     "quiz_count": _l("Quizzes"), "assignment_count": _l("Assignments"), "class_average": _l("Class average"),
-    "class_average_suppressed": _l("Class average hidden"),
+    "class_average_suppressed": _l("Class average hidden"), "alert": _l("Alert"),
 }
 
 
