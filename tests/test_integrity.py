@@ -24,14 +24,21 @@ SECURITY_DEFINER_EXECUTE = {
     "issue_staff_token(bigint,interval)": set(),
     "linked_course_weeks(bigint,date,date)": {"weekly_trends_reader"},
     "log_access(bigint,text)": {"weekly_trends_reader", "weekly_trends_staff"},
+    "my_weekly_digest()": {"weekly_trends_reader"},
     "prune_access_log(interval)": set(),
     "rebuild_weekly_rows(bigint,date)": set(),
     "refresh_course_weekly_performance()": set(),
     "refresh_weekly_performance(bigint,date,boolean)": {"weekly_trends_staff"},
     "revoke_guardian_tokens(bigint)": set(),
+    "set_guardian_language(text)": {"weekly_trends_reader"},
+    "set_weekly_digest(boolean)": {"weekly_trends_reader"},
+    "staff_issue_guardian_token(bigint,bigint,interval)": {"weekly_trends_staff"},
+    "staff_revoke_guardian_tokens(bigint,bigint)": {"weekly_trends_staff"},
     "tg_score_source__maintain_weekly()": set(),
     "tg_student_profile__rebuild_weeks_on_time_zone()": set(),
     "tg_student_profile__remove_weeks()": set(),
+    "unsubscribe_weekly_digest(bytea)": {"weekly_trends_reader"},
+    "week_scores(bigint,date)": {"weekly_trends_reader"},
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import psycopg
 import pytest
 
 from factories import add_assignment, add_course, add_quiz
@@ -132,19 +133,22 @@ def test_one_access_log_entry_per_answer_and_none_for_a_refusal(client, family):
         (family["guardian"], family["a"], "GET /api/v1/students/<student_id>/weeks/<week>/scores")]
 
 
-def test_row_level_security_hides_another_familys_scores_from_the_reader(conn, family):
-    """Without any WHERE of the app's: the reader sees only its guardian's children's source rows."""
+def test_the_reader_gets_a_weeks_scores_only_for_its_guardians_child(conn, family):
+    """The reader cannot read the source tables; week_scores() answers only for a linked child of the
+    guardian the request acts for (app.guardian_id), and nothing without one."""
     for table in ("quiz_attempt", "assignment_submission"):
-        with conn.transaction():
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
             conn.execute("set local role weekly_trends_reader")
-            conn.execute("select set_config('app.guardian_id', %s, true)", (str(family["guardian"]),))
-            seen = {r[0] for r in conn.execute(f"select student_profile_id from {table}")}
-            assert seen == {family["a"]}, table
-            theirs = conn.execute("select count(*) from week_scores(%s, '2024-01-15')", (family["b"],)).fetchone()[0]
-            assert theirs == 0
-        with conn.transaction():
-            conn.execute("set local role weekly_trends_reader")
-            assert conn.execute(f"select count(*) from {table}").fetchone()[0] == 0  # no guardian: nothing
+            conn.execute(f"select count(*) from {table}")
+    with conn.transaction():
+        conn.execute("set local role weekly_trends_reader")
+        conn.execute("select set_config('app.guardian_id', %s, true)", (str(family["guardian"]),))
+        ours = conn.execute("select count(*) from week_scores(%s, '2024-01-15')", (family["a"],)).fetchone()[0]
+        theirs = conn.execute("select count(*) from week_scores(%s, '2024-01-15')", (family["b"],)).fetchone()[0]
+        assert ours > 0 and theirs == 0
+    with conn.transaction():
+        conn.execute("set local role weekly_trends_reader")
+        assert conn.execute("select count(*) from week_scores(%s, '2024-01-15')", (family["a"],)).fetchone()[0] == 0
     # writers' path unchanged: the owner still sees and aggregates every row
     assert conn.execute("select count(*) from quiz_attempt").fetchone()[0] == 5
 

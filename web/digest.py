@@ -109,7 +109,7 @@ def guardians(conn: psycopg.Connection, email: str | None) -> list[dict]:
     """Guardians with at least one linked child (one of them when email is given), with their preference."""
     rows = conn.execute(
         """
-        select g.id, g.email, g.display_name, coalesce(p.weekly_digest, true) as weekly_digest
+        select g.id, g.email, g.display_name, g.preferred_language, coalesce(p.weekly_digest, true) as weekly_digest
           from guardian g
           left join guardian_mail_preference p on p.guardian_id = g.id
          where exists (select from guardian_student gs where gs.guardian_id = g.id)
@@ -162,7 +162,7 @@ def digest_content(settings: MailSettings, guardian: dict, monday: date, kids: l
                    unsubscribe_url: str, link_days: int = DEFAULT_LINK_DAYS) -> tuple[str, str, str]:
     year, week, _ = monday.isocalendar()
     return render(
-        "digest",
+        "digest", guardian.get("preferred_language"),
         guardian=guardian, kids=kids, year=year, week=week, monday=monday, sunday=monday + timedelta(days=6),
         sign_in_url=sign_in_url, unsubscribe_url=unsubscribe_url, base_url=settings.base_url,
         drop=alert_thresholds()[0], link_days=link_days,

@@ -39,14 +39,14 @@ def invite(conn: psycopg.Connection, mailer: Mailer, settings: MailSettings, gua
         params = (student_id, guardian["id"], days)
     with conn.cursor(row_factory=dict_row) as cur:
         token = cur.execute(query, params).fetchone()["token"]
-    subject, text, html = render("invite", guardian=guardian, sign_in_url=sign_in_link(settings, token), days=days)
+    subject, text, html = render("invite", guardian.get("preferred_language"), guardian=guardian, sign_in_url=sign_in_link(settings, token), days=days)
     mailer.send(build_message(settings, guardian["email"], subject, text, html, display_name=guardian.get("display_name")))
 
 
 def select_guardians(conn: psycopg.Connection, args: argparse.Namespace) -> list[dict]:
     if args.guardian_email is not None:
         rows = conn.execute(
-            "select id, email, display_name from guardian where email = %s", (args.guardian_email,)
+            "select id, email, display_name, preferred_language from guardian where email = %s", (args.guardian_email,)
         ).fetchall()
         if not rows:
             raise LookupError(f"No guardian with email {mask_email(args.guardian_email)}.")
@@ -55,7 +55,7 @@ def select_guardians(conn: psycopg.Connection, args: argparse.Namespace) -> list
         if not conn.execute("select 1 from student_profile where id = %s", (args.student_id,)).fetchone():
             raise LookupError(f"No student with id {args.student_id}.")
         rows = conn.execute(
-            "select g.id, g.email, g.display_name from guardian g"
+            "select g.id, g.email, g.display_name, g.preferred_language from guardian g"
             " join guardian_student gs on gs.guardian_id = g.id where gs.student_profile_id = %s order by g.id",
             (args.student_id,),
         ).fetchall()
@@ -64,7 +64,7 @@ def select_guardians(conn: psycopg.Connection, args: argparse.Namespace) -> list
         return rows
     return conn.execute(
         """
-        select g.id, g.email, g.display_name from guardian g
+        select g.id, g.email, g.display_name, g.preferred_language from guardian g
          where not exists (select from guardian_token t
                             where t.guardian_id = g.id and t.revoked_at is null and t.expires_at > now())
          order by g.id

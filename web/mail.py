@@ -28,6 +28,7 @@ from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from .embedded import PROJECT_ROOT
@@ -140,13 +141,15 @@ def mask_email(email: str) -> str:
     return f"{local[:1]}***{at}{domain}" if at else "***"
 
 
-_environment: Environment | None = None
+_environments: dict[str, Environment] = {}
+TRANSLATIONS = Path(__file__).with_name("translations")
 
 
-def templates() -> Environment:
-    """The mail templates. Strings go through gettext (jinja2.ext.i18n); English until catalogs are installed."""
-    global _environment
-    if _environment is None:
+def templates(language: str | None = None) -> Environment:
+    """The mail templates, their strings in `language` (the parents' pages' catalogs; English when
+    None or a language without one)."""
+    key = language or "en"
+    if key not in _environments:
         env = Environment(
             loader=FileSystemLoader(TEMPLATES),
             autoescape=select_autoescape(["html"]),
@@ -155,14 +158,14 @@ def templates() -> Environment:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        env.install_null_translations(newstyle=True)
-        _environment = env
-    return _environment
+        env.install_gettext_translations(Translations.load(str(TRANSLATIONS), [key]), newstyle=True)
+        _environments[key] = env
+    return _environments[key]
 
 
-def render(folder: str, **context) -> tuple[str, str, str]:
-    """(subject, text, html) of templates/mail/<folder>/."""
-    env = templates()
+def render(folder: str, language: str | None = None, **context) -> tuple[str, str, str]:
+    """(subject, text, html) of templates/mail/<folder>/, in the guardian's language."""
+    env = templates(language)
     subject = " ".join(env.get_template(f"{folder}/subject.txt").render(**context).split())
     text = env.get_template(f"{folder}/body.txt").render(**context)
     html = env.get_template(f"{folder}/body.html").render(**context)

@@ -95,7 +95,7 @@ def student(student_id: str):
 
 def student_guardians(conn, student_id: int) -> list[dict]:
     return conn.execute(
-        "select g.id, g.email, g.display_name from guardian_student gs join guardian g on g.id = gs.guardian_id"
+        "select g.id, g.email, g.display_name, g.preferred_language from guardian_student gs join guardian g on g.id = gs.guardian_id"
         " where gs.student_profile_id = %s order by g.email, g.id",
         (student_id,),
     ).fetchall()

@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import psycopg
@@ -81,17 +82,18 @@ def bad_parameters_after_credential(credential=None, *, allow_navigation: bool =
 
 
 def student_trend(raw_student_id: str | None, args, *, page: bool = False, allow_navigation: bool = False,
-                  within: Callable[[psycopg.Connection, dict], Any] | None = None) -> TrendAnswer:
+                  within: Callable[[psycopg.Connection, dict], Any] | None = None,
+                  one_week: date | None = None) -> TrendAnswer:
     """The weekly-trend answer for the request's guardian and student (401, then 400, then 404 problems).
 
-    raw_student_id None (the page only): the guardian's first child. within(conn, row), when given, runs
+    raw_student_id None (the page only): the guardian's first child. one_week: just the week of that Monday
+    (already checked by the caller; args are not read). within(conn, row), when given, runs
     in the same transaction once the answer is there, acting for the guardian (app.guardian_id is set).
     """
     credential = presented_credential(GUARDIAN, allow_navigation=allow_navigation)
     with bad_parameters_after_credential(credential):
         student_id = None if raw_student_id is None else parse_id(raw_student_id)
-        weeks = parse_weeks(args.get("weeks"))
-        end = parse_end(args.get("end"))
+        weeks, end = (1, one_week) if one_week else (parse_weeks(args.get("weeks")), parse_end(args.get("end")))
     on_replica = db.reads_on_replica()
     endpoint = endpoint_name()
     with db.reader() as conn:

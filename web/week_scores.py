@@ -48,7 +48,7 @@ def week_scores(raw_student_id: str, raw_week: str, *, allow_navigation: bool = 
         parse_id(raw_student_id)
         monday = parse_iso_week(raw_week)
     answer = student_trend(
-        raw_student_id, {"weeks": "1", "end": monday.isoformat()}, page=True, allow_navigation=allow_navigation,
+        raw_student_id, {}, one_week=monday, page=True, allow_navigation=allow_navigation,
         within=lambda conn, row: scores_of_week(conn, row, monday),
     )
     student = answer.page["student"]
