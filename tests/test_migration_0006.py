@@ -203,6 +203,8 @@ def test_0006_keeps_figures_class_view_and_answers_and_downgrade_restores_the_pe
             " assignment_count from expected_course_weeks() where course_id is not null order by 1, 2, 3").fetchall()
         assert served == courses_before
 
+    # Today's app speaks to the newest schema: the rest of the chain on top of 0006 changes no figure.
+    alembic(url, "upgrade", "head")
     from web import create_app
     from web.db import close_pool
 
@@ -215,7 +217,10 @@ def test_0006_keeps_figures_class_view_and_answers_and_downgrade_restores_the_pe
             query = dict(QUERIES[i]) or {"end": "2024-03-20"}
             response = client.get(f"/api/v1/students/{sid}/weekly-trend", headers=auth, query_string=query)
             assert response.status_code == 200
-            assert response.get_json() == before, (sid, query)
+            answer = response.get_json()
+            for week in answer["weekly_stats"]["weekly_trend"]:
+                week.pop("alert")  # added by revision 0008, after 0006
+            assert answer == before, (sid, query)
     finally:
         close_pool(app)
 
