@@ -85,37 +85,27 @@ $$;
 comment on function week_json(date, numeric, integer, numeric, integer, numeric, integer, integer, text) is
   'One week of the weekly-trend answer (week, year, week_number, week_start, the averages and counts, and the sustained-decline alert p_alert); with p_min_students, a course''s week with its class average (null and class_average_suppressed when fewer than p_min_students students have scores).';
 
-create or replace function trend_json(p_points jsonb)
-returns jsonb
+create or replace function trend_json(p_points bigint, p_num numeric, p_den numeric)
+returns json
 language sql
-immutable
+stable  -- json_build_object is
 parallel safe
 as $$
-  -- p_points: [[x, overall average], ...] of the weeks with data, x the
-  -- week's index in the range (a gap keeps its width). The least-squares
-  -- slope n*Sxy - Sx*Sy over n*Sxx - Sx^2, exact in numeric (the averages
-  -- have 2 decimals, x is an integer): its sign and size decide the
+  -- The least-squares slope of the weeks with data, x the week's index in
+  -- the range (a gap keeps its width), y its overall average, given as
+  -- p_num / p_den = (n*Sxy - Sx*Sy) / (n*Sxx - Sx^2): exact in numeric (the
+  -- averages have 2 decimals, x is an integer). Its sign and size decide the
   -- direction, then it is rounded once, half away from zero.
-  with p as (
-    select (e ->> 0)::numeric as x, (e ->> 1)::numeric as y from jsonb_array_elements(p_points) e
-  ),
-  s as (
-    select count(*) as n,
-           count(*) * sum(x * y) - sum(x) * sum(y) as num,
-           count(*) * sum(x * x) - sum(x) * sum(x) as den
-      from p
-  )
   select case
-           when s.n < 3 then jsonb_build_object('direction', 'insufficient_data', 'slope_per_week', null)
-           else jsonb_build_object('direction', case when abs(s.num) < s.den then 'stable'
-                                                     when s.num > 0 then 'improving'
-                                                     else 'declining' end,
-                                   'slope_per_week', round(s.num / s.den, 2))
+           when p_points < 3 then json_build_object('direction', 'insufficient_data', 'slope_per_week', null)
+           else json_build_object('direction', case when abs(p_num) < p_den then 'stable'
+                                                    when p_num > 0 then 'improving'
+                                                    else 'declining' end,
+                                  'slope_per_week', round(p_num / p_den, 2))
          end
-    from s
 $$;
-comment on function trend_json(jsonb) is
-  'The trend of the answer from [x, overall average] points: insufficient_data under 3 points, else stable under 1 point a week, improving or declining; slope_per_week rounded to 2 decimals. web/trends.py holds the same rule in exact fractions, for the tests.';
+comment on function trend_json(bigint, numeric, numeric) is
+  'The trend of the answer from the least-squares sums of p_points weeks: insufficient_data under 3 points, else stable under 1 point a week, improving or declining; slope_per_week rounded to 2 decimals. web/trends.py holds the same rule in exact fractions, for the tests.';
 
 create or replace function utc_iso_timestamp(p_instant timestamptz)
 returns text
@@ -232,8 +222,12 @@ begin
                   order by k.n),
          count(s.week_start_date) filter (where s.quiz_count + s.assignment_count > 0),
          utc_iso_timestamp(max(s.updated_at)),
-         trend_json(coalesce(jsonb_agg(jsonb_build_array(k.n, s.overall_average) order by k.n)
-                               filter (where s.overall_average is not null), '[]'))::json
+         trend_json(count(s.overall_average),
+                    count(s.overall_average) * sum(k.n * s.overall_average)
+                      - sum(k.n) filter (where s.overall_average is not null) * sum(s.overall_average),
+                    count(s.overall_average) * sum(k.n * k.n) filter (where s.overall_average is not null)
+                      - (sum(k.n) filter (where s.overall_average is not null))
+                        * (sum(k.n) filter (where s.overall_average is not null)))
     into v_weekly_trend, v_weeks_with_data, v_last_updated, v_trend
     from weeks k
     left join stored s on s.week_start_date = k.monday

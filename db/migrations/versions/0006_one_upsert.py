@@ -28,7 +28,7 @@ def downgrade() -> None:
         """
         drop function weekly_trend_json(bytea, bigint, bigint, integer, date, integer, text, boolean, boolean),
           linked_course_weeks(bigint, date, date),
-          week_json(date, numeric, integer, numeric, integer, numeric, integer, integer), trend_json(jsonb),
+          week_json(date, numeric, integer, numeric, integer, numeric, integer, integer), trend_json(bigint, numeric, numeric),
           utc_iso_timestamp(timestamptz);
         drop materialized view course_weekly_performance;
         drop function expected_weeks(bigint, date), expected_course_weeks(bigint, date, date),
