@@ -48,6 +48,42 @@ RELEASED: dict[str, dict[str, str]] = {
         "0004/420_token_revocation.sql": "ff079503a755fdd20db3c8a7faaa52f1c4d003b7825c2df0f3e9afb1684acb3f",
         "0004/510_access_log.sql": "07935a6831065c8026fc014aad7d2dba1fb2551d6b1ce1fab3da4e32e0be160b",
     },
+    "0005": {
+        "0005_integrity.py": "5013c576de0d6fe281fe4ffe0073199756e42849bb289b8bf50fc9f476488461",
+        "0005/000_integrity_schema.sql": "94e41ea3cf2e8d39a9aa09c30d8a31b697dcd10e9cdc884cf31fd3d83de26f0a",
+        "0005/210_source_triggers.sql": "10415c93f1750b64f6577791baf2e86e67d79f1cc4205ce59f67908d916ca4d2",
+        "0005/220_student_profile_triggers.sql": "21a839808577257e2104f495089edd875a2163d44c6470c355e3844bca85c09c",
+        "0005/300_refresh_and_check.sql": "16ba8800559e8d1eb71966a49b91be5d9e34ce23e1d8997d70e33ed9981ce295",
+    },
+    "0006": {
+        "0006_one_upsert.py": "95e8e2dcf4acdc6590e9a414efe434e67f49ccaf8027470a4929f74f2d5cf3b3",
+        "0006/000_one_upsert_schema.sql": "016069ff9178a36a176920e4bb7a9a9571012b360c66decb8f75fd0cb1c422e9",
+        "0006/100_weeks.sql": "87485caa489c3f224c3009e3d69143ab04c88f0ae5897fc6822f90ba2b64b9e6",
+        "0006/210_source_triggers.sql": "29e0d2cd2e0910be0be43c5d66378cc92981bff3f8807588692341a7938e4793",
+        "0006/220_student_profile_triggers.sql": "cd2f2901dfafd79e7ced8b4e69bc86440b4fb85fb766e84ef0158c407e390feb",
+        "0006/300_refresh_and_check.sql": "6488cdacdcf5efd3aba075d4afae9924650630e485d656adabf2359707feef69",
+        "0006/350_course_weekly_performance.sql": "baf4276ba4d05b8510845a5faaff416c018a4eb07cee66654261e557fd2072c9",
+        "0006/430_weekly_trend_json.sql": "0c0d0cd02ab4151683def4c6118db495d5e1f59be0015beff47d2c26462f5d3d",
+    },
+    "0007": {
+        "0007_guardian_language.py": "d282cd29509621a78c14108e5e6cdf7b826430bcad9230bd03b5a08eef390a18",
+        "0007/000_guardian_language_schema.sql": "77bf312274139adeeb76adfe63501e48b62e50c1aefdc00ba5d88b63f58925cd",
+        "0007/600_week_scores.sql": "14bcc4dac15453b0d6724ec7bc6fe1240e72c74dcbc76b3450e75334f9644526",
+        "0007/610_guardian_language.sql": "ba4536d15eb74ec4536e3d067b79ee3ec53a1ccbe5dcd468f95e2f238460b0a3",
+    },
+    "0008": {
+        "0008_mail.py": "5d350559873ff4e9975c9aca35a6e2aaa33f4aa5de383238703ab53e1f0afaa8",
+        "0008/000_mail_schema.sql": "6f607ae410757299869134140dc9fe7b8cce77705ba537d8e577d5c32c85e810",
+        "0008/430_weekly_trend_json.sql": "dda32b903664e1e1a49e7144044fadb3f2c034f8b00bd005a38ce2e1d9635478",
+        "0008/600_weekly_trend_alerts.sql": "06ce402a0b719d1b0fc2ec506af452e9a8c8f880d357e5151cc150de82c4dd6b",
+        "0008/610_mail.sql": "457f832065d63190a9470ca1a4cda0dba298440be0817a92f44510f349246502",
+        "0008/620_staff_guardian_links.sql": "8c7bd8dd58ab900d77b21e731a1b1ca18ac68a20e401bcd798c0a7ad6f9ddddf",
+    },
+    "0009": {
+        "0009_oneroster.py": "da10fd4832dea33f0e5a79ec846794e006ab825c9df937f22ab6d49dedf70633",
+        "0009/000_oneroster_schema.sql": "e564a9f282bef05c29621f8ef477ac4a0179f8c3109dc9660fa52e81641e890b",
+        "0009/600_oneroster.sql": "915892f458942e063a06deaeacdcfcab859469639eafa9498beb3e154a0971a7",
+    },
 }
 
 
