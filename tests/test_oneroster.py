@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import re
 import shutil
 from datetime import date
 from decimal import Decimal
@@ -366,3 +367,29 @@ def test_a_zip_with_the_files_in_one_folder_is_read(conn, tmp_path):
 def test_with_invalid_input_in_python_the_error_is_input_error(conn, tmp_path):
     with pytest.raises(InputError, match="no manifest.csv"):
         run(conn, tmp_path)
+
+
+def test_no_statement_of_a_bulk_reimport_rescans_a_staging_table_per_row(conn, tmp_path, monkeypatch):
+    # At district scale (960,000 results) "is this sourcedId still listed?", one of an OR of subqueries, was
+    # planned as a subquery run for every mapping row, each a sequential scan of the staging table: hours.
+    # Each statement's plan, explained just before it runs, must not hold one.
+    from web.oneroster import importer
+
+    plans = {}
+    run_statement = importer.Import.x
+
+    def explain_then_run(self, query, params=None):
+        if re.match(r"\s*(create temp table \w+ on commit drop as\s|delete|update|insert|select)", query, re.I):
+            plan = self.cur.execute("explain " + query, {"source": self.summary.source, **(params or {})}).fetchall()
+            plans[" ".join(query.split())[:120]] = "\n".join(r[0] for r in plan)
+        return run_statement(self, query, params)
+
+    s = generate(seed=13, students=60, classes=6, items_per_class=12)
+    path = s.write(tmp_path / "set")
+    run(conn, path)
+    monkeypatch.setattr(importer.Import, "x", explain_then_run)
+    assert run(conn, path).written == 0
+    assert any("oneroster_result" in q for q in plans)
+    rescans = {q: plan for q, plan in plans.items()
+               if re.search(r"(?<!hashed )SubPlan \d+[^\n]*\n\s*->  Seq Scan on (stg|v)_", plan)}
+    assert rescans == {}

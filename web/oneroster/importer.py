@@ -200,18 +200,44 @@ class Import:
           insert into bad_row select %(file)s, line_no, sourced_id, reason from v_{name.lower()} where reason is not null
         """, {"file": f"{name}.csv"})
 
-    def removal_condition(self, name: str, alias: str = "m") -> str:
-        """Which existing rows of a mapping table this file removes: tobedeleted rows; in bulk, all it does not list."""
+    def leaving(self, name: str, mapping: str, also: str | None = None) -> str:
+        """Creates leaving_<mapping>: the mapped sourcedIds of this source that the file <name> takes away.
+
+        leaving is true for a row marked tobedeleted and, in bulk, for one the file no longer lists (listed
+        means any row with that sourcedId, good or bad: a typo never deletes); false where only `also`, a
+        condition on a good row v of v_<name>, takes it away. Built from joins, never from a subquery per
+        mapping row: an OR of subqueries cannot be a join, and at district scale (a million results) its
+        "is it listed?" rescanned the staging table for every row.
+        """
+        table = f"leaving_{mapping}"
         v = f"v_{name.lower()}"
-        condition = f"{alias}.sourced_id in (select sourced_id from {v} where reason is null and deleting)"
+        parts = [f"select sourced_id, true as leaving from {v} where reason is null and deleting"]
+        if also:
+            parts.append(f"select v.sourced_id, false from {v} v where v.reason is null and not v.deleting and ({also})")
+        listed = ""
         if self.bulk(name):
-            # Listed: any row with this sourcedId, good or bad (a typo never deletes).
-            condition += f" or not exists (select from stg_{name.lower()} l where l.sourced_id = {alias}.sourced_id)"
-        return f"({condition})"
+            listed = f"""
+              union all
+              select m.sourced_id, true from {mapping} m
+               where m.source = %(source)s
+                 and not exists (select from stg_{name.lower()} l where l.sourced_id = m.sourced_id)"""
+        self.x(f"""
+          create temp table {table} on commit drop as
+          select sourced_id, bool_or(leaving) as leaving
+            from (select m.sourced_id, x.leaving
+                    from {mapping} m join ({" union all ".join(parts)}) x on x.sourced_id = m.sourced_id
+                   where m.source = %(source)s
+                  {listed}) t
+           group by sourced_id
+        """)
+        self.x(f"analyze {table}")
+        return table
 
     def upsert_mirror(self, entity: str, table: str, name: str, columns: list[str], select: str) -> None:
         """Removes what the file removes, then inserts or updates (only where a value differs)."""
-        deleted = self.x(f"delete from {table} m where m.source = %(source)s and {self.removal_condition(name)}")
+        leaving = self.leaving(name, table)
+        deleted = self.x(f"delete from {table} m where m.source = %(source)s"
+                         f" and m.sourced_id in (select sourced_id from {leaving} where leaving)")
         cols = ", ".join(columns)
         excluded = ", ".join(f"excluded.{c}" for c in columns)
         current = ", ".join(f"{table}.{c}" for c in columns)
@@ -240,7 +266,8 @@ class Import:
         self.checked("classes", "", "when s.title = '' then 'missing title'")
         gone = self.x(f"""
           create temp table classes_gone on commit drop as
-          select m.course_id from oneroster_class m where m.source = %(source)s and {self.removal_condition('classes')}
+          select m.course_id from oneroster_class m
+           where m.source = %(source)s and m.sourced_id in (select sourced_id from {self.leaving('classes', 'oneroster_class')})
         """)
         if gone:
             # Scores keep their rows; their course_id becomes null (on delete set null).
@@ -329,9 +356,8 @@ class Import:
         self.summary.count("students", "deleted", self.x(f"""
           delete from student_profile where id in (
             select m.student_profile_id from oneroster_student m
-             where m.source = %(source)s and ({self.removal_condition('users')}
-                or m.sourced_id in (select sourced_id from v_users where reason is null and not deleting
-                                     and kind <> 'student')))
+             where m.source = %(source)s
+               and m.sourced_id in (select sourced_id from {self.leaving('users', 'oneroster_student', "v.kind <> 'student'")}))
         """))
         self.summary.count("students", "updated", self.x("""
           update student_profile p
@@ -362,9 +388,9 @@ class Import:
         self.x(f"""
           create temp table guardians_gone on commit drop as
           select m.sourced_id, m.guardian_id, m.created from oneroster_guardian m
-           where m.source = %(source)s and ({self.removal_condition('users')}
-              or m.sourced_id in (select sourced_id from v_users v where reason is null and not deleting
-                                   and (kind <> 'guardian' or not {valid})))
+           where m.source = %(source)s
+             and m.sourced_id in (select sourced_id
+                                    from {self.leaving('users', 'oneroster_guardian', f"v.kind <> 'guardian' or not {valid}")})
         """)
         self.summary.count("guardian links", "deleted", self.x("""
           delete from guardian_student gs using guardians_gone g, oneroster_student s
@@ -514,12 +540,10 @@ class Import:
         # The rows that lose their quiz or assignment row first: leaving, or changing kind.
         self.x(f"""
           create temp table results_gone on commit drop as
-          select m.sourced_id, m.kind, m.target_id, {self.removal_condition('results')} as leaving
-            from oneroster_result m
+          select m.sourced_id, m.kind, m.target_id, g.leaving
+            from oneroster_result m join {self.leaving('results', 'oneroster_result', 'v.kind <> v.old_kind')} g
+                 on g.sourced_id = m.sourced_id
            where m.source = %(source)s
-             and ({self.removal_condition('results')}
-                  or m.sourced_id in (select sourced_id from v_results
-                                       where reason is null and not deleting and kind <> old_kind))
         """)
         self.delete_targets("results_gone", "true")
         self.summary.count("result mappings", "deleted", self.x("""
