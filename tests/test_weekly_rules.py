@@ -267,3 +267,18 @@ def test_course_view_averages_sums_over_sums(conn):
     ).fetchone()
     # (300 + 40) / 4 = 85.00, not the average of averages (100 + 40) / 2 = 70
     assert row == (2024, 10, date(2024, 3, 4), Decimal("85.00"), 2, 4)
+
+
+def test_one_statement_whose_net_change_averages_over_999_updates_the_week(conn):
+    # Found by the property test: 12 zeros rescored to 100 and one more score counted is a net change of
+    # +1,300 points over +1 score. The change was proposed as a new row first (averages 1,300.00, too wide
+    # for numeric(5,2)) before ON CONFLICT added it to the existing row: the teacher's UPDATE failed.
+    sid = add_student(conn)
+    for _ in range(12):
+        add_quiz(conn, sid, 0, at(2024, 3, 4))
+    add_quiz(conn, sid, 100, None)  # not completed yet
+    conn.execute("update quiz_attempt set score = 100, completed_at = coalesce(completed_at, %s)"
+                 " where student_profile_id = %s", (at(2024, 3, 5), sid))
+    [week] = weekly_rows(conn, sid)
+    assert (week["quiz_count"], week["quiz_average"]) == (13, 100)
+    assert_exact(conn)

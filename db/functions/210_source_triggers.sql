@@ -46,9 +46,16 @@ begin
     select d.student_profile_id, d.week_start_date,
            date_part('isoyear', d.week_start_date), date_part('week', d.week_start_date),
            d.quiz_sum, d.quiz_count, d.assignment_sum, d.assignment_count,
-           weekly_average(d.quiz_sum, d.quiz_count),
-           weekly_average(d.assignment_sum, d.assignment_count),
-           weekly_average(d.quiz_sum + d.assignment_sum, d.quiz_count + d.assignment_count)
+           -- A new row's averages. Where the week has a row, the delta is only a
+           -- change (+1,300 points over +1 score, say) and these are discarded,
+           -- but they must still fit numeric(5,2): a delta that cannot be a
+           -- whole week proposes null.
+           case when d.quiz_sum between 0 and 999.99 * d.quiz_count
+                then weekly_average(d.quiz_sum, d.quiz_count) end,
+           case when d.assignment_sum between 0 and 999.99 * d.assignment_count
+                then weekly_average(d.assignment_sum, d.assignment_count) end,
+           case when d.quiz_sum + d.assignment_sum between 0 and 999.99 * (d.quiz_count + d.assignment_count)
+                then weekly_average(d.quiz_sum + d.assignment_sum, d.quiz_count + d.assignment_count) end
       from unnest(p_deltas) d
     on conflict (student_profile_id, week_start_date) do update
        set year = excluded.year,
