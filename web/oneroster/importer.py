@@ -510,6 +510,8 @@ class Import:
         statuses = "'{" + ",".join(f'"{s}"' for s in SCORE_STATUSES) + "}'"
         # Each text is checked and typed once, in the inner query; typed values exist only where the text is
         # valid (a statement's conditions may run in any order: a cast must never meet a bad row's text).
+        # OFFSET 0 keeps that query a plan node of its own: pulled up, each reference to score_value or
+        # score_date_value below would rerun its regular expression (up to seven a row; 0.78 s of a 3.1 s import).
         base = """(select t.*, lk.kind, lk.result_value_max, lk.sourced_id as line_item_found,
                           st.sourced_id as student_found, m.kind as old_kind, m.target_id as old_target_id,
                           lower(t.score_status) as score_status_value,
@@ -519,7 +521,8 @@ class Import:
                      from stg_results t
                      left join li_kind lk on lk.sourced_id = t.line_item_sourced_id
                      left join oneroster_student st on st.source = %(source)s and st.sourced_id = t.student_sourced_id
-                     left join oneroster_result m on m.source = %(source)s and m.sourced_id = t.sourced_id)"""
+                     left join oneroster_result m on m.source = %(source)s and m.sourced_id = t.sourced_id
+                   offset 0)"""
         pct = ("case when s.result_value_max is null then round(s.score_value, 2)"
                " else round(s.score_value / s.result_value_max * 100, 2) end")
         self.checked("results", "", f"""
