@@ -114,6 +114,31 @@ def test_one_email_per_guardian_covering_exactly_their_children(mail_env, smtp_s
     assert "points below" not in text
 
 
+def test_a_digest_speaks_the_guardians_language_dates_and_numbers_included(mail_env, smtp_server, households, conn):
+    """Spanish for A, Arabic (right to left) for E, English for B: words, month names, decimal marks and direction."""
+    guardians = households["guardians"]
+    conn.execute("update guardian set preferred_language = 'es' where id = %s", (guardians["a"],))
+    conn.execute("update guardian set preferred_language = 'ar' where id = %s", (guardians["e"],))
+    assert digest() == 0
+    a = smtp_server.to("a.parent@example.org")[0]
+    html, text = a.part("html"), a.part("plain")
+    assert '<html lang="es" dir="ltr">' in html
+    assert a.message["Subject"] == "Tendencias semanales: semana 5, del 29 ene al 4 feb 2024"
+    for body in (html, text):
+        assert "89,00" in body and "89.00" not in body  # Ann's week, with the Spanish decimal comma
+        assert "+4,00" in body  # the trend: 81, 85, 89
+        assert "Jan" not in body and "Feb" not in body
+    assert "29 ene" in html
+    e = smtp_server.to("e.parent@example.org")[0]
+    html = e.part("html")
+    assert '<html lang="ar" dir="rtl">' in html
+    assert "border-right:4px solid" in html and "border-left" not in html  # the alert's bar on the reading side
+    assert "29 يناير" in html and "Jan" not in html  # 29 January, in Arabic
+    b = smtp_server.to("b.parent@example.org")[0]
+    assert '<html lang="en" dir="ltr">' in b.part("html")
+    assert b.message["Subject"] == "Weekly Trends: week 5, Jan 29 to Feb 4, 2024"  # the school default, en
+
+
 def test_the_sign_in_link_of_the_digest_opens_the_dashboard(mail_env, smtp_server, households, client):
     assert digest("--guardian-email", "a.parent@example.org") == 0
     [message] = smtp_server.messages

@@ -45,14 +45,22 @@ def test_the_sources_mark_strings_at_all():
 @pytest.mark.parametrize("language", sorted(LANGUAGES))
 def test_every_string_of_the_views_and_templates_is_translated(language):
     po = catalog(language)
-    translated = {m.id: m.string for m in po if m.id and m.string and not m.fuzzy}
+    # A plural message (ngettext) is keyed by its singular and needs every one of the language's forms.
+    translated = {
+        (m.id if isinstance(m.id, str) else m.id[0]): (m.id, m.string if isinstance(m.string, tuple) else (m.string,))
+        for m in po
+        if m.id and m.string and all(m.string if isinstance(m.string, tuple) else (m.string,)) and not m.fuzzy
+    }
     missing = source_messages() - set(translated)
     assert not missing, f"{language}: not in the catalog or untranslated (run make catalogs): {sorted(missing)}"
     obsolete = set(translated) - source_messages()
     assert not obsolete, f"{language}: in the catalog but no longer in the sources: {sorted(obsolete)}"
-    for msgid, msgstr in translated.items():
-        assert sorted(PLACEHOLDER.findall(msgid)) == sorted(PLACEHOLDER.findall(msgstr)), (language, msgid)
-        assert msgstr.count("<") == msgid.count("<"), (language, msgid)
+    for key, (msgid, forms) in translated.items():
+        assert len(forms) in (1, po.num_plurals), (language, key)
+        source = msgid if isinstance(msgid, str) else msgid[-1]
+        for msgstr in forms:
+            assert sorted(PLACEHOLDER.findall(source)) == sorted(PLACEHOLDER.findall(msgstr)), (language, key)
+            assert msgstr.count("<") == source.count("<"), (language, key)
 
 
 @pytest.mark.parametrize("language", sorted(LANGUAGES))
@@ -61,7 +69,10 @@ def test_the_compiled_catalog_is_the_current_one(language):
     with (TRANSLATIONS / language / "LC_MESSAGES" / "messages.mo").open("rb") as f:
         compiled = Translations(f)
     for message in catalog(language):
-        if message.id:
+        if isinstance(message.id, tuple):  # plural: each count gets the form the language's rule picks
+            for n in range(0, 120):
+                assert compiled.ngettext(*message.id, n) == message.string[compiled.plural(n)], (language, message.id, n)
+        elif message.id:
             assert compiled.gettext(message.id) == message.string, (language, message.id)
 
 

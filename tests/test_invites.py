@@ -49,6 +49,15 @@ def test_invite_end_to_end_mail_link_dashboard(mail_env, smtp_server, guardians,
     assert "Ben Baker" not in dashboard.get_data(as_text=True)
 
 
+def test_an_invitation_speaks_the_guardians_language(mail_env, smtp_server, guardians, conn):
+    conn.execute("update guardian set preferred_language = 'ar' where id = %s", (guardians["ids"]["a"],))
+    assert main(["invite", "--guardian-email", "a.parent@example.org", "--quiet"]) == 0
+    [mail] = smtp_server.messages
+    assert mail.message["Subject"] == "رابط تسجيل الدخول إلى الاتجاهات الأسبوعية"
+    assert '<html lang="ar" dir="rtl">' in mail.part("html")
+    assert "افتح هذا الرابط لتسجيل الدخول" in mail.part("plain") and LINK.search(mail.part("plain"))
+
+
 def test_invite_all_without_link_reports_and_fails_non_zero_then_catches_up(mail_env, smtp_server, guardians, conn, capsys):
     conn.execute("select issue_guardian_token(%s)", (guardians["ids"]["a"],))  # A has a live link already
     smtp_server.handler.refused.add("b.other@example.org")

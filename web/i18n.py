@@ -64,10 +64,25 @@ def text_direction() -> str:
     return get_locale().text_direction
 
 
-def number(value: float | None, signed: bool = False) -> str:
+# The formats, for any locale: the pages pass the request's (get_locale()), the mails the guardian's.
+
+def format_number(value: float | None, locale: Locale, signed: bool = False) -> str:
     """A score or slope with two decimals in the locale's digits and separators."""
     pattern = "+#,##0.00;-#,##0.00" if signed else "#,##0.00"
-    return format_decimal(value, pattern, locale=get_locale())
+    return format_decimal(value, pattern, locale=locale)
+
+
+def format_short_date(day: date, locale: Locale) -> str:
+    """A week's Monday as a parent reads it: "26 Oct" (en-GB), "Oct 26" (en), "26 oct" (es)."""
+    return format_skeleton("MMMd", day, locale=locale)
+
+
+def format_long_date(day: date, locale: Locale) -> str:
+    return format_skeleton("yMMMd", day, locale=locale)
+
+
+def number(value: float | None, signed: bool = False) -> str:
+    return format_number(value, get_locale(), signed)
 
 
 def number_or_none(value: float | None) -> str:
@@ -79,12 +94,11 @@ def integer(value: int) -> str:
 
 
 def short_date(day: date) -> str:
-    """A week's Monday as a parent reads it: "26 Oct" (en-GB), "Oct 26" (en), "26 oct" (es)."""
-    return format_skeleton("MMMd", day, locale=get_locale())
+    return format_short_date(day, get_locale())
 
 
 def long_date(day: date) -> str:
-    return format_skeleton("yMMMd", day, locale=get_locale())
+    return format_long_date(day, get_locale())
 
 
 def init_app(app: Flask) -> None:

@@ -146,9 +146,13 @@ TRANSLATIONS = Path(__file__).with_name("translations")
 
 
 def templates(language: str | None = None) -> Environment:
-    """The mail templates, their strings in `language` (the parents' pages' catalogs; English when
-    None or a language without one)."""
-    key = language or "en"
+    """The mail templates in `language` (the parents' pages' catalogs and formats; the school's default
+    language, WEEKLY_TRENDS_DEFAULT_LOCALE, when None or a language we do not ship)."""
+    from .i18n import format_long_date, format_number, format_short_date, parse_locale
+    from .settings import default_locale
+
+    locale = parse_locale(language) or parse_locale(default_locale())
+    key = str(locale)
     if key not in _environments:
         env = Environment(
             loader=FileSystemLoader(TEMPLATES),
@@ -159,6 +163,15 @@ def templates(language: str | None = None) -> Environment:
             lstrip_blocks=True,
         )
         env.install_gettext_translations(Translations.load(str(TRANSLATIONS), [key]), newstyle=True)
+        rtl = locale.text_direction == "rtl"
+        env.globals.update(
+            lang=locale.language, dir=locale.text_direction,
+            # Inline styles name physical sides (mail clients ignore logical ones): the reading side first.
+            start="right" if rtl else "left", end="left" if rtl else "right",
+            num=lambda value, signed=False: format_number(value, locale, signed),
+            short_date=lambda day: format_short_date(day, locale),
+            long_date=lambda day: format_long_date(day, locale),
+        )
         _environments[key] = env
     return _environments[key]
 

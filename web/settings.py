@@ -45,6 +45,11 @@ def check_default_locale(value: object) -> str:
     return value
 
 
+def default_locale() -> str:
+    """The school's language (WEEKLY_TRENDS_DEFAULT_LOCALE, default en), checked: for pages and mails alike."""
+    return check_default_locale(os.environ.get("WEEKLY_TRENDS_DEFAULT_LOCALE", "en"))
+
+
 def instance_secret_key(app: Flask) -> str:
     """The key kept in the instance folder, created on first start, so restarts keep sessions."""
     path = Path(app.instance_path) / "secret_key"
