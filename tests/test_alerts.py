@@ -148,6 +148,17 @@ def test_a_window_sees_the_history_before_it(conn):
     ]
 
 
+def test_a_range_that_starts_inside_a_decline_after_empty_weeks(conn):
+    """The walk skips runs of empty weeks before the range, never the weeks with scores after them."""
+    weeks = BASE + [(0, None), (0, None), (2, Decimal("60")), (2, Decimal("60")), (2, Decimal("61"))]
+    student = load_weeks(conn, weeks)
+    assert reference_alerts(weeks)[-3:] == [None, "declining", "declining"]
+    for first in range(len(weeks)):
+        rows = conn.execute("select alert from weekly_trend_alerts(%s, %s, %s) order by week_start_date",
+                            (student, FIRST_MONDAY + timedelta(weeks=first), FIRST_MONDAY + timedelta(weeks=len(weeks) - 1)))
+        assert [r[0] for r in rows] == reference_alerts(weeks)[first:], first
+
+
 AVERAGES = st.one_of(
     st.sampled_from([Decimal(v) for v in ("80", "75", "70", "70.01", "69.99", "65", "60", "74.99", "85", "90")]),
     st.decimals(min_value=40, max_value=100, places=2),
@@ -174,6 +185,29 @@ def test_sql_rule_matches_the_reference(conn, history, tail, drop, min_scores):
     for (count, _), flag in zip(weeks, got):
         if count < min_scores:
             assert flag is None
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    history=st.lists(st.tuples(st.integers(min_value=1, max_value=3), st.sampled_from([Decimal("80"), Decimal("81")])),
+                     min_size=6, max_size=7),
+    tail=st.lists(st.one_of(WEEK, st.just((0, None)), st.just((2, Decimal("60")))), min_size=1, max_size=16),
+    window=st.tuples(st.integers(min_value=0, max_value=40), st.integers(min_value=0, max_value=40)),
+)
+def test_any_range_asked_gives_the_flags_of_the_whole_history(conn, history, tail, window):
+    """A range that starts late (after runs of empty weeks the walk skips), or ends early: each week's flag
+    is the one the whole history gives it (the reference over every week)."""
+    weeks = history + tail
+    student = load_weeks(conn, weeks)
+    expected = reference_alerts(weeks)
+    first, length = window[0] % len(weeks), window[1] % len(weeks)
+    last = min(len(weeks) - 1, first + length)
+    rows = conn.execute(
+        "select week_start_date, alert from weekly_trend_alerts(%s, %s, %s) order by 1",
+        (student, FIRST_MONDAY + timedelta(weeks=first, days=3), FIRST_MONDAY + timedelta(weeks=last, days=6)),
+    ).fetchall()
+    assert [r[0] for r in rows] == [FIRST_MONDAY + timedelta(weeks=i) for i in range(first, last + 1)]
+    assert [r[1] for r in rows] == expected[first:last + 1]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -84,6 +84,10 @@ RELEASED: dict[str, dict[str, str]] = {
         "0009/000_oneroster_schema.sql": "e564a9f282bef05c29621f8ef477ac4a0179f8c3109dc9660fa52e81641e890b",
         "0009/600_oneroster.sql": "915892f458942e063a06deaeacdcfcab859469639eafa9498beb3e154a0971a7",
     },
+    "0010": {
+        "0010_delta_averages.py": "253c730768844db1791b7bc1a03007fa78670a7f4df1ae108fb77789e1e345df",
+        "0010/210_source_triggers.sql": "0d783e7d56493effe6ee6908b7c10d837e75121cb71792ed08ad258e6c96c19c",
+    },
 }
 
 

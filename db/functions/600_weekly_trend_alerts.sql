@@ -35,10 +35,23 @@ returns table (week_start_date date, alert text)
 language plpgsql
 stable
 as $$
+-- Walks the student's weeks from the first with scores (the state at a week
+-- depends on all before it), over arrays read by one statement: no row fetch
+-- per week, the last p_baseline_weeks averages in a ring. Revision 0011: the
+-- row-by-row walk cost a parent's answer 0.34 of its 1.12 ms (3 school years).
 declare
-  v_week record;
-  v_history numeric[] := '{}';   -- averages of the weeks with scores so far, oldest first
-  v_window_sum numeric := 0;     -- the sum of the last p_baseline_weeks of them
+  v_from date;
+  v_to date;
+  v_mondays date[];              -- the weeks with scores up to v_to, oldest first
+  v_counts integer[];
+  v_averages numeric[];
+  v_next integer := 1;           -- the next of them to reach
+  v_monday date;
+  v_scores integer;
+  v_average numeric;
+  v_ring numeric[];              -- the last p_baseline_weeks averages of weeks with scores
+  v_seen integer := 0;           -- weeks with scores so far
+  v_window_sum numeric := 0;     -- the sum of the ring
   v_state text := 'normal';      -- normal | declining | recovering
   v_base numeric;                -- the baseline of the current decline
   v_pending_base numeric;        -- normal: last week was low against this baseline
@@ -48,8 +61,6 @@ declare
   v_low boolean;
   v_good_week boolean;
   v_alert text;
-  v_first date;
-  v_n integer;
 begin
   if p_from is null or p_to is null or p_from > p_to then
     raise exception 'weekly_trend_alerts: need p_from <= p_to, got % and %', p_from, p_to
@@ -61,35 +72,43 @@ begin
       p_drop_points, p_min_scores, p_baseline_weeks
       using errcode = 'invalid_parameter_value';
   end if;
-  select min(s.week_start_date) into v_first
+  v_from := date_trunc('week', p_from::timestamp)::date;
+  v_to := date_trunc('week', p_to::timestamp)::date;
+  select array_agg(s.week_start_date order by s.week_start_date),
+         array_agg(s.quiz_count + s.assignment_count order by s.week_start_date),
+         array_agg(s.overall_average order by s.week_start_date)
+    into v_mondays, v_counts, v_averages
     from student_weekly_performance s
-   where s.student_profile_id = p_student and s.quiz_count + s.assignment_count > 0;
-  v_first := least(coalesce(v_first, date_trunc('week', p_from::timestamp)::date), date_trunc('week', p_from::timestamp)::date);
-  for v_week in
-    select m::date as monday, coalesce(s.quiz_count + s.assignment_count, 0) as scores, s.overall_average as average
-      from generate_series(v_first, date_trunc('week', p_to::timestamp)::date, interval '7 days') as m
-      left join student_weekly_performance s
-        on s.student_profile_id = p_student and s.week_start_date = m::date
-     order by m
-  loop
+   where s.student_profile_id = p_student and s.week_start_date <= v_to
+     and s.quiz_count + s.assignment_count > 0;
+  v_ring := array_fill(0::numeric, array[p_baseline_weeks]);
+  v_monday := least(coalesce(v_mondays[1], v_from), v_from);
+  while v_monday <= v_to loop
+    if v_mondays[v_next] = v_monday then
+      v_scores := v_counts[v_next];
+      v_average := v_averages[v_next];
+      v_next := v_next + 1;
+    else
+      v_scores := 0;
+      v_average := null;
+    end if;
     v_alert := null;
-    v_n := cardinality(v_history);
-    v_week_base := case when v_n >= p_baseline_weeks then v_window_sum / p_baseline_weeks end;
+    v_week_base := case when v_seen >= p_baseline_weeks then v_window_sum / p_baseline_weeks end;
     if v_state = 'normal' then
-      if v_pending_base is not null and v_week.scores >= p_min_scores
-         and v_week.average <= v_pending_base - p_drop_points then
+      if v_pending_base is not null and v_scores >= p_min_scores
+         and v_average <= v_pending_base - p_drop_points then
         v_alert := 'declining';
         v_state := 'declining';
         v_base := v_pending_base;
         v_pending_base := null;
-      elsif v_week_base is not null and v_week.scores >= p_min_scores
-         and v_week.average <= v_week_base - p_drop_points then
+      elsif v_week_base is not null and v_scores >= p_min_scores
+         and v_average <= v_week_base - p_drop_points then
         v_pending_base := v_week_base;
       else
         v_pending_base := null;
       end if;
     elsif v_state = 'declining' then
-      if v_week.scores >= p_min_scores and v_week.average <= v_base - p_drop_points then
+      if v_scores >= p_min_scores and v_average <= v_base - p_drop_points then
         v_alert := 'declining';
       else
         v_state := 'recovering';
@@ -99,8 +118,8 @@ begin
     end if;
     -- the week that ended a decline counts towards the recovery
     if v_state = 'recovering' and v_alert is null then
-      v_low := v_week.scores >= p_min_scores and v_week.average <= v_base - p_drop_points;
-      v_good_week := v_week.scores >= p_min_scores and v_week.average >= v_base - p_drop_points / 2;
+      v_low := v_scores >= p_min_scores and v_average <= v_base - p_drop_points;
+      v_good_week := v_scores >= p_min_scores and v_average >= v_base - p_drop_points / 2;
       if v_low and v_prev_low then
         v_alert := 'declining';
         v_state := 'declining';
@@ -117,17 +136,24 @@ begin
       end if;
       v_prev_low := v_low;
     end if;
-    if v_week.scores > 0 then
-      v_history := v_history || v_week.average;
-      v_window_sum := v_window_sum + v_week.average;
-      if cardinality(v_history) > p_baseline_weeks then
-        v_window_sum := v_window_sum - v_history[cardinality(v_history) - p_baseline_weeks];
-      end if;
+    if v_scores > 0 then
+      -- the ring's oldest slot gives way to this week
+      v_window_sum := v_window_sum - v_ring[v_seen % p_baseline_weeks + 1] + v_average;
+      v_ring[v_seen % p_baseline_weeks + 1] := v_average;
+      v_seen := v_seen + 1;
     end if;
-    if v_week.monday >= date_trunc('week', p_from::timestamp)::date then
-      week_start_date := v_week.monday;
+    if v_monday >= v_from then
+      week_start_date := v_monday;
       alert := v_alert;
       return next;
+      v_monday := v_monday + 7;
+    elsif v_scores = 0 then
+      -- After an empty week every state is one an empty week leaves as it is,
+      -- so the empty weeks that follow change nothing: go straight on to the
+      -- next week with scores, or the first week asked for.
+      v_monday := least(coalesce(v_mondays[v_next], v_from), v_from);
+    else
+      v_monday := v_monday + 7;
     end if;
   end loop;
 end;
