@@ -362,15 +362,17 @@ def test_two_concurrent_runs_never_send_the_same_digest_twice(db_url, smtp_serve
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="no Chromium at /usr/bin/chromium")
-def test_the_digest_renders_in_chromium(mail_env, smtp_server, households):
+@pytest.mark.parametrize("language", ["en", "ar"])
+def test_the_digest_renders_in_chromium(mail_env, smtp_server, households, conn, language):
     from playwright.sync_api import sync_playwright
 
     from test_browser import CHROMIUM_ARGS
 
+    conn.execute("update guardian set preferred_language = %s where id = %s", (language, households["guardians"]["e"]))
     assert digest() == 0
     html = next(m for m in smtp_server.messages if m.recipients == ["e.parent@example.org"]).part("html")
     ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / "digest.png"
+    path = ARTIFACTS / ("digest.png" if language == "en" else f"digest-{language}.png")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 600, "height": 900})
@@ -382,6 +384,9 @@ def test_the_digest_renders_in_chromium(mail_env, smtp_server, households):
         assert all(b is not None and b["height"] >= 10 for b in bars)
         assert bars[3]["width"] > bars[5]["width"] > 0
         assert page.locator(".alert").is_visible()
+        # the week's label on the reading side of its bar: left in English, right in Arabic
+        label = rows_.first.locator("td").first.bounding_box()
+        assert (label["x"] > bars[0]["x"]) == (language == "ar")
         page.screenshot(path=str(path), full_page=True)
         browser.close()
     print(f"\ndigest screenshot: {path}")
