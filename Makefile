@@ -48,7 +48,7 @@ test: install-test
 test-fast: install-test
 	$(BIN)/python -m pytest -x -q -m "not slow" $(PYTEST_ARGS)
 
-## The district benchmark (~15 min on 2 cores; BENCH_ARGS="--students 2000": under 2 min). The HTTP
+## The district benchmark (18 min on 2 quiet cores, 37 min on a busy day; BENCH_ARGS="--students 2000": under 2 min). The HTTP
 ## section needs wrk: installed here from Debian when missing and run as root, else skipped by the bench.
 bench: install-test
 	@command -v wrk >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || apt-get install -y -qq wrk >/dev/null 2>&1 \
