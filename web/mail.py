@@ -32,6 +32,8 @@ from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from .embedded import PROJECT_ROOT
+from .i18n import format_long_date, format_number, format_short_date, parse_locale
+from .settings import default_locale
 
 TEMPLATES = Path(__file__).with_name("templates") / "mail"
 DEFAULT_FROM = "Weekly Trends <no-reply@localhost>"
@@ -148,9 +150,6 @@ TRANSLATIONS = Path(__file__).with_name("translations")
 def templates(language: str | None = None) -> Environment:
     """The mail templates in `language` (the parents' pages' catalogs and formats; the school's default
     language, WEEKLY_TRENDS_DEFAULT_LOCALE, when None or a language we do not ship)."""
-    from .i18n import format_long_date, format_number, format_short_date, parse_locale
-    from .settings import default_locale
-
     locale = parse_locale(language) or parse_locale(default_locale())
     key = str(locale)
     if key not in _environments:
