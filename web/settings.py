@@ -46,7 +46,8 @@ def check_default_locale(value: object) -> str:
 
 
 def default_locale() -> str:
-    """The school's language (WEEKLY_TRENDS_DEFAULT_LOCALE, default en), checked: for pages and mails alike."""
+    """The school's language (WEEKLY_TRENDS_DEFAULT_LOCALE, default en), checked: the mails' fallback (the
+    pages read the same setting into app.config["DEFAULT_LOCALE"], web/__init__.py)."""
     return check_default_locale(os.environ.get("WEEKLY_TRENDS_DEFAULT_LOCALE", "en"))
 
 
