@@ -88,6 +88,10 @@ RELEASED: dict[str, dict[str, str]] = {
         "0010_delta_averages.py": "253c730768844db1791b7bc1a03007fa78670a7f4df1ae108fb77789e1e345df",
         "0010/210_source_triggers.sql": "0d783e7d56493effe6ee6908b7c10d837e75121cb71792ed08ad258e6c96c19c",
     },
+    "0011": {
+        "0011_alert_walk.py": "e24a89aed11bb1e70cf93015e514cb94e7fd273a0695a35a2b9d2e10869db1c0",
+        "0011/600_weekly_trend_alerts.sql": "d7191452982bd6c39345151112eeaaf8e8b378a6b0f9a4b20412856a9e30832d",
+    },
 }
 
 
