@@ -67,6 +67,74 @@ def test_refresh_repairs_everything_and_reports_rows_written(school):
     assert conn.execute("select refresh_weekly_performance()").fetchone()[0] == 0
 
 
+# Parallel plans even for a handful of rows: no start-up or transfer cost, no minimum table size.
+PARALLEL_EVERYWHERE = ("set parallel_setup_cost = 0", "set parallel_tuple_cost = 0",
+                       "set min_parallel_table_scan_size = 0", "set min_parallel_index_scan_size = 0")
+
+
+def force_parallel(conn) -> None:
+    for statement in PARALLEL_EVERYWHERE:
+        conn.execute(statement)
+
+
+def parallel_workers_launched(conn) -> int | None:
+    """Workers launched in this database so far (pg_stat_database has the column from PostgreSQL 18), else None."""
+    if conn.info.server_version < 180000:
+        return None
+    conn.execute("select pg_stat_force_next_flush()")
+    conn.execute("select 1")  # the flush happens when a transaction ends
+    conn.execute("select pg_stat_clear_snapshot()")
+    return conn.execute("select parallel_workers_launched from pg_stat_database"
+                        " where datname = current_database()").fetchone()[0]
+
+
+@pytest.mark.parametrize("query", [
+    "select * from expected_weeks()",
+    "select * from expected_course_weeks()",
+    # the class view's own query, as its refresh plans it
+    "select pg_get_viewdef('course_weekly_performance'::regclass)",
+])
+def test_the_recomputations_can_be_read_by_parallel_workers(school, query):
+    # A function not marked parallel safe keeps every query that names it on one core, inlined or not:
+    # the full refresh and the class view's refresh read every source row.
+    conn, _ = school
+    if query.startswith("select pg_get_viewdef"):
+        query = conn.execute(query).fetchone()[0].rstrip().rstrip(";")
+    force_parallel(conn)
+    plan = "\n".join(row[0] for row in conn.execute(f"explain (costs off) {query}"))
+    assert "Gather" in plan, plan
+
+
+def test_the_full_refresh_runs_in_parallel_workers_and_stays_exact(school):
+    conn, (a, b, c) = school
+    for student in (a, b, c):
+        corrupt(conn, student)
+    force_parallel(conn)
+    before = parallel_workers_launched(conn)
+    written = conn.execute("select refresh_weekly_performance()").fetchone()[0]
+    after = parallel_workers_launched(conn)
+    assert written == 3 * (6 + 1)
+    assert_exact(conn)
+    assert conn.execute("select count(*), sum(item_count) from course_weekly_performance").fetchone() == (6, 18)
+    if before is not None:
+        # the rebuild's differences (RETURN QUERY: PL/pgSQL runs SELECT ... INTO on one core) and the class view
+        assert after - before >= 2
+
+
+def test_one_students_refresh_launches_no_parallel_workers(school):
+    # Its plan is generic and reused (a time-zone change, the staff's Recalculate): an index range scan,
+    # never a parallel plan whose workers would cost more than the work.
+    conn, (a, _, _) = school
+    corrupt(conn, a)
+    before = parallel_workers_launched(conn)
+    if before is None:
+        pytest.skip("pg_stat_database.parallel_workers_launched needs PostgreSQL 18")
+    for _ in range(6):  # past the plan cache's five custom plans
+        conn.execute("select refresh_weekly_performance(%s, null, false)", (a,))
+    assert parallel_workers_launched(conn) == before
+    assert conn.execute("select count(*) from check_weekly_performance(%s)", (a,)).fetchone()[0] == 0
+
+
 def test_refresh_of_one_student_touches_only_that_student(school):
     conn, (a, b, _) = school
     corrupt(conn, a)
