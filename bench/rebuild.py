@@ -58,8 +58,9 @@ def measure_refresh(conn: psycopg.Connection) -> tuple[dict[str, list[float]], i
         if label == "refresh":
             written += result
         log(f"rebuild {label}: {seconds[label][-1]:.2f} s")
-    # The refresh writes, so it never runs in parallel; a bare GROUP BY can.
-    # One serial run of it shows how much of the ratio that is.
+    # The bare GROUP BY runs with parallel workers; the refresh's reads do too
+    # (revision 0012), its writes cannot. One serial run of the GROUP BY shows
+    # how much of the ratio parallelism is.
     with conn.transaction():
         conn.execute("set local max_parallel_workers_per_gather = 0")
         serial = timed_ms(conn, GROUP_BY) / 1000
