@@ -92,6 +92,10 @@ RELEASED: dict[str, dict[str, str]] = {
         "0011_alert_walk.py": "e24a89aed11bb1e70cf93015e514cb94e7fd273a0695a35a2b9d2e10869db1c0",
         "0011/600_weekly_trend_alerts.sql": "d7191452982bd6c39345151112eeaaf8e8b378a6b0f9a4b20412856a9e30832d",
     },
+    "0012": {
+        "0012_parallel_refresh.py": "36eadfba3ac017f7cf9ffb935eb50658cefea9a2f12509dd4c2fd9e1cc162bec",
+        "0012/300_refresh_and_check.sql": "b7a13a53d7f361cc1d07337601a0d9151d79d4c54fa608cd128d10e01258bf2a",
+    },
 }
 
 
