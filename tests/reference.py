@@ -6,7 +6,8 @@ as plain columns and derives
 
 * the weekly rows of student_weekly_performance, every column (year and week_number included);
 * the per-course weeks a student sees (the weekly-trend answer's `courses`), class averages included;
-* the class view course_weekly_performance (class_average, student_count, item_count).
+* the class view course_weekly_performance (class_average, student_count, item_count);
+* the trend line of the answer (least squares in exact fractions; the product's is trend_json() in SQL).
 
 Compare with what the product shows: the table, the view and the HTTP answer. The one comparison
 with the internal table student_course_weekly_performance is course_table_differences(), kept apart
@@ -19,6 +20,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+from math import floor
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -151,6 +154,43 @@ def stored_class_view(conn: psycopg.Connection) -> dict[tuple[int, date], tuple]
     }
 
 
+# ---- the trend line ----
+
+MIN_TREND_WEEKS = 3
+STABLE_BELOW = 1  # points a week
+
+
+def round_half_away(value: Fraction, places: int = 2) -> float:
+    """value rounded half away from zero, as the database's round(numeric) does."""
+    scale = 10**places
+    magnitude = floor(abs(value) * scale + Fraction(1, 2))
+    return float(Fraction(magnitude if value >= 0 else -magnitude, scale))
+
+
+def least_squares_slope(points: list[tuple[int, Decimal | float]]) -> Fraction:
+    """Slope of the least-squares line through (x, y), exactly (needs two distinct x)."""
+    xs = [Fraction(x) for x, _ in points]
+    ys = [Fraction(y) for _, y in points]
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / sum((x - mean_x) ** 2 for x in xs)
+
+
+def trend_indicator(overall: list[Decimal | float | None]) -> dict:
+    """Direction and slope of overall averages, one per week in order, None for a week without data.
+
+    x is the week's index in the range, so a gap keeps its width.
+    """
+    points = [(index, value) for index, value in enumerate(overall) if value is not None]
+    if len(points) < MIN_TREND_WEEKS:
+        return {"direction": "insufficient_data", "slope_per_week": None}
+    slope = least_squares_slope(points)
+    if abs(slope) < STABLE_BELOW:
+        direction = "stable"
+    else:
+        direction = "improving" if slope > 0 else "declining"
+    return {"direction": direction, "slope_per_week": round_half_away(slope)}
+
+
 # ---- the weekly-trend answer ----
 
 def as_float(value: Decimal | None) -> float | None:
@@ -180,7 +220,7 @@ def week_json(monday: date) -> dict:
 
 def expected_trend(conn: psycopg.Connection, student: int, end: date, weeks: int, min_students: int) -> dict:
     """The figures of GET /api/v1/students/<student>/weekly-trend?end=&weeks= : weekly_trend, weeks_with_data,
-    total_weeks and courses (every figure but the trend line and last_updated)."""
+    total_weeks, trend and courses (every figure but last_updated)."""
     mondays = mondays_ending(end, weeks)
     scores = counted_scores(conn)
     mine = grouped([s for s in scores if s.student == student], lambda s: s.week)
@@ -204,6 +244,7 @@ def expected_trend(conn: psycopg.Connection, student: int, end: date, weeks: int
         "weekly_trend": trend,
         "total_weeks": weeks,
         "weeks_with_data": sum(1 for m in mondays if m in mine),
+        "trend": trend_indicator([figures(mine[m])["overall_average"] if m in mine else None for m in mondays]),
         "courses": courses,
     }
 
@@ -212,7 +253,7 @@ def shown_trend(answer: dict) -> dict:
     """The part of a weekly-trend answer expected_trend() recomputes."""
     stats = answer["weekly_stats"]
     assert answer["courses"] == stats["courses"] and answer["weeks_with_data"] == stats["weeks_with_data"]
-    shown = {key: stats[key] for key in ("weekly_trend", "total_weeks", "weeks_with_data", "courses")}
+    shown = {key: stats[key] for key in ("weekly_trend", "total_weeks", "weeks_with_data", "trend", "courses")}
     # The sustained-decline alert has an oracle of its own (tests/test_alerts.py): not recomputed here.
     shown["weekly_trend"] = [{k: v for k, v in week.items() if k != "alert"} for week in shown["weekly_trend"]]
     return shown

@@ -18,8 +18,9 @@ import pytest
 
 from factories import add_guardian, add_quiz, add_student
 from mailserver import mail_env, smtp_server  # noqa: F401 - fixtures
+from reference import trend_indicator
 from web.cli import main
-from web.digest import last_complete_week, parse_iso_week
+from web.digest import WEEKS_SHOWN, child_weeks, last_complete_week, parse_iso_week
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -112,6 +113,26 @@ def test_one_email_per_guardian_covering_exactly_their_children(mail_env, smtp_s
     assert "at least 10 points below their usual level" in e.part("plain")
     assert 'data-alert="declining"' in e.part("html")
     assert "points below" not in text
+
+
+def test_a_childs_weeks_in_the_digest_are_the_parents_answer(households, conn, client):
+    # One home for a child's weekly figures: the digest reads student_weekly_stats(), as the answer does.
+    guardian = households["guardians"]["e"]
+    token = conn.execute("select issue_guardian_token(%s)", (guardian,)).fetchone()[0]
+    for student in (households["students"]["eve"], households["students"]["ben"]):
+        conn.execute("insert into guardian_student (guardian_id, student_profile_id) values (%s, %s)"
+                     " on conflict do nothing", (guardian, student))
+        answer = client.get(f"/api/v1/students/{student}/weekly-trend?end=2024-02-04&weeks={WEEKS_SHOWN}",
+                            headers={"Authorization": f"Bearer {token}"}).get_json()
+        mailed = child_weeks(conn, student, MONDAY.date(), (10, 2))
+        shown = answer["weekly_stats"]
+        assert mailed["weekly_trend"] == shown["weekly_trend"]
+        assert (mailed["weeks_with_data"], mailed["last_updated"], mailed["trend"]) == (
+            shown["weeks_with_data"], shown["last_updated"], shown["trend"])
+        assert mailed["trend"] == trend_indicator([w["overall_avg"] for w in shown["weekly_trend"]])
+    eve = child_weeks(conn, households["students"]["eve"], MONDAY.date(), (10, 2))
+    assert [w["alert"] for w in eve["weekly_trend"]] == [None, None, None, None, None, "declining"]
+    assert [w["overall_avg"] for w in eve["weekly_trend"]] == [80.0, 80.0, 80.0, 80.0, 63.0, 63.0]
 
 
 def test_a_digest_speaks_the_guardians_language_dates_and_numbers_included(mail_env, smtp_server, households, conn):

@@ -4,7 +4,7 @@ per-course rows and the class view over them.
 
 The "before" answers are computed at 0005 by the weekly-trend code that shipped with it (web/trends.py's
 weekly_stats before issue 11, copied below): the weekly rows, the per-course rows and the class view read
-by Python, the trend in exact fractions.
+by Python, the trend in exact fractions (the rule now kept as the tests' oracle, tests/reference.py).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from psycopg.rows import dict_row
 
 from conftest import create_database, drop_database
 from web.embedded import PROJECT_ROOT
-from web.trends import trend_indicator
+from reference import trend_indicator
 
 MIN_STUDENTS = 5
 END = date(2024, 3, 20)

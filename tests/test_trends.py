@@ -12,7 +12,7 @@ from fractions import Fraction
 import pytest
 
 from factories import add_assignment, add_course, add_guardian, add_quiz, add_student
-from web.trends import least_squares_slope, round_half_away, trend_indicator
+from reference import least_squares_slope, round_half_away, trend_indicator
 
 UTC = timezone.utc
 # 2024 W1..W6: Mondays 1, 8, 15, 22, 29 January and 5 February.

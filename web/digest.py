@@ -33,7 +33,7 @@ from psycopg.rows import dict_row
 
 from .mail import MailError, Mailer, MailSettings, build_message, mask_email, render
 from .settings import env_int
-from .trends import alert_thresholds, weekly_stats
+from .alerts import alert_thresholds
 
 log = logging.getLogger("weekly_trends.mail")
 
@@ -125,6 +125,16 @@ def guardians(conn: psycopg.Connection, email: str | None) -> list[dict]:
     return rows
 
 
+def child_weeks(conn: psycopg.Connection, student_id: int, monday: date, thresholds: tuple[int, int]) -> dict:
+    """A child's WEEKS_SHOWN weeks up to the one of monday, as the parents' answer shows them
+    (student_weekly_stats(): the weekly figures, alerts, weeks_with_data, last_updated and trend)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "select weekly_trend, weeks_with_data, last_updated, trend from student_weekly_stats(%s, %s, %s, %s, %s)",
+            (student_id, monday - timedelta(weeks=WEEKS_SHOWN - 1), WEEKS_SHOWN, *thresholds),
+        ).fetchone()
+
+
 def children(conn: psycopg.Connection, guardian_id: int, monday: date, thresholds: tuple[int, int]) -> list[dict]:
     """Each linked child's last six weeks up to the digest's week, with the trend and alerts."""
     kids = conn.execute(
@@ -138,7 +148,7 @@ def children(conn: psycopg.Connection, guardian_id: int, monday: date, threshold
     ).fetchall()
     result = []
     for kid in kids:
-        stats = weekly_stats(conn, kid["id"], monday + timedelta(days=6), WEEKS_SHOWN, thresholds)
+        stats = child_weeks(conn, kid["id"], monday, thresholds)
         weeks = [
             w | {
                 "scores": w["quiz_count"] + w["assignment_count"],

@@ -17,7 +17,7 @@ from .params import bad_request, parse_end, parse_weeks
 from .problems import html_errors
 from .signin import add_sign_in_routes
 from .students import student_trend
-from .trends import alert_thresholds
+from .alerts import alert_thresholds
 from .week_scores import iso_week_name, week_scores
 from .wording import trend_sentence
 

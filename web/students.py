@@ -21,7 +21,7 @@ from . import db
 from .auth import GUARDIAN, authenticate_credential, presented_credential, refused
 from .params import parse_end, parse_id, parse_weeks
 from .problems import ProblemError
-from .trends import alert_thresholds
+from .alerts import alert_thresholds
 
 NOT_FOUND_DETAIL = "No student with this id is linked to your account."
 TREND_CALL = "select status, reader_id, answer, page from weekly_trend_json(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"

@@ -105,7 +105,7 @@ as $$
          end
 $$;
 comment on function trend_json(bigint, numeric, numeric) is
-  'The trend of the answer from the least-squares sums of p_points weeks: insufficient_data under 3 points, else stable under 1 point a week, improving or declining; slope_per_week rounded to 2 decimals. web/trends.py holds the same rule in exact fractions, for the tests.';
+  'The trend of the answer from the least-squares sums of p_points weeks: insufficient_data under 3 points, else stable under 1 point a week, improving or declining; slope_per_week rounded to 2 decimals. tests/reference.py holds the same rule in exact fractions, as the tests'' oracle.';
 
 create or replace function utc_iso_timestamp(p_instant timestamptz)
 returns text
@@ -120,6 +120,57 @@ as $$
          || '+00:00'
 $$;
 comment on function utc_iso_timestamp(timestamptz) is 'An instant as ISO 8601 in UTC (+00:00), microseconds when not zero.';
+
+create or replace function student_weekly_stats(
+  p_student_profile_id bigint,
+  p_first date,
+  p_weeks integer,
+  p_alert_drop_points numeric default 10,
+  p_alert_min_scores integer default 2
+)
+returns table (weekly_trend json, weeks_with_data integer, last_updated text, trend json)
+language sql
+stable
+-- Invoker's rights, no SET clause and not strict: the planner inlines the
+-- call into weekly_trend_json()'s statement, and row-level security decides
+-- whose weeks the caller reads.
+as $$
+  -- The weeks of one student from p_first's Monday, each with its figures
+  -- (week_json()) and sustained-decline alert, the weeks with scores, the
+  -- last change and the trend: the parents' answer and the weekly digest
+  -- both read a child's weeks from here.
+  with weeks as materialized (
+    select n, p_first + 7 * n as monday from generate_series(0, p_weeks - 1) n
+  ),
+  stored as (
+    select t.week_start_date, t.quiz_sum, t.quiz_count, t.assignment_sum, t.assignment_count,
+           t.overall_average, t.updated_at
+      from student_weekly_performance t
+     where t.student_profile_id = p_student_profile_id
+       and t.week_start_date between p_first and p_first + 7 * (p_weeks - 1)
+  )
+  select json_agg(week_json(k.monday, s.quiz_sum, s.quiz_count, s.assignment_sum, s.assignment_count,
+                            p_alert => a.alert)
+                  order by k.n),
+         (count(s.week_start_date) filter (where s.quiz_count + s.assignment_count > 0))::integer,
+         utc_iso_timestamp(max(s.updated_at)),
+         trend_json(count(s.overall_average),
+                    count(s.overall_average) * sum(k.n * s.overall_average)
+                      - sum(k.n) filter (where s.overall_average is not null) * sum(s.overall_average),
+                    count(s.overall_average) * sum(k.n * k.n) filter (where s.overall_average is not null)
+                      - (sum(k.n) filter (where s.overall_average is not null))
+                        * (sum(k.n) filter (where s.overall_average is not null)))
+    from weeks k
+    left join stored s on s.week_start_date = k.monday
+    left join weekly_trend_alerts(p_student_profile_id, p_first, p_first + 7 * (p_weeks - 1),
+                                  p_alert_drop_points, p_alert_min_scores) a
+           on a.week_start_date = k.monday
+$$;
+comment on function student_weekly_stats(bigint, date, integer, numeric, integer) is
+  'One student''s p_weeks ISO weeks from the Monday p_first: weekly_trend (week_json() of each, with its sustained-decline alert), weeks_with_data, last_updated (ISO 8601, UTC) and trend (trend_json()). The one home of a child''s weekly figures: weekly_trend_json() and the weekly digest read them from here.';
+revoke all on function student_weekly_stats(bigint, date, integer, numeric, integer) from public;
+grant execute on function student_weekly_stats(bigint, date, integer, numeric, integer)
+  to weekly_trends_reader, weekly_trends_staff;
 
 create or replace function weekly_trend_json(
   p_token_hash bytea,
@@ -208,31 +259,9 @@ begin
   v_last := v_last - (extract(isodow from v_last)::integer - 1);
   v_first := v_last - 7 * (p_weeks - 1);
 
-  with weeks as materialized (
-    select n, v_first + 7 * n as monday from generate_series(0, p_weeks - 1) n
-  ),
-  stored as (
-    select t.week_start_date, t.quiz_sum, t.quiz_count, t.assignment_sum, t.assignment_count,
-           t.overall_average, t.updated_at
-      from student_weekly_performance t
-     where t.student_profile_id = v_student_id and t.week_start_date between v_first and v_last
-  )
-  select json_agg(week_json(k.monday, s.quiz_sum, s.quiz_count, s.assignment_sum, s.assignment_count,
-                            p_alert => a.alert)
-                  order by k.n),
-         count(s.week_start_date) filter (where s.quiz_count + s.assignment_count > 0),
-         utc_iso_timestamp(max(s.updated_at)),
-         trend_json(count(s.overall_average),
-                    count(s.overall_average) * sum(k.n * s.overall_average)
-                      - sum(k.n) filter (where s.overall_average is not null) * sum(s.overall_average),
-                    count(s.overall_average) * sum(k.n * k.n) filter (where s.overall_average is not null)
-                      - (sum(k.n) filter (where s.overall_average is not null))
-                        * (sum(k.n) filter (where s.overall_average is not null)))
+  select w.weekly_trend, w.weeks_with_data, w.last_updated, w.trend
     into v_weekly_trend, v_weeks_with_data, v_last_updated, v_trend
-    from weeks k
-    left join stored s on s.week_start_date = k.monday
-    left join weekly_trend_alerts(v_student_id, v_first, v_last, p_alert_drop_points, p_alert_min_scores) a
-           on a.week_start_date = k.monday;
+    from student_weekly_stats(v_student_id, v_first, p_weeks, p_alert_drop_points, p_alert_min_scores) w;
 
   with weeks as materialized (
     select n, v_first + 7 * n as monday from generate_series(0, p_weeks - 1) n
