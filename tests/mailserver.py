@@ -30,7 +30,7 @@ class Handler:
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.lower() in self.refused:
-            return "550 5.1.1 mailbox unavailable"
+            return f"550 5.1.1 <{address}>: Recipient address rejected: mailbox unavailable"  # as Postfix says it
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

@@ -272,7 +272,7 @@ def test_the_default_week_is_the_last_complete_one_in_the_school_time_zone():
     assert last_complete_week(datetime(2024, 2, 4, 23, 30, tzinfo=timezone.utc), ZoneInfo("UTC")) == parse_iso_week("2024-W04")
 
 
-def test_no_token_or_full_address_in_the_logs(mail_env, smtp_server, households, caplog):
+def test_no_token_or_full_address_in_the_logs(mail_env, smtp_server, households, caplog, conn):
     smtp_server.handler.refused.add("b.parent@example.org")
     with caplog.at_level("INFO", logger="weekly_trends.mail"):
         digest()
@@ -280,6 +280,10 @@ def test_no_token_or_full_address_in_the_logs(mail_env, smtp_server, households,
     assert "a***@example.org" in logged and "b***@example.org" in logged
     assert "@example.org" in logged and "parent@example.org" not in logged
     assert not re.search(r"wtu?_[0-9a-f]{16}", logged)
+    # the server's refusal names the recipient: masked in the log above and in the stored error
+    assert "550" in logged and "Recipient address rejected" in logged
+    error = conn.execute("select last_error from digest_delivery where outcome = 'failed'").fetchone()[0]
+    assert "b***@example.org" in error and "parent@example.org" not in error
 
 
 def subprocess_env(db_url: str, smtp_url: str, **extra) -> dict:

@@ -124,7 +124,7 @@ def test_reimporting_the_same_files_writes_nothing(conn, tmp_path, capsys, db_ur
     assert snapshot(conn) == before
     monkeypatch.setenv("DATABASE_URL", db_url)
     assert main(["import", "oneroster", str(path), "--quiet"]) == 0
-    assert "0 row(s) written. Nothing changed." in capsys.readouterr().out
+    assert "0 rows written. Nothing changed." in capsys.readouterr().out
     assert snapshot(conn) == before
 
 
@@ -230,6 +230,9 @@ BAD_RESULTS = [
     ({"score": "NaN"}, "bad number in score 'NaN'"),
     ({"scoreDate": "2024-02-30"}, "bad date in scoreDate '2024-02-30'"),
     ({"scoreDate": "16/01/2024"}, "bad date in scoreDate '16/01/2024'"),
+    # a real day, but outside what the score tables hold (1900 to 2199)
+    ({"scoreDate": "1850-01-16"}, "scoreDate out of range: '1850-01-16'"),
+    ({"scoreDate": "2300-01-16T10:00:00Z"}, "scoreDate out of range: '2300-01-16T10:00:00Z'"),
     ({"status": "archived"}, "unknown status 'archived'"),
     ({"scoreStatus": "graded"}, "unknown scoreStatus 'graded'"),
     ({"score": "-1"}, "score out of range"),

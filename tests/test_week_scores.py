@@ -105,6 +105,14 @@ def test_every_real_iso_week_is_a_week(client, family, week, monday):
     assert r.get_json()["scores"] == [] and r.get_json()["figures"]["quiz_count"] == 0
 
 
+@pytest.mark.parametrize("week", ["9999-W52", "0001-W01", "2020-W53"])
+def test_every_real_iso_week_is_a_page(client, family, week):
+    # 9999-W52 ends on 2 January 10000, past the last date Python has.
+    client.get("/login", query_string={"token": family["token"]})
+    r = client.get(f"/students/{family['a']}/weeks/{week}")
+    assert r.status_code == 200 and r.mimetype == "text/html", r.get_data(as_text=True)[:300]
+
+
 def test_not_signed_in_is_a_401_problem(client, family):
     r = get(client, scores_path(family["a"]))
     assert r.status_code == 401 and r.mimetype == PROBLEM

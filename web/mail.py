@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import mailbox
 import os
+import re
 import smtplib
 import ssl
 from collections.abc import Callable
@@ -43,6 +44,9 @@ TRUE = {"1", "true", "yes", "on", "required"}
 SMTP_POLICY = policy.SMTP
 
 
+EMAIL_ADDRESS = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
+
+
 class MailError(Exception):
     """A message that could not be handed over (refused, or the server unreachable).
 
@@ -50,7 +54,8 @@ class MailError(Exception):
     """
 
     def __init__(self, text: str, *, ambiguous: bool = False):
-        super().__init__(text)
+        # A server's refusal often names the recipient: masked, as everywhere it is logged or stored.
+        super().__init__(EMAIL_ADDRESS.sub(lambda m: mask_email(m[0]), text))
         self.ambiguous = ambiguous
 
 

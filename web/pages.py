@@ -93,7 +93,8 @@ def week(student_id: str, week: str):
         score["day"] = format_datetime(at, "EEE d MMM", locale=get_locale())
         score["time"] = format_time(at, "short", locale=get_locale())
     monday = date.fromisoformat(answer["week_start"])
-    sunday = date.fromordinal(monday.toordinal() + 6)
+    # 9999-W52 ends in the year 10000, past date.max: its last day shown is date.max.
+    sunday = date.fromordinal(min(monday.toordinal() + 6, date.max.toordinal()))
     return render_template(
         "week.html", answer=answer, student_id=answer["student_id"],
         week_from=i18n.long_date(monday), week_to=i18n.long_date(sunday),

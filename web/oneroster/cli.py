@@ -87,5 +87,6 @@ def cmd_import_oneroster(args: argparse.Namespace) -> int:
     for entity, c in summary.changes.items():
         if any(c.values()):
             print(f"  {entity}: {c['inserted']:,} inserted, {c['updated']:,} updated, {c['deleted']:,} deleted")
-    print(f"{summary.written:,} row(s) written." + (" Nothing changed." if summary.written == 0 else ""))
+    rows = "row" if summary.written == 1 else "rows"
+    print(f"{summary.written:,} {rows} written." + (" Nothing changed." if summary.written == 0 else ""))
     return 0
