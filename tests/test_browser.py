@@ -253,6 +253,26 @@ def test_dark_mode_keeps_contrast(live_server, browser, families, lang):
     context.close()
 
 
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_a_sustained_decline_alert_keeps_contrast(live_server, browser, families, conn, scheme):
+    # Guardian A's second child: six weeks at 80, then this week and the last at 62 and 64.
+    dana = add_student(conn, "Dana Dip")
+    guardian = conn.execute("select guardian_id from guardian_student where student_profile_id = %s",
+                            (families["a"],)).fetchone()[0]
+    conn.execute("insert into guardian_student (guardian_id, student_profile_id) values (%s, %s)", (guardian, dana))
+    this_monday = datetime.fromisoformat(families["weeks"][5]).replace(tzinfo=timezone.utc)
+    for weeks_ago in range(7, -1, -1):
+        for hour, score in enumerate((80, 80) if weeks_ago > 1 else (62, 64)):
+            add_quiz(conn, dana, score, this_monday - timedelta(weeks=weeks_ago) + timedelta(hours=hour + 1))
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=scheme)
+    page = context.new_page()
+    page.goto(f"{live_server}/login?token={families['token']}")
+    page.goto(f"{live_server}/students/{dana}")
+    assert page.locator('[data-alert="declining"]').count() >= 1
+    check_page(page, f"alert-{scheme}", 1280, "en")
+    context.close()
+
+
 def test_the_printed_page_is_one_page_without_navigation_or_buttons(live_server, browser, families):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
