@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psycopg
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_skeleton
+from babel.dates import format_date
 from babel.numbers import format_decimal
 from flask import Flask, current_app, g, request, session
 from flask_babel import Babel, get_locale, gettext, refresh
@@ -73,12 +73,14 @@ def format_number(value: float | None, locale: Locale, signed: bool = False) -> 
 
 
 def format_short_date(day: date, locale: Locale) -> str:
-    """A week's Monday as a parent reads it: "26 Oct" (en-GB), "Oct 26" (en), "26 oct" (es)."""
-    return format_skeleton("MMMd", day, locale=locale)
+    """A week's Monday as a parent reads it, day first in every language we ship: "26 Oct", "26 oct",
+    "26 أكتوبر" (the issue's own example; the locale gives the month's name and the digits)."""
+    return format_date(day, "d MMM", locale=locale)
 
 
 def format_long_date(day: date, locale: Locale) -> str:
-    return format_skeleton("yMMMd", day, locale=locale)
+    """The same with the year: "26 Oct 2026"."""
+    return format_date(day, "d MMM y", locale=locale)
 
 
 def number(value: float | None, signed: bool = False) -> str:
