@@ -125,6 +125,17 @@ def test_a_signed_out_visit_explains_how_to_get_a_sign_in_link(client):
     assert "Lost your link" in html and "school office" in html
 
 
+def test_a_401_after_the_links_were_revoked_says_so_and_links_back(client, family):
+    # The refused session is ended with the answer, so there is nothing left to sign out of.
+    sign_in(client, family["token"])
+    family["conn"].execute("update guardian_token set revoked_at = now()")
+    r = client.get(f"/students/{family['a']}")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 401 and r.mimetype == "text/html"
+    assert "Back to your child's page</a>" in html and 'name="token"' in html
+    assert 'action="/logout"' not in html
+
+
 def test_the_school_contact_comes_from_the_setting(db_url):
     from web import create_app
     from web.db import close_pool

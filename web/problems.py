@@ -82,7 +82,7 @@ def html_errors(bp: Blueprint, sign_in_endpoint: str, home_endpoint: str, sessio
         words = (title, detail or "") if staff else error_words(status, reason)
         body = render_template(
             "error.html", status=status, title=words[0], text=words[1], sign_in_endpoint=sign_in_endpoint,
-            home_endpoint=home_endpoint, language_next="/", signed_in=session_key in session and status != 401, staff=staff,
+            home_endpoint=home_endpoint, language_next="/", signed_in=session_key in session, staff=staff,
         )
         response = Response(body, status=status, mimetype="text/html")
         response.headers.update(headers or {})
