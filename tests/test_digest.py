@@ -218,6 +218,8 @@ def test_unsubscribe_one_click_is_honoured(mail_env, smtp_server, households, cl
     # following the link changes nothing; it shows a button
     page = client.get(f"{url.path}?{url.query}")
     assert page.status_code == 200 and "Stop the weekly email" in page.get_data(as_text=True)
+    for language, words in (("es", "¿Dejar de recibir el correo semanal?"), ("ar", "هل تريد إيقاف البريد الأسبوعي؟")):
+        assert words in client.get(f"{url.path}?{url.query}", headers={"Accept-Language": language}).get_data(as_text=True)
     assert conn.execute("select count(*) from guardian_mail_preference").fetchone()[0] == 0
     # RFC 8058: the mailbox provider POSTs List-Unsubscribe=One-Click, from elsewhere, without cookies
     answer = client.post(f"{url.path}?{url.query}", data={"List-Unsubscribe": "One-Click"},
