@@ -128,6 +128,17 @@ def test_every_released_revision_is_in_the_migration_graph():
     assert set(RELEASED) <= {r.revision for r in script.walk_revisions()}
 
 
+def test_every_revision_below_the_head_is_pinned():
+    # Only the newest revision may still change (it has not been released yet): once another revision
+    # follows it, it must be pinned here, or an edit to it would pass unnoticed.
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(Config(str(PROJECT_ROOT / "alembic.ini")))
+    below_head = {r.revision for r in script.walk_revisions()} - set(script.get_heads())
+    assert below_head - set(RELEASED) == set(), "pin these revisions in RELEASED"
+
+
 def test_the_pin_notices_an_edit_an_added_file_and_a_removed_file(tmp_path):
     """The check itself can fail: a copy of a released revision, edited three ways."""
     for name in RELEASED["0002"]:
