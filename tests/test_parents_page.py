@@ -136,6 +136,17 @@ def test_a_401_after_the_links_were_revoked_says_so_and_links_back(client, famil
     assert 'action="/logout"' not in html
 
 
+def test_an_address_that_does_not_exist_is_a_page_for_a_browser_and_a_problem_for_a_program(client):
+    r = client.get("/students/1/wekes", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8",
+                                                  "Accept-Language": "es"})
+    assert r.status_code == 404 and r.mimetype == "text/html" and r.headers["Cache-Control"] == "private, no-store"
+    html = r.get_data(as_text=True)
+    assert 'lang="es"' in html and 'href="/"' in html and "problem" not in html
+    for path, accept in (("/students/1/wekes", "*/*"), ("/api/v1/nope", "text/html"), ("/staff/nope", "text/html")):
+        r = client.get(path, headers={"Accept": accept})
+        assert r.status_code == 404 and r.mimetype == "application/problem+json", path
+
+
 def test_the_school_contact_comes_from_the_setting(db_url):
     from web import create_app
     from web.db import close_pool

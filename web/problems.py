@@ -63,12 +63,29 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def handle_http_exception(error: HTTPException):
+        if request.blueprint is None and wants_a_parents_page() and "parents" in _error_pages:
+            # A mistyped or stale address a parent opened: words and a way back, not a problem document.
+            response = _error_pages["parents"](error.code or 500, error.name, error.description, extra_headers(error))
+            response.headers["Cache-Control"] = "private, no-store"
+            return response
         return problem(error.code or 500, error.name, error.description, extra_headers(error))
 
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception):
         app.logger.exception("unhandled error")
         return problem(500, "Internal Server Error")
+
+
+# The parents' error page (set by html_errors() for their blueprints), for addresses that match no route.
+_error_pages: dict = {}
+NOT_A_PARENTS_PAGE = ("/api/", "/staff", "/static/", "/metrics", "/healthz")
+
+
+def wants_a_parents_page() -> bool:
+    """A browser (it prefers HTML) asking for an address outside the API and the staff pages."""
+    if request.path.startswith(NOT_A_PARENTS_PAGE):
+        return False
+    return request.accept_mimetypes.best_match([PROBLEM_JSON, "application/json", "text/html"]) == "text/html"
 
 
 def html_errors(bp: Blueprint, sign_in_endpoint: str, home_endpoint: str, session_key: str, staff: bool = False) -> None:
@@ -87,6 +104,9 @@ def html_errors(bp: Blueprint, sign_in_endpoint: str, home_endpoint: str, sessio
         response = Response(body, status=status, mimetype="text/html")
         response.headers.update(headers or {})
         return response
+
+    if not staff:
+        _error_pages["parents"] = page
 
     @bp.errorhandler(ProblemError)
     def handle_problem(error: ProblemError):
