@@ -172,6 +172,31 @@ def test_a_guardian_saves_a_language_that_beats_accept_language(client, family, 
     assert lang_of(other.get("/", headers={"Accept-Language": "es"}).get_data(as_text=True)) == ("es", "ltr")
 
 
+def test_the_saved_language_speaks_on_the_error_pages_and_the_csv_headings_too(client, family, conn):
+    sign_in(client, family["token"])
+    assert set_language(client, "ar").status_code == 303
+    not_ours = conn.execute("insert into student_profile (display_name) values ('Someone Else') returning id").fetchone()[0]
+    for path in (f"/students/{not_ours}", f"/students/{not_ours}/weeks/2024-W03"):
+        r = client.get(path, headers={"Accept-Language": "es"})
+        assert r.status_code == 404 and lang_of(r.get_data(as_text=True)) == ("ar", "rtl"), path
+    csv_path = f"/api/v1/students/{family['a']}/weekly-trend.csv?end=2024-02-01&labels=1"
+    arabic = client.get(csv_path, headers={"Accept-Language": "es"}).get_data(as_text=True).splitlines()[0]
+    # the same with the Bearer token only: the guardian's choice, not the browser's
+    bearer = {"Authorization": f"Bearer {family['token']}", "Accept-Language": "es"}
+    assert app_client_csv(client, csv_path, bearer) == arabic and not arabic.startswith("scope,")
+    assert "Ámbito" not in arabic
+    # another browser of the same guardian: its 404 pages speak the saved language too
+    other = client.application.test_client()
+    sign_in(other, family["token"])
+    r = other.get(f"/students/{not_ours}", headers={"Accept-Language": "es"})
+    assert r.status_code == 404 and lang_of(r.get_data(as_text=True)) == ("ar", "rtl")
+
+
+def app_client_csv(client, path, headers):
+    fresh = client.application.test_client()
+    return fresh.get(path, headers=headers).get_data(as_text=True).splitlines()[0]
+
+
 @pytest.mark.parametrize("headers", [{"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}])
 def test_a_cross_site_language_post_is_refused(client, family, headers):
     sign_in(client, family["token"])

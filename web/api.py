@@ -11,6 +11,7 @@ from flask import Blueprint, Response, jsonify, request, send_file
 
 from . import db
 from .auth import GUARDIAN, authenticate
+from .i18n import remember_guardian_language
 from .problems import problem
 from .students import guardian_students, private, student_trend
 from .wording import csv_header
@@ -62,12 +63,15 @@ def csv_rows(stats: dict):
 
 @bp.get("/api/v1/students/<student_id>/weekly-trend.csv")
 def student_weekly_trend_csv(student_id: str):
-    answer = json.loads(student_trend(student_id, request.args).body)
+    labels = request.args.get("labels") == "1"
+    # Headings for people: in the guardian's saved language, read in the answer's transaction.
+    speak = (lambda conn, row: remember_guardian_language(conn, row["reader_id"])) if labels else None
+    answer = json.loads(student_trend(student_id, request.args, within=speak).body)
     stats = answer["weekly_stats"]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     # ?labels=1 (the page's link): headings in the reader's language; the columns and their order never change.
-    writer.writerow(csv_header(CSV_COLUMNS) if request.args.get("labels") == "1" else CSV_COLUMNS)
+    writer.writerow(csv_header(CSV_COLUMNS) if labels else CSV_COLUMNS)
     for row in csv_rows(stats):
         writer.writerow([csv_cell(row.get(column)) for column in CSV_COLUMNS])
     last_week = stats["weekly_trend"][-1]["week_start"]

@@ -31,9 +31,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import psycopg
 from psycopg.rows import dict_row
 
+from .alerts import alert_thresholds
 from .mail import MailError, Mailer, MailSettings, build_message, mask_email, render
 from .settings import env_int
-from .alerts import alert_thresholds
 
 log = logging.getLogger("weekly_trends.mail")
 

@@ -11,13 +11,13 @@ from flask import Blueprint, redirect, render_template, request, session
 from flask_babel import get_locale
 
 from . import db, i18n
+from .alerts import alert_thresholds
 from .auth import GUARDIAN, authenticate, require_same_origin
 from .chart import line_chart
 from .params import bad_request, parse_end, parse_weeks
 from .problems import html_errors
 from .signin import add_sign_in_routes
 from .students import student_trend
-from .alerts import alert_thresholds
 from .week_scores import iso_week_name, week_scores
 from .wording import trend_sentence
 

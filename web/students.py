@@ -17,11 +17,11 @@ from typing import Any
 import psycopg
 from flask import Response, current_app, request
 
-from . import db
+from . import db, i18n
+from .alerts import alert_thresholds
 from .auth import GUARDIAN, authenticate_credential, presented_credential, refused
 from .params import parse_end, parse_id, parse_weeks
 from .problems import ProblemError
-from .alerts import alert_thresholds
 
 NOT_FOUND_DETAIL = "No student with this id is linked to your account."
 TREND_CALL = "select status, reader_id, answer, page from weekly_trend_json(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
@@ -101,6 +101,9 @@ def student_trend(raw_student_id: str | None, args, *, page: bool = False, allow
                                         current_app.config["CLASS_AVERAGE_MIN_STUDENTS"], endpoint,
                                         not on_replica, page, *alert_thresholds())).fetchone()
         extra = within(conn, row) if within is not None and row["status"] == 200 else None
+        if page and row["status"] == 404:
+            # The 404 page speaks the guardian's saved language, as their other pages do.
+            i18n.remember_guardian_language(conn, row["reader_id"])
     if row["status"] == 401:
         raise refused(GUARDIAN, credential)
     if row["status"] == 404:
