@@ -46,7 +46,14 @@ def test_huge_integers_on_the_parents_page_are_a_400_page(client, family, path):
 
 @pytest.mark.parametrize("path", [f"/staff/students/{HUGE}", f"/staff/students/1?year={HUGE}", f"/staff/students/1?week={HUGE}"])
 def test_huge_integers_on_the_staff_pages_are_a_400_even_before_sign_in(client, path):
-    assert client.get(path).status_code == 400
+    r = client.get(path)
+    assert r.status_code == 400 and r.mimetype == PROBLEM
+    assert client.get(path, headers={"Accept": "text/html"}).mimetype == "text/html"
+
+
+def test_a_nul_byte_in_the_staff_search_is_a_400_problem(client):
+    r = client.get("/staff/", query_string={"q": "\x00"})
+    assert r.status_code == 400 and r.mimetype == PROBLEM and "NUL" in r.get_json()["detail"]
 
 
 @pytest.mark.parametrize("path", ["/staff/?q=%00", "/staff/?q=a%00b", "/login?token=wt_%00", "/?weeks=%00"])

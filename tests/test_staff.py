@@ -181,8 +181,10 @@ def test_weekly_rows_newest_first_with_filters(client, weeks):
     assert rows(client.get(path, query_string={"year": "2024", "week": "52"}).get_data(as_text=True)) == []
     assert rows(client.get(path, query_string={"year": "", "week": ""}).get_data(as_text=True)) == rows(html)
     for bad in [{"year": "abc"}, {"week": "54"}, {"week": "0"}, {"year": "-1"}]:
-        r = client.get(path, query_string=bad)
+        r = client.get(path, query_string=bad, headers={"Accept": "text/html,*/*;q=0.8"})  # a browser: a page
         assert r.status_code == 400 and r.mimetype == "text/html"
+        r = client.get(path, query_string=bad)  # a program: the problem document
+        assert r.status_code == 400 and r.mimetype == "application/problem+json" and r.get_json()["status"] == 400
     assert client.get("/staff/students/987654").status_code == 404
     assert client.get("/staff/students/x").status_code == 400
 

@@ -83,17 +83,24 @@ NOT_A_PARENTS_PAGE = ("/api/", "/staff", "/static/", "/metrics", "/healthz")
 
 def wants_a_parents_page() -> bool:
     """A browser (it prefers HTML) asking for an address outside the API and the staff pages."""
-    if request.path.startswith(NOT_A_PARENTS_PAGE):
-        return False
+    return not request.path.startswith(NOT_A_PARENTS_PAGE) and prefers_html()
+
+
+def prefers_html() -> bool:
+    """The client prefers an HTML page to a problem document (a browser says so in Accept)."""
     return request.accept_mimetypes.best_match([PROBLEM_JSON, "application/json", "text/html"]) == "text/html"
 
 
 def html_errors(bp: Blueprint, sign_in_endpoint: str, home_endpoint: str, session_key: str, staff: bool = False) -> None:
     """Errors raised by bp's views answer as a plain-language HTML page (same status and headers): what
-    happened in words, a link back, sign-out when signed in; a 401 offers the sign-in form."""
+    happened in words, a link back, sign-out when signed in; a 401 offers the sign-in form. The staff
+    pages answer a program (no HTML in its Accept) with the problem document itself."""
 
     def page(status: int, title: str, detail: str | None, headers, reason: str | None = None) -> Response:
         from .wording import error_words
+
+        if staff and not prefers_html():
+            return problem(status, title, detail, headers)
 
         # Staff read the problem's own title and detail; parents get words, never a protocol detail.
         words = (title, detail or "") if staff else error_words(status, reason)
