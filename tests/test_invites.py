@@ -87,6 +87,7 @@ def test_invite_a_students_guardians_with_a_progress_bar(mail_env, smtp_server, 
     "args, status, message",
     [
         (["--guardian-email", "nobody@example.org"], 1, "No guardian with email n***@example.org"),
+        (["--guardian-email", "lonely@example.org"], 1, "The guardian l***@example.org has no linked student"),
         (["--student-id", "999999"], 1, "No student with id 999999"),
         (["--all-without-link", "--days", "0"], 2, "--days must be at least 1"),
     ],

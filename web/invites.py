@@ -50,6 +50,10 @@ def select_guardians(conn: psycopg.Connection, args: argparse.Namespace) -> list
         ).fetchall()
         if not rows:
             raise LookupError(f"No guardian with email {mask_email(args.guardian_email)}.")
+        if not conn.execute("select 1 from guardian_student where guardian_id = %s", (rows[0]["id"],)).fetchone():
+            # Asked for by name: saying nothing was sent is not enough (the bulk runs count it as skipped).
+            raise LookupError(f"The guardian {mask_email(args.guardian_email)} has no linked student:"
+                              " a sign-in link would open an empty page, so none was sent.")
         return rows
     if args.student_id is not None:
         if not conn.execute("select 1 from student_profile where id = %s", (args.student_id,)).fetchone():
