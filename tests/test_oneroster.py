@@ -318,6 +318,7 @@ def edit(path: Path, old: str, new: str) -> None:
 MALFORMED = {
     "no manifest": lambda d: (d / "manifest.csv").unlink(),
     "wrong version": lambda d: edit(d / "manifest.csv", "oneroster.version,1.1", "oneroster.version,1.0"),
+    "wrong manifest version": lambda d: edit(d / "manifest.csv", "manifest.version,1.0", "manifest.version,2.0"),
     "wrong manifest header": lambda d: edit(d / "manifest.csv", "propertyName,value", "name,value"),
     "unknown mode": lambda d: edit(d / "manifest.csv", "file.results,bulk", "file.results,full"),
     "listed file missing": lambda d: (d / "results.csv").unlink(),
@@ -337,6 +338,15 @@ def test_malformed_input_exits_2_and_writes_nothing(conn, tmp_path, db_url, monk
     assert main(["import", "oneroster", str(path), "--quiet"]) == 2
     assert capsys.readouterr().err.startswith("Nothing imported: ")
     assert all(conn.execute(f"select count(*) from {t}").fetchone()[0] == 0 for t in TABLES)
+
+
+def test_a_manifest_without_manifest_version_is_read_as_1_0(conn, tmp_path, db_url, monkeypatch):
+    path = write_spec_copy(tmp_path)
+    edit(path / "manifest.csv", "manifest.version,1.0\n", "")
+    assert "manifest.version" not in (path / "manifest.csv").read_text()
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    assert main(["import", "oneroster", str(path), "--quiet"]) == 0
+    assert conn.execute("select count(*) from oneroster_result").fetchone()[0] > 0
 
 
 def test_cli_exit_codes_for_paths_and_settings(conn, tmp_path, db_url, monkeypatch, capsys):

@@ -138,7 +138,8 @@ def read_manifest(files: CsvSet) -> Manifest:
                 properties[row[0].strip()] = row[1].strip()
     except (UnicodeDecodeError, csv.Error) as error:
         raise InputError(f"manifest.csv: unreadable ({error})") from None
-    if properties.get("manifest.version") != "1.0":
+    # The specification requires manifest.version; many exports leave it out, and 1.0 is the only one.
+    if properties.get("manifest.version", "1.0") != "1.0":
         raise InputError(f"manifest.csv: manifest.version must be 1.0, found {properties.get('manifest.version')!r}")
     version = properties.get("oneroster.version")
     if version not in VERSIONS:
