@@ -10,8 +10,9 @@ select c.course_id,
        extract(isoyear from c.week_start_date)::integer as year,
        extract(week from c.week_start_date)::integer as week_number,
        c.week_start_date,
-       -- the mean of all counted scores: every score weighs the same, whoever wrote it
-       round(sum(c.score) / count(*), 2)::numeric(5,2) as class_average,
+       -- the mean of all counted scores: every score weighs the same, whoever wrote it;
+       -- rounded by the one averaging rule (weekly_average(), as the weekly rows)
+       public.weekly_average(sum(c.score), count(*)::integer)::numeric(5,2) as class_average,
        -- One sort by (course, week) serves the distinct count: measured
        -- 1.0 s against 2-8 s for grouping by student first (a million
        -- student-course-week groups spilling from a hash table).
