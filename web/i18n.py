@@ -2,8 +2,8 @@
 
 The locale is, in order: the signed-in guardian's saved choice (guardian.preferred_language), or
 when signed out the choice made on the page (kept in the session), then the browser's
-Accept-Language matched against the languages shipped (its region kept for formats, so
-en-GB reads "26 Oct"), else the school default (WEEKLY_TRENDS_DEFAULT_LOCALE).
+Accept-Language matched against the languages shipped (its region kept for number formats), else
+the school default (WEEKLY_TRENDS_DEFAULT_LOCALE).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ and the scores behind each week; in the family's language."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime, format_time
@@ -93,11 +93,11 @@ def week(student_id: str, week: str):
         score["day"] = format_datetime(at, "EEE d MMM", locale=get_locale())
         score["time"] = format_time(at, "short", locale=get_locale())
     monday = date.fromisoformat(answer["week_start"])
-    # 9999-W52 ends in the year 10000, past date.max: its last day shown is date.max.
-    sunday = date.fromordinal(min(monday.toordinal() + 6, date.max.toordinal()))
+    # 9999-W52 ends in the year 10000, past date.max: that week is named by its Monday alone.
+    sunday = monday + timedelta(days=6) if monday <= date.max - timedelta(days=6) else None
     return render_template(
         "week.html", answer=answer, student_id=answer["student_id"],
-        week_from=i18n.long_date(monday), week_to=i18n.long_date(sunday),
+        week_from=i18n.long_date(monday), week_to=sunday and i18n.long_date(sunday),
         back_args=range_args(),
     )
 

@@ -537,7 +537,7 @@ class Import:
           when s.score_date = '' and s.score_status_value = 'fully graded' then 'fully graded without a scoreDate'
           -- the score tables hold instants from 1900 to 2199 (a day's margin for any time zone)
           when s.score_date_value is not null and substr(s.score_date_value, 1, 10) not between '1900-01-02' and '2199-12-30'
-            then 'scoreDate out of range: ' || quote_literal(s.score_date) || ', outside 1900 to 2199'
+            then 'scoreDate out of range: ' || quote_literal(s.score_date) || ', outside 1900-01-02 to 2199-12-30'
           when s.score_status_value <> 'not submitted' and s.score_status_value <> 'exempt'
                and ({pct}) not between 0 and 999.99
             then 'score out of range: ' || s.score || coalesce(' of ' || s.result_value_max, '')

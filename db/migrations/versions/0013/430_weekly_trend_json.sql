@@ -135,7 +135,8 @@ stable
 -- call into weekly_trend_json()'s statement, and row-level security decides
 -- whose weeks the caller reads.
 as $$
-  -- The weeks of one student from p_first's Monday, each with its figures
+  -- The weeks of one student from the Monday p_first (callers pass a Monday:
+  -- the weeks are p_first + 7n), each with its figures
   -- (week_json()) and sustained-decline alert, the weeks with scores, the
   -- last change and the trend: the parents' answer and the weekly digest
   -- both read a child's weeks from here.
@@ -169,8 +170,8 @@ $$;
 comment on function student_weekly_stats(bigint, date, integer, numeric, integer) is
   'One student''s p_weeks ISO weeks from the Monday p_first: weekly_trend (week_json() of each, with its sustained-decline alert), weeks_with_data, last_updated (ISO 8601, UTC) and trend (trend_json()). The one home of a child''s weekly figures: weekly_trend_json() and the weekly digest read them from here.';
 revoke all on function student_weekly_stats(bigint, date, integer, numeric, integer) from public;
-grant execute on function student_weekly_stats(bigint, date, integer, numeric, integer)
-  to weekly_trends_reader, weekly_trends_staff;
+-- The parents' answer runs it as the reader role; the digest as the owner.
+grant execute on function student_weekly_stats(bigint, date, integer, numeric, integer) to weekly_trends_reader;
 
 create or replace function weekly_trend_json(
   p_token_hash bytea,
