@@ -11,7 +11,6 @@ from flask import Blueprint, Response, jsonify, request, send_file
 
 from . import db
 from .auth import GUARDIAN, authenticate
-from .i18n import remember_guardian_language
 from .problems import problem
 from .students import guardian_students, private, student_trend
 from .wording import csv_header
@@ -63,10 +62,8 @@ def csv_rows(stats: dict):
 
 @bp.get("/api/v1/students/<student_id>/weekly-trend.csv")
 def student_weekly_trend_csv(student_id: str):
-    labels = request.args.get("labels") == "1"
-    # Headings for people: in the guardian's saved language, read in the answer's transaction.
-    speak = (lambda conn, row: remember_guardian_language(conn, row["reader_id"])) if labels else None
-    answer = json.loads(student_trend(student_id, request.args, within=speak).body)
+    labels = request.args.get("labels") == "1"  # headings for people, in the guardian's saved language
+    answer = json.loads(student_trend(student_id, request.args, in_guardians_language=labels).body)
     stats = answer["weekly_stats"]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")

@@ -26,9 +26,8 @@ html_errors(bp, "pages.login", "pages.dashboard", GUARDIAN.session_key)
 add_sign_in_routes(bp, GUARDIAN, db.reader, "pages.dashboard", "login.html")
 
 
-def guardian_preferences(conn, row: dict) -> bool:
-    """The guardian's saved language decides the page's; returns whether they get the weekly digest."""
-    i18n.remember_guardian_language(conn, row["reader_id"])
+def weekly_digest_on(conn, row: dict) -> bool:
+    """Whether the guardian gets the weekly digest."""
     return conn.execute("select my_weekly_digest() as on").fetchone()["on"]
 
 
@@ -54,7 +53,8 @@ def range_args() -> dict:
 def dashboard(student_id: str | None = None):
     # One round trip: the guardian's children, the student and their figures (weekly_trend_json()); in
     # the same transaction, the guardian's saved language (the page then speaks it) and mail preference.
-    answer = student_trend(student_id, request.args, page=True, allow_navigation=True, within=guardian_preferences)
+    answer = student_trend(student_id, request.args, page=True, allow_navigation=True, within=weekly_digest_on,
+                           in_guardians_language=True)
     children = answer.page["children"]
     if answer.body is None:
         return render_template("dashboard.html", children=children, student=None)

@@ -83,12 +83,14 @@ def bad_parameters_after_credential(credential=None, *, allow_navigation: bool =
 
 def student_trend(raw_student_id: str | None, args, *, page: bool = False, allow_navigation: bool = False,
                   within: Callable[[psycopg.Connection, dict], Any] | None = None,
-                  one_week: date | None = None) -> TrendAnswer:
+                  one_week: date | None = None, in_guardians_language: bool = False) -> TrendAnswer:
     """The weekly-trend answer for the request's guardian and student (401, then 400, then 404 problems).
 
     raw_student_id None (the page only): the guardian's first child. one_week: just the week of that Monday
     (already checked by the caller; args are not read). within(conn, row), when given, runs
     in the same transaction once the answer is there, acting for the guardian (app.guardian_id is set).
+    in_guardians_language (words for people: a page, the CSV's headings): the guardian's saved language
+    decides this request's, for the answer and for a 404 alike.
     """
     credential = presented_credential(GUARDIAN, allow_navigation=allow_navigation)
     with bad_parameters_after_credential(credential):
@@ -100,10 +102,9 @@ def student_trend(raw_student_id: str | None, args, *, page: bool = False, allow
         row = conn.execute(TREND_CALL, (credential.token_hash, credential.token_id, student_id, weeks, end,
                                         current_app.config["CLASS_AVERAGE_MIN_STUDENTS"], endpoint,
                                         not on_replica, page, *alert_thresholds())).fetchone()
-        extra = within(conn, row) if within is not None and row["status"] == 200 else None
-        if page and row["status"] == 404:
-            # The 404 page speaks the guardian's saved language, as their other pages do.
+        if in_guardians_language and row["status"] in (200, 404):
             i18n.remember_guardian_language(conn, row["reader_id"])
+        extra = within(conn, row) if within is not None and row["status"] == 200 else None
     if row["status"] == 401:
         raise refused(GUARDIAN, credential)
     if row["status"] == 404:

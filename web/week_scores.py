@@ -14,7 +14,6 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 
-from . import i18n
 from .params import bad_request, parse_id
 from .students import bad_parameters_after_credential, student_trend
 
@@ -50,6 +49,7 @@ def week_scores(raw_student_id: str, raw_week: str, *, allow_navigation: bool = 
     answer = student_trend(
         raw_student_id, {}, one_week=monday, page=True, allow_navigation=allow_navigation,
         within=lambda conn, row: scores_of_week(conn, row, monday),
+        in_guardians_language=allow_navigation,  # the page; the JSON has no words to translate
     )
     student = answer.page["student"]
     zone = ZoneInfo(student["time_zone"])
@@ -65,8 +65,7 @@ def week_scores(raw_student_id: str, raw_week: str, *, allow_navigation: bool = 
 
 
 def scores_of_week(conn, row: dict, monday: date) -> list[dict]:
-    """In the answer's transaction: the week's scores, and the guardian's saved language for the page."""
-    i18n.remember_guardian_language(conn, row["reader_id"])
+    """In the answer's transaction: the week's scores."""
     return conn.execute("select * from week_scores(%s, %s)", (json.loads(row["answer"])["student_id"], monday)).fetchall()
 
 
