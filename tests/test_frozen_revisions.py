@@ -96,6 +96,11 @@ RELEASED: dict[str, dict[str, str]] = {
         "0012_parallel_refresh.py": "36eadfba3ac017f7cf9ffb935eb50658cefea9a2f12509dd4c2fd9e1cc162bec",
         "0012/300_refresh_and_check.sql": "b7a13a53d7f361cc1d07337601a0d9151d79d4c54fa608cd128d10e01258bf2a",
     },
+    "0013": {
+        "0013_student_weekly_stats.py": "3b2ef0151e949160206a6a75a65000ec2eefec20dd1942803191b307e23dc3da",
+        "0013/350_course_weekly_performance.sql": "ce95155dbcd5636780de5516be1972f1b4924e85d208c6aae828ceff322f4655",
+        "0013/430_weekly_trend_json.sql": "f09ad845ae209653e5666a2f0ceb331fcff7152ee5dedc4c25e1b7c2881e97f8",
+    },
 }
 
 
