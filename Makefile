@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: install install-test run migrate demo test test-fast bench lock freeze-sql clean-db catalogs axe
+.PHONY: install install-test run migrate demo test test-fast bench lock freeze-sql schema clean-db catalogs axe
 
 # Running needs only requirements/run.txt; the tests add requirements/test.txt. Both are locks of
 # the exact versions CI tested (`make lock` rewrites them); pyproject.toml keeps lower bounds.
@@ -61,6 +61,11 @@ FILES ?= $(wildcard db/functions/*.sql)
 freeze-sql:
 	test -n "$(REV)" && test -d db/migrations/versions/$(REV)
 	cp $(FILES) db/migrations/versions/$(REV)/
+
+## Rewrites db/schema.sql, the whole schema at head, from a scratch database migrated on a private embedded
+## server (tests/test_schema_file.py fails when a migration changes the schema and this was not run).
+schema: install
+	$(BIN)/python -m db.schema_dump
 
 ## Stops the embedded server if it runs (never starts one), then deletes its data, saying what it did.
 clean-db: install
