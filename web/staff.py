@@ -7,11 +7,11 @@ Every query runs as the role weekly_trends_staff.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, render_template, request, url_for
 
 from . import db
 from .auth import STAFF, authenticate, require_same_origin
-from .params import bad_request, parse_bounded_int, parse_id
+from .params import bad_request, parse_bounded_int, parse_id, see_other
 from .problems import ProblemError, html_errors
 from .signin import add_sign_in_routes
 from .students import log_read
@@ -32,10 +32,10 @@ def like_pattern(text: str) -> str:
 @bp.get("/")
 def search():
     query = request.args.get("q", "").strip()
-    if len(query) > MAX_QUERY:
-        raise bad_request(f"The search text must be at most {MAX_QUERY} characters.")
     with db.staff() as conn:
-        authenticate(conn, STAFF, allow_navigation=True)
+        authenticate(conn, STAFF, allow_navigation=True)  # 401 before 400
+        if len(query) > MAX_QUERY:
+            raise bad_request(f"The search text must be at most {MAX_QUERY} characters.")
         students = []
         if query:
             students = conn.execute(
@@ -68,13 +68,13 @@ def staff_student(conn, student_id: int) -> dict:
 
 @bp.get("/students/<student_id>")
 def student(student_id: str):
-    sid = parse_id(student_id)
-    year = request.args.get("year") or None
-    week = request.args.get("week") or None
-    year = None if year is None else parse_bounded_int(year, "year", 1, 9999)
-    week = None if week is None else parse_bounded_int(week, "week", 1, 53)
     with db.staff() as conn:
-        authenticate(conn, STAFF, allow_navigation=True)
+        authenticate(conn, STAFF, allow_navigation=True)  # 401 before 400
+        sid = parse_id(student_id)
+        year = request.args.get("year") or None
+        week = request.args.get("week") or None
+        year = None if year is None else parse_bounded_int(year, "year", 1, 9999)
+        week = None if week is None else parse_bounded_int(week, "week", 1, 53)
         profile = staff_student(conn, sid)
         log_read(conn, sid)
         rows = conn.execute(
@@ -131,7 +131,7 @@ def send_sign_in_link(student_id: str, guardian_id: str):
             flash(f"The sign-in link to {guardian['email']} could not be sent: {error}")
         else:
             flash(f"A sign-in link (valid {DEFAULT_DAYS} days) was sent to {guardian['email']}.")
-    return redirect(url_for("staff.student", student_id=sid), code=303)
+    return see_other(url_for("staff.student", student_id=sid))
 
 
 @bp.post("/students/<student_id>/guardians/<guardian_id>/revoke-links")
@@ -146,7 +146,7 @@ def revoke_links(student_id: str, guardian_id: str):
         log_read(conn, sid)
         revoked = conn.execute("select staff_revoke_guardian_tokens(%s, %s) as n", (sid, guardian["id"])).fetchone()["n"]
     flash(f"Revoked {revoked} sign-in link(s) of {guardian['email']}: they and their sessions no longer work.")
-    return redirect(url_for("staff.student", student_id=sid), code=303)
+    return see_other(url_for("staff.student", student_id=sid))
 
 
 @bp.post("/students/<student_id>/recalculate")
@@ -157,4 +157,4 @@ def recalculate(student_id: str):
         staff_student(conn, sid)
         written = conn.execute("select refresh_weekly_performance(p_student_profile_id => %s)", (sid,)).fetchone()
     flash(f"Recalculated: {written['refresh_weekly_performance']} weekly row(s) written (0: they were already exact).")
-    return redirect(url_for("staff.student", student_id=sid), code=303)
+    return see_other(url_for("staff.student", student_id=sid))
