@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime, format_time
-from flask import Blueprint, render_template, request, session
+from flask import Blueprint, current_app, render_template, request, session
 from flask_babel import get_locale
 
 from . import db, i18n
@@ -69,7 +69,7 @@ def dashboard(student_id: str | None = None):
         "dashboard.html",
         weekly_digest=weekly_digest,
         latest_alert=flagged[-1] if flagged else None,
-        alert_drop=alert_thresholds()[0],
+        alert_drop=alert_thresholds(current_app.config["SETTINGS"])[0],
         children=children,
         student=student,
         stats=stats,

@@ -123,7 +123,7 @@ def send_sign_in_link(student_id: str, guardian_id: str):
         guardian = linked_guardian(conn, sid, guardian_id)
         log_read(conn, sid)  # a staff action on this student's family, in the access log
         try:
-            settings = MailSettings.load(current_app.config)
+            settings = MailSettings.from_settings(current_app.config["SETTINGS"])
             with Mailer(settings) as mailer, conn.transaction():
                 invite(conn, mailer, settings, guardian, DEFAULT_DAYS, student_id=sid)
         except (MailError, ValueError) as error:
