@@ -19,6 +19,7 @@ import mailbox
 import os
 import re
 import secrets
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parseaddr
@@ -296,9 +297,9 @@ class Settings:
 def ensure_maildir(directory: Path, name: str = "MAILDIR") -> None:
     """At the start of a command that writes mail to a maildir: it exists (made if need be) and takes a file."""
     try:
-        box = mailbox.Maildir(directory, create=True)
-        probe = box.add(b"")  # what the backend will do; removed at once
-        box.remove(probe)
+        mailbox.Maildir(directory, create=True)
+        with tempfile.TemporaryFile(dir=directory / "tmp"):  # where the backend writes each message first
+            pass
     except OSError as error:
         raise SettingError(f"{name} must be a maildir this user can write to: {directory}: "
                            f"{error.strerror or error}") from None
