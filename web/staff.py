@@ -32,10 +32,10 @@ def like_pattern(text: str) -> str:
 @bp.get("/")
 def search():
     query = request.args.get("q", "").strip()
+    if len(query) > MAX_QUERY:
+        raise bad_request(f"The search text must be at most {MAX_QUERY} characters.")
     with db.staff() as conn:
-        authenticate(conn, STAFF, allow_navigation=True)  # 401 before 400
-        if len(query) > MAX_QUERY:
-            raise bad_request(f"The search text must be at most {MAX_QUERY} characters.")
+        authenticate(conn, STAFF, allow_navigation=True)
         students = []
         if query:
             students = conn.execute(
@@ -68,13 +68,13 @@ def staff_student(conn, student_id: int) -> dict:
 
 @bp.get("/students/<student_id>")
 def student(student_id: str):
+    sid = parse_id(student_id)
+    year = request.args.get("year") or None
+    week = request.args.get("week") or None
+    year = None if year is None else parse_bounded_int(year, "year", 1, 9999)
+    week = None if week is None else parse_bounded_int(week, "week", 1, 53)
     with db.staff() as conn:
-        authenticate(conn, STAFF, allow_navigation=True)  # 401 before 400
-        sid = parse_id(student_id)
-        year = request.args.get("year") or None
-        week = request.args.get("week") or None
-        year = None if year is None else parse_bounded_int(year, "year", 1, 9999)
-        week = None if week is None else parse_bounded_int(week, "week", 1, 53)
+        authenticate(conn, STAFF, allow_navigation=True)
         profile = staff_student(conn, sid)
         log_read(conn, sid)
         rows = conn.execute(
