@@ -60,10 +60,10 @@ def parse_end(raw: str | None) -> date | None:
 
 
 def same_site_path(target: str | None, default: str = "/") -> str:
-    """`target` when it is a path of this site, else `default` ("/").
+    r"""`target` when it is a path of this site, else `default` ("/").
 
     Browsers drop tab, CR and LF anywhere in a URL and read a backslash as a slash, so `/\t/evil`
-    and `/\\evil` are `//evil`, another site: a target is refused when it holds any control or
+    and `/\evil` are `//evil`, another site: a target is refused when it holds any control or
     invisible formatting character at all (tab, CR and LF included; they would also break the header),
     when it does not start with one "/", when it starts with "//", or when it holds a backslash.
     """
