@@ -98,3 +98,23 @@ def test_stop_db_stops_the_embedded_server_then_deletes_its_data_and_never_start
     # gone, or a zombie that this process (its grandparent's parent) has not reaped yet
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     assert not data.exists()
+
+
+@pytest.mark.parametrize("one_student,school_zone", [(True, "UTC"), (False, "America/Los_Angeles")])
+def test_backfill_takes_this_week_in_the_students_or_the_schools_time_zone(conn, db_url, monkeypatch, capsys,
+                                                                            one_student, school_zone):
+    """Monday 4 March 2024 03:00 UTC is still Sunday 3 March in Los Angeles: this week there began on
+    26 February. One student: their time zone decides; all students: the school's (a fixed clock, not the host's)."""
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("WEEKLY_TRENDS_SCHOOL_TIME_ZONE", school_zone)
+    sid = add_student(conn, "Zoe", "America/Los_Angeles")
+    add_quiz(conn, sid, 70, datetime(2024, 3, 1, 18, tzinfo=timezone.utc))  # Friday 1 March: the week of 26 Feb
+    conn.execute("update student_weekly_performance set quiz_count = 5")
+    clock = lambda: datetime(2024, 3, 4, 3, tzinfo=timezone.utc)  # noqa: E731
+    args = ["--student-id", str(sid)] if one_student else []
+    assert main(["backfill", "--weeks", "1", "--dry-run", *args], clock=clock) == 0
+    out = capsys.readouterr().out
+    assert "Dry run: 1 weekly row(s) since 2024-02-26 would change." in out
+    assert main(["backfill", "--weeks", "1", *args], clock=clock) == 0
+    assert "Rebuilt the weeks since 2024-02-26" in capsys.readouterr().out
+    assert_exact(conn)

@@ -225,6 +225,36 @@ def test_the_language_post_returns_only_to_this_site(client, target, expected):
     assert r.headers["Location"] == expected
 
 
+HOSTILE_NEXT = [
+    "/\n", "/\r\nSet-Cookie: a=b", "/\t/evil.example/phish", "\t//evil.example", "/\r/evil.example", "/\n/evil.example",
+    "/\\evil.example", "\\\\evil.example", "/\\/evil.example", "//evil.example", "///evil.example",
+    "https://evil.example/", "javascript:alert(1)", "http:/evil.example", " //evil.example", "\x0b//evil.example",
+    "/\x0b/evil.example", "/\x7f", "/\x1b[31m", "/\x85", "evil.example", "/" + "\u2028" + "/evil.example",
+]
+
+
+@pytest.mark.parametrize("target", HOSTILE_NEXT)
+def test_a_hostile_next_returns_home_never_elsewhere_nor_a_500(client, target):
+    r = client.post("/language", data={"language": "es", "next": target})
+    assert r.status_code == 303 and r.headers["Location"] == "/"
+
+
+@pytest.mark.parametrize("target", ["/", "/students/1?weeks=12&end=2024-02-01", "/students/1/weeks/2024-W03",
+                                    "/%2F%2Fevil.example", "/a//b", "/caf%C3%A9#x"])
+def test_a_same_site_next_is_kept_as_given(client, target):
+    r = client.post("/language", data={"language": "es", "next": target})
+    assert r.status_code == 303 and r.headers["Location"] == target
+
+
+def test_every_redirect_of_the_app_goes_through_the_one_helper():
+    """No view calls Flask's redirect() itself: every target passes web.params.same_site_path()."""
+    web = Path(__file__).resolve().parent.parent / "web"
+    offenders = [f"{path.name}:{n}" for path in sorted(web.rglob("*.py")) if path.name != "params.py"
+                 for n, line in enumerate(path.read_text().splitlines(), 1)
+                 if re.search(r"\bredirect\(|[\"']Location[\"']", line)]
+    assert not offenders, offenders
+
+
 def test_the_database_refuses_a_malformed_language(conn, family):
     import psycopg
 

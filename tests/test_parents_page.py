@@ -116,6 +116,16 @@ def test_the_week_page_refuses_like_the_api(client, family):
     assert client.get(f"/students/{family['a']}/weeks/2024-W03").status_code == 401
 
 
+@pytest.mark.parametrize("query", ["weeks=abc", "weeks=0", "end=x", "weeks=53&end=2024-13-01"])
+def test_the_week_page_judges_the_credential_before_the_range(client, family, query):
+    """401 before 400 (README): signed out, a bad range is not even looked at; signed in, it is a 400."""
+    path = f"/students/{family['a']}/weeks/2024-W03?{query}"
+    r = client.get(path)
+    assert r.status_code == 401 and r.mimetype == "text/html"
+    sign_in(client, family["token"])
+    assert client.get(path).status_code == 400
+
+
 def test_a_signed_out_visit_explains_how_to_get_a_sign_in_link(client):
     r = client.get("/")
     html = r.get_data(as_text=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from fractions import Fraction
 
@@ -34,9 +34,7 @@ def test_slope_by_hand_with_a_gap():
     assert least_squares_slope([(0, Decimal(70)), (1, Decimal(72)), (3, Decimal(79))]) == Fraction(129, 42)
 
 
-@pytest.mark.parametrize(
-    ("overall", "direction", "slope"),
-    [
+TREND_CASES = [
         (D("80", "82", "84"), "improving", 2.0),
         (D("90", "85", "80"), "declining", -5.0),
         (D("80", "80.5", "81"), "stable", 0.5),
@@ -52,10 +50,36 @@ def test_slope_by_hand_with_a_gap():
         (D(None, "88.6", None, None, "0", None), "insufficient_data", None),
         (D("88.6", None), "insufficient_data", None),
         (D(None, None, None), "insufficient_data", None),
-    ],
-)
+        # The 1-point-a-week boundary: exactly 1 is a direction, just under it is stable (even when
+        # rounded to 1.0), just over it a direction; both signs.
+        (D("80", "81", "82"), "improving", 1.0),
+        (D("82", "81", "80"), "declining", -1.0),
+        (D("0", "1", "1.99"), "stable", 1.0),     # 0.995: stable, rounded half away to 1.00
+        (D("1.99", "1", "0"), "stable", -1.0),
+        (D("80", "80.99", "81.98"), "stable", 0.99),
+        (D("81.98", "80.99", "80"), "stable", -0.99),
+        (D("0", "1", "2.01"), "improving", 1.01),  # 1.005
+        (D("80", "81.01", "82.02"), "improving", 1.01),
+        (D("82.02", "81.01", "80"), "declining", -1.01),
+        (D("50", "51", "52", "53", "54", "55"), "improving", 1.0),  # six weeks, exactly 1
+]
+
+
+@pytest.mark.parametrize(("overall", "direction", "slope"), TREND_CASES)
 def test_trend_indicator(overall, direction, slope):
     assert trend_indicator(overall) == {"direction": direction, "slope_per_week": slope}
+
+
+@pytest.mark.parametrize(("overall", "direction", "slope"), TREND_CASES)
+def test_the_sql_trend_agrees_on_every_case(conn, overall, direction, slope):
+    """The same cases through trend_json() as the app computes it (student_weekly_stats()), not only
+    through the Python reference: each week's overall is one quiz of that score."""
+    sid = add_student(conn, "Trend")
+    for n, value in enumerate(overall):  # week n of 2024: Monday 1 January + 7n days, at 10:00 UTC
+        if value is not None:
+            add_quiz(conn, sid, value, datetime(2024, 1, 1, 10, tzinfo=UTC) + timedelta(weeks=n))
+    trend = conn.execute("select trend from student_weekly_stats(%s, '2024-01-01', %s)", (sid, len(overall))).fetchone()[0]
+    assert trend == {"direction": direction, "slope_per_week": slope}
 
 
 def test_round_half_away_from_zero():

@@ -186,6 +186,26 @@ def test_multi_row_statements(conn):
     assert sum(r["quiz_count"] for r in weekly_rows(conn)) == conn.execute("select count(*) from quiz_attempt").fetchone()[0]
 
 
+def test_a_week_written_by_multi_row_statements_weighs_every_score(conn):
+    """Three quizzes in one statement, two assignments in another, one week: the overall is the mean of
+    the five scores, (300 + 80) / 5 = 76, not the mean of the two averages (100 + 40) / 2 = 70."""
+    sid = add_student(conn)
+    conn.execute(
+        "insert into quiz_attempt (student_profile_id, score, completed_at)"
+        " select %s, 100, timestamptz '2024-03-04 12:00Z' + (g || ' hours')::interval from generate_series(0, 2) g",
+        (sid,),
+    )
+    conn.execute(
+        "insert into assignment_submission (student_profile_id, percentage, is_graded, graded_at)"
+        " select %s, 40, true, timestamptz '2024-03-05 12:00Z' + (g || ' hours')::interval from generate_series(0, 1) g",
+        (sid,),
+    )
+    [row] = weekly_rows(conn, sid)
+    assert (row["quiz_count"], row["quiz_average"], row["assignment_count"], row["assignment_average"]) == (3, 100, 2, 40)
+    assert row["overall_average"] == 76
+    assert_exact(conn)
+
+
 def test_copy_is_maintained(conn):
     sid = add_student(conn)
     with conn.cursor() as cur, cur.copy("copy quiz_attempt (student_profile_id, score, completed_at) from stdin") as copy:

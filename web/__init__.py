@@ -2,53 +2,36 @@
 
 from __future__ import annotations
 
-import os
-
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import settings
 
 
-def create_app(test_config: dict | None = None) -> Flask:
+def create_app(test_config: dict | None = None, config: settings.Settings | None = None) -> Flask:
+    """The app, with its settings checked once here (settings.Settings: a bad one is a SettingError naming
+    it); `config` as the CLI built them (`weekly-trends serve`), else from the environment, with
+    test_config's keys (app.config names) over them."""
+    config = config or settings.Settings.load(overrides=test_config)
     app = Flask(__name__)
+    # The app.config keys of old (web/settings.py SPECS says each one's variable, default and range):
+    # DATABASE_URL None: the embedded server; DATABASE_READ_URL: a read replica for the parents' reads;
+    # LOG_FORMAT json (one JSON object per log line) or text; POOL_TIMEOUT: seconds a request waits for a
+    # pooled connection before a 503; AUTH_FAILURE_LIMIT/_WINDOW: 429 after that many failed
+    # authentications from one address within the window (seconds); TRUSTED_PROXIES: proxies in front
+    # that set X-Forwarded-*; METRICS_TOKEN/_ALLOW_FROM: who may read /metrics; DEFAULT_LOCALE and
+    # SCHOOL_CONTACT: the parents' pages' fallback language and who to ask for a new link.
     app.config.from_mapping(
-        # None: resolved on first use (DATABASE_URL, else the embedded server).
-        DATABASE_URL=os.environ.get("DATABASE_URL"),
-        # Optional read replica for the parents' reads (the access log still goes to the primary).
-        DATABASE_READ_URL=os.environ.get("DATABASE_READ_URL") or None,
-        # "json": one JSON object per log line, with the request id; "text": leave logging as it is.
-        LOG_FORMAT=os.environ.get("WEEKLY_TRENDS_LOG_FORMAT", "json"),
-        POOL_MIN_SIZE=settings.env_int("WEEKLY_TRENDS_POOL_MIN_SIZE", 1),
-        POOL_MAX_SIZE=settings.env_int("WEEKLY_TRENDS_POOL_MAX_SIZE", 10),
-        POOL_OPEN_TIMEOUT=float(os.environ.get("WEEKLY_TRENDS_POOL_OPEN_TIMEOUT", "10")),
+        config.config(),
+        SETTINGS=config,
         READER_ROLE="weekly_trends_reader",
         STAFF_ROLE="weekly_trends_staff",
-        CLASS_AVERAGE_MIN_STUDENTS=settings.env_int("WEEKLY_TRENDS_CLASS_AVERAGE_MIN_STUDENTS", 10),
-        # None: kept in the instance folder (see below).
-        SECRET_KEY=os.environ.get("WEEKLY_TRENDS_SECRET_KEY") or os.environ.get("SECRET_KEY"),
         SESSION_COOKIE_NAME="weekly_trends_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
-        # 429 after this many failed authentications from one address within the window (seconds).
-        AUTH_FAILURE_LIMIT=settings.env_int("WEEKLY_TRENDS_AUTH_FAILURE_LIMIT", 10),
-        AUTH_FAILURE_WINDOW=settings.env_int("WEEKLY_TRENDS_AUTH_FAILURE_WINDOW", 300),
-        # Proxies in front that set X-Forwarded-For/-Proto/-Host (0: none; then those headers are ignored).
-        TRUSTED_PROXIES=settings.env_int("WEEKLY_TRENDS_TRUSTED_PROXIES", 0),
-        # /metrics answers only this bearer token or these networks (comma-separated); neither set: 404.
-        METRICS_TOKEN=os.environ.get("WEEKLY_TRENDS_METRICS_TOKEN") or None,
-        METRICS_ALLOW_FROM=os.environ.get("WEEKLY_TRENDS_METRICS_ALLOW_FROM", ""),
-        # Seconds a request waits for a pooled connection before answering 503.
-        POOL_TIMEOUT=float(os.environ.get("WEEKLY_TRENDS_POOL_TIMEOUT", "10")),
-        # The parents' pages: the language when neither the guardian nor the browser names one we ship,
-        # and who to ask for a new sign-in link ("the school office" when unset).
-        DEFAULT_LOCALE=os.environ.get("WEEKLY_TRENDS_DEFAULT_LOCALE", "en"),
-        SCHOOL_CONTACT=os.environ.get("WEEKLY_TRENDS_SCHOOL_CONTACT") or None,
     )
     if test_config is not None:
         app.config.update(test_config)
-    settings.check_class_average_min(app.config["CLASS_AVERAGE_MIN_STUDENTS"])
-    settings.check_default_locale(app.config["DEFAULT_LOCALE"])
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = settings.instance_secret_key(app)
     if app.config["TRUSTED_PROXIES"]:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import date, timedelta
+from collections.abc import Callable
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg import sql
 
 from .embedded import PROJECT_ROOT, database_url
-from .settings import cores
+from .settings import SettingError, Settings, cores
 
 
 def migrate(url: str, revision: str = "head") -> None:
@@ -24,14 +26,14 @@ def migrate(url: str, revision: str = "head") -> None:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    migrate(database_url(), args.revision)
+    migrate(database_url(args.settings), args.revision)
     return 0
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
     from .demo import DEMO_PARENT_EMAIL, DEMO_STAFF_EMAIL, demo_staff_member, demo_student_ids, load_demo_school
 
-    with psycopg.connect(database_url(), autocommit=True) as conn:
+    with psycopg.connect(database_url(args.settings), autocommit=True) as conn:
         created = load_demo_school(conn)
         token = conn.execute(
             "select issue_guardian_token(id, '30 days') from guardian where email = %s", (DEMO_PARENT_EMAIL,)
@@ -49,8 +51,8 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def issue_token(function: str, table: str, email: str, days: int, link_path: str | None = None) -> int:
-    with psycopg.connect(database_url(), autocommit=True) as conn:
+def issue_token(settings: Settings, function: str, table: str, email: str, days: int, link_path: str | None = None) -> int:
+    with psycopg.connect(database_url(settings), autocommit=True) as conn:
         row = conn.execute(
             sql.SQL("select {}(id, make_interval(days => %s)) from {} where email = %s").format(
                 sql.Identifier(function), sql.Identifier(table)
@@ -62,19 +64,19 @@ def issue_token(function: str, table: str, email: str, days: int, link_path: str
         return 1
     print(row[0])
     if link_path:
-        from .mail import DEFAULT_BASE_URL, setting
+        from .mail import DEFAULT_BASE_URL
 
-        print(f"{setting('PUBLIC_BASE_URL', DEFAULT_BASE_URL).rstrip('/')}{link_path}?token={row[0]}")
+        print(f"{settings.public_base_url or DEFAULT_BASE_URL}{link_path}?token={row[0]}")
     return 0
 
 
 def cmd_issue_token(args: argparse.Namespace) -> int:
     """The token, then the sign-in link (PUBLIC_BASE_URL/login?token=…) on a line of its own."""
-    return issue_token("issue_guardian_token", "guardian", args.guardian_email, args.days, "/login")
+    return issue_token(args.settings, "issue_guardian_token", "guardian", args.guardian_email, args.days, "/login")
 
 
 def cmd_issue_staff_token(args: argparse.Namespace) -> int:
-    return issue_token("issue_staff_token", "staff_member", args.email, args.days)
+    return issue_token(args.settings, "issue_staff_token", "staff_member", args.email, args.days)
 
 
 def print_drift(rows: list[tuple]) -> None:
@@ -84,19 +86,23 @@ def print_drift(rows: list[tuple]) -> None:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    """The seed's backfill command, over refresh_weekly_performance() and check_weekly_performance()."""
+    """The seed's backfill command, over refresh_weekly_performance() and check_weekly_performance(): the
+    --weeks ISO weeks up to this one in the student's time zone (all students: the school's)."""
     if args.weeks < 1:
         print("--weeks must be at least 1.", file=sys.stderr)
         return 2
-    today = date.today()
-    since = today - timedelta(days=today.isoweekday() - 1, weeks=args.weeks - 1)
-    with psycopg.connect(database_url(), autocommit=True) as conn:
+    with psycopg.connect(database_url(args.settings), autocommit=True) as conn:
+        zone = args.settings.school_time_zone
         if args.student_id is not None:
             try:
                 student_ids(conn, args.student_id)
             except LookupError as error:
                 print(error, file=sys.stderr)
                 return 1
+            zone = conn.execute("select time_zone from student_profile where id = %s", (args.student_id,)).fetchone()[0]
+        # This week is the student's (else the school's, WEEKLY_TRENDS_SCHOOL_TIME_ZONE), not the host's.
+        today = args.clock().astimezone(ZoneInfo(zone)).date()
+        since = today - timedelta(days=today.isoweekday() - 1, weeks=args.weeks - 1)
         if args.dry_run:
             rows = conn.execute(
                 "select student_profile_id, year, week_number, stored, expected"
@@ -117,9 +123,9 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from .serve import serve
 
-    if "DATABASE_URL" not in os.environ:
-        os.environ["DATABASE_URL"] = database_url()  # the embedded server, started once before the workers fork
-    serve(args.bind, args.workers, args.threads, args.timeout, args.max_requests)
+    # The embedded server, started once before the workers fork.
+    settings = args.settings.replace(database_url=database_url(args.settings))
+    serve(settings, args.bind, args.workers, args.threads, args.timeout, args.max_requests)
     return 0
 
 
@@ -166,7 +172,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
         print("--batch-size must be at least 1.", file=sys.stderr)
         return 2
     written = 0
-    with psycopg.connect(database_url(), autocommit=True) as conn:
+    with psycopg.connect(database_url(args.settings), autocommit=True) as conn:
         try:
             ids = student_ids(conn, args.student_id)
         except LookupError as error:
@@ -186,7 +192,7 @@ def cmd_stop_db(args: argparse.Namespace) -> int:
     from .embedded import stop_server
 
     try:
-        for line in stop_server(delete=args.delete):
+        for line in stop_server(args.settings.data_dir, delete=args.delete):
             print(line)
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -195,7 +201,7 @@ def cmd_stop_db(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    with psycopg.connect(database_url(), autocommit=True) as conn:
+    with psycopg.connect(database_url(args.settings), autocommit=True) as conn:
         rows = conn.execute(
             "select student_profile_id, year, week_number, stored, expected from check_weekly_performance(%s)",
             (args.student_id,),
@@ -279,8 +285,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, clock: Callable[[], datetime] | None = None) -> int:
+    """The command line; every setting is checked first (exit status 2 and a message naming the bad one),
+    then passed to the command as args.settings. clock: now (tests pass a fixed one)."""
     args = build_parser().parse_args(argv)
+    try:
+        args.settings = Settings.load()
+    except SettingError as error:
+        print(f"weekly-trends: {error}", file=sys.stderr)
+        return 2
+    args.clock = clock or (lambda: datetime.now(timezone.utc))
     return args.func(args)
 
 

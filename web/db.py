@@ -44,7 +44,7 @@ def _pool(which: str = PRIMARY) -> ConnectionPool:
     if which == REPLICA and not app.config.get("DATABASE_READ_URL"):
         which = PRIMARY
     if which not in pools:
-        url = app.config["DATABASE_READ_URL"] if which == REPLICA else (app.config["DATABASE_URL"] or database_url())
+        url = app.config["DATABASE_READ_URL"] if which == REPLICA else (app.config["DATABASE_URL"] or database_url(app.config["SETTINGS"]))
         pool = ConnectionPool(
             url,
             min_size=app.config["POOL_MIN_SIZE"],

@@ -7,21 +7,21 @@ nothing is ever sent to a real address by the demo.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 
 import psycopg
 from psycopg.rows import dict_row
 
-from .mail import DEFAULT_FROM, Mailer, MailSettings, setting
+from .mail import Mailer, MailSettings
+from .settings import Settings
 
 
-def demo_settings(port: int) -> MailSettings:
-    return MailSettings.load({
-        "MAIL_BACKEND": "maildir",
-        "PUBLIC_BASE_URL": setting("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}"),
-        "MAIL_FROM": setting("MAIL_FROM", DEFAULT_FROM),
-    })
+def demo_settings(config: Settings, port: int) -> MailSettings:
+    """The settings' mail ones, but always the maildir, and links to this port unless PUBLIC_BASE_URL says."""
+    return MailSettings.from_settings(
+        config.replace(mail_backend="maildir", public_base_url=config.public_base_url or f"http://127.0.0.1:{port}"),
+        check_maildir=True,
+    )
 
 
 def cmd_demo_mail(args: argparse.Namespace) -> int:
@@ -30,9 +30,12 @@ def cmd_demo_mail(args: argparse.Namespace) -> int:
     from .embedded import database_url
     from .invites import invite
 
-    settings = demo_settings(args.port)
-    settings = dataclasses.replace(settings, smtp=None)
-    url = database_url()
+    try:
+        settings = demo_settings(args.settings, args.port)
+    except ValueError as error:
+        print(f"weekly-trends demo-mail: {error}", file=sys.stderr)
+        return 2
+    url = database_url(args.settings)
     with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
         guardian = conn.execute(
             "select id, email, display_name from guardian where email = %s", (DEMO_PARENT_EMAIL,)
@@ -42,8 +45,8 @@ def cmd_demo_mail(args: argparse.Namespace) -> int:
             return 1
         with Mailer(settings) as mailer, conn.transaction():
             invite(conn, mailer, settings, guardian, 30)
-    monday = last_complete_week()
-    summary = run_digest(url, monday, settings=settings, email=DEMO_PARENT_EMAIL)
+    monday = last_complete_week(args.clock(), args.settings.school_zone)
+    summary = run_digest(url, monday, settings=settings, email=DEMO_PARENT_EMAIL, config=args.settings)
     print(f"Demo mails (an invite, and the digest of {week_name(monday)}: {summary.counts['sent']} sent now, "
           f"{summary.counts['already_sent']} already there) are in the maildir {settings.maildir}/new/")
     print("  Open a file there with any mail program (or `less`); nothing was sent to a real address.")

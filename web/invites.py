@@ -39,7 +39,7 @@ def invite(conn: psycopg.Connection, mailer: Mailer, settings: MailSettings, gua
         params = (student_id, guardian["id"], days)
     with conn.cursor(row_factory=dict_row) as cur:
         token = cur.execute(query, params).fetchone()["token"]
-    subject, text, html = render("invite", guardian.get("preferred_language"), guardian=guardian, sign_in_url=sign_in_link(settings, token), days=days)
+    subject, text, html = render("invite", guardian.get("preferred_language"), fallback=settings.language, guardian=guardian, sign_in_url=sign_in_link(settings, token), days=days)
     mailer.send(build_message(settings, guardian["email"], subject, text, html, display_name=guardian.get("display_name")))
 
 
@@ -85,12 +85,12 @@ def cmd_invite(args: argparse.Namespace) -> int:
         print("--days must be at least 1.", file=sys.stderr)
         return 2
     try:
-        settings = MailSettings.load()
+        settings = MailSettings.from_settings(args.settings, check_maildir=True)
     except ValueError as error:
         print(f"weekly-trends invite: {error}", file=sys.stderr)
         return 2
     sent = skipped = failed = 0
-    with psycopg.connect(database_url(), autocommit=True, row_factory=dict_row,
+    with psycopg.connect(database_url(args.settings), autocommit=True, row_factory=dict_row,
                          application_name="weekly-trends-invite") as conn:
         try:
             guardians = select_guardians(conn, args)

@@ -15,6 +15,7 @@ Nothing here logs a token or a whole email address (mask_email).
 
 from __future__ import annotations
 
+import dataclasses
 import mailbox
 import os
 import re
@@ -34,7 +35,6 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from .embedded import PROJECT_ROOT
 from .i18n import format_long_date, format_number, format_short_date, parse_locale
-from .settings import default_locale
 
 TEMPLATES = Path(__file__).with_name("templates") / "mail"
 DEFAULT_FROM = "Weekly Trends <no-reply@localhost>"
@@ -111,6 +111,21 @@ class MailSettings:
     maildir: Path
     sender: str
     base_url: str
+    language: str = "en"  # the school's (WEEKLY_TRENDS_DEFAULT_LOCALE): a guardian's without a choice
+
+    @classmethod
+    def from_settings(cls, config, *, check_maildir: bool = False) -> MailSettings:
+        """From the settings checked at start (web/settings.py Settings). A command that sends calls this
+        first: MAIL_BACKEND=smtp without SMTP_URL is refused here, and with check_maildir a maildir that
+        cannot take a file (SettingError, both ValueErrors)."""
+        from .settings import ensure_maildir
+
+        settings = cls.load({"MAIL_BACKEND": config.mail_backend, "SMTP_URL": config.smtp_url or "",
+                             "MAIL_FROM": config.mail_from, "PUBLIC_BASE_URL": config.public_base_url or DEFAULT_BASE_URL,
+                             "MAILDIR": str(config.maildir)})
+        if check_maildir and settings.backend == "maildir":
+            ensure_maildir(settings.maildir)
+        return dataclasses.replace(settings, language=config.default_locale)
 
     @classmethod
     def load(cls, config: dict | None = None) -> MailSettings:
@@ -152,10 +167,10 @@ _environments: dict[str, Environment] = {}
 TRANSLATIONS = Path(__file__).with_name("translations")
 
 
-def templates(language: str | None = None) -> Environment:
+def templates(language: str | None = None, fallback: str = "en") -> Environment:
     """The mail templates in `language` (the parents' pages' catalogs and formats; the school's default
-    language, WEEKLY_TRENDS_DEFAULT_LOCALE, when None or a language we do not ship)."""
-    locale = parse_locale(language) or parse_locale(default_locale())
+    language, `fallback` (MailSettings.language), when None or a language we do not ship)."""
+    locale = parse_locale(language) or parse_locale(fallback) or parse_locale("en")
     key = str(locale)
     if key not in _environments:
         env = Environment(
@@ -180,9 +195,9 @@ def templates(language: str | None = None) -> Environment:
     return _environments[key]
 
 
-def render(folder: str, language: str | None = None, **context) -> tuple[str, str, str]:
-    """(subject, text, html) of templates/mail/<folder>/, in the guardian's language."""
-    env = templates(language)
+def render(folder: str, language: str | None = None, *, fallback: str = "en", **context) -> tuple[str, str, str]:
+    """(subject, text, html) of templates/mail/<folder>/, in the guardian's language (else `fallback`)."""
+    env = templates(language, fallback)
     subject = " ".join(env.get_template(f"{folder}/subject.txt").render(**context).split())
     text = env.get_template(f"{folder}/body.txt").render(**context)
     html = env.get_template(f"{folder}/body.html").render(**context)

@@ -7,17 +7,17 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime, format_time
-from flask import Blueprint, redirect, render_template, request, session
+from flask import Blueprint, current_app, render_template, request, session
 from flask_babel import get_locale
 
 from . import db, i18n
 from .alerts import alert_thresholds
 from .auth import GUARDIAN, authenticate, require_same_origin
 from .chart import line_chart
-from .params import bad_request, parse_end, parse_weeks
+from .params import bad_request, parse_end, parse_weeks, see_other
 from .problems import html_errors
 from .signin import add_sign_in_routes
-from .students import student_trend
+from .students import bad_parameters_after_credential, student_trend
 from .week_scores import iso_week_name, week_scores
 from .wording import trend_sentence
 
@@ -69,7 +69,7 @@ def dashboard(student_id: str | None = None):
         "dashboard.html",
         weekly_digest=weekly_digest,
         latest_alert=flagged[-1] if flagged else None,
-        alert_drop=alert_thresholds()[0],
+        alert_drop=alert_thresholds(current_app.config["SETTINGS"])[0],
         children=children,
         student=student,
         stats=stats,
@@ -85,7 +85,8 @@ def dashboard(student_id: str | None = None):
 @bp.get("/students/<student_id>/weeks/<week>")
 def week(student_id: str, week: str):
     """The scores behind one week (the API's answer as a page): works without JavaScript."""
-    parse_weeks(request.args.get("weeks")), parse_end(request.args.get("end"))  # the range to go back to
+    with bad_parameters_after_credential(allow_navigation=True):  # 401 before 400, as everywhere
+        parse_weeks(request.args.get("weeks")), parse_end(request.args.get("end"))  # the range to go back to
     answer = week_scores(student_id, week, allow_navigation=True)
     zone = ZoneInfo(answer["time_zone"])
     for score in answer["scores"]:
@@ -102,13 +103,6 @@ def week(student_id: str, week: str):
     )
 
 
-def safe_next(target: str | None) -> str:
-    """Back to the page the form was on: a path of this site only."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    return target
-
-
 @bp.post("/language")
 def set_language():
     """Switch the pages' language; saved for the signed-in guardian (else for this browser's session)."""
@@ -122,4 +116,4 @@ def set_language():
         with db.reader_primary() as conn:
             authenticate(conn, GUARDIAN)
             i18n.save_guardian_language(conn, language)
-    return redirect(safe_next(request.form.get("next")), code=303)
+    return see_other(request.form.get("next"))  # back to the page the form was on, if ours

@@ -6,7 +6,11 @@ Each parser returns the value or raises a 400 problem that names the parameter.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date, timedelta
+
+from flask import Response
+from flask import redirect as _flask_redirect
 
 from .problems import ProblemError
 
@@ -53,3 +57,23 @@ def parse_end(raw: str | None) -> date | None:
     except (ValueError, OverflowError):
         raise bad_request("end must be a date as YYYY-MM-DD.") from None
     return end
+
+
+def same_site_path(target: str | None, default: str = "/") -> str:
+    r"""`target` when it is a path of this site, else `default` ("/").
+
+    Browsers drop tab, CR and LF anywhere in a URL and read a backslash as a slash, so `/\t/evil`
+    and `/\evil` are `//evil`, another site: a target is refused when it holds any control or
+    invisible formatting character at all (tab, CR and LF included; they would also break the header),
+    when it does not start with one "/", when it starts with "//", or when it holds a backslash.
+    """
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    if any(unicodedata.category(c)[0] == "C" or unicodedata.category(c) in ("Zl", "Zp") for c in target):
+        return default
+    return target
+
+
+def see_other(target: str | None, default: str = "/") -> Response:
+    """303 to a path of this site: the one way the app redirects (every target passes same_site_path())."""
+    return _flask_redirect(same_site_path(target, default), code=303)

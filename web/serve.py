@@ -10,7 +10,7 @@ from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
 
-from .settings import cores
+from .settings import Settings, cores
 
 
 def default_options(bind: str, workers: int | None, threads: int, timeout: int, max_requests: int) -> dict:
@@ -54,8 +54,9 @@ def _child_exit(server, worker) -> None:
 
 
 class WeeklyTrendsServer(BaseApplication):
-    def __init__(self, options: dict):
+    def __init__(self, options: dict, settings: Settings):
         self.options = options
+        self.settings = settings  # checked by the CLI before the master started: every worker gets these
         super().__init__()
 
     def load_config(self) -> None:
@@ -66,13 +67,13 @@ class WeeklyTrendsServer(BaseApplication):
     def load(self):
         from . import create_app
 
-        return create_app()
+        return create_app(config=self.settings)
 
 
-def serve(bind: str, workers: int | None, threads: int, timeout: int, max_requests: int) -> None:
-    # Each worker's pool needs at most one connection per thread.
-    os.environ.setdefault("WEEKLY_TRENDS_POOL_MAX_SIZE", str(threads))
-    os.environ.setdefault("WEEKLY_TRENDS_LOG_FORMAT", "json")
+def serve(settings: Settings, bind: str, workers: int | None, threads: int, timeout: int, max_requests: int) -> None:
+    # Each worker's pool needs at most one connection per thread (unless WEEKLY_TRENDS_POOL_MAX_SIZE says).
+    if settings.pool_max_size is None:
+        settings = settings.replace(pool_max_size=threads, pool_min_size=min(settings.pool_min_size, threads))
     options = default_options(bind, workers, threads, timeout, max_requests)
     # Set before any worker imports prometheus_client: /metrics then sums every worker.
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
@@ -85,4 +86,4 @@ def serve(bind: str, workers: int | None, threads: int, timeout: int, max_reques
         # The master removes the directory it made when it exits (workers never run this hook).
         options["on_exit"] = lambda server: shutil.rmtree(metrics_dir, ignore_errors=True)
     logging.captureWarnings(True)
-    WeeklyTrendsServer(options).run()
+    WeeklyTrendsServer(options, settings).run()

@@ -1,28 +1,310 @@
-"""Settings read once, failing fast; the session cookie; the request log without tokens."""
+"""Settings read once, failing fast (the Settings object); the session cookie; the request log without tokens.
+
+Every setting the app and the CLI read is a field of Settings, built and checked once at start by
+create_app() and by the CLI's main() (Settings.load()), then passed down: app.config["SETTINGS"] (and
+the app.config keys of old), or a parameter of the CLI's jobs. Nothing reads the environment later.
+A bad value stops the start with a SettingError naming the variable and what it accepts.
+
+A frozen dataclass, not pydantic-settings: some thirty fields, each with its own check and message, need
+no new dependency; the checks below say in one place what each setting accepts (README's table).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
 import logging
+import math
+import mailbox
 import os
 import re
 import secrets
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from email.utils import parseaddr
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask, request
 from flask.sessions import SecureCookieSessionInterface
 
 # Below this many students a class average could reveal a classmate's score.
 CLASS_AVERAGE_FLOOR = 5
+INT4_MAX = 2**31 - 1
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
+class SettingError(ValueError):
+    """A setting with a value it does not accept: the message names it and says what it accepts."""
+
+
+# ---- the checks: each takes the variable's name and the raw value (text from the environment, or a
+# typed value from create_app(test_config)), and returns the value or raises SettingError.
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def integer(low: int, high: int) -> Callable[..., int]:
+    def check(name: str, value: Any, from_text: bool = True) -> int:
+        if from_text and isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d{1,19}\s*", value):
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise SettingError(f"{name} must be an integer from {low} to {high}, got {value!r}")
+        return value
+    return check
+
+
+def number(low: float, high: float) -> Callable[..., float]:
+    """Seconds and the like: a finite number above `low` (exclusive) up to `high`."""
+    def check(name: str, value: Any, from_text: bool = True) -> float:
+        raw = value
+        if from_text and isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                value = raw
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or not low < value <= high:
+            raise SettingError(f"{name} must be a number of seconds above {low:g} and at most {high:g}, got {raw!r}")
+        return float(value)
+    return check
+
+
+def one_of(*choices: str) -> Callable[..., str]:
+    def check(name: str, value: Any, from_text: bool = True) -> str:
+        text = _text(value)
+        if text is None or text.strip().lower() not in choices:
+            raise SettingError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        return text.strip().lower()
+    return check
+
+
+def optional_text(name: str, value: Any, from_text: bool = True) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise SettingError(f"{name} must be text without control characters, got {value!r}")
+    return value
+
+
+def locale_tag(name: str, value: Any, from_text: bool = True) -> str:
+    from .i18n import LANGUAGES, parse_locale
+
+    if not isinstance(value, str) or parse_locale(value) is None:
+        raise SettingError(f"{name} must be one of the shipped languages {sorted(LANGUAGES)}"
+                           f" (a region may follow, e.g. en_GB), got {value!r}")
+    return value
+
+
+def time_zone(name: str, value: Any, from_text: bool = True) -> str:
     try:
-        return int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+        if not isinstance(value, str) or not value or value != value.strip():
+            raise ValueError
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingError(f"{name} must be an IANA time zone name (e.g. Europe/London), got {value!r}") from None
+    return value
+
+
+def database_uri(name: str, value: Any, from_text: bool = True) -> str | None:
+    """A libpq connection string or URI (postgresql://…); empty: unset."""
+    if value is None or value == "":
+        return None
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        if not isinstance(value, str):
+            raise ValueError
+        ports = conninfo_to_dict(value).get("port") or "5432"
+        if not all(p.isdigit() and 0 < int(p) < 65536 for p in str(ports).split(",")):
+            raise ValueError
+    except Exception:  # psycopg.ProgrammingError for a malformed one
+        raise SettingError(f"{name} must be a libpq connection URI (postgresql://user@host:5432/dbname)"
+                           f" or key=value string, got one it cannot parse") from None  # may hold a password
+    return value
+
+
+def http_url(name: str, value: Any, from_text: bool = True) -> str:
+    text = _text(value)
+    parts = urlsplit(text) if text else None
+    if not parts or parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in text):
+        raise SettingError(f"{name} must be an http(s) address (e.g. https://trends.school.example), got {value!r}")
+    return text.rstrip("/")
+
+
+def smtp_url(name: str, value: Any, from_text: bool = True) -> str | None:
+    if value is None or value == "":
+        return None
+    from .mail import parse_smtp_url
+
+    try:
+        parse_smtp_url(value)
+    except (ValueError, TypeError, AttributeError) as error:
+        raise SettingError(f"{name}: {error} (smtp://[user:password@]host[:port][?starttls=true&timeout=30]"
+                           " or smtps://…)") from None
+    return value
+
+
+def email_address(name: str, value: Any, from_text: bool = True) -> str:
+    text = _text(value)
+    if not text or "@" not in parseaddr(text)[1] or any(ord(c) < 32 for c in text):
+        raise SettingError(f"{name} must be an email address (e.g. Weekly Trends <no-reply@school.example>), got {value!r}")
+    return text
+
+
+def path(name: str, value: Any, from_text: bool = True) -> Path:
+    if isinstance(value, Path):
+        return value
+    if not isinstance(value, str) or not value or "\x00" in value:
+        raise SettingError(f"{name} must be a path, got {value!r}")
+    return Path(value)
+
+
+def networks(name: str, value: Any, from_text: bool = True) -> str:
+    """Comma-separated addresses or CIDR networks (empty: none)."""
+    text = "" if value is None else value
+    if not isinstance(text, str):
+        raise SettingError(f"{name} must be comma-separated addresses or networks, got {value!r}")
+    try:
+        [ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip()]
+    except ValueError as error:
+        raise SettingError(f"{name} must be comma-separated addresses or networks (e.g. 10.0.0.0/8, ::1): {error}") from None
+    return text
+
+
+@dataclass(frozen=True)
+class Spec:
+    field: str
+    env: tuple[str, ...]  # the variables, the first set wins
+    config: str  # its app.config key (and create_app(test_config)'s)
+    default: Any
+    check: Callable[..., Any]  # (variable, raw value, from_text) -> the value, or SettingError
+
+
+SPECS = (
+    Spec("database_url", ("DATABASE_URL",), "DATABASE_URL", None, database_uri),
+    Spec("database_read_url", ("DATABASE_READ_URL",), "DATABASE_READ_URL", None, database_uri),
+    Spec("data_dir", ("WEEKLY_TRENDS_DATA_DIR",), "DATA_DIR", PROJECT_ROOT / ".pgdata", path),
+    Spec("secret_key", ("WEEKLY_TRENDS_SECRET_KEY", "SECRET_KEY"), "SECRET_KEY", None, optional_text),
+    Spec("log_format", ("WEEKLY_TRENDS_LOG_FORMAT",), "LOG_FORMAT", "json", one_of("json", "text")),
+    Spec("pool_min_size", ("WEEKLY_TRENDS_POOL_MIN_SIZE",), "POOL_MIN_SIZE", 1, integer(0, 1000)),
+    # None: 10, or under `weekly-trends serve` one per thread.
+    Spec("pool_max_size", ("WEEKLY_TRENDS_POOL_MAX_SIZE",), "POOL_MAX_SIZE", None, integer(1, 1000)),
+    Spec("pool_open_timeout", ("WEEKLY_TRENDS_POOL_OPEN_TIMEOUT",), "POOL_OPEN_TIMEOUT", 10.0, number(0, 3600)),
+    Spec("pool_timeout", ("WEEKLY_TRENDS_POOL_TIMEOUT",), "POOL_TIMEOUT", 10.0, number(0, 3600)),
+    Spec("class_average_min_students", ("WEEKLY_TRENDS_CLASS_AVERAGE_MIN_STUDENTS",), "CLASS_AVERAGE_MIN_STUDENTS", 10,
+         integer(CLASS_AVERAGE_FLOOR, 100_000)),
+    Spec("auth_failure_limit", ("WEEKLY_TRENDS_AUTH_FAILURE_LIMIT",), "AUTH_FAILURE_LIMIT", 10, integer(1, INT4_MAX)),
+    Spec("auth_failure_window", ("WEEKLY_TRENDS_AUTH_FAILURE_WINDOW",), "AUTH_FAILURE_WINDOW", 300,
+         integer(1, 7 * 24 * 3600)),
+    Spec("trusted_proxies", ("WEEKLY_TRENDS_TRUSTED_PROXIES",), "TRUSTED_PROXIES", 0, integer(0, 10)),
+    Spec("metrics_token", ("WEEKLY_TRENDS_METRICS_TOKEN",), "METRICS_TOKEN", None, optional_text),
+    Spec("metrics_allow_from", ("WEEKLY_TRENDS_METRICS_ALLOW_FROM",), "METRICS_ALLOW_FROM", "", networks),
+    Spec("default_locale", ("WEEKLY_TRENDS_DEFAULT_LOCALE",), "DEFAULT_LOCALE", "en", locale_tag),
+    Spec("school_contact", ("WEEKLY_TRENDS_SCHOOL_CONTACT",), "SCHOOL_CONTACT", None, optional_text),
+    Spec("school_time_zone", ("WEEKLY_TRENDS_SCHOOL_TIME_ZONE",), "SCHOOL_TIME_ZONE", "UTC", time_zone),
+    Spec("import_time_zone", ("WEEKLY_TRENDS_IMPORT_TIME_ZONE",), "IMPORT_TIME_ZONE", "UTC", time_zone),
+    Spec("alert_drop_points", ("WEEKLY_TRENDS_ALERT_DROP_POINTS",), "ALERT_DROP_POINTS", 10, integer(1, 100)),
+    Spec("alert_min_scores", ("WEEKLY_TRENDS_ALERT_MIN_SCORES",), "ALERT_MIN_SCORES", 2, integer(1, 1000)),
+    Spec("digest_max_attempts", ("WEEKLY_TRENDS_DIGEST_MAX_ATTEMPTS",), "DIGEST_MAX_ATTEMPTS", 3, integer(1, 100)),
+    Spec("digest_link_days", ("WEEKLY_TRENDS_DIGEST_LINK_DAYS",), "DIGEST_LINK_DAYS", 14, integer(1, 30)),
+    Spec("mail_backend", ("WEEKLY_TRENDS_MAIL_BACKEND", "MAIL_BACKEND"), "MAIL_BACKEND", "smtp", one_of("smtp", "maildir")),
+    Spec("smtp_url", ("WEEKLY_TRENDS_SMTP_URL", "SMTP_URL"), "SMTP_URL", None, smtp_url),
+    Spec("maildir", ("WEEKLY_TRENDS_MAILDIR", "MAILDIR"), "MAILDIR", PROJECT_ROOT / "maildir", path),
+    Spec("mail_from", ("WEEKLY_TRENDS_MAIL_FROM", "MAIL_FROM"), "MAIL_FROM", "Weekly Trends <no-reply@localhost>",
+         email_address),
+    # None: http://127.0.0.1:5000 (the demo mail: its --port)
+    Spec("public_base_url", ("WEEKLY_TRENDS_PUBLIC_BASE_URL", "PUBLIC_BASE_URL"), "PUBLIC_BASE_URL", None, http_url),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting, checked (SPECS says each one's variable, default and range)."""
+
+    database_url: str | None
+    database_read_url: str | None
+    data_dir: Path
+    secret_key: str | None
+    log_format: str
+    pool_min_size: int
+    pool_max_size: int | None
+    pool_open_timeout: float
+    pool_timeout: float
+    class_average_min_students: int
+    auth_failure_limit: int
+    auth_failure_window: int
+    trusted_proxies: int
+    metrics_token: str | None
+    metrics_allow_from: str
+    default_locale: str
+    school_contact: str | None
+    school_time_zone: str
+    import_time_zone: str
+    alert_drop_points: int
+    alert_min_scores: int
+    digest_max_attempts: int
+    digest_link_days: int
+    mail_backend: str
+    smtp_url: str | None
+    maildir: Path
+    mail_from: str
+    public_base_url: str | None
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None) -> Settings:
+        """From the environment (os.environ), each value checked; `overrides` (create_app's test_config, by
+        app.config key) win over it. SettingError names the first bad one."""
+        environ = os.environ if environ is None else environ
+        overrides = overrides or {}
+        values = {}
+        for spec in SPECS:
+            name = spec.env[0]
+            from_text = spec.config not in overrides  # create_app(test_config) gives typed values
+            if not from_text:
+                raw = overrides[spec.config]
+            else:
+                raw = spec.default
+                for variable in spec.env:
+                    if environ.get(variable):  # set and not empty
+                        name, raw = variable, environ[variable]
+                        break
+            values[spec.field] = None if raw is None and spec.default is None else spec.check(name, raw, from_text)
+        settings = cls(**values)
+        if settings.pool_max_size is not None and settings.pool_min_size > settings.pool_max_size:
+            raise SettingError(f"WEEKLY_TRENDS_POOL_MIN_SIZE ({settings.pool_min_size}) must be at most"
+                               f" WEEKLY_TRENDS_POOL_MAX_SIZE ({settings.pool_max_size})")
+        return settings
+
+    def replace(self, **changes) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def school_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.school_time_zone)
+
+    def config(self) -> dict[str, Any]:
+        """The app.config keys of old, from these settings."""
+        values = {spec.config: getattr(self, spec.field) for spec in SPECS}
+        values["POOL_MAX_SIZE"] = self.pool_max_size or 10
+        return values
+
+
+def ensure_maildir(directory: Path, name: str = "MAILDIR") -> None:
+    """At the start of a command that writes mail to a maildir: it exists (made if need be) and takes a file."""
+    try:
+        mailbox.Maildir(directory, create=True)
+        with tempfile.TemporaryFile(dir=directory / "tmp"):  # where the backend writes each message first
+            pass
+    except OSError as error:
+        raise SettingError(f"{name} must be a maildir this user can write to: {directory}: "
+                           f"{error.strerror or error}") from None
+
+
 
 
 def cores() -> int:
@@ -30,25 +312,10 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def check_class_average_min(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < CLASS_AVERAGE_FLOOR:
-        raise ValueError(f"CLASS_AVERAGE_MIN_STUDENTS must be an integer of at least {CLASS_AVERAGE_FLOOR}, got {value!r}")
-    return value
 
 
-def check_default_locale(value: object) -> str:
-    from .i18n import LANGUAGES, parse_locale
-
-    if not isinstance(value, str) or parse_locale(value) is None:
-        raise ValueError(f"WEEKLY_TRENDS_DEFAULT_LOCALE must be one of the shipped languages {sorted(LANGUAGES)}"
-                         f" (a region may follow, e.g. en_GB), got {value!r}")
-    return value
 
 
-def default_locale() -> str:
-    """The school's language (WEEKLY_TRENDS_DEFAULT_LOCALE, default en), checked: the mails' fallback (the
-    pages read the same setting into app.config["DEFAULT_LOCALE"], web/__init__.py)."""
-    return check_default_locale(os.environ.get("WEEKLY_TRENDS_DEFAULT_LOCALE", "en"))
 
 
 def instance_secret_key(app: Flask) -> str:

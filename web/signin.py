@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, render_template, request, url_for
 
 from .auth import TokenKind, require_same_origin, sign_in, sign_out
+from .params import see_other
 from .problems import ProblemError
 
 
@@ -42,10 +43,10 @@ def add_sign_in_routes(bp: Blueprint, kind: TokenKind, connect: Callable, done_e
             raise ProblemError(401, "Unauthorized", "This sign-in link or token is unknown, expired or revoked.",
                               reason="bad_link")
         # 303 to a clean URL: the token leaves the address bar (and the history entry the page gets).
-        return redirect(url_for(done_endpoint), code=303)
+        return see_other(url_for(done_endpoint))
 
     @bp.post("/logout")
     def logout():
         require_same_origin()
         sign_out(kind)
-        return redirect(url_for(sign_in_endpoint), code=303)
+        return see_other(url_for(sign_in_endpoint))

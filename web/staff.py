@@ -7,11 +7,11 @@ Every query runs as the role weekly_trends_staff.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, render_template, request, url_for
 
 from . import db
 from .auth import STAFF, authenticate, require_same_origin
-from .params import bad_request, parse_bounded_int, parse_id
+from .params import bad_request, parse_bounded_int, parse_id, see_other
 from .problems import ProblemError, html_errors
 from .signin import add_sign_in_routes
 from .students import log_read
@@ -123,7 +123,7 @@ def send_sign_in_link(student_id: str, guardian_id: str):
         guardian = linked_guardian(conn, sid, guardian_id)
         log_read(conn, sid)  # a staff action on this student's family, in the access log
         try:
-            settings = MailSettings.load(current_app.config)
+            settings = MailSettings.from_settings(current_app.config["SETTINGS"])
             with Mailer(settings) as mailer, conn.transaction():
                 invite(conn, mailer, settings, guardian, DEFAULT_DAYS, student_id=sid)
         except (MailError, ValueError) as error:
@@ -131,7 +131,7 @@ def send_sign_in_link(student_id: str, guardian_id: str):
             flash(f"The sign-in link to {guardian['email']} could not be sent: {error}")
         else:
             flash(f"A sign-in link (valid {DEFAULT_DAYS} days) was sent to {guardian['email']}.")
-    return redirect(url_for("staff.student", student_id=sid), code=303)
+    return see_other(url_for("staff.student", student_id=sid))
 
 
 @bp.post("/students/<student_id>/guardians/<guardian_id>/revoke-links")
@@ -146,7 +146,7 @@ def revoke_links(student_id: str, guardian_id: str):
         log_read(conn, sid)
         revoked = conn.execute("select staff_revoke_guardian_tokens(%s, %s) as n", (sid, guardian["id"])).fetchone()["n"]
     flash(f"Revoked {revoked} sign-in link(s) of {guardian['email']}: they and their sessions no longer work.")
-    return redirect(url_for("staff.student", student_id=sid), code=303)
+    return see_other(url_for("staff.student", student_id=sid))
 
 
 @bp.post("/students/<student_id>/recalculate")
@@ -157,4 +157,4 @@ def recalculate(student_id: str):
         staff_student(conn, sid)
         written = conn.execute("select refresh_weekly_performance(p_student_profile_id => %s)", (sid,)).fetchone()
     flash(f"Recalculated: {written['refresh_weekly_performance']} weekly row(s) written (0: they were already exact).")
-    return redirect(url_for("staff.student", student_id=sid), code=303)
+    return see_other(url_for("staff.student", student_id=sid))

@@ -101,7 +101,7 @@ def student_trend(raw_student_id: str | None, args, *, page: bool = False, allow
     with db.reader() as conn:
         row = conn.execute(TREND_CALL, (credential.token_hash, credential.token_id, student_id, weeks, end,
                                         current_app.config["CLASS_AVERAGE_MIN_STUDENTS"], endpoint,
-                                        not on_replica, page, *alert_thresholds())).fetchone()
+                                        not on_replica, page, *alert_thresholds(current_app.config["SETTINGS"]))).fetchone()
         if in_guardians_language and row["status"] in (200, 404):
             i18n.remember_guardian_language(conn, row["reader_id"])
         extra = within(conn, row) if within is not None and row["status"] == 200 else None

@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 import re
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, render_template, request, url_for
 
 from . import db
 from .auth import GUARDIAN, authenticate, require_same_origin
+from .params import see_other
 from .problems import ProblemError, html_errors
 
 bp = Blueprint("mail", __name__)
@@ -58,4 +59,4 @@ def weekly_digest_preference():
     with db.reader_primary() as conn:
         authenticate(conn, GUARDIAN)
         conn.execute("select set_weekly_digest(%s)", (value == "on",))
-    return redirect(url_for("pages.dashboard"), code=303)
+    return see_other(url_for("pages.dashboard"))

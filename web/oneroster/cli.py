@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,7 +26,7 @@ def add_parser(sub) -> None:
     o.add_argument("path", type=Path, help="the folder or .zip holding manifest.csv and the CSV files")
     o.add_argument("--source", help="name of the sending system, keeping its sourcedIds apart from another's"
                                     " (default: the manifest's source.systemCode, else source.systemName)")
-    o.add_argument("--time-zone", "--timezone", dest="time_zone", default=os.environ.get(TIME_ZONE_ENV, "UTC"),
+    o.add_argument("--time-zone", "--timezone", dest="time_zone", default=None,
                    help=f"IANA time zone of new students (default ${TIME_ZONE_ENV}, else UTC); a users.csv column"
                         " metadata.timeZone wins")
     o.add_argument("--category-map", type=Path, help="CSV 'category,kind': a category title or sourcedId, and quiz"
@@ -58,11 +57,12 @@ def print_bad_rows(summary: Summary, report: Path) -> None:
 def cmd_import_oneroster(args: argparse.Namespace) -> int:
     from ..embedded import database_url
 
-    options = Options(source=args.source, time_zone=args.time_zone, category_map=args.category_map,
+    options = Options(source=args.source, time_zone=args.time_zone or args.settings.import_time_zone,
+                      category_map=args.category_map,
                       skip_bad_rows=args.skip_bad_rows, progress=not args.quiet)
     report = args.report or Path(f"oneroster-bad-rows-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.csv")
     try:
-        with psycopg.connect(database_url(), autocommit=True) as conn:
+        with psycopg.connect(database_url(args.settings), autocommit=True) as conn:
             summary = import_oneroster(conn, args.path, options)
     except InputError as error:
         print(f"Nothing imported: {error}", file=sys.stderr)
