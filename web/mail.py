@@ -30,7 +30,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from babel.support import Translations
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from .embedded import PROJECT_ROOT
 from .i18n import format_long_date, format_number, format_short_date, parse_locale
@@ -148,25 +148,31 @@ def mask_email(email: str) -> str:
     return f"{local[:1]}***{at}{domain}" if at else "***"
 
 
-_environments: dict[str, Environment] = {}
+_environments: dict[tuple[str, bool], Environment] = {}
 TRANSLATIONS = Path(__file__).with_name("translations")
 
 
-def templates(language: str | None = None) -> Environment:
+def templates(language: str | None = None, *, html: bool = False) -> Environment:
     """The mail templates in `language` (the parents' pages' catalogs and formats; the school's default
-    language, WEEKLY_TRENDS_DEFAULT_LOCALE, when None or a language we do not ship)."""
+    language, WEEKLY_TRENDS_DEFAULT_LOCALE, when None or a language we do not ship).
+
+    html=True: the environment of the HTML part, where EVERY template autoescapes, whatever its name
+    (the sentence macros in digest/_macros.txt serve both parts: a name in them is escaped in the
+    HTML part and stays plain text in the text part). Escaping is decided when a template compiles,
+    by its environment: one environment per part, so no template reaches HTML unescaped.
+    """
     locale = parse_locale(language) or parse_locale(default_locale())
-    key = str(locale)
+    key = (str(locale), html)
     if key not in _environments:
         env = Environment(
             loader=FileSystemLoader(TEMPLATES),
-            autoescape=select_autoescape(["html"]),
+            autoescape=html,
             undefined=StrictUndefined,
             extensions=["jinja2.ext.i18n"],
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        env.install_gettext_translations(Translations.load(str(TRANSLATIONS), [key]), newstyle=True)
+        env.install_gettext_translations(Translations.load(str(TRANSLATIONS), [str(locale)]), newstyle=True)
         rtl = locale.text_direction == "rtl"
         env.globals.update(
             lang=locale.language, dir=locale.text_direction,
@@ -181,11 +187,12 @@ def templates(language: str | None = None) -> Environment:
 
 
 def render(folder: str, language: str | None = None, **context) -> tuple[str, str, str]:
-    """(subject, text, html) of templates/mail/<folder>/, in the guardian's language."""
-    env = templates(language)
-    subject = " ".join(env.get_template(f"{folder}/subject.txt").render(**context).split())
-    text = env.get_template(f"{folder}/body.txt").render(**context)
-    html = env.get_template(f"{folder}/body.html").render(**context)
+    """(subject, text, html) of templates/mail/<folder>/, in the guardian's language: the subject and
+    the text part from the plain environment, the HTML part from the autoescaping one."""
+    text_env, html_env = templates(language), templates(language, html=True)
+    subject = " ".join(text_env.get_template(f"{folder}/subject.txt").render(**context).split())
+    text = text_env.get_template(f"{folder}/body.txt").render(**context)
+    html = html_env.get_template(f"{folder}/body.html").render(**context)
     return subject, text, html
 
 
