@@ -40,10 +40,53 @@ TEMPLATES = Path(__file__).with_name("templates") / "mail"
 DEFAULT_FROM = "Weekly Trends <no-reply@localhost>"
 DEFAULT_BASE_URL = "http://127.0.0.1:5000"
 TRUE = {"1", "true", "yes", "on", "required"}
-# CRLF line ends, lines folded at 78: what an SMTP server expects in DATA.
-SMTP_POLICY = policy.SMTP
+# Headers written as they are: folded only at whitespace between list items, never RFC 2047-encoded.
+RAW_HEADERS = {"list-unsubscribe", "list-unsubscribe-post"}
+MAX_LINE = 998  # RFC 5322 2.1.1: no line longer, CRLF excluded
 
 
+class MailPolicy(policy.EmailPolicy):
+    """email.policy.default, except that List-Unsubscribe and List-Unsubscribe-Post are written raw.
+
+    The default policy folds a header line longer than max_line_length (78) and, when a single word
+    (here the whole <https://…> URL) does not fit, turns it into RFC 2047 encoded words
+    (=?utf-8?q?=3Chttps=3A//…?=). A receiver doing RFC 8058 one-click reads the raw header and finds
+    no URL there. These two headers are ASCII by construction (build_message checks): written as
+    they are, folded only after the comma between two <…> items, a line at most 998 characters.
+    """
+
+    def fold(self, name: str, value: str) -> str:
+        if name.lower() in RAW_HEADERS:
+            return raw_header_lines(name, str(value), self.linesep, self.max_line_length or MAX_LINE)
+        return super().fold(name, value)
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        if name.lower() in RAW_HEADERS:
+            return self.fold(name, value).encode("ascii")
+        return super().fold_binary(name, value)
+
+
+def raw_header_lines(name: str, value: str, linesep: str, width: int) -> str:
+    """`Name: value` + linesep, folded (linesep + space) only after a comma between items, when the
+    line would pass `width`; never inside an item."""
+    items = [item.strip() for item in value.split(",")]
+    lines = [f"{name}: {items[0]}"]
+    for item in items[1:]:
+        if len(lines[-1]) + 2 + len(item) > width:
+            lines[-1] += ","
+            lines.append(f" {item}")
+        else:
+            lines[-1] += f", {item}"
+    return linesep.join(lines) + linesep
+
+
+# The message's own policy (the maildir backend writes with it, \n line ends, unfolded).
+MAIL_POLICY = MailPolicy()
+# CRLF line ends, other headers folded at 78: what an SMTP server expects in DATA.
+SMTP_POLICY = MAIL_POLICY.clone(linesep="\r\n")
+
+
+RAW_URL = re.compile(r"https?://[!-+\--;=?-~]+")  # printable ASCII but space, comma, < and >
 EMAIL_ADDRESS = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
 
 
@@ -209,7 +252,7 @@ def build_message(
 ) -> EmailMessage:
     """Every message: text/plain with a text/html alternative, a Message-ID, and for list mail the
     List-Unsubscribe headers (RFC 2369, one-click POST as RFC 8058 describes)."""
-    message = EmailMessage()
+    message = EmailMessage(policy=MAIL_POLICY)
     message["Subject"] = subject
     message["From"] = settings.sender
     message["To"] = Address(display_name or "", addr_spec=to) if display_name else to
@@ -217,6 +260,9 @@ def build_message(
     message["Message-ID"] = message_id or make_msgid(domain=settings.sender_domain)
     message["Auto-Submitted"] = "auto-generated"
     if unsubscribe_url:
+        if not RAW_URL.fullmatch(unsubscribe_url) or len(unsubscribe_url) > MAX_LINE - 40:
+            raise ValueError("the unsubscribe URL must be printable ASCII without spaces, <, > or commas,"
+                             f" and at most {MAX_LINE - 40} characters (check PUBLIC_BASE_URL)")
         message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(text)
