@@ -211,6 +211,44 @@ def test_a_refused_recipient_is_recorded_failed_and_retried_with_bounded_attempt
     assert len(smtp_server.messages) == 4
 
 
+@pytest.fixture
+def bad_addresses_first(conn):
+    """Two guardians no message can go to, before (lower ids than) two good households: a display name
+    with CR/LF (a row from before revision 0014's constraint, planted with it dropped) and an email
+    with a comma (the email check allows it; as one To: address it would be two recipients)."""
+    conn.execute("alter table guardian drop constraint guardian_display_name_printable")
+    kim, lou, max_ = (add_student(conn, n, "Europe/London") for n in ("Kim", "Lou", "Max"))
+    evil = add_guardian(conn, "evil@example.org", kim)
+    conn.execute("update guardian set display_name = 'Evil\r\nBcc: a@evil.example' where id = %s", (evil,))
+    comma = add_guardian(conn, "a,b@c.example", lou)
+    good = [add_guardian(conn, "m.parent@example.org", max_), add_guardian(conn, "k.parent@example.org", kim)]
+    add_quiz(conn, kim, 80, at(0, 1))
+    return {"evil": evil, "comma": comma, "good": good}
+
+
+def test_a_bad_address_is_recorded_failed_and_every_other_household_gets_its_digest(
+        mail_env, smtp_server, bad_addresses_first, conn, capsys):
+    for run in (1, 2):  # a rerun does not stop there either
+        assert digest() == 1
+        out, err = capsys.readouterr()
+        assert f"sent {2 if run == 1 else 0}, already sent {0 if run == 1 else 2}, failed 2" in out
+        assert "e***@example.org" in err and "a***@c.example" in err and "a,b@c.example" not in out + err
+        assert sorted(m.recipients[0] for m in smtp_server.messages) == ["k.parent@example.org", "m.parent@example.org"]
+        assert all(len(m.recipients) == 1 for m in smtp_server.messages)
+        stored = rows(conn)
+        assert stored["evil@example.org"][:2] == ("failed", run) and stored["a,b@c.example"][:2] == ("failed", run)
+        errors = dict(conn.execute(
+            "select g.email, d.last_error from digest_delivery d join guardian g on g.id = d.guardian_id"
+            " where d.outcome = 'failed'").fetchall())
+        assert "control character" in errors["evil@example.org"] and "evil@example.org" not in errors["evil@example.org"]
+        assert "a***@c.example" in errors["a,b@c.example"] and "a,b@c.example" not in errors["a,b@c.example"]
+    # no sign-in link of theirs stays live: nobody received it
+    assert conn.execute(
+        "select count(*) from guardian_token where guardian_id = any(%s) and revoked_at is null",
+        ([bad_addresses_first["evil"], bad_addresses_first["comma"]],),
+    ).fetchone()[0] == 0
+
+
 def test_unsubscribe_one_click_is_honoured(mail_env, smtp_server, households, client, conn, monkeypatch):
     monkeypatch.setenv("PUBLIC_BASE_URL", "https://weekly-trends.school.example")  # the header passes 78 characters
     assert digest("--guardian-email", "a.parent@example.org") == 0

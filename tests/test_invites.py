@@ -73,6 +73,22 @@ def test_invite_all_without_link_reports_and_fails_non_zero_then_catches_up(mail
     assert [m.recipients[0] for m in smtp_server.messages] == ["b.parent@example.org", "b.other@example.org"]
 
 
+def test_invite_skips_a_bad_address_with_a_message_and_goes_on(mail_env, smtp_server, guardians, conn, capsys):
+    # a row from before revision 0014's name constraint (planted with it dropped); a comma in an email
+    conn.execute("alter table guardian drop constraint guardian_display_name_printable")
+    conn.execute("update guardian set display_name = 'Evil\r\nBcc: x@evil.example' where id = %s", (guardians["ids"]["a"],))
+    comma = add_guardian(conn, "a,b@c.example", guardians["a"])
+    assert main(["invite", "--all-without-link", "--quiet"]) == 1
+    out, err = capsys.readouterr()
+    assert "sent 2, skipped 1 (no linked student), failed 2" in out
+    assert "failed: a***@example.org" in err and "failed: a***@c.example" in err and "Traceback" not in err
+    assert "a,b@c.example" not in out + err
+    assert sorted(m.recipients[0] for m in smtp_server.messages) == ["b.other@example.org", "b.parent@example.org"]
+    assert live_tokens(conn, guardians["ids"]["a"]) == 0 and live_tokens(conn, comma) == 0
+    assert main(["invite", "--guardian-email", "a,b@c.example"]) == 1
+    assert "failed: a***@c.example" in capsys.readouterr().err
+
+
 def test_invite_a_students_guardians_with_a_progress_bar(mail_env, smtp_server, guardians, capsys):
     assert main(["invite", "--student-id", str(guardians["b"])]) == 0
     captured = capsys.readouterr()

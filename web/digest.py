@@ -32,7 +32,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from .alerts import alert_thresholds
-from .mail import MailError, Mailer, MailSettings, build_message, mask_email, render
+from .mail import BadRecipient, MailError, Mailer, MailSettings, build_message, mask_email, render
 from .settings import env_int
 
 log = logging.getLogger("weekly_trends.mail")
@@ -82,9 +82,14 @@ def sha256(text: str) -> bytes:
 class Summary:
     week: str
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    failures: list[str] = field(default_factory=list)  # "p***@example.org: why", addresses masked
 
     def add(self, outcome: str) -> None:
         self.counts[outcome] += 1
+
+    def failed(self, email: str, error: MailError) -> None:
+        self.add("failed")
+        self.failures.append(f"{mask_email(email)}: {error}")
 
     def line(self) -> str:
         c = self.counts
@@ -251,33 +256,53 @@ class Run:
         # short enough not to be folded: <digest.GUARDIAN.YEARWWEEK.ATTEMPT.RANDOM@domain>
         message_id = (f"<digest.{gid}.{self.year}W{self.week:02d}.{attempt}.{secrets.token_hex(6)}"
                       f"@{self.settings.sender_domain}>")
-        with self.conn.transaction():
-            # an earlier attempt that died before DATA left a link nobody received
-            self.conn.execute(
-                "update guardian_token set revoked_at = now() where revoked_at is null and token_hash ="
-                " (select sign_in_token_hash from digest_delivery where guardian_id = %s and iso_year = %s and iso_week = %s)",
-                where,
-            )
-            sign_in_token = self.conn.execute(
-                "select issue_guardian_token(%s, make_interval(days => %s)) as token", (gid, self.link_days)
-            ).fetchone()["token"]
-            kids = children(self.conn, gid, self.monday, self.thresholds)
-            unsubscribe_url = self.settings.link(f"/unsubscribe?token={unsubscribe_token}")
-            subject, text, html = digest_content(self.settings, guardian, self.monday, kids,
-                                                 self.settings.link(f"/login?token={sign_in_token}"), unsubscribe_url,
-                                                 self.link_days)
-            message = build_message(self.settings, guardian["email"], subject, text, html, message_id=message_id,
-                                    unsubscribe_url=unsubscribe_url, display_name=guardian["display_name"])
-            # Claimed: the attempt counts. Until DATA begins a crash leaves the row due again.
-            self.conn.execute(
-                """
-                update digest_delivery
-                   set attempts = %s, message_id = %s, last_error = null, unsubscribe_token_hash = %s,
-                       sign_in_token_hash = %s, updated_at = now()
-                 where guardian_id = %s and iso_year = %s and iso_week = %s
-                """,
-                (attempt, message_id, sha256(unsubscribe_token), sha256(sign_in_token), *where),
-            )
+        try:
+            with self.conn.transaction():
+                # an earlier attempt that died before DATA left a link nobody received
+                self.conn.execute(
+                    "update guardian_token set revoked_at = now() where revoked_at is null and token_hash ="
+                    " (select sign_in_token_hash from digest_delivery where guardian_id = %s and iso_year = %s and iso_week = %s)",
+                    where,
+                )
+                sign_in_token = self.conn.execute(
+                    "select issue_guardian_token(%s, make_interval(days => %s)) as token", (gid, self.link_days)
+                ).fetchone()["token"]
+                kids = children(self.conn, gid, self.monday, self.thresholds)
+                unsubscribe_url = self.settings.link(f"/unsubscribe?token={unsubscribe_token}")
+                subject, text, html = digest_content(self.settings, guardian, self.monday, kids,
+                                                     self.settings.link(f"/login?token={sign_in_token}"), unsubscribe_url,
+                                                     self.link_days)
+                message = build_message(self.settings, guardian["email"], subject, text, html, message_id=message_id,
+                                        unsubscribe_url=unsubscribe_url, display_name=guardian["display_name"])
+                # Claimed: the attempt counts. Until DATA begins a crash leaves the row due again.
+                self.conn.execute(
+                    """
+                    update digest_delivery
+                       set attempts = %s, message_id = %s, last_error = null, unsubscribe_token_hash = %s,
+                           sign_in_token_hash = %s, updated_at = now()
+                     where guardian_id = %s and iso_year = %s and iso_week = %s
+                    """,
+                    (attempt, message_id, sha256(unsubscribe_token), sha256(sign_in_token), *where),
+                )
+        except BadRecipient as error:
+            # No message can be addressed to this guardian (the claim above rolled back: no new link
+            # was issued). Recorded like a refusal, masked; the run goes on with the next household.
+            with self.conn.transaction():
+                self.conn.execute(
+                    "update guardian_token set revoked_at = now() where revoked_at is null and token_hash ="
+                    " (select sign_in_token_hash from digest_delivery where guardian_id = %s and iso_year = %s and iso_week = %s)",
+                    where,
+                )
+                self.conn.execute(
+                    "update digest_delivery set attempts = %s, message_id = %s"  # the attempt's id, never sent
+                    " where guardian_id = %s and iso_year = %s and iso_week = %s",
+                    (attempt, message_id, *where),
+                )
+                self.set_outcome(gid, "failed", str(error))
+            log.warning("digest %s to %s failed (attempt %s of %s): %s", week_name(self.monday),
+                        mask_email(guardian["email"]), attempt, self.limit, error)
+            self.summary.failed(guardian["email"], error)
+            return
 
         def before_data() -> None:
             # From here the server may hold the message: a crash leaves 'sending', later 'ambiguous'.
@@ -303,7 +328,7 @@ class Run:
                                   (sha256(sign_in_token),))
             log.warning("digest %s to %s failed (attempt %s of %s): %s", week_name(self.monday),
                         mask_email(guardian["email"]), attempt, self.limit, error)
-            self.summary.add("failed")
+            self.summary.failed(guardian["email"], error)
             return
         self.set_outcome(gid, "sent")
         log.info("digest %s sent to %s, Message-ID %s", week_name(self.monday), mask_email(guardian["email"]), message_id)
@@ -378,6 +403,8 @@ def cmd_digest(args: argparse.Namespace) -> int:
               f"skipped {c['skipped']} (digest turned off), given up {c['gave_up']}.")
         return 0
     print(summary.line())
+    for failure in summary.failures:
+        print(f"  failed: {failure}", file=sys.stderr)
     return 1 if summary.counts["failed"] else 0
 
 

@@ -111,7 +111,7 @@ def cmd_invite(args: argparse.Namespace) -> int:
                 try:
                     with conn.transaction():
                         invite(conn, mailer, settings, guardian, args.days)
-                except MailError as error:
+                except MailError as error:  # refused, unreachable, or an address no mail can go to
                     failed += 1
                     log.warning("invite to %s failed: %s", mask_email(guardian["email"]), error)
                     print(f"  failed: {mask_email(guardian['email'])}: {error}", file=sys.stderr)

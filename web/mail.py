@@ -22,7 +22,7 @@ import smtplib
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from email import policy
+from email import errors, policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
@@ -100,6 +100,33 @@ class MailError(Exception):
         # A server's refusal often names the recipient: masked, as everywhere it is logged or stored.
         super().__init__(EMAIL_ADDRESS.sub(lambda m: mask_email(m[0]), text))
         self.ambiguous = ambiguous
+
+
+class BadRecipient(MailError):
+    """A recipient no message can be addressed to: a display name with a control character (CR/LF
+    would be a header injection; the mail library refuses it), or an email that is not exactly one
+    address (a,b@c.example would be two). Nothing was handed over; retrying cannot help until the
+    guardian's row is fixed. The text names the address masked only."""
+
+
+# C0 (tab, CR, LF included), DEL, C1, and the Unicode line and paragraph separators: what revision
+# 0014's name constraints refuse (db/migrations/versions/0014/010_names_schema.sql).
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def recipient(email: str, display_name: str | None = None) -> Address:
+    """The To: address of a guardian, or BadRecipient."""
+    masked = mask_email(email)
+    if display_name and CONTROL_CHARACTERS.search(display_name):
+        raise BadRecipient(f"the display name of {masked} contains a control character (fix it in the guardian's row)")
+    try:
+        address = Address(display_name or "", addr_spec=email)
+    except (ValueError, IndexError, errors.HeaderParseError):
+        address = None
+    if (address is None or CONTROL_CHARACTERS.search(email) or address.addr_spec != email
+            or not address.username or not address.domain):
+        raise BadRecipient(f"{masked} is not one valid email address (fix it in the guardian's row)")
+    return address
 
 
 def setting(name: str, default: str | None = None, config: dict | None = None) -> str | None:
@@ -251,11 +278,12 @@ def build_message(
     display_name: str | None = None,
 ) -> EmailMessage:
     """Every message: text/plain with a text/html alternative, a Message-ID, and for list mail the
-    List-Unsubscribe headers (RFC 2369, one-click POST as RFC 8058 describes)."""
+    List-Unsubscribe headers (RFC 2369, one-click POST as RFC 8058 describes). BadRecipient when `to`
+    and `display_name` make no single valid address."""
     message = EmailMessage(policy=MAIL_POLICY)
     message["Subject"] = subject
     message["From"] = settings.sender
-    message["To"] = Address(display_name or "", addr_spec=to) if display_name else to
+    message["To"] = recipient(to, display_name)  # BadRecipient before anything else is done
     message["Date"] = formatdate(localtime=False, usegmt=True)
     message["Message-ID"] = message_id or make_msgid(domain=settings.sender_domain)
     message["Auto-Submitted"] = "auto-generated"

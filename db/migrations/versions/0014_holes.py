@@ -24,4 +24,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # Each change undone, in the reverse order of upgrade().
-    pass
+    # 010_names_schema.sql: the name constraints (the names it cleaned stay cleaned).
+    op.execute("alter table staff_member drop constraint staff_member_display_name_printable")
+    op.execute("alter table course drop constraint course_name_printable")
+    op.execute("alter table guardian drop constraint guardian_display_name_printable")
+    op.execute("alter table student_profile drop constraint student_profile_display_name_printable")
