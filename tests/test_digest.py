@@ -170,6 +170,25 @@ def test_the_sign_in_link_of_the_digest_opens_the_dashboard(mail_env, smtp_serve
     assert page.status_code == 200 and "Ann Able" in page.get_data(as_text=True)
 
 
+def test_a_new_digest_revokes_the_households_previous_digest_link(mail_env, smtp_server, households, conn, client):
+    gid = households["guardians"]["b"]
+    invite = conn.execute("select issue_guardian_token(%s)", (gid,)).fetchone()[0]  # not a digest link: kept
+    links = []
+    for week in ("2024-W03", "2024-W04", "2024-W05"):
+        assert main(["digest", "--week", week, "--quiet", "--guardian-email", "b.parent@example.org"]) == 0
+        links.append(re.search(r"http://localhost(/login\?token=wt_[0-9a-f]{64})", smtp_server.messages[-1].part("plain"))[1])
+    live = conn.execute(
+        "select count(*) from guardian_token where guardian_id = %s and revoked_at is null", (gid,)
+    ).fetchone()[0]
+    assert live == 2  # this week's digest link and the invitation's
+    assert [client.get(link).status_code for link in links] == [401, 401, 303]
+    assert app_client_signs_in(client, invite)
+
+
+def app_client_signs_in(client, token: str) -> bool:
+    return client.get(f"/login?token={token}").status_code == 303
+
+
 def test_a_rerun_sends_nothing_more(mail_env, smtp_server, households, conn, capsys):
     assert digest() == 0
     first = rows(conn)

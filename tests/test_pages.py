@@ -178,6 +178,24 @@ def test_sign_out_ends_the_session(client, family):
     assert client.get("/").status_code == 401
 
 
+def test_a_replayed_cookie_after_sign_out_is_refused(app, client, family):
+    # Sign-out is server-side: the session's token is revoked, so a copy of the old cookie (a shared
+    # computer, a stolen cookie) opens nothing. The sign-in link goes with it: a new one is needed.
+    sign_in(client, family["token"])
+    old = session_cookie(client).value
+    assert client.get(trend_path(family["a"])).status_code == 200
+    assert client.post("/logout").status_code == 303
+    replay = app.test_client()
+    replay.set_cookie("weekly_trends_session", old)
+    assert replay.get(trend_path(family["a"])).status_code == 401
+    assert replay.get("/").status_code == 401
+    assert sign_in(app.test_client(), family["token"]).status_code == 401
+    revoked = family["conn"].execute("select count(*) from guardian_token where revoked_at is not null").fetchone()[0]
+    assert revoked == 1
+    # signing out without a session, or with one already dead, is harmless
+    assert client.post("/logout").status_code == 303 and replay.post("/logout").status_code == 303
+
+
 def test_revoking_the_token_ends_its_sessions_at_once(client, family):
     sign_in(client, family["token"])
     assert client.get(trend_path(family["a"])).status_code == 200

@@ -5,7 +5,8 @@ Delivery is recorded in digest_delivery, keyed (guardian, ISO year, ISO week):
 1. Every due guardian gets a 'pending' row (insert … on conflict do nothing).
 2. Each row is claimed under a session advisory lock of its own (pg_try_advisory_lock): a second
    run skips what the first holds, then re-reads the row, so a row is sent by one run only.
-3. Claiming commits the attempt, the Message-ID and the links' token hashes. Then MAIL FROM and
+3. Claiming revokes the household's earlier digest links (one live digest link per guardian) and
+   commits the attempt, the Message-ID and the new links' token hashes. Then MAIL FROM and
    RCPT TO; once the server accepted those, and just before DATA, the row is committed as 'sending';
    then DATA; then 'sent' or 'failed' (refused, unreachable: retried by the next run while
    attempts < WEEKLY_TRENDS_DIGEST_MAX_ATTEMPTS). A crash before DATA leaves the row due again.
@@ -258,11 +259,14 @@ class Run:
                       f"@{self.settings.sender_domain}>")
         try:
             with self.conn.transaction():
-                # an earlier attempt that died before DATA left a link nobody received
+                # One live digest link per household: the new one replaces every earlier digest's (and
+                # the link of an earlier attempt that died before DATA, which nobody received). The
+                # sessions opened with them end too. Invitations' links are not digest links: kept.
                 self.conn.execute(
-                    "update guardian_token set revoked_at = now() where revoked_at is null and token_hash ="
-                    " (select sign_in_token_hash from digest_delivery where guardian_id = %s and iso_year = %s and iso_week = %s)",
-                    where,
+                    "update guardian_token set revoked_at = now()"
+                    " where guardian_id = %s and revoked_at is null and token_hash in"
+                    " (select sign_in_token_hash from digest_delivery where guardian_id = %s and sign_in_token_hash is not null)",
+                    (gid, gid),
                 )
                 sign_in_token = self.conn.execute(
                     "select issue_guardian_token(%s, make_interval(days => %s)) as token", (gid, self.link_days)
