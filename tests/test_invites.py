@@ -172,6 +172,35 @@ def test_staff_page_sends_a_sign_in_link_and_revokes_links(mail_env, smtp_server
     assert client.get(f"/login?token={token}").status_code == 401
 
 
+def test_the_staff_button_holds_no_connection_or_transaction_across_smtp(mail_env, smtp_server, guardians, app, client,
+                                                                       conn, db_url):
+    # Claim (issue the token), commit, give the connection back, send, record: as the digest does. While
+    # the SMTP server holds the message, the token is committed and the app holds no pooled connection
+    # and no open transaction (an SMTP timeout of 30 s no longer outlasts the pool's 10 s wait).
+    import psycopg
+
+    from web.db import pool_stats
+
+    staff_client(client, conn)
+    b, gid = guardians["b"], guardians["ids"]["b"]
+    seen = {}
+
+    def during_data(count: int) -> None:
+        with psycopg.connect(db_url, autocommit=True) as probe:
+            seen["busy"] = probe.execute(
+                "select count(*) from pg_stat_activity where datname = current_database()"
+                " and application_name = 'weekly-trends-web' and state <> 'idle'").fetchone()[0]
+            seen["live"] = live_tokens(probe, gid)
+        stats = pool_stats(app)["primary"]
+        seen["in_use"] = stats["pool_size"] - stats.get("pool_available", 0)
+
+    smtp_server.handler.on_message = during_data
+    assert client.post(f"/staff/students/{b}/guardians/{gid}/send-sign-in-link").status_code == 303
+    assert len(smtp_server.messages) == 1
+    assert seen == {"busy": 0, "live": 1, "in_use": 0}
+    assert live_tokens(conn, gid) == 1
+
+
 def test_staff_buttons_refuse_other_origins_unlinked_guardians_and_refused_mail(mail_env, smtp_server, guardians, client, conn):
     staff_client(client, conn)
     b, gid = guardians["b"], guardians["ids"]["b"]

@@ -24,6 +24,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # Each change undone, in the reverse order of upgrade().
+    # 625_staff_unsent_link.sql (new in 0014).
+    op.execute("drop function staff_revoke_unsent_guardian_token(bigint, bigint, bytea)")
     # 425_sign_out.sql: the sign-out functions (new in 0014).
     op.execute("drop function sign_out_staff_token(bigint)")
     op.execute("drop function sign_out_guardian_token(bigint)")
