@@ -103,6 +103,19 @@ def test_every_mail_escapes_hostile_names_in_html_and_keeps_them_plain_in_text(m
     assert f"Hello {GUARDIAN}," in text and "&lt;" not in text and "&#" not in text
 
 
+@pytest.mark.parametrize("language", ["es", "ar"])
+def test_the_mails_in_other_languages_escape_hostile_names_too(mail_env, smtp_server, hostile, conn, language):
+    conn.execute("update guardian set preferred_language = %s", (language,))
+    assert main(["invite", "--guardian-email", "pat@example.org"]) == 0
+    assert main(["digest", "--week", WEEK, "--quiet"]) == 0
+    invite, digest = smtp_server.messages
+    check_html(invite.part("html"), GUARDIAN)
+    check_html(digest.part("html"), GUARDIAN, STUDENT, QUIET)
+    for text in (invite.part("plain"), digest.part("plain")):
+        assert GUARDIAN in text and "&lt;" not in text
+    assert STUDENT in digest.part("plain") and QUIET in digest.part("plain")
+
+
 def test_every_page_escapes_hostile_names(client, hostile):
     kim, lou = hostile["kim"], hostile["lou"]
     assert client.get("/login", query_string={"token": hostile["token"]}).status_code == 303
@@ -117,6 +130,7 @@ def test_every_page_escapes_hostile_names(client, hostile):
         "/students/987654": (),  # 404 page, signed in
         "/unsubscribe?token=wtu_" + "0" * 64: (),
         "/unsubscribe?token=bad": (),
+        "/login?token=wt_" + "0" * 64: (),  # 401 page
     }
     for path, names in pages.items():
         response = client.get(path)
