@@ -138,7 +138,8 @@ def test_every_page_escapes_hostile_names(client, hostile):
         assert response.mimetype == "text/html", path
         check_html(response.get_data(as_text=True), *names)
     assert client.post("/logout", headers={"Origin": "http://localhost"}).status_code == 303
-    check_html(client.get("/").get_data(as_text=True))  # signed out: the sign-in page
+    for path in ("/", "/login", "/staff/login", "/staff/"):  # signed out: sign-in pages, a 401 page
+        check_html(client.get(path).get_data(as_text=True))
 
     staff = client.get("/staff/login", query_string={"token": hostile["staff_token"]})
     assert staff.status_code == 303
@@ -147,6 +148,7 @@ def test_every_page_escapes_hostile_names(client, hostile):
         "/staff/?q=pat": (STUDENT, QUIET),
         f"/staff/students/{kim}": (STUDENT, GUARDIAN),
         "/staff/students/987654": (),
+        f"/staff/students/{kim}?year=abc": (),
     }.items():
         response = client.get(path)
         assert response.status_code < 500, path
