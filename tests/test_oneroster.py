@@ -300,7 +300,7 @@ def test_names_with_control_characters_are_bad_rows_not_imported(conn, tmp_path,
     assert all(conn.execute(f"select count(*) from {t}").fetchone()[0] == 0 for t in TABLES)
     # the CLI: exit 1 and the rows named, as every bad row
     monkeypatch.setenv("DATABASE_URL", db_url)
-    assert main(["import", "oneroster", str(tmp_path / "bad"), "--quiet"]) == 1
+    assert main(["import", "oneroster", str(tmp_path / "bad"), "--quiet", "--report", str(tmp_path / "report.csv")]) == 1
     assert "control character in givenName" in capsys.readouterr().err
 
 
