@@ -16,6 +16,16 @@ class Received:
     sender: str
     recipients: list[str]
     message: EmailMessage
+    raw: bytes = b""  # the DATA exactly as the server received it (before any parsing)
+
+    def raw_header(self, name: str) -> str:
+        """A header's raw value as received, unfolded (CRLF + whitespace removed), never decoded."""
+        head = self.raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
+        for field in head.replace("\r\n ", " ").replace("\r\n\t", "\t").split("\r\n"):
+            key, _, value = field.partition(":")
+            if key.lower() == name.lower():
+                return value.strip()
+        raise KeyError(name)
 
     def part(self, subtype: str) -> str:
         return self.message.get_body(preferencelist=(subtype,)).get_content()
@@ -35,9 +45,10 @@ class Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        message = message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
+        raw = envelope.original_content or envelope.content
+        message = message_from_bytes(raw, policy=policy.default)
         with self.lock:
-            self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
+            self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message, raw))
             count = len(self.messages)
         if self.on_message is not None:
             self.on_message(count)

@@ -63,6 +63,15 @@ def test_under_ci_a_missing_browser_fails_and_outside_ci_it_skips():
     assert outside.returncode == 0 and " skipped" in outside.stdout and " passed" not in outside.stdout
 
 
+def test_under_ci_the_digests_browser_test_fails_without_chromium_and_outside_ci_it_skips():
+    args = ("tests/test_digest.py", "-k", "renders_in_chromium", "-rs")
+    in_ci = pytest_run(*args, CI="true", WEEKLY_TRENDS_TEST_SERVER="embedded", WEEKLY_TRENDS_CHROMIUM="/nonexistent/chromium")
+    assert in_ci.returncode != 0 and "2 failed" in in_ci.stdout, in_ci.stdout[-2000:]
+    assert "CI=true" in in_ci.stdout and "no Chromium at /nonexistent/chromium" in in_ci.stdout
+    outside = pytest_run(*args, WEEKLY_TRENDS_CHROMIUM="/nonexistent/chromium", WEEKLY_TRENDS_TEST_SERVER="embedded")
+    assert outside.returncode == 0 and "2 skipped" in outside.stdout and " passed" not in outside.stdout
+
+
 def test_ci_run_forces_each_pass_and_unsets_inherited_settings():
     script = (PROJECT_ROOT / ".ci" / "run").read_text()
     unset = next(line.split()[1:] for line in script.splitlines() if line.startswith("unset "))

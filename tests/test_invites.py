@@ -73,6 +73,22 @@ def test_invite_all_without_link_reports_and_fails_non_zero_then_catches_up(mail
     assert [m.recipients[0] for m in smtp_server.messages] == ["b.parent@example.org", "b.other@example.org"]
 
 
+def test_invite_skips_a_bad_address_with_a_message_and_goes_on(mail_env, smtp_server, guardians, conn, capsys):
+    # a row from before revision 0014's name constraint (planted with it dropped); a comma in an email
+    conn.execute("alter table guardian drop constraint guardian_display_name_printable")
+    conn.execute("update guardian set display_name = 'Evil\r\nBcc: x@evil.example' where id = %s", (guardians["ids"]["a"],))
+    comma = add_guardian(conn, "a,b@c.example", guardians["a"])
+    assert main(["invite", "--all-without-link", "--quiet"]) == 1
+    out, err = capsys.readouterr()
+    assert "sent 2, skipped 1 (no linked student), failed 2" in out
+    assert "failed: a***@example.org" in err and "failed: a***@c.example" in err and "Traceback" not in err
+    assert "a,b@c.example" not in out + err
+    assert sorted(m.recipients[0] for m in smtp_server.messages) == ["b.other@example.org", "b.parent@example.org"]
+    assert live_tokens(conn, guardians["ids"]["a"]) == 0 and live_tokens(conn, comma) == 0
+    assert main(["invite", "--guardian-email", "a,b@c.example"]) == 1
+    assert "failed: a***@c.example" in capsys.readouterr().err
+
+
 def test_invite_a_students_guardians_with_a_progress_bar(mail_env, smtp_server, guardians, capsys):
     assert main(["invite", "--student-id", str(guardians["b"])]) == 0
     captured = capsys.readouterr()
@@ -154,6 +170,35 @@ def test_staff_page_sends_a_sign_in_link_and_revokes_links(mail_env, smtp_server
     assert conn.execute("select count(*) from access_log where endpoint like '%%revoke-links'").fetchone()[0] == 1
     # the revoked link no longer signs in
     assert client.get(f"/login?token={token}").status_code == 401
+
+
+def test_the_staff_button_holds_no_connection_or_transaction_across_smtp(mail_env, smtp_server, guardians, app, client,
+                                                                       conn, db_url):
+    # Claim (issue the token), commit, give the connection back, send, record: as the digest does. While
+    # the SMTP server holds the message, the token is committed and the app holds no pooled connection
+    # and no open transaction (an SMTP timeout of 30 s no longer outlasts the pool's 10 s wait).
+    import psycopg
+
+    from web.db import pool_stats
+
+    staff_client(client, conn)
+    b, gid = guardians["b"], guardians["ids"]["b"]
+    seen = {}
+
+    def during_data(count: int) -> None:
+        with psycopg.connect(db_url, autocommit=True) as probe:
+            seen["busy"] = probe.execute(
+                "select count(*) from pg_stat_activity where datname = current_database()"
+                " and application_name = 'weekly-trends-web' and state <> 'idle'").fetchone()[0]
+            seen["live"] = live_tokens(probe, gid)
+        stats = pool_stats(app)["primary"]
+        seen["in_use"] = stats["pool_size"] - stats.get("pool_available", 0)
+
+    smtp_server.handler.on_message = during_data
+    assert client.post(f"/staff/students/{b}/guardians/{gid}/send-sign-in-link").status_code == 303
+    assert len(smtp_server.messages) == 1
+    assert seen == {"busy": 0, "live": 1, "in_use": 0}
+    assert live_tokens(conn, gid) == 1
 
 
 def test_staff_buttons_refuse_other_origins_unlinked_guardians_and_refused_mail(mail_env, smtp_server, guardians, client, conn):

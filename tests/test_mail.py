@@ -75,6 +75,35 @@ def test_a_message_has_both_parts_and_the_list_headers(smtp_server):
     assert first.message["Message-ID"].endswith("@school.example>")
 
 
+LONG_UNSUBSCRIBE = "https://trends.school.example/unsubscribe?token=wtu_" + "0123456789abcdef" * 4
+
+
+def test_the_list_headers_reach_the_smtp_server_raw_never_encoded(smtp_server, tmp_path):
+    # RFC 8058 one-click: a receiver reads the raw header and needs the <https://…> URL in it. Longer
+    # than 78 characters, policy.SMTP folded it into RFC 2047 encoded words (=?utf-8?q?=3Chttps=3A//…).
+    settings = settings_for(SMTP_URL=smtp_server.url)
+    message = build_message(settings, "p@example.org", "Subject " + "é" * 80, "t", "<p>h</p>",
+                            unsubscribe_url=LONG_UNSUBSCRIBE, display_name="Pat Parent")
+    with Mailer(settings) as mailer:
+        mailer.send(message)
+    [received] = smtp_server.messages
+    head = received.raw.split(b"\r\n\r\n", 1)[0]
+    assert not [line for line in head.split(b"\r\n") if b"=?" in line and b"Subject" not in line and line[:1] != b" "]
+    assert f"\r\nList-Unsubscribe: <{LONG_UNSUBSCRIBE}>\r\n".encode() in head
+    assert b"\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in head
+    assert received.raw_header("List-Unsubscribe") == f"<{LONG_UNSUBSCRIBE}>"
+    assert all(len(line) <= 998 for line in head.split(b"\r\n"))
+    # other headers are still folded and encoded as before
+    assert received.message["Subject"] == "Subject " + "é" * 80
+    assert all(len(line) <= 78 for line in head.split(b"\r\n") if not line.startswith(b"List-Unsubscribe:"))
+    # the maildir backend writes the same header
+    md = settings_for(MAIL_BACKEND="maildir", MAILDIR=str(tmp_path / "md"))
+    with Mailer(md) as mailer:
+        mailer.send(build_message(md, "p@example.org", "s", "t", "<p>h</p>", unsubscribe_url=LONG_UNSUBSCRIBE))
+    [path] = (tmp_path / "md" / "new").iterdir()
+    assert f"\nList-Unsubscribe: <{LONG_UNSUBSCRIBE}>\n".encode() in path.read_bytes()
+
+
 def test_refused_and_unreachable_are_mail_errors(smtp_server):
     smtp_server.handler.refused.add("p@example.org")
     settings = settings_for(SMTP_URL=smtp_server.url)

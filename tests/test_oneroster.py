@@ -276,6 +276,34 @@ def test_bad_rows_in_other_files_name_file_line_and_sourced_id(conn, tmp_path):
     assert all(conn.execute(f"select count(*) from {t}").fetchone()[0] == 0 for t in TABLES)
 
 
+def test_names_with_control_characters_are_bad_rows_not_imported(conn, tmp_path, db_url, monkeypatch, capsys):
+    # A school's SIS must not be able to put CR/LF into a name (a guardian's reaches the To: header).
+    s = generate(seed=9, students=4, classes=2, items_per_class=2, version="1.2")
+    student, other = [i for i, u in enumerate(s.users) if u["role"] == "student"][:2]
+    guardian = next(i for i, u in enumerate(s.users) if u["role"] in ("parent", "guardian"))
+    s.users[student]["givenName"] = "Evil\r\nBcc: x@evil.example"
+    s.users[guardian]["familyName"] = "Tab\tname"
+    s.classes[1]["title"] = "Maths\x0bA"  # (leading and trailing whitespace is stripped when read)
+    s.users[other]["preferredGivenName"] = "Line\u2028sep"
+    with pytest.raises(BadRowsRefused) as refused:
+        run(conn, s.write(tmp_path / "bad"))
+    found = {(b.file, b.line, b.sourced_id): b.reason for b in refused.value.summary.bad_rows}
+    # (and the rows that name them: "unknown student", "unknown class"); lines are the file's lines, and
+    # the first student's record spans two (its CR/LF is inside a quoted field)
+    assert (student, guardian, other) == (0, 1, 3)
+    assert {k: v for k, v in found.items() if "control" in v} == {
+        ("users.csv", 2, s.users[student]["sourcedId"]): "control character in givenName",
+        ("users.csv", 4, s.users[guardian]["sourcedId"]): "control character in familyName",
+        ("users.csv", 6, s.users[other]["sourcedId"]): "control character in preferredGivenName",
+        ("classes.csv", 3, s.classes[1]["sourcedId"]): "control character in title",
+    }
+    assert all(conn.execute(f"select count(*) from {t}").fetchone()[0] == 0 for t in TABLES)
+    # the CLI: exit 1 and the rows named, as every bad row
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    assert main(["import", "oneroster", str(tmp_path / "bad"), "--quiet", "--report", str(tmp_path / "report.csv")]) == 1
+    assert "control character in givenName" in capsys.readouterr().err
+
+
 def test_skip_bad_rows_imports_the_good_ones_and_writes_the_report(conn, tmp_path, db_url, monkeypatch, capsys):
     s = generate(seed=12, students=8, classes=1, items_per_class=3)
     bad = next(r for r in s.results if r["scoreStatus"] == "fully graded")
@@ -393,7 +421,7 @@ def test_no_statement_of_a_bulk_reimport_rescans_a_staging_table_per_row(conn, t
 
     def explain_then_run(self, query, params=None):
         if re.match(r"\s*(create temp table \w+ on commit drop as\s|delete|update|insert|select)", query, re.I):
-            plan = self.cur.execute("explain " + query, {"source": self.summary.source, **(params or {})}).fetchall()
+            plan = self.cur.execute("explain " + query, self.params(params)).fetchall()
             plans[" ".join(query.split())[:120]] = "\n".join(r[0] for r in plan)
         return run_statement(self, query, params)
 

@@ -178,6 +178,38 @@ def test_sign_out_ends_the_session(client, family):
     assert client.get("/").status_code == 401
 
 
+def test_a_replayed_cookie_after_sign_out_is_refused(app, client, family):
+    # Sign-out is server-side: the session's token is revoked, so a copy of the old cookie (a shared
+    # computer, a stolen cookie) opens nothing. The sign-in link goes with it: a new one is needed.
+    sign_in(client, family["token"])
+    old = session_cookie(client).value
+    assert client.get(trend_path(family["a"])).status_code == 200
+    assert client.post("/logout").status_code == 303
+    replay = app.test_client()
+    replay.set_cookie("weekly_trends_session", old)
+    assert replay.get(trend_path(family["a"])).status_code == 401
+    assert replay.get("/").status_code == 401
+    assert sign_in(app.test_client(), family["token"]).status_code == 401
+    revoked = family["conn"].execute("select count(*) from guardian_token where revoked_at is not null").fetchone()[0]
+    assert revoked == 1
+    # signing out without a session, or with one already dead, is harmless
+    assert client.post("/logout").status_code == 303 and replay.post("/logout").status_code == 303
+
+
+def test_sign_out_revokes_only_a_token_of_the_guardian_the_request_acts_for(family):
+    conn = family["conn"]
+    other = conn.execute("select id from guardian where email = 'b@example.org'").fetchone()[0]
+    token_id = conn.execute("select id from guardian_token where guardian_id = %s", (family["guardian"],)).fetchone()[0]
+    with conn.transaction():
+        conn.execute("set local role weekly_trends_reader")
+        assert conn.execute("select sign_out_guardian_token(%s)", (token_id,)).fetchone()[0] is False  # nobody
+        conn.execute("select set_config('app.guardian_id', %s, true)", (str(other),))
+        assert conn.execute("select sign_out_guardian_token(%s)", (token_id,)).fetchone()[0] is False  # not theirs
+        conn.execute("select set_config('app.guardian_id', %s, true)", (str(family["guardian"]),))
+        assert conn.execute("select sign_out_guardian_token(%s)", (token_id,)).fetchone()[0] is True
+    assert conn.execute("select revoked_at is not null from guardian_token where id = %s", (token_id,)).fetchone()[0]
+
+
 def test_revoking_the_token_ends_its_sessions_at_once(client, family):
     sign_in(client, family["token"])
     assert client.get(trend_path(family["a"])).status_code == 200

@@ -92,6 +92,16 @@ def test_staff_sign_in_and_out(client, staff):
     assert client.get("/staff/").status_code == 401
 
 
+def test_a_replayed_staff_cookie_after_sign_out_is_refused(app, client, staff, conn):
+    staff_sign_in(client, staff["staff_token"])
+    old = client.get_cookie("weekly_trends_session").value
+    assert client.post("/staff/logout").status_code == 303
+    replay = app.test_client()
+    replay.set_cookie("weekly_trends_session", old)
+    assert replay.get("/staff/").status_code == 401
+    assert conn.execute("select count(*) from staff_token where revoked_at is not null").fetchone()[0] == 1
+
+
 def test_staff_form_sign_in(client, staff):
     assert client.post("/staff/login", data={"token": staff["staff_token"]}).status_code == 303
     assert client.get("/staff/").status_code == 200

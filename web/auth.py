@@ -3,7 +3,7 @@
 Tokens come from issue_guardian_token() / issue_staff_token(); only their
 sha256 is stored. The session holds only the token's row id, and every
 request re-reads that row, so revoking or expiring a token ends every
-session opened with it at once.
+session opened with it at once; signing out revokes the session's token.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ class TokenKind:
     session_key: str
     realm: str
     who: str
+    # Revokes the session's token (%(id)s) for the owner the transaction acts for: sign-out.
+    sign_out: sql.SQL
 
 
 GUARDIAN = TokenKind(
@@ -37,6 +39,7 @@ GUARDIAN = TokenKind(
     # guardian it already acts for, and before authentication that is none.
     sql.SQL("select token_id as id, guardian_id as owner from find_guardian_token(%(hash)s, %(id)s)"),
     "app.guardian_id", re.compile(r"wt_[0-9a-f]{64}"), "guardian_token_id", "weekly-trends", "guardian",
+    sql.SQL("select sign_out_guardian_token(%(id)s)"),
 )
 STAFF = TokenKind(
     sql.SQL(
@@ -44,6 +47,7 @@ STAFF = TokenKind(
         " where (token_hash = %(hash)s or id = %(id)s) and revoked_at is null and expires_at > now()"
     ),
     "app.staff_member_id", re.compile(r"wts_[0-9a-f]{64}"), "staff_token_id", "weekly-trends-staff", "staff",
+    sql.SQL("select sign_out_staff_token(%(id)s)"),
 )
 
 # Sec-Fetch-Site values of a request another site made the browser send.
@@ -157,5 +161,14 @@ def sign_in(conn: psycopg.Connection, kind: TokenKind, token: str) -> bool:
     return True
 
 
-def sign_out(kind: TokenKind) -> None:
-    session.pop(kind.session_key, None)
+def sign_out(conn: psycopg.Connection, kind: TokenKind) -> None:
+    """End the session server-side: its token is revoked (conn on the primary), so a replayed copy of
+    the cookie opens nothing; then the cookie forgets it. The token goes with the session: a sign-in
+    link used for it stops working too (a new digest or invitation brings a new one)."""
+    token_id = session.pop(kind.session_key, None)
+    if token_id is None:
+        return
+    row = _valid_token(conn, kind, token_id=token_id)
+    if row is not None:  # already expired or revoked: nothing to end
+        conn.execute("select set_config(%s, %s, true)", (kind.setting, str(row["owner"])))
+        conn.execute(kind.sign_out, {"id": row["id"]})

@@ -5,7 +5,8 @@ Delivery is recorded in digest_delivery, keyed (guardian, ISO year, ISO week):
 1. Every due guardian gets a 'pending' row (insert … on conflict do nothing).
 2. Each row is claimed under a session advisory lock of its own (pg_try_advisory_lock): a second
    run skips what the first holds, then re-reads the row, so a row is sent by one run only.
-3. Claiming commits the attempt, the Message-ID and the links' token hashes. Then MAIL FROM and
+3. Claiming revokes the household's earlier digest links (one live digest link per guardian) and
+   commits the attempt, the Message-ID and the new links' token hashes. Then MAIL FROM and
    RCPT TO; once the server accepted those, and just before DATA, the row is committed as 'sending';
    then DATA; then 'sent' or 'failed' (refused, unreachable: retried by the next run while
    attempts < WEEKLY_TRENDS_DIGEST_MAX_ATTEMPTS). A crash before DATA leaves the row due again.
@@ -31,7 +32,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from .alerts import alert_thresholds
-from .mail import MailError, Mailer, MailSettings, build_message, mask_email, render
+from .mail import BadRecipient, MailError, Mailer, MailSettings, build_message, mask_email, render
 from .settings import Settings
 
 log = logging.getLogger("weekly_trends.mail")
@@ -75,9 +76,14 @@ class Summary:
     week: str
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    failures: list[str] = field(default_factory=list)  # "p***@example.org: why", addresses masked
 
     def add(self, outcome: str) -> None:
         self.counts[outcome] += 1
+
+    def failed(self, email: str, error: MailError) -> None:
+        self.add("failed")
+        self.failures.append(f"{mask_email(email)}: {error}")
 
     def line(self) -> str:
         c = self.counts
@@ -238,33 +244,56 @@ class Run:
         # short enough not to be folded: <digest.GUARDIAN.YEARWWEEK.ATTEMPT.RANDOM@domain>
         message_id = (f"<digest.{gid}.{self.year}W{self.week:02d}.{attempt}.{secrets.token_hex(6)}"
                       f"@{self.settings.sender_domain}>")
-        with self.conn.transaction():
-            # an earlier attempt that died before DATA left a link nobody received
-            self.conn.execute(
-                "update guardian_token set revoked_at = now() where revoked_at is null and token_hash ="
-                " (select sign_in_token_hash from digest_delivery where guardian_id = %s and iso_year = %s and iso_week = %s)",
-                where,
-            )
-            sign_in_token = self.conn.execute(
-                "select issue_guardian_token(%s, make_interval(days => %s)) as token", (gid, self.link_days)
-            ).fetchone()["token"]
-            kids = children(self.conn, gid, self.monday, self.thresholds)
-            unsubscribe_url = self.settings.link(f"/unsubscribe?token={unsubscribe_token}")
-            subject, text, html = digest_content(self.settings, guardian, self.monday, kids,
-                                                 self.settings.link(f"/login?token={sign_in_token}"), unsubscribe_url,
-                                                 self.link_days, self.thresholds[0])
-            message = build_message(self.settings, guardian["email"], subject, text, html, message_id=message_id,
-                                    unsubscribe_url=unsubscribe_url, display_name=guardian["display_name"])
-            # Claimed: the attempt counts. Until DATA begins a crash leaves the row due again.
-            self.conn.execute(
-                """
-                update digest_delivery
-                   set attempts = %s, message_id = %s, last_error = null, unsubscribe_token_hash = %s,
-                       sign_in_token_hash = %s, updated_at = now()
-                 where guardian_id = %s and iso_year = %s and iso_week = %s
-                """,
-                (attempt, message_id, sha256(unsubscribe_token), sha256(sign_in_token), *where),
-            )
+        try:
+            with self.conn.transaction():
+                # One live digest link per household: the new one replaces every earlier digest's (and
+                # the link of an earlier attempt that died before DATA, which nobody received). The
+                # sessions opened with them end too. Invitations' links are not digest links: kept.
+                self.conn.execute(
+                    "update guardian_token set revoked_at = now()"
+                    " where guardian_id = %s and revoked_at is null and token_hash in"
+                    " (select sign_in_token_hash from digest_delivery where guardian_id = %s and sign_in_token_hash is not null)",
+                    (gid, gid),
+                )
+                sign_in_token = self.conn.execute(
+                    "select issue_guardian_token(%s, make_interval(days => %s)) as token", (gid, self.link_days)
+                ).fetchone()["token"]
+                kids = children(self.conn, gid, self.monday, self.thresholds)
+                unsubscribe_url = self.settings.link(f"/unsubscribe?token={unsubscribe_token}")
+                subject, text, html = digest_content(self.settings, guardian, self.monday, kids,
+                                                     self.settings.link(f"/login?token={sign_in_token}"), unsubscribe_url,
+                                                     self.link_days, self.thresholds[0])
+                message = build_message(self.settings, guardian["email"], subject, text, html, message_id=message_id,
+                                        unsubscribe_url=unsubscribe_url, display_name=guardian["display_name"])
+                # Claimed: the attempt counts. Until DATA begins a crash leaves the row due again.
+                self.conn.execute(
+                    """
+                    update digest_delivery
+                       set attempts = %s, message_id = %s, last_error = null, unsubscribe_token_hash = %s,
+                           sign_in_token_hash = %s, updated_at = now()
+                     where guardian_id = %s and iso_year = %s and iso_week = %s
+                    """,
+                    (attempt, message_id, sha256(unsubscribe_token), sha256(sign_in_token), *where),
+                )
+        except BadRecipient as error:
+            # No message can be addressed to this guardian (the claim above rolled back: no new link
+            # was issued). Recorded like a refusal, masked; the run goes on with the next household.
+            with self.conn.transaction():
+                self.conn.execute(
+                    "update guardian_token set revoked_at = now() where revoked_at is null and token_hash ="
+                    " (select sign_in_token_hash from digest_delivery where guardian_id = %s and iso_year = %s and iso_week = %s)",
+                    where,
+                )
+                self.conn.execute(
+                    "update digest_delivery set attempts = %s, message_id = %s"  # the attempt's id, never sent
+                    " where guardian_id = %s and iso_year = %s and iso_week = %s",
+                    (attempt, message_id, *where),
+                )
+                self.set_outcome(gid, "failed", str(error))
+            log.warning("digest %s to %s failed (attempt %s of %s): %s", week_name(self.monday),
+                        mask_email(guardian["email"]), attempt, self.limit, error)
+            self.summary.failed(guardian["email"], error)
+            return
 
         def before_data() -> None:
             # From here the server may hold the message: a crash leaves 'sending', later 'ambiguous'.
@@ -290,7 +319,7 @@ class Run:
                                   (sha256(sign_in_token),))
             log.warning("digest %s to %s failed (attempt %s of %s): %s", week_name(self.monday),
                         mask_email(guardian["email"]), attempt, self.limit, error)
-            self.summary.add("failed")
+            self.summary.failed(guardian["email"], error)
             return
         self.set_outcome(gid, "sent")
         log.info("digest %s sent to %s, Message-ID %s", week_name(self.monday), mask_email(guardian["email"]), message_id)
@@ -367,6 +396,8 @@ def cmd_digest(args: argparse.Namespace) -> int:
               f"skipped {c['skipped']} (digest turned off), given up {c['gave_up']}.")
         return 0
     print(summary.line())
+    for failure in summary.failures:
+        print(f"  failed: {failure}", file=sys.stderr)
     return 1 if summary.counts["failed"] else 0
 
 

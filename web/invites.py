@@ -1,10 +1,15 @@
 """Sign-in links by email: `weekly-trends invite`, and the staff page's "send sign-in link" button.
 
-Each invitation issues a fresh token and mails PUBLIC_BASE_URL/login?token=…. The token is issued in
-a transaction that commits only once the server accepted the message: a refused or unsent
+Each invitation issues a fresh token and mails PUBLIC_BASE_URL/login?token=…. For `weekly-trends
+invite` (one connection of its own, not pooled) the token is issued in a transaction that commits only
+once the server accepted the message: a refused or unsent
 invitation leaves no live token behind, and `--all-without-link` picks that guardian up again on the
 next run. (A crash between the server's acceptance and the commit leaves a mail whose link does not
 work; the rerun sends a working one. For invitations that is the right way for the ambiguity to fall.)
+
+The staff page's button (web/staff.py) holds no pooled connection and no transaction across SMTP: it
+claims (issues the token and commits), gives the connection back, sends, then records: a refused
+message's token is revoked (staff_revoke_unsent_guardian_token()), as the digest does.
 """
 
 from __future__ import annotations
@@ -12,11 +17,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from email.message import EmailMessage
 
 import psycopg
 from psycopg.rows import dict_row
 
-from .mail import MailError, Mailer, MailSettings, build_message, mask_email, render
+from .mail import MailError, Mailer, MailSettings, build_message, mask_email, recipient, render
 
 log = logging.getLogger("weekly_trends.mail")
 DEFAULT_DAYS = 30
@@ -26,21 +32,21 @@ def sign_in_link(settings: MailSettings, token: str) -> str:
     return settings.link(f"/login?token={token}")
 
 
-def invite(conn: psycopg.Connection, mailer: Mailer, settings: MailSettings, guardian: dict, days: int,
-           student_id: int | None = None) -> None:
-    """Issue a token for the guardian and mail its link, in conn's open transaction (MailError when not sent).
+def invitation(settings: MailSettings, guardian: dict, token: str, days: int) -> EmailMessage:
+    """The invitation carrying the link of `token`, in the guardian's language (BadRecipient when no
+    message can be addressed to the guardian)."""
+    subject, text, html = render("invite", guardian.get("preferred_language"), fallback=settings.language, guardian=guardian,
+                                 sign_in_url=sign_in_link(settings, token), days=days)
+    return build_message(settings, guardian["email"], subject, text, html, display_name=guardian.get("display_name"))
 
-    With student_id (the staff page): through staff_issue_guardian_token(), as the request's staff member.
-    """
-    if student_id is None:
-        query, params = "select issue_guardian_token(%s, make_interval(days => %s)) as token", (guardian["id"], days)
-    else:
-        query = "select staff_issue_guardian_token(%s, %s, make_interval(days => %s)) as token"
-        params = (student_id, guardian["id"], days)
+
+def invite(conn: psycopg.Connection, mailer: Mailer, settings: MailSettings, guardian: dict, days: int) -> None:
+    """Issue a token for the guardian and mail its link, in conn's open transaction (MailError when not sent)."""
+    recipient(guardian["email"], guardian.get("display_name"))  # BadRecipient before a token is issued
     with conn.cursor(row_factory=dict_row) as cur:
-        token = cur.execute(query, params).fetchone()["token"]
-    subject, text, html = render("invite", guardian.get("preferred_language"), fallback=settings.language, guardian=guardian, sign_in_url=sign_in_link(settings, token), days=days)
-    mailer.send(build_message(settings, guardian["email"], subject, text, html, display_name=guardian.get("display_name")))
+        token = cur.execute("select issue_guardian_token(%s, make_interval(days => %s)) as token",
+                            (guardian["id"], days)).fetchone()["token"]
+    mailer.send(invitation(settings, guardian, token, days))
 
 
 def select_guardians(conn: psycopg.Connection, args: argparse.Namespace) -> list[dict]:
@@ -111,7 +117,7 @@ def cmd_invite(args: argparse.Namespace) -> int:
                 try:
                     with conn.transaction():
                         invite(conn, mailer, settings, guardian, args.days)
-                except MailError as error:
+                except MailError as error:  # refused, unreachable, or an address no mail can go to
                     failed += 1
                     log.warning("invite to %s failed: %s", mask_email(guardian["email"]), error)
                     print(f"  failed: {mask_email(guardian['email'])}: {error}", file=sys.stderr)

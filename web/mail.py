@@ -23,7 +23,7 @@ import smtplib
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from email import policy
+from email import errors, policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
@@ -31,7 +31,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from babel.support import Translations
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from .embedded import PROJECT_ROOT
 from .i18n import format_long_date, format_number, format_short_date, parse_locale
@@ -40,10 +40,53 @@ TEMPLATES = Path(__file__).with_name("templates") / "mail"
 DEFAULT_FROM = "Weekly Trends <no-reply@localhost>"
 DEFAULT_BASE_URL = "http://127.0.0.1:5000"
 TRUE = {"1", "true", "yes", "on", "required"}
-# CRLF line ends, lines folded at 78: what an SMTP server expects in DATA.
-SMTP_POLICY = policy.SMTP
+# Headers written as they are: folded only at whitespace between list items, never RFC 2047-encoded.
+RAW_HEADERS = {"list-unsubscribe", "list-unsubscribe-post"}
+MAX_LINE = 998  # RFC 5322 2.1.1: no line longer, CRLF excluded
 
 
+class MailPolicy(policy.EmailPolicy):
+    """email.policy.default, except that List-Unsubscribe and List-Unsubscribe-Post are written raw.
+
+    The default policy folds a header line longer than max_line_length (78) and, when a single word
+    (here the whole <https://…> URL) does not fit, turns it into RFC 2047 encoded words
+    (=?utf-8?q?=3Chttps=3A//…?=). A receiver doing RFC 8058 one-click reads the raw header and finds
+    no URL there. These two headers are ASCII by construction (build_message checks): written as
+    they are, folded only after the comma between two <…> items, a line at most 998 characters.
+    """
+
+    def fold(self, name: str, value: str) -> str:
+        if name.lower() in RAW_HEADERS:
+            return raw_header_lines(name, str(value), self.linesep, self.max_line_length or MAX_LINE)
+        return super().fold(name, value)
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        if name.lower() in RAW_HEADERS:
+            return self.fold(name, value).encode("ascii")
+        return super().fold_binary(name, value)
+
+
+def raw_header_lines(name: str, value: str, linesep: str, width: int) -> str:
+    """`Name: value` + linesep, folded (linesep + space) only after a comma between items, when the
+    line would pass `width`; never inside an item."""
+    items = [item.strip() for item in value.split(",")]
+    lines = [f"{name}: {items[0]}"]
+    for item in items[1:]:
+        if len(lines[-1]) + 2 + len(item) > width:
+            lines[-1] += ","
+            lines.append(f" {item}")
+        else:
+            lines[-1] += f", {item}"
+    return linesep.join(lines) + linesep
+
+
+# The message's own policy (the maildir backend writes with it, \n line ends, unfolded).
+MAIL_POLICY = MailPolicy()
+# CRLF line ends, other headers folded at 78: what an SMTP server expects in DATA.
+SMTP_POLICY = MAIL_POLICY.clone(linesep="\r\n")
+
+
+RAW_URL = re.compile(r"https?://[!-+\--;=?-~]+")  # printable ASCII but space, comma, < and >
 EMAIL_ADDRESS = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
 
 
@@ -57,6 +100,33 @@ class MailError(Exception):
         # A server's refusal often names the recipient: masked, as everywhere it is logged or stored.
         super().__init__(EMAIL_ADDRESS.sub(lambda m: mask_email(m[0]), text))
         self.ambiguous = ambiguous
+
+
+class BadRecipient(MailError):
+    """A recipient no message can be addressed to: a display name with a control character (CR/LF
+    would be a header injection; the mail library refuses it), or an email that is not exactly one
+    address (a,b@c.example would be two). Nothing was handed over; retrying cannot help until the
+    guardian's row is fixed. The text names the address masked only."""
+
+
+# C0 (tab, CR, LF included), DEL, C1, and the Unicode line and paragraph separators: what revision
+# 0014's name constraints refuse (db/migrations/versions/0014/010_names_schema.sql).
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def recipient(email: str, display_name: str | None = None) -> Address:
+    """The To: address of a guardian, or BadRecipient."""
+    masked = mask_email(email)
+    if display_name and CONTROL_CHARACTERS.search(display_name):
+        raise BadRecipient(f"the display name of {masked} contains a control character (fix it in the guardian's row)")
+    try:
+        address = Address(display_name or "", addr_spec=email)
+    except (ValueError, IndexError, errors.HeaderParseError):
+        address = None
+    if (address is None or CONTROL_CHARACTERS.search(email) or address.addr_spec != email
+            or not address.username or not address.domain):
+        raise BadRecipient(f"{masked} is not one valid email address (fix it in the guardian's row)")
+    return address
 
 
 def setting(name: str, default: str | None = None, config: dict | None = None) -> str | None:
@@ -163,25 +233,31 @@ def mask_email(email: str) -> str:
     return f"{local[:1]}***{at}{domain}" if at else "***"
 
 
-_environments: dict[str, Environment] = {}
+_environments: dict[tuple[str, bool], Environment] = {}
 TRANSLATIONS = Path(__file__).with_name("translations")
 
 
-def templates(language: str | None = None, fallback: str = "en") -> Environment:
+def templates(language: str | None = None, fallback: str = "en", *, html: bool = False) -> Environment:
     """The mail templates in `language` (the parents' pages' catalogs and formats; the school's default
-    language, `fallback` (MailSettings.language), when None or a language we do not ship)."""
+    language, `fallback` (MailSettings.language), when None or a language we do not ship).
+
+    html=True: the environment of the HTML part, where EVERY template autoescapes, whatever its name
+    (the sentence macros in digest/_macros.txt serve both parts: a name in them is escaped in the
+    HTML part and stays plain text in the text part). Escaping is decided when a template compiles,
+    by its environment: one environment per part, so no template reaches HTML unescaped.
+    """
     locale = parse_locale(language) or parse_locale(fallback) or parse_locale("en")
-    key = str(locale)
+    key = (str(locale), html)
     if key not in _environments:
         env = Environment(
             loader=FileSystemLoader(TEMPLATES),
-            autoescape=select_autoescape(["html"]),
+            autoescape=html,
             undefined=StrictUndefined,
             extensions=["jinja2.ext.i18n"],
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        env.install_gettext_translations(Translations.load(str(TRANSLATIONS), [key]), newstyle=True)
+        env.install_gettext_translations(Translations.load(str(TRANSLATIONS), [str(locale)]), newstyle=True)
         rtl = locale.text_direction == "rtl"
         env.globals.update(
             lang=locale.language, dir=locale.text_direction,
@@ -196,11 +272,12 @@ def templates(language: str | None = None, fallback: str = "en") -> Environment:
 
 
 def render(folder: str, language: str | None = None, *, fallback: str = "en", **context) -> tuple[str, str, str]:
-    """(subject, text, html) of templates/mail/<folder>/, in the guardian's language (else `fallback`)."""
-    env = templates(language, fallback)
-    subject = " ".join(env.get_template(f"{folder}/subject.txt").render(**context).split())
-    text = env.get_template(f"{folder}/body.txt").render(**context)
-    html = env.get_template(f"{folder}/body.html").render(**context)
+    """(subject, text, html) of templates/mail/<folder>/, in the guardian's language (else `fallback`): the subject and
+    the text part from the plain environment, the HTML part from the autoescaping one."""
+    text_env, html_env = templates(language, fallback), templates(language, fallback, html=True)
+    subject = " ".join(text_env.get_template(f"{folder}/subject.txt").render(**context).split())
+    text = text_env.get_template(f"{folder}/body.txt").render(**context)
+    html = html_env.get_template(f"{folder}/body.html").render(**context)
     return subject, text, html
 
 
@@ -216,15 +293,19 @@ def build_message(
     display_name: str | None = None,
 ) -> EmailMessage:
     """Every message: text/plain with a text/html alternative, a Message-ID, and for list mail the
-    List-Unsubscribe headers (RFC 2369, one-click POST as RFC 8058 describes)."""
-    message = EmailMessage()
+    List-Unsubscribe headers (RFC 2369, one-click POST as RFC 8058 describes). BadRecipient when `to`
+    and `display_name` make no single valid address."""
+    message = EmailMessage(policy=MAIL_POLICY)
     message["Subject"] = subject
     message["From"] = settings.sender
-    message["To"] = Address(display_name or "", addr_spec=to) if display_name else to
+    message["To"] = recipient(to, display_name)  # BadRecipient before anything else is done
     message["Date"] = formatdate(localtime=False, usegmt=True)
     message["Message-ID"] = message_id or make_msgid(domain=settings.sender_domain)
     message["Auto-Submitted"] = "auto-generated"
     if unsubscribe_url:
+        if not RAW_URL.fullmatch(unsubscribe_url) or len(unsubscribe_url) > MAX_LINE - 40:
+            raise ValueError("the unsubscribe URL must be printable ASCII without spaces, <, > or commas,"
+                             f" and at most {MAX_LINE - 40} characters (check PUBLIC_BASE_URL)")
         message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(text)

@@ -23,7 +23,7 @@ from .wording import trend_sentence
 
 bp = Blueprint("pages", __name__)
 html_errors(bp, "pages.login", "pages.dashboard", GUARDIAN.session_key)
-add_sign_in_routes(bp, GUARDIAN, db.reader, "pages.dashboard", "login.html")
+add_sign_in_routes(bp, GUARDIAN, db.reader, "pages.dashboard", "login.html", connect_primary=db.reader_primary)
 
 
 def weekly_digest_on(conn, row: dict) -> bool:

@@ -21,8 +21,10 @@ def token_from_link(text: str) -> str:
     return text
 
 
-def add_sign_in_routes(bp: Blueprint, kind: TokenKind, connect: Callable, done_endpoint: str, template: str) -> None:
-    """GET /login?token=… (the link) and POST /login (the form) open a session; POST /logout ends it."""
+def add_sign_in_routes(bp: Blueprint, kind: TokenKind, connect: Callable, done_endpoint: str, template: str,
+                       connect_primary: Callable | None = None) -> None:
+    """GET /login?token=… (the link) and POST /login (the form) open a session; POST /logout ends it,
+    server-side (its token revoked through connect_primary, default connect: a write)."""
     sign_in_endpoint = f"{bp.name}.login"
 
     @bp.route("/login", methods=["GET", "POST"])
@@ -48,5 +50,6 @@ def add_sign_in_routes(bp: Blueprint, kind: TokenKind, connect: Callable, done_e
     @bp.post("/logout")
     def logout():
         require_same_origin()
-        sign_out(kind)
+        with (connect_primary or connect)() as conn:
+            sign_out(conn, kind)
         return see_other(url_for(sign_in_endpoint))

@@ -7,6 +7,8 @@ Every query runs as the role weekly_trends_staff.
 
 from __future__ import annotations
 
+import hashlib
+
 from flask import Blueprint, current_app, flash, render_template, request, url_for
 
 from . import db
@@ -111,26 +113,51 @@ def linked_guardian(conn, student_id: int, raw_guardian_id: str) -> dict:
 
 @bp.post("/students/<student_id>/guardians/<guardian_id>/send-sign-in-link")
 def send_sign_in_link(student_id: str, guardian_id: str):
-    """Mail the guardian a fresh sign-in link: the token exists only if the mail server accepted it."""
-    from .invites import DEFAULT_DAYS, invite
-    from .mail import MailError, Mailer, MailSettings, mask_email
+    """Mail the guardian a fresh sign-in link: claim, commit, send, record, as the digest does.
+
+    The token is issued and committed, and the pooled connection given back, before the SMTP
+    conversation (which may take SMTP_URL's timeout, 30 s by default, against the pool's 10 s wait):
+    no connection or transaction is held across it. A refused message's token is then revoked, so no
+    link the guardian never received stays valid. (A crash between the commit and that revocation
+    leaves a live token nobody holds: its value was never stored, and it expires.)
+    """
+    from .invites import DEFAULT_DAYS, invitation
+    from .mail import MailError, Mailer, MailSettings, mask_email, recipient
 
     sid = parse_id(student_id)
     require_same_origin()
-    with db.staff() as conn:
+    token = None
+    with db.staff() as conn:  # the claim: committed when the block ends
         authenticate(conn, STAFF)
         staff_student(conn, sid)
         guardian = linked_guardian(conn, sid, guardian_id)
         log_read(conn, sid)  # a staff action on this student's family, in the access log
         try:
             settings = MailSettings.from_settings(current_app.config["SETTINGS"])
-            with Mailer(settings) as mailer, conn.transaction():
-                invite(conn, mailer, settings, guardian, DEFAULT_DAYS, student_id=sid)
+            recipient(guardian["email"], guardian["display_name"])  # a bad address: no token at all
         except (MailError, ValueError) as error:
-            current_app.logger.warning("staff sign-in link to %s failed: %s", mask_email(guardian["email"]), error)
-            flash(f"The sign-in link to {guardian['email']} could not be sent: {error}")
+            problem = error
         else:
-            flash(f"A sign-in link (valid {DEFAULT_DAYS} days) was sent to {guardian['email']}.")
+            problem = None
+            token = conn.execute(
+                "select staff_issue_guardian_token(%s, %s, make_interval(days => %s)) as token",
+                (sid, guardian["id"], DEFAULT_DAYS),
+            ).fetchone()["token"]
+    if token is not None:
+        try:
+            with Mailer(settings) as mailer:  # no connection held from here
+                mailer.send(invitation(settings, guardian, token, DEFAULT_DAYS))
+        except (MailError, ValueError) as error:
+            problem = error
+            with db.staff() as conn:  # the record: the link went nowhere, it must not stay valid
+                authenticate(conn, STAFF)
+                conn.execute("select staff_revoke_unsent_guardian_token(%s, %s, %s)",
+                             (sid, guardian["id"], hashlib.sha256(token.encode()).digest()))
+    if problem is not None:
+        current_app.logger.warning("staff sign-in link to %s failed: %s", mask_email(guardian["email"]), problem)
+        flash(f"The sign-in link to {guardian['email']} could not be sent: {problem}")
+    else:
+        flash(f"A sign-in link (valid {DEFAULT_DAYS} days) was sent to {guardian['email']}.")
     return see_other(url_for("staff.student", student_id=sid))
 
 

@@ -32,6 +32,9 @@ GUARDIAN_ROLES = ("parent", "guardian")
 SCORE_STATUSES = ("exempt", "fully graded", "not submitted", "partially graded", "submitted")
 KINDS = ("quiz", "assignment")
 KNOWN_ROLES_SQL = "'{" + ",".join(sorted(KNOWN_ROLES)) + "}'"
+# Characters no name or title may hold (the schema's name constraints, revision 0014): C0 with tab,
+# CR and LF, DEL, C1, U+2028 and U+2029. A row with one is a bad row, never imported.
+CONTROL_CHARACTERS = "[\x01-\x1f\x7f-\x9f\u2028\u2029]"
 # The default rule: a category whose title contains one of these words is a quiz.
 DEFAULT_QUIZ_PATTERN = "quiz|test"
 
@@ -126,16 +129,20 @@ class Import:
 
     # -- helpers ---------------------------------------------------------------------------------------
 
+    def params(self, params: dict | None = None) -> dict:
+        """The import's parameters (%(source)s, %(control)s) with a statement's own."""
+        return {"source": self.summary.source, "control": CONTROL_CHARACTERS, **(params or {})}
+
     def x(self, query: str, params: dict | None = None) -> int:
         """Runs one statement with the import's parameters; returns its row count."""
         started = time.perf_counter()
-        rowcount = self.cur.execute(query, {"source": self.summary.source, **(params or {})}).rowcount
+        rowcount = self.cur.execute(query, self.params(params)).rowcount
         self.timings.append((time.perf_counter() - started, " ".join(query.split())[:100]))
         return rowcount
 
     def one(self, query: str, params: dict | None = None):
         started = time.perf_counter()
-        row = self.cur.execute(query, {"source": self.summary.source, **(params or {})}).fetchone()
+        row = self.cur.execute(query, self.params(params)).fetchone()
         self.timings.append((time.perf_counter() - started, " ".join(query.split())[:100]))
         return row
 
@@ -173,6 +180,12 @@ class Import:
           when lower(s.status) not in ('', 'active', 'tobedeleted') then 'unknown status ' || quote_literal(s.status)
           when d.first_line is not null then 'duplicate sourcedId (first on line ' || d.first_line || ')'
         """
+
+    @staticmethod
+    def printable(columns: dict[str, str]) -> str:
+        """Reasons for a control character in the named columns (staging column: the CSV's header)."""
+        return "".join(f"when s.{column} ~ %(control)s then 'control character in {header}'\n"
+                       for column, header in columns.items())
 
     def checked(self, name: str, extra_columns: str, extra_reasons: str, joins: str = "",
                 base: str | None = None) -> None:
@@ -257,13 +270,13 @@ class Import:
     # -- the files -------------------------------------------------------------------------------------
 
     def categories(self) -> None:
-        self.checked("categories", "", "when s.title = '' then 'missing title'")
+        self.checked("categories", "", "when s.title = '' then 'missing title'\n" + self.printable({"title": "title"}))
         self.upsert_mirror("categories", "oneroster_category", "categories", ["title"],
                            "select %(source)s, sourced_id, title from v_categories"
                            " where reason is null and not deleting")
 
     def classes(self) -> None:
-        self.checked("classes", "", "when s.title = '' then 'missing title'")
+        self.checked("classes", "", "when s.title = '' then 'missing title'\n" + self.printable({"title": "title"}))
         gone = self.x(f"""
           create temp table classes_gone on commit drop as
           select m.course_id from oneroster_class m
@@ -330,7 +343,10 @@ class Import:
                     from stg_users t {joins}) u
         """)
         self.x("create temp table zone on commit drop as select name from pg_timezone_names")
-        self.checked("users", "", f"""
+        self.checked("users", "", self.printable({
+            "given_name": "givenName", "family_name": "familyName", "preferred_given_name": "preferredGivenName",
+            "preferred_family_name": "preferredFamilyName", "username": "username", "sourced_id": "sourcedId",
+        }) + f"""
           when s.role <> '' and lower(s.role) <> all({KNOWN_ROLES_SQL}::text[])
             then 'unknown role ' || quote_literal(s.role)
           when s.time_zone <> '' and not exists (select from zone z where z.name = s.time_zone)
@@ -464,7 +480,7 @@ class Import:
         """)
 
     def line_items(self) -> None:
-        self.checked("lineItems", "", """
+        self.checked("lineItems", "", self.printable({"title": "title"}) + """
           when not exists (select from oneroster_class c where c.source = %(source)s and c.sourced_id = s.class_sourced_id)
             then 'unknown class ' || quote_literal(s.class_sourced_id)
           when s.category_sourced_id <> '' and not exists (select from oneroster_category c

@@ -24,4 +24,13 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # Each change undone, in the reverse order of upgrade().
-    pass
+    # 625_staff_unsent_link.sql (new in 0014).
+    op.execute("drop function staff_revoke_unsent_guardian_token(bigint, bigint, bytea)")
+    # 425_sign_out.sql: the sign-out functions (new in 0014).
+    op.execute("drop function sign_out_staff_token(bigint)")
+    op.execute("drop function sign_out_guardian_token(bigint)")
+    # 010_names_schema.sql: the name constraints (the names it cleaned stay cleaned).
+    op.execute("alter table staff_member drop constraint staff_member_display_name_printable")
+    op.execute("alter table course drop constraint course_name_printable")
+    op.execute("alter table guardian drop constraint guardian_display_name_printable")
+    op.execute("alter table student_profile drop constraint student_profile_display_name_printable")
