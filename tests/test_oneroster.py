@@ -406,3 +406,30 @@ def test_no_statement_of_a_bulk_reimport_rescans_a_staging_table_per_row(conn, t
     rescans = {q: plan for q, plan in plans.items()
                if re.search(r"(?<!hashed )SubPlan \d+[^\n]*\n\s*->  Seq Scan on (stg|v)_", plan)}
     assert rescans == {}
+
+
+# -- issue 22 ----------------------------------------------------------------------------------------------------
+
+def test_an_empty_or_unknown_mode_of_a_file_not_read_is_a_warning(conn, tmp_path, db_url, monkeypatch, capsys):
+    # Moodle's enrol_oneroster fixtures (v1p2_full_dataset.zip) leave these three empty in a 1.2 manifest.
+    s = generate(seed=21, version="1.2", students=4, classes=1, items_per_class=2)
+    path = s.write(tmp_path / "set")
+    with open(path / "manifest.csv", "a", newline="", encoding="utf-8") as f:
+        f.write("file.scoreScales,\nfile.userProfiles,\nfile.userResources,\nfile.courseResources,sometimes\n")
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    assert main(["import", "oneroster", str(path), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: manifest.csv: file.scoreScales is '' (not bulk, delta or absent); not read, taken as absent" in err
+    assert "file.courseResources is 'sometimes'" in err
+    assert_exact(conn, s)
+
+
+@pytest.mark.parametrize("value", ["", "full"])
+def test_an_empty_or_unknown_mode_of_a_file_the_import_reads_still_refuses(conn, tmp_path, db_url, monkeypatch, capsys,
+                                                                           value):
+    path = write_spec_copy(tmp_path)
+    edit(path / "manifest.csv", "file.results,bulk", f"file.results,{value}")
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    assert main(["import", "oneroster", str(path), "--quiet"]) == 2
+    assert f"file.results must be bulk, delta or absent, found '{value}'" in capsys.readouterr().err
+    assert all(conn.execute(f"select count(*) from {t}").fetchone()[0] == 0 for t in TABLES)

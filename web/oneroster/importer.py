@@ -117,7 +117,7 @@ class Import:
         source = options.source or manifest.system_code or manifest.system_name or "default"
         if not SOURCE_NAME.match(source):
             raise InputError(f"source name {source!r}: 1 to 100 characters, no control characters (give --source)")
-        self.summary = Summary(source, manifest.version, dict(manifest.modes))
+        self.summary = Summary(source, manifest.version, dict(manifest.modes), warnings=list(manifest.warnings))
         self.readers: dict[str, FileReader] = {}
         # Client-side binding: parameters inside CREATE TABLE AS and DDL, quoted by psycopg.
         self.cur = psycopg.ClientCursor(conn)

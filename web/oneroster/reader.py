@@ -72,6 +72,7 @@ class Manifest:
     system_name: str = ""
     system_code: str = ""
     ignored: list[str] = field(default_factory=list)  # files listed in the manifest that we do not read
+    warnings: list[str] = field(default_factory=list)  # e.g. an empty mode of a file we do not read
 
 
 class CsvSet:
@@ -144,11 +145,16 @@ def read_manifest(files: CsvSet) -> Manifest:
     version = properties.get("oneroster.version")
     if version not in VERSIONS:
         raise InputError(f"manifest.csv: oneroster.version must be one of {', '.join(VERSIONS)}, found {version!r}")
-    modes, ignored = {}, []
+    modes, ignored, warnings = {}, [], []
     for key, value in properties.items():
         if not key.startswith("file."):
             continue
         name, mode = key[len("file."):], value.lower()
+        if mode not in MODES and name not in FILES:
+            # A file this import never reads (real exports leave e.g. file.scoreScales empty): it cannot
+            # change what is imported, so it is taken as absent rather than refusing the whole set.
+            warnings.append(f"manifest.csv: {key} is {value!r} (not bulk, delta or absent); not read, taken as absent")
+            continue
         if mode not in MODES:
             raise InputError(f"manifest.csv: {key} must be bulk, delta or absent, found {value!r}")
         if name in FILES:
@@ -164,7 +170,7 @@ def read_manifest(files: CsvSet) -> Manifest:
     if version == "1.1" and modes["roles"] != "absent":
         modes["roles"] = "absent"  # no roles.csv in 1.1: the role is a column of users.csv
     return Manifest(version, modes, properties.get("source.systemName", ""), properties.get("source.systemCode", ""),
-                    ignored)
+                    ignored, warnings)
 
 
 @dataclass
