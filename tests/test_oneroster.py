@@ -10,6 +10,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from factories import add_guardian, add_student, drift
@@ -433,3 +434,67 @@ def test_an_empty_or_unknown_mode_of_a_file_the_import_reads_still_refuses(conn,
     assert main(["import", "oneroster", str(path), "--quiet"]) == 2
     assert f"file.results must be bulk, delta or absent, found '{value}'" in capsys.readouterr().err
     assert all(conn.execute(f"select count(*) from {t}").fetchone()[0] == 0 for t in TABLES)
+
+
+def write_with_own_ids(conn, offset: int) -> dict[str, list[int]]:
+    """A writer's rows with ids it chose (the writer contract allows it): just above what each table holds,
+    and one far above; plus a student, guardian and course whose id the database chooses after them."""
+    chosen: dict[str, list[int]] = {}
+    for table in ("student_profile", "guardian", "course", "quiz_attempt", "assignment_submission"):
+        top = conn.execute(f"select coalesce(max(id), 0) from {table}").fetchone()[0]
+        chosen[table] = [top + 1, top + 2, top + offset]
+    for i, sid in enumerate(chosen["student_profile"]):
+        conn.execute("insert into student_profile (id, display_name) values (%s, %s)", (sid, f"Own {sid}"))
+    for gid in chosen["guardian"]:
+        conn.execute("insert into guardian (id, email) values (%s, %s)", (gid, f"own-{gid}@example.org"))
+    for cid in chosen["course"]:
+        conn.execute("insert into course (id, name) values (%s, %s)", (cid, f"Own course {cid}"))
+    sid = chosen["student_profile"][0]
+    for qid in chosen["quiz_attempt"]:
+        conn.execute("insert into quiz_attempt (id, student_profile_id, score, completed_at)"
+                     " values (%s, %s, 80, '2024-01-16 10:00+00')", (qid, sid))
+    for aid in chosen["assignment_submission"]:
+        conn.execute("insert into assignment_submission (id, student_profile_id, percentage, is_graded, graded_at)"
+                     " values (%s, %s, 70, true, '2024-01-17 10:00+00')", (aid, sid))
+    # A writer that lets the database choose, after another chose: no collision either.
+    chosen["student_profile"].append(add_student(conn, "Default id"))
+    chosen["course"].append(add_course_row(conn))
+    chosen["guardian"].append(add_guardian(conn, f"default-{offset}@example.org"))
+    return chosen
+
+
+def add_course_row(conn) -> int:
+    return conn.execute("insert into course (name) values ('Default id') returning id").fetchone()[0]
+
+
+def test_ids_writers_chose_never_collide_with_the_imports(conn, tmp_path):
+    # Before any import, between imports and after them, writers insert rows with ids they chose.
+    chosen = [write_with_own_ids(conn, 50)]
+    s = generate(seed=22, students=6, classes=2, items_per_class=3)
+    assert run(conn, s.write(tmp_path / "a"), source="district-a").bad_rows == []
+    chosen.append(write_with_own_ids(conn, 1000))
+    assert run(conn, s.write(tmp_path / "b"), source="district-b").bad_rows == []
+    # A later import of a source with new students, classes and results (the same source: its own rows move on).
+    more = generate(seed=23, students=8, classes=3, items_per_class=3)
+    assert run(conn, more.write(tmp_path / "c"), source="district-a").written > 0
+    chosen.append(write_with_own_ids(conn, 10))
+    for batch in chosen:
+        for table, ids in batch.items():
+            assert conn.execute(f"select count(*) from {table} where id = any(%s)", (ids,)).fetchone()[0] == len(ids)
+    assert conn.execute("select count(*) from oneroster_student").fetchone()[0] == 6 + 8
+    assert drift(conn) == []
+
+
+def test_an_explicit_id_moves_the_sequence_forward_never_back(conn):
+    conn.execute("insert into student_profile (id, display_name) values (100, 'Chosen')")
+    assert add_student(conn) == 101
+    conn.execute("insert into student_profile (id, display_name) values (5, 'Chosen low'), (7, 'Chosen low')")
+    assert add_student(conn) == 102
+    # One statement of several rows: past the highest of them.
+    conn.execute("insert into course (id, name) values (40, 'a'), (30, 'b')")
+    assert add_course_row(conn) == 41
+    # The score tables have no trigger (their write path stays as it was): the import moves them on.
+    conn.execute("select advance_id_sequence('quiz_attempt', 500)")
+    assert conn.execute("select nextval(pg_get_serial_sequence('quiz_attempt', 'id'))").fetchone()[0] == 501
+    with pytest.raises(psycopg.errors.InvalidParameterValue):
+        conn.execute("select advance_id_sequence('oneroster_result', 5)")

@@ -34,6 +34,8 @@ KINDS = ("quiz", "assignment")
 KNOWN_ROLES_SQL = "'{" + ",".join(sorted(KNOWN_ROLES)) + "}'"
 # The default rule: a category whose title contains one of these words is a quiz.
 DEFAULT_QUIZ_PATTERN = "quiz|test"
+# The tables the import inserts into with ids from their sequences.
+ID_TABLES = ("student_profile", "guardian", "course", "quiz_attempt", "assignment_submission")
 
 
 @dataclass
@@ -696,6 +698,11 @@ class Import:
                 pass
             # One import of a source at a time; another source's import runs alongside.
             self.x("select pg_advisory_xact_lock(hashtextextended('weekly-trends oneroster ' || %(source)s, 0))")
+            # Ids writers chose (the writer contract allows them) must not be ours to give: each sequence the
+            # import takes ids from moves past its table's highest id first (advance_id_sequence(), revision
+            # 0014; student_profile, guardian and course also keep theirs ahead by a trigger).
+            for table in ID_TABLES:
+                self.x(f"select advance_id_sequence('{table}', (select max(id) from {table}))")
             self.x("create temp table bad_row (file text, line integer, sourced_id text, reason text) on commit drop")
             for name in names:
                 bar.set_description(f"reading {name}.csv")

@@ -24,4 +24,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # Each change undone, in the reverse order of upgrade().
-    pass
+    # 020_ids_schema.sql: the sequences stay where they are (ahead of every id: harmless).
+    for table in ("course", "guardian", "student_profile"):
+        op.execute(f"drop trigger _900_advance_id_sequence on {table}")
+    op.execute("drop function tg_id__advance_sequence()")
+    op.execute("drop function advance_id_sequence(regclass, bigint)")
