@@ -498,3 +498,94 @@ def test_an_explicit_id_moves_the_sequence_forward_never_back(conn):
     assert conn.execute("select nextval(pg_get_serial_sequence('quiz_attempt', 'id'))").fetchone()[0] == 501
     with pytest.raises(psycopg.errors.InvalidParameterValue):
         conn.execute("select advance_id_sequence('oneroster_result', 5)")
+
+
+def bomb(tmp_path: Path, copies: int) -> Path:
+    """A small zip whose results.csv repeats one row `copies` times: every copy after the first a bad row."""
+    import zipfile
+
+    s = generate(seed=24, students=2, classes=1, items_per_class=1)
+    folder = s.write(tmp_path / "bomb")
+    lines = (folder / "results.csv").read_text().splitlines(keepends=True)
+    with open(folder / "results.csv", "a", encoding="utf-8") as f:
+        f.write(lines[1] * copies)
+    archive = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        for path in sorted(folder.iterdir()):
+            z.write(path, path.name)
+    return archive
+
+
+def test_a_hostile_import_keeps_memory_bounded_and_reports_the_count(conn, tmp_path, db_url, monkeypatch, capsys):
+    import tracemalloc
+
+    archive = bomb(tmp_path, 150_000)
+    assert archive.stat().st_size < 200_000
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    report = tmp_path / "report.csv"
+    tracemalloc.start()
+    try:
+        status = main(["import", "oneroster", str(archive), "--quiet", "--report", str(report)])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert status == 1
+    err = capsys.readouterr().err
+    assert "Nothing imported: 150,000 bad row(s)" in err
+    assert "the first 1,000 of them" in err
+    rows = list(csv.DictReader(report.open()))
+    assert len(rows) == 1000 and rows[0]["reason"].startswith("duplicate sourcedId (first on line 2)")
+    # Every bad row held in Python took hundreds of bytes each (2.8 GB at 209 MB of rows); the first 1,000 do not.
+    assert peak < 20_000_000, f"{peak:,} bytes at the peak"
+
+
+def test_an_import_over_the_size_limit_exits_2_before_writing(conn, tmp_path, db_url, monkeypatch, capsys):
+    archive = bomb(tmp_path, 100_000)  # about 5 MB of results.csv in a zip of a few kB
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    assert main(["import", "oneroster", str(archive), "--quiet", "--max-size", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Nothing imported: ") and "over the limit of 2 MB" in err and "--max-size" in err
+    assert all(conn.execute(f"select count(*) from {t}").fetchone()[0] == 0 for t in TABLES)
+    # The environment sets the default; a bad value is refused with its name.
+    monkeypatch.setenv("WEEKLY_TRENDS_IMPORT_MAX_MB", "2")
+    assert main(["import", "oneroster", str(archive), "--quiet"]) == 2
+    assert "over the limit of 2 MB" in capsys.readouterr().err
+    monkeypatch.setenv("WEEKLY_TRENDS_IMPORT_MAX_MB", "lots")
+    with pytest.raises(SystemExit) as exited:
+        main(["import", "oneroster", str(archive), "--quiet"])
+    assert exited.value.code == 2 and "WEEKLY_TRENDS_IMPORT_MAX_MB" in capsys.readouterr().err
+    monkeypatch.delenv("WEEKLY_TRENDS_IMPORT_MAX_MB")
+    # Under the default: read, and the rows refused.
+    assert main(["import", "oneroster", str(archive), "--quiet", "--report", str(tmp_path / "r.csv")]) == 1
+
+
+def test_the_size_limit_holds_when_the_sizes_given_are_wrong(conn, tmp_path, monkeypatch):
+    # The sizes a zip's directory states are not trusted alone: the bytes are counted as they are read.
+    from web.oneroster.reader import CsvSet
+
+    archive = bomb(tmp_path, 100_000)
+    monkeypatch.setattr(CsvSet, "size", lambda self, name: 1)
+    with pytest.raises(InputError, match="over the limit of 2 MB"):
+        run(conn, archive, max_megabytes=2)
+    assert all(conn.execute(f"select count(*) from {t}").fetchone()[0] == 0 for t in TABLES)
+
+
+def test_a_nul_character_in_a_field_is_a_bad_row_that_can_be_skipped(conn, tmp_path, db_url, monkeypatch, capsys):
+    s = generate(seed=25, students=8, classes=1, items_per_class=3)
+    graded = [r for r in s.results if r["scoreStatus"] == "fully graded"]
+    graded[0]["score"] = "8\x000"
+    graded[1]["sourcedId"] = graded[1]["sourcedId"] + "\x00"
+    path = s.write(tmp_path / "set")
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    report = tmp_path / "report.csv"
+    assert main(["import", "oneroster", str(path), "--quiet", "--report", str(report)]) == 1
+    assert "Nothing imported: 2 bad row(s)" in capsys.readouterr().err
+    assert all(conn.execute(f"select count(*) from {t}").fetchone()[0] == 0 for t in TABLES)
+    assert main(["import", "oneroster", str(path), "--quiet", "--skip-bad-rows", "--report", str(report)]) == 0
+    rows = list(csv.DictReader(report.open()))
+    assert [(r["line"], r["reason"]) for r in rows] == [
+        (str(s.results.index(r) + 2), "a NUL character (0x00) in a field") for r in graded[:2]]
+    assert "\x00" not in report.read_text()
+    s.results.remove(graded[0])
+    s.results.remove(graded[1])
+    assert_exact(conn, s)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -15,6 +16,10 @@ from typing import IO
 
 VERSIONS = ("1.1", "1.2")
 MODES = ("bulk", "delta", "absent")
+# The limit on the bytes the import reads (uncompressed), in MB; --max-size or $WEEKLY_TRENDS_IMPORT_MAX_MB.
+DEFAULT_MAX_MEGABYTES = 2048
+MAX_SIZE_HINT = "--max-size or WEEKLY_TRENDS_IMPORT_MAX_MB"
+NUL_PROBLEM = "a NUL character (0x00) in a field"
 
 # The files this importer reads, in the order it applies them, and the columns it takes from each:
 # (our name, header names accepted (the first is the specification's), required).
@@ -75,11 +80,52 @@ class Manifest:
     warnings: list[str] = field(default_factory=list)  # e.g. an empty mode of a file we do not read
 
 
-class CsvSet:
-    """A folder or a .zip holding manifest.csv and the data files (at its root, or in its one folder)."""
+class Counted(io.RawIOBase):
+    """A file's bytes as read, counted against the set's limit (a zip's stated sizes are not trusted alone),
+    noting whether a NUL byte went by (memchr on each chunk: the rows are searched only after one did)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, raw: IO[bytes], files: CsvSet, name: str) -> None:
+        self.raw, self.files, self.name = raw, files, name
+        self.position = 0
+        self.nul = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        try:
+            data = self.raw.read(len(buffer))
+        except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+            raise InputError(f"{self.name}: the zip is damaged ({error})") from None
+        n = len(data)
+        buffer[:n] = data
+        self.position += n
+        self.files.read_bytes += n
+        if self.files.max_bytes is not None and self.files.read_bytes > self.files.max_bytes:
+            raise InputError(f"{self.name}: more was read than the files state; over the limit of"
+                             f" {self.files.max_bytes // MB:,} MB uncompressed ({MAX_SIZE_HINT})")
+        if not self.nul and b"\0" in data:
+            self.nul = True
+        return n
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+MB = 1024 * 1024
+
+
+class CsvSet:
+    """A folder or a .zip holding manifest.csv and the data files (at its root, or in its one folder).
+
+    max_bytes: the most it reads (uncompressed), counted as the files are read; None: no limit.
+    """
+
+    def __init__(self, path: Path, max_bytes: int | None = None) -> None:
         self.path = path
+        self.max_bytes = max_bytes
+        self.read_bytes = 0
         self.zip: zipfile.ZipFile | None = None
         if path.is_dir():
             self.names = {p.name: p for p in path.iterdir() if p.is_file()}
@@ -114,6 +160,16 @@ class CsvSet:
         if self.zip is not None:
             return self.zip.open(self.names[name])
         return open(self.names[name], "rb")
+
+    def open_counted(self, name: str) -> Counted:
+        return Counted(self.open_binary(name), self, name)
+
+    def check_size(self, names: list[str]) -> None:
+        """Refuses, before reading, a set whose files to read state more than the limit uncompressed."""
+        total = sum(self.size(n) for n in names)
+        if self.max_bytes is not None and total > self.max_bytes:
+            raise InputError(f"the files to read hold {-(-total // MB):,} MB uncompressed, over the limit of"
+                             f" {self.max_bytes // MB:,} MB ({MAX_SIZE_HINT})")
 
 
 def text_of(stream: IO[bytes]) -> io.TextIOWrapper:
@@ -185,7 +241,8 @@ class FileReader:
     def rows(self, advance) -> Iterator[tuple]:
         spec = FILES[self.name]
         file_name = f"{self.name}.csv"
-        stream = self.files.open_binary(file_name)
+        counted = self.files.open_counted(file_name)
+        stream = io.BufferedReader(counted, buffer_size=1 << 16)
         try:
             with text_of(stream) as text:
                 reader = csv.reader(text, strict=True)
@@ -193,7 +250,7 @@ class FileReader:
                     header = next(reader)
                 except StopIteration:
                     raise InputError(f"{file_name}: empty (no header line)") from None
-                header = [h.strip() for h in header]
+                header = [h.replace("\0", "").strip() for h in header]
                 index: list[int | None] = []
                 for ours, names, required in spec:
                     found = next((header.index(n) for n in names if n in header), None)
@@ -216,13 +273,16 @@ class FileReader:
                     else:
                         problem = None
                         values = ["" if i is None else row[i].strip() for i in index]
+                    # PostgreSQL's text holds no NUL: such a row is a bad row (reported without its NULs), never
+                    # a failed COPY. Searched only once the file's bytes held one.
+                    if counted.nul and any("\0" in v for v in row):
+                        problem = problem or NUL_PROBLEM
+                        values = [v.replace("\0", "") for v in values]
                     yield (first_line, problem, *values)
                     if first_line % 4096 == 0:
-                        now = stream.tell() if stream.seekable() else position
-                        advance(now - position)
-                        position = now
-                if stream.seekable():
-                    advance(self.files.size(file_name) - position)
+                        advance(counted.position - position)
+                        position = counted.position
+                advance(max(self.files.size(file_name) - position, 0))
         except UnicodeDecodeError as error:
             raise InputError(f"{file_name}: not UTF-8 text ({error})") from None
         except csv.Error as error:
