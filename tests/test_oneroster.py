@@ -589,3 +589,8 @@ def test_a_nul_character_in_a_field_is_a_bad_row_that_can_be_skipped(conn, tmp_p
     s.results.remove(graded[0])
     s.results.remove(graded[1])
     assert_exact(conn, s)
+    # In the operator's category mapping a NUL is bad input (exit 2), not a failed COPY.
+    mapping = tmp_path / "map.csv"
+    mapping.write_text("category,kind\nHome\x00work,quiz\n")
+    assert main(["import", "oneroster", str(path), "--quiet", "--category-map", str(mapping)]) == 2
+    assert "map.csv line 2" in capsys.readouterr().err

@@ -100,7 +100,7 @@ def read_category_map(path: Path) -> list[tuple[str, str]]:
             for row in reader:
                 if not row or row == [""]:
                     continue
-                if len(row) != 2 or row[1].strip().lower() not in KINDS or not row[0].strip():
+                if len(row) != 2 or row[1].strip().lower() not in KINDS or not row[0].strip() or "\0" in row[0]:
                     raise InputError(f"{path} line {reader.line_num}: expected a category and quiz or assignment,"
                                      f" found {row!r}")
                 pairs.append((row[0].strip().lower(), row[1].strip().lower()))
