@@ -17,12 +17,14 @@ from reference import expected_weeks, stored_weeks
 # Every SECURITY DEFINER function, with the roles that may execute it besides its owner.
 # A new function must be added here on purpose: PUBLIC is never one of them.
 SECURITY_DEFINER_EXECUTE = {
+    "advance_id_sequence(regclass,bigint)": set(),
     "check_course_weekly_performance(bigint)": set(),
     "check_weekly_performance(bigint)": set(),
     "find_guardian_token(bytea,bigint)": {"weekly_trends_reader"},
     "issue_guardian_token(bigint,interval)": set(),
     "issue_staff_token(bigint,interval)": set(),
     "linked_course_weeks(bigint,date,date)": {"weekly_trends_reader"},
+    "linked_class_weeks(bigint,bigint[],date,date,integer)": {"weekly_trends_reader"},
     "log_access(bigint,text)": {"weekly_trends_reader", "weekly_trends_staff"},
     "my_weekly_digest()": {"weekly_trends_reader"},
     "prune_access_log(interval)": set(),
@@ -37,6 +39,7 @@ SECURITY_DEFINER_EXECUTE = {
     "staff_issue_guardian_token(bigint,bigint,interval)": {"weekly_trends_staff"},
     "staff_revoke_guardian_tokens(bigint,bigint)": {"weekly_trends_staff"},
     "staff_revoke_unsent_guardian_token(bigint,bigint,bytea)": {"weekly_trends_staff"},
+    "tg_id__advance_sequence()": set(),
     "tg_score_source__maintain_weekly()": set(),
     "tg_student_profile__rebuild_weeks_on_time_zone()": set(),
     "tg_student_profile__remove_weeks()": set(),

@@ -10,6 +10,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from factories import add_guardian, add_student, drift
@@ -434,3 +435,189 @@ def test_no_statement_of_a_bulk_reimport_rescans_a_staging_table_per_row(conn, t
     rescans = {q: plan for q, plan in plans.items()
                if re.search(r"(?<!hashed )SubPlan \d+[^\n]*\n\s*->  Seq Scan on (stg|v)_", plan)}
     assert rescans == {}
+
+
+# -- issue 22 ----------------------------------------------------------------------------------------------------
+
+def test_an_empty_or_unknown_mode_of_a_file_not_read_is_a_warning(conn, tmp_path, db_url, monkeypatch, capsys):
+    # Moodle's enrol_oneroster fixtures (v1p2_full_dataset.zip) leave these three empty in a 1.2 manifest.
+    s = generate(seed=21, version="1.2", students=4, classes=1, items_per_class=2)
+    path = s.write(tmp_path / "set")
+    with open(path / "manifest.csv", "a", newline="", encoding="utf-8") as f:
+        f.write("file.scoreScales,\nfile.userProfiles,\nfile.userResources,\nfile.courseResources,sometimes\n")
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    assert main(["import", "oneroster", str(path), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: manifest.csv: file.scoreScales is '' (not bulk, delta or absent); not read, taken as absent" in err
+    assert "file.courseResources is 'sometimes'" in err
+    assert_exact(conn, s)
+
+
+@pytest.mark.parametrize("value", ["", "full"])
+def test_an_empty_or_unknown_mode_of_a_file_the_import_reads_still_refuses(conn, tmp_path, db_url, monkeypatch, capsys,
+                                                                           value):
+    path = write_spec_copy(tmp_path)
+    edit(path / "manifest.csv", "file.results,bulk", f"file.results,{value}")
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    assert main(["import", "oneroster", str(path), "--quiet"]) == 2
+    assert f"file.results must be bulk, delta or absent, found '{value}'" in capsys.readouterr().err
+    assert all(conn.execute(f"select count(*) from {t}").fetchone()[0] == 0 for t in TABLES)
+
+
+def write_with_own_ids(conn, offset: int) -> dict[str, list[int]]:
+    """A writer's rows with ids it chose (the writer contract allows it): just above what each table holds,
+    and one far above; plus a student, guardian and course whose id the database chooses after them."""
+    chosen: dict[str, list[int]] = {}
+    for table in ("student_profile", "guardian", "course", "quiz_attempt", "assignment_submission"):
+        top = conn.execute(f"select coalesce(max(id), 0) from {table}").fetchone()[0]
+        chosen[table] = [top + 1, top + 2, top + offset]
+    for i, sid in enumerate(chosen["student_profile"]):
+        conn.execute("insert into student_profile (id, display_name) values (%s, %s)", (sid, f"Own {sid}"))
+    for gid in chosen["guardian"]:
+        conn.execute("insert into guardian (id, email) values (%s, %s)", (gid, f"own-{gid}@example.org"))
+    for cid in chosen["course"]:
+        conn.execute("insert into course (id, name) values (%s, %s)", (cid, f"Own course {cid}"))
+    sid = chosen["student_profile"][0]
+    for qid in chosen["quiz_attempt"]:
+        conn.execute("insert into quiz_attempt (id, student_profile_id, score, completed_at)"
+                     " values (%s, %s, 80, '2024-01-16 10:00+00')", (qid, sid))
+    for aid in chosen["assignment_submission"]:
+        conn.execute("insert into assignment_submission (id, student_profile_id, percentage, is_graded, graded_at)"
+                     " values (%s, %s, 70, true, '2024-01-17 10:00+00')", (aid, sid))
+    # A writer that lets the database choose, after another chose: no collision either.
+    chosen["student_profile"].append(add_student(conn, "Default id"))
+    chosen["course"].append(add_course_row(conn))
+    chosen["guardian"].append(add_guardian(conn, f"default-{offset}@example.org"))
+    return chosen
+
+
+def add_course_row(conn) -> int:
+    return conn.execute("insert into course (name) values ('Default id') returning id").fetchone()[0]
+
+
+def test_ids_writers_chose_never_collide_with_the_imports(conn, tmp_path):
+    # Before any import, between imports and after them, writers insert rows with ids they chose.
+    chosen = [write_with_own_ids(conn, 50)]
+    s = generate(seed=22, students=6, classes=2, items_per_class=3)
+    assert run(conn, s.write(tmp_path / "a"), source="district-a").bad_rows == []
+    chosen.append(write_with_own_ids(conn, 1000))
+    assert run(conn, s.write(tmp_path / "b"), source="district-b").bad_rows == []
+    # A later import of a source with new students, classes and results (the same source: its own rows move on).
+    more = generate(seed=23, students=8, classes=3, items_per_class=3)
+    assert run(conn, more.write(tmp_path / "c"), source="district-a").written > 0
+    chosen.append(write_with_own_ids(conn, 10))
+    for batch in chosen:
+        for table, ids in batch.items():
+            assert conn.execute(f"select count(*) from {table} where id = any(%s)", (ids,)).fetchone()[0] == len(ids)
+    assert conn.execute("select count(*) from oneroster_student").fetchone()[0] == 6 + 8
+    assert drift(conn) == []
+
+
+def test_an_explicit_id_moves_the_sequence_forward_never_back(conn):
+    conn.execute("insert into student_profile (id, display_name) values (100, 'Chosen')")
+    assert add_student(conn) == 101
+    conn.execute("insert into student_profile (id, display_name) values (5, 'Chosen low'), (7, 'Chosen low')")
+    assert add_student(conn) == 102
+    # One statement of several rows: past the highest of them.
+    conn.execute("insert into course (id, name) values (40, 'a'), (30, 'b')")
+    assert add_course_row(conn) == 41
+    # The score tables have no trigger (their write path stays as it was): the import moves them on.
+    conn.execute("select advance_id_sequence('quiz_attempt', 500)")
+    assert conn.execute("select nextval(pg_get_serial_sequence('quiz_attempt', 'id'))").fetchone()[0] == 501
+    with pytest.raises(psycopg.errors.InvalidParameterValue):
+        conn.execute("select advance_id_sequence('oneroster_result', 5)")
+
+
+def bomb(tmp_path: Path, copies: int) -> Path:
+    """A small zip whose results.csv repeats one row `copies` times: every copy after the first a bad row."""
+    import zipfile
+
+    s = generate(seed=24, students=2, classes=1, items_per_class=1)
+    folder = s.write(tmp_path / "bomb")
+    lines = (folder / "results.csv").read_text().splitlines(keepends=True)
+    with open(folder / "results.csv", "a", encoding="utf-8") as f:
+        f.write(lines[1] * copies)
+    archive = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        for path in sorted(folder.iterdir()):
+            z.write(path, path.name)
+    return archive
+
+
+def test_a_hostile_import_keeps_memory_bounded_and_reports_the_count(conn, tmp_path, db_url, monkeypatch, capsys):
+    import tracemalloc
+
+    archive = bomb(tmp_path, 150_000)
+    assert archive.stat().st_size < 200_000
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    report = tmp_path / "report.csv"
+    tracemalloc.start()
+    try:
+        status = main(["import", "oneroster", str(archive), "--quiet", "--report", str(report)])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert status == 1
+    err = capsys.readouterr().err
+    assert "Nothing imported: 150,000 bad row(s)" in err
+    assert "the first 1,000 of them" in err
+    rows = list(csv.DictReader(report.open()))
+    assert len(rows) == 1000 and rows[0]["reason"].startswith("duplicate sourcedId (first on line 2)")
+    # Every bad row held in Python took hundreds of bytes each (2.8 GB at 209 MB of rows); the first 1,000 do not.
+    assert peak < 20_000_000, f"{peak:,} bytes at the peak"
+
+
+def test_an_import_over_the_size_limit_exits_2_before_writing(conn, tmp_path, db_url, monkeypatch, capsys):
+    archive = bomb(tmp_path, 100_000)  # about 5 MB of results.csv in a zip of a few kB
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    assert main(["import", "oneroster", str(archive), "--quiet", "--max-size", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Nothing imported: ") and "over the limit of 2 MB" in err and "--max-size" in err
+    assert all(conn.execute(f"select count(*) from {t}").fetchone()[0] == 0 for t in TABLES)
+    # The environment sets the default; a bad value is refused with its name.
+    monkeypatch.setenv("WEEKLY_TRENDS_IMPORT_MAX_MB", "2")
+    assert main(["import", "oneroster", str(archive), "--quiet"]) == 2
+    assert "over the limit of 2 MB" in capsys.readouterr().err
+    monkeypatch.setenv("WEEKLY_TRENDS_IMPORT_MAX_MB", "lots")
+    assert main(["import", "oneroster", str(archive), "--quiet"]) == 2
+    assert "WEEKLY_TRENDS_IMPORT_MAX_MB must be an integer from 1 to 1048576" in capsys.readouterr().err
+    monkeypatch.delenv("WEEKLY_TRENDS_IMPORT_MAX_MB")
+    # Under the default: read, and the rows refused.
+    assert main(["import", "oneroster", str(archive), "--quiet", "--report", str(tmp_path / "r.csv")]) == 1
+
+
+def test_the_size_limit_holds_when_the_sizes_given_are_wrong(conn, tmp_path, monkeypatch):
+    # The sizes a zip's directory states are not trusted alone: the bytes are counted as they are read.
+    from web.oneroster.reader import CsvSet
+
+    archive = bomb(tmp_path, 100_000)
+    monkeypatch.setattr(CsvSet, "size", lambda self, name: 1)
+    with pytest.raises(InputError, match="over the limit of 2 MB"):
+        run(conn, archive, max_megabytes=2)
+    assert all(conn.execute(f"select count(*) from {t}").fetchone()[0] == 0 for t in TABLES)
+
+
+def test_a_nul_character_in_a_field_is_a_bad_row_that_can_be_skipped(conn, tmp_path, db_url, monkeypatch, capsys):
+    s = generate(seed=25, students=8, classes=1, items_per_class=3)
+    graded = [r for r in s.results if r["scoreStatus"] == "fully graded"]
+    graded[0]["score"] = "8\x000"
+    graded[1]["sourcedId"] = graded[1]["sourcedId"] + "\x00"
+    path = s.write(tmp_path / "set")
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    report = tmp_path / "report.csv"
+    assert main(["import", "oneroster", str(path), "--quiet", "--report", str(report)]) == 1
+    assert "Nothing imported: 2 bad row(s)" in capsys.readouterr().err
+    assert all(conn.execute(f"select count(*) from {t}").fetchone()[0] == 0 for t in TABLES)
+    assert main(["import", "oneroster", str(path), "--quiet", "--skip-bad-rows", "--report", str(report)]) == 0
+    rows = list(csv.DictReader(report.open()))
+    assert [(r["line"], r["reason"]) for r in rows] == [
+        (str(s.results.index(r) + 2), "a NUL character (0x00) in a field") for r in graded[:2]]
+    assert "\x00" not in report.read_text()
+    s.results.remove(graded[0])
+    s.results.remove(graded[1])
+    assert_exact(conn, s)
+    # In the operator's category mapping a NUL is bad input (exit 2), not a failed COPY.
+    mapping = tmp_path / "map.csv"
+    mapping.write_text("category,kind\nHome\x00work,quiz\n")
+    assert main(["import", "oneroster", str(path), "--quiet", "--category-map", str(mapping)]) == 2
+    assert "map.csv line 2" in capsys.readouterr().err

@@ -4,7 +4,7 @@ the owner is subject to FORCE too and keeps the weekly rows exact through the tr
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 import psycopg
 import pytest
@@ -17,11 +17,18 @@ UTC = timezone.utc
 # Each protected relation, and the column naming the guardian (g) or the student (s) a row belongs to.
 PROTECTED = {
     "student_profile": ("s", "id"),
+    "guardian": ("g", "id"),
     "guardian_student": ("g", "guardian_id"),
-    "guardian_token": ("g", "guardian_id"),
     "student_weekly_performance": ("s", "student_profile_id"),
+}
+# Protected by row-level security, but no longer selectable by the reader at all (revision 0014): the
+# app reads them through security definer functions only.
+NOT_FOR_THE_READER = {
+    "guardian_token": ("g", "guardian_id"),
     "access_log": ("g", "guardian_id"),
 }
+# What the reader may select without a policy: nothing about a person (a course's name).
+NOT_PERSONAL = {"course"}
 
 
 @pytest.fixture
@@ -68,11 +75,88 @@ def test_without_the_setting_the_reader_sees_nothing(conn, two_families, table):
 
 
 def test_every_protected_relation_has_rls_enabled_and_forced(conn):
+    protected = [*PROTECTED, *NOT_FOR_THE_READER]
     flags = dict(conn.execute(
         "select relname, (relrowsecurity and relforcerowsecurity) from pg_class"
-        " where relnamespace = 'public'::regnamespace and relname = any(%s)", (list(PROTECTED),)
+        " where relnamespace = 'public'::regnamespace and relname = any(%s)", (protected,)
     ).fetchall())
-    assert flags == {table: True for table in PROTECTED}
+    assert flags == {table: True for table in protected}
+
+
+def reader_selectable(conn) -> dict[str, dict]:
+    """Every relation of the schema the reader role may select from (the whole relation, or any column of it),
+    with its kind, its row-level security flags and whether a SELECT policy applies to the reader."""
+    return {r[0]: {"kind": r[1], "forced": r[2], "reader_policy": r[3]} for r in conn.execute(
+        """
+        select c.relname, c.relkind, c.relrowsecurity and c.relforcerowsecurity,
+               exists (select from pg_policy p
+                        where p.polrelid = c.oid and p.polcmd in ('r', '*') and p.polpermissive
+                          and 'weekly_trends_reader'::regrole = any(p.polroles))
+          from pg_class c
+         where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p', 'v', 'm', 'f')
+           and (has_table_privilege('weekly_trends_reader', c.oid, 'select')
+                or has_any_column_privilege('weekly_trends_reader', c.oid, 'select'))
+        """)}
+
+
+def test_nothing_personal_is_selectable_by_the_reader_without_a_policy(conn):
+    # The catalogue, not a list: a new table with personal data granted to the reader without row-level
+    # security (or a view or materialized view, which no policy can cover) fails here.
+    selectable = reader_selectable(conn)
+    unguarded = {name: info for name, info in selectable.items()
+                 if name not in NOT_PERSONAL and not (info["kind"] in ("r", "p") and info["forced"]
+                                                      and info["reader_policy"])}
+    assert unguarded == {}
+    assert set(selectable) == {*PROTECTED, *NOT_PERSONAL}
+
+
+def test_the_catalogue_check_notices_an_unguarded_grant(conn):
+    conn.execute("grant select on digest_delivery to weekly_trends_reader")
+    assert "digest_delivery" in reader_selectable(conn)
+    assert reader_selectable(conn)["digest_delivery"]["forced"] is False
+
+
+@pytest.mark.parametrize("table", sorted(NOT_FOR_THE_READER))
+def test_the_reader_cannot_select_tokens_or_the_access_log(conn, two_families, table):
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        rows_as(conn, "weekly_trends_reader", table, NOT_FOR_THE_READER[table][1], two_families["guardian"])
+
+
+def test_the_reader_sees_only_its_own_guardian_and_never_an_email(conn, two_families):
+    assert rows_as(conn, "weekly_trends_reader", "guardian", "preferred_language", two_families["guardian"]) == [None]
+    for column in ("email", "display_name"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            rows_as(conn, "weekly_trends_reader", "guardian", column, two_families["guardian"])
+
+
+def test_the_class_view_is_read_only_through_the_function_that_hides_small_classes(conn, two_families):
+    # Two students in Maths in 2024-W6: under the smallest minimum the database allows (5).
+    conn.execute("select refresh_course_weekly_performance()")
+    assert conn.execute("select student_count from course_weekly_performance").fetchall() == [(2,)]
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        rows_as(conn, "weekly_trends_reader", "course_weekly_performance", "class_average", two_families["guardian"])
+    course = conn.execute("select id from course").fetchone()[0]
+
+    def class_weeks(guardian, student, minimum):
+        with conn.transaction():
+            conn.execute("set local role weekly_trends_reader")
+            conn.execute("select set_config('app.guardian_id', %s, true)", (str(guardian),))
+            return conn.execute("select course_id, week_start_date, class_average, student_count"
+                                " from linked_class_weeks(%s, %s, '2024-01-01', '2024-03-01', %s)",
+                                (student, [course], minimum)).fetchall()
+
+    # A minimum below the floor asked for by a caller is raised to it: the average of 2 stays hidden.
+    assert class_weeks(two_families["guardian"], two_families["a"], 1) == [(course, date(2024, 2, 5), None, 2)]
+    # Another family's child, or a course the child has no score in: nothing.
+    assert class_weeks(two_families["guardian"], two_families["b"], 1) == []
+    other = add_course(conn, "Art")
+    add_quiz(conn, two_families["b"], 50, datetime(2024, 2, 6, 10, tzinfo=UTC), course_id=other)
+    conn.execute("select refresh_course_weekly_performance()")
+    with conn.transaction():
+        conn.execute("set local role weekly_trends_reader")
+        conn.execute("select set_config('app.guardian_id', %s, true)", (str(two_families["guardian"]),))
+        assert conn.execute("select count(*) from linked_class_weeks(%s, %s, '2024-01-01', '2024-03-01', 5)",
+                            (two_families["a"], [other])).fetchone()[0] == 0
 
 
 def test_the_app_roles_own_nothing_and_cannot_bypass(conn):
@@ -133,7 +217,7 @@ def non_superuser_owner(conn):
     for (statement,) in statements:
         conn.execute(statement)
     # The policies that let other roles through go: only the owner's own policy remains.
-    for table in PROTECTED:
+    for table in [*PROTECTED, *NOT_FOR_THE_READER]:
         conn.execute(sql.SQL("drop policy not_app_roles_all on {}").format(sql.Identifier(table)))
         conn.execute(sql.SQL("alter policy owner_all on {} to {}").format(sql.Identifier(table), sql.Identifier(name)))
     yield name

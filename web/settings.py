@@ -34,6 +34,8 @@ from flask.sessions import SecureCookieSessionInterface
 # Below this many students a class average could reveal a classmate's score.
 CLASS_AVERAGE_FLOOR = 5
 INT4_MAX = 2**31 - 1
+# The most a OneRoster set may hold uncompressed, in MB (1 MB to 1 TB).
+IMPORT_MAX_MB_RANGE = (1, 1024 * 1024)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -208,6 +210,7 @@ SPECS = (
     Spec("school_contact", ("WEEKLY_TRENDS_SCHOOL_CONTACT",), "SCHOOL_CONTACT", None, optional_text),
     Spec("school_time_zone", ("WEEKLY_TRENDS_SCHOOL_TIME_ZONE",), "SCHOOL_TIME_ZONE", "UTC", time_zone),
     Spec("import_time_zone", ("WEEKLY_TRENDS_IMPORT_TIME_ZONE",), "IMPORT_TIME_ZONE", "UTC", time_zone),
+    Spec("import_max_mb", ("WEEKLY_TRENDS_IMPORT_MAX_MB",), "IMPORT_MAX_MB", 2048, integer(*IMPORT_MAX_MB_RANGE)),
     Spec("alert_drop_points", ("WEEKLY_TRENDS_ALERT_DROP_POINTS",), "ALERT_DROP_POINTS", 10, integer(1, 100)),
     Spec("alert_min_scores", ("WEEKLY_TRENDS_ALERT_MIN_SCORES",), "ALERT_MIN_SCORES", 2, integer(1, 1000)),
     Spec("digest_max_attempts", ("WEEKLY_TRENDS_DIGEST_MAX_ATTEMPTS",), "DIGEST_MAX_ATTEMPTS", 3, integer(1, 100)),
@@ -245,6 +248,7 @@ class Settings:
     school_contact: str | None
     school_time_zone: str
     import_time_zone: str
+    import_max_mb: int
     alert_drop_points: int
     alert_min_scores: int
     digest_max_attempts: int

@@ -30,4 +30,5 @@ create unique index course_weekly_performance_course_year_week_key
 
 comment on materialized view course_weekly_performance is
   'Per course and ISO week: the mean of all counted scores (class_average), the students who have one (student_count) and the scores (item_count), computed from the source rows. Refreshed by refresh_course_weekly_performance().';
-grant select on course_weekly_performance to weekly_trends_reader;
+-- No grant to weekly_trends_reader (revision 0014): it reads the view through linked_class_weeks()
+-- (430_weekly_trend_json.sql), which hides averages over fewer students than the minimum.

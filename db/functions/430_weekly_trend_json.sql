@@ -33,6 +33,43 @@ comment on function linked_course_weeks(bigint, date, date) is
 revoke all on function linked_course_weeks(bigint, date, date) from public;
 grant execute on function linked_course_weeks(bigint, date, date) to weekly_trends_reader;
 
+create or replace function linked_class_weeks(p_student_profile_id bigint, p_course_ids bigint[], p_from date,
+                                              p_until date, p_min_students integer)
+returns table (course_id bigint, week_start_date date, class_average numeric, student_count integer)
+language plpgsql
+stable
+security definer
+set search_path = pg_catalog, public
+rows 40
+set plan_cache_mode = force_generic_plan
+as $$
+#variable_conflict use_column
+begin
+  -- The reader role has no grant on the class view (revision 0014): it reads the weeks from p_from's to
+  -- p_until's of the courses asked for, and only of those the student has a score in, only for the
+  -- guardian the request acts for (app.guardian_id) when linked to the student. The class average is
+  -- null where fewer students than p_min_students have scores, and never below 5 (the floor of
+  -- WEEKLY_TRENDS_CLASS_AVERAGE_MIN_STUDENTS), whatever the caller asks.
+  return query
+  select v.course_id, v.week_start_date,
+         case when v.student_count >= greatest(p_min_students, 5) then v.class_average end,
+         v.student_count
+    from (select distinct c.id from unnest(p_course_ids) c(id)
+           where exists (select from quiz_attempt q where q.student_profile_id = p_student_profile_id and q.course_id = c.id)
+              or exists (select from assignment_submission a
+                          where a.student_profile_id = p_student_profile_id and a.course_id = c.id)) mine
+    join course_weekly_performance v on v.course_id = mine.id
+   where v.week_start_date between p_from and p_until
+     and exists (select from guardian_student gs
+                  where gs.guardian_id = app_guardian_id()
+                    and gs.student_profile_id = p_student_profile_id);
+end;
+$$;
+comment on function linked_class_weeks(bigint, bigint[], date, date, integer) is
+  'The class view''s weeks from p_from''s to p_until''s of the courses in p_course_ids that the student has scores in; nothing unless the request''s guardian (app.guardian_id) is linked to the student. class_average is null where student_count is below p_min_students, or below 5 whatever p_min_students says.';
+revoke all on function linked_class_weeks(bigint, bigint[], date, date, integer) from public;
+grant execute on function linked_class_weeks(bigint, bigint[], date, date, integer) to weekly_trends_reader;
+
 -- Revision 0008 added p_alert (and weekly_trend_json() its thresholds): the
 -- old signatures go first, or a call with fewer arguments would be ambiguous.
 drop function if exists week_json(date, numeric, integer, numeric, integer, numeric, integer, integer);
@@ -273,11 +310,11 @@ begin
   ),
   classes as materialized (
     -- The class view's rows of those courses and weeks, by its unique index
-    -- (course_id, week_start_date): never a scan of the whole view.
+    -- (course_id, week_start_date): never a scan of the whole view. Through
+    -- linked_class_weeks(): the reader has no grant on the view itself.
     select v.course_id, v.week_start_date, v.class_average, v.student_count
-      from (select distinct course_id from course_weeks) i
-      join course_weekly_performance v on v.course_id = i.course_id
-     where v.week_start_date between v_first and v_last
+      from linked_class_weeks(v_student_id, array(select distinct course_id from course_weeks), v_first, v_last,
+                              p_min_students) v
   ),
   courses as (
     select c.id, c.name,

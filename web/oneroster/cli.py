@@ -10,10 +10,26 @@ from pathlib import Path
 
 import psycopg
 
-from .importer import BadRowsRefused, Options, Summary, import_oneroster
-from .reader import InputError
+from ..settings import IMPORT_MAX_MB_RANGE as MAX_MB_RANGE
+from .importer import KEPT_BAD_ROWS, BadRowsRefused, Options, Summary, import_oneroster
+from .reader import DEFAULT_MAX_MEGABYTES, InputError
 
 TIME_ZONE_ENV = "WEEKLY_TRENDS_IMPORT_TIME_ZONE"
+
+
+def megabytes(text: str) -> int:
+    """A size limit in MB, 1 to 1,048,576 (argparse turns the ValueError into exit status 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not MAX_MB_RANGE[0] <= value <= MAX_MB_RANGE[1]:
+        raise argparse.ArgumentTypeError(f"must be a whole number of MB from {MAX_MB_RANGE[0]} to"
+                                         f" {MAX_MB_RANGE[1]:,}, got {text!r}")
+    return value
+
+
+
 SHOWN_BAD_ROWS = 20
 
 
@@ -33,7 +49,11 @@ def add_parser(sub) -> None:
                                                      " or assignment (overrides the default title rule)")
     o.add_argument("--skip-bad-rows", action="store_true",
                    help="import the good rows and write the bad ones to the report (default: refuse everything)")
-    o.add_argument("--report", type=Path, help="CSV of the bad rows (default: oneroster-bad-rows-<time>.csv here)")
+    o.add_argument("--report", type=Path, help=f"CSV of the bad rows, the first {KEPT_BAD_ROWS:,} of them"
+                                                  " (default: oneroster-bad-rows-<time>.csv here)")
+    o.add_argument("--max-size", type=megabytes, metavar="MB",
+                   help=f"refuse (exit 2) a set whose files to read hold more than MB megabytes uncompressed"
+                        f" (default $WEEKLY_TRENDS_IMPORT_MAX_MB, else {DEFAULT_MAX_MEGABYTES:,})")
     o.add_argument("--quiet", action="store_true", help="no progress bar")
     o.set_defaults(func=cmd_import_oneroster)
 
@@ -49,17 +69,20 @@ def write_report(path: Path, summary: Summary) -> None:
 def print_bad_rows(summary: Summary, report: Path) -> None:
     for bad in summary.bad_rows[:SHOWN_BAD_ROWS]:
         print(f"  {bad.file} line {bad.line}, sourcedId {bad.sourced_id or '(none)'}: {bad.reason}", file=sys.stderr)
-    if len(summary.bad_rows) > SHOWN_BAD_ROWS:
-        print(f"  ... and {len(summary.bad_rows) - SHOWN_BAD_ROWS} more", file=sys.stderr)
-    print(f"All bad rows: {report}", file=sys.stderr)
+    if summary.bad_row_count > SHOWN_BAD_ROWS:
+        print(f"  ... and {summary.bad_row_count - SHOWN_BAD_ROWS:,} more", file=sys.stderr)
+    if summary.bad_row_count > len(summary.bad_rows):
+        print(f"Bad rows: {report} (the first {len(summary.bad_rows):,} of them)", file=sys.stderr)
+    else:
+        print(f"All bad rows: {report}", file=sys.stderr)
 
 
 def cmd_import_oneroster(args: argparse.Namespace) -> int:
     from ..embedded import database_url
 
-    options = Options(source=args.source, time_zone=args.time_zone or args.settings.import_time_zone,
-                      category_map=args.category_map,
-                      skip_bad_rows=args.skip_bad_rows, progress=not args.quiet)
+    options = Options(source=args.source, time_zone=args.time_zone or args.settings.import_time_zone, category_map=args.category_map,
+                      skip_bad_rows=args.skip_bad_rows, progress=not args.quiet,
+                      max_megabytes=args.max_size or args.settings.import_max_mb)
     report = args.report or Path(f"oneroster-bad-rows-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.csv")
     try:
         with psycopg.connect(database_url(args.settings), autocommit=True) as conn:
@@ -69,7 +92,7 @@ def cmd_import_oneroster(args: argparse.Namespace) -> int:
         return 2
     except BadRowsRefused as refused:
         write_report(report, refused.summary)
-        print(f"Nothing imported: {len(refused.summary.bad_rows)} bad row(s). Fix them, or import the good rows"
+        print(f"Nothing imported: {refused.summary.bad_row_count:,} bad row(s). Fix them, or import the good rows"
               " with --skip-bad-rows.", file=sys.stderr)
         print_bad_rows(refused.summary, report)
         return 1
@@ -78,9 +101,9 @@ def cmd_import_oneroster(args: argparse.Namespace) -> int:
         return 1
     for warning in summary.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    if summary.bad_rows:
+    if summary.bad_row_count:
         write_report(report, summary)
-        print(f"Skipped {len(summary.bad_rows)} bad row(s):", file=sys.stderr)
+        print(f"Skipped {summary.bad_row_count:,} bad row(s):", file=sys.stderr)
         print_bad_rows(summary, report)
     read = ", ".join(f"{n}.csv {c:,}" for n, c in summary.rows_read.items())
     print(f"OneRoster {summary.version} from source {summary.source!r}: read {read or 'no files'}.")

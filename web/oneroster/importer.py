@@ -23,7 +23,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from .reader import FILES, CsvSet, FileReader, InputError, Manifest, read_manifest
+from .reader import DEFAULT_MAX_MEGABYTES, FILES, MB, CsvSet, FileReader, InputError, Manifest, read_manifest
 
 # Roles of OneRoster 1.1 and 1.2 (compared lower-case); which of them we import.
 KNOWN_ROLES = {"administrator", "aide", "guardian", "parent", "proctor", "relative", "student", "teacher",
@@ -37,6 +37,10 @@ KNOWN_ROLES_SQL = "'{" + ",".join(sorted(KNOWN_ROLES)) + "}'"
 CONTROL_CHARACTERS = "[\x01-\x1f\x7f-\x9f\u2028\u2029]"
 # The default rule: a category whose title contains one of these words is a quiz.
 DEFAULT_QUIZ_PATTERN = "quiz|test"
+# Bad rows kept for the report and the summary: the first ones (by file and line); the others are counted.
+KEPT_BAD_ROWS = 1000
+# The tables the import inserts into with ids from their sequences.
+ID_TABLES = ("student_profile", "guardian", "course", "quiz_attempt", "assignment_submission")
 
 
 @dataclass
@@ -46,6 +50,7 @@ class Options:
     category_map: Path | None = None  # CSV: category,kind
     skip_bad_rows: bool = False
     progress: bool = True
+    max_megabytes: int | None = DEFAULT_MAX_MEGABYTES  # the most the files to read may hold uncompressed
 
 
 @dataclass
@@ -64,7 +69,8 @@ class Summary:
     rows_read: dict[str, int] = field(default_factory=dict)
     # entity -> {"inserted": n, "updated": n, "deleted": n}
     changes: dict[str, dict[str, int]] = field(default_factory=dict)
-    bad_rows: list[BadRow] = field(default_factory=list)
+    bad_rows: list[BadRow] = field(default_factory=list)  # the first KEPT_BAD_ROWS of them
+    bad_row_count: int = 0  # all of them
     warnings: list[str] = field(default_factory=list)
     committed: bool = False
     timings: list[tuple[float, str]] = field(default_factory=list)  # (seconds, statement), for the benchmark
@@ -82,7 +88,7 @@ class BadRowsRefused(Exception):
     """Rows failed validation and --skip-bad-rows was not given: the transaction was rolled back."""
 
     def __init__(self, summary: Summary) -> None:
-        super().__init__(f"{len(summary.bad_rows)} bad row(s)")
+        super().__init__(f"{summary.bad_row_count} bad row(s)")
         self.summary = summary
 
 
@@ -97,7 +103,7 @@ def read_category_map(path: Path) -> list[tuple[str, str]]:
             for row in reader:
                 if not row or row == [""]:
                     continue
-                if len(row) != 2 or row[1].strip().lower() not in KINDS or not row[0].strip():
+                if len(row) != 2 or row[1].strip().lower() not in KINDS or not row[0].strip() or "\0" in row[0]:
                     raise InputError(f"{path} line {reader.line_num}: expected a category and quiz or assignment,"
                                      f" found {row!r}")
                 pairs.append((row[0].strip().lower(), row[1].strip().lower()))
@@ -120,7 +126,7 @@ class Import:
         source = options.source or manifest.system_code or manifest.system_name or "default"
         if not SOURCE_NAME.match(source):
             raise InputError(f"source name {source!r}: 1 to 100 characters, no control characters (give --source)")
-        self.summary = Summary(source, manifest.version, dict(manifest.modes))
+        self.summary = Summary(source, manifest.version, dict(manifest.modes), warnings=list(manifest.warnings))
         self.readers: dict[str, FileReader] = {}
         # Client-side binding: parameters inside CREATE TABLE AS and DDL, quoted by psycopg.
         self.cur = psycopg.ClientCursor(conn)
@@ -694,6 +700,7 @@ class Import:
 
         names = [n for n in ("categories", "classes", "roles", "users", "enrollments", "lineItems", "results")
                  if self.mode(n) != "absent"]
+        self.files.check_size([f"{n}.csv" for n in names])
         total = sum(self.files.size(f"{n}.csv") for n in names)
         zone_ok = self.one("select exists (select from pg_timezone_names where name = %(z)s)",
                            {"z": self.options.time_zone})[0]
@@ -712,6 +719,11 @@ class Import:
                 pass
             # One import of a source at a time; another source's import runs alongside.
             self.x("select pg_advisory_xact_lock(hashtextextended('weekly-trends oneroster ' || %(source)s, 0))")
+            # Ids writers chose (the writer contract allows them) must not be ours to give: each sequence the
+            # import takes ids from moves past its table's highest id first (advance_id_sequence(), revision
+            # 0014; student_profile, guardian and course also keep theirs ahead by a trigger).
+            for table in ID_TABLES:
+                self.x(f"select advance_id_sequence('{table}', (select max(id) from {table}))")
             self.x("create temp table bad_row (file text, line integer, sourced_id text, reason text) on commit drop")
             for name in names:
                 bar.set_description(f"reading {name}.csv")
@@ -732,8 +744,12 @@ class Import:
             bar.set_description("writing scores")
             self.derive()
             bar.set_description("done")
+        # Memory stays bounded however many rows are bad (a hostile file of a million duplicates): the
+        # first ones are kept, the rest counted.
+        self.summary.bad_row_count = self.one("select count(*) from bad_row")[0]
         self.summary.bad_rows = [BadRow(*r) for r in self.cur.execute(
-            "select file, line, sourced_id, reason from bad_row order by file, line").fetchall()]
+            "select file, line, sourced_id, reason from bad_row order by file, line limit %(n)s",
+            {"n": KEPT_BAD_ROWS}).fetchall()]
         return self.summary
 
 
@@ -743,14 +759,15 @@ def import_oneroster(conn: psycopg.Connection, path: Path, options: Options) -> 
     Raises InputError (nothing written) for a missing or malformed file or manifest, and
     BadRowsRefused (nothing written) when rows fail validation without options.skip_bad_rows.
     """
-    with CsvSet(Path(path)) as files:
+    max_bytes = None if options.max_megabytes is None else options.max_megabytes * MB
+    with CsvSet(Path(path), max_bytes) as files:
         manifest = read_manifest(files)
         job = Import(conn, files, manifest, options)
         summary = None
         try:
             with conn.transaction():
                 summary = job.run()
-                if summary.bad_rows and not options.skip_bad_rows:
+                if summary.bad_row_count and not options.skip_bad_rows:
                     raise BadRowsRefused(summary)
         except BadRowsRefused:
             summary.changes = {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -15,6 +16,10 @@ from typing import IO
 
 VERSIONS = ("1.1", "1.2")
 MODES = ("bulk", "delta", "absent")
+# The limit on the bytes the import reads (uncompressed), in MB; --max-size or $WEEKLY_TRENDS_IMPORT_MAX_MB.
+DEFAULT_MAX_MEGABYTES = 2048
+MAX_SIZE_HINT = "--max-size or WEEKLY_TRENDS_IMPORT_MAX_MB"
+NUL_PROBLEM = "a NUL character (0x00) in a field"
 
 # The files this importer reads, in the order it applies them, and the columns it takes from each:
 # (our name, header names accepted (the first is the specification's), required).
@@ -72,13 +77,55 @@ class Manifest:
     system_name: str = ""
     system_code: str = ""
     ignored: list[str] = field(default_factory=list)  # files listed in the manifest that we do not read
+    warnings: list[str] = field(default_factory=list)  # e.g. an empty mode of a file we do not read
+
+
+class Counted(io.RawIOBase):
+    """A file's bytes as read, counted against the set's limit (a zip's stated sizes are not trusted alone),
+    noting whether a NUL byte went by (memchr on each chunk: the rows are searched only after one did)."""
+
+    def __init__(self, raw: IO[bytes], files: CsvSet, name: str) -> None:
+        self.raw, self.files, self.name = raw, files, name
+        self.position = 0
+        self.nul = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        try:
+            data = self.raw.read(len(buffer))
+        except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+            raise InputError(f"{self.name}: the zip is damaged ({error})") from None
+        n = len(data)
+        buffer[:n] = data
+        self.position += n
+        self.files.read_bytes += n
+        if self.files.max_bytes is not None and self.files.read_bytes > self.files.max_bytes:
+            raise InputError(f"{self.name}: more was read than the files state; over the limit of"
+                             f" {self.files.max_bytes // MB:,} MB uncompressed ({MAX_SIZE_HINT})")
+        if not self.nul and b"\0" in data:
+            self.nul = True
+        return n
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+MB = 1024 * 1024
 
 
 class CsvSet:
-    """A folder or a .zip holding manifest.csv and the data files (at its root, or in its one folder)."""
+    """A folder or a .zip holding manifest.csv and the data files (at its root, or in its one folder).
 
-    def __init__(self, path: Path) -> None:
+    max_bytes: the most it reads (uncompressed), counted as the files are read; None: no limit.
+    """
+
+    def __init__(self, path: Path, max_bytes: int | None = None) -> None:
         self.path = path
+        self.max_bytes = max_bytes
+        self.read_bytes = 0
         self.zip: zipfile.ZipFile | None = None
         if path.is_dir():
             self.names = {p.name: p for p in path.iterdir() if p.is_file()}
@@ -114,6 +161,16 @@ class CsvSet:
             return self.zip.open(self.names[name])
         return open(self.names[name], "rb")
 
+    def open_counted(self, name: str) -> Counted:
+        return Counted(self.open_binary(name), self, name)
+
+    def check_size(self, names: list[str]) -> None:
+        """Refuses, before reading, a set whose files to read state more than the limit uncompressed."""
+        total = sum(self.size(n) for n in names)
+        if self.max_bytes is not None and total > self.max_bytes:
+            raise InputError(f"the files to read hold {-(-total // MB):,} MB uncompressed, over the limit of"
+                             f" {self.max_bytes // MB:,} MB ({MAX_SIZE_HINT})")
+
 
 def text_of(stream: IO[bytes]) -> io.TextIOWrapper:
     # utf-8-sig: a byte order mark (as spreadsheet programs write) is dropped; strict: bad bytes are an error.
@@ -144,11 +201,16 @@ def read_manifest(files: CsvSet) -> Manifest:
     version = properties.get("oneroster.version")
     if version not in VERSIONS:
         raise InputError(f"manifest.csv: oneroster.version must be one of {', '.join(VERSIONS)}, found {version!r}")
-    modes, ignored = {}, []
+    modes, ignored, warnings = {}, [], []
     for key, value in properties.items():
         if not key.startswith("file."):
             continue
         name, mode = key[len("file."):], value.lower()
+        if mode not in MODES and name not in FILES:
+            # A file this import never reads (real exports leave e.g. file.scoreScales empty): it cannot
+            # change what is imported, so it is taken as absent rather than refusing the whole set.
+            warnings.append(f"manifest.csv: {key} is {value!r} (not bulk, delta or absent); not read, taken as absent")
+            continue
         if mode not in MODES:
             raise InputError(f"manifest.csv: {key} must be bulk, delta or absent, found {value!r}")
         if name in FILES:
@@ -164,7 +226,7 @@ def read_manifest(files: CsvSet) -> Manifest:
     if version == "1.1" and modes["roles"] != "absent":
         modes["roles"] = "absent"  # no roles.csv in 1.1: the role is a column of users.csv
     return Manifest(version, modes, properties.get("source.systemName", ""), properties.get("source.systemCode", ""),
-                    ignored)
+                    ignored, warnings)
 
 
 @dataclass
@@ -179,7 +241,8 @@ class FileReader:
     def rows(self, advance) -> Iterator[tuple]:
         spec = FILES[self.name]
         file_name = f"{self.name}.csv"
-        stream = self.files.open_binary(file_name)
+        counted = self.files.open_counted(file_name)
+        stream = io.BufferedReader(counted, buffer_size=1 << 16)
         try:
             with text_of(stream) as text:
                 reader = csv.reader(text, strict=True)
@@ -187,7 +250,7 @@ class FileReader:
                     header = next(reader)
                 except StopIteration:
                     raise InputError(f"{file_name}: empty (no header line)") from None
-                header = [h.strip() for h in header]
+                header = [h.replace("\0", "").strip() for h in header]
                 index: list[int | None] = []
                 for ours, names, required in spec:
                     found = next((header.index(n) for n in names if n in header), None)
@@ -210,13 +273,16 @@ class FileReader:
                     else:
                         problem = None
                         values = ["" if i is None else row[i].strip() for i in index]
+                    # PostgreSQL's text holds no NUL: such a row is a bad row (reported without its NULs), never
+                    # a failed COPY. Searched only once the file's bytes held one.
+                    if counted.nul and any("\0" in v for v in row):
+                        problem = problem or NUL_PROBLEM
+                        values = [v.replace("\0", "") for v in values]
                     yield (first_line, problem, *values)
                     if first_line % 4096 == 0:
-                        now = stream.tell() if stream.seekable() else position
-                        advance(now - position)
-                        position = now
-                if stream.seekable():
-                    advance(self.files.size(file_name) - position)
+                        advance(counted.position - position)
+                        position = counted.position
+                advance(max(self.files.size(file_name) - position, 0))
         except UnicodeDecodeError as error:
             raise InputError(f"{file_name}: not UTF-8 text ({error})") from None
         except csv.Error as error:

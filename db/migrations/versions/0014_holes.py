@@ -26,9 +26,25 @@ def downgrade() -> None:
     # Each change undone, in the reverse order of upgrade().
     # 625_staff_unsent_link.sql (new in 0014).
     op.execute("drop function staff_revoke_unsent_guardian_token(bigint, bigint, bytea)")
+    # 430_weekly_trend_json.sql, 350_course_weekly_performance.sql: the copies 0013 froze (the class view is
+    # rebuilt, with its grant to the reader), then linked_class_weeks() goes.
+    run_frozen_sql("0013", "430_weekly_trend_json.sql", "350_course_weekly_performance.sql")
+    op.execute("drop function linked_class_weeks(bigint, bigint[], date, date, integer)")
     # 425_sign_out.sql: the sign-out functions (new in 0014).
     op.execute("drop function sign_out_staff_token(bigint)")
     op.execute("drop function sign_out_guardian_token(bigint)")
+    # 021_reader_rls_schema.sql
+    op.execute("grant select on guardian_token, access_log to weekly_trends_reader")
+    op.execute("revoke select on guardian from weekly_trends_reader")  # its column privileges too
+    op.execute("grant select on guardian to weekly_trends_reader")
+    for policy in ("staff_reads_all", "guardian_reads_self", "not_app_roles_all", "owner_all"):
+        op.execute(f"drop policy {policy} on guardian")
+    op.execute("alter table guardian no force row level security, disable row level security")
+    # 020_ids_schema.sql: the sequences stay where they are (ahead of every id: harmless).
+    for table in ("course", "guardian", "student_profile"):
+        op.execute(f"drop trigger _900_advance_id_sequence on {table}")
+    op.execute("drop function tg_id__advance_sequence()")
+    op.execute("drop function advance_id_sequence(regclass, bigint)")
     # 010_names_schema.sql: the name constraints (the names it cleaned stay cleaned).
     op.execute("alter table staff_member drop constraint staff_member_display_name_printable")
     op.execute("alter table course drop constraint course_name_printable")
