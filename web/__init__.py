@@ -7,7 +7,7 @@ import os
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import settings
+from . import connection, settings
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -40,6 +40,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         METRICS_ALLOW_FROM=os.environ.get("WEEKLY_TRENDS_METRICS_ALLOW_FROM", ""),
         # Seconds a request waits for a pooled connection before answering 503.
         POOL_TIMEOUT=float(os.environ.get("WEEKLY_TRENDS_POOL_TIMEOUT", "10")),
+        # Seconds a request's transaction may run (statement_timeout; a server that does not answer is
+        # cut 1 s later, web/db.py): with POOL_TIMEOUT, the bound on a 503 when the database freezes.
+        STATEMENT_TIMEOUT=connection.seconds_setting("WEEKLY_TRENDS_STATEMENT_TIMEOUT", 5.0, most=600),
         # The parents' pages: the language when neither the guardian nor the browser names one we ship,
         # and who to ask for a new sign-in link ("the school office" when unset).
         DEFAULT_LOCALE=os.environ.get("WEEKLY_TRENDS_DEFAULT_LOCALE", "en"),
@@ -49,6 +52,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.update(test_config)
     settings.check_class_average_min(app.config["CLASS_AVERAGE_MIN_STUDENTS"])
     settings.check_default_locale(app.config["DEFAULT_LOCALE"])
+    connection.check_seconds("STATEMENT_TIMEOUT", app.config["STATEMENT_TIMEOUT"], most=600)
+    connection.pooler()  # a bad WEEKLY_TRENDS_DB_POOLER stops the app at start, not at the first CLI run
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = settings.instance_secret_key(app)
     if app.config["TRUSTED_PROXIES"]:

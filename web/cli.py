@@ -10,6 +10,7 @@ from datetime import date, timedelta
 import psycopg
 from psycopg import sql
 
+from .connection import connect
 from .embedded import PROJECT_ROOT, database_url
 from .settings import cores
 
@@ -31,7 +32,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_demo_data(args: argparse.Namespace) -> int:
     from .demo import DEMO_PARENT_EMAIL, DEMO_STAFF_EMAIL, demo_staff_member, demo_student_ids, load_demo_school
 
-    with psycopg.connect(database_url(), autocommit=True) as conn:
+    with connect("weekly-trends-cli") as conn:
         created = load_demo_school(conn)
         token = conn.execute(
             "select issue_guardian_token(id, '30 days') from guardian where email = %s", (DEMO_PARENT_EMAIL,)
@@ -50,7 +51,7 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def issue_token(function: str, table: str, email: str, days: int, link_path: str | None = None) -> int:
-    with psycopg.connect(database_url(), autocommit=True) as conn:
+    with connect("weekly-trends-cli") as conn:
         row = conn.execute(
             sql.SQL("select {}(id, make_interval(days => %s)) from {} where email = %s").format(
                 sql.Identifier(function), sql.Identifier(table)
@@ -90,7 +91,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         return 2
     today = date.today()
     since = today - timedelta(days=today.isoweekday() - 1, weeks=args.weeks - 1)
-    with psycopg.connect(database_url(), autocommit=True) as conn:
+    with connect("weekly-trends-cli") as conn:
         if args.student_id is not None:
             try:
                 student_ids(conn, args.student_id)
@@ -166,7 +167,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
         print("--batch-size must be at least 1.", file=sys.stderr)
         return 2
     written = 0
-    with psycopg.connect(database_url(), autocommit=True) as conn:
+    with connect("weekly-trends-cli") as conn:
         try:
             ids = student_ids(conn, args.student_id)
         except LookupError as error:
@@ -195,7 +196,7 @@ def cmd_stop_db(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    with psycopg.connect(database_url(), autocommit=True) as conn:
+    with connect("weekly-trends-cli") as conn:
         rows = conn.execute(
             "select student_profile_id, year, week_number, stored, expected from check_weekly_performance(%s)",
             (args.student_id,),

@@ -10,9 +10,9 @@ import argparse
 import dataclasses
 import sys
 
-import psycopg
 from psycopg.rows import dict_row
 
+from .connection import connect
 from .mail import DEFAULT_FROM, Mailer, MailSettings, setting
 
 
@@ -33,7 +33,7 @@ def cmd_demo_mail(args: argparse.Namespace) -> int:
     settings = demo_settings(args.port)
     settings = dataclasses.replace(settings, smtp=None)
     url = database_url()
-    with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+    with connect("weekly-trends-demo-mail", url, row_factory=dict_row) as conn:
         guardian = conn.execute(
             "select id, email, display_name from guardian where email = %s", (DEMO_PARENT_EMAIL,)
         ).fetchone()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psycopg
 
+from ..connection import connect
 from .importer import BadRowsRefused, Options, Summary, import_oneroster
 from .reader import InputError
 
@@ -56,13 +57,11 @@ def print_bad_rows(summary: Summary, report: Path) -> None:
 
 
 def cmd_import_oneroster(args: argparse.Namespace) -> int:
-    from ..embedded import database_url
-
     options = Options(source=args.source, time_zone=args.time_zone, category_map=args.category_map,
                       skip_bad_rows=args.skip_bad_rows, progress=not args.quiet)
     report = args.report or Path(f"oneroster-bad-rows-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.csv")
     try:
-        with psycopg.connect(database_url(), autocommit=True) as conn:
+        with connect("weekly-trends-import") as conn:
             summary = import_oneroster(conn, args.path, options)
     except InputError as error:
         print(f"Nothing imported: {error}", file=sys.stderr)
