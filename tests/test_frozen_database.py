@@ -4,7 +4,7 @@ within WEEKLY_TRENDS_POOL_TIMEOUT + WEEKLY_TRENDS_STATEMENT_TIMEOUT + 1 s (web/d
 in-process (as under `flask run`) and under `weekly-trends serve`; once thawed, the app answers again.
 
 The server's kernel still accepts and acknowledges on its sockets, so neither TCP keepalives nor
-statement_timeout (the server's own) end a query here: only the client's watchdog does."""
+statement_timeout (the server's own) end a query here: only the client's own bound does (BoundedConnection)."""
 
 from __future__ import annotations
 
@@ -154,6 +154,13 @@ def test_a_frozen_database_answers_503_in_time_in_process(frozen_server):
         print(f"  a transaction frozen midway: DatabaseTimeout after {seconds:.2f} s")
         assert STATEMENT_TIMEOUT + GRACE - 0.1 <= seconds <= STATEMENT_TIMEOUT + GRACE + SLACK
         eventually_ok(fetch, paths[0])  # the cut connection left the pool
+
+        # only waiting on the server counts: a transaction idle longer than the bound between two
+        # statements (the app's own work) is not cut
+        with app.test_request_context(), reader() as conn:
+            conn.execute("select 1")
+            time.sleep(STATEMENT_TIMEOUT + GRACE + 0.5)
+            assert conn.execute("select 2 as two").fetchone()["two"] == 2
     finally:
         close_pool(app)
 

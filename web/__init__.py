@@ -40,8 +40,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         METRICS_ALLOW_FROM=os.environ.get("WEEKLY_TRENDS_METRICS_ALLOW_FROM", ""),
         # Seconds a request waits for a pooled connection before answering 503.
         POOL_TIMEOUT=float(os.environ.get("WEEKLY_TRENDS_POOL_TIMEOUT", "10")),
-        # Seconds a request's transaction may run (statement_timeout; a server that does not answer is
-        # cut 1 s later, web/db.py): with POOL_TIMEOUT, the bound on a 503 when the database freezes.
+        # Seconds a request's statement may run (statement_timeout; a server that does not answer is
+        # given up 1 s later, web/db.py): with POOL_TIMEOUT, the bound on a 503 when the database freezes.
         STATEMENT_TIMEOUT=connection.seconds_setting("WEEKLY_TRENDS_STATEMENT_TIMEOUT", 5.0, most=600),
         # The parents' pages: the language when neither the guardian nor the browser names one we ship,
         # and who to ask for a new sign-in link ("the school office" when unset).

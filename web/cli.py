@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import psycopg
 from psycopg import sql
 
-from .connection import connect
+from .connection import check_cli_settings, connect
 from .embedded import PROJECT_ROOT, database_url
 from .settings import cores
 
@@ -282,6 +282,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        check_cli_settings()
+    except ValueError as error:
+        print(f"weekly-trends: {error}", file=sys.stderr)
+        return 2
     return args.func(args)
 
 

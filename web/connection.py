@@ -4,7 +4,7 @@ Each connection gets (a value the URL sets itself wins):
 - connect_timeout (5 s): a server that accepts no connection fails the attempt instead of hanging it;
 - TCP keepalives and tcp_user_timeout: a connection to a remote server whose host or network went
   silent breaks within about 25 s instead of never (libpq applies them to TCP only, and a kernel
-  answers for a stopped server on its own machine: the web's requests also have the watchdog below);
+  answers for a stopped server on its own machine: the web's connections are also bounded below);
 - no server-side prepared statements (prepare_threshold=None): every connection works through a
   transaction-mode pooler such as PgBouncer, where the next transaction may run on another server
   connection (docs/operations.md; the cost, measured: docs/benchmarks.md);
@@ -12,23 +12,17 @@ Each connection gets (a value the URL sets itself wins):
   startup option, unless WEEKLY_TRENDS_DB_POOLER=transaction (PgBouncer refuses startup options).
   The web's requests set theirs in each transaction (web/db.py), which works behind a pooler too.
 
-The watchdog: statement_timeout is enforced by the server, so a server that stopped (SIGSTOP, a frozen
-VM, a host whose kernel still answers) never ends the query, and the client waits on the socket for as
-long. guard(conn, seconds) shuts the connection's socket down when the block still runs after that
-long: the query waiting on it fails at once (DatabaseTimeout, an OperationalError: a 503), and the
-connection is closed, so its pool drops it.
+The client's bound: statement_timeout is enforced by the server, so a server that stopped (SIGSTOP, a
+frozen VM, a host whose kernel still answers) never ends the query, and the client would wait on the
+socket for as long. BoundedConnection (the web's pools) stops waiting on any round trip after a bound
+of its own, with psycopg's wait timeout: the query fails (DatabaseTimeout, an OperationalError: a 503)
+and the connection is closed, so its pool drops it.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
-import socket
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from time import monotonic
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -42,7 +36,7 @@ CLI_STATEMENT_TIMEOUT = 600.0
 
 
 class DatabaseTimeout(psycopg.OperationalError):
-    """The database did not answer within the bound: the watchdog cut the connection."""
+    """The database did not answer within the bound: the connection was closed."""
 
 
 def pooler() -> str:
@@ -86,6 +80,12 @@ def connection_kwargs(url: str, application_name: str, *, statement_timeout: flo
     return kwargs
 
 
+def check_cli_settings() -> None:
+    """The connection settings the CLI reads, checked before a command runs (ValueError names the bad one)."""
+    pooler()
+    seconds_setting("WEEKLY_TRENDS_CLI_STATEMENT_TIMEOUT", CLI_STATEMENT_TIMEOUT, zero_allowed=True)
+
+
 def connect(application_name: str, url: str | None = None, **kwargs) -> psycopg.Connection:
     """An autocommit connection of the CLI: DATABASE_URL (else the embedded server) unless url is given."""
     if url is None:
@@ -97,73 +97,25 @@ def connect(application_name: str, url: str | None = None, **kwargs) -> psycopg.
                            **kwargs)
 
 
-class Watchdog:
-    """One thread per process (started on first use, again after a fork) that shuts down the socket of
-    a connection still guarded past its deadline."""
+class BoundedConnection(psycopg.Connection):
+    """A connection whose every round trip to the server (a statement, a commit, the pool's check) ends
+    within `round_trip_timeout` seconds (None: no bound). Past it, psycopg's wait stops (its own timeout),
+    the connection is closed, its protocol state being unknown, and DatabaseTimeout is raised. The time
+    between statements (a view's own work) is not counted: only waiting on the server is."""
 
-    def __init__(self) -> None:
-        self._reset()
-        if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=self._reset)  # the parent's thread and lock are not the child's
+    round_trip_timeout: float | None = None
 
-    def _reset(self) -> None:
-        self._cond = threading.Condition()
-        self._due: dict[int, tuple[float, psycopg.Connection]] = {}
-        self._keys = itertools.count()
-        self._thread: threading.Thread | None = None
-
-    @contextmanager
-    def guard(self, conn: psycopg.Connection, seconds: float) -> Iterator[None]:
-        """The block's use of conn ends within `seconds`: past it, the socket is shut down (conn is then
-        closed and DatabaseTimeout raised in place of the error the cut caused)."""
-        with self._cond:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="weekly-trends-db-watchdog", daemon=True)
-                self._thread.start()
-            key = next(self._keys)
-            self._due[key] = (monotonic() + seconds, conn)
-            self._cond.notify()
+    def wait(self, gen, *args, **kwargs):
+        bound = self.round_trip_timeout
+        if bound is None or args[1:] or kwargs.get("timeout") is not None:
+            return super().wait(gen, *args, **kwargs)  # a caller's own timeout (notifies) stays its own
         try:
-            yield
-        except BaseException as error:
-            if self._disarm(key):
-                conn.close()
-                if isinstance(error, psycopg.Error):
-                    raise DatabaseTimeout(f"the database did not answer within {seconds:.1f} s") from error
-            raise
-        if self._disarm(key):  # it fired as the block ended: the connection is no longer sound
-            conn.close()
-
-    def _disarm(self, key: int) -> bool:
-        """Whether the watchdog fired for key."""
-        with self._cond:
-            return self._due.pop(key, None) is None
-
-    def _run(self) -> None:
-        with self._cond:
-            while True:
-                now = monotonic()
-                for key, (deadline, conn) in list(self._due.items()):
-                    if deadline <= now:
-                        # Under the lock: the guarded thread cannot hand the connection back meanwhile.
-                        del self._due[key]
-                        shut_down(conn)
-                nearest = min((deadline for deadline, _ in self._due.values()), default=None)
-                self._cond.wait(None if nearest is None else max(nearest - now, 0.001))
+            return super().wait(gen, *args, **{**kwargs, "timeout": bound})
+        except psycopg.errors._WaitTimeout as error:  # raised by psycopg's wait functions (psycopg 3.3)
+            self.pgconn.finish()
+            raise DatabaseTimeout(f"the database did not answer within {bound:g} s") from error
 
 
-def shut_down(conn: psycopg.Connection) -> None:
-    """Shut down conn's socket (not its descriptor, which libpq still owns): a read waiting on it ends."""
-    try:
-        duplicate = socket.socket(fileno=os.dup(conn.pgconn.socket))
-    except (OSError, psycopg.Error):
-        return  # already closed
-    try:
-        duplicate.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    finally:
-        duplicate.close()
-
-
-WATCHDOG = Watchdog()
+def bounded_connection_class(seconds: float) -> type[BoundedConnection]:
+    """A BoundedConnection class whose round trips end within `seconds`."""
+    return type("BoundedConnection", (BoundedConnection,), {"round_trip_timeout": seconds})

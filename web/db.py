@@ -5,18 +5,17 @@ read replica), a second pool serves the parents' reads; what they write (the
 access log) still goes to the primary.
 
 A database that stops answering (down, frozen, unreachable) costs a request at most
-POOL_TIMEOUT + STATEMENT_TIMEOUT + 1 s per use of a connection, then a 503: waiting for a
-connection is bounded by POOL_TIMEOUT, the pool's check of a connection and each transaction by
-STATEMENT_TIMEOUT (set in the transaction, enforced by the server) and, should the server not
-enforce it, by the watchdog (web/connection.py) GRACE seconds later.
+POOL_TIMEOUT + STATEMENT_TIMEOUT + GRACE (1 s), then a 503: waiting for a connection is bounded by
+POOL_TIMEOUT; each statement by STATEMENT_TIMEOUT (set in its transaction, enforced by the server);
+and each round trip on the connection, the pool's check of it included, by STATEMENT_TIMEOUT + GRACE
+on the client (web/connection.py's BoundedConnection), for a server that enforces nothing.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from time import monotonic
 
 import psycopg
 from flask import Flask, current_app
@@ -24,14 +23,14 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from .connection import WATCHDOG, connection_kwargs
+from .connection import bounded_connection_class, connection_kwargs
 from .embedded import database_url
 
 _EXTENSION_KEY = "weekly_trends_pools"
 PRIMARY, REPLICA = "primary", "replica"
 # The setting the row-level security policies and log_access() read, and the role that may set it.
 ROLE_OF_SETTING = {"app.guardian_id": "READER_ROLE", "app.staff_member_id": "STAFF_ROLE"}
-# Seconds after STATEMENT_TIMEOUT that the watchdog cuts a connection the server has not answered on.
+# Seconds after STATEMENT_TIMEOUT that a round trip the server has not answered is given up (the connection closed).
 GRACE = 1.0
 
 
@@ -60,7 +59,8 @@ def _pool(which: str = PRIMARY) -> ConnectionPool:
             min_size=app.config["POOL_MIN_SIZE"],
             max_size=app.config["POOL_MAX_SIZE"],
             kwargs={"row_factory": dict_row, "autocommit": True, **connection_kwargs(url, "weekly-trends-web")},
-            check=_bounded_check(app.config["STATEMENT_TIMEOUT"] + GRACE),
+            connection_class=bounded_connection_class(app.config["STATEMENT_TIMEOUT"] + GRACE),
+            check=ConnectionPool.check_connection,  # a round trip too: bounded likewise
             open=False,
             timeout=app.config["POOL_TIMEOUT"],  # then a 503 (web/problems.py), not a request that hangs
             name=f"weekly-trends-{which}",
@@ -70,31 +70,17 @@ def _pool(which: str = PRIMARY) -> ConnectionPool:
     return pools[which]
 
 
-def _bounded_check(seconds: float) -> Callable[[psycopg.Connection], None]:
-    """The pool's check of a connection before it hands it out, cut after `seconds` (a frozen server
-    would never answer it): the connection then fails the check and leaves the pool."""
-
-    def check(conn: psycopg.Connection) -> None:
-        with WATCHDOG.guard(conn, seconds):
-            ConnectionPool.check_connection(conn)
-
-    return check
-
-
 @contextmanager
 def _as_role(config_key: str, which: str = PRIMARY) -> Iterator[psycopg.Connection]:
     """A connection in a transaction running as the role named by the app setting config_key, its
-    statements bounded by STATEMENT_TIMEOUT, and the whole use by the watchdog (see the module's text)."""
+    statements bounded by STATEMENT_TIMEOUT (see the module's text)."""
     config = current_app.config
-    timeout = config["STATEMENT_TIMEOUT"]
-    deadline = monotonic() + config["POOL_TIMEOUT"] + timeout + GRACE
-    with _pool(which).connection() as conn:
-        # Both settings are the transaction's own (set local): nothing outlives it on a pooler's connection.
-        setup = sql.SQL("set local role {}; set local statement_timeout = {}").format(
-            sql.Identifier(config[config_key]), sql.Literal(max(1, round(timeout * 1000))))
-        with WATCHDOG.guard(conn, min(timeout + GRACE, deadline - monotonic())), conn.transaction():
-            conn.execute(setup)
-            yield conn
+    # Both settings are the transaction's own (set local): nothing outlives it on a pooler's connection.
+    setup = sql.SQL("set local role {}; set local statement_timeout = {}").format(
+        sql.Identifier(config[config_key]), sql.Literal(max(1, round(config["STATEMENT_TIMEOUT"] * 1000))))
+    with _pool(which).connection() as conn, conn.transaction():
+        conn.execute(setup)
+        yield conn
 
 
 def reader() -> Iterator[psycopg.Connection]:
