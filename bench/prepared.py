@@ -138,7 +138,7 @@ def main() -> None:
         "The answer is one function call per request (the SQL inside the functions is planned and cached by the",
         f"server either way): with psycopg's default it prepared {counts[prepared]} statement(s) on the connection"
         f" ({'; '.join(f'`{t}`' for t in sorted(counts.get('statements', ())))}), without, {counts[unprepared]}:"
-        " what is saved is the parse and plan of that one call, small beside the call itself.",
+        " what preparing saves is that one statement's parse, plan and description at each call.",
         f"PostgreSQL {version}, psycopg {psycopg.__version__}, {os.cpu_count()} CPUs shared with other work;"
         f" {started:%Y-%m-%d %H:%M UTC}.",
     ]
