@@ -107,5 +107,39 @@ def write_report(path: Path, args, sections: list[Section], loaded: dict, machin
         "`make bench BENCH_ARGS=\"...\"` runs the same with the arguments after `bench.run`.",
         "",
     ]
+    kept = kept_section(path, PREPARED_SECTION)
+    if kept:  # measured by bench/prepared.py, not by this run: carried over, before the machine
+        at = lines.index("## Machine")
+        lines[at:at] = [*kept, ""]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
+
+
+PREPARED_SECTION = "## Prepared statements"
+
+
+def kept_section(path: Path, title: str) -> list[str]:
+    """The lines of section `title` (up to the next "## ") in the report at path, if any."""
+    if not path.exists():
+        return []
+    lines = path.read_text().splitlines()
+    if title not in lines:
+        return []
+    start = lines.index(title)
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    while end > start and not lines[end - 1].strip():
+        end -= 1
+    return lines[start:end]
+
+
+def replace_section(path: Path, title: str, section: list[str]) -> None:
+    """Write section `title` into the report at path: in place of its old text, else before the machine."""
+    lines = path.read_text().splitlines() if path.exists() else []
+    old = kept_section(path, title)
+    if old:
+        start = lines.index(title)
+        lines[start:start + len(old)] = section
+    else:
+        at = lines.index("## Machine") if "## Machine" in lines else len(lines)
+        lines[at:at] = [*section, ""]
+    path.write_text("\n".join(lines) + "\n")

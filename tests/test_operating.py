@@ -198,3 +198,55 @@ def test_serve_defaults_follow_the_cores(monkeypatch):
     assert (options["workers"], options["worker_class"], options["threads"]) == (7, "gthread", 4)
     assert (options["timeout"], options["max_requests"], options["max_requests_jitter"]) == (30, 10_000, 1_000)
     assert serve.default_options("127.0.0.1:9", 2, 8, 60, 0)["workers"] == 2
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("WEEKLY_TRENDS_STATEMENT_TIMEOUT", "abc"), ("WEEKLY_TRENDS_STATEMENT_TIMEOUT", "0"),
+    ("WEEKLY_TRENDS_STATEMENT_TIMEOUT", "-5"), ("WEEKLY_TRENDS_STATEMENT_TIMEOUT", "601"),
+    ("WEEKLY_TRENDS_DB_POOLER", "session"),
+])
+def test_bad_connection_settings_stop_the_app_at_start_naming_the_setting(monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=name):
+        create_app({"SECRET_KEY": "k"})
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("WEEKLY_TRENDS_CLI_STATEMENT_TIMEOUT", "abc"), ("WEEKLY_TRENDS_CLI_STATEMENT_TIMEOUT", "-1"),
+    ("WEEKLY_TRENDS_DB_POOLER", "statement"),
+])
+def test_bad_connection_settings_stop_the_cli_with_a_message(monkeypatch, capsys, db_url, name, value):
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv(name, value)
+    assert main(["check"]) == 2
+    assert name in capsys.readouterr().err
+
+
+def test_every_connection_is_bounded_and_prepares_nothing(monkeypatch, db_url):
+    from web.connection import connect, connection_kwargs
+    from web.settings import Settings
+
+    kwargs = connection_kwargs("postgresql://u@db.example/x", "weekly-trends-test", statement_timeout=600)
+    assert kwargs["connect_timeout"] == 5 and kwargs["keepalives"] == 1 and kwargs["tcp_user_timeout"] == 25_000
+    assert kwargs["prepare_threshold"] is None and kwargs["options"] == "-c statement_timeout=600000"
+    # what the URL says wins; behind a transaction-mode pooler no startup option is sent
+    assert "connect_timeout" not in connection_kwargs("postgresql://u@db/x?connect_timeout=30", "t")
+    assert "options" not in connection_kwargs("postgresql://u@db/x", "t", statement_timeout=600, pooler="transaction")
+    monkeypatch.setenv("WEEKLY_TRENDS_CLI_STATEMENT_TIMEOUT", "2.5")
+    with connect(Settings.load(), "weekly-trends-test", db_url) as conn:
+        assert conn.execute("show statement_timeout").fetchone()[0] == "2500ms"
+        for _ in range(10):  # psycopg would prepare it after 5
+            conn.execute("select 1 where 1 = %s", (1,))
+        assert conn.execute("select count(*) from pg_prepared_statements").fetchone()[0] == 0
+
+
+def test_a_request_transaction_has_the_statement_timeout(app, family):
+    from web.db import reader
+
+    app.config["STATEMENT_TIMEOUT"] = 0.3
+    with app.test_request_context(), reader() as conn:
+        assert conn.execute("show statement_timeout").fetchone()["statement_timeout"] == "300ms"
+        with pytest.raises(Exception) as raised:
+            conn.execute("select pg_sleep(2)")
+    assert type(raised.value).__name__ == "QueryCanceled"
+    assert app.test_client().get("/healthz").status_code == 200  # set local: nothing outlived that transaction

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, jsonify, request, send_file
 
 from . import db
 from .auth import GUARDIAN, authenticate
-from .problems import problem
+from .problems import UNAVAILABLE, problem
 from .students import guardian_students, private, student_trend
 from .wording import csv_header
 
@@ -89,5 +89,5 @@ def healthz():
         with db.reader() as conn:
             conn.execute("select 1")
     except Exception:  # noqa: BLE001 - any failure to reach the database means unhealthy
-        return problem(503, "Service Unavailable", "The database does not answer.")
+        return problem(503, "Service Unavailable", "The database does not answer.", UNAVAILABLE.headers)
     return jsonify({"status": "ok"})

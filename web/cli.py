@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg import sql
 
+from .connection import connect
 from .embedded import PROJECT_ROOT, database_url
 from .settings import SettingError, Settings, cores
 
@@ -33,7 +34,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_demo_data(args: argparse.Namespace) -> int:
     from .demo import DEMO_PARENT_EMAIL, DEMO_STAFF_EMAIL, demo_staff_member, demo_student_ids, load_demo_school
 
-    with psycopg.connect(database_url(args.settings), autocommit=True) as conn:
+    with connect(args.settings, "weekly-trends-cli") as conn:
         created = load_demo_school(conn)
         token = conn.execute(
             "select issue_guardian_token(id, '30 days') from guardian where email = %s", (DEMO_PARENT_EMAIL,)
@@ -52,7 +53,7 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def issue_token(settings: Settings, function: str, table: str, email: str, days: int, link_path: str | None = None) -> int:
-    with psycopg.connect(database_url(settings), autocommit=True) as conn:
+    with connect(settings, "weekly-trends-cli") as conn:
         row = conn.execute(
             sql.SQL("select {}(id, make_interval(days => %s)) from {} where email = %s").format(
                 sql.Identifier(function), sql.Identifier(table)
@@ -91,7 +92,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     if args.weeks < 1:
         print("--weeks must be at least 1.", file=sys.stderr)
         return 2
-    with psycopg.connect(database_url(args.settings), autocommit=True) as conn:
+    with connect(args.settings, "weekly-trends-cli") as conn:
         zone = args.settings.school_time_zone
         if args.student_id is not None:
             try:
@@ -172,7 +173,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
         print("--batch-size must be at least 1.", file=sys.stderr)
         return 2
     written = 0
-    with psycopg.connect(database_url(args.settings), autocommit=True) as conn:
+    with connect(args.settings, "weekly-trends-cli") as conn:
         try:
             ids = student_ids(conn, args.student_id)
         except LookupError as error:
@@ -201,7 +202,7 @@ def cmd_stop_db(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    with psycopg.connect(database_url(args.settings), autocommit=True) as conn:
+    with connect(args.settings, "weekly-trends-cli") as conn:
         rows = conn.execute(
             "select student_profile_id, year, week_number, stored, expected from check_weekly_performance(%s)",
             (args.student_id,),

@@ -3,6 +3,12 @@
 The primary pool serves everything by default. With DATABASE_READ_URL set (a
 read replica), a second pool serves the parents' reads; what they write (the
 access log) still goes to the primary.
+
+A database that stops answering (down, frozen, unreachable) costs a request at most
+POOL_TIMEOUT + STATEMENT_TIMEOUT + GRACE (1 s), then a 503: waiting for a connection is bounded by
+POOL_TIMEOUT; each statement by STATEMENT_TIMEOUT (set in its transaction, enforced by the server);
+and each round trip on the connection, the pool's check of it included, by STATEMENT_TIMEOUT + GRACE
+on the client (web/connection.py's BoundedConnection), for a server that enforces nothing.
 """
 
 from __future__ import annotations
@@ -17,12 +23,15 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
+from .connection import bounded_connection_class, connection_kwargs
 from .embedded import database_url
 
 _EXTENSION_KEY = "weekly_trends_pools"
 PRIMARY, REPLICA = "primary", "replica"
 # The setting the row-level security policies and log_access() read, and the role that may set it.
 ROLE_OF_SETTING = {"app.guardian_id": "READER_ROLE", "app.staff_member_id": "STAFF_ROLE"}
+# Seconds after STATEMENT_TIMEOUT that a round trip the server has not answered is given up (the connection closed).
+GRACE = 1.0
 
 
 def init_app(app: Flask) -> None:
@@ -49,8 +58,9 @@ def _pool(which: str = PRIMARY) -> ConnectionPool:
             url,
             min_size=app.config["POOL_MIN_SIZE"],
             max_size=app.config["POOL_MAX_SIZE"],
-            kwargs={"row_factory": dict_row, "autocommit": True, "application_name": "weekly-trends-web"},
-            check=ConnectionPool.check_connection,
+            kwargs={"row_factory": dict_row, "autocommit": True, **connection_kwargs(url, "weekly-trends-web")},
+            connection_class=bounded_connection_class(app.config["STATEMENT_TIMEOUT"] + GRACE),
+            check=ConnectionPool.check_connection,  # a round trip too: bounded likewise
             open=False,
             timeout=app.config["POOL_TIMEOUT"],  # then a 503 (web/problems.py), not a request that hangs
             name=f"weekly-trends-{which}",
@@ -62,9 +72,14 @@ def _pool(which: str = PRIMARY) -> ConnectionPool:
 
 @contextmanager
 def _as_role(config_key: str, which: str = PRIMARY) -> Iterator[psycopg.Connection]:
-    """A connection in a transaction running as the role named by the app setting config_key."""
+    """A connection in a transaction running as the role named by the app setting config_key, its
+    statements bounded by STATEMENT_TIMEOUT (see the module's text)."""
+    config = current_app.config
+    # Both settings are the transaction's own (set local): nothing outlives it on a pooler's connection.
+    setup = sql.SQL("set local role {}; set local statement_timeout = {}").format(
+        sql.Identifier(config[config_key]), sql.Literal(max(1, round(config["STATEMENT_TIMEOUT"] * 1000))))
     with _pool(which).connection() as conn, conn.transaction():
-        conn.execute(sql.SQL("set local role {}").format(sql.Identifier(current_app.config[config_key])))
+        conn.execute(setup)
         yield conn
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-import psycopg
 from psycopg.rows import dict_row
 
+from .connection import connect
 from .mail import Mailer, MailSettings
 from .settings import Settings
 
@@ -36,7 +36,7 @@ def cmd_demo_mail(args: argparse.Namespace) -> int:
         print(f"weekly-trends demo-mail: {error}", file=sys.stderr)
         return 2
     url = database_url(args.settings)
-    with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+    with connect(args.settings, "weekly-trends-demo-mail", url, row_factory=dict_row) as conn:
         guardian = conn.execute(
             "select id, email, display_name from guardian where email = %s", (DEMO_PARENT_EMAIL,)
         ).fetchone()

@@ -3,10 +3,13 @@
 Delivery is recorded in digest_delivery, keyed (guardian, ISO year, ISO week):
 
 1. Every due guardian gets a 'pending' row (insert … on conflict do nothing).
-2. Each row is claimed under a session advisory lock of its own (pg_try_advisory_lock): a second
-   run skips what the first holds, then re-reads the row, so a row is sent by one run only.
+2. Each row is claimed under an advisory lock of its own (pg_try_advisory_xact_lock), held by an open
+   transaction of a second connection until the row's outcome is recorded: a second run skips what
+   the first holds, then re-reads the row, so a row is sent by one run only. (A transaction's lock,
+   not a session's: through a transaction-mode pooler a session's lock would stay on whichever server
+   connection took it.)
 3. Claiming revokes the household's earlier digest links (one live digest link per guardian) and
-   commits the attempt, the Message-ID and the new links' token hashes. Then MAIL FROM and
+   commits the attempt, the Message-ID and the links' token hashes. Then MAIL FROM and
    RCPT TO; once the server accepted those, and just before DATA, the row is committed as 'sending';
    then DATA; then 'sent' or 'failed' (refused, unreachable: retried by the next run while
    attempts < WEEKLY_TRENDS_DIGEST_MAX_ATTEMPTS). A crash before DATA leaves the row due again.
@@ -32,6 +35,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from .alerts import alert_thresholds
+from .connection import connect
 from .mail import BadRecipient, MailError, Mailer, MailSettings, build_message, mask_email, render
 from .settings import Settings
 
@@ -174,8 +178,9 @@ def digest_content(settings: MailSettings, guardian: dict, monday: date, kids: l
 
 class Run:
     def __init__(self, conn: psycopg.Connection, settings: MailSettings, mailer: Mailer, monday: date,
-                 summary: Summary, config: Settings):
+                 summary: Summary, config: Settings, locks: psycopg.Connection):
         self.conn, self.settings, self.mailer, self.monday = conn, settings, mailer, monday
+        self.locks = locks  # holds each claim's lock in a transaction of its own (step 2)
         self.year, self.week, _ = monday.isocalendar()
         self.summary, self.link_days = summary, config.digest_link_days
         self.thresholds = alert_thresholds(config)
@@ -201,15 +206,13 @@ class Run:
 
     def one(self, guardian: dict) -> None:
         gid = guardian["id"]
-        if not self.conn.execute("select pg_try_advisory_lock(hashtextextended(%s, 0))", (self.key(gid),)).fetchone()[
-            "pg_try_advisory_lock"
-        ]:
-            self.summary.add("busy")
-            return
-        try:
+        # The lock ends with this transaction: when the outcome is recorded, or when the run dies.
+        with self.locks.transaction():
+            if not self.locks.execute("select pg_try_advisory_xact_lock(hashtextextended(%s, 0))",
+                                      (self.key(gid),)).fetchone()[0]:
+                self.summary.add("busy")
+                return
             self.claimed(guardian)
-        finally:
-            self.conn.execute("select pg_advisory_unlock(hashtextextended(%s, 0))", (self.key(gid),))
 
     def claimed(self, guardian: dict) -> None:
         gid = guardian["id"]
@@ -335,7 +338,7 @@ def run_digest(url: str, monday: date, *, settings: MailSettings | None = None, 
     config = config or Settings.load()
     summary = Summary(week_name(monday), max_attempts=config.digest_max_attempts)
     year, week, _ = monday.isocalendar()
-    with psycopg.connect(url, autocommit=True, row_factory=dict_row, application_name="weekly-trends-digest") as conn:
+    with connect(config, "weekly-trends-digest", url, row_factory=dict_row) as conn:
         rows = guardians(conn, email)
         if dry_run:
             done = {
@@ -363,8 +366,8 @@ def run_digest(url: str, monday: date, *, settings: MailSettings | None = None, 
             " select unnest(%s::bigint[]), %s, %s on conflict do nothing",
             (wanted, year, week),
         )
-        with Mailer(settings) as mailer:
-            job = Run(conn, settings, mailer, monday, summary, config)
+        with Mailer(settings) as mailer, connect(config, "weekly-trends-digest-locks", url) as locks:
+            job = Run(conn, settings, mailer, monday, summary, config, locks)
             for g in tqdm(rows, unit="guardian", desc=f"digest {summary.week}", file=sys.stderr, disable=quiet):
                 if g["weekly_digest"]:
                     job.one(g)

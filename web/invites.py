@@ -22,6 +22,7 @@ from email.message import EmailMessage
 import psycopg
 from psycopg.rows import dict_row
 
+from .connection import connect
 from .mail import MailError, Mailer, MailSettings, build_message, mask_email, recipient, render
 
 log = logging.getLogger("weekly_trends.mail")
@@ -85,8 +86,6 @@ def select_guardians(conn: psycopg.Connection, args: argparse.Namespace) -> list
 def cmd_invite(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .embedded import database_url
-
     if args.days < 1:
         print("--days must be at least 1.", file=sys.stderr)
         return 2
@@ -96,8 +95,7 @@ def cmd_invite(args: argparse.Namespace) -> int:
         print(f"weekly-trends invite: {error}", file=sys.stderr)
         return 2
     sent = skipped = failed = 0
-    with psycopg.connect(database_url(args.settings), autocommit=True, row_factory=dict_row,
-                         application_name="weekly-trends-invite") as conn:
+    with connect(args.settings, "weekly-trends-invite", row_factory=dict_row) as conn:
         try:
             guardians = select_guardians(conn, args)
         except LookupError as error:

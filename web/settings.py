@@ -60,8 +60,9 @@ def integer(low: int, high: int) -> Callable[..., int]:
     return check
 
 
-def number(low: float, high: float) -> Callable[..., float]:
-    """Seconds and the like: a finite number above `low` (exclusive) up to `high`."""
+def number(low: float, high: float, *, zero_means: str | None = None) -> Callable[..., float]:
+    """Seconds and the like: a finite number above `low` (exclusive) up to `high`; 0 too when it means
+    something (`zero_means`, e.g. "none")."""
     def check(name: str, value: Any, from_text: bool = True) -> float:
         raw = value
         if from_text and isinstance(value, str):
@@ -70,8 +71,10 @@ def number(low: float, high: float) -> Callable[..., float]:
             except ValueError:
                 value = raw
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                or not low < value <= high:
-            raise SettingError(f"{name} must be a number of seconds above {low:g} and at most {high:g}, got {raw!r}")
+                or not (low < value <= high or (zero_means is not None and value == 0)):
+            also = f" (or 0: {zero_means})" if zero_means is not None else ""
+            raise SettingError(f"{name} must be a number of seconds above {low:g} and at most {high:g}{also},"
+                               f" got {raw!r}")
         return float(value)
     return check
 
@@ -198,6 +201,14 @@ SPECS = (
     Spec("pool_max_size", ("WEEKLY_TRENDS_POOL_MAX_SIZE",), "POOL_MAX_SIZE", None, integer(1, 1000)),
     Spec("pool_open_timeout", ("WEEKLY_TRENDS_POOL_OPEN_TIMEOUT",), "POOL_OPEN_TIMEOUT", 10.0, number(0, 3600)),
     Spec("pool_timeout", ("WEEKLY_TRENDS_POOL_TIMEOUT",), "POOL_TIMEOUT", 10.0, number(0, 3600)),
+    # A request's statements (set local statement_timeout; a server that does not answer is given up 1 s
+    # later, web/db.py): with POOL_TIMEOUT, the bound on a 503 when the database freezes.
+    Spec("statement_timeout", ("WEEKLY_TRENDS_STATEMENT_TIMEOUT",), "STATEMENT_TIMEOUT", 5.0, number(0, 600)),
+    # The CLI's statement_timeout in seconds (0: none), a startup option (web/connection.py).
+    Spec("cli_statement_timeout", ("WEEKLY_TRENDS_CLI_STATEMENT_TIMEOUT",), "CLI_STATEMENT_TIMEOUT", 600.0,
+         number(0, 86_400, zero_means="none")),
+    # "transaction": behind a transaction-mode pooler (PgBouncer), which refuses startup options.
+    Spec("db_pooler", ("WEEKLY_TRENDS_DB_POOLER",), "DB_POOLER", "none", one_of("none", "transaction")),
     Spec("class_average_min_students", ("WEEKLY_TRENDS_CLASS_AVERAGE_MIN_STUDENTS",), "CLASS_AVERAGE_MIN_STUDENTS", 10,
          integer(CLASS_AVERAGE_FLOOR, 100_000)),
     Spec("auth_failure_limit", ("WEEKLY_TRENDS_AUTH_FAILURE_LIMIT",), "AUTH_FAILURE_LIMIT", 10, integer(1, INT4_MAX)),
@@ -238,6 +249,9 @@ class Settings:
     pool_max_size: int | None
     pool_open_timeout: float
     pool_timeout: float
+    statement_timeout: float
+    cli_statement_timeout: float
+    db_pooler: str
     class_average_min_students: int
     auth_failure_limit: int
     auth_failure_window: int

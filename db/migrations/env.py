@@ -6,6 +6,7 @@ import psycopg
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+from web.connection import connection_kwargs
 from web.embedded import database_url
 
 config = context.config
@@ -18,7 +19,10 @@ def run_migrations_online() -> None:
     url = config.attributes.get("database_url") or database_url()
     # libpq parses the URI itself (sockets in ?host=, service files, sslmode...);
     # SQLAlchemy only wraps the connection.
-    engine = create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(url), poolclass=pool.NullPool)
+    # The CLI's connection arguments (web/connection.py: connect_timeout, keepalives, no server-side
+    # prepared statements), without a statement_timeout: a migration may rebuild a large table.
+    kwargs = connection_kwargs(url, "weekly-trends-migrate")
+    engine = create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(url, **kwargs), poolclass=pool.NullPool)
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=None, transaction_per_migration=True)
         with context.begin_transaction():

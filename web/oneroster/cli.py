@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psycopg
 
+from ..connection import connect
 from ..settings import IMPORT_MAX_MB_RANGE as MAX_MB_RANGE
 from .importer import KEPT_BAD_ROWS, BadRowsRefused, Options, Summary, import_oneroster
 from .reader import DEFAULT_MAX_MEGABYTES, InputError
@@ -78,14 +79,12 @@ def print_bad_rows(summary: Summary, report: Path) -> None:
 
 
 def cmd_import_oneroster(args: argparse.Namespace) -> int:
-    from ..embedded import database_url
-
     options = Options(source=args.source, time_zone=args.time_zone or args.settings.import_time_zone, category_map=args.category_map,
                       skip_bad_rows=args.skip_bad_rows, progress=not args.quiet,
                       max_megabytes=args.max_size or args.settings.import_max_mb)
     report = args.report or Path(f"oneroster-bad-rows-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.csv")
     try:
-        with psycopg.connect(database_url(args.settings), autocommit=True) as conn:
+        with connect(args.settings, "weekly-trends-import") as conn:
             summary = import_oneroster(conn, args.path, options)
     except InputError as error:
         print(f"Nothing imported: {error}", file=sys.stderr)
