@@ -43,6 +43,21 @@ CREATE TYPE public.score_change AS (
 COMMENT ON TYPE public.score_change IS 'A score entering (+1) or leaving (-1) the weekly aggregates; counted_at or score null means it does not count.';
 
 --
+-- Name: advance_id_sequence(regclass, bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.advance_id_sequence(p_table regclass, p_id bigint) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/migrations/versions/0014/020_ids_schema.sql */ $$;
+
+--
+-- Name: FUNCTION advance_id_sequence(p_table regclass, p_id bigint); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.advance_id_sequence(p_table regclass, p_id bigint) IS 'Moves the id sequence of a writers'' table (student_profile, guardian, course, quiz_attempt, assignment_submission) past p_id when p_id is at or above its next value, never backwards; a writer''s explicit id then never collides with an id the database gives later.';
+
+--
 -- Name: app_guardian_id(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -268,6 +283,22 @@ CREATE FUNCTION public.issue_staff_token(p_staff_member_id bigint, p_ttl interva
 --
 
 COMMENT ON FUNCTION public.issue_staff_token(p_staff_member_id bigint, p_ttl interval) IS 'Issues a token for a staff member, valid for p_ttl. The token is returned once; only its sha256 is stored.';
+
+--
+-- Name: linked_class_weeks(bigint, bigint[], date, date, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.linked_class_weeks(p_student_profile_id bigint, p_course_ids bigint[], p_from date, p_until date, p_min_students integer) RETURNS TABLE(course_id bigint, week_start_date date, class_average numeric, student_count integer)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 40
+    SET search_path TO 'pg_catalog', 'public'
+    SET plan_cache_mode TO 'force_generic_plan'
+    AS $$ /* body: db/functions/430_weekly_trend_json.sql */ $$;
+
+--
+-- Name: FUNCTION linked_class_weeks(p_student_profile_id bigint, p_course_ids bigint[], p_from date, p_until date, p_min_students integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.linked_class_weeks(p_student_profile_id bigint, p_course_ids bigint[], p_from date, p_until date, p_min_students integer) IS 'The class view''s weeks from p_from''s to p_until''s of the courses in p_course_ids that the student has scores in; nothing unless the request''s guardian (app.guardian_id) is linked to the student. class_average is null where student_count is below p_min_students, or below 5 whatever p_min_students says.';
 
 --
 -- Name: linked_course_weeks(bigint, date, date); Type: FUNCTION; Schema: public; Owner: -
@@ -549,6 +580,36 @@ CREATE FUNCTION public.set_weekly_digest(p_on boolean) RETURNS boolean
 COMMENT ON FUNCTION public.set_weekly_digest(p_on boolean) IS 'Turns the weekly digest on or off for the guardian of the request (app.guardian_id).';
 
 --
+-- Name: sign_out_guardian_token(bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.sign_out_guardian_token(p_token_id bigint) RETURNS boolean
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/425_sign_out.sql */ $$;
+
+--
+-- Name: FUNCTION sign_out_guardian_token(p_token_id bigint); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.sign_out_guardian_token(p_token_id bigint) IS 'Sign-out: revokes the guardian token of the session (its row id), only for the guardian the transaction acts for (app.guardian_id). A replayed session cookie then opens nothing. True when a live token was revoked.';
+
+--
+-- Name: sign_out_staff_token(bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.sign_out_staff_token(p_token_id bigint) RETURNS boolean
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/425_sign_out.sql */ $$;
+
+--
+-- Name: FUNCTION sign_out_staff_token(p_token_id bigint); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.sign_out_staff_token(p_token_id bigint) IS 'Sign-out: revokes the staff token of the session (its row id), only for the staff member the transaction acts for (app.staff_member_id). True when a live token was revoked.';
+
+--
 -- Name: staff_issue_guardian_token(bigint, bigint, interval); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -579,6 +640,21 @@ CREATE FUNCTION public.staff_revoke_guardian_tokens(p_student_id bigint, p_guard
 COMMENT ON FUNCTION public.staff_revoke_guardian_tokens(p_student_id bigint, p_guardian_id bigint) IS 'Revokes every live token of a guardian of the student, for the staff member of the request. Returns how many.';
 
 --
+-- Name: staff_revoke_unsent_guardian_token(bigint, bigint, bytea); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.staff_revoke_unsent_guardian_token(p_student_id bigint, p_guardian_id bigint, p_token_hash bytea) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/625_staff_unsent_link.sql */ $$;
+
+--
+-- Name: FUNCTION staff_revoke_unsent_guardian_token(p_student_id bigint, p_guardian_id bigint, p_token_hash bytea); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.staff_revoke_unsent_guardian_token(p_student_id bigint, p_guardian_id bigint, p_token_hash bytea) IS 'Revokes the one token (by sha256) that staff_issue_guardian_token() issued for a sign-in link the mail server then refused, for the staff member of the request (app.staff_member_id). True when it was live.';
+
+--
 -- Name: student_weekly_stats(bigint, date, integer, numeric, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -605,6 +681,21 @@ CREATE FUNCTION public.tg_access_log__append_only() RETURNS trigger
 --
 
 COMMENT ON FUNCTION public.tg_access_log__append_only() IS 'Refuses UPDATE, TRUNCATE, and DELETE other than prune_access_log()''s, on access_log, for every role.';
+
+--
+-- Name: tg_id__advance_sequence(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.tg_id__advance_sequence() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/migrations/versions/0014/020_ids_schema.sql */ $$;
+
+--
+-- Name: FUNCTION tg_id__advance_sequence(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.tg_id__advance_sequence() IS 'After an insert into student_profile, guardian or course: the id sequence moves past the highest id written (explicit ids a writer chose), so a later default id never collides.';
 
 --
 -- Name: tg_score_source__maintain_weekly(); Type: FUNCTION; Schema: public; Owner: -
@@ -904,7 +995,8 @@ ALTER TABLE public.assignment_submission ALTER COLUMN id ADD GENERATED BY DEFAUL
 CREATE TABLE public.course (
     id bigint NOT NULL,
     name text NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT course_name_printable CHECK ((name !~ '[\x01-\x1f\x7f-\x9f\u2028\u2029]'::text))
 );
 
 --
@@ -912,6 +1004,12 @@ CREATE TABLE public.course (
 --
 
 COMMENT ON TABLE public.course IS 'A class whose weekly averages the view course_weekly_performance holds.';
+
+--
+-- Name: CONSTRAINT course_name_printable ON course; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT course_name_printable ON public.course IS 'No control characters (C0 with tab, CR and LF; DEL; C1; U+2028, U+2029) in a name: it reaches pages.';
 
 --
 -- Name: course_id_seq; Type: SEQUENCE; Schema: public; Owner: -
@@ -990,9 +1088,12 @@ CREATE TABLE public.guardian (
     display_name text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     preferred_language text,
+    CONSTRAINT guardian_display_name_printable CHECK ((display_name !~ '[\x01-\x1f\x7f-\x9f\u2028\u2029]'::text)),
     CONSTRAINT guardian_email_format CHECK ((email ~ '^[^@[:space:]]+@[^@[:space:]]+$'::text)),
     CONSTRAINT guardian_preferred_language_format CHECK ((preferred_language ~ '^[a-z]{2,3}(_[A-Z]{2})?$'::text))
 );
+
+ALTER TABLE ONLY public.guardian FORCE ROW LEVEL SECURITY;
 
 --
 -- Name: TABLE guardian; Type: COMMENT; Schema: public; Owner: -
@@ -1005,6 +1106,12 @@ COMMENT ON TABLE public.guardian IS 'A parent or guardian who may read the figur
 --
 
 COMMENT ON COLUMN public.guardian.preferred_language IS 'The locale a guardian chose for the parents'' page (set_guardian_language()); null: Accept-Language, else the school default.';
+
+--
+-- Name: CONSTRAINT guardian_display_name_printable ON guardian; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT guardian_display_name_printable ON public.guardian IS 'No control characters (C0 with tab, CR and LF; DEL; C1; U+2028, U+2029) in a name: it reaches the To: header of mail.';
 
 --
 -- Name: guardian_id_seq; Type: SEQUENCE; Schema: public; Owner: -
@@ -1219,6 +1326,7 @@ CREATE TABLE public.staff_member (
     email text NOT NULL,
     display_name text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT staff_member_display_name_printable CHECK ((display_name !~ '[\x01-\x1f\x7f-\x9f\u2028\u2029]'::text)),
     CONSTRAINT staff_member_email_format CHECK ((email ~ '^[^@[:space:]]+@[^@[:space:]]+$'::text))
 );
 
@@ -1227,6 +1335,12 @@ CREATE TABLE public.staff_member (
 --
 
 COMMENT ON TABLE public.staff_member IS 'A member of the school staff who may use the staff pages (/staff) with a token from issue_staff_token().';
+
+--
+-- Name: CONSTRAINT staff_member_display_name_printable ON staff_member; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT staff_member_display_name_printable ON public.staff_member IS 'No control characters (C0 with tab, CR and LF; DEL; C1; U+2028, U+2029) in a name.';
 
 --
 -- Name: staff_member_id_seq; Type: SEQUENCE; Schema: public; Owner: -
@@ -1282,7 +1396,8 @@ CREATE TABLE public.student_profile (
     id bigint NOT NULL,
     display_name text NOT NULL,
     time_zone text DEFAULT 'UTC'::text NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT student_profile_display_name_printable CHECK ((display_name !~ '[\x01-\x1f\x7f-\x9f\u2028\u2029]'::text))
 );
 
 ALTER TABLE ONLY public.student_profile FORCE ROW LEVEL SECURITY;
@@ -1292,6 +1407,12 @@ ALTER TABLE ONLY public.student_profile FORCE ROW LEVEL SECURITY;
 --
 
 COMMENT ON TABLE public.student_profile IS 'A student. time_zone (IANA name) decides which ISO week each of their scores belongs to.';
+
+--
+-- Name: CONSTRAINT student_profile_display_name_printable ON student_profile; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT student_profile_display_name_printable ON public.student_profile IS 'No control characters (C0 with tab, CR and LF; DEL; C1; U+2028, U+2029) in a name: it reaches mail and pages.';
 
 --
 -- Name: student_profile_id_seq; Type: SEQUENCE; Schema: public; Owner: -
@@ -1693,6 +1814,42 @@ CREATE TRIGGER _500_rebuild_weeks_on_time_zone AFTER UPDATE ON public.student_pr
 CREATE TRIGGER _500_remove_weeks_after_delete AFTER DELETE ON public.student_profile REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.tg_student_profile__remove_weeks();
 
 --
+-- Name: course _900_advance_id_sequence; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER _900_advance_id_sequence AFTER INSERT ON public.course REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.tg_id__advance_sequence();
+
+--
+-- Name: TRIGGER _900_advance_id_sequence ON course; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER _900_advance_id_sequence ON public.course IS 'Keeps the id sequence ahead of explicit ids (tg_id__advance_sequence()).';
+
+--
+-- Name: guardian _900_advance_id_sequence; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER _900_advance_id_sequence AFTER INSERT ON public.guardian REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.tg_id__advance_sequence();
+
+--
+-- Name: TRIGGER _900_advance_id_sequence ON guardian; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER _900_advance_id_sequence ON public.guardian IS 'Keeps the id sequence ahead of explicit ids (tg_id__advance_sequence()).';
+
+--
+-- Name: student_profile _900_advance_id_sequence; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER _900_advance_id_sequence AFTER INSERT ON public.student_profile REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.tg_id__advance_sequence();
+
+--
+-- Name: TRIGGER _900_advance_id_sequence ON student_profile; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER _900_advance_id_sequence ON public.student_profile IS 'Keeps the id sequence ahead of explicit ids (tg_id__advance_sequence()).';
+
+--
 -- Name: assignment_submission assignment_submission_course_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -1790,6 +1947,12 @@ ALTER TABLE ONLY public.staff_token
 ALTER TABLE public.access_log ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: guardian; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.guardian ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: student_profile guardian_reads_own_children; Type: POLICY; Schema: public; Owner: -
 --
 
@@ -1824,6 +1987,18 @@ CREATE POLICY guardian_reads_own_links ON public.guardian_student FOR SELECT TO 
 CREATE POLICY guardian_reads_own_tokens ON public.guardian_token FOR SELECT TO weekly_trends_reader USING ((guardian_id = public.app_guardian_id()));
 
 --
+-- Name: guardian guardian_reads_self; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY guardian_reads_self ON public.guardian FOR SELECT TO weekly_trends_reader USING ((id = public.app_guardian_id()));
+
+--
+-- Name: POLICY guardian_reads_self ON guardian; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON POLICY guardian_reads_self ON public.guardian IS 'The parents'' role sees only the guardian of the request (app.guardian_id).';
+
+--
 -- Name: guardian_student; Type: ROW SECURITY; Schema: public; Owner: -
 --
 
@@ -1840,6 +2015,18 @@ ALTER TABLE public.guardian_token ENABLE ROW LEVEL SECURITY;
 --
 
 CREATE POLICY not_app_roles_all ON public.access_log USING ((NOT public.app_role_restricted())) WITH CHECK ((NOT public.app_role_restricted()));
+
+--
+-- Name: guardian not_app_roles_all; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY not_app_roles_all ON public.guardian USING ((NOT public.app_role_restricted())) WITH CHECK ((NOT public.app_role_restricted()));
+
+--
+-- Name: POLICY not_app_roles_all ON guardian; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON POLICY not_app_roles_all ON public.guardian IS 'Writers and operators: governed by their privileges, as before.';
 
 --
 -- Name: guardian_student not_app_roles_all; Type: POLICY; Schema: public; Owner: -
@@ -1872,6 +2059,18 @@ CREATE POLICY not_app_roles_all ON public.student_weekly_performance USING ((NOT
 CREATE POLICY owner_all ON public.access_log TO postgres USING (true) WITH CHECK (true);
 
 --
+-- Name: guardian owner_all; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY owner_all ON public.guardian TO postgres USING (true) WITH CHECK (true);
+
+--
+-- Name: POLICY owner_all ON guardian; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON POLICY owner_all ON public.guardian IS 'The owner (migrations, the import, the digest) reads and writes every guardian.';
+
+--
 -- Name: guardian_student owner_all; Type: POLICY; Schema: public; Owner: -
 --
 
@@ -1894,6 +2093,18 @@ CREATE POLICY owner_all ON public.student_profile TO postgres USING (true) WITH 
 --
 
 CREATE POLICY owner_all ON public.student_weekly_performance TO postgres USING (true) WITH CHECK (true);
+
+--
+-- Name: guardian staff_reads_all; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY staff_reads_all ON public.guardian FOR SELECT TO weekly_trends_staff USING (true);
+
+--
+-- Name: POLICY staff_reads_all ON guardian; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON POLICY staff_reads_all ON public.guardian IS 'The staff pages list the guardians of any student.';
 
 --
 -- Name: guardian_student staff_reads_all; Type: POLICY; Schema: public; Owner: -
@@ -1931,6 +2142,12 @@ ALTER TABLE public.student_weekly_performance ENABLE ROW LEVEL SECURITY;
 
 GRANT USAGE ON SCHEMA public TO weekly_trends_reader;
 GRANT USAGE ON SCHEMA public TO weekly_trends_staff;
+
+--
+-- Name: FUNCTION advance_id_sequence(p_table regclass, p_id bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.advance_id_sequence(p_table regclass, p_id bigint) FROM PUBLIC;
 
 --
 -- Name: FUNCTION apply_weekly_deltas(p_deltas public.course_week_delta[], p_may_empty boolean); Type: ACL; Schema: public; Owner: -
@@ -1986,6 +2203,13 @@ REVOKE ALL ON FUNCTION public.issue_guardian_token(p_guardian_id bigint, p_ttl i
 --
 
 REVOKE ALL ON FUNCTION public.issue_staff_token(p_staff_member_id bigint, p_ttl interval) FROM PUBLIC;
+
+--
+-- Name: FUNCTION linked_class_weeks(p_student_profile_id bigint, p_course_ids bigint[], p_from date, p_until date, p_min_students integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.linked_class_weeks(p_student_profile_id bigint, p_course_ids bigint[], p_from date, p_until date, p_min_students integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.linked_class_weeks(p_student_profile_id bigint, p_course_ids bigint[], p_from date, p_until date, p_min_students integer) TO weekly_trends_reader;
 
 --
 -- Name: FUNCTION linked_course_weeks(p_student_profile_id bigint, p_from date, p_until date); Type: ACL; Schema: public; Owner: -
@@ -2061,6 +2285,20 @@ REVOKE ALL ON FUNCTION public.set_weekly_digest(p_on boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.set_weekly_digest(p_on boolean) TO weekly_trends_reader;
 
 --
+-- Name: FUNCTION sign_out_guardian_token(p_token_id bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.sign_out_guardian_token(p_token_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.sign_out_guardian_token(p_token_id bigint) TO weekly_trends_reader;
+
+--
+-- Name: FUNCTION sign_out_staff_token(p_token_id bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.sign_out_staff_token(p_token_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.sign_out_staff_token(p_token_id bigint) TO weekly_trends_staff;
+
+--
 -- Name: FUNCTION staff_issue_guardian_token(p_student_id bigint, p_guardian_id bigint, p_ttl interval); Type: ACL; Schema: public; Owner: -
 --
 
@@ -2075,11 +2313,24 @@ REVOKE ALL ON FUNCTION public.staff_revoke_guardian_tokens(p_student_id bigint, 
 GRANT ALL ON FUNCTION public.staff_revoke_guardian_tokens(p_student_id bigint, p_guardian_id bigint) TO weekly_trends_staff;
 
 --
+-- Name: FUNCTION staff_revoke_unsent_guardian_token(p_student_id bigint, p_guardian_id bigint, p_token_hash bytea); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.staff_revoke_unsent_guardian_token(p_student_id bigint, p_guardian_id bigint, p_token_hash bytea) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.staff_revoke_unsent_guardian_token(p_student_id bigint, p_guardian_id bigint, p_token_hash bytea) TO weekly_trends_staff;
+
+--
 -- Name: FUNCTION student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer); Type: ACL; Schema: public; Owner: -
 --
 
 REVOKE ALL ON FUNCTION public.student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer) TO weekly_trends_reader;
+
+--
+-- Name: FUNCTION tg_id__advance_sequence(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.tg_id__advance_sequence() FROM PUBLIC;
 
 --
 -- Name: FUNCTION tg_score_source__maintain_weekly(); Type: ACL; Schema: public; Owner: -
@@ -2147,29 +2398,28 @@ REVOKE ALL ON FUNCTION public.weekly_trend_json(p_token_hash bytea, p_token_id b
 GRANT ALL ON FUNCTION public.weekly_trend_json(p_token_hash bytea, p_token_id bigint, p_student_profile_id bigint, p_weeks integer, p_end date, p_min_students integer, p_endpoint text, p_log boolean, p_page boolean, p_alert_drop_points numeric, p_alert_min_scores integer) TO weekly_trends_reader;
 
 --
--- Name: TABLE access_log; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT ON TABLE public.access_log TO weekly_trends_reader;
-
---
 -- Name: TABLE course; Type: ACL; Schema: public; Owner: -
 --
 
 GRANT SELECT ON TABLE public.course TO weekly_trends_reader;
 
 --
--- Name: TABLE course_weekly_performance; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT ON TABLE public.course_weekly_performance TO weekly_trends_reader;
-
---
 -- Name: TABLE guardian; Type: ACL; Schema: public; Owner: -
 --
 
-GRANT SELECT ON TABLE public.guardian TO weekly_trends_reader;
 GRANT SELECT ON TABLE public.guardian TO weekly_trends_staff;
+
+--
+-- Name: COLUMN guardian.id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(id) ON TABLE public.guardian TO weekly_trends_reader;
+
+--
+-- Name: COLUMN guardian.preferred_language; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(preferred_language) ON TABLE public.guardian TO weekly_trends_reader;
 
 --
 -- Name: TABLE guardian_student; Type: ACL; Schema: public; Owner: -
@@ -2177,12 +2427,6 @@ GRANT SELECT ON TABLE public.guardian TO weekly_trends_staff;
 
 GRANT SELECT ON TABLE public.guardian_student TO weekly_trends_reader;
 GRANT SELECT ON TABLE public.guardian_student TO weekly_trends_staff;
-
---
--- Name: TABLE guardian_token; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT ON TABLE public.guardian_token TO weekly_trends_reader;
 
 --
 -- Name: TABLE staff_member; Type: ACL; Schema: public; Owner: -
