@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 
 import psycopg
 
-from web.embedded import PROJECT_ROOT
+from web.ops.embedded import PROJECT_ROOT
 
 from .common import log, recreate_database
 from .report import PREPARED_SECTION, replace_section
@@ -103,8 +103,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--requests", type=int, default=500, help="per mode and round")
     args = parser.parse_args()
-    from web.cli import migrate
-    from web.embedded import database_url
+    from web.ops.cli import migrate
+    from web.ops.embedded import database_url
 
     url = recreate_database(database_url(), "weekly_trends_bench_prepared")
     log("migrating and seeding")

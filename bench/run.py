@@ -31,8 +31,8 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from web.cli import migrate
-from web.embedded import PROJECT_ROOT
+from web.ops.cli import migrate
+from web.ops.embedded import PROJECT_ROOT
 
 from . import district
 from .common import DEFAULT_STUDENTS, OURS, Section, checkpoint, install_seed_baseline, log, recreate_database, use_variant
@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         return run(args, admin_url)
     if args.reuse:
         log("--reuse needs a server that outlives the run: give --database-url or DATABASE_URL")
-    from web.embedded import start_server
+    from web.ops.embedded import start_server
 
     with tempfile.TemporaryDirectory(prefix="weekly-trends-bench-") as tmp:
         log(f"starting a throwaway embedded server in {tmp}")

@@ -92,8 +92,8 @@ def main() -> int:
     import psycopg
     from psycopg.conninfo import make_conninfo
 
-    from web.cli import migrate
-    from web.embedded import start_server
+    from web.ops.cli import migrate
+    from web.ops.embedded import start_server
 
     directory = Path(tempfile.mkdtemp(prefix="wt-schema-"))
     directory.chmod(0o755)  # the server runs as another user when we are root

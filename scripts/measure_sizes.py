@@ -19,10 +19,10 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from web.ops.cli import migrate  # noqa: E402
+from web.ops.embedded import database_url  # noqa: E402
 
-from web.cli import migrate  # noqa: E402
-from web.embedded import database_url  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 TABLES = ["quiz_attempt", "assignment_submission", "student_weekly_performance",
           "course_weekly_performance", "access_log"]

@@ -26,7 +26,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from factories import add_assignment, add_guardian, add_quiz, add_student
-from web.cli import migrate
+from web.ops.cli import migrate
 
 # Tests read plain log lines; test_observability.py asks for JSON where it checks them.
 os.environ.setdefault("WEEKLY_TRENDS_LOG_FORMAT", "text")
@@ -108,7 +108,7 @@ def server_url() -> Iterator[str]:
             check_server_version(url)
             yield url
     else:
-        from web.embedded import start_server
+        from web.ops.embedded import start_server
 
         # A directory of this session's own, not under pytest's numbered /tmp/pytest-of-<user>/:
         # other pytest sessions on the machine prune old numbered directories, and a new embedded

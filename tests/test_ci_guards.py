@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from web.embedded import PROJECT_ROOT
+from web.ops.embedded import PROJECT_ROOT
 
 INHERITED = ("CI", "WEEKLY_TRENDS_TEST_SERVER", "WEEKLY_TRENDS_TEST_SERVER_VERSION", "TEST_DATABASE_URL",
              "DATABASE_URL", "WEEKLY_TRENDS_CHROMIUM")

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from factories import add_quiz, add_student, assert_exact, drift
-from web.cli import main
+from web.ops.cli import main
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ def test_issue_staff_token(conn, db_url, monkeypatch, capsys):
 def test_stop_db_stops_the_embedded_server_then_deletes_its_data_and_never_starts_one(tmp_path, monkeypatch, capsys):
     import psutil
 
-    from web.embedded import start_server
+    from web.ops.embedded import start_server
 
     directory = tmp_path / "wt"
     directory.mkdir()

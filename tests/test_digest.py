@@ -20,8 +20,8 @@ from conftest import in_ci
 from factories import add_guardian, add_quiz, add_student
 from mailserver import mail_env, smtp_server  # noqa: F401 - fixtures
 from reference import trend_indicator
-from web.cli import main
-from web.digest import WEEKS_SHOWN, child_weeks, last_complete_week, parse_iso_week
+from web.ops.cli import main
+from web.mail.digest import WEEKS_SHOWN, child_weeks, last_complete_week, parse_iso_week
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -363,7 +363,7 @@ def subprocess_env(db_url: str, smtp_url: str, **extra) -> dict:
 
 
 def digest_process(env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "web.cli", "digest", "--week", WEEK, "--quiet"], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "web.ops.cli", "digest", "--week", WEEK, "--quiet"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

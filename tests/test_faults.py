@@ -21,7 +21,7 @@ import pytest
 from factories import add_course, add_guardian, add_student, assert_exact
 from live import free_port, wait_until_up
 from scratch_server import ScratchServer
-from web.cli import migrate
+from web.ops.cli import migrate
 
 pytestmark = pytest.mark.slow
 
@@ -198,7 +198,7 @@ def test_soak_of_mixed_writes_and_reads(db_url, conn, tmp_path):
     metrics_dir.mkdir()
     with open(log_path, "w") as log_file:
         server = subprocess.Popen(
-            [sys.executable, "-m", "web.cli", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
+            [sys.executable, "-m", "web.ops.cli", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
              "--max-requests", "0"],  # no recycling: a leak must show
             env={**os.environ, "DATABASE_URL": db_url, "WEEKLY_TRENDS_SECRET_KEY": "soak",
                  "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},

@@ -24,7 +24,7 @@ import pytest
 from factories import add_guardian, add_quiz, add_student
 from live import free_port, wait_until_up
 from scratch_server import ScratchServer, _parent
-from web.cli import migrate
+from web.ops.cli import migrate
 
 pytestmark = pytest.mark.slow
 
@@ -174,7 +174,7 @@ def test_a_frozen_database_answers_503_in_time_under_serve(frozen_server, tmp_pa
     env = {**os.environ, "DATABASE_URL": url, "WEEKLY_TRENDS_SECRET_KEY": "k", "PROMETHEUS_MULTIPROC_DIR": str(metrics),
            "WEEKLY_TRENDS_POOL_TIMEOUT": str(POOL_TIMEOUT), "WEEKLY_TRENDS_STATEMENT_TIMEOUT": str(STATEMENT_TIMEOUT)}
     with open(tmp_path / "server.log", "w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "web.cli", "serve", "--bind", f"127.0.0.1:{port}",
+        process = subprocess.Popen([sys.executable, "-m", "web.ops.cli", "serve", "--bind", f"127.0.0.1:{port}",
                                     "--workers", "1", "--threads", "4"], env=env, stdout=subprocess.DEVNULL, stderr=log)
 
     def fetch(path: str):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from web.embedded import PROJECT_ROOT
+from web.ops.embedded import PROJECT_ROOT
 
 VERSIONS = PROJECT_ROOT / "db" / "migrations" / "versions"
 

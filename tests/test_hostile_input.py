@@ -16,6 +16,7 @@ from factories import add_assignment, add_quiz, add_student
 from web import create_app
 from web.db import close_pool
 from web.observability import configure_logging
+import web.parents.page
 
 PROBLEM = "application/problem+json"
 HUGE = "9" * 5000  # past Python's 4,300-digit int() limit
@@ -175,12 +176,12 @@ def test_a_sign_in_link_opened_as_a_page_still_signs_in(client, family):
 
 
 def test_an_unhandled_error_on_a_page_is_an_html_page(client, family, monkeypatch):
-    import web.pages
+    import web.parents.page
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(web.pages, "render_template", broken)
+    monkeypatch.setattr(web.parents.page, "render_template", broken)
     r = client.get("/", headers={"Authorization": f"Bearer {family['token']}"})
     assert r.status_code == 500 and r.mimetype == "text/html"
     assert "boom" not in r.get_data(as_text=True)

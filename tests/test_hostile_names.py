@@ -12,7 +12,7 @@ import pytest
 
 from factories import add_course, add_guardian, add_quiz, add_student
 from mailserver import mail_env, smtp_server  # noqa: F401 - fixtures
-from web.cli import main
+from web.ops.cli import main
 
 WEEK = "2024-W05"
 MONDAY = datetime(2024, 1, 29, 12, tzinfo=timezone.utc)

@@ -9,7 +9,7 @@ import pytest
 
 from factories import add_guardian, add_student
 from mailserver import mail_env, smtp_server  # noqa: F401 - fixtures
-from web.cli import main
+from web.ops.cli import main
 
 LINK = re.compile(r"http://localhost(/login\?token=(wt_[0-9a-f]{64}))")
 

@@ -1,4 +1,4 @@
-"""web/mail.py: settings parsed and checked, messages built, and delivery over plain SMTP, STARTTLS and
+"""web/mail/transport.py: settings parsed and checked, messages built, and delivery over plain SMTP, STARTTLS and
 TLS with a login (a real aiosmtpd server with a certificate made for the test), or into a maildir."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from mailserver import Handler, free_port, mail_env, smtp_server  # noqa: F401 - fixtures
-from web.mail import MailError, Mailer, MailSettings, build_message, mask_email, parse_smtp_url
+from web.mail.transport import MailError, Mailer, MailSettings, build_message, mask_email, parse_smtp_url
 
 
 def settings_for(**config) -> MailSettings:

@@ -21,7 +21,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from conftest import create_database, drop_database
-from web.embedded import PROJECT_ROOT
+from web.ops.embedded import PROJECT_ROOT
 from reference import trend_indicator
 
 MIN_STUDENTS = 5

@@ -23,7 +23,7 @@ from conftest import create_database, drop_database
 from factories import add_assignment, add_course, add_guardian, add_quiz, add_student
 from reference import WEEK_COLUMNS, differences as oracle_differences, expected_weeks
 from schema_snapshot import differences, snapshot, snapshot_of
-from web.embedded import PROJECT_ROOT
+from web.ops.embedded import PROJECT_ROOT
 
 VERSIONS = PROJECT_ROOT / "db" / "migrations" / "versions"
 UTC = timezone.utc

@@ -12,7 +12,7 @@ import pytest
 from psycopg import errors
 
 from factories import add_course, add_guardian, add_student
-from web.embedded import PROJECT_ROOT
+from web.ops.embedded import PROJECT_ROOT
 
 BAD = ["Evil\r\nBcc: a@evil.example", "Tab\there", "Bell\x07", "Del\x7f", "C1\x85next", "Line\u2028sep", "Para\u2029sep"]
 GOOD = ["Zoë O'Brien-Łukasz", "محمد", "李小龍", "Kim <kim@example.org>", "  spaced  "]

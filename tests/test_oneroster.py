@@ -16,7 +16,7 @@ import pytest
 from factories import add_guardian, add_student, drift
 from oneroster_gen import expected_by_id, generate
 from reference import expected_weeks, stored_weeks
-from web.cli import main
+from web.ops.cli import main
 from web.oneroster import BadRowsRefused, InputError, Options, import_oneroster
 
 SPEC_SET = Path(__file__).parent / "data" / "oneroster" / "spec-1.1"

@@ -27,7 +27,7 @@ from werkzeug.serving import make_server
 
 from factories import add_course, add_guardian, add_quiz, add_student
 from web import create_app
-from web.api import OPENAPI_PATH
+from web.parents.api import OPENAPI_PATH
 from web.db import close_pool
 
 DOCUMENT = json.loads(OPENAPI_PATH.read_text())

@@ -17,9 +17,10 @@ import pytest
 from factories import add_quiz, add_student, assert_exact, drift
 from live import free_port, wait_until_up
 from web import create_app
-from web.cli import main
+from web.ops.cli import main
 from web.db import close_pool
 from web.observability import JsonFormatter
+import web.ops.serve
 
 
 @pytest.fixture
@@ -92,7 +93,7 @@ def test_serve_runs_gunicorn_with_json_logs_request_ids_and_metrics(db_url, fami
     log_path = tmp_path / "server.log"
     with open(log_path, "w") as log_file:  # a file, not a pipe: a full pipe would stall the workers
         server = subprocess.Popen(
-            [sys.executable, "-m", "web.cli", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "2"],
+            [sys.executable, "-m", "web.ops.cli", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "2"],
             env=env, stdout=subprocess.DEVNULL, stderr=log_file,
         )
     try:
@@ -191,13 +192,13 @@ def test_the_read_pool_serves_parents_reads_and_the_log_goes_to_the_primary(db_u
 
 
 def test_serve_defaults_follow_the_cores(monkeypatch):
-    from web import serve
+    from web.ops import serve
 
-    monkeypatch.setattr(serve, "cores", lambda: 6)  # serve's own name for it
-    options = serve.default_options("127.0.0.1:9", None, 4, 30, 10_000)
+    monkeypatch.setattr(web.ops.serve, "cores", lambda: 6)  # serve's own name for it
+    options = web.ops.serve.default_options("127.0.0.1:9", None, 4, 30, 10_000)
     assert (options["workers"], options["worker_class"], options["threads"]) == (7, "gthread", 4)
     assert (options["timeout"], options["max_requests"], options["max_requests_jitter"]) == (30, 10_000, 1_000)
-    assert serve.default_options("127.0.0.1:9", 2, 8, 60, 0)["workers"] == 2
+    assert web.ops.serve.default_options("127.0.0.1:9", 2, 8, 60, 0)["workers"] == 2
 
 
 @pytest.mark.parametrize(("name", "value"), [

@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from factories import add_course, add_quiz
-from web.chart import FONT, label_width, line_chart, y_range
+from web.parents.chart import FONT, label_width, line_chart, y_range
 
 UTC = timezone.utc
 

@@ -18,7 +18,7 @@ from oneroster_gen import expected_by_id, generate
 from pgbouncer import BINARY, PgBouncer
 from reference import stored_weeks
 from test_digest import digest_process, many_households, subprocess_env  # noqa: F401 - fixture
-from web.cli import main
+from web.ops.cli import main
 
 if not BINARY.exists():
     if in_ci():

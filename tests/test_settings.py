@@ -90,7 +90,7 @@ def test_the_app_factory_refuses_a_bad_setting_naming_it(clean_env, variable, va
 @pytest.mark.parametrize(("variable", "value", "accepts"), BAD, ids=IDS)
 def test_the_cli_refuses_a_bad_setting_naming_it_exit_2(variable, value, accepts):
     """Any command (here `check`, which would otherwise open the database): exit status 2, one line, no traceback."""
-    run = subprocess.run([sys.executable, "-m", "web.cli", "check"], cwd=ROOT, env=child_env(**{variable: value}),
+    run = subprocess.run([sys.executable, "-m", "web.ops.cli", "check"], cwd=ROOT, env=child_env(**{variable: value}),
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2, run.stderr
     assert run.stderr.startswith(f"weekly-trends: {variable}") and accepts in run.stderr
@@ -141,7 +141,7 @@ def test_the_app_reads_the_settings_it_was_built_with_not_the_environment_later(
 
 @pytest.mark.parametrize("command", [["digest", "--week", "2024-W05"], ["invite", "--all-without-link"], ["demo-mail"]])
 def test_a_maildir_that_cannot_be_written_stops_the_mail_commands_at_start(clean_env, tmp_path, capsys, command):
-    from web.cli import main
+    from web.ops.cli import main
 
     (tmp_path / "file").write_text("not a directory")
     clean_env.setenv("MAIL_BACKEND", "maildir")
@@ -153,7 +153,7 @@ def test_a_maildir_that_cannot_be_written_stops_the_mail_commands_at_start(clean
 
 
 def test_serve_refuses_to_start_with_a_bad_setting():
-    run = subprocess.run([sys.executable, "-m", "web.cli", "serve", "--bind", "127.0.0.1:0"], cwd=ROOT,
+    run = subprocess.run([sys.executable, "-m", "web.ops.cli", "serve", "--bind", "127.0.0.1:0"], cwd=ROOT,
                          env=child_env(WEEKLY_TRENDS_AUTH_FAILURE_LIMIT="0"), capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "WEEKLY_TRENDS_AUTH_FAILURE_LIMIT must be an integer from 1" in run.stderr
     assert "Booting worker" not in run.stderr and "Traceback" not in run.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import settings
+from web import settings
 
 
 def create_app(test_config: dict | None = None, config: settings.Settings | None = None) -> Flask:
@@ -41,7 +41,11 @@ def create_app(test_config: dict | None = None, config: settings.Settings | None
     app.session_interface = settings.SessionInterface()
     settings.redact_tokens_in_request_log()
 
-    from . import api, db, i18n, observability, pages, problems, ratelimit, scores, staff, unsubscribe
+    # Imported here, not at the top: the blueprints' modules import web.* foundations, and `web` itself
+    # must import without them (the CLI, the jobs).
+    from web import db, i18n, observability, problems, ratelimit
+    from web.parents import api, page, unsubscribe, week_scores_api
+    from web.staff import pages as staff_pages
 
     if app.config["LOG_FORMAT"] == "json":
         observability.configure_logging()
@@ -51,9 +55,9 @@ def create_app(test_config: dict | None = None, config: settings.Settings | None
     ratelimit.init_app(app)
     problems.init_app(app)
     app.register_blueprint(api.bp)
-    app.register_blueprint(scores.bp)
-    app.register_blueprint(pages.bp)
-    app.register_blueprint(staff.bp)
+    app.register_blueprint(week_scores_api.bp)
+    app.register_blueprint(page.bp)
+    app.register_blueprint(staff_pages.bp)
     app.register_blueprint(unsubscribe.bp)
 
     @app.after_request

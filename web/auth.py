@@ -16,8 +16,8 @@ import psycopg
 from flask import request, session
 from psycopg import sql
 
-from . import ratelimit
-from .problems import ProblemError
+from web import ratelimit
+from web.problems import ProblemError
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from .settings import Settings
+from web.settings import Settings
 
 CONNECT_TIMEOUT = 5  # seconds; libpq's whole-second setting
 # A silent peer: probes after 10 s idle, every 5 s, 3 unanswered break it; unacknowledged data, after 25 s.
@@ -53,7 +53,7 @@ def connection_kwargs(url: str, application_name: str, *, statement_timeout: flo
 def connect(settings: Settings, application_name: str, url: str | None = None, **kwargs) -> psycopg.Connection:
     """An autocommit connection of the CLI: settings' DATABASE_URL (else the embedded server) unless url is given."""
     if url is None:
-        from .embedded import database_url
+        from web.ops.embedded import database_url
 
         url = database_url(settings)
     return psycopg.connect(url, autocommit=True, **connection_kwargs(

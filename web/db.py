@@ -23,8 +23,8 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from .connection import bounded_connection_class, connection_kwargs
-from .embedded import database_url
+from web.connection import bounded_connection_class, connection_kwargs
+from web.ops.embedded import database_url
 
 _EXTENSION_KEY = "weekly_trends_pools"
 PRIMARY, REPLICA = "primary", "replica"

@@ -24,7 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from .settings import RedactTokens
+from web.settings import RedactTokens
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # Echoed into logs and headers: only a short token of safe characters is taken as given.
@@ -106,7 +106,7 @@ class PoolCollector:
         self.app = app
 
     def collect(self):
-        from .db import pool_stats
+        from web.db import pool_stats
 
         # A worker opens its pool on its first request: until then, an empty primary pool.
         stats = pool_stats(self.app) or {"primary": {}}

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from flask import Response
 from flask import redirect as _flask_redirect
 
-from .problems import ProblemError
+from web.problems import ProblemError
 
 MAX_WEEKS = 52
 DEFAULT_WEEKS = 6

@@ -97,7 +97,7 @@ def html_errors(bp: Blueprint, sign_in_endpoint: str, home_endpoint: str, sessio
     pages answer a program (no HTML in its Accept) with the problem document itself."""
 
     def page(status: int, title: str, detail: str | None, headers, reason: str | None = None) -> Response:
-        from .wording import error_words
+        from web.parents.wording import error_words
 
         if staff and not prefers_html():
             return problem(status, title, detail, headers)

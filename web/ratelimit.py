@@ -16,7 +16,7 @@ from collections import deque
 
 from flask import current_app, request
 
-from .problems import ProblemError
+from web.problems import ProblemError
 
 _EXTENSION_KEY = "weekly_trends_auth_failures"
 

@@ -97,7 +97,7 @@ def optional_text(name: str, value: Any, from_text: bool = True) -> str | None:
 
 
 def locale_tag(name: str, value: Any, from_text: bool = True) -> str:
-    from .i18n import LANGUAGES, parse_locale
+    from web.i18n import LANGUAGES, parse_locale
 
     if not isinstance(value, str) or parse_locale(value) is None:
         raise SettingError(f"{name} must be one of the shipped languages {sorted(LANGUAGES)}"
@@ -144,7 +144,7 @@ def http_url(name: str, value: Any, from_text: bool = True) -> str:
 def smtp_url(name: str, value: Any, from_text: bool = True) -> str | None:
     if value is None or value == "":
         return None
-    from .mail import parse_smtp_url
+    from web.mail.transport import parse_smtp_url
 
     try:
         parse_smtp_url(value)

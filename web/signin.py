@@ -7,9 +7,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from flask import Blueprint, render_template, request, url_for
 
-from .auth import TokenKind, require_same_origin, sign_in, sign_out
-from .params import see_other
-from .problems import ProblemError
+from web.auth import TokenKind, require_same_origin, sign_in, sign_out
+from web.params import see_other
+from web.problems import ProblemError
 
 
 def token_from_link(text: str) -> str:

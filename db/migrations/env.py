@@ -7,7 +7,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 from web.connection import connection_kwargs
-from web.embedded import database_url
+from web.ops.embedded import database_url
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):

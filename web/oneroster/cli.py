@@ -10,8 +10,8 @@ from pathlib import Path
 
 import psycopg
 
-from ..connection import connect
-from ..settings import IMPORT_MAX_MB_RANGE as MAX_MB_RANGE
+from web.connection import connect
+from web.settings import IMPORT_MAX_MB_RANGE as MAX_MB_RANGE
 from .importer import KEPT_BAD_ROWS, BadRowsRefused, Options, Summary, import_oneroster
 from .reader import DEFAULT_MAX_MEGABYTES, InputError
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
 
-from .settings import Settings, cores
+from web.settings import Settings, cores
 
 
 def default_options(bind: str, workers: int | None, threads: int, timeout: int, max_requests: int) -> dict:
@@ -65,7 +65,7 @@ class WeeklyTrendsServer(BaseApplication):
                 self.cfg.set(key, value)
 
     def load(self):
-        from . import create_app
+        from web import create_app
 
         return create_app(config=self.settings)
 

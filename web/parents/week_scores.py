@@ -1,4 +1,4 @@
-"""The scores behind one week, for the API (web/scores.py) and the week page (web/pages.py).
+"""The scores behind one week, for the API (web/parents/week_scores_api.py) and the week page (web/parents/page.py).
 
 Every counted score of a linked student in one ISO week (in the student's time
 zone), read through week_scores() under row-level security, with the week's
@@ -14,8 +14,8 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 
-from .params import bad_request, parse_id
-from .students import bad_parameters_after_credential, student_trend
+from web.params import bad_request, parse_id
+from web.parents.trend import bad_parameters_after_credential, student_trend
 
 ISO_WEEK = re.compile(r"(\d{4})-W(\d{2})")
 

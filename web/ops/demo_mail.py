@@ -11,9 +11,9 @@ import sys
 
 from psycopg.rows import dict_row
 
-from .connection import connect
-from .mail import Mailer, MailSettings
-from .settings import Settings
+from web.connection import connect
+from web.mail.transport import Mailer, MailSettings
+from web.settings import Settings
 
 
 def demo_settings(config: Settings, port: int) -> MailSettings:
@@ -25,10 +25,10 @@ def demo_settings(config: Settings, port: int) -> MailSettings:
 
 
 def cmd_demo_mail(args: argparse.Namespace) -> int:
-    from .demo import DEMO_PARENT_EMAIL
-    from .digest import last_complete_week, run_digest, week_name
-    from .embedded import database_url
-    from .invites import invite
+    from web.ops.demo import DEMO_PARENT_EMAIL
+    from web.mail.digest import last_complete_week, run_digest, week_name
+    from web.ops.embedded import database_url
+    from web.mail.invites import invite
 
     try:
         settings = demo_settings(args.settings, args.port)

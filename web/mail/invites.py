@@ -7,7 +7,7 @@ invitation leaves no live token behind, and `--all-without-link` picks that guar
 next run. (A crash between the server's acceptance and the commit leaves a mail whose link does not
 work; the rerun sends a working one. For invitations that is the right way for the ambiguity to fall.)
 
-The staff page's button (web/staff.py) holds no pooled connection and no transaction across SMTP: it
+The staff page's button (web/staff/pages.py) holds no pooled connection and no transaction across SMTP: it
 claims (issues the token and commits), gives the connection back, sends, then records: a refused
 message's token is revoked (staff_revoke_unsent_guardian_token()), as the digest does.
 """
@@ -22,8 +22,8 @@ from email.message import EmailMessage
 import psycopg
 from psycopg.rows import dict_row
 
-from .connection import connect
-from .mail import MailError, Mailer, MailSettings, build_message, mask_email, recipient, render
+from web.connection import connect
+from web.mail.transport import MailError, Mailer, MailSettings, build_message, mask_email, recipient, render
 
 log = logging.getLogger("weekly_trends.mail")
 DEFAULT_DAYS = 30

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from .students import private
-from .week_scores import week_scores
+from web.parents.trend import private
+from web.parents.week_scores import week_scores
 
 bp = Blueprint("scores", __name__)
 

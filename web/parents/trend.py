@@ -17,11 +17,11 @@ from typing import Any
 import psycopg
 from flask import Response, current_app, request
 
-from . import db, i18n
-from .alerts import alert_thresholds
-from .auth import GUARDIAN, authenticate_credential, presented_credential, refused
-from .params import parse_end, parse_id, parse_weeks
-from .problems import ProblemError
+from web import db, i18n
+from web.parents.alerts import alert_thresholds
+from web.auth import GUARDIAN, authenticate_credential, presented_credential, refused
+from web.params import parse_end, parse_id, parse_weeks
+from web.problems import ProblemError
 
 NOT_FOUND_DETAIL = "No student with this id is linked to your account."
 TREND_CALL = "select status, reader_id, answer, page from weekly_trend_json(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"

@@ -3,7 +3,7 @@ weekly_trend_alerts() in db/functions/600_weekly_trend_alerts.sql)."""
 
 from __future__ import annotations
 
-from .settings import Settings
+from web.settings import Settings
 
 
 def alert_thresholds(settings: Settings) -> tuple[int, int]:

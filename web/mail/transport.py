@@ -33,10 +33,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from .embedded import PROJECT_ROOT
-from .i18n import format_long_date, format_number, format_short_date, parse_locale
+from web.i18n import TRANSLATIONS, format_long_date, format_number, format_short_date, parse_locale
+from web.settings import PROJECT_ROOT
 
-TEMPLATES = Path(__file__).with_name("templates") / "mail"
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "mail"
 DEFAULT_FROM = "Weekly Trends <no-reply@localhost>"
 DEFAULT_BASE_URL = "http://127.0.0.1:5000"
 TRUE = {"1", "true", "yes", "on", "required"}
@@ -188,7 +188,7 @@ class MailSettings:
         """From the settings checked at start (web/settings.py Settings). A command that sends calls this
         first: MAIL_BACKEND=smtp without SMTP_URL is refused here, and with check_maildir a maildir that
         cannot take a file (SettingError, both ValueErrors)."""
-        from .settings import ensure_maildir
+        from web.settings import ensure_maildir
 
         settings = cls.load({"MAIL_BACKEND": config.mail_backend, "SMTP_URL": config.smtp_url or "",
                              "MAIL_FROM": config.mail_from, "PUBLIC_BASE_URL": config.public_base_url or DEFAULT_BASE_URL,
@@ -234,7 +234,6 @@ def mask_email(email: str) -> str:
 
 
 _environments: dict[tuple[str, bool], Environment] = {}
-TRANSLATIONS = Path(__file__).with_name("translations")
 
 
 def templates(language: str | None = None, fallback: str = "en", *, html: bool = False) -> Environment:

@@ -12,9 +12,10 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg import sql
 
-from .connection import connect
-from .embedded import PROJECT_ROOT, database_url
-from .settings import SettingError, Settings, cores
+from web.connection import connect
+from web.ops.embedded import database_url
+from web.settings import PROJECT_ROOT
+from web.settings import SettingError, Settings, cores
 
 
 def migrate(url: str, revision: str = "head") -> None:
@@ -32,7 +33,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
-    from .demo import DEMO_PARENT_EMAIL, DEMO_STAFF_EMAIL, demo_staff_member, demo_student_ids, load_demo_school
+    from web.ops.demo import DEMO_PARENT_EMAIL, DEMO_STAFF_EMAIL, demo_staff_member, demo_student_ids, load_demo_school
 
     with connect(args.settings, "weekly-trends-cli") as conn:
         created = load_demo_school(conn)
@@ -65,7 +66,7 @@ def issue_token(settings: Settings, function: str, table: str, email: str, days:
         return 1
     print(row[0])
     if link_path:
-        from .mail import DEFAULT_BASE_URL
+        from web.mail.transport import DEFAULT_BASE_URL
 
         print(f"{settings.public_base_url or DEFAULT_BASE_URL}{link_path}?token={row[0]}")
     return 0
@@ -122,7 +123,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .serve import serve
+    from web.ops.serve import serve
 
     # The embedded server, started once before the workers fork.
     settings = args.settings.replace(database_url=database_url(args.settings))
@@ -190,7 +191,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 
 
 def cmd_stop_db(args: argparse.Namespace) -> int:
-    from .embedded import stop_server
+    from web.ops.embedded import stop_server
 
     try:
         for line in stop_server(args.settings.data_dir, delete=args.delete):
@@ -270,7 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stop-db", help="stop the embedded server if it runs (never starts one)")
     p.add_argument("--delete", action="store_true", help="then delete its data directory")
     p.set_defaults(func=cmd_stop_db)
-    from . import demo_mail, digest, invites
+    from web.mail import digest, invites
+    from web.ops import demo_mail
 
     invites.add_parser(sub)
     digest.add_parser(sub)
@@ -280,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--student-id", type=int, help="one student (default: all)")
     p.set_defaults(func=cmd_check)
 
-    from .oneroster.cli import add_parser as add_import_parser
+    from web.oneroster.cli import add_parser as add_import_parser
 
     add_import_parser(sub)  # weekly-trends import oneroster PATH (docs/oneroster.md)
     return parser

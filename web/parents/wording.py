@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from .i18n import number
+from web.i18n import number
 
 TREND_WORDS = {
     "improving": ("↗", _l("Improving")),

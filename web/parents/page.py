@@ -10,16 +10,16 @@ from babel.dates import format_datetime, format_time
 from flask import Blueprint, current_app, render_template, request, session
 from flask_babel import get_locale
 
-from . import db, i18n
-from .alerts import alert_thresholds
-from .auth import GUARDIAN, authenticate, require_same_origin
-from .chart import line_chart
-from .params import bad_request, parse_end, parse_weeks, see_other
-from .problems import html_errors
-from .signin import add_sign_in_routes
-from .students import bad_parameters_after_credential, student_trend
-from .week_scores import iso_week_name, week_scores
-from .wording import trend_sentence
+from web import db, i18n
+from web.parents.alerts import alert_thresholds
+from web.auth import GUARDIAN, authenticate, require_same_origin
+from web.parents.chart import line_chart
+from web.params import bad_request, parse_end, parse_weeks, see_other
+from web.problems import html_errors
+from web.signin import add_sign_in_routes
+from web.parents.trend import bad_parameters_after_credential, student_trend
+from web.parents.week_scores import iso_week_name, week_scores
+from web.parents.wording import trend_sentence
 
 bp = Blueprint("pages", __name__)
 html_errors(bp, "pages.login", "pages.dashboard", GUARDIAN.session_key)

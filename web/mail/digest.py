@@ -34,10 +34,10 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.rows import dict_row
 
-from .alerts import alert_thresholds
-from .connection import connect
-from .mail import BadRecipient, MailError, Mailer, MailSettings, build_message, mask_email, render
-from .settings import Settings
+from web.parents.alerts import alert_thresholds
+from web.connection import connect
+from web.mail.transport import BadRecipient, MailError, Mailer, MailSettings, build_message, mask_email, render
+from web.settings import Settings
 
 log = logging.getLogger("weekly_trends.mail")
 
@@ -377,7 +377,7 @@ def run_digest(url: str, monday: date, *, settings: MailSettings | None = None, 
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
-    from .embedded import database_url
+    from web.ops.embedded import database_url
 
     try:
         tz = args.settings.school_zone

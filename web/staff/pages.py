@@ -11,12 +11,12 @@ import hashlib
 
 from flask import Blueprint, current_app, flash, render_template, request, url_for
 
-from . import db
-from .auth import STAFF, authenticate, require_same_origin
-from .params import bad_request, parse_bounded_int, parse_id, see_other
-from .problems import ProblemError, html_errors
-from .signin import add_sign_in_routes
-from .students import log_read
+from web import db
+from web.auth import STAFF, authenticate, require_same_origin
+from web.params import bad_request, parse_bounded_int, parse_id, see_other
+from web.problems import ProblemError, html_errors
+from web.signin import add_sign_in_routes
+from web.parents.trend import log_read
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 html_errors(bp, "staff.login", "staff.search", STAFF.session_key, staff=True)
@@ -121,8 +121,8 @@ def send_sign_in_link(student_id: str, guardian_id: str):
     link the guardian never received stays valid. (A crash between the commit and that revocation
     leaves a live token nobody holds: its value was never stored, and it expires.)
     """
-    from .invites import DEFAULT_DAYS, invitation
-    from .mail import MailError, Mailer, MailSettings, mask_email, recipient
+    from web.mail.invites import DEFAULT_DAYS, invitation
+    from web.mail.transport import MailError, Mailer, MailSettings, mask_email, recipient
 
     sid = parse_id(student_id)
     require_same_origin()

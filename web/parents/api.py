@@ -9,15 +9,15 @@ from pathlib import Path
 
 from flask import Blueprint, Response, jsonify, request, send_file
 
-from . import db
-from .auth import GUARDIAN, authenticate
-from .problems import UNAVAILABLE, problem
-from .students import guardian_students, private, student_trend
-from .wording import csv_header
+from web import db
+from web.auth import GUARDIAN, authenticate
+from web.problems import UNAVAILABLE, problem
+from web.parents.trend import guardian_students, private, student_trend
+from web.parents.wording import csv_header
 
 bp = Blueprint("api", __name__)
 
-OPENAPI_PATH = Path(__file__).with_name("openapi.json")
+OPENAPI_PATH = Path(__file__).resolve().parent.parent / "openapi.json"
 CSV_COLUMNS = [
     "scope", "course_id", "course_name", "week", "year", "week_number", "week_start",
     "overall_avg", "quiz_avg", "assignment_avg", "quiz_count", "assignment_count",

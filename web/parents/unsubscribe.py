@@ -14,10 +14,10 @@ import re
 
 from flask import Blueprint, render_template, request, url_for
 
-from . import db
-from .auth import GUARDIAN, authenticate, require_same_origin
-from .params import see_other
-from .problems import ProblemError, html_errors
+from web import db
+from web.auth import GUARDIAN, authenticate, require_same_origin
+from web.params import see_other
+from web.problems import ProblemError, html_errors
 
 bp = Blueprint("mail", __name__)
 html_errors(bp, "pages.login", "pages.dashboard", GUARDIAN.session_key)

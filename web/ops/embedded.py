@@ -16,7 +16,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from web.settings import PROJECT_ROOT
+
 DEFAULT_DATA_DIR = PROJECT_ROOT / ".pgdata"
 DEFAULT_DATABASE = "weekly_trends"
 
@@ -48,7 +49,7 @@ def database_url(settings=None) -> str:
     """DATABASE_URL when set, else the embedded server's project database in WEEKLY_TRENDS_DATA_DIR
     (started on demand); `settings` as the app or the CLI checked them (else read now)."""
     if settings is None:
-        from .settings import Settings
+        from web.settings import Settings
 
         settings = Settings.load()
     if settings.database_url:
