@@ -13,7 +13,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from mailserver import Handler, free_port, mail_env, smtp_server  # noqa: F401 - fixtures
-from web.mail.transport import MailError, Mailer, MailSettings, build_message, mask_email, parse_smtp_url
+from web.mail.transport import MailError, Mailer, MailSettings, build_message, mask_email
+from web.settings import parse_smtp_url
 
 
 def settings_for(**config) -> MailSettings:

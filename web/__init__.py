@@ -45,12 +45,13 @@ def create_app(test_config: dict | None = None, config: settings.Settings | None
     # must import without them (the CLI, the jobs).
     from web import db, i18n, observability, problems, ratelimit
     from web.parents import api, page, unsubscribe, week_scores_api
+    from web.ops.embedded import database_url as embedded_database_url
     from web.staff import pages as staff_pages
 
     if app.config["LOG_FORMAT"] == "json":
         observability.configure_logging()
     observability.init_app(app)
-    db.init_app(app)
+    db.init_app(app, default_url=lambda: embedded_database_url(config))
     i18n.init_app(app)
     ratelimit.init_app(app)
     problems.init_app(app)

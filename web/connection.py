@@ -52,10 +52,9 @@ def connection_kwargs(url: str, application_name: str, *, statement_timeout: flo
 
 def connect(settings: Settings, application_name: str, url: str | None = None, **kwargs) -> psycopg.Connection:
     """An autocommit connection of the CLI: settings' DATABASE_URL (else the embedded server) unless url is given."""
-    if url is None:
-        from web.ops.embedded import database_url
-
-        url = database_url(settings)
+    url = url or settings.database_url
+    if url is None:  # the CLI's main() resolves it (the embedded server's) before a command runs
+        raise RuntimeError("DATABASE_URL is not set")
     return psycopg.connect(url, autocommit=True, **connection_kwargs(
         url, application_name, statement_timeout=settings.cli_statement_timeout, pooler=settings.db_pooler), **kwargs)
 

@@ -14,17 +14,16 @@ on the client (web/connection.py's BoundedConnection), for a server that enforce
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import psycopg
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from web.connection import bounded_connection_class, connection_kwargs
-from web.ops.embedded import database_url
 
 _EXTENSION_KEY = "weekly_trends_pools"
 PRIMARY, REPLICA = "primary", "replica"
@@ -34,8 +33,14 @@ ROLE_OF_SETTING = {"app.guardian_id": "READER_ROLE", "app.staff_member_id": "STA
 GRACE = 1.0
 
 
-def init_app(app: Flask) -> None:
+_DEFAULT_URL_KEY = "weekly_trends_default_database_url"
+
+
+def init_app(app: Flask, default_url: Callable[[], str] | None = None) -> None:
+    """Pools for app, opened on first use; default_url() gives the primary's URL when DATABASE_URL is
+    unset (the app factory passes the embedded server's, which it starts only then)."""
     app.extensions[_EXTENSION_KEY] = None
+    app.extensions[_DEFAULT_URL_KEY] = default_url
 
 
 def _pools(app: Flask) -> dict[str, ConnectionPool]:
@@ -47,13 +52,20 @@ def _pools(app: Flask) -> dict[str, ConnectionPool]:
     return entry[1]
 
 
+def primary_default_url(app: Flask) -> str:
+    default_url = app.extensions.get(_DEFAULT_URL_KEY)
+    if default_url is None:
+        raise RuntimeError("DATABASE_URL is not set")
+    return default_url()
+
+
 def _pool(which: str = PRIMARY) -> ConnectionPool:
     app = current_app
     pools = _pools(app)
     if which == REPLICA and not app.config.get("DATABASE_READ_URL"):
         which = PRIMARY
     if which not in pools:
-        url = app.config["DATABASE_READ_URL"] if which == REPLICA else (app.config["DATABASE_URL"] or database_url(app.config["SETTINGS"]))
+        url = app.config["DATABASE_READ_URL"] if which == REPLICA else (app.config["DATABASE_URL"] or primary_default_url(app))
         pool = ConnectionPool(
             url,
             min_size=app.config["POOL_MIN_SIZE"],
@@ -128,3 +140,13 @@ def close_pool(app: Flask) -> None:
         for pool in entry[1].values():
             pool.close()
     app.extensions[_EXTENSION_KEY] = None
+
+
+def endpoint_name() -> str:
+    return f"{request.method} {request.url_rule.rule}"
+
+
+def log_read(conn: psycopg.Connection, student_id: int) -> None:
+    """One access-log entry for this request's read of a student's figures, in conn's transaction:
+    no figures leave without their entry."""
+    log_access(conn, student_id, endpoint_name())

@@ -7,6 +7,8 @@ from flask import Blueprint, Flask, Response, current_app, json, render_template
 from psycopg_pool import PoolTimeout
 from werkzeug.exceptions import HTTPException
 
+from web.error_words import error_words
+
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -33,7 +35,7 @@ class ProblemError(Exception):
                  reason: str | None = None):
         super().__init__(detail or title)
         self.status, self.title, self.detail, self.headers = status, title, detail, headers
-        # What a parents' page says instead of the detail (wording.ERROR_WORDS), when not the status's default.
+        # What a parents' page says instead of the detail (web/error_words.py), when not the status's default.
         self.reason = reason
 
 
@@ -97,8 +99,6 @@ def html_errors(bp: Blueprint, sign_in_endpoint: str, home_endpoint: str, sessio
     pages answer a program (no HTML in its Accept) with the problem document itself."""
 
     def page(status: int, title: str, detail: str | None, headers, reason: str | None = None) -> Response:
-        from web.parents.wording import error_words
-
         if staff and not prefers_html():
             return problem(status, title, detail, headers)
 

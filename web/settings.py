@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask, request
@@ -141,11 +141,51 @@ def http_url(name: str, value: Any, from_text: bool = True) -> str:
     return text.rstrip("/")
 
 
+# What starttls= accepts as yes in SMTP_URL.
+SMTP_TRUE = {"1", "true", "yes", "on", "required"}
+
+
+@dataclass(frozen=True)
+class SmtpServer:
+    host: str
+    port: int
+    tls: bool  # TLS from the first byte (smtps)
+    starttls: bool
+    user: str | None
+    password: str | None
+    timeout: float
+
+
+def parse_smtp_url(url: str) -> SmtpServer:
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps"):
+        raise ValueError(f"SMTP_URL must start with smtp:// or smtps://, got {parts.scheme or 'no scheme'}")
+    if not parts.hostname:
+        raise ValueError("SMTP_URL has no host")
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    unknown = set(query) - {"starttls", "timeout"}
+    if unknown:
+        raise ValueError(f"SMTP_URL: unknown option(s) {', '.join(sorted(unknown))} (known: starttls, timeout)")
+    tls = parts.scheme == "smtps"
+    starttls = query.get("starttls", "false").lower() in SMTP_TRUE
+    if tls and starttls:
+        raise ValueError("SMTP_URL: smtps:// is TLS already; starttls applies to smtp:// only")
+    try:
+        port = parts.port or (465 if tls else 25)
+        timeout = float(query.get("timeout", "30"))
+    except ValueError as error:
+        raise ValueError(f"SMTP_URL: {error}") from None
+    return SmtpServer(
+        host=parts.hostname, port=port, tls=tls, starttls=starttls,
+        user=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        timeout=timeout,
+    )
+
+
 def smtp_url(name: str, value: Any, from_text: bool = True) -> str | None:
     if value is None or value == "":
         return None
-    from web.mail.transport import parse_smtp_url
-
     try:
         parse_smtp_url(value)
     except (ValueError, TypeError, AttributeError) as error:
@@ -272,6 +312,12 @@ class Settings:
     maildir: Path
     mail_from: str
     public_base_url: str | None
+
+    @property
+    def alert_thresholds(self) -> tuple[int, int]:
+        """The sustained-decline alert's (N, M): WEEKLY_TRENDS_ALERT_DROP_POINTS and _MIN_SCORES (the rule
+        itself: weekly_trend_alerts() in db/functions/600_weekly_trend_alerts.sql)."""
+        return self.alert_drop_points, self.alert_min_scores
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None) -> Settings:

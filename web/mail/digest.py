@@ -34,7 +34,6 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.rows import dict_row
 
-from web.parents.alerts import alert_thresholds
 from web.connection import connect
 from web.mail.transport import BadRecipient, MailError, Mailer, MailSettings, build_message, mask_email, render
 from web.settings import Settings
@@ -183,7 +182,7 @@ class Run:
         self.locks = locks  # holds each claim's lock in a transaction of its own (step 2)
         self.year, self.week, _ = monday.isocalendar()
         self.summary, self.link_days = summary, config.digest_link_days
-        self.thresholds = alert_thresholds(config)
+        self.thresholds = config.alert_thresholds
         self.limit = config.digest_max_attempts
 
     def key(self, guardian_id: int) -> str:
@@ -377,8 +376,6 @@ def run_digest(url: str, monday: date, *, settings: MailSettings | None = None, 
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
-    from web.ops.embedded import database_url
-
     try:
         tz = args.settings.school_zone
         now = args.clock()
@@ -388,7 +385,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
         settings = None if args.dry_run else MailSettings.from_settings(args.settings, check_maildir=True)
         if args.dry_run:
             print(f"Dry run for {week_name(monday)}: nothing is sent or written.")
-        summary = run_digest(database_url(args.settings), monday, settings=settings, email=args.guardian_email,
+        summary = run_digest(args.settings.database_url, monday, settings=settings, email=args.guardian_email,
                              dry_run=args.dry_run, quiet=args.quiet, config=args.settings)
     except (ValueError, LookupError) as error:
         print(f"weekly-trends digest: {error}", file=sys.stderr)

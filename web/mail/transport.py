@@ -34,12 +34,11 @@ from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from web.i18n import TRANSLATIONS, format_long_date, format_number, format_short_date, parse_locale
-from web.settings import PROJECT_ROOT
+from web.settings import PROJECT_ROOT, SmtpServer, parse_smtp_url
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "mail"
 DEFAULT_FROM = "Weekly Trends <no-reply@localhost>"
 DEFAULT_BASE_URL = "http://127.0.0.1:5000"
-TRUE = {"1", "true", "yes", "on", "required"}
 # Headers written as they are: folded only at whitespace between list items, never RFC 2047-encoded.
 RAW_HEADERS = {"list-unsubscribe", "list-unsubscribe-post"}
 MAX_LINE = 998  # RFC 5322 2.1.1: no line longer, CRLF excluded
@@ -134,44 +133,6 @@ def setting(name: str, default: str | None = None, config: dict | None = None) -
     if config is not None and config.get(name) is not None:
         return config[name]
     return os.environ.get(f"WEEKLY_TRENDS_{name}") or os.environ.get(name) or default
-
-
-@dataclass(frozen=True)
-class SmtpServer:
-    host: str
-    port: int
-    tls: bool  # TLS from the first byte (smtps)
-    starttls: bool
-    user: str | None
-    password: str | None
-    timeout: float
-
-
-def parse_smtp_url(url: str) -> SmtpServer:
-    parts = urlsplit(url)
-    if parts.scheme not in ("smtp", "smtps"):
-        raise ValueError(f"SMTP_URL must start with smtp:// or smtps://, got {parts.scheme or 'no scheme'}")
-    if not parts.hostname:
-        raise ValueError("SMTP_URL has no host")
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    unknown = set(query) - {"starttls", "timeout"}
-    if unknown:
-        raise ValueError(f"SMTP_URL: unknown option(s) {', '.join(sorted(unknown))} (known: starttls, timeout)")
-    tls = parts.scheme == "smtps"
-    starttls = query.get("starttls", "false").lower() in TRUE
-    if tls and starttls:
-        raise ValueError("SMTP_URL: smtps:// is TLS already; starttls applies to smtp:// only")
-    try:
-        port = parts.port or (465 if tls else 25)
-        timeout = float(query.get("timeout", "30"))
-    except ValueError as error:
-        raise ValueError(f"SMTP_URL: {error}") from None
-    return SmtpServer(
-        host=parts.hostname, port=port, tls=tls, starttls=starttls,
-        user=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None,
-        timeout=timeout,
-    )
 
 
 @dataclass(frozen=True)

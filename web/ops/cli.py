@@ -28,7 +28,7 @@ def migrate(url: str, revision: str = "head") -> None:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    migrate(database_url(args.settings), args.revision)
+    migrate(args.settings.database_url, args.revision)
     return 0
 
 
@@ -125,9 +125,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from web.ops.serve import serve
 
-    # The embedded server, started once before the workers fork.
-    settings = args.settings.replace(database_url=database_url(args.settings))
-    serve(settings, args.bind, args.workers, args.threads, args.timeout, args.max_requests)
+    serve(args.settings, args.bind, args.workers, args.threads, args.timeout, args.max_requests)
     return 0
 
 
@@ -270,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("stop-db", help="stop the embedded server if it runs (never starts one)")
     p.add_argument("--delete", action="store_true", help="then delete its data directory")
-    p.set_defaults(func=cmd_stop_db)
+    p.set_defaults(func=cmd_stop_db, needs_database=False)
     from web.mail import digest, invites
     from web.ops import demo_mail
 
@@ -297,6 +295,9 @@ def main(argv: list[str] | None = None, *, clock: Callable[[], datetime] | None 
     except SettingError as error:
         print(f"weekly-trends: {error}", file=sys.stderr)
         return 2
+    if getattr(args, "needs_database", True) and args.settings.database_url is None:
+        # No DATABASE_URL: the embedded server's database, started here once (before `serve` forks).
+        args.settings = args.settings.replace(database_url=database_url(args.settings))
     args.clock = clock or (lambda: datetime.now(timezone.utc))
     return args.func(args)
 

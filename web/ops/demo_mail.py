@@ -27,7 +27,6 @@ def demo_settings(config: Settings, port: int) -> MailSettings:
 def cmd_demo_mail(args: argparse.Namespace) -> int:
     from web.ops.demo import DEMO_PARENT_EMAIL
     from web.mail.digest import last_complete_week, run_digest, week_name
-    from web.ops.embedded import database_url
     from web.mail.invites import invite
 
     try:
@@ -35,7 +34,7 @@ def cmd_demo_mail(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"weekly-trends demo-mail: {error}", file=sys.stderr)
         return 2
-    url = database_url(args.settings)
+    url = args.settings.database_url
     with connect(args.settings, "weekly-trends-demo-mail", url, row_factory=dict_row) as conn:
         guardian = conn.execute(
             "select id, email, display_name from guardian where email = %s", (DEMO_PARENT_EMAIL,)

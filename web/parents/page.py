@@ -11,7 +11,6 @@ from flask import Blueprint, current_app, render_template, request, session
 from flask_babel import get_locale
 
 from web import db, i18n
-from web.parents.alerts import alert_thresholds
 from web.auth import GUARDIAN, authenticate, require_same_origin
 from web.parents.chart import line_chart
 from web.params import bad_request, parse_end, parse_weeks, see_other
@@ -69,7 +68,7 @@ def dashboard(student_id: str | None = None):
         "dashboard.html",
         weekly_digest=weekly_digest,
         latest_alert=flagged[-1] if flagged else None,
-        alert_drop=alert_thresholds(current_app.config["SETTINGS"])[0],
+        alert_drop=current_app.config["SETTINGS"].alert_drop_points,
         children=children,
         student=student,
         stats=stats,

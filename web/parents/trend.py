@@ -18,7 +18,6 @@ import psycopg
 from flask import Response, current_app, request
 
 from web import db, i18n
-from web.parents.alerts import alert_thresholds
 from web.auth import GUARDIAN, authenticate_credential, presented_credential, refused
 from web.params import parse_end, parse_id, parse_weeks
 from web.problems import ProblemError
@@ -58,16 +57,6 @@ def guardian_students(conn: psycopg.Connection, guardian_id: int) -> list[dict]:
     ).fetchall()
 
 
-def endpoint_name() -> str:
-    return f"{request.method} {request.url_rule.rule}"
-
-
-def log_read(conn: psycopg.Connection, student_id: int) -> None:
-    """One access-log entry for this request's read of a student's figures, in conn's transaction:
-    no figures leave without their entry."""
-    db.log_access(conn, student_id, endpoint_name())
-
-
 @contextmanager
 def bad_parameters_after_credential(credential=None, *, allow_navigation: bool = False) -> Iterator[None]:
     """A bad parameter raised in the block is answered after the credential is judged (401 first), as
@@ -97,11 +86,11 @@ def student_trend(raw_student_id: str | None, args, *, page: bool = False, allow
         student_id = None if raw_student_id is None else parse_id(raw_student_id)
         weeks, end = (1, one_week) if one_week else (parse_weeks(args.get("weeks")), parse_end(args.get("end")))
     on_replica = db.reads_on_replica()
-    endpoint = endpoint_name()
+    endpoint = db.endpoint_name()
     with db.reader() as conn:
         row = conn.execute(TREND_CALL, (credential.token_hash, credential.token_id, student_id, weeks, end,
                                         current_app.config["CLASS_AVERAGE_MIN_STUDENTS"], endpoint,
-                                        not on_replica, page, *alert_thresholds(current_app.config["SETTINGS"]))).fetchone()
+                                        not on_replica, page, *current_app.config["SETTINGS"].alert_thresholds)).fetchone()
         if in_guardians_language and row["status"] in (200, 404):
             i18n.remember_guardian_language(conn, row["reader_id"])
         extra = within(conn, row) if within is not None and row["status"] == 200 else None

@@ -16,7 +16,6 @@ from web.auth import STAFF, authenticate, require_same_origin
 from web.params import bad_request, parse_bounded_int, parse_id, see_other
 from web.problems import ProblemError, html_errors
 from web.signin import add_sign_in_routes
-from web.parents.trend import log_read
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 html_errors(bp, "staff.login", "staff.search", STAFF.session_key, staff=True)
@@ -78,7 +77,7 @@ def student(student_id: str):
     with db.staff() as conn:
         authenticate(conn, STAFF, allow_navigation=True)
         profile = staff_student(conn, sid)
-        log_read(conn, sid)
+        db.log_read(conn, sid)
         rows = conn.execute(
             """
             select year, week_number, week_start_date, overall_average, quiz_average, quiz_count,
@@ -131,7 +130,7 @@ def send_sign_in_link(student_id: str, guardian_id: str):
         authenticate(conn, STAFF)
         staff_student(conn, sid)
         guardian = linked_guardian(conn, sid, guardian_id)
-        log_read(conn, sid)  # a staff action on this student's family, in the access log
+        db.log_read(conn, sid)  # a staff action on this student's family, in the access log
         try:
             settings = MailSettings.from_settings(current_app.config["SETTINGS"])
             recipient(guardian["email"], guardian["display_name"])  # a bad address: no token at all
@@ -170,7 +169,7 @@ def revoke_links(student_id: str, guardian_id: str):
         authenticate(conn, STAFF)
         staff_student(conn, sid)
         guardian = linked_guardian(conn, sid, guardian_id)
-        log_read(conn, sid)
+        db.log_read(conn, sid)
         revoked = conn.execute("select staff_revoke_guardian_tokens(%s, %s) as n", (sid, guardian["id"])).fetchone()["n"]
     flash(f"Revoked {revoked} sign-in link(s) of {guardian['email']}: they and their sessions no longer work.")
     return see_other(url_for("staff.student", student_id=sid))
