@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: install install-test run migrate demo test test-fast bench lock freeze-sql schema clean-db catalogs axe
+.PHONY: install install-test run migrate demo test test-fast lint format bench lock freeze-sql schema clean-db catalogs axe
 
 # Running needs only requirements/run.txt; the tests add requirements/test.txt. Both are locks of
 # the exact versions CI tested (`make lock` rewrites them); pyproject.toml keeps lower bounds.
@@ -44,6 +44,16 @@ run: install
 test: install-test
 	@[ -f $(AXE) ] || ! command -v npm >/dev/null 2>&1 || $(MAKE) --no-print-directory axe || echo "axe-core could not be installed: the browser tests will skip (fail under CI=true)"
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## ruff: the lint rules and the format pyproject.toml sets, over the whole tree (CI runs it first).
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+## Rewrites the tree in ruff's format and applies its safe fixes.
+format: install-test
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 test-fast: install-test
 	$(BIN)/python -m pytest -x -q -m "not slow" $(PYTEST_ARGS)

@@ -11,8 +11,20 @@ from datetime import datetime
 
 import psycopg
 
-from .common import (OURS, PLAIN, SEED_BASELINE, Check, Section, checkpoint, fmt_ratio, install_seed_baseline, log,
-                     median, round_order, use_variant)
+from .common import (
+    OURS,
+    PLAIN,
+    SEED_BASELINE,
+    Check,
+    Section,
+    checkpoint,
+    fmt_ratio,
+    install_seed_baseline,
+    log,
+    median,
+    round_order,
+    use_variant,
+)
 from .district import TIME_ZONES
 
 BULK_STUDENTS = 2000
@@ -36,7 +48,8 @@ def prepare(conn: psycopg.Connection) -> None:
     conn.execute(
         "insert into student_profile (id, display_name, time_zone)"
         " select g, 'Student ' || g, (%s::text[])[1 + g %% %s] from generate_series(1, %s) g",
-        (list(TIME_ZONES), len(TIME_ZONES), BULK_STUDENTS))
+        (list(TIME_ZONES), len(TIME_ZONES), BULK_STUDENTS),
+    )
     conn.execute("insert into course (id, name) select g, 'Course ' || g from generate_series(1, %s) g", (COURSES,))
     install_seed_baseline(conn)
     conn.execute("vacuum analyze")
@@ -52,8 +65,14 @@ def reset(conn: psycopg.Connection) -> None:
 
 def run_bulk(conn: psycopg.Connection, args, last_monday: datetime) -> Section:
     weeks = max(1, args.bulk_rows // (BULK_STUDENTS * SCORES_PER_STUDENT_WEEK))
-    params = {"students": BULK_STUDENTS, "courses": COURSES, "per_student": COURSES_PER_STUDENT,
-              "last_monday": last_monday, "weeks": weeks, "rows": args.bulk_rows}
+    params = {
+        "students": BULK_STUDENTS,
+        "courses": COURSES,
+        "per_student": COURSES_PER_STUDENT,
+        "last_monday": last_monday,
+        "weeks": weeks,
+        "rows": args.bulk_rows,
+    }
     prepare(conn)
     seconds: dict[str, list[float]] = {OURS: [], PLAIN: [], SEED_BASELINE: []}
     # The seed's row trigger takes minutes per million rows: one run, after the ABBA rounds.
@@ -70,19 +89,37 @@ def run_bulk(conn: psycopg.Connection, args, last_monday: datetime) -> Section:
     use_variant(conn, OURS)
     m = {v: median(s) for v, s in seconds.items()}
     section = Section(
-        "bulk", "Bulk load",
-        [f"One `INSERT INTO quiz_attempt (...) SELECT ... FROM generate_series(1, {args.bulk_rows:,})` in a database",
-         f"of its own ({BULK_STUDENTS:,} students, {COURSES} courses): each student takes {COURSES_PER_STUDENT} courses and",
-         f"has about {SCORES_PER_STUDENT_WEEK} scores a week over {weeks} weeks; `setseed()` makes the rows identical",
-         "for every variant. Each run starts from truncated tables after a `CHECKPOINT`; ours and no triggers",
-         f"alternate over {args.rounds} rounds (medians), the seed baseline runs once (its row trigger is slow)."],
+        "bulk",
+        "Bulk load",
+        [
+            f"One `INSERT INTO quiz_attempt (...) SELECT ... FROM generate_series(1, {args.bulk_rows:,})` in a database",
+            f"of its own ({BULK_STUDENTS:,} students, {COURSES} courses): each student takes {COURSES_PER_STUDENT} courses and",
+            f"has about {SCORES_PER_STUDENT_WEEK} scores a week over {weeks} weeks; `setseed()` makes the rows identical",
+            "for every variant. Each run starts from truncated tables after a `CHECKPOINT`; ours and no triggers",
+            f"alternate over {args.rounds} rounds (medians), the seed baseline runs once (its row trigger is slow).",
+        ],
         ["measurement", OURS, PLAIN, SEED_BASELINE, "ours / no triggers", "seed / no triggers"],
     )
-    section.rows.append([f"INSERT ... SELECT of {args.bulk_rows:,} rows", *(f"{m[v]:,.2f} s" for v in seconds),
-                         fmt_ratio(m[OURS] / m[PLAIN]), fmt_ratio(m[SEED_BASELINE] / m[PLAIN])])
+    section.rows.append(
+        [
+            f"INSERT ... SELECT of {args.bulk_rows:,} rows",
+            *(f"{m[v]:,.2f} s" for v in seconds),
+            fmt_ratio(m[OURS] / m[PLAIN]),
+            fmt_ratio(m[SEED_BASELINE] / m[PLAIN]),
+        ]
+    )
     section.rows.append(["rows per second", *(f"{args.bulk_rows / m[v]:,.0f}/s" for v in seconds), "", ""])
-    section.checks.append(Check("bulk", f"bulk INSERT ... SELECT of {args.bulk_rows:,} rows, ours / no triggers",
-                                m[OURS] / m[PLAIN], TARGET_BULK))
-    section.notes.append("Each run, in seconds: " + "; ".join(
-        f"{v}: " + ", ".join(f"{x:.2f}" for x in s) for v, s in seconds.items()) + ".")
+    section.checks.append(
+        Check(
+            "bulk",
+            f"bulk INSERT ... SELECT of {args.bulk_rows:,} rows, ours / no triggers",
+            m[OURS] / m[PLAIN],
+            TARGET_BULK,
+        )
+    )
+    section.notes.append(
+        "Each run, in seconds: "
+        + "; ".join(f"{v}: " + ", ".join(f"{x:.2f}" for x in s) for v, s in seconds.items())
+        + "."
+    )
     return section

@@ -16,8 +16,11 @@ OURS, PLAIN, SEED_BASELINE = "ours", "no triggers", "seed baseline"
 VARIANTS = (OURS, PLAIN, SEED_BASELINE)
 DEFAULT_STUDENTS = 20_000
 SOURCE_TABLES = ("quiz_attempt", "assignment_submission")
-OUR_TRIGGERS = ("_500_maintain_weekly_after_insert", "_500_maintain_weekly_after_update",
-                "_500_maintain_weekly_after_delete")
+OUR_TRIGGERS = (
+    "_500_maintain_weekly_after_insert",
+    "_500_maintain_weekly_after_update",
+    "_500_maintain_weekly_after_delete",
+)
 SEED_TRIGGER = "_600_seed_recalculate_week"
 SEED_SQL = Path(__file__).with_name("seed_baseline.sql")
 
@@ -58,11 +61,17 @@ def use_variant(conn: psycopg.Connection, variant: str) -> None:
         for table in SOURCE_TABLES:
             for trigger in OUR_TRIGGERS:
                 action = "enable" if variant == OURS else "disable"
-                conn.execute(sql.SQL("alter table {} {} trigger {}").format(
-                    sql.Identifier(table), sql.SQL(action), sql.Identifier(trigger)))
+                conn.execute(
+                    sql.SQL("alter table {} {} trigger {}").format(
+                        sql.Identifier(table), sql.SQL(action), sql.Identifier(trigger)
+                    )
+                )
             action = "enable" if variant == SEED_BASELINE else "disable"
-            conn.execute(sql.SQL("alter table {} {} trigger {}").format(
-                sql.Identifier(table), sql.SQL(action), sql.Identifier(SEED_TRIGGER)))
+            conn.execute(
+                sql.SQL("alter table {} {} trigger {}").format(
+                    sql.Identifier(table), sql.SQL(action), sql.Identifier(SEED_TRIGGER)
+                )
+            )
 
 
 def round_order(round_number: int, variants: tuple[str, ...] = VARIANTS) -> tuple[str, ...]:

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from queue import Queue
 from zoneinfo import ZoneInfo
 
@@ -55,8 +55,11 @@ def is_holiday(monday: date) -> bool:
     days = [monday + timedelta(days=n) for n in range(7)]
     if any((d.month, d.day) in ((12, 25), (1, 1)) for d in days):
         return True
-    return ((monday.month == 10 and 21 <= monday.day <= 27) or (monday.month == 2 and 15 <= monday.day <= 21)
-            or (monday.month == 4 and monday.day <= 7))
+    return (
+        (monday.month == 10 and 21 <= monday.day <= 27)
+        or (monday.month == 2 and 15 <= monday.day <= 21)
+        or (monday.month == 4 and monday.day <= 7)
+    )
 
 
 def school_weeks() -> list[tuple[int, date]]:
@@ -232,13 +235,19 @@ def copy_text(conn: psycopg.Connection, table: str, columns: tuple[str, ...], li
 def load_people(conn: psycopg.Connection, shape: Shape) -> None:
     """Students and courses, with explicit ids (identity columns are BY DEFAULT)."""
     with conn.transaction():
-        copy_text(conn, "student_profile", ("id", "display_name", "time_zone"),
-                  [f"{i + 1}\tStudent {i + 1}\t{shape.time_zone(i)}\n" for i in range(shape.students)])
+        copy_text(
+            conn,
+            "student_profile",
+            ("id", "display_name", "time_zone"),
+            [f"{i + 1}\tStudent {i + 1}\t{shape.time_zone(i)}\n" for i in range(shape.students)],
+        )
         names = []
         for year, autumn in enumerate(SCHOOL_YEARS):
             for n in range(shape.classes_per_year):
-                names.append(f"{year * shape.classes_per_year + n + 1}\t{autumn}-{(autumn + 1) % 100:02d}"
-                             f" {SUBJECTS[n % COURSES_PER_STUDENT]} {n // COURSES_PER_STUDENT + 1}\n")
+                names.append(
+                    f"{year * shape.classes_per_year + n + 1}\t{autumn}-{(autumn + 1) % 100:02d}"
+                    f" {SUBJECTS[n % COURSES_PER_STUDENT]} {n // COURSES_PER_STUDENT + 1}\n"
+                )
         copy_text(conn, "course", ("id", "name"), names)
         for table in ("student_profile", "course"):
             conn.execute(f"select setval(pg_get_serial_sequence('{table}', 'id'), (select max(id) from {table}))")
@@ -250,13 +259,16 @@ def grade_later(conn: psycopg.Connection, chunk: Chunk) -> int:
         ids, scores = zip(*chunk.quiz_grades)
         conn.execute(
             "update quiz_attempt q set teacher_score = g.s from unnest(%s::bigint[], %s::numeric[]) g(id, s)"
-            " where q.id = g.id", (list(ids), list(scores)))
+            " where q.id = g.id",
+            (list(ids), list(scores)),
+        )
     if chunk.assignment_grades:
         ids, scores, at = zip(*chunk.assignment_grades)
         conn.execute(
             "update assignment_submission a set is_graded = true, percentage = g.p, graded_at = g.at"
             "  from unnest(%s::bigint[], %s::numeric[], %s::timestamptz[]) g(id, p, at) where a.id = g.id",
-            (list(ids), list(scores), list(at)))
+            (list(ids), list(scores), list(at)),
+        )
     return len(chunk.quiz_grades) + len(chunk.assignment_grades)
 
 
@@ -276,8 +288,14 @@ class LoadStats:
         return self.rows / self.seconds
 
 
-def load(conn: psycopg.Connection, shape: Shape, *, progress: bool = True, chunk_students: int = CHUNK_STUDENTS,
-         writers: int = 1) -> LoadStats:
+def load(
+    conn: psycopg.Connection,
+    shape: Shape,
+    *,
+    progress: bool = True,
+    chunk_students: int = CHUNK_STUDENTS,
+    writers: int = 1,
+) -> LoadStats:
     """Generate and COPY the district into an empty, migrated database (autocommit connection).
 
     One thread generates the chunks; `writers` connections COPY them in
@@ -314,10 +332,19 @@ def load(conn: psycopg.Connection, shape: Shape, *, progress: bool = True, chunk
         with psycopg.connect(conn.info.dsn, password=conn.info.password, autocommit=True) as connection:
             write(connection, bar)
 
-    with tqdm(total=expected, unit=" rows", unit_scale=True, disable=not progress, file=sys.stderr,
-              desc="COPY district", smoothing=0.1) as bar:
-        threads = [threading.Thread(target=own_connection if n else write, args=(bar,) if n else (conn, bar))
-                   for n in range(writers)]
+    with tqdm(
+        total=expected,
+        unit=" rows",
+        unit_scale=True,
+        disable=not progress,
+        file=sys.stderr,
+        desc="COPY district",
+        smoothing=0.1,
+    ) as bar:
+        threads = [
+            threading.Thread(target=own_connection if n else write, args=(bar,) if n else (conn, bar))
+            for n in range(writers)
+        ]
         for thread in threads:
             thread.start()
         for chunk in chunks(shape, chunk_students):

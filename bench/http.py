@@ -31,25 +31,35 @@ TARGET_THROUGHPUT = 0.5
 TARGET_P99 = 2.0
 ENDPOINTS = ("ceiling", "healthz", "trend")
 # Measured (docs/benchmark-analysis.md): one round trip either way; the answer's SQL is the difference.
-CPU_BOUND = ("both answers are one round trip through the same pool and role; weekly_trend_json() costs the"
-             " database ~1 ms of CPU (authentication, link, access-log insert and commit, weeks, per-course weeks"
-             " from the source rows, class averages, JSON) against `select 1`, on 2 cores shared with gunicorn"
-             " and wrk")
+CPU_BOUND = (
+    "both answers are one round trip through the same pool and role; weekly_trend_json() costs the"
+    " database ~1 ms of CPU (authentication, link, access-log insert and commit, weeks, per-course weeks"
+    " from the source rows, class averages, JSON) against `select 1`, on 2 cores shared with gunicorn"
+    " and wrk"
+)
 
 
 def issue_tokens(conn: psycopg.Connection, students: list[int]) -> list[tuple[int, str]]:
     """A guardian per student, linked, with a fresh token each."""
     with conn.transaction():
-        conn.execute("insert into guardian (email) select 'parent.' || s || '@bench.example' from unnest(%s::bigint[]) s"
-                     " on conflict (email) do nothing", (students,))
-        conn.execute("insert into guardian_student (guardian_id, student_profile_id)"
-                     " select g.id, s from unnest(%s::bigint[]) s join guardian g on g.email = 'parent.' || s || '@bench.example'"
-                     " on conflict do nothing", (students,))
+        conn.execute(
+            "insert into guardian (email) select 'parent.' || s || '@bench.example' from unnest(%s::bigint[]) s"
+            " on conflict (email) do nothing",
+            (students,),
+        )
+        conn.execute(
+            "insert into guardian_student (guardian_id, student_profile_id)"
+            " select g.id, s from unnest(%s::bigint[]) s join guardian g on g.email = 'parent.' || s || '@bench.example'"
+            " on conflict do nothing",
+            (students,),
+        )
         return conn.execute(
             "select gs.student_profile_id, issue_guardian_token(gs.guardian_id)"
             "  from guardian_student gs join guardian g on g.id = gs.guardian_id"
             " where g.email like 'parent.%%@bench.example' and gs.student_profile_id = any(%s)"
-            " order by 1", (students,)).fetchall()
+            " order by 1",
+            (students,),
+        ).fetchall()
 
 
 def free_port() -> int:
@@ -96,7 +106,11 @@ def run_wrk(base: str, targets: Path, seconds: float, path: str, query: str) -> 
     env = os.environ | {"WT_BENCH_TARGETS": str(targets), "WT_BENCH_PATH": path, "WT_BENCH_QUERY": query}
     out = subprocess.run(
         ["wrk", "-t1", f"-c{CLIENTS}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "-s", str(WRK_SCRIPT), base],
-        env=env, capture_output=True, text=True, check=True).stdout
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     line = next(line for line in out.splitlines() if line.startswith("WRKJSON "))
     result = json.loads(line.removeprefix("WRKJSON "))
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
@@ -110,8 +124,10 @@ def skipped(reason: str) -> Section:
 
 def run_http(admin: psycopg.Connection, url: str, args, end: date) -> Section:
     if shutil.which("wrk") is None:
-        reason = ("wrk is not installed (`apt-get install -y wrk`; `make bench` installs it when it runs as root):"
-                  " the HTTP section was skipped.")
+        reason = (
+            "wrk is not installed (`apt-get install -y wrk`; `make bench` installs it when it runs as root):"
+            " the HTTP section was skipped."
+        )
         log(reason)
         return skipped(reason)
     students = sample_students(args.students, args.http_students, seed=4)
@@ -119,18 +135,39 @@ def run_http(admin: psycopg.Connection, url: str, args, end: date) -> Section:
     query = f"?end={end.isoformat()}"
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = os.environ | {"DATABASE_URL": url, "WEEKLY_TRENDS_SECRET_KEY": "bench-only-secret",
-                        "WEEKLY_TRENDS_POOL_MAX_SIZE": str(args.http_threads),
-                        "WEEKLY_TRENDS_POOL_MIN_SIZE": str(args.http_threads)}
-    command = [sys.executable, "-m", "gunicorn", "--workers", str(args.http_workers), "--threads",
-               str(args.http_threads), "--worker-class", "gthread", "--bind", f"127.0.0.1:{port}",
-               "--backlog", "256", "--reuse-port", "--log-level", "warning", "bench.wsgi:app"]
+    env = os.environ | {
+        "DATABASE_URL": url,
+        "WEEKLY_TRENDS_SECRET_KEY": "bench-only-secret",
+        "WEEKLY_TRENDS_POOL_MAX_SIZE": str(args.http_threads),
+        "WEEKLY_TRENDS_POOL_MIN_SIZE": str(args.http_threads),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--workers",
+        str(args.http_workers),
+        "--threads",
+        str(args.http_threads),
+        "--worker-class",
+        "gthread",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--backlog",
+        "256",
+        "--reuse-port",
+        "--log-level",
+        "warning",
+        "bench.wsgi:app",
+    ]
     runs: dict[str, list[dict]] = {path: [] for path in ENDPOINTS}
     with tempfile.TemporaryDirectory(prefix="wt-bench-http-") as tmp:
         targets = Path(tmp) / "targets.txt"
         targets.write_text("".join(f"{sid} {token}\n" for sid, token in tokens))
-        log(f"http: gunicorn {args.http_workers} workers x {args.http_threads} threads (--reuse-port), wrk {CLIENTS}"
-            f" clients, {args.rounds} rounds of {args.http_seconds:g} s per endpoint, {len(tokens):,} students")
+        log(
+            f"http: gunicorn {args.http_workers} workers x {args.http_threads} threads (--reuse-port), wrk {CLIENTS}"
+            f" clients, {args.rounds} rounds of {args.http_seconds:g} s per endpoint, {len(tokens):,} students"
+        )
         server = subprocess.Popen(command, env=env, cwd=Path(__file__).resolve().parent.parent)
         try:
             wait_until_up(base, server)
@@ -140,11 +177,13 @@ def run_http(admin: psycopg.Connection, url: str, args, end: date) -> Section:
             # The endpoints alternate over the rounds (ABC, CBA, ...): a burst of load from the other
             # agents on this machine, or an uneven split of wrk's connections, hits each alike.
             for r in range(args.rounds):
-                for path in (ENDPOINTS if r % 2 == 0 else ENDPOINTS[::-1]):
+                for path in ENDPOINTS if r % 2 == 0 else ENDPOINTS[::-1]:
                     runs[path].append(run_wrk(base, targets, args.http_seconds, path, query))
                     x = runs[path][-1]
-                    log(f"http round {r + 1}/{args.rounds} {path}: {x['rps']:,.0f} req/s, p50 {x['p50_us'] / 1000:.1f}"
-                        f" ms, p99 {x['p99_us'] / 1000:.1f} ms, {x['errors']} errors")
+                    log(
+                        f"http round {r + 1}/{args.rounds} {path}: {x['rps']:,.0f} req/s, p50 {x['p50_us'] / 1000:.1f}"
+                        f" ms, p99 {x['p99_us'] / 1000:.1f} ms, {x['errors']} errors"
+                    )
             workers = worker_pids(server.pid)
             rss = sorted((peak_rss_mib(pid) for pid in workers), reverse=True)
         finally:
@@ -153,38 +192,66 @@ def run_http(admin: psycopg.Connection, url: str, args, end: date) -> Section:
     results = {path: combined(rs) for path, rs in runs.items()}
     c, h, t = results["ceiling"], results["healthz"], results["trend"]
     section = Section(
-        "http", "Read path: the HTTP endpoint",
-        [f"`gunicorn bench.wsgi:app --reuse-port` with {args.http_workers} workers x {args.http_threads} threads",
-         f"(gthread; one worker per core, threads to overlap database waits; each worker its own listening socket,",
-         f"so the kernel spreads wrk's connections evenly), each worker's pool holding {args.http_threads} connections.",
-         f"`wrk -t1 -c{CLIENTS}` in a second process (`bench/wrk_trend.lua`) spreads the requests over",
-         f"{len(tokens):,} students, each with its parent's Bearer token:",
-         f"`GET /api/v1/students/<id>/weekly-trend{query}` (6 weeks with data, courses and class averages).",
-         "The bar is `GET /healthz` on the same server (one `select 1` through the same pool and role); the",
-         "no-database ceiling `GET /bench/ceiling` (Flask, headers, JSON; bench-only) is shown beside it.",
-         f"{args.rounds} rounds of {args.http_seconds:g} s per endpoint, the endpoints alternating (ABC, CBA, ...)",
-         "after a 3 s warm-up of each; throughput over all rounds, p50 and p99 the median of the rounds'.",
-         "Latency is wrk's (from the request's send)."],
+        "http",
+        "Read path: the HTTP endpoint",
+        [
+            f"`gunicorn bench.wsgi:app --reuse-port` with {args.http_workers} workers x {args.http_threads} threads",
+            "(gthread; one worker per core, threads to overlap database waits; each worker its own listening socket,",
+            f"so the kernel spreads wrk's connections evenly), each worker's pool holding {args.http_threads} connections.",
+            f"`wrk -t1 -c{CLIENTS}` in a second process (`bench/wrk_trend.lua`) spreads the requests over",
+            f"{len(tokens):,} students, each with its parent's Bearer token:",
+            f"`GET /api/v1/students/<id>/weekly-trend{query}` (6 weeks with data, courses and class averages).",
+            "The bar is `GET /healthz` on the same server (one `select 1` through the same pool and role); the",
+            "no-database ceiling `GET /bench/ceiling` (Flask, headers, JSON; bench-only) is shown beside it.",
+            f"{args.rounds} rounds of {args.http_seconds:g} s per endpoint, the endpoints alternating (ABC, CBA, ...)",
+            "after a 3 s warm-up of each; throughput over all rounds, p50 and p99 the median of the rounds'.",
+            "Latency is wrk's (from the request's send).",
+        ],
         ["endpoint", "requests/s", "p50", "p99", "errors", "ratio to /healthz", "ratio to the ceiling"],
     )
     for name, r in (("no-database ceiling", c), ("/healthz (select 1)", h), ("weekly-trend", t)):
-        section.rows.append([name, f"{r['rps']:,.0f}", f"{r['p50_us'] / 1000:,.1f} ms", f"{r['p99_us'] / 1000:,.1f} ms",
-                             str(r["errors"]),
-                             f"throughput {fmt_ratio(r['rps'] / h['rps'])}, p99 {fmt_ratio(r['p99_us'] / h['p99_us'])}",
-                             f"throughput {fmt_ratio(r['rps'] / c['rps'])}, p99 {fmt_ratio(r['p99_us'] / c['p99_us'])}"])
-    section.notes.append(f"Peak resident memory (VmHWM) of the web workers after the load: "
-                         + ", ".join(f"{m:,.0f} MiB" for m in rss) + ".")
-    section.notes.append("Each round (requests/s): " + "; ".join(
-        f"{path} " + ", ".join(f"{x['rps']:,.0f}" for x in runs[path]) for path in ENDPOINTS) + ".")
-    section.notes.append(f"Requests: ceiling {c['requests']:,}, /healthz {h['requests']:,}, weekly-trend"
-                         f" {t['requests']:,}; errors by kind (connect/read/write/status/timeout): weekly-trend"
-                         f" {t['connect']}/{t['read']}/{t['write']}/{t['status']}/{t['timeout']}.")
+        section.rows.append(
+            [
+                name,
+                f"{r['rps']:,.0f}",
+                f"{r['p50_us'] / 1000:,.1f} ms",
+                f"{r['p99_us'] / 1000:,.1f} ms",
+                str(r["errors"]),
+                f"throughput {fmt_ratio(r['rps'] / h['rps'])}, p99 {fmt_ratio(r['p99_us'] / h['p99_us'])}",
+                f"throughput {fmt_ratio(r['rps'] / c['rps'])}, p99 {fmt_ratio(r['p99_us'] / c['p99_us'])}",
+            ]
+        )
+    section.notes.append(
+        "Peak resident memory (VmHWM) of the web workers after the load: "
+        + ", ".join(f"{m:,.0f} MiB" for m in rss)
+        + "."
+    )
+    section.notes.append(
+        "Each round (requests/s): "
+        + "; ".join(f"{path} " + ", ".join(f"{x['rps']:,.0f}" for x in runs[path]) for path in ENDPOINTS)
+        + "."
+    )
+    section.notes.append(
+        f"Requests: ceiling {c['requests']:,}, /healthz {h['requests']:,}, weekly-trend"
+        f" {t['requests']:,}; errors by kind (connect/read/write/status/timeout): weekly-trend"
+        f" {t['connect']}/{t['read']}/{t['write']}/{t['status']}/{t['timeout']}."
+    )
     section.checks += [
-        Check("http", "weekly-trend throughput / /healthz", t["rps"] / h["rps"], TARGET_THROUGHPUT, at_least=True,
-              why=CPU_BOUND),
-        Check("http", "weekly-trend p99 / /healthz p99", t["p99_us"] / h["p99_us"], TARGET_P99,
-              why=f"queueing of {CLIENTS} clients on {args.http_workers} x {args.http_threads} threads behind that"
-                  " CPU"),
+        Check(
+            "http",
+            "weekly-trend throughput / /healthz",
+            t["rps"] / h["rps"],
+            TARGET_THROUGHPUT,
+            at_least=True,
+            why=CPU_BOUND,
+        ),
+        Check(
+            "http",
+            "weekly-trend p99 / /healthz p99",
+            t["p99_us"] / h["p99_us"],
+            TARGET_P99,
+            why=f"queueing of {CLIENTS} clients on {args.http_workers} x {args.http_threads} threads behind that CPU",
+        ),
         Check("http", "weekly-trend errors", t["errors"], 0, unit="errors"),
     ]
     return section
@@ -192,8 +259,10 @@ def run_http(admin: psycopg.Connection, url: str, args, end: date) -> Section:
 
 def combined(rounds: list[dict]) -> dict:
     """One endpoint's rounds as one: requests over the total duration; p50 and p99 the median of the rounds'."""
-    total = {key: sum(r[key] for r in rounds) for key in ("requests", "duration_us", "connect", "read", "write",
-                                                          "status", "timeout", "errors")}
+    total = {
+        key: sum(r[key] for r in rounds)
+        for key in ("requests", "duration_us", "connect", "read", "write", "status", "timeout", "errors")
+    }
     total["rps"] = total["requests"] / (total["duration_us"] / 1e6)
     for key in ("p50_us", "p99_us"):
         total[key] = statistics.median(r[key] for r in rounds)

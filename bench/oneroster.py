@@ -53,8 +53,15 @@ def write_csv(path: Path, header: str, rows) -> None:
 def result_row(r: random.Random, rid: str, item: str, student: str, top: int, day: date) -> tuple:
     status = r.choice(STATUSES)
     score = "" if status in ("not submitted", "exempt") else str(r.randint(0, top * 10) / 10)
-    when = "" if not score and status != "submitted" else (
-        day.isoformat() if r.random() < 0.5 else f"{day.isoformat()}T{r.randint(7, 16):02d}:{r.randint(0, 59):02d}:00Z")
+    when = (
+        ""
+        if not score and status != "submitted"
+        else (
+            day.isoformat()
+            if r.random() < 0.5
+            else f"{day.isoformat()}T{r.randint(7, 16):02d}:{r.randint(0, 59):02d}:00Z"
+        )
+    )
     return ("", "", rid, item, student, status, score, when, "")
 
 
@@ -63,24 +70,40 @@ def write_district(directory: Path, students: int, seed: int) -> tuple[int, list
     r = random.Random(seed)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "manifest.csv").write_text(MANIFEST.format(m="bulk", r="bulk"))
-    write_csv(directory / "users.csv", "sourcedId,status,dateLastModified,role,givenName,familyName,email,"
-              "agentSourcedIds,metadata.timeZone",
-              [row for s in range(students) for row in (
-                  (f"s{s}", "", "", "student", "Student", str(s), "", f"p{s}", TIME_ZONES[s % len(TIME_ZONES)]),
-                  (f"p{s}", "", "", "parent", "Parent", str(s), f"p{s}@families.example.org", f"s{s}", ""))])
+    write_csv(
+        directory / "users.csv",
+        "sourcedId,status,dateLastModified,role,givenName,familyName,email,agentSourcedIds,metadata.timeZone",
+        [
+            row
+            for s in range(students)
+            for row in (
+                (f"s{s}", "", "", "student", "Student", str(s), "", f"p{s}", TIME_ZONES[s % len(TIME_ZONES)]),
+                (f"p{s}", "", "", "parent", "Parent", str(s), f"p{s}@families.example.org", f"s{s}", ""),
+            )
+        ],
+    )
     classes = students * CLASSES_PER_STUDENT // CLASS_SIZE
-    write_csv(directory / "classes.csv", "sourcedId,status,dateLastModified,title",
-              [(f"c{c}", "", "", f"Class {c}") for c in range(classes)])
-    write_csv(directory / "categories.csv", "sourcedId,status,dateLastModified,title",
-              [(cid, "", "", title) for cid, title in CATEGORIES])
+    write_csv(
+        directory / "classes.csv",
+        "sourcedId,status,dateLastModified,title",
+        [(f"c{c}", "", "", f"Class {c}") for c in range(classes)],
+    )
+    write_csv(
+        directory / "categories.csv",
+        "sourcedId,status,dateLastModified,title",
+        [(cid, "", "", title) for cid, title in CATEGORIES],
+    )
     items, tops = [], {}
     for c in range(classes):
         for k in range(ITEMS_PER_CLASS):
             top = r.choice((10, 20, 50, 100))
             tops[f"i{c}-{k}"] = (top, FIRST_MONDAY + timedelta(days=r.randrange(WEEKS * 7)))
             items.append((f"i{c}-{k}", "", "", f"Item {k}", f"c{c}", r.choice(CATEGORIES)[0], "0", str(top)))
-    write_csv(directory / "lineItems.csv", "sourcedId,status,dateLastModified,title,classSourcedId,"
-              "categorySourcedId,resultValueMin,resultValueMax", items)
+    write_csv(
+        directory / "lineItems.csv",
+        "sourcedId,status,dateLastModified,title,classSourcedId,categorySourcedId,resultValueMin,resultValueMax",
+        items,
+    )
     results = []
     for c in range(classes):
         # Class c holds CLASS_SIZE consecutive students (wrapping), so each student is in 6 classes.
@@ -106,11 +129,24 @@ def write_delta(directory: Path, results: list[tuple], share: float, seed: int) 
             changed.append(("tobedeleted", modified, rid, item, student, "", "", "", comment))
         else:
             day = FIRST_MONDAY + timedelta(days=r.randrange(WEEKS * 7))
-            changed.append(("active", modified, rid, item, student, "fully graded", str(r.randint(0, 10)),
-                            day.isoformat(), comment))
-    write_csv(directory / "results.csv",
-              "status,dateLastModified,sourcedId,lineItemSourcedId,studentSourcedId,scoreStatus,score,scoreDate,"
-              "comment", changed)
+            changed.append(
+                (
+                    "active",
+                    modified,
+                    rid,
+                    item,
+                    student,
+                    "fully graded",
+                    str(r.randint(0, 10)),
+                    day.isoformat(),
+                    comment,
+                )
+            )
+    write_csv(
+        directory / "results.csv",
+        "status,dateLastModified,sourcedId,lineItemSourcedId,studentSourcedId,scoreStatus,score,scoreDate,comment",
+        changed,
+    )
     return len(changed)
 
 
@@ -137,34 +173,53 @@ def run_oneroster(conn: psycopg.Connection, args) -> Section:
         delta, s3 = timed_import(conn, Path(tmp) / "delta")
         log(f"oneroster: delta of {n_delta:,} results {delta:.2f} s")
     drifted = conn.execute("select count(*) from check_weekly_performance()").fetchone()[0]
-    scores = conn.execute("select (select count(*) from quiz_attempt) + (select count(*) from assignment_submission)"
-                          ).fetchone()[0]
+    scores = conn.execute(
+        "select (select count(*) from quiz_attempt) + (select count(*) from assignment_submission)"
+    ).fetchone()[0]
     section = Section(
-        "oneroster", "OneRoster import",
-        [f"A district of {args.students:,} students (each with one parent, in 6 classes of {CLASS_SIZE}), "
-         f"{ITEMS_PER_CLASS} line items a class, as OneRoster 1.1 CSV",
-         f"({size / 1e6:,.1f} MB, written in {written_seconds:.1f} s, not timed), imported by"
-         " `import_oneroster()` as `weekly-trends import oneroster` runs it, in a database of its own, our triggers",
-         "on: reading the files, COPY into staging tables, validation in SQL, the writes and the commit, end to end.",
-         "Then the same files again, and a delta results.csv changing 5% of the results (a fifth of them deleted)."],
+        "oneroster",
+        "OneRoster import",
+        [
+            f"A district of {args.students:,} students (each with one parent, in 6 classes of {CLASS_SIZE}), "
+            f"{ITEMS_PER_CLASS} line items a class, as OneRoster 1.1 CSV",
+            f"({size / 1e6:,.1f} MB, written in {written_seconds:.1f} s, not timed), imported by"
+            " `import_oneroster()` as `weekly-trends import oneroster` runs it, in a database of its own, our triggers",
+            "on: reading the files, COPY into staging tables, validation in SQL, the writes and the commit, end to end.",
+            "Then the same files again, and a delta results.csv changing 5% of the results (a fifth of them deleted).",
+        ],
         ["import", "result rows", "seconds", "result rows per second", "rows written"],
     )
-    section.rows.append(["first (empty database)", f"{n_results:,}", f"{first:.2f}", f"{n_results / first:,.0f}/s",
-                         f"{s1.written:,}"])
-    section.rows.append(["the same files again", f"{n_results:,}", f"{again:.2f}", f"{n_results / again:,.0f}/s",
-                         f"{s2.written:,}"])
-    section.rows.append(["delta (5% of the results)", f"{n_delta:,}", f"{delta:.2f}", f"{n_delta / delta:,.0f}/s",
-                         f"{s3.written:,}"])
-    section.notes.append(f"After the three imports: {scores:,} quiz and assignment rows; check_weekly_performance()"
-                         f" found {drifted} drifted weeks. A reimport must write 0 rows: it wrote {s2.written}.")
+    section.rows.append(
+        ["first (empty database)", f"{n_results:,}", f"{first:.2f}", f"{n_results / first:,.0f}/s", f"{s1.written:,}"]
+    )
+    section.rows.append(
+        ["the same files again", f"{n_results:,}", f"{again:.2f}", f"{n_results / again:,.0f}/s", f"{s2.written:,}"]
+    )
+    section.rows.append(
+        ["delta (5% of the results)", f"{n_delta:,}", f"{delta:.2f}", f"{n_delta / delta:,.0f}/s", f"{s3.written:,}"]
+    )
+    section.notes.append(
+        f"After the three imports: {scores:,} quiz and assignment rows; check_weekly_performance()"
+        f" found {drifted} drifted weeks. A reimport must write 0 rows: it wrote {s2.written}."
+    )
     top = "; ".join(f"{seconds:.2f} s {what.split(' (')[0][:60]}" for seconds, what in spent[:6])
-    section.notes.append(f"Where the first import spent its time (statements, longest first): {top}; the rest"
-                         f" {sum(t for t, _ in spent[6:]):.2f} s.")
-    inserts = sum(t for t, what in spent if what.startswith(("insert into quiz_attempt",
-                                                              "insert into assignment_submission")))
-    section.checks.append(Check(
-        "oneroster", "first import, result rows per second (end to end, triggers on)", n_results / first,
-        TARGET_ROWS_PER_SECOND, unit="rows/s", at_least=True,
-        why=f"the two INSERTs into the score tables (foreign keys and the weekly triggers) took {inserts:.2f} s of"
-            f" {first:.2f} s, capping the import at {n_results / inserts:,.0f} rows/s (docs/oneroster.md)"))
+    section.notes.append(
+        f"Where the first import spent its time (statements, longest first): {top}; the rest"
+        f" {sum(t for t, _ in spent[6:]):.2f} s."
+    )
+    inserts = sum(
+        t for t, what in spent if what.startswith(("insert into quiz_attempt", "insert into assignment_submission"))
+    )
+    section.checks.append(
+        Check(
+            "oneroster",
+            "first import, result rows per second (end to end, triggers on)",
+            n_results / first,
+            TARGET_ROWS_PER_SECOND,
+            unit="rows/s",
+            at_least=True,
+            why=f"the two INSERTs into the score tables (foreign keys and the weekly triggers) took {inserts:.2f} s of"
+            f" {first:.2f} s, capping the import at {n_results / inserts:,.0f} rows/s (docs/oneroster.md)",
+        )
+    )
     return section

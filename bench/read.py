@@ -46,8 +46,10 @@ select s.week_start_date, date_part('isoyear', s.week_start_date) as year, date_
 MIN_CLASS = 10  # the app's default CLASS_AVERAGE_MIN_STUDENTS
 # The endpoint's whole answer (authentication, link, weeks, per-course weeks, class averages, JSON), without
 # the access-log entry: the call web.students.student_trend makes.
-ANSWER = ("select answer from weekly_trend_json(sha256(convert_to(%(token)s, 'UTF8')), null, %(student)s, %(weeks)s,"
-          " %(end)s, %(min_class)s, 'bench', false)")
+ANSWER = (
+    "select answer from weekly_trend_json(sha256(convert_to(%(token)s, 'UTF8')), null, %(student)s, %(weeks)s,"
+    " %(end)s, %(min_class)s, 'bench', false)"
+)
 
 
 def sample_students(students: int, count: int, seed: int = 3) -> list[int]:
@@ -60,9 +62,12 @@ def run_read(url: str, args, end: date) -> Section:
     students = sample_students(args.students, args.read_students)
     log(f"read path: {len(students):,} students, weeks {first} to {last}")
     ms: dict[str, list[float]] = {"weekly": [], "raw": [], "stats": []}
-    with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn, \
-            psycopg.connect(url, autocommit=True) as reader:
+    with (
+        psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn,
+        psycopg.connect(url, autocommit=True) as reader,
+    ):
         from .http import issue_tokens  # noqa: PLC0415 - the same guardians and tokens as the HTTP section
+
         tokens = dict(issue_tokens(reader, students))
         reader.execute("set role weekly_trends_reader")  # as the app's requests run
         for n, student in enumerate(students):
@@ -71,27 +76,45 @@ def run_read(url: str, args, end: date) -> Section:
             order = ("weekly", "raw") if n % 2 == 0 else ("raw", "weekly")
             for kind in order:
                 ms[kind].append(timed_ms(conn, WEEKLY_TABLE if kind == "weekly" else RAW_GROUP_BY, params))
-            ms["stats"].append(timed_ms(reader, ANSWER, {"token": tokens[student], "student": student, "weeks": WEEKS,
-                                                       "end": end, "min_class": MIN_CLASS}))
+            ms["stats"].append(
+                timed_ms(
+                    reader,
+                    ANSWER,
+                    {"token": tokens[student], "student": student, "weeks": WEEKS, "end": end, "min_class": MIN_CLASS},
+                )
+            )
     q = {kind: (percentile(v, 50), percentile(v, 99)) for kind, v in ms.items()}
     section = Section(
-        "read", "Read path: the dashboard query",
-        [f"For {len(students):,} random students of the district (3 school years of history each), the 6 ISO weeks",
-         f"ending {last.isoformat()} (the district's last school week): the seed's dashboard query (6 rows of",
-         "`student_weekly_performance` by its key) against the seed's \"before\", a GROUP BY over the student's",
-         "raw quiz and assignment rows of those weeks (same rules, time zone included; `bench/read.py`),",
-         "alternating which runs first. Time is the client's: execute and fetch over one connection. Shown",
-         "beside them: the endpoint's whole answer, `weekly_trend_json()` as the reader role (authentication, the",
-         "link, the weeks, the per-course weeks from the source rows and the class averages, as JSON; no",
-         "access-log entry), per student."],
+        "read",
+        "Read path: the dashboard query",
+        [
+            f"For {len(students):,} random students of the district (3 school years of history each), the 6 ISO weeks",
+            f"ending {last.isoformat()} (the district's last school week): the seed's dashboard query (6 rows of",
+            "`student_weekly_performance` by its key) against the seed's \"before\", a GROUP BY over the student's",
+            "raw quiz and assignment rows of those weeks (same rules, time zone included; `bench/read.py`),",
+            "alternating which runs first. Time is the client's: execute and fetch over one connection. Shown",
+            "beside them: the endpoint's whole answer, `weekly_trend_json()` as the reader role (authentication, the",
+            "link, the weeks, the per-course weeks from the source rows and the class averages, as JSON; no",
+            "access-log entry), per student.",
+        ],
         ["query", "p50", "p99", "p50 ratio", "p99 ratio"],
     )
-    for kind, label in (("weekly", "weekly table (seed's dashboard query)"),
-                        ("raw", "GROUP BY over the raw rows (the seed's \"before\")"),
-                        ("stats", "weekly_trend_json() (the whole answer)")):
-        section.rows.append([label, fmt_ms(q[kind][0]), fmt_ms(q[kind][1]),
-                             fmt_ratio(q[kind][0] / q["weekly"][0]), fmt_ratio(q[kind][1] / q["weekly"][1])])
-    section.notes.append(f"Ratios are against the weekly table: the raw GROUP BY is {q['raw'][0] / q['weekly'][0]:.1f}×"
-                         f" slower at p50 and {q['raw'][1] / q['weekly'][1]:.1f}× at p99.")
+    for kind, label in (
+        ("weekly", "weekly table (seed's dashboard query)"),
+        ("raw", 'GROUP BY over the raw rows (the seed\'s "before")'),
+        ("stats", "weekly_trend_json() (the whole answer)"),
+    ):
+        section.rows.append(
+            [
+                label,
+                fmt_ms(q[kind][0]),
+                fmt_ms(q[kind][1]),
+                fmt_ratio(q[kind][0] / q["weekly"][0]),
+                fmt_ratio(q[kind][1] / q["weekly"][1]),
+            ]
+        )
+    section.notes.append(
+        f"Ratios are against the weekly table: the raw GROUP BY is {q['raw'][0] / q['weekly'][0]:.1f}×"
+        f" slower at p50 and {q['raw'][1] / q['weekly'][1]:.1f}× at p99."
+    )
     return section
-

@@ -69,14 +69,23 @@ def measure_refresh(conn: psycopg.Connection) -> tuple[dict[str, list[float]], i
 
 def storage(conn: psycopg.Connection) -> list[list[str]]:
     rows = []
-    for table in ("student_weekly_performance", "course_weekly_performance", "quiz_attempt",
-                  "assignment_submission"):
+    for table in ("student_weekly_performance", "course_weekly_performance", "quiz_attempt", "assignment_submission"):
         count, tuple_bytes, heap, total = conn.execute(
             f"select count(*), avg(pg_column_size(t.*)), pg_table_size('{table}'), pg_total_relation_size('{table}')"
-            f"  from {table} t").fetchone()
+            f"  from {table} t"
+        ).fetchone()
         count = max(count, 1)
-        rows.append([f"`{table}`", f"{count:,}", f"{tuple_bytes or 0:,.0f} B", f"{heap / 2**20:,.1f} MiB",
-                     f"{(total - heap) / count:,.0f} B", f"{total / 2**20:,.1f} MiB", f"{total / count:,.0f} B"])
+        rows.append(
+            [
+                f"`{table}`",
+                f"{count:,}",
+                f"{tuple_bytes or 0:,.0f} B",
+                f"{heap / 2**20:,.1f} MiB",
+                f"{(total - heap) / count:,.0f} B",
+                f"{total / 2**20:,.1f} MiB",
+                f"{total / count:,.0f} B",
+            ]
+        )
     size = conn.execute("select pg_database_size(current_database())").fetchone()[0]
     rows.append(["whole database", "", "", "", "", f"{size / 2**20:,.1f} MiB", ""])
     return rows
@@ -103,74 +112,121 @@ def run_rebuild(conn: psycopg.Connection, url: str, args, end: date) -> Section:
     weekly_rows, class_rows, course_weeks = conn.execute(
         "select (select count(*) from student_weekly_performance),"
         "       (select count(*) from course_weekly_performance),"
-        "       (select sum(student_count) from course_weekly_performance)").fetchone()
+        "       (select sum(student_count) from course_weekly_performance)"
+    ).fetchone()
     weekly_bytes = conn.execute(
         "select pg_total_relation_size('student_weekly_performance')::float8 / greatest(count(*), 1)"
-        "  from student_weekly_performance").fetchone()[0]
+        "  from student_weekly_performance"
+    ).fetchone()[0]
     section = Section(
-        "rebuild", "Rebuild and storage",
-        ["`select refresh_weekly_performance()` (every student and week, class view included) over the whole",
-         "district, whose aggregates the triggers already keep exact, against a bare `GROUP BY` that computes the",
-         "same weekly figures from the same rows (every counted score of both tables in its ISO week in the",
-         "student's time zone; `bench/rebuild.py`, `GROUP_BY`): the refresh runs once, between two runs of",
-         "each GROUP BY (their median is the figure).",
-         "Beside it, no target: the first report's naive GROUP BY (UTC weeks, `quiz_attempt` only), cheaper and",
-         "wrong for every student outside UTC. One student: `refresh_weekly_performance(id, null, false)` for",
-         f"{len(students):,} random students with 3 years of history, one call each, client time."],
+        "rebuild",
+        "Rebuild and storage",
+        [
+            "`select refresh_weekly_performance()` (every student and week, class view included) over the whole",
+            "district, whose aggregates the triggers already keep exact, against a bare `GROUP BY` that computes the",
+            "same weekly figures from the same rows (every counted score of both tables in its ISO week in the",
+            "student's time zone; `bench/rebuild.py`, `GROUP_BY`): the refresh runs once, between two runs of",
+            "each GROUP BY (their median is the figure).",
+            "Beside it, no target: the first report's naive GROUP BY (UTC weeks, `quiz_attempt` only), cheaper and",
+            "wrong for every student outside UTC. One student: `refresh_weekly_performance(id, null, false)` for",
+            f"{len(students):,} random students with 3 years of history, one call each, client time.",
+        ],
         ["measurement", "value", "against", "ratio", "target"],
     )
     section.rows += [
-        ["refresh_weekly_performance() vs GROUP BY of the weekly figures", f"{m['refresh']:,.2f} s",
-         f"{m['GROUP BY']:,.2f} s", fmt_ratio(m["refresh"] / m["GROUP BY"]), f"≤ {TARGET_REFRESH:g}×"],
-        ["refresh_weekly_performance() vs naive UTC GROUP BY", f"{m['refresh']:,.2f} s",
-         f"{m['naive GROUP BY']:,.2f} s", fmt_ratio(m["refresh"] / m["naive GROUP BY"]), "—"],
-        ["refresh vs the GROUP BY run serially (parallel query off)", f"{m['refresh']:,.2f} s", f"{serial:,.2f} s",
-         fmt_ratio(m["refresh"] / serial), "—"],
+        [
+            "refresh_weekly_performance() vs GROUP BY of the weekly figures",
+            f"{m['refresh']:,.2f} s",
+            f"{m['GROUP BY']:,.2f} s",
+            fmt_ratio(m["refresh"] / m["GROUP BY"]),
+            f"≤ {TARGET_REFRESH:g}×",
+        ],
+        [
+            "refresh_weekly_performance() vs naive UTC GROUP BY",
+            f"{m['refresh']:,.2f} s",
+            f"{m['naive GROUP BY']:,.2f} s",
+            fmt_ratio(m["refresh"] / m["naive GROUP BY"]),
+            "—",
+        ],
+        [
+            "refresh vs the GROUP BY run serially (parallel query off)",
+            f"{m['refresh']:,.2f} s",
+            f"{serial:,.2f} s",
+            fmt_ratio(m["refresh"] / serial),
+            "—",
+        ],
         ["one student, p50", fmt_ms(p50), "", "", ""],
         ["one student, p99", fmt_ms(p99), "", "", f"< {TARGET_ONE_STUDENT_P99_MS:g} ms"],
-        [f"one student, its last 12 weeks only (p_since {since.isoformat()}), p50", fmt_ms(percentile(recent, 50)),
-         "", "", ""],
+        [
+            f"one student, its last 12 weeks only (p_since {since.isoformat()}), p50",
+            fmt_ms(percentile(recent, 50)),
+            "",
+            "",
+            "",
+        ],
         ["one student, its last 12 weeks only, p99", fmt_ms(percentile(recent, 99)), "", "", ""],
     ]
     # The plan cache decides after 5 calls; the last calls show which plan it kept.
     settled = median(after_full[5:] or after_full)
     generic = settled > 3 * p50
     section.checks += [
-        Check("rebuild", "refresh_weekly_performance() / GROUP BY of the weekly figures", m["refresh"] / m["GROUP BY"],
-              TARGET_REFRESH, why=f"the refresh compares {weekly_rows:,} weekly groups with the stored rows, then"
-                                  f" recomputes the class view ({class_rows:,} course weeks) from"
-                                  f" {course_weeks or 0:,} student-course-week groups of the source rows; the"
-                                  f" GROUP BY makes {weekly_rows:,} weekly groups"),
-        Check("rebuild", "refresh_weekly_performance(id, null, false), p99", p99, TARGET_ONE_STUDENT_P99_MS, unit="ms",
-              why=f"p50 {p50:.1f} ms: a fixed cost per call (locks, ~1 ms of planning) plus 3 years of rows"
-                  + (f"; after a full refresh in the same session a generic plan: {settled:,.0f} ms" if generic
-                     else "")),
+        Check(
+            "rebuild",
+            "refresh_weekly_performance() / GROUP BY of the weekly figures",
+            m["refresh"] / m["GROUP BY"],
+            TARGET_REFRESH,
+            why=f"the refresh compares {weekly_rows:,} weekly groups with the stored rows, then"
+            f" recomputes the class view ({class_rows:,} course weeks) from"
+            f" {course_weeks or 0:,} student-course-week groups of the source rows; the"
+            f" GROUP BY makes {weekly_rows:,} weekly groups",
+        ),
+        Check(
+            "rebuild",
+            "refresh_weekly_performance(id, null, false), p99",
+            p99,
+            TARGET_ONE_STUDENT_P99_MS,
+            unit="ms",
+            why=f"p50 {p50:.1f} ms: a fixed cost per call (locks, ~1 ms of planning) plus 3 years of rows"
+            + (f"; after a full refresh in the same session a generic plan: {settled:,.0f} ms" if generic else ""),
+        ),
     ]
-    section.notes.append("Each run, in seconds: " + "; ".join(
-        f"{label}: " + ", ".join(f"{x:.2f}" for x in v) for label, v in seconds.items())
+    section.notes.append(
+        "Each run, in seconds: "
+        + "; ".join(f"{label}: " + ", ".join(f"{x:.2f}" for x in v) for label, v in seconds.items())
         + f". The full refreshes wrote {written} rows in all"
-        + (" (the triggers had kept every row exact)." if written == 0 else ": the aggregates had drifted!"))
+        + (" (the triggers had kept every row exact)." if written == 0 else ": the aggregates had drifted!")
+    )
     section.notes.append(
         f"One student in the session that had just run the full refresh: {len(after_full)} calls took "
-        + ", ".join(fmt_ms(x) for x in after_full) + (
+        + ", ".join(fmt_ms(x) for x in after_full)
+        + (
             ". PL/pgSQL caches the plan of rebuild_weekly_rows' statement per session; after 5 calls it compares"
             " the generic plan with the average custom plan, which the full refresh made expensive, and keeps the"
             " generic plan, whose `(p_student_profile_id is null or ... = p_student_profile_id)` filters scan"
-            " whole tables (see docs/benchmark-analysis.md)." if generic else
-            ": no generic-plan penalty (the calls after the 5th cost what a fresh session's do)."))
+            " whole tables (see docs/benchmark-analysis.md)."
+            if generic
+            else ": no generic-plan penalty (the calls after the 5th cost what a fresh session's do)."
+        )
+    )
     section.notes.append("")
-    section.notes.append("Storage, after `VACUUM ANALYZE` (tuple = the average row's data and header, as"
-                         " `pg_column_size` counts it; table = heap and TOAST files; indexes per row; total = with"
-                         " every index):")
+    section.notes.append(
+        "Storage, after `VACUUM ANALYZE` (tuple = the average row's data and header, as"
+        " `pg_column_size` counts it; table = heap and TOAST files; indexes per row; total = with"
+        " every index):"
+    )
     section.notes.append("")
-    section.notes += ["| relation | rows | tuple | table | indexes per row | total | total per row |",
-                      "|---|---:|---:|---:|---:|---:|---:|"]
+    section.notes += [
+        "| relation | rows | tuple | table | indexes per row | total | total per row |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     section.notes += ["| " + " | ".join(r) + " |" for r in storage(conn)]
     section.notes.append("")
-    section.notes.append(f"A weekly row takes {weekly_bytes:,.0f} bytes on disk with its index (the seed estimated"
-                         f" ~{SEED_ESTIMATE_BYTES}, the bare values): the tuple header is 24 bytes, the exact numeric"
-                         " sums and two timestamps are kept beside the averages; the rest of the file is free space:"
-                         " fillfactor 80 (room for HOT updates) and the room left by the load's own updates (each"
-                         " week's row was written by the quiz COPY, the assignment COPY and the grading UPDATE),"
-                         " which VACUUM keeps for the next writes rather than returning it.")
+    section.notes.append(
+        f"A weekly row takes {weekly_bytes:,.0f} bytes on disk with its index (the seed estimated"
+        f" ~{SEED_ESTIMATE_BYTES}, the bare values): the tuple header is 24 bytes, the exact numeric"
+        " sums and two timestamps are kept beside the averages; the rest of the file is free space:"
+        " fillfactor 80 (room for HOT updates) and the room left by the load's own updates (each"
+        " week's row was written by the quiz COPY, the assignment COPY and the grading UPDATE),"
+        " which VACUUM keeps for the next writes rather than returning it."
+    )
     return section

@@ -12,8 +12,11 @@ ANALYSIS = "docs/benchmark-analysis.md"
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|",
-            *("| " + " | ".join(row) + " |" for row in rows)]
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|",
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
 
 
 def print_sections(sections: list[Section]) -> None:
@@ -60,14 +63,25 @@ def target_rows(sections: list[Section]) -> list[list[str]]:
     rows = []
     for section in sections:
         for c in section.checks:
-            verdict = "yes" if c.met else "**NO**" + (f": {c.why}" if c.why else "") + (
-                f" ([why and the fix]({Path(ANALYSIS).name}))")
+            verdict = (
+                "yes"
+                if c.met
+                else "**NO**" + (f": {c.why}" if c.why else "") + (f" ([why and the fix]({Path(ANALYSIS).name}))")
+            )
             rows.append([section.title, c.name, c.shown(c.value), c.target, verdict])
     return rows
 
 
-def write_report(path: Path, args, sections: list[Section], loaded: dict, machine: dict, command: str,
-                 started: datetime, elapsed: float) -> None:
+def write_report(
+    path: Path,
+    args,
+    sections: list[Section],
+    loaded: dict,
+    machine: dict,
+    command: str,
+    started: datetime,
+    elapsed: float,
+) -> None:
     small = args.students != DEFAULT_STUDENTS
     lines = [
         "# Benchmarks",
@@ -80,10 +94,17 @@ def write_report(path: Path, args, sections: list[Section], loaded: dict, machin
         "",
     ]
     if small:
-        lines += [f"> **This report comes from a run at --students {args.students:,}, not the default"
-                  f" {DEFAULT_STUDENTS:,}** (see Command below). Rerun `make bench` for the default scale.", ""]
-    lines += ["## Targets", "", *markdown_table(["section", "target", "measured", "bound", "met?"],
-                                                 target_rows(sections)), ""]
+        lines += [
+            f"> **This report comes from a run at --students {args.students:,}, not the default"
+            f" {DEFAULT_STUDENTS:,}** (see Command below). Rerun `make bench` for the default scale.",
+            "",
+        ]
+    lines += [
+        "## Targets",
+        "",
+        *markdown_table(["section", "target", "measured", "bound", "met?"], target_rows(sections)),
+        "",
+    ]
     lines += ["## Data", "", *data_lines(loaded), ""]
     for section in sections:
         lines += [f"## {section.title}", ""]
@@ -94,17 +115,19 @@ def write_report(path: Path, args, sections: list[Section], loaded: dict, machin
         if section.notes:
             lines += [*section.notes, ""]
     lines += [
-        "## Machine", "",
+        "## Machine",
+        "",
         *(f"- {key}: {value}" for key, value in machine.items()),
         f"- date: {started.strftime('%Y-%m-%d %H:%M %Z')}",
         f"- total run time: {elapsed / 60:.1f} min",
         "",
-        "## Command", "",
+        "## Command",
+        "",
         "```",
         command,
         "```",
         "",
-        "`make bench BENCH_ARGS=\"...\"` runs the same with the arguments after `bench.run`.",
+        '`make bench BENCH_ARGS="..."` runs the same with the arguments after `bench.run`.',
         "",
     ]
     kept = kept_section(path, PREPARED_SECTION)
@@ -138,7 +161,7 @@ def replace_section(path: Path, title: str, section: list[str]) -> None:
     old = kept_section(path, title)
     if old:
         start = lines.index(title)
-        lines[start:start + len(old)] = section
+        lines[start : start + len(old)] = section
     else:
         at = lines.index("## Machine") if "## Machine" in lines else len(lines)
         lines[at:at] = [*section, ""]

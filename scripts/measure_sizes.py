@@ -24,8 +24,13 @@ from web.ops.embedded import database_url  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-TABLES = ["quiz_attempt", "assignment_submission", "student_weekly_performance",
-          "course_weekly_performance", "access_log"]
+TABLES = [
+    "quiz_attempt",
+    "assignment_submission",
+    "student_weekly_performance",
+    "course_weekly_performance",
+    "access_log",
+]
 
 
 def main() -> None:
@@ -42,8 +47,11 @@ def main() -> None:
         migrate(url)
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("insert into course (name) select 'Course ' || n from generate_series(1, 5) n")
-            conn.execute("insert into student_profile (display_name, time_zone)"
-                         " select 'Student ' || n, 'Europe/London' from generate_series(1, %s) n", (args.students,))
+            conn.execute(
+                "insert into student_profile (display_name, time_zone)"
+                " select 'Student ' || n, 'Europe/London' from generate_series(1, %s) n",
+                (args.students,),
+            )
             conn.execute("select setseed(0.5)")
             # Scores inside the school weeks, each student's spread over the 5 courses.
             conn.execute(

@@ -17,7 +17,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from pathlib import Path
 
 import psycopg
@@ -25,8 +25,9 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from factories import add_assignment, add_guardian, add_quiz, add_student
 from web.ops.cli import migrate
+
+from factories import add_assignment, add_guardian, add_quiz, add_student
 
 # Tests read plain log lines; test_observability.py asks for JSON where it checks them.
 os.environ.setdefault("WEEKLY_TRENDS_LOG_FORMAT", "text")
@@ -58,11 +59,15 @@ def server_choice() -> str:
     choice = os.environ.get("WEEKLY_TRENDS_TEST_SERVER", "").strip().lower()
     if choice:
         if choice not in SERVER_CHOICES:
-            raise pytest.UsageError(f"WEEKLY_TRENDS_TEST_SERVER must be one of {', '.join(SERVER_CHOICES)}, got {choice!r}")
+            raise pytest.UsageError(
+                f"WEEKLY_TRENDS_TEST_SERVER must be one of {', '.join(SERVER_CHOICES)}, got {choice!r}"
+            )
         return choice
     if in_ci():
-        raise pytest.UsageError("CI=true: set WEEKLY_TRENDS_TEST_SERVER=embedded|url|docker; the suite does not choose a"
-                                " server for CI (an inherited TEST_DATABASE_URL or a Docker engine would replace a pass)")
+        raise pytest.UsageError(
+            "CI=true: set WEEKLY_TRENDS_TEST_SERVER=embedded|url|docker; the suite does not choose a"
+            " server for CI (an inherited TEST_DATABASE_URL or a Docker engine would replace a pass)"
+        )
     if os.environ.get("TEST_DATABASE_URL"):
         return "url"
     return "docker" if docker_engine_answers() else "embedded"
@@ -84,8 +89,10 @@ def check_server_version(url: str) -> None:
     with psycopg.connect(url) as conn:
         major = conn.info.server_version // 10000
     if wanted and str(major) != wanted:
-        pytest.exit(f"WEEKLY_TRENDS_TEST_SERVER_VERSION={wanted} but the {server_choice()} server is PostgreSQL {major}",
-                    returncode=3)
+        pytest.exit(
+            f"WEEKLY_TRENDS_TEST_SERVER_VERSION={wanted} but the {server_choice()} server is PostgreSQL {major}",
+            returncode=3,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -176,7 +183,9 @@ def app(db_url):
     from web import create_app
     from web.db import close_pool
 
-    application = create_app({"TESTING": True, "DATABASE_URL": db_url, "POOL_MAX_SIZE": 4, "SECRET_KEY": "test-secret-key"})
+    application = create_app(
+        {"TESTING": True, "DATABASE_URL": db_url, "POOL_MAX_SIZE": 4, "SECRET_KEY": "test-secret-key"}
+    )
     yield application
     close_pool(application)
 
@@ -193,7 +202,7 @@ def family(conn):
     b = add_student(conn, "Ben", "America/New_York")
     ga = add_guardian(conn, "a@example.org", a)
     add_guardian(conn, "b@example.org", b)
-    utc = timezone.utc
+    utc = UTC
     for score, day in [(85, 15), (90, 16), (88, 17)]:
         add_quiz(conn, a, score, datetime(2024, 1, day, 10, tzinfo=utc))
     add_assignment(conn, a, 92, graded_at=datetime(2024, 1, 18, 10, tzinfo=utc))

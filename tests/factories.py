@@ -20,7 +20,9 @@ def add_course(conn: psycopg.Connection, name: str = "Course") -> int:
 def add_guardian(conn: psycopg.Connection, email: str, *student_ids: int) -> int:
     guardian_id = conn.execute("insert into guardian (email) values (%s) returning id", (email,)).fetchone()[0]
     for sid in student_ids:
-        conn.execute("insert into guardian_student (guardian_id, student_profile_id) values (%s, %s)", (guardian_id, sid))
+        conn.execute(
+            "insert into guardian_student (guardian_id, student_profile_id) values (%s, %s)", (guardian_id, sid)
+        )
     return guardian_id
 
 
@@ -32,7 +34,9 @@ def add_quiz(conn, student_id, score, completed_at, *, course_id=None, teacher_s
     ).fetchone()[0]
 
 
-def add_assignment(conn, student_id, percentage, *, graded_at=None, submitted_at=None, is_graded=True, course_id=None) -> int:
+def add_assignment(
+    conn, student_id, percentage, *, graded_at=None, submitted_at=None, is_graded=True, course_id=None
+) -> int:
     return conn.execute(
         "insert into assignment_submission (student_profile_id, course_id, percentage, is_graded, submitted_at, graded_at)"
         " values (%s, %s, %s, %s, %s, %s) returning id",

@@ -21,8 +21,8 @@ class Received:
     def raw_header(self, name: str) -> str:
         """A header's raw value as received, unfolded (CRLF + whitespace removed), never decoded."""
         head = self.raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
-        for field in head.replace("\r\n ", " ").replace("\r\n\t", "\t").split("\r\n"):
-            key, _, value = field.partition(":")
+        for line in head.replace("\r\n ", " ").replace("\r\n\t", "\t").split("\r\n"):
+            key, _, value = line.partition(":")
             if key.lower() == name.lower():
                 return value.strip()
         raise KeyError(name)

@@ -12,7 +12,7 @@ import random
 import zipfile
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -22,43 +22,60 @@ from reference import iso_week_start, rounded
 HEADERS = {
     "1.1": {
         "users": "sourcedId,status,dateLastModified,enabledUser,orgSourcedIds,role,username,userIds,givenName,"
-                 "familyName,middleName,identifier,email,sms,phone,agentSourcedIds,grades,password",
+        "familyName,middleName,identifier,email,sms,phone,agentSourcedIds,grades,password",
         "classes": "sourcedId,status,dateLastModified,title,grades,courseSourcedId,classCode,classType,location,"
-                   "schoolSourcedId,termSourcedIds,subjects,subjectCodes,periods",
+        "schoolSourcedId,termSourcedIds,subjects,subjectCodes,periods",
         "enrollments": "sourcedId,status,dateLastModified,classSourcedId,schoolSourcedId,userSourcedId,role,primary,"
-                       "beginDate,endDate",
+        "beginDate,endDate",
         "categories": "sourcedId,status,dateLastModified,title",
         "lineItems": "sourcedId,status,dateLastModified,title,description,assignDate,dueDate,classSourcedId,"
-                     "categorySourcedId,gradingPeriodSourcedId,resultValueMin,resultValueMax",
+        "categorySourcedId,gradingPeriodSourcedId,resultValueMin,resultValueMax",
         "results": "sourcedId,status,dateLastModified,lineItemSourcedId,studentSourcedId,scoreStatus,score,scoreDate,"
-                   "comment",
+        "comment",
     },
     "1.2": {
         "users": "sourcedId,status,dateLastModified,enabledUser,username,userIds,givenName,familyName,middleName,"
-                 "identifier,email,sms,phone,agentSourcedIds,grades,password,userMasterIdentifier,"
-                 "resourceSourcedIds,preferredGivenName,preferredMiddleName,preferredFamilyName,"
-                 "primaryOrgSourcedId,pronouns",
+        "identifier,email,sms,phone,agentSourcedIds,grades,password,userMasterIdentifier,"
+        "resourceSourcedIds,preferredGivenName,preferredMiddleName,preferredFamilyName,"
+        "primaryOrgSourcedId,pronouns",
         "roles": "sourcedId,status,dateLastModified,userSourcedId,roleType,role,beginDate,endDate,orgSourcedId,"
-                 "userProfileSourcedId",
+        "userProfileSourcedId",
         "classes": "sourcedId,status,dateLastModified,title,grades,courseSourcedId,classCode,classType,location,"
-                   "schoolSourcedId,termSourcedIds,subjects,subjectCodes,periods",
+        "schoolSourcedId,termSourcedIds,subjects,subjectCodes,periods",
         "enrollments": "sourcedId,status,dateLastModified,classSourcedId,schoolSourcedId,userSourcedId,role,primary,"
-                       "beginDate,endDate",
+        "beginDate,endDate",
         "categories": "sourcedId,status,dateLastModified,title,weight",
         "lineItems": "sourcedId,status,dateLastModified,title,description,assignDate,dueDate,classSourcedId,"
-                     "categorySourcedId,gradingPeriodSourcedId,academicSessionSourcedId,schoolSourcedId,"
-                     "resultValueMin,resultValueMax,scoreScaleSourcedId",
+        "categorySourcedId,gradingPeriodSourcedId,academicSessionSourcedId,schoolSourcedId,"
+        "resultValueMin,resultValueMax,scoreScaleSourcedId",
         "results": "sourcedId,status,dateLastModified,lineItemSourcedId,studentSourcedId,classSourcedId,"
-                   "scoreScaleSourcedId,scoreStatus,score,textScore,scoreDate,comment,learningObjectiveSetSourcedId,"
-                   "inProgress,incomplete,late,missing",
+        "scoreScaleSourcedId,scoreStatus,score,textScore,scoreDate,comment,learningObjectiveSetSourcedId,"
+        "inProgress,incomplete,late,missing",
     },
 }
-ALL_FILES = ("academicSessions", "categories", "classes", "classResources", "courses", "courseResources",
-             "demographics", "enrollments", "lineItems", "orgs", "resources", "results", "users")
+ALL_FILES = (
+    "academicSessions",
+    "categories",
+    "classes",
+    "classResources",
+    "courses",
+    "courseResources",
+    "demographics",
+    "enrollments",
+    "lineItems",
+    "orgs",
+    "resources",
+    "results",
+    "users",
+)
 TIME_ZONES = ("UTC", "Europe/London", "America/New_York", "Asia/Tokyo")
-CATEGORIES = [("cat-quiz", "Quizzes", "quiz"), ("cat-test", "Unit tests", "quiz"),
-              ("cat-hw", "Homework", "assignment"), ("cat-proj", "Projects", "assignment")]
-STATUSES = (["fully graded"] * 14 + ["submitted", "partially graded", "not submitted", "exempt"])
+CATEGORIES = [
+    ("cat-quiz", "Quizzes", "quiz"),
+    ("cat-test", "Unit tests", "quiz"),
+    ("cat-hw", "Homework", "assignment"),
+    ("cat-proj", "Projects", "assignment"),
+]
+STATUSES = ["fully graded"] * 14 + ["submitted", "partially graded", "not submitted", "exempt"]
 
 
 @dataclass
@@ -77,20 +94,36 @@ class OneRosterSet:
     modes: dict[str, str] = field(default_factory=dict)  # file -> bulk | delta (default bulk for files written)
 
     def files(self) -> dict[str, list[dict]]:
-        files = {"users": self.users, "classes": self.classes, "enrollments": self.enrollments,
-                 "categories": self.categories, "lineItems": self.line_items, "results": self.results}
+        files = {
+            "users": self.users,
+            "classes": self.classes,
+            "enrollments": self.enrollments,
+            "categories": self.categories,
+            "lineItems": self.line_items,
+            "results": self.results,
+        }
         if self.version == "1.2":
-            files["roles"] = [{"sourcedId": f"role-{u['sourcedId']}", "userSourcedId": u["sourcedId"],
-                               "roleType": "primary", "role": u["role"], "orgSourcedId": "org-1",
-                               "status": u.get("status", "")}
-                              for u in self.users]
+            files["roles"] = [
+                {
+                    "sourcedId": f"role-{u['sourcedId']}",
+                    "userSourcedId": u["sourcedId"],
+                    "roleType": "primary",
+                    "role": u["role"],
+                    "orgSourcedId": "org-1",
+                    "status": u.get("status", ""),
+                }
+                for u in self.users
+            ]
         return files
 
     def write(self, directory: Path, *, only: tuple[str, ...] | None = None, zip_name: str | None = None) -> Path:
         """Writes manifest.csv and the files (all, or `only`); returns the folder, or the .zip when zip_name."""
         directory.mkdir(parents=True, exist_ok=True)
-        files = {n: rows for n, rows in self.files().items() if only is None or n in only
-                 or (n == "roles" and "users" in only)}
+        files = {
+            n: rows
+            for n, rows in self.files().items()
+            if only is None or n in only or (n == "roles" and "users" in only)
+        }
         for name, rows in files.items():
             header = HEADERS[self.version][name].split(",")
             # Extension columns (metadata.*) go after the specification's, as OneRoster allows.
@@ -128,8 +161,9 @@ class OneRosterSet:
 
     def expected_weeks(self) -> dict[tuple[str, date], tuple]:
         """{(student sourcedId, Monday): (quiz_count, quiz_avg, assignment_count, assignment_avg, overall_avg)}."""
-        maxima = {li["sourcedId"]: li.get("resultValueMax", "") for li in self.line_items
-                  if li.get("status") != "tobedeleted"}
+        maxima = {
+            li["sourcedId"]: li.get("resultValueMax", "") for li in self.line_items if li.get("status") != "tobedeleted"
+        }
         students = {u["sourcedId"] for u in self.users if u["role"] == "student" and u.get("status") != "tobedeleted"}
         sums: dict[tuple[str, date], list] = defaultdict(lambda: [Decimal(0), 0, Decimal(0), 0])
         for r in self.results:
@@ -149,8 +183,10 @@ class OneRosterSet:
             else:
                 s[2] += value
                 s[3] += 1
-        return {key: (qc, rounded(qs, qc), ac, rounded(as_, ac), rounded(qs + as_, qc + ac))
-                for key, (qs, qc, as_, ac) in sums.items()}
+        return {
+            key: (qc, rounded(qs, qc), ac, rounded(as_, ac), rounded(qs + as_, qc + ac))
+            for key, (qs, qc, as_, ac) in sums.items()
+        }
 
 
 def instant(text: str, zone: str) -> datetime:
@@ -161,9 +197,17 @@ def instant(text: str, zone: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(zone))
 
 
-def generate(seed: int = 1, *, students: int = 30, classes: int = 4, items_per_class: int = 8,
-             version: str = "1.1", time_zone: str = "UTC", first_monday: date = date(2024, 10, 21),
-             weeks: int = 12) -> OneRosterSet:
+def generate(
+    seed: int = 1,
+    *,
+    students: int = 30,
+    classes: int = 4,
+    items_per_class: int = 8,
+    version: str = "1.1",
+    time_zone: str = "UTC",
+    first_monday: date = date(2024, 10, 21),
+    weeks: int = 12,
+) -> OneRosterSet:
     """A small school: students with 0-2 guardians, classes, items of the 4 categories, results of every status.
 
     Score dates cross the end of daylight saving time and ISO week boundaries, in three forms: a date, a UTC
@@ -175,63 +219,128 @@ def generate(seed: int = 1, *, students: int = 30, classes: int = 4, items_per_c
     for i in range(students):
         sid = f"stu-{seed}-{i}"
         guardians = [f"par-{seed}-{i}-{k}" for k in range(r.choice((0, 1, 1, 2)))]
-        user = {"sourcedId": sid, "status": "active", "enabledUser": "true", "role": "student",
-                "username": f"s{i}", "givenName": r.choice(("Ana", "Ben", "Chloé", "Dev", "Émile", "Fatima")),
-                "familyName": f"Family{i}", "agentSourcedIds": ",".join(guardians), "grades": "09"}
+        user = {
+            "sourcedId": sid,
+            "status": "active",
+            "enabledUser": "true",
+            "role": "student",
+            "username": f"s{i}",
+            "givenName": r.choice(("Ana", "Ben", "Chloé", "Dev", "Émile", "Fatima")),
+            "familyName": f"Family{i}",
+            "agentSourcedIds": ",".join(guardians),
+            "grades": "09",
+        }
         zone = time_zone
         if i % 5 == 0:
             zone = r.choice(TIME_ZONES)
             user["metadata.timeZone"] = zone
         s.student_zones[sid] = zone
         s.users.append(user)
-        for k, gid in enumerate(guardians):
-            s.users.append({"sourcedId": gid, "status": "active", "enabledUser": "true", "role":
-                            r.choice(("parent", "guardian")), "givenName": "Parent", "familyName": f"Family{i}",
-                            "email": f"{gid}@families.example.org", "agentSourcedIds": sid})
-    s.users.append({"sourcedId": f"tea-{seed}", "status": "active", "role": "teacher", "givenName": "Terry",
-                    "familyName": "Teacher", "email": f"tea-{seed}@school.example.edu"})
+        for gid in guardians:
+            s.users.append(
+                {
+                    "sourcedId": gid,
+                    "status": "active",
+                    "enabledUser": "true",
+                    "role": r.choice(("parent", "guardian")),
+                    "givenName": "Parent",
+                    "familyName": f"Family{i}",
+                    "email": f"{gid}@families.example.org",
+                    "agentSourcedIds": sid,
+                }
+            )
+    s.users.append(
+        {
+            "sourcedId": f"tea-{seed}",
+            "status": "active",
+            "role": "teacher",
+            "givenName": "Terry",
+            "familyName": "Teacher",
+            "email": f"tea-{seed}@school.example.edu",
+        }
+    )
     for cid, title, _ in CATEGORIES:
         s.categories.append({"sourcedId": cid, "status": "active", "title": title})
     for c in range(classes):
         class_id = f"cls-{seed}-{c}"
-        s.classes.append({"sourcedId": class_id, "status": "active", "title": f"Class {c}", "classType": "scheduled",
-                          "schoolSourcedId": "org-1"})
+        s.classes.append(
+            {
+                "sourcedId": class_id,
+                "status": "active",
+                "title": f"Class {c}",
+                "classType": "scheduled",
+                "schoolSourcedId": "org-1",
+            }
+        )
         members = sorted(r.sample(range(students), k=max(1, students * 2 // 3)))
         for m in members:
-            s.enrollments.append({"sourcedId": f"enr-{seed}-{c}-{m}", "status": "active", "classSourcedId": class_id,
-                                  "schoolSourcedId": "org-1", "userSourcedId": f"stu-{seed}-{m}", "role": "student"})
+            s.enrollments.append(
+                {
+                    "sourcedId": f"enr-{seed}-{c}-{m}",
+                    "status": "active",
+                    "classSourcedId": class_id,
+                    "schoolSourcedId": "org-1",
+                    "userSourcedId": f"stu-{seed}-{m}",
+                    "role": "student",
+                }
+            )
         for k in range(items_per_class):
             li_id = f"li-{seed}-{c}-{k}"
             top = r.choice(("10", "20", "50", "100", "", "25"))
-            s.line_items.append({"sourcedId": li_id, "status": "active", "title": f"Item {k}",
-                                 "classSourcedId": class_id, "categorySourcedId": r.choice(CATEGORIES)[0],
-                                 "resultValueMin": "0", "resultValueMax": top})
+            s.line_items.append(
+                {
+                    "sourcedId": li_id,
+                    "status": "active",
+                    "title": f"Item {k}",
+                    "classSourcedId": class_id,
+                    "categorySourcedId": r.choice(CATEGORIES)[0],
+                    "resultValueMin": "0",
+                    "resultValueMax": top,
+                }
+            )
             top_value = Decimal(top or "100")
             day = first_monday + timedelta(days=r.randrange(weeks * 7))
             for m in members:
                 status = r.choice(STATUSES)
-                score = "" if status in ("not submitted", "exempt") else str(
-                    (top_value * Decimal(r.randint(0, 1000)) / 1000).quantize(Decimal("0.1")))
+                score = (
+                    ""
+                    if status in ("not submitted", "exempt")
+                    else str((top_value * Decimal(r.randint(0, 1000)) / 1000).quantize(Decimal("0.1")))
+                )
                 if status == "submitted" and r.random() < 0.5:
                     score = ""
                 hour = r.choice((0, 1, 7, 12, 18, 23))
                 form = r.choice(("date", "utc", "local"))
-                when = (day.isoformat() if form == "date" else
-                        f"{day.isoformat()}T{hour:02d}:{r.randrange(60):02d}:00Z" if form == "utc" else
-                        f"{day.isoformat()}T{hour:02d}:{r.randrange(60):02d}:00")
-                s.results.append({"sourcedId": f"res-{seed}-{c}-{k}-{m}", "status": "active",
-                                  "lineItemSourcedId": li_id, "studentSourcedId": f"stu-{seed}-{m}",
-                                  "scoreStatus": status, "score": score,
-                                  "scoreDate": "" if status in ("not submitted", "exempt") else when})
+                when = (
+                    day.isoformat()
+                    if form == "date"
+                    else f"{day.isoformat()}T{hour:02d}:{r.randrange(60):02d}:00Z"
+                    if form == "utc"
+                    else f"{day.isoformat()}T{hour:02d}:{r.randrange(60):02d}:00"
+                )
+                s.results.append(
+                    {
+                        "sourcedId": f"res-{seed}-{c}-{k}-{m}",
+                        "status": "active",
+                        "lineItemSourcedId": li_id,
+                        "studentSourcedId": f"stu-{seed}-{m}",
+                        "scoreStatus": status,
+                        "score": score,
+                        "scoreDate": "" if status in ("not submitted", "exempt") else when,
+                    }
+                )
     return s
 
 
 def expected_by_id(conn, oneroster_set: OneRosterSet, source: str = "gen-sis") -> dict[tuple[int, date], tuple]:
     """expected_weeks keyed by our student ids (through the import's own mapping table)."""
-    ids = dict(conn.execute("select sourced_id, student_profile_id from oneroster_student where source = %s",
-                            (source,)).fetchall())
+    ids = dict(
+        conn.execute(
+            "select sourced_id, student_profile_id from oneroster_student where source = %s", (source,)
+        ).fetchall()
+    )
     return {(ids[sid], week): figures for (sid, week), figures in oneroster_set.expected_weeks().items()}
 
 
 def utc(*args) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)

@@ -75,8 +75,13 @@ pidfile = {self.dir / "pgbouncer.pid"}
         self.process: subprocess.Popen | None = None
 
     def start(self) -> PgBouncer:
-        self.process = subprocess.Popen([str(BINARY), str(self.dir / "pgbouncer.ini")], user=self.user, cwd=self.dir,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            [str(BINARY), str(self.dir / "pgbouncer.ini")],
+            user=self.user,
+            cwd=self.dir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -99,8 +99,15 @@ def label(monday: date) -> dict:
 
 # ---- student_weekly_performance ----
 
-WEEK_COLUMNS = ("year", "week_number", "quiz_count", "quiz_average", "assignment_count", "assignment_average",
-                "overall_average")
+WEEK_COLUMNS = (
+    "year",
+    "week_number",
+    "quiz_count",
+    "quiz_average",
+    "assignment_count",
+    "assignment_average",
+    "overall_average",
+)
 
 
 def expected_weeks(conn: psycopg.Connection) -> dict[tuple[int, date], tuple]:
@@ -116,7 +123,8 @@ def stored_weeks(conn: psycopg.Connection) -> dict[tuple[int, date], tuple]:
     return {
         (r[0], r[1]): tuple(r[2:])
         for r in conn.execute(
-            "select student_profile_id, week_start_date, " + ", ".join(WEEK_COLUMNS)
+            "select student_profile_id, week_start_date, "
+            + ", ".join(WEEK_COLUMNS)
             + " from student_weekly_performance where quiz_count + assignment_count > 0"
         )
     }
@@ -132,6 +140,7 @@ def empty_weekly_rows(conn: psycopg.Connection) -> list[tuple]:
 
 # ---- the class view ----
 
+
 def expected_class_view(conn: psycopg.Connection) -> dict[tuple[int, date], tuple]:
     """{(course, week_start): (year, week_number, class_average, student_count, item_count)}: every counted
     score of the course that week weighs the same."""
@@ -140,7 +149,12 @@ def expected_class_view(conn: psycopg.Connection) -> dict[tuple[int, date], tupl
         [s for s in counted_scores(conn) if s.course is not None], lambda s: (s.course, s.week)
     ).items():
         total = sum((s.value for s in group), Decimal(0))
-        out[(course, week)] = (*label(week).values(), rounded(total, len(group)), len({s.student for s in group}), len(group))
+        out[(course, week)] = (
+            *label(week).values(),
+            rounded(total, len(group)),
+            len({s.student for s in group}),
+            len(group),
+        )
     return out
 
 
@@ -193,6 +207,7 @@ def trend_indicator(overall: list[Decimal | float | None]) -> dict:
 
 # ---- the weekly-trend answer ----
 
+
 def as_float(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
 
@@ -227,8 +242,10 @@ def expected_trend(conn: psycopg.Connection, student: int, end: date, weeks: int
     classes = grouped([s for s in scores if s.course is not None], lambda s: (s.course, s.week))
     trend = [week_json(m) | json_figures(mine.get(m, [])) for m in mondays]
     names = dict(conn.execute("select id, name from course").fetchall())
-    in_range = grouped([s for s in scores if s.student == student and s.course is not None and s.week in set(mondays)],
-                       lambda s: s.course)
+    in_range = grouped(
+        [s for s in scores if s.student == student and s.course is not None and s.week in set(mondays)],
+        lambda s: s.course,
+    )
     courses = []
     for course in sorted(in_range, key=lambda c: (names[c], c)):
         own = grouped(in_range[course], lambda s: s.week)
@@ -237,8 +254,11 @@ def expected_trend(conn: psycopg.Connection, student: int, end: date, weeks: int
             cls = classes.get((course, m), [])
             suppressed = bool(cls) and len({s.student for s in cls}) < min_students
             average = rounded(sum((s.value for s in cls), Decimal(0)), len(cls)) if cls and not suppressed else None
-            course_weeks.append(week_json(m) | json_figures(own.get(m, []))
-                                | {"class_average": as_float(average), "class_average_suppressed": suppressed})
+            course_weeks.append(
+                week_json(m)
+                | json_figures(own.get(m, []))
+                | {"class_average": as_float(average), "class_average_suppressed": suppressed}
+            )
         courses.append({"course_id": course, "name": names[course], "weeks": course_weeks})
     return {
         "weekly_trend": trend,
@@ -272,6 +292,7 @@ def windows(conn: psycopg.Connection, student: int, weeks: int = 52) -> list[dat
 
 # ---- all at once ----
 
+
 def differences(conn: psycopg.Connection, *, class_view: bool = False) -> dict[str, dict]:
     """Where the stored figures differ from the oracle ({} when exact). The class view only when asked:
     it is as fresh as its last refresh."""
@@ -280,7 +301,9 @@ def differences(conn: psycopg.Connection, *, class_view: bool = False) -> dict[s
     if class_view:
         pairs.append(("class_view", stored_class_view(conn), expected_class_view(conn)))
     for name, stored, expected in pairs:
-        wrong = {k: (stored.get(k), expected.get(k)) for k in set(stored) | set(expected) if stored.get(k) != expected.get(k)}
+        wrong = {
+            k: (stored.get(k), expected.get(k)) for k in set(stored) | set(expected) if stored.get(k) != expected.get(k)
+        }
         if wrong:
             out[name] = dict(sorted(wrong.items(), key=str)[:20])
     if empty := empty_weekly_rows(conn):
@@ -289,6 +312,7 @@ def differences(conn: psycopg.Connection, *, class_view: bool = False) -> dict[s
 
 
 # ---- the internal per-course table (drop with it) ----
+
 
 def course_table_differences(conn: psycopg.Connection) -> tuple[dict, dict]:
     """(stored, expected) per (student, course, week) for student_course_weekly_performance, which the
@@ -304,8 +328,9 @@ def course_table_differences(conn: psycopg.Connection) -> tuple[dict, dict]:
         )
     }
     expected = {}
-    for key, group in grouped([s for s in counted_scores(conn) if s.course is not None],
-                              lambda s: (s.student, s.course, s.week)).items():
+    for key, group in grouped(
+        [s for s in counted_scores(conn) if s.course is not None], lambda s: (s.student, s.course, s.week)
+    ).items():
         quiz = [s.value for s in group if s.is_quiz]
         assignment = [s.value for s in group if not s.is_quiz]
         expected[key] = (sum(quiz, Decimal(0)), len(quiz), sum(assignment, Decimal(0)), len(assignment))

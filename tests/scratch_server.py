@@ -59,8 +59,15 @@ class ScratchServer:
         self.user = server_user()
 
     def _run(self, program: str, *args: str) -> None:
-        done = subprocess.run([str(self.bin / program), *args], user=self.user, cwd=self.directory,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=120)
+        done = subprocess.run(
+            [str(self.bin / program), *args],
+            user=self.user,
+            cwd=self.directory,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
         if done.returncode:
             raise RuntimeError(f"{program} failed ({done.returncode}): {done.stderr}")
 
@@ -78,9 +85,21 @@ class ScratchServer:
         this process reaps it and no zombie keeps holding postmaster.pid."""
         with open(self.directory / "server.log", "a") as log:
             self.process = subprocess.Popen(
-                [str(self.bin / "postgres"), "-D", str(self.data), "-h", "", "-k", str(self.socket),
-                 "-c", "max_connections=50"],  # fsync stays on: the crash test is about what a commit promises
-                user=self.user, cwd=self.directory, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    str(self.bin / "postgres"),
+                    "-D",
+                    str(self.data),
+                    "-h",
+                    "",
+                    "-k",
+                    str(self.socket),
+                    "-c",
+                    "max_connections=50",
+                ],  # fsync stays on: the crash test is about what a commit promises
+                user=self.user,
+                cwd=self.directory,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:

@@ -62,11 +62,14 @@ def logged(conn, family):
     return conn
 
 
-@pytest.mark.parametrize("statement", [
-    "update access_log set endpoint = 'changed'",
-    "delete from access_log",
-    "truncate access_log",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "update access_log set endpoint = 'changed'",
+        "delete from access_log",
+        "truncate access_log",
+    ],
+)
 @pytest.mark.parametrize("role", [None, "weekly_trends_reader", "weekly_trends_staff"])
 def test_no_role_changes_or_removes_entries(logged, statement, role):
     # None: the owner (a superuser in the tests), whom the trigger refuses too.

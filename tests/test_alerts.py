@@ -3,13 +3,14 @@ independent Python reading of the rule in docs/mail.md, at the edges, and where 
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from fractions import Fraction
 
 import psycopg
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from factories import add_guardian, add_student
 
@@ -71,7 +72,7 @@ def load_weeks(conn, weeks: list[tuple[int, Decimal | None]]) -> int:
     student = add_student(conn, "Alerted", "UTC")
     rows = []
     for index, (count, average) in enumerate(weeks):
-        moment = datetime.combine(FIRST_MONDAY + timedelta(weeks=index, days=1), time(10), timezone.utc)
+        moment = datetime.combine(FIRST_MONDAY + timedelta(weeks=index, days=1), time(10), UTC)
         rows += [(student, average, moment + timedelta(minutes=n)) for n in range(count)]
     with conn.cursor() as cur:
         cur.executemany("insert into quiz_attempt (student_profile_id, score, completed_at) values (%s, %s, %s)", rows)
@@ -104,14 +105,20 @@ BASE = [(2, Decimal("80"))] * 6
         # an empty week between two low weeks breaks the run
         ([(2, Decimal("60")), (0, None), (2, Decimal("60"))], [None, None, None]),
         # decline continues while low, then back on track after two weeks within N/2 of the baseline
-        ([(2, Decimal("60")), (2, Decimal("65")), (3, Decimal("62")), (2, Decimal("75")), (2, Decimal("79"))],
-         [None, "declining", "declining", None, "back_on_track"]),
+        (
+            [(2, Decimal("60")), (2, Decimal("65")), (3, Decimal("62")), (2, Decimal("75")), (2, Decimal("79"))],
+            [None, "declining", "declining", None, "back_on_track"],
+        ),
         # 74.99 is not within N/2 (5) of 80: the recovery waits for two good weeks in a row
-        ([(2, Decimal("60")), (2, Decimal("60")), (2, Decimal("74.99")), (2, Decimal("75")), (2, Decimal("75"))],
-         [None, "declining", None, None, "back_on_track"]),
+        (
+            [(2, Decimal("60")), (2, Decimal("60")), (2, Decimal("74.99")), (2, Decimal("75")), (2, Decimal("75"))],
+            [None, "declining", None, None, "back_on_track"],
+        ),
         # a partial recovery then two low weeks again: declining again
-        ([(2, Decimal("60")), (2, Decimal("60")), (2, Decimal("76")), (2, Decimal("65")), (2, Decimal("65"))],
-         [None, "declining", None, None, "declining"]),
+        (
+            [(2, Decimal("60")), (2, Decimal("60")), (2, Decimal("76")), (2, Decimal("65")), (2, Decimal("65"))],
+            [None, "declining", None, None, "declining"],
+        ),
     ],
 )
 def test_the_rule_at_its_edges(conn, tail, expected):
@@ -154,8 +161,10 @@ def test_a_range_that_starts_inside_a_decline_after_empty_weeks(conn):
     student = load_weeks(conn, weeks)
     assert reference_alerts(weeks)[-3:] == [None, "declining", "declining"]
     for first in range(len(weeks)):
-        rows = conn.execute("select alert from weekly_trend_alerts(%s, %s, %s) order by week_start_date",
-                            (student, FIRST_MONDAY + timedelta(weeks=first), FIRST_MONDAY + timedelta(weeks=len(weeks) - 1)))
+        rows = conn.execute(
+            "select alert from weekly_trend_alerts(%s, %s, %s) order by week_start_date",
+            (student, FIRST_MONDAY + timedelta(weeks=first), FIRST_MONDAY + timedelta(weeks=len(weeks) - 1)),
+        )
         assert [r[0] for r in rows] == reference_alerts(weeks)[first:], first
 
 
@@ -171,7 +180,13 @@ WEEK = st.one_of(
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    history=st.lists(st.tuples(st.integers(min_value=1, max_value=3), st.sampled_from([Decimal("80"), Decimal("79.5"), Decimal("81")])), min_size=4, max_size=7),
+    history=st.lists(
+        st.tuples(
+            st.integers(min_value=1, max_value=3), st.sampled_from([Decimal("80"), Decimal("79.5"), Decimal("81")])
+        ),
+        min_size=4,
+        max_size=7,
+    ),
     tail=st.lists(WEEK, min_size=1, max_size=10),
     drop=st.sampled_from([10, 5]),
     min_scores=st.sampled_from([2, 1, 3]),
@@ -189,8 +204,11 @@ def test_sql_rule_matches_the_reference(conn, history, tail, drop, min_scores):
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    history=st.lists(st.tuples(st.integers(min_value=1, max_value=3), st.sampled_from([Decimal("80"), Decimal("81")])),
-                     min_size=6, max_size=7),
+    history=st.lists(
+        st.tuples(st.integers(min_value=1, max_value=3), st.sampled_from([Decimal("80"), Decimal("81")])),
+        min_size=6,
+        max_size=7,
+    ),
     tail=st.lists(st.one_of(WEEK, st.just((0, None)), st.just((2, Decimal("60")))), min_size=1, max_size=16),
     window=st.tuples(st.integers(min_value=0, max_value=40), st.integers(min_value=0, max_value=40)),
 )
@@ -207,7 +225,7 @@ def test_any_range_asked_gives_the_flags_of_the_whole_history(conn, history, tai
         (student, FIRST_MONDAY + timedelta(weeks=first, days=3), FIRST_MONDAY + timedelta(weeks=last, days=6)),
     ).fetchall()
     assert [r[0] for r in rows] == [FIRST_MONDAY + timedelta(weeks=i) for i in range(first, last + 1)]
-    assert [r[1] for r in rows] == expected[first:last + 1]
+    assert [r[1] for r in rows] == expected[first : last + 1]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -226,18 +244,22 @@ def test_a_single_low_score_never_flags(conn, weeks, lone):
 
 
 def test_the_weekly_trend_json_and_the_dashboard_show_it(app, client, conn):
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     monday = today - timedelta(days=today.weekday())
     student = add_student(conn, "Dana Dip", "UTC")
     guardian = add_guardian(conn, "dana.parent@example.org", student)
     token = conn.execute("select issue_guardian_token(%s)", (guardian,)).fetchone()[0]
     scores = [80] * 6 + [65, 66, 64]  # weeks -8 .. 0 (this week)
     for index, score in enumerate(scores):
-        moment = datetime.combine(monday - timedelta(weeks=len(scores) - 1 - index), time(9), timezone.utc)
+        moment = datetime.combine(monday - timedelta(weeks=len(scores) - 1 - index), time(9), UTC)
         for n in range(2):
-            conn.execute("insert into quiz_attempt (student_profile_id, score, completed_at) values (%s, %s, %s)",
-                         (student, score, moment + timedelta(minutes=n)))
-    answer = client.get(f"/api/v1/students/{student}/weekly-trend", headers={"Authorization": f"Bearer {token}"}).get_json()
+            conn.execute(
+                "insert into quiz_attempt (student_profile_id, score, completed_at) values (%s, %s, %s)",
+                (student, score, moment + timedelta(minutes=n)),
+            )
+    answer = client.get(
+        f"/api/v1/students/{student}/weekly-trend", headers={"Authorization": f"Bearer {token}"}
+    ).get_json()
     alerts = [w["alert"] for w in answer["weekly_stats"]["weekly_trend"]]
     assert alerts == [None, None, None, None, "declining", "declining"]
     client.get(f"/login?token={token}")

@@ -28,16 +28,37 @@ def test_weekly_trend_in_the_seed_format(client, family):
     assert body["student_id"] == family["a"]
     weeks = body["weekly_stats"]["weekly_trend"]
     assert body["weekly_stats"]["total_weeks"] == 6 == len(weeks)
-    assert [w["week_start"] for w in weeks] == ["2023-12-25", "2024-01-01", "2024-01-08", "2024-01-15", "2024-01-22", "2024-01-29"]
+    assert [w["week_start"] for w in weeks] == [
+        "2023-12-25",
+        "2024-01-01",
+        "2024-01-08",
+        "2024-01-15",
+        "2024-01-22",
+        "2024-01-29",
+    ]
     assert weeks[3] == {
-        "week": "W3", "year": 2024, "week_number": 3, "week_start": "2024-01-15",
-        "overall_avg": 88.6, "quiz_avg": 87.67, "assignment_avg": 90.0, "quiz_count": 3, "assignment_count": 2,
+        "week": "W3",
+        "year": 2024,
+        "week_number": 3,
+        "week_start": "2024-01-15",
+        "overall_avg": 88.6,
+        "quiz_avg": 87.67,
+        "assignment_avg": 90.0,
+        "quiz_count": 3,
+        "assignment_count": 2,
         "alert": None,
     }
     # a week without data is present, with zero counts and null averages
     assert weeks[4] == {
-        "week": "W4", "year": 2024, "week_number": 4, "week_start": "2024-01-22",
-        "overall_avg": None, "quiz_avg": None, "assignment_avg": None, "quiz_count": 0, "assignment_count": 0,
+        "week": "W4",
+        "year": 2024,
+        "week_number": 4,
+        "week_start": "2024-01-22",
+        "overall_avg": None,
+        "quiz_avg": None,
+        "assignment_avg": None,
+        "quiz_count": 0,
+        "assignment_count": 0,
         "alert": None,
     }
     # a zero is a score
@@ -62,8 +83,19 @@ def test_end_defaults_to_today_in_the_students_time_zone(client, family):
 
 @pytest.mark.parametrize(
     "params",
-    [{"weeks": "0"}, {"weeks": "53"}, {"weeks": "-1"}, {"weeks": "six"}, {"weeks": "1.5"}, {"weeks": ""},
-     {"end": "2024-13-01"}, {"end": "15/01/2024"}, {"end": "20240115"}, {"end": "yesterday"}, {"end": "0001-01-01"}],
+    [
+        {"weeks": "0"},
+        {"weeks": "53"},
+        {"weeks": "-1"},
+        {"weeks": "six"},
+        {"weeks": "1.5"},
+        {"weeks": ""},
+        {"end": "2024-13-01"},
+        {"end": "15/01/2024"},
+        {"end": "20240115"},
+        {"end": "yesterday"},
+        {"end": "0001-01-01"},
+    ],
 )
 def test_bad_parameters_get_400_problem(client, family, params):
     r = get(client, trend_path(family["a"]), family["token"], **params)
@@ -92,7 +124,9 @@ def test_missing_or_unknown_token_gets_401(client, family, header):
 
 def test_expired_and_revoked_tokens_get_401(client, family):
     conn = family["conn"]
-    conn.execute("update guardian_token set created_at = now() - interval '2 days', expires_at = now() - interval '1 second'")
+    conn.execute(
+        "update guardian_token set created_at = now() - interval '2 days', expires_at = now() - interval '1 second'"
+    )
     assert get(client, trend_path(family["a"]), family["token"]).status_code == 401
     fresh = conn.execute("select issue_guardian_token(%s)", (family["guardian"],)).fetchone()[0]
     assert get(client, trend_path(family["a"]), fresh).status_code == 200
@@ -127,7 +161,14 @@ def test_healthz(client):
 def test_healthz_when_the_database_does_not_answer():
     from web import create_app
 
-    app = create_app({"TESTING": True, "DATABASE_URL": "postgresql://nobody@/nodb?host=/nonexistent", "POOL_OPEN_TIMEOUT": 1, "SECRET_KEY": "x"})
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": "postgresql://nobody@/nodb?host=/nonexistent",
+            "POOL_OPEN_TIMEOUT": 1,
+            "SECRET_KEY": "x",
+        }
+    )
     r = app.test_client().get("/healthz")
     assert r.status_code == 503 and r.mimetype == PROBLEM
 
@@ -136,9 +177,12 @@ def test_tokens_are_stored_only_as_hashes(family):
     conn = family["conn"]
     dump = conn.execute("select t::text from guardian_token t").fetchall()
     assert dump and all(family["token"] not in row[0] and family["token"][3:] not in row[0] for row in dump)
-    assert conn.execute(
-        "select count(*) from guardian_token where token_hash = sha256(convert_to(%s, 'UTF8'))", (family["token"],)
-    ).fetchone()[0] == 1
+    assert (
+        conn.execute(
+            "select count(*) from guardian_token where token_hash = sha256(convert_to(%s, 'UTF8'))", (family["token"],)
+        ).fetchone()[0]
+        == 1
+    )
 
 
 def test_issue_guardian_token_rejects_unknown_guardian_and_bad_ttl(conn):
@@ -155,7 +199,9 @@ def test_issue_guardian_token_rejects_unknown_guardian_and_bad_ttl(conn):
 def test_reader_role_is_nologin_and_read_only(conn):
     from psycopg import errors
 
-    assert conn.execute("select rolcanlogin, rolsuper, rolbypassrls from pg_roles where rolname = 'weekly_trends_reader'").fetchone() == (False, False, False)
+    assert conn.execute(
+        "select rolcanlogin, rolsuper, rolbypassrls from pg_roles where rolname = 'weekly_trends_reader'"
+    ).fetchone() == (False, False, False)
     privileges = conn.execute(
         "select distinct privilege_type from information_schema.role_table_grants where grantee = 'weekly_trends_reader'"
     ).fetchall()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 import psycopg
 import pytest
@@ -10,7 +10,7 @@ from psycopg import errors
 
 from factories import add_assignment, add_quiz, add_student
 
-T = datetime(2024, 3, 4, 12, tzinfo=timezone.utc)
+T = datetime(2024, 3, 4, 12, tzinfo=UTC)
 
 
 def snapshot(conn) -> tuple:
@@ -74,13 +74,17 @@ def test_a_bad_row_in_a_multi_row_statement_writes_nothing(seeded):
     assert snapshot(conn) == before
 
 
-@pytest.mark.parametrize("table, columns", [("quiz_attempt", "score, completed_at"), ("assignment_submission", "percentage, graded_at")])
+@pytest.mark.parametrize(
+    "table, columns", [("quiz_attempt", "score, completed_at"), ("assignment_submission", "percentage, graded_at")]
+)
 def test_unknown_student_is_refused(seeded, table, columns):
     conn, _ = seeded
     before = snapshot(conn)
     extra = ", is_graded" if table == "assignment_submission" else ""
     with pytest.raises(errors.ForeignKeyViolation):
-        conn.execute(f"insert into {table} (student_profile_id, {columns}{extra}) values (987654, 50, now(){', true' if extra else ''})")
+        conn.execute(
+            f"insert into {table} (student_profile_id, {columns}{extra}) values (987654, 50, now(){', true' if extra else ''})"
+        )
     assert snapshot(conn) == before
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 import pytest
 
 from bench import district
 from bench.common import OURS, PLAIN, SEED_BASELINE, Check, Section, install_seed_baseline, use_variant
 from bench.report import write_report
+
 from factories import add_assignment, add_quiz, add_student
 
 
@@ -57,7 +58,7 @@ def test_loading_the_district_keeps_the_weekly_rows_exact(conn):
     assert conn.execute("select * from check_weekly_performance()").fetchall() == []
     assert conn.execute("select * from check_course_weekly_performance()").fetchall() == []
     # The sequences continue after the explicit ids.
-    assert add_quiz(conn, 1, 50, datetime(2026, 6, 9, 10, tzinfo=timezone.utc)) == stats.quiz_rows + 1
+    assert add_quiz(conn, 1, 50, datetime(2026, 6, 9, 10, tzinfo=UTC)) == stats.quiz_rows + 1
 
 
 def trigger_states(conn) -> dict[tuple[str, str], str]:
@@ -66,7 +67,8 @@ def trigger_states(conn) -> dict[tuple[str, str], str]:
         for r in conn.execute(
             "select c.relname, t.tgname, t.tgenabled from pg_trigger t join pg_class c on c.oid = t.tgrelid"
             " where c.relname in ('quiz_attempt', 'assignment_submission')"
-            "   and (t.tgname like '\\_500\\_maintain%' or t.tgname like '\\_600\\_seed%')")
+            "   and (t.tgname like '\\_500\\_maintain%' or t.tgname like '\\_600\\_seed%')"
+        )
     }
 
 
@@ -80,7 +82,8 @@ def test_use_variant_swaps_only_the_maintaining_triggers(conn, variant, ours, se
     assert {s for (_, name), s in states.items() if name.startswith("_600")} == {seed}
     # The TRUNCATE guard and the foreign keys are never touched.
     assert conn.execute(
-        "select bool_and(tgenabled = 'O') from pg_trigger where tgname = '_100_refuse_truncate'").fetchone()[0]
+        "select bool_and(tgenabled = 'O') from pg_trigger where tgname = '_100_refuse_truncate'"
+    ).fetchone()[0]
 
 
 def test_seed_baseline_recomputes_every_week_it_touches(conn):
@@ -88,37 +91,66 @@ def test_seed_baseline_recomputes_every_week_it_touches(conn):
     use_variant(conn, SEED_BASELINE)
     tokyo = add_student(conn, "T", "Asia/Tokyo")
     # Sunday 20:00 UTC is Monday in Tokyo: the seed baseline uses the student's week.
-    q1 = add_quiz(conn, tokyo, 80, datetime(2024, 1, 14, 20, tzinfo=timezone.utc))
-    add_quiz(conn, tokyo, 70, datetime(2024, 1, 15, 3, tzinfo=timezone.utc), teacher_score=90)
-    a1 = add_assignment(conn, tokyo, 60, graded_at=datetime(2024, 1, 16, 3, tzinfo=timezone.utc))
+    q1 = add_quiz(conn, tokyo, 80, datetime(2024, 1, 14, 20, tzinfo=UTC))
+    add_quiz(conn, tokyo, 70, datetime(2024, 1, 15, 3, tzinfo=UTC), teacher_score=90)
+    a1 = add_assignment(conn, tokyo, 60, graded_at=datetime(2024, 1, 16, 3, tzinfo=UTC))
     conn.execute("update quiz_attempt set completed_at = completed_at + interval '7 days' where id = %s", (q1,))
     conn.execute("update assignment_submission set is_graded = false where id = %s", (a1,))
     conn.execute("delete from assignment_submission where id = %s", (a1,))
     rows = conn.execute(
         "select week_start_date::text, quiz_count, quiz_average, assignment_count from student_weekly_performance"
-        " where student_profile_id = %s order by 1", (tokyo,)).fetchall()
+        " where student_profile_id = %s order by 1",
+        (tokyo,),
+    ).fetchall()
     assert [tuple(r) for r in rows] == [("2024-01-15", 1, 90, 0), ("2024-01-22", 1, 80, 0)]
     # Beyond the weeks left with zero counts (the seed keeps its rows), it agrees with the rules.
     drift = conn.execute(
         "select * from check_weekly_performance() where stored is null or stored ->> 'quiz_count' <> '0'"
-        " or stored ->> 'assignment_count' <> '0'").fetchall()
+        " or stored ->> 'assignment_count' <> '0'"
+    ).fetchall()
     assert drift == []
 
 
 def test_report_names_every_target_and_labels_a_small_run(tmp_path):
-    section = Section("write", "Write path", ["what"], ["measurement", "value"], [["x", "1"]], ["a note"],
-                      [Check("write", "single row", 1.1, 1.3), Check("write", "writers", 0.5, 0.75, at_least=True)])
-    loaded = {"students": 300, "courses": 216, "school_weeks": 108, "quiz_rows": 10, "assignment_rows": 5,
-              "graded_later": 1, "seconds": 1.0, "rows_per_second": 15.0, "seed_index_seconds": 0.1,
-              "weekly_rows": 3, "course_rows": 4, "first_week": "2023-09-04", "last_day": "2026-06-12"}
+    section = Section(
+        "write",
+        "Write path",
+        ["what"],
+        ["measurement", "value"],
+        [["x", "1"]],
+        ["a note"],
+        [Check("write", "single row", 1.1, 1.3), Check("write", "writers", 0.5, 0.75, at_least=True)],
+    )
+    loaded = {
+        "students": 300,
+        "courses": 216,
+        "school_weeks": 108,
+        "quiz_rows": 10,
+        "assignment_rows": 5,
+        "graded_later": 1,
+        "seconds": 1.0,
+        "rows_per_second": 15.0,
+        "seed_index_seconds": 0.1,
+        "weekly_rows": 3,
+        "course_rows": 4,
+        "first_week": "2023-09-04",
+        "last_day": "2026-06-12",
+    }
 
     class Args:
         students = 300
 
     path = tmp_path / "benchmarks.md"
-    write_report(path, Args, [section, Section("http", "HTTP", [], [], skipped="wrk is not installed")], loaded,
-                 {"CPUs (nproc)": "2"}, ".venv/bin/python -m bench.run --students 300",
-                 datetime(2026, 11, 27, tzinfo=timezone.utc), 60)
+    write_report(
+        path,
+        Args,
+        [section, Section("http", "HTTP", [], [], skipped="wrk is not installed")],
+        loaded,
+        {"CPUs (nproc)": "2"},
+        ".venv/bin/python -m bench.run --students 300",
+        datetime(2026, 11, 27, tzinfo=UTC),
+        60,
+    )
     text = path.read_text()
     assert "--students 300, not the default" in text
     assert "| Write path | single row | 1.10× | ≤ 1.30× | yes |" in text

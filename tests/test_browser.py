@@ -12,7 +12,7 @@ import json
 import os
 import re
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -24,8 +24,14 @@ from factories import add_assignment, add_course, add_guardian, add_quiz, add_st
 CHROMIUM = Path(os.environ.get("WEEKLY_TRENDS_CHROMIUM", "/usr/bin/chromium"))
 AXE = Path(__file__).resolve().parent / ".node" / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 LANGUAGES = ["en", "es", "ar"]
 WIDTHS = [360, 1280]
 MIN_TEXT_PX = 14
@@ -78,8 +84,8 @@ def families(conn):
     token = conn.execute("select issue_guardian_token(%s)", (add_guardian(conn, "a@example.org", a),)).fetchone()[0]
     add_guardian(conn, "b@example.org", b)
     maths, science = add_course(conn, "Maths"), add_course(conn, "Science")
-    today = datetime.now(timezone.utc).date()
-    monday = datetime.combine(today - timedelta(days=today.weekday()), datetime.min.time(), timezone.utc)
+    today = datetime.now(UTC).date()
+    monday = datetime.combine(today - timedelta(days=today.weekday()), datetime.min.time(), UTC)
 
     def at(index: int, hour: int) -> datetime:  # a moment in week `index` (0 oldest, 5 this week)
         return monday - timedelta(weeks=5 - index) + timedelta(hours=hour)
@@ -99,8 +105,13 @@ def families(conn):
         add_quiz(conn, classmate, 62 + n, at(5, 2), course_id=maths)
     conn.execute("select refresh_course_weekly_performance()")
     weeks = [(monday - timedelta(weeks=5 - i)).date() for i in range(6)]
-    return {"a": a, "b": b, "token": token, "weeks": [w.isoformat() for w in weeks],
-            "iso": [f"{w.isocalendar()[0]}-W{w.isocalendar()[1]:02d}" for w in weeks]}
+    return {
+        "a": a,
+        "b": b,
+        "token": token,
+        "weeks": [w.isoformat() for w in weeks],
+        "iso": [f"{w.isocalendar()[0]}-W{w.isocalendar()[1]:02d}" for w in weeks],
+    }
 
 
 def axe_violations(page) -> list[dict]:
@@ -108,8 +119,10 @@ def axe_violations(page) -> list[dict]:
     if not page.evaluate("typeof window.axe !== 'undefined'"):
         page.evaluate(AXE.read_text())  # through the DevTools protocol: the page's CSP allows no script
     result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    return [{"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
-            for v in result["violations"]]
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
+        for v in result["violations"]
+    ]
 
 
 def small_text(page) -> list[str]:
@@ -144,7 +157,9 @@ def check_page(page, name: str, width: int, lang: str) -> None:
     if width == 360:
         assert page.evaluate("document.documentElement.scrollWidth") <= 360, f"{name} {lang}: sideways scrolling"
         assert small_text(page) == [], f"{name} {lang}: text under {MIN_TEXT_PX} px"
-        overflowing = page.evaluate("[...document.querySelectorAll('.table-wrap')].filter(w => w.scrollWidth > w.clientWidth).length")
+        overflowing = page.evaluate(
+            "[...document.querySelectorAll('.table-wrap')].filter(w => w.scrollWidth > w.clientWidth).length"
+        )
         assert overflowing == 0, f"{name} {lang}: a table needs sideways scrolling"
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}-{lang}-{width}px.png"), full_page=True)
@@ -153,8 +168,9 @@ def check_page(page, name: str, width: int, lang: str) -> None:
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_every_page_in_each_language_and_width_is_accessible(live_server, browser, families, lang):
     for width in WIDTHS:
-        context = browser.new_context(viewport={"width": width, "height": 800}, locale=lang,
-                                      extra_http_headers={"Accept-Language": lang})
+        context = browser.new_context(
+            viewport={"width": width, "height": 800}, locale=lang, extra_http_headers={"Accept-Language": lang}
+        )
         page = context.new_page()
         # signed out: the sign-in explanation, a 401
         assert page.goto(f"{live_server}/").status == 401
@@ -196,7 +212,12 @@ def test_a_parent_reads_the_page_without_javascript(live_server, browser, famili
     assert cells(page, weeks[5]) == ["88.60", "87.67", "3", "90.00", "2"]
     assert cells(page, weeks[1])[2::2] == ["0", "0"]
     overall = page.locator('svg.chart g[data-series="overall"]')
-    assert [float(v) for v in overall.locator("circle").evaluate_all("els => els.map(e => e.dataset.value)")] == [60.0, 75.0, 80.0, 88.6]
+    assert [float(v) for v in overall.locator("circle").evaluate_all("els => els.map(e => e.dataset.value)")] == [
+        60.0,
+        75.0,
+        80.0,
+        88.6,
+    ]
     assert overall.locator("path").get_attribute("d").count("M") == 3
     assert page.locator("svg.chart path.class-band").count() == 1
     assert page.locator(".trend").get_attribute("data-direction") == "improving"
@@ -241,8 +262,9 @@ def test_a_parent_reads_the_page_without_javascript(live_server, browser, famili
 
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_dark_mode_keeps_contrast(live_server, browser, families, lang):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="dark",
-                                  extra_http_headers={"Accept-Language": lang})
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, color_scheme="dark", extra_http_headers={"Accept-Language": lang}
+    )
     page = context.new_page()
     page.goto(f"{live_server}/login?token={families['token']}")
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
@@ -257,10 +279,11 @@ def test_dark_mode_keeps_contrast(live_server, browser, families, lang):
 def test_a_sustained_decline_alert_keeps_contrast(live_server, browser, families, conn, scheme):
     # Guardian A's second child: six weeks at 80, then this week and the last at 62 and 64.
     dana = add_student(conn, "Dana Dip")
-    guardian = conn.execute("select guardian_id from guardian_student where student_profile_id = %s",
-                            (families["a"],)).fetchone()[0]
+    guardian = conn.execute(
+        "select guardian_id from guardian_student where student_profile_id = %s", (families["a"],)
+    ).fetchone()[0]
     conn.execute("insert into guardian_student (guardian_id, student_profile_id) values (%s, %s)", (guardian, dana))
-    this_monday = datetime.fromisoformat(families["weeks"][5]).replace(tzinfo=timezone.utc)
+    this_monday = datetime.fromisoformat(families["weeks"][5]).replace(tzinfo=UTC)
     for weeks_ago in range(7, -1, -1):
         for hour, score in enumerate((80, 80) if weeks_ago > 1 else (62, 64)):
             add_quiz(conn, dana, score, this_monday - timedelta(weeks=weeks_ago) + timedelta(hours=hour + 1))

@@ -38,7 +38,10 @@ def test_paths_break_at_gaps_and_keep_zeros():
     assert chart["quiz"]["path"] == "M63.6 30.8 M241.2 12.0 L300.4 200.0"
     assert chart["assignment"]["path"] == "M182.0 106.0 L241.2 12.0"
     assert [(p["x"], p["y"], p["value"], p["index"]) for p in chart["overall"]["points"]] == [
-        (63.6, 49.6, 80.0, 0), (182.0, 106.0, 50.0, 2), (241.2, 12.0, 100.0, 3), (300.4, 200.0, 0.0, 4),
+        (63.6, 49.6, 80.0, 0),
+        (182.0, 106.0, 50.0, 2),
+        (241.2, 12.0, 100.0, 3),
+        (300.4, 200.0, 0.0, 4),
     ]
     assert [s["label"] for s in line_chart(WEEKS, LABELS)["series"]] == ["Overall", "Quizzes", "Assignments"]
 
@@ -46,9 +49,17 @@ def test_paths_break_at_gaps_and_keep_zeros():
 def test_frame_and_ticks_of_the_full_range():
     chart = line_chart(WEEKS, LABELS)
     assert (chart["width"], chart["height"], chart["left"], chart["right"], chart["bottom"], chart["label_y"]) == (
-        340, 230, 34, 330, 200, 220)
+        340,
+        230,
+        34,
+        330,
+        200,
+        220,
+    )
     # 110 points of padded range: steps of 25 (at most 5 of them); never above 100 without extra credit
-    assert chart["y_ticks"] == [{"y": y, "label": v} for v, y in [(0, 200.0), (25, 153.0), (50, 106.0), (75, 59.0), (100, 12.0)]]
+    assert chart["y_ticks"] == [
+        {"y": y, "label": v} for v, y in [(0, 200.0), (25, 153.0), (50, 106.0), (75, 59.0), (100, 12.0)]
+    ]
     assert (chart["low"], chart["high"], chart["fitted"]) == (0, 100, False)
 
 

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from factories import add_quiz, add_student, assert_exact, drift
 from web.ops.cli import main
+
+from factories import add_quiz, add_student, assert_exact, drift
 
 
 @pytest.fixture
 def drifted(conn, db_url, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", db_url)
     a, b = add_student(conn), add_student(conn)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for sid in (a, b):
         add_quiz(conn, sid, 70, now)
         add_quiz(conn, sid, 80, now - timedelta(weeks=20))  # outside the default 12 weeks
@@ -101,16 +102,17 @@ def test_stop_db_stops_the_embedded_server_then_deletes_its_data_and_never_start
 
 
 @pytest.mark.parametrize("one_student,school_zone", [(True, "UTC"), (False, "America/Los_Angeles")])
-def test_backfill_takes_this_week_in_the_students_or_the_schools_time_zone(conn, db_url, monkeypatch, capsys,
-                                                                            one_student, school_zone):
+def test_backfill_takes_this_week_in_the_students_or_the_schools_time_zone(
+    conn, db_url, monkeypatch, capsys, one_student, school_zone
+):
     """Monday 4 March 2024 03:00 UTC is still Sunday 3 March in Los Angeles: this week there began on
     26 February. One student: their time zone decides; all students: the school's (a fixed clock, not the host's)."""
     monkeypatch.setenv("DATABASE_URL", db_url)
     monkeypatch.setenv("WEEKLY_TRENDS_SCHOOL_TIME_ZONE", school_zone)
     sid = add_student(conn, "Zoe", "America/Los_Angeles")
-    add_quiz(conn, sid, 70, datetime(2024, 3, 1, 18, tzinfo=timezone.utc))  # Friday 1 March: the week of 26 Feb
+    add_quiz(conn, sid, 70, datetime(2024, 3, 1, 18, tzinfo=UTC))  # Friday 1 March: the week of 26 Feb
     conn.execute("update student_weekly_performance set quiz_count = 5")
-    clock = lambda: datetime(2024, 3, 4, 3, tzinfo=timezone.utc)  # noqa: E731
+    clock = lambda: datetime(2024, 3, 4, 3, tzinfo=UTC)  # noqa: E731
     args = ["--student-id", str(sid)] if one_student else []
     assert main(["backfill", "--weeks", "1", "--dry-run", *args], clock=clock) == 0
     out = capsys.readouterr().out

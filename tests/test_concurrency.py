@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import psycopg
 import pytest
@@ -19,12 +19,14 @@ WRITERS = 8
 STUDENTS = 12
 OPERATIONS_PER_WRITER = 150
 TIME_LIMIT_S = 60
-BASE = datetime(2024, 12, 23, tzinfo=timezone.utc)
+BASE = datetime(2024, 12, 23, tzinfo=UTC)
 
 
 def writer(url: str, seed: int, students: list[int], courses: list[int], errors_seen: list, deadline: float) -> None:
     rng = random.Random(seed)
-    own: list[int] = []  # each writer updates and deletes only the rows it inserted: the shared rows are the weekly ones
+    own: list[
+        int
+    ] = []  # each writer updates and deletes only the rows it inserted: the shared rows are the weekly ones
     with psycopg.connect(url, autocommit=True) as conn:
         for _ in range(OPERATIONS_PER_WRITER):
             if time.monotonic() > deadline:
@@ -33,8 +35,12 @@ def writer(url: str, seed: int, students: list[int], courses: list[int], errors_
                 action = rng.random()
                 if action < 0.5 or len(own) < 5:
                     rows = [
-                        (rng.choice(students), rng.choice(courses + [None]), round(rng.uniform(0, 110), 2),
-                         BASE + timedelta(hours=rng.randrange(0, 24 * 21)))
+                        (
+                            rng.choice(students),
+                            rng.choice(courses + [None]),
+                            round(rng.uniform(0, 110), 2),
+                            BASE + timedelta(hours=rng.randrange(0, 24 * 21)),
+                        )
                         for _ in range(rng.randint(1, 8))
                     ]
                     values = ", ".join(["(%s, %s, %s, %s)"] * len(rows))
@@ -42,8 +48,10 @@ def writer(url: str, seed: int, students: list[int], courses: list[int], errors_
                     if table == "quiz":
                         sql = f"insert into quiz_attempt (student_profile_id, course_id, score, completed_at) values {values} returning id"
                     else:
-                        sql = ("insert into assignment_submission (student_profile_id, course_id, percentage, graded_at)"
-                               f" values {values} returning id")
+                        sql = (
+                            "insert into assignment_submission (student_profile_id, course_id, percentage, graded_at)"
+                            f" values {values} returning id"
+                        )
                     ids = [r[0] for r in conn.execute(sql, [v for row in rows for v in row]).fetchall()]
                     if table == "assignment":
                         conn.execute("update assignment_submission set is_graded = true where id = any(%s)", (ids,))
@@ -58,8 +66,10 @@ def writer(url: str, seed: int, students: list[int], courses: list[int], errors_
                     )
                 elif action < 0.9:
                     chosen = rng.sample(own, min(len(own), rng.randint(1, 4)))
-                    conn.execute("update quiz_attempt set teacher_score = %s where id = any(%s)",
-                                 (rng.choice([None, 100]), chosen))
+                    conn.execute(
+                        "update quiz_attempt set teacher_score = %s where id = any(%s)",
+                        (rng.choice([None, 100]), chosen),
+                    )
                 else:
                     chosen = rng.sample(own, min(len(own), rng.randint(1, 4)))
                     conn.execute("delete from quiz_attempt where id = any(%s)", (chosen,))
@@ -77,8 +87,10 @@ def maintainer(url: str, students: list[int], stop: threading.Event, errors_seen
                     conn.execute("select refresh_weekly_performance(%s, null, false)", (rng.choice([None] + students),))
                     counts["refresh"] += 1
                 else:
-                    conn.execute("update student_profile set time_zone = %s where id = %s",
-                                 (rng.choice(["UTC", "Asia/Tokyo", "America/Los_Angeles"]), rng.choice(students)))
+                    conn.execute(
+                        "update student_profile set time_zone = %s where id = %s",
+                        (rng.choice(["UTC", "Asia/Tokyo", "America/Los_Angeles"]), rng.choice(students)),
+                    )
                     counts["time_zone"] += 1
             except psycopg.Error as exc:
                 errors_seen.append(exc)
@@ -90,8 +102,9 @@ def wait_for_lock_wait(url: str, pid: int, timeout_s: float = 10) -> str:
     deadline = time.monotonic() + timeout_s
     with psycopg.connect(url, autocommit=True) as conn:
         while time.monotonic() < deadline:
-            row = conn.execute("select wait_event_type, wait_event, query from pg_stat_activity where pid = %s",
-                               (pid,)).fetchone()
+            row = conn.execute(
+                "select wait_event_type, wait_event, query from pg_stat_activity where pid = %s", (pid,)
+            ).fetchone()
             if row is not None and row[0] == "Lock":
                 return row[2]
             time.sleep(0.01)
@@ -100,16 +113,20 @@ def wait_for_lock_wait(url: str, pid: int, timeout_s: float = 10) -> str:
 
 def test_concurrent_writers_leave_no_drift_and_no_deadlock(db_url):
     with psycopg.connect(db_url, autocommit=True) as conn:
-        students = [conn.execute("insert into student_profile (display_name) values ('S') returning id").fetchone()[0]
-                    for _ in range(STUDENTS)]
+        students = [
+            conn.execute("insert into student_profile (display_name) values ('S') returning id").fetchone()[0]
+            for _ in range(STUDENTS)
+        ]
         courses = [conn.execute("insert into course (name) values ('C') returning id").fetchone()[0] for _ in range(3)]
 
     errors_seen: list = []
     counts = {"refresh": 0, "time_zone": 0}
     deadline = time.monotonic() + TIME_LIMIT_S
     stop = threading.Event()
-    threads = [threading.Thread(target=writer, args=(db_url, n, students, courses, errors_seen, deadline))
-               for n in range(WRITERS)]
+    threads = [
+        threading.Thread(target=writer, args=(db_url, n, students, courses, errors_seen, deadline))
+        for n in range(WRITERS)
+    ]
     side = threading.Thread(target=maintainer, args=(db_url, students, stop, errors_seen, counts))
     for t in threads + [side]:
         t.start()
@@ -131,8 +148,10 @@ def test_full_refresh_does_not_deadlock_with_a_writer_locking_students_out_of_id
     """A writer's INSERTs lock their students (foreign-key checks) in row order, here the higher id
     first; a full refresh must not lock students in id order against it."""
     with psycopg.connect(db_url, autocommit=True) as setup:
-        low, high = (setup.execute("insert into student_profile (display_name) values ('S') returning id").fetchone()[0]
-                     for _ in range(2))
+        low, high = (
+            setup.execute("insert into student_profile (display_name) values ('S') returning id").fetchone()[0]
+            for _ in range(2)
+        )
     insert = "insert into quiz_attempt (student_profile_id, score, completed_at) values (%s, 80, %s)"
     outcome: dict = {}
     with psycopg.connect(db_url) as writer_conn:
@@ -161,26 +180,40 @@ def test_full_refresh_does_not_deadlock_with_a_writer_locking_students_out_of_id
     assert not refresher.is_alive() and "error" not in outcome, outcome
     with psycopg.connect(db_url) as conn:
         assert_exact(conn)
-        assert conn.execute("select count(*) from student_weekly_performance where student_profile_id in (%s, %s)",
-                            (low, high)).fetchone()[0] == 2
+        assert (
+            conn.execute(
+                "select count(*) from student_weekly_performance where student_profile_id in (%s, %s)", (low, high)
+            ).fetchone()[0]
+            == 2
+        )
 
 
 def writes_of_one_student(conn: psycopg.Connection, sid: int, course: int) -> None:
     """Every kind of write a program makes for one student, in the week both students share."""
     one = "insert into quiz_attempt (student_profile_id, course_id, score, completed_at) values (%s, %s, %s, %s) returning id"
     first = conn.execute(one, (sid, course, 70, BASE)).fetchone()[0]
-    conn.execute("insert into quiz_attempt (student_profile_id, course_id, score, completed_at)"
-                 " values (%s, %s, 80, %s), (%s, null, 90, %s)", (sid, course, BASE, sid, BASE + timedelta(days=8)))
-    conn.execute("insert into assignment_submission (student_profile_id, course_id, percentage, is_graded, graded_at)"
-                 " values (%s, %s, 60, true, %s)", (sid, course, BASE))
-    conn.execute("update quiz_attempt set score = 75, completed_at = completed_at + interval '1 day' where id = %s", (first,))
+    conn.execute(
+        "insert into quiz_attempt (student_profile_id, course_id, score, completed_at)"
+        " values (%s, %s, 80, %s), (%s, null, 90, %s)",
+        (sid, course, BASE, sid, BASE + timedelta(days=8)),
+    )
+    conn.execute(
+        "insert into assignment_submission (student_profile_id, course_id, percentage, is_graded, graded_at)"
+        " values (%s, %s, 60, true, %s)",
+        (sid, course, BASE),
+    )
+    conn.execute(
+        "update quiz_attempt set score = 75, completed_at = completed_at + interval '1 day' where id = %s", (first,)
+    )
     conn.execute("update quiz_attempt set course_id = null where id = %s", (first,))
     conn.execute("update assignment_submission set graded_at = null where student_profile_id = %s", (sid,))
     conn.execute("delete from quiz_attempt where id = %s", (first,))
     # over 1,000 rows in one statement: the trigger's bulk plan
-    conn.execute("insert into quiz_attempt (student_profile_id, course_id, score, completed_at)"
-                 " select %s, %s, i %% 100, %s::timestamptz + make_interval(mins => i) from generate_series(1, 1200) i",
-                 (sid, course, BASE))
+    conn.execute(
+        "insert into quiz_attempt (student_profile_id, course_id, score, completed_at)"
+        " select %s, %s, i %% 100, %s::timestamptz + make_interval(mins => i) from generate_series(1, 1200) i",
+        (sid, course, BASE),
+    )
     conn.execute("update quiz_attempt set score = score / 2 where student_profile_id = %s", (sid,))
     conn.execute("update student_profile set time_zone = 'Australia/Lord_Howe' where id = %s", (sid,))
     conn.execute("select refresh_weekly_performance(%s, null, false)", (sid,))
@@ -191,12 +224,16 @@ def test_writers_on_different_students_never_wait_for_each_other(db_url):
     that turns any wait into an error, makes every kind of write for another student in the same
     course and week. Then the other way round."""
     with psycopg.connect(db_url, autocommit=True) as setup:
-        students = [setup.execute("insert into student_profile (display_name) values ('S') returning id").fetchone()[0]
-                    for _ in range(2)]
+        students = [
+            setup.execute("insert into student_profile (display_name) values ('S') returning id").fetchone()[0]
+            for _ in range(2)
+        ]
         course = setup.execute("insert into course (name) values ('Shared') returning id").fetchone()[0]
         for sid in students:  # rows both already have in the shared week
-            setup.execute("insert into quiz_attempt (student_profile_id, course_id, score, completed_at)"
-                          " values (%s, %s, 50, %s)", (sid, course, BASE))
+            setup.execute(
+                "insert into quiz_attempt (student_profile_id, course_id, score, completed_at) values (%s, %s, 50, %s)",
+                (sid, course, BASE),
+            )
     for holding, other in (students, reversed(students)):
         with psycopg.connect(db_url) as holder, psycopg.connect(db_url, autocommit=True) as free:
             writes_of_one_student(holder, holding, course)  # its transaction stays open, its locks held

@@ -12,31 +12,46 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import psycopg
 import pytest
 
+from web.ops.cli import migrate
+
 from factories import add_course, add_guardian, add_student, assert_exact
 from live import free_port, wait_until_up
 from scratch_server import ScratchServer
-from web.ops.cli import migrate
 
 pytestmark = pytest.mark.slow
 
 WRITERS = 4
-BASE = datetime(2025, 1, 6, tzinfo=timezone.utc)
+BASE = datetime(2025, 1, 6, tzinfo=UTC)
 
 
 class Writer(threading.Thread):
     """Inserts quiz attempts (one or several a statement) and updates its own, each statement its
     own transaction; records what each commit that returned left in the table."""
 
-    def __init__(self, url: str, seed: int, students: list[int], courses: list[int], stop: threading.Event,
-                 *, crash_expected: bool = False):
+    def __init__(
+        self,
+        url: str,
+        seed: int,
+        students: list[int],
+        courses: list[int],
+        stop: threading.Event,
+        *,
+        crash_expected: bool = False,
+    ):
         super().__init__(daemon=True)
-        self.url, self.rng, self.students, self.courses, self.stop_event = url, random.Random(seed), students, courses, stop
+        self.url, self.rng, self.students, self.courses, self.stop_event = (
+            url,
+            random.Random(seed),
+            students,
+            courses,
+            stop,
+        )
         self.crash_expected = crash_expected
         self.committed: dict[int, Decimal] = {}  # id -> score, as of the last commit that returned
         self.in_doubt: set[int] = set()  # updated by a statement whose commit the crash left unknown
@@ -49,12 +64,20 @@ class Writer(threading.Thread):
     def step(self, conn: psycopg.Connection) -> None:
         rng = self.rng
         if rng.random() < 0.55 or len(self.committed) < 5:
-            rows = [(rng.choice(self.students), rng.choice(self.courses + [None]),
-                     Decimal(rng.randrange(0, 11000)) / 100, self.when()) for _ in range(rng.randint(1, 5))]
+            rows = [
+                (
+                    rng.choice(self.students),
+                    rng.choice(self.courses + [None]),
+                    Decimal(rng.randrange(0, 11000)) / 100,
+                    self.when(),
+                )
+                for _ in range(rng.randint(1, 5))
+            ]
             values = ", ".join(["(%s, %s, %s, %s)"] * len(rows))
             inserted = conn.execute(
                 f"insert into quiz_attempt (student_profile_id, course_id, score, completed_at) values {values}"
-                " returning id, score", [v for row in rows for v in row],
+                " returning id, score",
+                [v for row in rows for v in row],
             ).fetchall()
             self.committed.update(dict(inserted))
         else:
@@ -99,8 +122,9 @@ def assert_committed_rows_present(conn: psycopg.Connection, writers: list[Writer
 
 def seed(conn: psycopg.Connection, students: int = 20) -> tuple[list[int], list[int]]:
     zones = ["UTC", "Europe/London", "America/New_York", "Asia/Tokyo", "Pacific/Auckland"]
-    return [add_student(conn, f"S{n}", zones[n % len(zones)]) for n in range(students)], \
-        [add_course(conn, f"C{n}") for n in range(3)]
+    return [add_student(conn, f"S{n}", zones[n % len(zones)]) for n in range(students)], [
+        add_course(conn, f"C{n}") for n in range(3)
+    ]
 
 
 def test_kill_9_of_the_server_loses_no_committed_row_and_no_figure():
@@ -188,7 +212,7 @@ def test_soak_of_mixed_writes_and_reads(db_url, conn, tmp_path):
     for n in range(0, len(students), 2):
         guardian = add_guardian(conn, f"g{n}@example.org", students[n], students[n + 1])
         token = conn.execute("select issue_guardian_token(%s)", (guardian,)).fetchone()[0]
-        families.append((token, students[n:n + 2]))
+        families.append((token, students[n : n + 2]))
     deadlocks_before = deadlocks(conn)
 
     port = free_port()
@@ -198,11 +222,28 @@ def test_soak_of_mixed_writes_and_reads(db_url, conn, tmp_path):
     metrics_dir.mkdir()
     with open(log_path, "w") as log_file:
         server = subprocess.Popen(
-            [sys.executable, "-m", "web.ops.cli", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
-             "--max-requests", "0"],  # no recycling: a leak must show
-            env={**os.environ, "DATABASE_URL": db_url, "WEEKLY_TRENDS_SECRET_KEY": "soak",
-                 "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
-            stdout=subprocess.DEVNULL, stderr=log_file,
+            [
+                sys.executable,
+                "-m",
+                "web.ops.cli",
+                "serve",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "2",
+                "--threads",
+                "4",
+                "--max-requests",
+                "0",
+            ],  # no recycling: a leak must show
+            env={
+                **os.environ,
+                "DATABASE_URL": db_url,
+                "WEEKLY_TRENDS_SECRET_KEY": "soak",
+                "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+            },
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
         )
     base = f"http://127.0.0.1:{port}"
     stop = threading.Event()
@@ -214,13 +255,15 @@ def test_soak_of_mixed_writes_and_reads(db_url, conn, tmp_path):
         while not stop.is_set():
             token, children = rng.choice(families)
             child = rng.choice(children)
-            path, want = rng.choice([
-                (f"/api/v1/students/{child}/weekly-trend?weeks=8&end=2025-02-02", 200),
-                (f"/api/v1/students/{child}/weekly-trend.csv?end=2025-01-26", 200),
-                ("/api/v1/me/students", 200),
-                (f"/students/{child}?end=2025-02-02", 200),
-                (f"/api/v1/students/{rng.choice([s for s in students if s not in children])}/weekly-trend", 404),
-            ])
+            path, want = rng.choice(
+                [
+                    (f"/api/v1/students/{child}/weekly-trend?weeks=8&end=2025-02-02", 200),
+                    (f"/api/v1/students/{child}/weekly-trend.csv?end=2025-01-26", 200),
+                    ("/api/v1/me/students", 200),
+                    (f"/students/{child}?end=2025-02-02", 200),
+                    (f"/api/v1/students/{rng.choice([s for s in students if s not in children])}/weekly-trend", 404),
+                ]
+            )
             request = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {token}"})
             try:
                 with urllib.request.urlopen(request, timeout=30) as response:
@@ -255,8 +298,10 @@ def test_soak_of_mixed_writes_and_reads(db_url, conn, tmp_path):
         server.wait(60)
     server_log = log_path.read_text()
 
-    print(f"soak {SOAK_SECONDS:.0f} s: {reads[0]} reads, {sum(w.statements for w in writers)} write statements;"
-          f" worker RSS KiB after warm-up {after_warm_up}, at the end {at_end}")
+    print(
+        f"soak {SOAK_SECONDS:.0f} s: {reads[0]} reads, {sum(w.statements for w in writers)} write statements;"
+        f" worker RSS KiB after warm-up {after_warm_up}, at the end {at_end}"
+    )
     assert read_errors == [], f"{len(read_errors)} of {reads[0]} reads failed: {read_errors[:10]}\n{server_log[-3000:]}"
     assert reads[0] > 500 and sum(w.statements for w in writers) > 500
     assert [e for w in writers for e in w.errors] == []

@@ -16,15 +16,16 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 import psycopg
 import pytest
 
+from web.ops.cli import migrate
+
 from factories import add_guardian, add_quiz, add_student
 from live import free_port, wait_until_up
 from scratch_server import ScratchServer, _parent
-from web.ops.cli import migrate
 
 pytestmark = pytest.mark.slow
 
@@ -47,10 +48,14 @@ def frozen_server():
         with psycopg.connect(url, autocommit=True) as conn:
             child = add_student(conn, "Ann", "Europe/London")
             guardian = add_guardian(conn, "a@example.org", child)
-            add_quiz(conn, child, 85, datetime(2024, 1, 15, 10, tzinfo=timezone.utc))
+            add_quiz(conn, child, 85, datetime(2024, 1, 15, 10, tzinfo=UTC))
             token = conn.execute("select issue_guardian_token(%s)", (guardian,)).fetchone()[0]
-        paths = [f"/api/v1/students/{child}/weekly-trend?end=2024-01-21", f"/students/{child}?end=2024-01-21",
-                 "/api/v1/me/students", "/healthz"]
+        paths = [
+            f"/api/v1/students/{child}/weekly-trend?end=2024-01-21",
+            f"/students/{child}?end=2024-01-21",
+            "/api/v1/me/students",
+            "/healthz",
+        ]
         yield server, url, paths, token
     finally:
         server.cleanup()
@@ -96,8 +101,13 @@ def concurrently(fetch, paths: list[str]) -> list[tuple[str, object, float]]:
 
 
 def assert_503_within_bound(results) -> None:
-    print("\n" + "\n".join(f"  {path}: {outcome[0] if outcome else 'no answer'} after {seconds:.2f} s"
-                           for path, outcome, seconds in results))
+    print(
+        "\n"
+        + "\n".join(
+            f"  {path}: {outcome[0] if outcome else 'no answer'} after {seconds:.2f} s"
+            for path, outcome, seconds in results
+        )
+    )
     for path, outcome, seconds in results:
         assert outcome is not None, f"{path}: no answer within {HUNG} s"
         status, headers = outcome
@@ -121,8 +131,16 @@ def test_a_frozen_database_answers_503_in_time_in_process(frozen_server):
     from web.db import close_pool
 
     server, url, paths, token = frozen_server
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "k", "POOL_MIN_SIZE": 2, "POOL_MAX_SIZE": 2,
-                      "POOL_TIMEOUT": POOL_TIMEOUT, "STATEMENT_TIMEOUT": STATEMENT_TIMEOUT})
+    app = create_app(
+        {
+            "DATABASE_URL": url,
+            "SECRET_KEY": "k",
+            "POOL_MIN_SIZE": 2,
+            "POOL_MAX_SIZE": 2,
+            "POOL_TIMEOUT": POOL_TIMEOUT,
+            "STATEMENT_TIMEOUT": STATEMENT_TIMEOUT,
+        }
+    )
 
     def fetch(path: str):
         response = app.test_client().get(path, headers={"Authorization": f"Bearer {token}"})
@@ -171,11 +189,32 @@ def test_a_frozen_database_answers_503_in_time_under_serve(frozen_server, tmp_pa
     base = f"http://127.0.0.1:{port}"
     metrics = tmp_path / "metrics"
     metrics.mkdir()
-    env = {**os.environ, "DATABASE_URL": url, "WEEKLY_TRENDS_SECRET_KEY": "k", "PROMETHEUS_MULTIPROC_DIR": str(metrics),
-           "WEEKLY_TRENDS_POOL_TIMEOUT": str(POOL_TIMEOUT), "WEEKLY_TRENDS_STATEMENT_TIMEOUT": str(STATEMENT_TIMEOUT)}
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "WEEKLY_TRENDS_SECRET_KEY": "k",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics),
+        "WEEKLY_TRENDS_POOL_TIMEOUT": str(POOL_TIMEOUT),
+        "WEEKLY_TRENDS_STATEMENT_TIMEOUT": str(STATEMENT_TIMEOUT),
+    }
     with open(tmp_path / "server.log", "w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "web.ops.cli", "serve", "--bind", f"127.0.0.1:{port}",
-                                    "--workers", "1", "--threads", "4"], env=env, stdout=subprocess.DEVNULL, stderr=log)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "web.ops.cli",
+                "serve",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "1",
+                "--threads",
+                "4",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
 
     def fetch(path: str):
         request = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {token}"})

@@ -122,7 +122,9 @@ def test_a_released_revision_ships_exactly_its_pinned_files(revision):
         f" removed {sorted(set(pinned) - set(actual))}. Ship the change as a new revision."
     )
     changed = sorted(name for name in pinned if actual[name] != pinned[name])
-    assert changed == [], f"revision {revision} is released; these files changed: {changed}. Ship a new revision instead."
+    assert changed == [], (
+        f"revision {revision} is released; these files changed: {changed}. Ship a new revision instead."
+    )
 
 
 def test_every_released_revision_is_in_the_migration_graph():

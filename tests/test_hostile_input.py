@@ -12,11 +12,12 @@ import urllib.request
 import pytest
 from psycopg import errors
 
-from factories import add_assignment, add_quiz, add_student
+import web.parents.page
 from web import create_app
 from web.db import close_pool
 from web.observability import configure_logging
-import web.parents.page
+
+from factories import add_assignment, add_quiz, add_student
 
 PROBLEM = "application/problem+json"
 HUGE = "9" * 5000  # past Python's 4,300-digit int() limit
@@ -28,12 +29,15 @@ def staff_token(conn):
     return conn.execute("select issue_staff_token(%s)", (staff,)).fetchone()[0]
 
 
-@pytest.mark.parametrize("path", [
-    f"/api/v1/students/{HUGE}/weekly-trend",
-    f"/api/v1/students/{HUGE}/weekly-trend.csv",
-    f"/api/v1/students/1/weekly-trend?weeks={HUGE}",
-    f"/api/v1/students/1/weekly-trend?end={HUGE}",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/api/v1/students/{HUGE}/weekly-trend",
+        f"/api/v1/students/{HUGE}/weekly-trend.csv",
+        f"/api/v1/students/1/weekly-trend?weeks={HUGE}",
+        f"/api/v1/students/1/weekly-trend?end={HUGE}",
+    ],
+)
 def test_huge_integers_in_the_api_are_a_400_problem(client, family, path):
     r = client.get(path, headers={"Authorization": f"Bearer {family['token']}"})
     assert r.status_code == 400 and r.mimetype == PROBLEM
@@ -45,7 +49,9 @@ def test_huge_integers_on_the_parents_page_are_a_400_page(client, family, path):
     assert r.status_code == 400 and r.mimetype == "text/html"
 
 
-@pytest.mark.parametrize("path", [f"/staff/students/{HUGE}", f"/staff/students/1?year={HUGE}", f"/staff/students/1?week={HUGE}"])
+@pytest.mark.parametrize(
+    "path", [f"/staff/students/{HUGE}", f"/staff/students/1?year={HUGE}", f"/staff/students/1?week={HUGE}"]
+)
 def test_huge_integers_on_the_staff_pages_are_a_400_even_before_sign_in(client, path):
     r = client.get(path)
     assert r.status_code == 400 and r.mimetype == PROBLEM
@@ -67,16 +73,33 @@ def test_a_nul_byte_in_a_form_is_a_400(client):
     assert client.post("/login", data={"token": "wt_\x00"}).status_code == 400
 
 
-@pytest.mark.parametrize("value", ["294276-12-31 00:00+00", "4713-01-01 00:00+00 BC", "infinity", "-infinity",
-                                   "1899-12-31 23:59+00", "2200-01-01 00:00+00"])
-@pytest.mark.parametrize("table,column", [("quiz_attempt", "completed_at"), ("assignment_submission", "submitted_at"),
-                                          ("assignment_submission", "graded_at")])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "294276-12-31 00:00+00",
+        "4713-01-01 00:00+00 BC",
+        "infinity",
+        "-infinity",
+        "1899-12-31 23:59+00",
+        "2200-01-01 00:00+00",
+    ],
+)
+@pytest.mark.parametrize(
+    "table,column",
+    [
+        ("quiz_attempt", "completed_at"),
+        ("assignment_submission", "submitted_at"),
+        ("assignment_submission", "graded_at"),
+    ],
+)
 def test_instants_outside_1900_to_2200_are_refused_naming_the_column(conn, value, table, column):
     student = add_student(conn)
     extra = ", percentage, is_graded" if table == "assignment_submission" else ", score"
     values = ", 50, true" if table == "assignment_submission" else ", 50"
     with pytest.raises(errors.CheckViolation) as raised:
-        conn.execute(f"insert into {table} (student_profile_id, {column}{extra}) values (%s, %s{values})", (student, value))
+        conn.execute(
+            f"insert into {table} (student_profile_id, {column}{extra}) values (%s, %s{values})", (student, value)
+        )
     assert column in raised.value.diag.constraint_name
     assert conn.execute("select count(*) from student_weekly_performance").fetchone()[0] == 0
 
@@ -89,6 +112,7 @@ def test_instants_at_the_edges_of_the_range_count(conn):
 
 
 # --- what the logs say ---------------------------------------------------------------------------------
+
 
 def serve_and_capture(app, paths: list[str]) -> list[dict]:
     """Serve app with werkzeug's server and JSON logging; return the JSON lines logged while fetching paths."""
@@ -129,11 +153,14 @@ def test_every_request_is_logged_once_with_its_request_id_and_no_colour_codes(ap
 def test_json_lines_carry_no_terminal_colour_codes(caplog):
     from web.observability import JsonFormatter
 
-    record = logging.LogRecord("werkzeug", logging.WARNING, __file__, 1, "\x1b[31m\x1b[1mWARNING: dev server\x1b[0m", (), None)
+    record = logging.LogRecord(
+        "werkzeug", logging.WARNING, __file__, 1, "\x1b[31m\x1b[1mWARNING: dev server\x1b[0m", (), None
+    )
     assert json.loads(JsonFormatter().format(record))["message"] == "WARNING: dev server"
 
 
 # --- exposure --------------------------------------------------------------------------------------------
+
 
 def test_metrics_are_off_unless_configured(client):
     assert client.get("/metrics").status_code == 404
@@ -141,8 +168,15 @@ def test_metrics_are_off_unless_configured(client):
 
 @pytest.fixture
 def metrics_app(db_url):
-    application = create_app({"TESTING": True, "DATABASE_URL": db_url, "SECRET_KEY": "k",
-                              "METRICS_TOKEN": "s3cret-scraper-token", "METRICS_ALLOW_FROM": "10.1.0.0/16"})
+    application = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": db_url,
+            "SECRET_KEY": "k",
+            "METRICS_TOKEN": "s3cret-scraper-token",
+            "METRICS_ALLOW_FROM": "10.1.0.0/16",
+        }
+    )
     yield application
     close_pool(application)
 
@@ -158,7 +192,9 @@ def test_metrics_answer_the_configured_token_or_addresses_only(metrics_app):
 
 def test_hsts_over_https_only(client):
     assert "Strict-Transport-Security" not in client.get("/healthz").headers
-    assert client.get("/healthz", base_url="https://localhost").headers["Strict-Transport-Security"].startswith("max-age=")
+    assert (
+        client.get("/healthz", base_url="https://localhost").headers["Strict-Transport-Security"].startswith("max-age=")
+    )
 
 
 @pytest.mark.parametrize("dest", ["image", "iframe", "script", "empty"])

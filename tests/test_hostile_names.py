@@ -5,20 +5,23 @@ from a name, and the name must be there as text. The text parts carry the names 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from html.parser import HTMLParser
 
 import pytest
 
-from factories import add_course, add_guardian, add_quiz, add_student
-from mailserver import mail_env, smtp_server  # noqa: F401 - fixtures
 from web.ops.cli import main
 
+from factories import add_course, add_guardian, add_quiz, add_student
+from mailserver import mail_env, smtp_server  # noqa: F401 - fixtures
+
 WEEK = "2024-W05"
-MONDAY = datetime(2024, 1, 29, 12, tzinfo=timezone.utc)
+MONDAY = datetime(2024, 1, 29, 12, tzinfo=UTC)
 # Every payload marks what it would inject with "forged": a tag, an attribute name or value.
-STUDENT = ('Kim<style id="forged">.child p,.chart{display:none}</style>'
-           '<p class="forged">This week: 98.50 overall, from 9 scores.</p><span hidden data-forged>')
+STUDENT = (
+    'Kim<style id="forged">.child p,.chart{display:none}</style>'
+    '<p class="forged">This week: 98.50 overall, from 9 scores.</p><span hidden data-forged>'
+)
 QUIET = 'Lou"><script id="forged">alert(1)</script><b data-forged=\'1\'>'  # no scores this week
 GUARDIAN = "Pat<img src=x data-forged onerror=alert(1)>' data-forged='1"
 COURSE = 'Maths" data-forged="1"><i class="forged">98.50</i>'
@@ -76,7 +79,9 @@ def hostile(conn):
         "insert into staff_member (email, display_name) values ('teacher@school.example', %s) returning id", (GUARDIAN,)
     ).fetchone()[0]
     return {
-        "kim": kim, "lou": lou, "guardian": guardian,
+        "kim": kim,
+        "lou": lou,
+        "guardian": guardian,
         "token": conn.execute("select issue_guardian_token(%s)", (guardian,)).fetchone()[0],
         "staff_token": conn.execute("select issue_staff_token(%s)", (member,)).fetchone()[0],
     }
@@ -94,8 +99,11 @@ def test_every_mail_escapes_hostile_names_in_html_and_keeps_them_plain_in_text(m
     html, text = digest.part("html"), digest.part("plain")
     check_html(html, GUARDIAN, STUDENT, QUIET)
     # every sentence that names a child: the trend, the alert, "no scores this week"
-    for sentence in (f"{STUDENT}'s overall average", f"{STUDENT}'s average has been at least",
-                     f"No scores were recorded for {QUIET} this week."):
+    for sentence in (
+        f"{STUDENT}'s overall average",
+        f"{STUDENT}'s average has been at least",
+        f"No scores were recorded for {QUIET} this week.",
+    ):
         assert sentence in text
         parser = Markup()
         parser.feed(html)

@@ -5,6 +5,7 @@ same-origin checks), Babel's numbers and dates, right-to-left Arabic, translated
 from __future__ import annotations
 
 import re
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,9 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 from babel.support import Translations
 
-from factories import add_guardian, add_student
 from web.i18n import LANGUAGES, TRANSLATIONS
+
+from factories import add_guardian, add_student
 
 ROOT = Path(__file__).resolve().parent.parent
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
@@ -71,7 +73,11 @@ def test_the_compiled_catalog_is_the_current_one(language):
     for message in catalog(language):
         if isinstance(message.id, tuple):  # plural: each count gets the form the language's rule picks
             for n in range(0, 120):
-                assert compiled.ngettext(*message.id, n) == message.string[compiled.plural(n)], (language, message.id, n)
+                assert compiled.ngettext(*message.id, n) == message.string[compiled.plural(n)], (
+                    language,
+                    message.id,
+                    n,
+                )
         elif message.id:
             assert compiled.gettext(message.id) == message.string, (language, message.id)
 
@@ -92,13 +98,16 @@ def lang_of(html: str) -> tuple[str, str]:
     return match[1], match[2]
 
 
-@pytest.mark.parametrize("accept,expected", [
-    ("es-ES,es;q=0.9,en;q=0.5", ("es", "ltr")),
-    ("ar", ("ar", "rtl")),
-    ("fr-FR, ar-EG;q=0.8", ("ar", "rtl")),
-    ("de, fr", ("en", "ltr")),  # nothing shipped: the school default
-    ("", ("en", "ltr")),
-])
+@pytest.mark.parametrize(
+    "accept,expected",
+    [
+        ("es-ES,es;q=0.9,en;q=0.5", ("es", "ltr")),
+        ("ar", ("ar", "rtl")),
+        ("fr-FR, ar-EG;q=0.8", ("ar", "rtl")),
+        ("de, fr", ("en", "ltr")),  # nothing shipped: the school default
+        ("", ("en", "ltr")),
+    ],
+)
 def test_signed_out_pages_follow_accept_language(client, accept, expected):
     r = client.get("/login", headers={"Accept-Language": accept})
     assert lang_of(r.get_data(as_text=True)) == expected
@@ -118,7 +127,9 @@ def test_the_school_default_setting(db_url):
 
 def test_the_dashboard_in_spanish_formats_numbers_and_dates(client, family):
     sign_in(client, family["token"])
-    html = client.get(f"/students/{family['a']}?end=2024-02-01", headers={"Accept-Language": "es"}).get_data(as_text=True)
+    html = client.get(f"/students/{family['a']}?end=2024-02-01", headers={"Accept-Language": "es"}).get_data(
+        as_text=True
+    )
     assert lang_of(html) == ("es", "ltr")
     row = html.split('data-week-start="2024-01-15"')[1].split("</tr>")[0]
     assert "88,60" in row and "87,67" in row and "15 ene" in row and "2024-W03" in row
@@ -128,7 +139,9 @@ def test_the_dashboard_in_spanish_formats_numbers_and_dates(client, family):
 
 def test_the_dashboard_in_arabic_is_right_to_left(client, family):
     sign_in(client, family["token"])
-    html = client.get(f"/students/{family['a']}?end=2024-02-01", headers={"Accept-Language": "ar"}).get_data(as_text=True)
+    html = client.get(f"/students/{family['a']}?end=2024-02-01", headers={"Accept-Language": "ar"}).get_data(
+        as_text=True
+    )
     assert lang_of(html) == ("ar", "rtl")
     assert "تسجيل الخروج" in html and "يناير" in html  # January
     assert '<svg class="chart"' in html and 'direction="ltr"' in html  # time still runs left to right
@@ -140,12 +153,12 @@ def test_the_trend_sentence_is_translated_with_a_signed_locale_number(client, fa
 
     from factories import add_quiz
 
-    add_quiz(conn, family["a"], 60, datetime(2024, 1, 8, 10, tzinfo=timezone.utc))  # W02: 60, W03: 88.6, W05: 0
+    add_quiz(conn, family["a"], 60, datetime(2024, 1, 8, 10, tzinfo=UTC))  # W02: 60, W03: 88.6, W05: 0
     sign_in(client, family["token"])
     es = client.get(f"/students/{family['a']}?end=2024-02-01", headers={"Accept-Language": "es"}).get_data(as_text=True)
     assert 'data-direction="declining"' in es and "Bajando" in es
     slope = re.search(r"\((-\d+,\d\d) puntos por semana", es)
-    assert slope, es[es.index('class="trend'):][:400]
+    assert slope, es[es.index('class="trend') :][:400]
 
 
 def set_language(client, language, **headers):
@@ -175,7 +188,9 @@ def test_a_guardian_saves_a_language_that_beats_accept_language(client, family, 
 def test_the_saved_language_speaks_on_the_error_pages_and_the_csv_headings_too(client, family, conn):
     sign_in(client, family["token"])
     assert set_language(client, "ar").status_code == 303
-    not_ours = conn.execute("insert into student_profile (display_name) values ('Someone Else') returning id").fetchone()[0]
+    not_ours = conn.execute(
+        "insert into student_profile (display_name) values ('Someone Else') returning id"
+    ).fetchone()[0]
     for path in (f"/students/{not_ours}", f"/students/{not_ours}/weeks/2024-W03"):
         r = client.get(path, headers={"Accept-Language": "es"})
         assert r.status_code == 404 and lang_of(r.get_data(as_text=True)) == ("ar", "rtl"), path
@@ -218,18 +233,43 @@ def test_a_signed_out_choice_lasts_for_the_browser_session(client):
     assert lang_of(client.get("/login").get_data(as_text=True)) == ("es", "ltr")
 
 
-@pytest.mark.parametrize("target,expected", [("/students/1?weeks=12", "/students/1?weeks=12"),
-                                             ("https://evil.example/", "/"), ("//evil.example", "/"), ("", "/")])
+@pytest.mark.parametrize(
+    "target,expected",
+    [
+        ("/students/1?weeks=12", "/students/1?weeks=12"),
+        ("https://evil.example/", "/"),
+        ("//evil.example", "/"),
+        ("", "/"),
+    ],
+)
 def test_the_language_post_returns_only_to_this_site(client, target, expected):
     r = client.post("/language", data={"language": "es", "next": target})
     assert r.headers["Location"] == expected
 
 
 HOSTILE_NEXT = [
-    "/\n", "/\r\nSet-Cookie: a=b", "/\t/evil.example/phish", "\t//evil.example", "/\r/evil.example", "/\n/evil.example",
-    "/\\evil.example", "\\\\evil.example", "/\\/evil.example", "//evil.example", "///evil.example",
-    "https://evil.example/", "javascript:alert(1)", "http:/evil.example", " //evil.example", "\x0b//evil.example",
-    "/\x0b/evil.example", "/\x7f", "/\x1b[31m", "/\x85", "evil.example", "/" + "\u2028" + "/evil.example",
+    "/\n",
+    "/\r\nSet-Cookie: a=b",
+    "/\t/evil.example/phish",
+    "\t//evil.example",
+    "/\r/evil.example",
+    "/\n/evil.example",
+    "/\\evil.example",
+    "\\\\evil.example",
+    "/\\/evil.example",
+    "//evil.example",
+    "///evil.example",
+    "https://evil.example/",
+    "javascript:alert(1)",
+    "http:/evil.example",
+    " //evil.example",
+    "\x0b//evil.example",
+    "/\x0b/evil.example",
+    "/\x7f",
+    "/\x1b[31m",
+    "/\x85",
+    "evil.example",
+    "/" + "\u2028" + "/evil.example",
 ]
 
 
@@ -239,8 +279,17 @@ def test_a_hostile_next_returns_home_never_elsewhere_nor_a_500(client, target):
     assert r.status_code == 303 and r.headers["Location"] == "/"
 
 
-@pytest.mark.parametrize("target", ["/", "/students/1?weeks=12&end=2024-02-01", "/students/1/weeks/2024-W03",
-                                    "/%2F%2Fevil.example", "/a//b", "/caf%C3%A9#x"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/",
+        "/students/1?weeks=12&end=2024-02-01",
+        "/students/1/weeks/2024-W03",
+        "/%2F%2Fevil.example",
+        "/a//b",
+        "/caf%C3%A9#x",
+    ],
+)
 def test_a_same_site_next_is_kept_as_given(client, target):
     r = client.post("/language", data={"language": "es", "next": target})
     assert r.status_code == 303 and r.headers["Location"] == target
@@ -249,9 +298,13 @@ def test_a_same_site_next_is_kept_as_given(client, target):
 def test_every_redirect_of_the_app_goes_through_the_one_helper():
     """No view calls Flask's redirect() itself: every target passes web.params.same_site_path()."""
     web = Path(__file__).resolve().parent.parent / "web"
-    offenders = [f"{path.name}:{n}" for path in sorted(web.rglob("*.py")) if path.name != "params.py"
-                 for n, line in enumerate(path.read_text().splitlines(), 1)
-                 if re.search(r"\bredirect\(|[\"']Location[\"']", line)]
+    offenders = [
+        f"{path.name}:{n}"
+        for path in sorted(web.rglob("*.py"))
+        if path.name != "params.py"
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"\bredirect\(|[\"']Location[\"']", line)
+    ]
     assert not offenders, offenders
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import psycopg
 import pytest
@@ -120,12 +120,14 @@ FORGERIES = {
 @pytest.mark.parametrize("function", sorted(FORGERIES))
 def test_a_login_role_without_grants_cannot_attach_a_trigger_function(conn, bare_login_role, function):
     student = add_student(conn, "Victim")
-    add_quiz(conn, student, 90, datetime.now(timezone.utc))
+    add_quiz(conn, student, 90, datetime.now(UTC))
     before = stored_weeks(conn)
     create_table, timing, write = FORGERIES[function]
     bare_login_role.execute(create_table)
     with pytest.raises(errors.InsufficientPrivilege):
-        bare_login_role.execute(f"create trigger forged {timing} for each statement execute function public.{function}()")
+        bare_login_role.execute(
+            f"create trigger forged {timing} for each statement execute function public.{function}()"
+        )
     assert stored_weeks(conn) == before
 
 
@@ -133,7 +135,7 @@ def test_a_login_role_without_grants_cannot_attach_a_trigger_function(conn, bare
 def test_a_trigger_function_refuses_any_relation_but_its_own(conn, function):
     # Even the owner cannot point one at another table: it would write figures no source row backs.
     student = add_student(conn, "Victim")
-    add_quiz(conn, student, 90, datetime.now(timezone.utc))
+    add_quiz(conn, student, 90, datetime.now(UTC))
     before = stored_weeks(conn)
     create_table, timing, write = FORGERIES[function]
     conn.execute(create_table)
@@ -154,7 +156,7 @@ def three_zones(conn):
     """A student per zone with a score every 7 hours over three weeks around MONDAY, in one course."""
     course = add_course(conn, "Physics")
     students = [add_student(conn, zone, zone) for zone in ZONES]
-    start = datetime.combine(MONDAY - timedelta(days=9), datetime.min.time(), timezone.utc)
+    start = datetime.combine(MONDAY - timedelta(days=9), datetime.min.time(), UTC)
     for n, student in enumerate(students):
         for k in range(0, 24 * 23, 7):
             at = start + timedelta(hours=k + n)
@@ -182,7 +184,9 @@ def test_refresh_since_any_weekday_keeps_whole_weeks(conn, three_zones, weekday,
 
 def test_refresh_since_still_repairs_the_weeks_it_covers(conn, three_zones):
     kiritimati = three_zones[2]
-    conn.execute("update student_weekly_performance set quiz_count = quiz_count + 1 where student_profile_id = %s", (kiritimati,))
+    conn.execute(
+        "update student_weekly_performance set quiz_count = quiz_count + 1 where student_profile_id = %s", (kiritimati,)
+    )
     conn.execute("select refresh_weekly_performance(null, %s)", (MONDAY + timedelta(days=3),))
     # weeks from MONDAY's on are repaired; earlier ones are left as they were (still drifted)
     drifted = {row[2] for row in drift(conn)}
@@ -192,7 +196,7 @@ def test_refresh_since_still_repairs_the_weeks_it_covers(conn, three_zones):
 # --- writers at REPEATABLE READ / SERIALIZABLE beside a time-zone change -----------------------------
 
 ISOLATIONS = [psycopg.IsolationLevel.REPEATABLE_READ, psycopg.IsolationLevel.SERIALIZABLE]
-LATE_SUNDAY = datetime(2024, 3, 31, 20, tzinfo=timezone.utc)  # Sunday in UTC, Monday 1 April in Kiritimati
+LATE_SUNDAY = datetime(2024, 3, 31, 20, tzinfo=UTC)  # Sunday in UTC, Monday 1 April in Kiritimati
 
 
 def writer(db_url, isolation):
@@ -214,8 +218,9 @@ def test_a_snapshot_older_than_a_time_zone_change_fails_retryably_never_drifts(c
         add_quiz(session, student, 70, LATE_SUNDAY)
         session.commit()
     assert drift(conn) == []
-    assert conn.execute("select week_start_date from student_weekly_performance where student_profile_id = %s",
-                        (student,)).fetchall() == [(date(2024, 4, 1),)]
+    assert conn.execute(
+        "select week_start_date from student_weekly_performance where student_profile_id = %s", (student,)
+    ).fetchall() == [(date(2024, 4, 1),)]
 
 
 @pytest.mark.parametrize("isolation", ISOLATIONS, ids=lambda i: i.name)
@@ -251,8 +256,9 @@ def test_a_time_zone_change_after_an_open_writer_waits_for_it_and_stays_exact(co
         thread.join(10)
     assert changed.is_set()
     assert drift(conn) == []
-    assert conn.execute("select week_start_date from student_weekly_performance where student_profile_id = %s",
-                        (student,)).fetchall() == [(date(2024, 4, 1),)]
+    assert conn.execute(
+        "select week_start_date from student_weekly_performance where student_profile_id = %s", (student,)
+    ).fetchall() == [(date(2024, 4, 1),)]
 
 
 def wait_for_lock_wait(conn, timeout: float = 10.0) -> None:

@@ -7,9 +7,10 @@ import re
 
 import pytest
 
+from web.ops.cli import main
+
 from factories import add_guardian, add_student
 from mailserver import mail_env, smtp_server  # noqa: F401 - fixtures
-from web.ops.cli import main
 
 LINK = re.compile(r"http://localhost(/login\?token=(wt_[0-9a-f]{64}))")
 
@@ -58,7 +59,9 @@ def test_an_invitation_speaks_the_guardians_language(mail_env, smtp_server, guar
     assert "افتح هذا الرابط لتسجيل الدخول" in mail.part("plain") and LINK.search(mail.part("plain"))
 
 
-def test_invite_all_without_link_reports_and_fails_non_zero_then_catches_up(mail_env, smtp_server, guardians, conn, capsys):
+def test_invite_all_without_link_reports_and_fails_non_zero_then_catches_up(
+    mail_env, smtp_server, guardians, conn, capsys
+):
     conn.execute("select issue_guardian_token(%s)", (guardians["ids"]["a"],))  # A has a live link already
     smtp_server.handler.refused.add("b.other@example.org")
     assert main(["invite", "--all-without-link", "--quiet"]) == 1
@@ -76,7 +79,9 @@ def test_invite_all_without_link_reports_and_fails_non_zero_then_catches_up(mail
 def test_invite_skips_a_bad_address_with_a_message_and_goes_on(mail_env, smtp_server, guardians, conn, capsys):
     # a row from before revision 0014's name constraint (planted with it dropped); a comma in an email
     conn.execute("alter table guardian drop constraint guardian_display_name_printable")
-    conn.execute("update guardian set display_name = 'Evil\r\nBcc: x@evil.example' where id = %s", (guardians["ids"]["a"],))
+    conn.execute(
+        "update guardian set display_name = 'Evil\r\nBcc: x@evil.example' where id = %s", (guardians["ids"]["a"],)
+    )
     comma = add_guardian(conn, "a,b@c.example", guardians["a"])
     assert main(["invite", "--all-without-link", "--quiet"]) == 1
     out, err = capsys.readouterr()
@@ -135,7 +140,9 @@ def test_issue_token_prints_the_full_link_too(mail_env, guardians, capsys):
 
 
 def staff_client(client, conn):
-    member = conn.execute("insert into staff_member (email) values ('teacher@school.example') returning id").fetchone()[0]
+    member = conn.execute("insert into staff_member (email) values ('teacher@school.example') returning id").fetchone()[
+        0
+    ]
     token = conn.execute("select issue_staff_token(%s)", (member,)).fetchone()[0]
     assert client.get("/staff/login", query_string={"token": token}).status_code == 303
     return member
@@ -154,7 +161,9 @@ def test_staff_page_sends_a_sign_in_link_and_revokes_links(mail_env, smtp_server
     [mail] = smtp_server.messages
     assert mail.recipients == ["b.parent@example.org"]
     token = LINK.search(mail.part("plain"))[2]
-    ours = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("mail.log"))  # not the test server's
+    ours = "\n".join(
+        r.getMessage() for r in caplog.records if not r.name.startswith("mail.log")
+    )  # not the test server's
     assert "weekly_trends.access" in {r.name for r in caplog.records}
     assert token not in ours and "b.parent@example.org" not in ours
     assert "was sent to b.parent@example.org" in client.get(f"/staff/students/{b}").get_data(as_text=True)
@@ -172,8 +181,9 @@ def test_staff_page_sends_a_sign_in_link_and_revokes_links(mail_env, smtp_server
     assert client.get(f"/login?token={token}").status_code == 401
 
 
-def test_the_staff_button_holds_no_connection_or_transaction_across_smtp(mail_env, smtp_server, guardians, app, client,
-                                                                       conn, db_url):
+def test_the_staff_button_holds_no_connection_or_transaction_across_smtp(
+    mail_env, smtp_server, guardians, app, client, conn, db_url
+):
     # Claim (issue the token), commit, give the connection back, send, record: as the digest does. While
     # the SMTP server holds the message, the token is committed and the app holds no pooled connection
     # and no open transaction (an SMTP timeout of 30 s no longer outlasts the pool's 10 s wait).
@@ -189,7 +199,8 @@ def test_the_staff_button_holds_no_connection_or_transaction_across_smtp(mail_en
         with psycopg.connect(db_url, autocommit=True) as probe:
             seen["busy"] = probe.execute(
                 "select count(*) from pg_stat_activity where datname = current_database()"
-                " and application_name = 'weekly-trends-web' and state <> 'idle'").fetchone()[0]
+                " and application_name = 'weekly-trends-web' and state <> 'idle'"
+            ).fetchone()[0]
             seen["live"] = live_tokens(probe, gid)
         stats = pool_stats(app)["primary"]
         seen["in_use"] = stats["pool_size"] - stats.get("pool_available", 0)
@@ -201,7 +212,9 @@ def test_the_staff_button_holds_no_connection_or_transaction_across_smtp(mail_en
     assert live_tokens(conn, gid) == 1
 
 
-def test_staff_buttons_refuse_other_origins_unlinked_guardians_and_refused_mail(mail_env, smtp_server, guardians, client, conn):
+def test_staff_buttons_refuse_other_origins_unlinked_guardians_and_refused_mail(
+    mail_env, smtp_server, guardians, client, conn
+):
     staff_client(client, conn)
     b, gid = guardians["b"], guardians["ids"]["b"]
     url = f"/staff/students/{b}/guardians/{gid}/send-sign-in-link"

@@ -12,14 +12,16 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from mailserver import Handler, free_port, mail_env, smtp_server  # noqa: F401 - fixtures
-from web.mail.transport import MailError, Mailer, MailSettings, build_message, mask_email
+from web.mail.transport import Mailer, MailError, MailSettings, build_message, mask_email
 from web.settings import parse_smtp_url
+
+from mailserver import Handler, free_port, mail_env, smtp_server  # noqa: F401 - fixtures
 
 
 def settings_for(**config) -> MailSettings:
-    return MailSettings.load({"MAIL_FROM": "Weekly Trends <trends@school.example>", "PUBLIC_BASE_URL": "http://localhost",
-                              **config})
+    return MailSettings.load(
+        {"MAIL_FROM": "Weekly Trends <trends@school.example>", "PUBLIC_BASE_URL": "http://localhost", **config}
+    )
 
 
 @pytest.mark.parametrize(
@@ -45,7 +47,10 @@ def test_smtp_url(url, expected):
         ({"MAIL_BACKEND": "pigeon"}, "MAIL_BACKEND must be smtp or maildir"),
         ({"MAIL_BACKEND": "smtp"}, "SMTP_URL is not set"),
         ({"MAIL_BACKEND": "maildir", "MAIL_FROM": "nobody"}, "MAIL_FROM must be an email address"),
-        ({"MAIL_BACKEND": "maildir", "PUBLIC_BASE_URL": "localhost:5000"}, "PUBLIC_BASE_URL must be an http(s) address"),
+        (
+            {"MAIL_BACKEND": "maildir", "PUBLIC_BASE_URL": "localhost:5000"},
+            "PUBLIC_BASE_URL must be an http(s) address",
+        ),
     ],
 )
 def test_bad_settings_are_refused_with_a_message(monkeypatch, config, message):
@@ -62,8 +67,15 @@ def test_mask_email():
 
 def test_a_message_has_both_parts_and_the_list_headers(smtp_server):
     settings = settings_for(SMTP_URL=smtp_server.url)
-    message = build_message(settings, "p@example.org", "Subject é", "text ü", "<p>html ü</p>",
-                            unsubscribe_url="http://localhost/unsubscribe?token=x", display_name="Pat Parent")
+    message = build_message(
+        settings,
+        "p@example.org",
+        "Subject é",
+        "text ü",
+        "<p>html ü</p>",
+        unsubscribe_url="http://localhost/unsubscribe?token=x",
+        display_name="Pat Parent",
+    )
     with Mailer(settings) as mailer:
         mailer.send(message)
         mailer.send(message)  # one connection for a batch
@@ -83,8 +95,15 @@ def test_the_list_headers_reach_the_smtp_server_raw_never_encoded(smtp_server, t
     # RFC 8058 one-click: a receiver reads the raw header and needs the <https://…> URL in it. Longer
     # than 78 characters, policy.SMTP folded it into RFC 2047 encoded words (=?utf-8?q?=3Chttps=3A//…).
     settings = settings_for(SMTP_URL=smtp_server.url)
-    message = build_message(settings, "p@example.org", "Subject " + "é" * 80, "t", "<p>h</p>",
-                            unsubscribe_url=LONG_UNSUBSCRIBE, display_name="Pat Parent")
+    message = build_message(
+        settings,
+        "p@example.org",
+        "Subject " + "é" * 80,
+        "t",
+        "<p>h</p>",
+        unsubscribe_url=LONG_UNSUBSCRIBE,
+        display_name="Pat Parent",
+    )
     with Mailer(settings) as mailer:
         mailer.send(message)
     [received] = smtp_server.messages
@@ -129,9 +148,26 @@ def certificate(tmp_path_factory) -> tuple[Path, Path]:
     directory = tmp_path_factory.mktemp("tls")
     key, cert = directory / "key.pem", directory / "cert.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
     )
     return key, cert
 
@@ -150,13 +186,28 @@ def test_starttls_and_tls_with_a_login(certificate, monkeypatch, mode):
     context.load_cert_chain(cert, key)
     handler, port = Handler(), free_port()
     if mode == "starttls":
-        controller = Controller(handler, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True,
-                                authenticator=authenticator, auth_require_tls=True, auth_required=True)
+        controller = Controller(
+            handler,
+            hostname="127.0.0.1",
+            port=port,
+            tls_context=context,
+            require_starttls=True,
+            authenticator=authenticator,
+            auth_require_tls=True,
+            auth_required=True,
+        )
         url = f"smtp://mailer%40school.example:s3cret%3A%2F%40@127.0.0.1:{port}?starttls=true"
     else:
         # (aiosmtpd's auth_require_tls knows STARTTLS only; this connection is TLS from the first byte)
-        controller = Controller(handler, hostname="127.0.0.1", port=port, ssl_context=context,
-                                authenticator=authenticator, auth_require_tls=False, auth_required=True)
+        controller = Controller(
+            handler,
+            hostname="127.0.0.1",
+            port=port,
+            ssl_context=context,
+            authenticator=authenticator,
+            auth_require_tls=False,
+            auth_required=True,
+        )
         url = f"smtps://mailer%40school.example:s3cret%3A%2F%40@127.0.0.1:{port}"
     controller.start()
     try:

@@ -13,15 +13,16 @@ import os
 import random
 import subprocess
 import sys
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from conftest import create_database, drop_database
 from web.ops.embedded import PROJECT_ROOT
+
+from conftest import create_database, drop_database
 from reference import trend_indicator
 
 MIN_STUDENTS = 5
@@ -30,11 +31,18 @@ ZONES = ("UTC", "America/New_York", "Asia/Tokyo", "Pacific/Auckland", "Europe/Lo
 
 
 def alembic(url: str, *args: str) -> None:
-    subprocess.run([sys.executable, "-m", "alembic", *args], cwd=PROJECT_ROOT,
-                   env={**os.environ, "DATABASE_URL": url}, capture_output=True, text=True, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "alembic", *args],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
 
 
 # --- the answer as revision 0005's code computed it -------------------------------------------------------
+
 
 def as_float(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
@@ -62,7 +70,8 @@ def answer_at_0005(conn: psycopg.Connection, student_id: int, end: date, weeks: 
         "select week_start_date, quiz_average, quiz_count, assignment_average, assignment_count, overall_average,"
         "       updated_at from student_weekly_performance"
         " where student_profile_id = %s and week_start_date between %s and %s",
-        (student_id, mondays[0], mondays[-1])).fetchall()
+        (student_id, mondays[0], mondays[-1]),
+    ).fetchall()
     by_week = {r["week_start_date"]: r for r in rows}
     trend = [week_label(m) | week_figures(by_week.get(m, {})) for m in mondays]
     course_rows = conn.execute(
@@ -73,29 +82,40 @@ def answer_at_0005(conn: psycopg.Connection, student_id: int, end: date, weeks: 
         "  from student_course_weekly_performance s join course c on c.id = s.course_id"
         " where s.student_profile_id = %s and s.week_start_date between %s and %s"
         "   and s.quiz_count + s.assignment_count > 0 order by c.name, c.id",
-        (student_id, mondays[0], mondays[-1])).fetchall()
+        (student_id, mondays[0], mondays[-1]),
+    ).fetchall()
     courses: dict[int, dict] = {}
     for row in course_rows:
         courses.setdefault(row["course_id"], {"name": row["name"], "weeks": {}})["weeks"][row["week_start_date"]] = row
-    classes = {(r["course_id"], r["week_start_date"]): r for r in conn.execute(
-        "select course_id, week_start_date, class_average, student_count from course_weekly_performance"
-        " where course_id = any(%s) and week_start_date between %s and %s", (list(courses), mondays[0], mondays[-1]))}
+    classes = {
+        (r["course_id"], r["week_start_date"]): r
+        for r in conn.execute(
+            "select course_id, week_start_date, class_average, student_count from course_weekly_performance"
+            " where course_id = any(%s) and week_start_date between %s and %s",
+            (list(courses), mondays[0], mondays[-1]),
+        )
+    }
     course_list = []
     for course_id, course in courses.items():
         cweeks = []
         for monday in mondays:
             cls = classes.get((course_id, monday))
             suppressed = cls is not None and cls["student_count"] < MIN_STUDENTS
-            cweeks.append(week_label(monday) | week_figures(course["weeks"].get(monday, {})) | {
-                "class_average": None if cls is None or suppressed else as_float(cls["class_average"]),
-                "class_average_suppressed": suppressed})
+            cweeks.append(
+                week_label(monday)
+                | week_figures(course["weeks"].get(monday, {}))
+                | {
+                    "class_average": None if cls is None or suppressed else as_float(cls["class_average"]),
+                    "class_average_suppressed": suppressed,
+                }
+            )
         course_list.append({"course_id": course_id, "name": course["name"], "weeks": cweeks})
     last_updated = max((r["updated_at"] for r in rows), default=None)
     stats = {
         "weekly_trend": trend,
         "total_weeks": len(trend),
         "weeks_with_data": sum(1 for w in trend if w["quiz_count"] + w["assignment_count"] > 0),
-        "last_updated": None if last_updated is None else last_updated.astimezone(timezone.utc).isoformat(),
+        "last_updated": None if last_updated is None else last_updated.astimezone(UTC).isoformat(),
         "trend": trend_indicator([by_week[m]["overall_average"] if m in by_week else None for m in mondays]),
         "courses": course_list,
     }
@@ -105,38 +125,64 @@ def answer_at_0005(conn: psycopg.Connection, student_id: int, end: date, weeks: 
 
 # --- a populated school at 0005 ------------------------------------------------------------------------------
 
+
 def one(conn: psycopg.Connection, query: str, params=None):
     return next(iter(conn.execute(query, params).fetchone().values()))
 
 
 def populate(conn: psycopg.Connection) -> dict:
     rng = random.Random(11)
-    courses = [one(conn, "insert into course (name) values (%s) returning id", (name,))
-               for name in ("Maths", "Art", "Biology", "Art")]  # two courses named alike: ordered by id
-    students = [one(conn, "insert into student_profile (display_name, time_zone) values (%s, %s) returning id",
-                    (f"S{n}", ZONES[n % len(ZONES)])) for n in range(10)]
-    base = datetime(2024, 1, 29, tzinfo=timezone.utc)
+    courses = [
+        one(conn, "insert into course (name) values (%s) returning id", (name,))
+        for name in ("Maths", "Art", "Biology", "Art")
+    ]  # two courses named alike: ordered by id
+    students = [
+        one(
+            conn,
+            "insert into student_profile (display_name, time_zone) values (%s, %s) returning id",
+            (f"S{n}", ZONES[n % len(ZONES)]),
+        )
+        for n in range(10)
+    ]
+    base = datetime(2024, 1, 29, tzinfo=UTC)
     for sid in students:
         for _ in range(40):
             at = base + timedelta(hours=rng.randrange(0, 8 * 7 * 24))
             course = rng.choice(courses + [None])
             if rng.random() < 0.6:
-                conn.execute("insert into quiz_attempt (student_profile_id, course_id, score, teacher_score, completed_at)"
-                             " values (%s, %s, %s, %s, %s)",
-                             (sid, course, Decimal(rng.randrange(0, 10001)) / 100,
-                              Decimal(rng.randrange(0, 10001)) / 100 if rng.random() < 0.1 else None, at))
+                conn.execute(
+                    "insert into quiz_attempt (student_profile_id, course_id, score, teacher_score, completed_at)"
+                    " values (%s, %s, %s, %s, %s)",
+                    (
+                        sid,
+                        course,
+                        Decimal(rng.randrange(0, 10001)) / 100,
+                        Decimal(rng.randrange(0, 10001)) / 100 if rng.random() < 0.1 else None,
+                        at,
+                    ),
+                )
             else:
-                conn.execute("insert into assignment_submission (student_profile_id, course_id, percentage, is_graded,"
-                             " submitted_at, graded_at) values (%s, %s, %s, %s, %s, %s)",
-                             (sid, course, Decimal(rng.randrange(0, 10001)) / 100, rng.random() < 0.85,
-                              at - timedelta(days=1), at if rng.random() < 0.7 else None))
+                conn.execute(
+                    "insert into assignment_submission (student_profile_id, course_id, percentage, is_graded,"
+                    " submitted_at, graded_at) values (%s, %s, %s, %s, %s, %s)",
+                    (
+                        sid,
+                        course,
+                        Decimal(rng.randrange(0, 10001)) / 100,
+                        rng.random() < 0.85,
+                        at - timedelta(days=1),
+                        at if rng.random() < 0.7 else None,
+                    ),
+                )
     # Some edits and deletes, as a school's history has.
     conn.execute("update quiz_attempt set teacher_score = 55 where id % 7 = 0")
     conn.execute("delete from assignment_submission where id % 11 = 0")
     conn.execute("update quiz_attempt set completed_at = completed_at - interval '5 days' where id % 13 = 0")
     guardian = one(conn, "insert into guardian (email) values ('parent@example.org') returning id")
-    conn.execute("insert into guardian_student (guardian_id, student_profile_id) select %s, unnest(%s::bigint[])",
-                 (guardian, students))
+    conn.execute(
+        "insert into guardian_student (guardian_id, student_profile_id) select %s, unnest(%s::bigint[])",
+        (guardian, students),
+    )
     token = one(conn, "select issue_guardian_token(%s)", (guardian,))
     conn.execute("select refresh_course_weekly_performance()")
     return {"students": students, "token": token}
@@ -146,7 +192,8 @@ def weekly(conn) -> list:
     return conn.execute(
         "select student_profile_id, week_start_date, year, week_number, quiz_sum, quiz_count, assignment_sum,"
         " assignment_count, quiz_average, assignment_average, overall_average, created_at, updated_at"
-        " from student_weekly_performance order by 1, 2").fetchall()
+        " from student_weekly_performance order by 1, 2"
+    ).fetchall()
 
 
 def class_view(conn) -> list:
@@ -156,7 +203,8 @@ def class_view(conn) -> list:
 def course_rows(conn) -> list:
     return conn.execute(
         "select student_profile_id, course_id, week_start_date, quiz_sum, quiz_count, assignment_sum, assignment_count"
-        " from student_course_weekly_performance order by 1, 2, 3").fetchall()
+        " from student_course_weekly_performance order by 1, 2, 3"
+    ).fetchall()
 
 
 @pytest.fixture
@@ -179,15 +227,18 @@ def test_0006_keeps_figures_class_view_and_answers_and_downgrade_restores_the_pe
         assert len(courses_before) > 50 and len(view_before) > 20
         assert any(r["student_count"] < MIN_STUDENTS for r in view_before)  # suppression is exercised
         assert any(r["student_count"] >= MIN_STUDENTS for r in view_before)
-        answers_before = {(sid, i): answer_at_0005(conn, sid, date.fromisoformat(q.get("end", "2024-03-20")),
-                                                   int(q.get("weeks", 6)))
-                          for sid in school["students"] for i, q in enumerate(QUERIES)}
+        answers_before = {
+            (sid, i): answer_at_0005(conn, sid, date.fromisoformat(q.get("end", "2024-03-20")), int(q.get("weeks", 6)))
+            for sid in school["students"]
+            for i, q in enumerate(QUERIES)
+        }
         # The answers exercise what could differ: courses, suppressed and shown class averages, trends.
         course_weeks = [w for a in answers_before.values() for c in a["courses"] for w in c["weeks"]]
         assert any(w["class_average_suppressed"] for w in course_weeks)
         assert any(w["class_average"] is not None for w in course_weeks)
         assert {a["trend"]["direction"] for a in answers_before.values()} >= {"insufficient_data", "stable"} or len(
-            {a["trend"]["direction"] for a in answers_before.values()}) >= 3
+            {a["trend"]["direction"] for a in answers_before.values()}
+        ) >= 3
 
     alembic(url, "upgrade", "0006")
     with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
@@ -200,7 +251,8 @@ def test_0006_keeps_figures_class_view_and_answers_and_downgrade_restores_the_pe
         # The per-course weeks a parent is now served, from the source rows, are the rows 0005 stored.
         served = conn.execute(
             "select student_profile_id, course_id, week_start_date, quiz_sum, quiz_count, assignment_sum,"
-            " assignment_count from expected_course_weeks() where course_id is not null order by 1, 2, 3").fetchall()
+            " assignment_count from expected_course_weeks() where course_id is not null order by 1, 2, 3"
+        ).fetchall()
         assert served == courses_before
 
     # Today's app speaks to the newest schema: the rest of the chain on top of 0006 changes no figure.
@@ -208,8 +260,15 @@ def test_0006_keeps_figures_class_view_and_answers_and_downgrade_restores_the_pe
     from web import create_app
     from web.db import close_pool
 
-    app = create_app({"TESTING": True, "DATABASE_URL": url, "SECRET_KEY": "k", "POOL_MAX_SIZE": 2,
-                      "CLASS_AVERAGE_MIN_STUDENTS": MIN_STUDENTS})
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": url,
+            "SECRET_KEY": "k",
+            "POOL_MAX_SIZE": 2,
+            "CLASS_AVERAGE_MIN_STUDENTS": MIN_STUDENTS,
+        }
+    )
     try:
         client = app.test_client()
         auth = {"Authorization": f"Bearer {school['token']}"}
@@ -233,8 +292,11 @@ def test_0006_keeps_figures_class_view_and_answers_and_downgrade_restores_the_pe
             assert conn.execute(f"select count(*) as n from {check}()").fetchone()["n"] == 0
         # The 0005 triggers keep both tables again.
         sid = school["students"][0]
-        conn.execute("insert into quiz_attempt (student_profile_id, course_id, score, completed_at)"
-                     " select %s, min(id), 42, '2024-03-19 12:00Z' from course", (sid,))
+        conn.execute(
+            "insert into quiz_attempt (student_profile_id, course_id, score, completed_at)"
+            " select %s, min(id), 42, '2024-03-19 12:00Z' from course",
+            (sid,),
+        )
         assert len(course_rows(conn)) in (len(courses_before), len(courses_before) + 1)
         assert conn.execute("select count(*) as n from check_course_weekly_performance()").fetchone()["n"] == 0
         assert conn.execute("select count(*) as n from check_weekly_performance()").fetchone()["n"] == 0

@@ -8,10 +8,9 @@ import pprint
 import re
 import subprocess
 import sys
-from pathlib import Path
-
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -19,14 +18,16 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from psycopg import sql
 
-from conftest import create_database, drop_database
-from factories import add_assignment, add_course, add_guardian, add_quiz, add_student
-from reference import WEEK_COLUMNS, differences as oracle_differences, expected_weeks
-from schema_snapshot import differences, snapshot, snapshot_of
 from web.ops.embedded import PROJECT_ROOT
 
+from conftest import create_database, drop_database
+from factories import add_assignment, add_course, add_guardian, add_quiz, add_student
+from reference import WEEK_COLUMNS, expected_weeks
+from reference import differences as oracle_differences
+from schema_snapshot import differences, snapshot, snapshot_of
+
 VERSIONS = PROJECT_ROOT / "db" / "migrations" / "versions"
-UTC = timezone.utc
+UTC = UTC
 
 
 def alembic(url: str, *args: str) -> subprocess.CompletedProcess:
@@ -43,13 +44,16 @@ def alembic(url: str, *args: str) -> subprocess.CompletedProcess:
 
 def objects(url: str) -> list:
     with psycopg.connect(url) as conn:
-        return conn.execute(
-            "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace"
-            " where n.nspname = 'public' and c.relname not like 'alembic_version%%' order by 1"
-        ).fetchall() + conn.execute(
-            "select p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace"
-            " where n.nspname = 'public' order by 1"
-        ).fetchall()
+        return (
+            conn.execute(
+                "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+                " where n.nspname = 'public' and c.relname not like 'alembic_version%%' order by 1"
+            ).fetchall()
+            + conn.execute(
+                "select p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace"
+                " where n.nspname = 'public' order by 1"
+            ).fetchall()
+        )
 
 
 def test_one_head():
@@ -115,18 +119,25 @@ def write_and_check(url: str) -> None:
             " values (%s, %s, 85, '2024-03-05 10:00Z'), (%s, %s, 90, '2024-03-06 10:00Z')",
             (sid, cid, sid, cid),
         )
-        conn.execute("update quiz_attempt set completed_at = '2024-03-12 10:00Z' where score = 90 and student_profile_id = %s",
-                     (sid,))
+        conn.execute(
+            "update quiz_attempt set completed_at = '2024-03-12 10:00Z' where score = 90 and student_profile_id = %s",
+            (sid,),
+        )
         rows = conn.execute(
             "select week_number, quiz_count, quiz_average from student_weekly_performance"
-            " where student_profile_id = %s order by 1", (sid,)
+            " where student_profile_id = %s order by 1",
+            (sid,),
         ).fetchall()
         assert rows == [(10, 1, 85), (11, 1, 90)]
         assert conn.execute("select count(*) from check_weekly_performance()").fetchone()[0] == 0
         assert conn.execute("select count(*) from check_course_weekly_performance()").fetchone()[0] == 0
         conn.execute("delete from student_profile where id = %s", (sid,))
-        assert conn.execute("select count(*) from student_weekly_performance where student_profile_id = %s",
-                            (sid,)).fetchone()[0] == 0
+        assert (
+            conn.execute(
+                "select count(*) from student_weekly_performance where student_profile_id = %s", (sid,)
+            ).fetchone()[0]
+            == 0
+        )
 
 
 def test_each_downgrade_leaves_the_previous_revision_working(two_databases):
@@ -172,7 +183,19 @@ def test_0002_up_down_up_beside_another_migrated_database(two_databases):
     alembic(first, "upgrade", "0002")
     alembic(second, "upgrade", "0002")
     staff = set(objects(first)) - set(core)
-    assert staff == {("staff_member",), ("staff_token",), ("staff_member_pkey",), ("staff_member_email_key",), ("staff_token_pkey",), ("staff_token_token_hash_key",), ("staff_token_staff_member_id_idx",), ("staff_token_id_seq",), ("staff_member_id_seq",), ("issue_staff_token",), ("mint_token",)}
+    assert staff == {
+        ("staff_member",),
+        ("staff_token",),
+        ("staff_member_pkey",),
+        ("staff_member_email_key",),
+        ("staff_token_pkey",),
+        ("staff_token_token_hash_key",),
+        ("staff_token_staff_member_id_idx",),
+        ("staff_token_id_seq",),
+        ("staff_member_id_seq",),
+        ("issue_staff_token",),
+        ("mint_token",),
+    }
 
     alembic(first, "downgrade", "0001")
     assert objects(first) == core
@@ -202,7 +225,9 @@ def test_each_function_file_is_frozen_in_the_latest_revision_that_ships_it():
     for path in sorted((PROJECT_ROOT / "db" / "functions").glob("*.sql")):
         frozen = [r / path.name for r in revisions if (r / path.name).exists()]
         assert frozen, f"{path.name} is installed by no revision"
-        assert frozen[-1].read_text() == path.read_text(), f"{path.name} changed since {frozen[-1].parent.name} froze it"
+        assert frozen[-1].read_text() == path.read_text(), (
+            f"{path.name} changed since {frozen[-1].parent.name} froze it"
+        )
 
 
 def test_installed_routines_at_head_are_exactly_db_functions(conn):
@@ -218,8 +243,13 @@ def test_installed_routines_at_head_are_exactly_db_functions(conn):
     assert differences(before, after) == {}
     assert len(before["routines"]) >= 15
     # and nothing else: every routine head has is defined in db/functions or in a revision's schema file
-    defined = set(re.findall(r"create (?:or replace )?function\s+(\w+)\s*\(",
-                             "".join(p.read_text() for p in [*functions, *VERSIONS.glob("*/*_schema.sql")]), re.I))
+    defined = set(
+        re.findall(
+            r"create (?:or replace )?function\s+(\w+)\s*\(",
+            "".join(p.read_text() for p in [*functions, *VERSIONS.glob("*/*_schema.sql")]),
+            re.I,
+        )
+    )
     installed = {r[0].split("(")[0] for r in before["routines"]}
     assert installed - defined == set()
 
@@ -263,12 +293,17 @@ def write_through_app_roles(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(sql.SQL("create role {} nologin").format(sql.Identifier(writer)))
         try:
-            conn.execute(sql.SQL(
-                "grant select, insert, update, delete on student_profile, course, guardian, guardian_student,"
-                " quiz_attempt, assignment_submission to {}").format(sql.Identifier(writer)))
+            conn.execute(
+                sql.SQL(
+                    "grant select, insert, update, delete on student_profile, course, guardian, guardian_student,"
+                    " quiz_attempt, assignment_submission to {}"
+                ).format(sql.Identifier(writer))
+            )
             with conn.transaction():
                 conn.execute(sql.SQL("set local role {}").format(sql.Identifier(writer)))
-                assert conn.execute("select rolsuper or rolbypassrls from pg_roles where rolname = current_user").fetchone() == (False,)
+                assert conn.execute(
+                    "select rolsuper or rolbypassrls from pg_roles where rolname = current_user"
+                ).fetchone() == (False,)
                 sid = add_student(conn, "M", "America/New_York")
                 other = add_student(conn, "N", "Europe/Berlin")
                 cid = add_course(conn, "C")
@@ -289,8 +324,10 @@ def write_through_app_roles(url: str) -> None:
                     conn.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
                     if guardian_id is not None:
                         conn.execute("select set_config('app.guardian_id', %s, true)", (str(guardian_id),))
-                    seen = {(r[0], r[1]): tuple(r[2:]) for r in conn.execute(
-                        sql.SQL("select {} from student_weekly_performance").format(columns))}
+                    seen = {
+                        (r[0], r[1]): tuple(r[2:])
+                        for r in conn.execute(sql.SQL("select {} from student_weekly_performance").format(columns))
+                    }
                 if role == "weekly_trends_reader":
                     assert seen == oracle  # the other family's rows stay hidden
                 else:
@@ -304,8 +341,12 @@ def write_through_app_roles(url: str) -> None:
                 conn.execute("delete from course where id = %s", (cid,))
                 conn.execute("delete from guardian where email in ('m@example.org', 'n@example.org')")
             assert oracle_differences(conn) == {}
-            assert conn.execute("select count(*) from student_weekly_performance where student_profile_id in (%s, %s)",
-                                (sid, other)).fetchone()[0] == 0
+            assert (
+                conn.execute(
+                    "select count(*) from student_weekly_performance where student_profile_id in (%s, %s)", (sid, other)
+                ).fetchone()[0]
+                == 0
+            )
         finally:
             conn.execute(sql.SQL("drop owned by {}").format(sql.Identifier(writer)))
             conn.execute(sql.SQL("drop role {}").format(sql.Identifier(writer)))

@@ -11,10 +11,19 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from factories import add_course, add_guardian, add_student
 from web.ops.embedded import PROJECT_ROOT
 
-BAD = ["Evil\r\nBcc: a@evil.example", "Tab\there", "Bell\x07", "Del\x7f", "C1\x85next", "Line\u2028sep", "Para\u2029sep"]
+from factories import add_course, add_guardian, add_student
+
+BAD = [
+    "Evil\r\nBcc: a@evil.example",
+    "Tab\there",
+    "Bell\x07",
+    "Del\x7f",
+    "C1\x85next",
+    "Line\u2028sep",
+    "Para\u2029sep",
+]
 GOOD = ["Zoë O'Brien-Łukasz", "محمد", "李小龍", "Kim <kim@example.org>", "  spaced  "]
 COLUMNS = {
     "student_profile.display_name": "insert into student_profile (display_name, time_zone) values (%s, 'UTC')",
@@ -39,8 +48,14 @@ def test_a_name_with_a_control_character_is_refused(conn, column):
 
 
 def alembic(url: str, *args: str) -> None:
-    subprocess.run([sys.executable, "-m", "alembic", *args], cwd=PROJECT_ROOT,
-                   env={**os.environ, "DATABASE_URL": url}, capture_output=True, text=True, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "alembic", *args],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
 
 
 def test_the_migration_cleans_the_names_a_live_database_holds(db_url):
@@ -57,6 +72,9 @@ def test_the_migration_cleans_the_names_a_live_database_holds(db_url):
         assert names == {student: "Kim Lee ", good: "Zoë"}
         assert conn.execute("select name from course where id = %s", (course,)).fetchone()[0] == "Maths A"
         assert conn.execute("select display_name from guardian").fetchone()[0] == "Evil Bcc: a@evil.example"
-        assert conn.execute(
-            "select count(*) from pg_constraint where conname like '%%_printable' and convalidated"
-        ).fetchone()[0] == 4
+        assert (
+            conn.execute(
+                "select count(*) from pg_constraint where conname like '%%_printable' and convalidated"
+            ).fetchone()[0]
+            == 4
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime, timezone
 
 import psycopg
 import pytest
@@ -13,7 +13,7 @@ from psycopg import errors
 
 from factories import add_course, add_quiz, add_student, drift, weekly_rows
 
-UTC = timezone.utc
+UTC = UTC
 TREND = "select status, reader_id, answer from weekly_trend_json(%s, null, %s, 6, %s, 5, 'test', %s)"
 
 
@@ -21,11 +21,19 @@ def test_no_per_course_table_and_the_class_view_comes_from_the_source_rows(conn)
     assert conn.execute("select to_regclass('student_course_weekly_performance')").fetchone()[0] is None
     course = add_course(conn)
     for n in range(3):
-        add_quiz(conn, add_student(conn, time_zone="Asia/Tokyo"), 60 + n, datetime(2024, 3, 3, 20, tzinfo=UTC),
-                 course_id=course)  # Monday 5:00 in Tokyo: week 10 there, week 9 in UTC
+        add_quiz(
+            conn,
+            add_student(conn, time_zone="Asia/Tokyo"),
+            60 + n,
+            datetime(2024, 3, 3, 20, tzinfo=UTC),
+            course_id=course,
+        )  # Monday 5:00 in Tokyo: week 10 there, week 9 in UTC
     conn.execute("select refresh_course_weekly_performance()")
-    assert conn.execute("select week_number, class_average, student_count, item_count from course_weekly_performance"
-                        " where course_id = %s", (course,)).fetchall() == [(10, 61, 3, 3)]
+    assert conn.execute(
+        "select week_number, class_average, student_count, item_count from course_weekly_performance"
+        " where course_id = %s",
+        (course,),
+    ).fetchall() == [(10, 61, 3, 3)]
 
 
 def test_two_writers_creating_the_same_student_week_at_once_both_count(db_url):
@@ -36,14 +44,18 @@ def test_two_writers_creating_the_same_student_week_at_once_both_count(db_url):
     at = datetime(2024, 5, 6, 10, tzinfo=UTC)
     first = psycopg.connect(db_url)
     try:
-        first.execute("insert into quiz_attempt (student_profile_id, score, completed_at) values (%s, 80, %s)", (sid, at))
+        first.execute(
+            "insert into quiz_attempt (student_profile_id, score, completed_at) values (%s, 80, %s)", (sid, at)
+        )
         errors_seen: list[Exception] = []
 
         def second_writer():
             try:
                 with psycopg.connect(db_url, autocommit=True) as second:
-                    second.execute("insert into quiz_attempt (student_profile_id, score, completed_at)"
-                                   " values (%s, 60, %s)", (sid, at))
+                    second.execute(
+                        "insert into quiz_attempt (student_profile_id, score, completed_at) values (%s, 60, %s)",
+                        (sid, at),
+                    )
             except Exception as error:  # noqa: BLE001 - reported below
                 errors_seen.append(error)
 
@@ -62,10 +74,13 @@ def test_two_writers_creating_the_same_student_week_at_once_both_count(db_url):
         assert drift(conn) == []
 
 
-@pytest.mark.parametrize("statement", [
-    "delete from quiz_attempt where student_profile_id = %s",
-    "update quiz_attempt set completed_at = completed_at + interval '7 days' where student_profile_id = %s",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "delete from quiz_attempt where student_profile_id = %s",
+        "update quiz_attempt set completed_at = completed_at + interval '7 days' where student_profile_id = %s",
+    ],
+)
 def test_updates_and_deletes_keep_the_drift_guard(conn, statement):
     sid = add_student(conn)
     add_quiz(conn, sid, 80, datetime(2024, 5, 6, 10, tzinfo=UTC))
@@ -105,13 +120,21 @@ def test_the_answer_comes_from_one_call_as_the_reader_role(conn, linked):
     assert (status, guardian) == (200, linked["guardian"])
     assert '"courses"' in answer and '"weekly_stats"' in answer
     assert conn.execute("select guardian_id, student_profile_id, endpoint from access_log").fetchall() == [
-        (linked["guardian"], linked["a"], "test")]
+        (linked["guardian"], linked["a"], "test")
+    ]
 
 
 def test_another_familys_child_and_an_unknown_token_get_nothing(conn, linked):
-    assert as_reader(conn, TREND, (linked["hash"], linked["b"], date(2024, 1, 20), True)) == (404, linked["guardian"], None)
+    assert as_reader(conn, TREND, (linked["hash"], linked["b"], date(2024, 1, 20), True)) == (
+        404,
+        linked["guardian"],
+        None,
+    )
     assert as_reader(conn, TREND, (hashlib.sha256(b"wt_" + b"0" * 64).digest(), linked["a"], None, True)) == (
-        401, None, None)
+        401,
+        None,
+        None,
+    )
     assert conn.execute("select count(*) from access_log").fetchone()[0] == 0
 
 

@@ -13,16 +13,29 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from web.oneroster import BadRowsRefused, InputError, Options, import_oneroster
+from web.ops.cli import main
+
 from factories import add_guardian, add_student, drift
 from oneroster_gen import expected_by_id, generate
 from reference import expected_weeks, stored_weeks
-from web.ops.cli import main
-from web.oneroster import BadRowsRefused, InputError, Options, import_oneroster
 
 SPEC_SET = Path(__file__).parent / "data" / "oneroster" / "spec-1.1"
-TABLES = ("student_profile", "guardian", "guardian_student", "course", "quiz_attempt", "assignment_submission",
-          "student_weekly_performance", "oneroster_student",
-          "oneroster_guardian", "oneroster_class", "oneroster_category", "oneroster_line_item", "oneroster_result")
+TABLES = (
+    "student_profile",
+    "guardian",
+    "guardian_student",
+    "course",
+    "quiz_attempt",
+    "assignment_submission",
+    "student_weekly_performance",
+    "oneroster_student",
+    "oneroster_guardian",
+    "oneroster_class",
+    "oneroster_category",
+    "oneroster_line_item",
+    "oneroster_result",
+)
 
 
 def run(conn, path, **options):
@@ -44,30 +57,41 @@ def assert_exact(conn, oneroster_set, source="gen-sis"):
 
 # -- the specification's example ------------------------------------------------------------------------------
 
+
 def test_the_hand_written_set_imports_as_the_rules_say(conn):
     summary = run(conn, SPEC_SET, time_zone="America/New_York")
     assert summary.source == "example-sis" and summary.version == "1.1" and summary.bad_rows == []
     students = dict(conn.execute("select display_name, time_zone from student_profile").fetchall())
     assert students == {"Jane Doe": "America/New_York", "Adam Smith": "America/New_York"}  # the teacher is not one
-    links = conn.execute("select g.email, s.display_name from guardian_student gs join guardian g on g.id = gs.guardian_id"
-                         " join student_profile s on s.id = gs.student_profile_id order by 1").fetchall()
-    assert links == [("mary.doe@example.org", "Jane Doe"), ("pat.smith@example.org", "Adam Smith"),
-                     ("robert.doe@example.org", "Jane Doe")]
-    assert sorted(r[0] for r in conn.execute("select name from course")) == ["Algebra I - Period 1", "Biology - Period 3"]
+    links = conn.execute(
+        "select g.email, s.display_name from guardian_student gs join guardian g on g.id = gs.guardian_id"
+        " join student_profile s on s.id = gs.student_profile_id order by 1"
+    ).fetchall()
+    assert links == [
+        ("mary.doe@example.org", "Jane Doe"),
+        ("pat.smith@example.org", "Adam Smith"),
+        ("robert.doe@example.org", "Jane Doe"),
+    ]
+    assert sorted(r[0] for r in conn.execute("select name from course")) == [
+        "Algebra I - Period 1",
+        "Biology - Period 3",
+    ]
     weeks = conn.execute(
         "select s.display_name, w.week_start_date, w.quiz_count, w.quiz_average, w.assignment_count,"
         " w.assignment_average from student_weekly_performance w join student_profile s on s.id = w.student_profile_id"
-        " order by 1, 2").fetchall()
+        " order by 1, 2"
+    ).fetchall()
     assert weeks == [
-        ("Adam Smith", date(2024, 1, 15), 1, Decimal("62.50"), 0, None),   # 12.5 / 20; 30/50 partially graded: not yet
+        ("Adam Smith", date(2024, 1, 15), 1, Decimal("62.50"), 0, None),  # 12.5 / 20; 30/50 partially graded: not yet
         ("Jane Doe", date(2024, 1, 15), 1, Decimal("85.00"), 1, Decimal("90.00")),  # 17/20 quiz, 9/10 homework
-        ("Jane Doe", date(2024, 1, 22), 1, Decimal("88.00"), 0, None),     # 44/50 "Unit Tests" is a quiz
+        ("Jane Doe", date(2024, 1, 22), 1, Decimal("88.00"), 0, None),  # 44/50 "Unit Tests" is a quiz
     ]
     # not submitted and exempt: no row at all (never a zero); submitted and partially graded: a row that does not count
     assert conn.execute("select count(*) from quiz_attempt").fetchone()[0] == 4
     assert conn.execute("select count(*) from quiz_attempt where completed_at is null").fetchone()[0] == 1
-    assert conn.execute("select count(*), count(*) filter (where not is_graded) from assignment_submission"
-                        ).fetchone() == (2, 1)
+    assert conn.execute(
+        "select count(*), count(*) filter (where not is_graded) from assignment_submission"
+    ).fetchone() == (2, 1)
     assert stored_weeks(conn) == expected_weeks(conn)
     assert drift(conn) == []
 
@@ -78,26 +102,45 @@ def test_a_date_alone_is_noon_in_the_students_time_zone(conn):
     assert completed.isoformat() == "2024-01-16T03:00:00+00:00"  # 2024-01-16 12:00 in Tokyo
 
 
-@pytest.mark.parametrize(("text", "instant"), [
-    ("2024-01-16", "2024-01-16 17:00:00+00"),                  # noon in New York
-    ("2024-01-16T08:30", "2024-01-16 13:30:00+00"),            # local time there
-    ("2024-01-16 08:30:15", "2024-01-16 13:30:15+00"),         # a space for the T
-    ("2024-01-16T08:30:00.250Z", "2024-01-16 08:30:00.25+00"),
-    ("2024-01-16T08:30:00+0100", "2024-01-16 07:30:00+00"),
-    ("2024-07-16", "2024-07-16 16:00:00+00"),                  # daylight saving time
-])
+@pytest.mark.parametrize(
+    ("text", "instant"),
+    [
+        ("2024-01-16", "2024-01-16 17:00:00+00"),  # noon in New York
+        ("2024-01-16T08:30", "2024-01-16 13:30:00+00"),  # local time there
+        ("2024-01-16 08:30:15", "2024-01-16 13:30:15+00"),  # a space for the T
+        ("2024-01-16T08:30:00.250Z", "2024-01-16 08:30:00.25+00"),
+        ("2024-01-16T08:30:00+0100", "2024-01-16 07:30:00+00"),
+        ("2024-07-16", "2024-07-16 16:00:00+00"),  # daylight saving time
+    ],
+)
 def test_score_dates_are_read_as_documented(conn, text, instant):
-    assert conn.execute("select oneroster_is_datetime(%s), oneroster_instant(%s, 'America/New_York')"
-                        " = %s::timestamptz", (text, text, instant)).fetchone() == (True, True)
+    assert conn.execute(
+        "select oneroster_is_datetime(%s), oneroster_instant(%s, 'America/New_York') = %s::timestamptz",
+        (text, text, instant),
+    ).fetchone() == (True, True)
 
 
-@pytest.mark.parametrize("text", ["2024-02-30", "2023-02-29", "2024-13-01", "2024-1-5", "16/01/2024", "2024-01-16T25:00",
-                                  "2024-01-16T10:00+25:00", "yesterday", "", "0000-01-01"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2024-02-30",
+        "2023-02-29",
+        "2024-13-01",
+        "2024-1-5",
+        "16/01/2024",
+        "2024-01-16T25:00",
+        "2024-01-16T10:00+25:00",
+        "yesterday",
+        "",
+        "0000-01-01",
+    ],
+)
 def test_bad_dates_are_recognised_without_an_error(conn, text):
     assert conn.execute("select oneroster_is_datetime(%s)", (text,)).fetchone()[0] is False
 
 
 # -- generated sets --------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("version", ["1.1", "1.2"])
 @pytest.mark.parametrize("packed", ["folder", "zip"])
@@ -107,8 +150,12 @@ def test_a_generated_set_gives_the_independently_computed_weeks(conn, tmp_path, 
     summary = run(conn, path, time_zone="Europe/London")
     assert summary.bad_rows == [] and summary.rows_read["results"] == len(s.results)
     assert_exact(conn, s)
-    zones = dict(conn.execute("select m.sourced_id, p.time_zone from oneroster_student m"
-                              " join student_profile p on p.id = m.student_profile_id").fetchall())
+    zones = dict(
+        conn.execute(
+            "select m.sourced_id, p.time_zone from oneroster_student m"
+            " join student_profile p on p.id = m.student_profile_id"
+        ).fetchall()
+    )
     assert zones == s.student_zones
     n_links = sum(len([a for a in u["agentSourcedIds"].split(",") if a]) for u in s.users if u["role"] == "student")
     assert conn.execute("select count(*) from guardian_student").fetchone()[0] == n_links
@@ -139,11 +186,11 @@ def test_a_delta_that_changes_moves_and_deletes_results_is_exact(conn, tmp_path)
     delta.results = []
     for r in (changed, moved, deleted, ungraded, pending[0]):
         delta.results.append(dict(r))
-    delta.results[0]["score"] = "0"                       # a changed score: the same week, a lower average
-    delta.results[1]["scoreDate"] = "2025-03-03"          # moved to another week (and ISO year)
-    delta.results[2]["status"] = "tobedeleted"            # removed
+    delta.results[0]["score"] = "0"  # a changed score: the same week, a lower average
+    delta.results[1]["scoreDate"] = "2025-03-03"  # moved to another week (and ISO year)
+    delta.results[2]["status"] = "tobedeleted"  # removed
     delta.results[3].update(scoreStatus="not submitted", score="", scoreDate="")  # no longer counts, no zero
-    delta.results[4].update(scoreStatus="fully graded", scoreDate="2024-11-05")   # now graded: counts
+    delta.results[4].update(scoreStatus="fully graded", scoreDate="2024-11-05")  # now graded: counts
     new = dict(changed, sourcedId="res-new-1", scoreDate="2024-12-31T23:30:00Z", score="1")
     delta.results.append(new)
     delta.modes = {"results": "delta"}
@@ -213,13 +260,19 @@ def test_an_existing_guardian_is_adopted_by_email_and_never_deleted(conn, tmp_pa
     own_child = add_student(conn, "Elsewhere")
     existing = add_guardian(conn, guardian["email"], own_child)
     run(conn, s.write(tmp_path / "one"))
-    assert conn.execute("select guardian_id from oneroster_guardian where sourced_id = %s",
-                        (guardian["sourcedId"],)).fetchone()[0] == existing
+    assert (
+        conn.execute(
+            "select guardian_id from oneroster_guardian where sourced_id = %s", (guardian["sourcedId"],)
+        ).fetchone()[0]
+        == existing
+    )
     guardian["status"] = "tobedeleted"
     s.modes = {"users": "delta"}
     run(conn, s.write(tmp_path / "two", only=("users",)))
     assert conn.execute("select count(*) from guardian_student where guardian_id = %s", (existing,)).fetchone()[0] == 1
-    assert conn.execute("select count(*) from oneroster_guardian where guardian_id = %s", (existing,)).fetchone()[0] == 0
+    assert (
+        conn.execute("select count(*) from oneroster_guardian where guardian_id = %s", (existing,)).fetchone()[0] == 0
+    )
 
 
 # -- bad input ---------------------------------------------------------------------------------------------------
@@ -256,7 +309,9 @@ def test_a_bad_result_row_refuses_the_import_and_nothing_is_written(conn, tmp_pa
     with pytest.raises(BadRowsRefused) as refused:
         run(conn, s.write(tmp_path / "bad"))
     bad = refused.value.summary.bad_rows
-    assert [(b.file, b.line, b.sourced_id) for b in bad] == [("results.csv", target + 2, s.results[target]["sourcedId"])]
+    assert [(b.file, b.line, b.sourced_id) for b in bad] == [
+        ("results.csv", target + 2, s.results[target]["sourcedId"])
+    ]
     assert bad[0].reason.startswith(reason)
     assert snapshot(conn) == before
 
@@ -301,7 +356,9 @@ def test_names_with_control_characters_are_bad_rows_not_imported(conn, tmp_path,
     assert all(conn.execute(f"select count(*) from {t}").fetchone()[0] == 0 for t in TABLES)
     # the CLI: exit 1 and the rows named, as every bad row
     monkeypatch.setenv("DATABASE_URL", db_url)
-    assert main(["import", "oneroster", str(tmp_path / "bad"), "--quiet", "--report", str(tmp_path / "report.csv")]) == 1
+    assert (
+        main(["import", "oneroster", str(tmp_path / "bad"), "--quiet", "--report", str(tmp_path / "report.csv")]) == 1
+    )
     assert "control character in givenName" in capsys.readouterr().err
 
 
@@ -317,8 +374,14 @@ def test_skip_bad_rows_imports_the_good_ones_and_writes_the_report(conn, tmp_pat
     assert conn.execute("select count(*) from oneroster_result").fetchone()[0] == 0
     assert main(["import", "oneroster", str(path), "--quiet", "--skip-bad-rows", "--report", str(report)]) == 0
     rows = list(csv.DictReader(report.open()))
-    assert rows == [{"file": "results.csv", "line": str(s.results.index(bad) + 2), "sourcedId": bad["sourcedId"],
-                     "reason": "bad number in score 'lots'"}]
+    assert rows == [
+        {
+            "file": "results.csv",
+            "line": str(s.results.index(bad) + 2),
+            "sourcedId": bad["sourcedId"],
+            "reason": "bad number in score 'lots'",
+        }
+    ]
     s.results.remove(bad)
     assert_exact(conn, s)
     # A result already imported turns bad: skipped, its row stays as it was, the others still update.
@@ -327,8 +390,20 @@ def test_skip_bad_rows_imports_the_good_ones_and_writes_the_report(conn, tmp_pat
     known.update(score="n/a", scoreDate="31/12/2024")
     other = next(r for r in s.results if r["scoreStatus"] == "fully graded" and r is not known)
     other["score"] = "0"
-    assert main(["import", "oneroster", str(s.write(tmp_path / "again")), "--quiet", "--skip-bad-rows",
-                 "--report", str(report)]) == 0
+    assert (
+        main(
+            [
+                "import",
+                "oneroster",
+                str(s.write(tmp_path / "again")),
+                "--quiet",
+                "--skip-bad-rows",
+                "--report",
+                str(report),
+            ]
+        )
+        == 0
+    )
     assert [r["sourcedId"] for r in csv.DictReader(report.open())] == [known["sourcedId"]]
     known.update(known_before)
     assert_exact(conn, s)
@@ -354,8 +429,10 @@ MALFORMED = {
     "missing column": lambda d: edit(d / "results.csv", ",scoreStatus,", ",status2,"),
     "not utf-8": lambda d: (d / "users.csv").write_bytes((d / "users.csv").read_bytes().replace(b"Jane", b"J\xe9ne")),
     "unterminated quote": lambda d: edit(d / "classes.csv", '"09,10"', '"09,10'),
-    "1.2 users without roles": lambda d: (edit(d / "manifest.csv", "oneroster.version,1.1", "oneroster.version,1.2"),
-                                          edit(d / "users.csv", ",role,", ",roleX,")),
+    "1.2 users without roles": lambda d: (
+        edit(d / "manifest.csv", "oneroster.version,1.1", "oneroster.version,1.2"),
+        edit(d / "users.csv", ",role,", ",roleX,"),
+    ),
 }
 
 
@@ -432,12 +509,16 @@ def test_no_statement_of_a_bulk_reimport_rescans_a_staging_table_per_row(conn, t
     monkeypatch.setattr(importer.Import, "x", explain_then_run)
     assert run(conn, path).written == 0
     assert any("oneroster_result" in q for q in plans)
-    rescans = {q: plan for q, plan in plans.items()
-               if re.search(r"(?<!hashed )SubPlan \d+[^\n]*\n\s*->  Seq Scan on (stg|v)_", plan)}
+    rescans = {
+        q: plan
+        for q, plan in plans.items()
+        if re.search(r"(?<!hashed )SubPlan \d+[^\n]*\n\s*->  Seq Scan on (stg|v)_", plan)
+    }
     assert rescans == {}
 
 
 # -- issue 22 ----------------------------------------------------------------------------------------------------
+
 
 def test_an_empty_or_unknown_mode_of_a_file_not_read_is_a_warning(conn, tmp_path, db_url, monkeypatch, capsys):
     # Moodle's enrol_oneroster fixtures (v1p2_full_dataset.zip) leave these three empty in a 1.2 manifest.
@@ -454,8 +535,9 @@ def test_an_empty_or_unknown_mode_of_a_file_not_read_is_a_warning(conn, tmp_path
 
 
 @pytest.mark.parametrize("value", ["", "full"])
-def test_an_empty_or_unknown_mode_of_a_file_the_import_reads_still_refuses(conn, tmp_path, db_url, monkeypatch, capsys,
-                                                                           value):
+def test_an_empty_or_unknown_mode_of_a_file_the_import_reads_still_refuses(
+    conn, tmp_path, db_url, monkeypatch, capsys, value
+):
     path = write_spec_copy(tmp_path)
     edit(path / "manifest.csv", "file.results,bulk", f"file.results,{value}")
     monkeypatch.setenv("DATABASE_URL", db_url)
@@ -471,7 +553,7 @@ def write_with_own_ids(conn, offset: int) -> dict[str, list[int]]:
     for table in ("student_profile", "guardian", "course", "quiz_attempt", "assignment_submission"):
         top = conn.execute(f"select coalesce(max(id), 0) from {table}").fetchone()[0]
         chosen[table] = [top + 1, top + 2, top + offset]
-    for i, sid in enumerate(chosen["student_profile"]):
+    for sid in chosen["student_profile"]:
         conn.execute("insert into student_profile (id, display_name) values (%s, %s)", (sid, f"Own {sid}"))
     for gid in chosen["guardian"]:
         conn.execute("insert into guardian (id, email) values (%s, %s)", (gid, f"own-{gid}@example.org"))
@@ -479,11 +561,17 @@ def write_with_own_ids(conn, offset: int) -> dict[str, list[int]]:
         conn.execute("insert into course (id, name) values (%s, %s)", (cid, f"Own course {cid}"))
     sid = chosen["student_profile"][0]
     for qid in chosen["quiz_attempt"]:
-        conn.execute("insert into quiz_attempt (id, student_profile_id, score, completed_at)"
-                     " values (%s, %s, 80, '2024-01-16 10:00+00')", (qid, sid))
+        conn.execute(
+            "insert into quiz_attempt (id, student_profile_id, score, completed_at)"
+            " values (%s, %s, 80, '2024-01-16 10:00+00')",
+            (qid, sid),
+        )
     for aid in chosen["assignment_submission"]:
-        conn.execute("insert into assignment_submission (id, student_profile_id, percentage, is_graded, graded_at)"
-                     " values (%s, %s, 70, true, '2024-01-17 10:00+00')", (aid, sid))
+        conn.execute(
+            "insert into assignment_submission (id, student_profile_id, percentage, is_graded, graded_at)"
+            " values (%s, %s, 70, true, '2024-01-17 10:00+00')",
+            (aid, sid),
+        )
     # A writer that lets the database choose, after another chose: no collision either.
     chosen["student_profile"].append(add_student(conn, "Default id"))
     chosen["course"].append(add_course_row(conn))
@@ -611,7 +699,8 @@ def test_a_nul_character_in_a_field_is_a_bad_row_that_can_be_skipped(conn, tmp_p
     assert main(["import", "oneroster", str(path), "--quiet", "--skip-bad-rows", "--report", str(report)]) == 0
     rows = list(csv.DictReader(report.open()))
     assert [(r["line"], r["reason"]) for r in rows] == [
-        (str(s.results.index(r) + 2), "a NUL character (0x00) in a field") for r in graded[:2]]
+        (str(s.results.index(r) + 2), "a NUL character (0x00) in a field") for r in graded[:2]
+    ]
     assert "\x00" not in report.read_text()
     s.results.remove(graded[0])
     s.results.remove(graded[1])

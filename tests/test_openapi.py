@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import schemathesis
@@ -25,17 +25,23 @@ from schemathesis.specs.openapi.checks import (
 )
 from werkzeug.serving import make_server
 
-from factories import add_course, add_guardian, add_quiz, add_student
 from web import create_app
-from web.parents.api import OPENAPI_PATH
 from web.db import close_pool
+from web.parents.api import OPENAPI_PATH
+
+from factories import add_course, add_guardian, add_quiz, add_student
 
 DOCUMENT = json.loads(OPENAPI_PATH.read_text())
 REGISTRY = Registry().with_resource("urn:weekly-trends", Resource.from_contents(DOCUMENT, DRAFT202012))
 # Marks of the other family's child that no answer to guardian A may contain.
 OTHER_NAME, OTHER_SCORE = "Zebedee Otherfamily", "63.21"
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_headers_conformance, response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 
 
 def test_the_document_is_valid_openapi_3_1():
@@ -52,7 +58,8 @@ def test_it_is_served_as_is(client):
 def test_every_route_is_documented_and_nothing_else(app):
     routes = {
         (re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule), method.lower())
-        for rule in app.url_map.iter_rules() if rule.endpoint != "static"
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint != "static"
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
     documented = {(path, method) for path, item in DOCUMENT["paths"].items() for method in item}
@@ -68,15 +75,18 @@ def conforms(response, path: str, method: str = "get") -> None:
         spec = DOCUMENT["components"]["responses"][spec["$ref"].rsplit("/", 1)[1]]
     media = spec["content"][response.mimetype]
     body = response.get_json() if response.mimetype.endswith("json") else response.get_data(as_text=True)
-    schema = {"$ref": "urn:weekly-trends#/components/schemas/" + media["schema"]["$ref"].rsplit("/", 1)[1]} \
-        if "$ref" in media["schema"] else media["schema"]
+    schema = (
+        {"$ref": "urn:weekly-trends#/components/schemas/" + media["schema"]["$ref"].rsplit("/", 1)[1]}
+        if "$ref" in media["schema"]
+        else media["schema"]
+    )
     Draft202012Validator(schema, registry=REGISTRY).validate(body)
 
 
 def test_real_answers_conform(app, client, family, conn):
     app.config["METRICS_ALLOW_FROM"] = "127.0.0.1"  # the test client's address
     course = add_course(conn, "Maths")
-    add_quiz(conn, family["a"], 91, datetime(2024, 1, 16, 9, tzinfo=timezone.utc), course_id=course)
+    add_quiz(conn, family["a"], 91, datetime(2024, 1, 16, 9, tzinfo=UTC), course_id=course)
     auth = {"Authorization": f"Bearer {family['token']}"}
     trend = "/api/v1/students/{student_id}/weekly-trend"
     scores = "/api/v1/students/{student_id}/weeks/{week}/scores"
@@ -109,15 +119,22 @@ def live(db_url, conn, family):
     course = add_course(conn, "Maths")
     other = add_student(conn, OTHER_NAME, "Asia/Tokyo")
     add_guardian(conn, "other.family@example.org", other)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for weeks_ago in range(4):
         add_quiz(conn, family["a"], 70 + weeks_ago, now - timedelta(weeks=weeks_ago), course_id=course)
         add_quiz(conn, other, OTHER_SCORE, now - timedelta(weeks=weeks_ago))
     member = conn.execute("insert into staff_member (email) values ('fuzz@school.example') returning id").fetchone()[0]
     staff_token = conn.execute("select issue_staff_token(%s)", (member,)).fetchone()[0]
     # Many bad sign-in tokens come from one address here: no lockout during the run.
-    application = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "fuzz", "AUTH_FAILURE_LIMIT": 10**9,
-                              "POOL_MAX_SIZE": 4, "LOG_FORMAT": "text"})
+    application = create_app(
+        {
+            "DATABASE_URL": db_url,
+            "SECRET_KEY": "fuzz",
+            "AUTH_FAILURE_LIMIT": 10**9,
+            "POOL_MAX_SIZE": 4,
+            "LOG_FORMAT": "text",
+        }
+    )
     server = make_server("127.0.0.1", 0, application, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -142,8 +159,14 @@ def test_fuzz_the_live_app(live):
         for mode, examples in modes:
             strategy = operation.as_strategy(generation_mode=mode, headers={"Authorization": f"Bearer {token}"})
 
-            @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
-                      phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+            @settings(
+                max_examples=examples,
+                deadline=None,
+                database=None,
+                derandomize=True,
+                phases=[Phase.explicit, Phase.generate],
+                suppress_health_check=list(HealthCheck),
+            )
             @given(case=strategy, student=st.sampled_from([None, live["a"], live["other"]]))
             def run(case, student):
                 if has_student and student is not None and mode is GenerationMode.POSITIVE:
@@ -157,9 +180,13 @@ def test_fuzz_the_live_app(live):
 
             run()
     # The run reached the figures, and aimed at the other family's child it found nothing.
-    for path in ("/api/v1/students/{student_id}/weekly-trend", "/api/v1/students/{student_id}/weekly-trend.csv",
-                 "/students/{student_id}", "/api/v1/students/{student_id}/weeks/{week}/scores",
-                 "/students/{student_id}/weeks/{week}"):
+    for path in (
+        "/api/v1/students/{student_id}/weekly-trend",
+        "/api/v1/students/{student_id}/weekly-trend.csv",
+        "/students/{student_id}",
+        "/api/v1/students/{student_id}/weeks/{week}/scores",
+        "/students/{student_id}/weeks/{week}",
+    ):
         assert (path, live["a"], 200) in seen
         theirs = {status for p, student, status in seen if p == path and student == live["other"]}
         # Aimed at the other family's child at least once (an empty set would pass vacuously), a 404 among them.

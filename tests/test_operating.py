@@ -10,24 +10,25 @@ import signal
 import subprocess
 import sys
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from factories import add_quiz, add_student, assert_exact, drift
-from live import free_port, wait_until_up
+import web.ops.serve
 from web import create_app
-from web.ops.cli import main
 from web.db import close_pool
 from web.observability import JsonFormatter
-import web.ops.serve
+from web.ops.cli import main
+
+from factories import add_quiz, add_student, assert_exact, drift
+from live import free_port, wait_until_up
 
 
 @pytest.fixture
 def drifted(conn, db_url, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", db_url)
     students = [add_student(conn, f"S{n}") for n in range(5)]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for sid in students:
         add_quiz(conn, sid, 70, now)
         add_quiz(conn, sid, 80, now - timedelta(weeks=30))
@@ -58,7 +59,7 @@ def test_refresh_in_batches_repairs_everything_and_shows_progress(drifted, capsy
 
 def test_refresh_one_student_since_a_date(drifted, capsys):
     conn, students = drifted
-    since = (datetime.now(timezone.utc) - timedelta(weeks=2)).date().isoformat()
+    since = (datetime.now(UTC) - timedelta(weeks=2)).date().isoformat()
     assert main(["refresh", "--student-id", str(students[0]), "--since", since, "--quiet"]) == 0
     assert "1 aggregate row(s) written" in capsys.readouterr().out
     assert {row[1] for row in drift(conn)} == set(students[1:]) | {students[0]}
@@ -86,15 +87,33 @@ def test_refresh_takes_locks_per_batch(drifted, monkeypatch):
 
 def test_serve_runs_gunicorn_with_json_logs_request_ids_and_metrics(db_url, family, tmp_path):
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": db_url, "WEEKLY_TRENDS_SECRET_KEY": "s", "WEEKLY_TRENDS_LOG_FORMAT": "json",
-           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
-           "WEEKLY_TRENDS_METRICS_ALLOW_FROM": "127.0.0.1"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "WEEKLY_TRENDS_SECRET_KEY": "s",
+        "WEEKLY_TRENDS_LOG_FORMAT": "json",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        "WEEKLY_TRENDS_METRICS_ALLOW_FROM": "127.0.0.1",
+    }
     (tmp_path / "metrics").mkdir()
     log_path = tmp_path / "server.log"
     with open(log_path, "w") as log_file:  # a file, not a pipe: a full pipe would stall the workers
         server = subprocess.Popen(
-            [sys.executable, "-m", "web.ops.cli", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "2"],
-            env=env, stdout=subprocess.DEVNULL, stderr=log_file,
+            [
+                sys.executable,
+                "-m",
+                "web.ops.cli",
+                "serve",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "2",
+                "--threads",
+                "2",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
         )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -110,8 +129,14 @@ def test_serve_runs_gunicorn_with_json_logs_request_ids_and_metrics(db_url, fami
             assert len(generated) == 32
         for _ in range(6):  # reach both workers
             metrics = urllib.request.urlopen(base + "/metrics", timeout=5).read().decode()
-        assert 'weekly_trends_request_duration_seconds_bucket{endpoint="/api/v1/students/<student_id>/weekly-trend"' in metrics
-        assert 'weekly_trends_responses_total{endpoint="/api/v1/students/<student_id>/weekly-trend",method="GET",status="200"} 1.0' in metrics
+        assert (
+            'weekly_trends_request_duration_seconds_bucket{endpoint="/api/v1/students/<student_id>/weekly-trend"'
+            in metrics
+        )
+        assert (
+            'weekly_trends_responses_total{endpoint="/api/v1/students/<student_id>/weekly-trend",method="GET",status="200"} 1.0'
+            in metrics
+        )
         assert "weekly_trends_pool_size{" in metrics and "weekly_trends_pool_requests_waits_total{" in metrics
     finally:
         server.send_signal(signal.SIGTERM)
@@ -147,10 +172,15 @@ def test_metrics_count_statuses_per_endpoint(app, client, family):
     client.get(f"/api/v1/students/{family['b']}/weekly-trend", headers=auth)
     client.get(f"/api/v1/students/{family['b']}/weekly-trend", headers=auth)
     text = client.get("/metrics").get_data(as_text=True)
-    series = 'weekly_trends_responses_total{endpoint="/api/v1/students/<student_id>/weekly-trend",method="GET",status="%s"}'
+    series = (
+        'weekly_trends_responses_total{endpoint="/api/v1/students/<student_id>/weekly-trend",method="GET",status="%s"}'
+    )
     assert series % 200 + " 1.0" in text and series % 404 + " 2.0" in text
-    assert 'weekly_trends_request_duration_seconds_count{endpoint="/api/v1/students/<student_id>/weekly-trend",method="GET"} 3.0' in text
-    assert 'weekly_trends_pool_size{pid="%d",pool="primary"}' % os.getpid() in text
+    assert (
+        'weekly_trends_request_duration_seconds_count{endpoint="/api/v1/students/<student_id>/weekly-trend",method="GET"} 3.0'
+        in text
+    )
+    assert f'weekly_trends_pool_size{{pid="{os.getpid()}",pool="primary"}}' in text
 
 
 def copy_rows(source, target, table: str) -> None:
@@ -160,8 +190,9 @@ def copy_rows(source, target, table: str) -> None:
         into.write(data)
 
 
-def test_the_read_pool_serves_parents_reads_and_the_log_goes_to_the_primary(db_url, server_url, template_database,
-                                                                            family, conn):
+def test_the_read_pool_serves_parents_reads_and_the_log_goes_to_the_primary(
+    db_url, server_url, template_database, family, conn
+):
     """DATABASE_READ_URL: a second pool. A second database with a copy of the family stands in
     for the replica: what the parent sees comes from it, the access-log entry lands in the primary."""
     import psycopg
@@ -174,17 +205,24 @@ def test_the_read_pool_serves_parents_reads_and_the_log_goes_to_the_primary(db_u
         with psycopg.connect(replica_url, autocommit=True) as replica:
             for table in ("student_profile", "guardian", "guardian_student", "guardian_token"):
                 copy_rows(conn, replica, table)
-            replica.execute("update student_profile set display_name = 'From the replica' where id = %s", (family["a"],))
+            replica.execute(
+                "update student_profile set display_name = 'From the replica' where id = %s", (family["a"],)
+            )
         application = create_app({"DATABASE_URL": db_url, "DATABASE_READ_URL": replica_url, "SECRET_KEY": "k"})
         auth = {"Authorization": f"Bearer {family['token']}"}
         try:
             client = application.test_client()
-            assert client.get("/api/v1/me/students", headers=auth).get_json()["students"][0]["display_name"] == "From the replica"
+            assert (
+                client.get("/api/v1/me/students", headers=auth).get_json()["students"][0]["display_name"]
+                == "From the replica"
+            )
             assert client.get(f"/api/v1/students/{family['a']}/weekly-trend", headers=auth).status_code == 200
             assert set(application.extensions["weekly_trends_pools"][1]) == {"primary", "replica"}
         finally:
             close_pool(application)
-        assert conn.execute("select guardian_id, student_profile_id from access_log").fetchall() == [(family["guardian"], family["a"])]
+        assert conn.execute("select guardian_id, student_profile_id from access_log").fetchall() == [
+            (family["guardian"], family["a"])
+        ]
         with psycopg.connect(replica_url) as replica:
             assert replica.execute("select count(*) from access_log").fetchone()[0] == 0
     finally:
@@ -201,21 +239,30 @@ def test_serve_defaults_follow_the_cores(monkeypatch):
     assert web.ops.serve.default_options("127.0.0.1:9", 2, 8, 60, 0)["workers"] == 2
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("WEEKLY_TRENDS_STATEMENT_TIMEOUT", "abc"), ("WEEKLY_TRENDS_STATEMENT_TIMEOUT", "0"),
-    ("WEEKLY_TRENDS_STATEMENT_TIMEOUT", "-5"), ("WEEKLY_TRENDS_STATEMENT_TIMEOUT", "601"),
-    ("WEEKLY_TRENDS_DB_POOLER", "session"),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("WEEKLY_TRENDS_STATEMENT_TIMEOUT", "abc"),
+        ("WEEKLY_TRENDS_STATEMENT_TIMEOUT", "0"),
+        ("WEEKLY_TRENDS_STATEMENT_TIMEOUT", "-5"),
+        ("WEEKLY_TRENDS_STATEMENT_TIMEOUT", "601"),
+        ("WEEKLY_TRENDS_DB_POOLER", "session"),
+    ],
+)
 def test_bad_connection_settings_stop_the_app_at_start_naming_the_setting(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(ValueError, match=name):
         create_app({"SECRET_KEY": "k"})
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("WEEKLY_TRENDS_CLI_STATEMENT_TIMEOUT", "abc"), ("WEEKLY_TRENDS_CLI_STATEMENT_TIMEOUT", "-1"),
-    ("WEEKLY_TRENDS_DB_POOLER", "statement"),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("WEEKLY_TRENDS_CLI_STATEMENT_TIMEOUT", "abc"),
+        ("WEEKLY_TRENDS_CLI_STATEMENT_TIMEOUT", "-1"),
+        ("WEEKLY_TRENDS_DB_POOLER", "statement"),
+    ],
+)
 def test_bad_connection_settings_stop_the_cli_with_a_message(monkeypatch, capsys, db_url, name, value):
     monkeypatch.setenv("DATABASE_URL", db_url)
     monkeypatch.setenv(name, value)

@@ -7,7 +7,7 @@ drift() finds nothing while the oracle does.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime, timezone
 from decimal import Decimal
 
 import pytest
@@ -15,7 +15,7 @@ import pytest
 from factories import add_assignment, add_course, add_guardian, add_quiz, add_student, drift
 from reference import differences, expected_class_view, expected_trend, shown_trend, stored_class_view
 
-UTC = timezone.utc
+UTC = UTC
 
 
 # A wrong class view, from the source rows (UTC weeks suffice here): the mean of each student's mean.
@@ -44,10 +44,13 @@ def plant(conn, sql: str) -> None:
 
 def test_a_week_rule_that_ignores_the_time_zone(conn):
     with conn.transaction(force_rollback=True):
-        plant(conn, """
+        plant(
+            conn,
+            """
             create or replace function local_iso_week_start(p_instant timestamptz, p_time_zone text)
             returns date language sql immutable strict parallel safe
-            as $$ select date_trunc('week', p_instant at time zone 'UTC')::date $$""")
+            as $$ select date_trunc('week', p_instant at time zone 'UTC')::date $$""",
+        )
         sid = add_student(conn, "Lord Howe", "Australia/Lord_Howe")
         # Monday 00:10 local (+11), Sunday 13:10 UTC: the week after in the student's zone.
         add_quiz(conn, sid, 80, datetime(2024, 3, 10, 13, 10, tzinfo=UTC))
@@ -57,10 +60,13 @@ def test_a_week_rule_that_ignores_the_time_zone(conn):
 
 def test_a_rounding_rule_that_truncates(conn):
     with conn.transaction(force_rollback=True):
-        plant(conn, """
+        plant(
+            conn,
+            """
             create or replace function weekly_average(p_sum numeric, p_count integer)
             returns numeric language sql immutable parallel safe
-            as $$ select trunc(p_sum / nullif(p_count, 0), 2) $$""")
+            as $$ select trunc(p_sum / nullif(p_count, 0), 2) $$""",
+        )
         sid = add_student(conn)
         for score in ("80.00", "80.01", "80.01"):  # mean 80.00666…: 80.01, not 80.00
             add_quiz(conn, sid, Decimal(score), datetime(2024, 3, 5, 10, tzinfo=UTC))
@@ -70,11 +76,14 @@ def test_a_rounding_rule_that_truncates(conn):
 
 def test_a_teacher_override_rule_that_is_ignored(conn):
     with conn.transaction(force_rollback=True):
-        plant(conn, """
+        plant(
+            conn,
+            """
             create or replace function quiz_attempt_score_change(p_attempt quiz_attempt, p_sign integer)
             returns score_change language sql immutable parallel safe
             as $$ select row(p_attempt.student_profile_id, p_attempt.course_id, p_attempt.completed_at, true,
-                             p_attempt.score, p_sign)::score_change $$""")
+                             p_attempt.score, p_sign)::score_change $$""",
+        )
         sid = add_student(conn)
         add_quiz(conn, sid, 40, datetime(2024, 3, 5, 10, tzinfo=UTC), teacher_score=90)
         assert drift(conn) == []
@@ -106,9 +115,12 @@ def test_the_class_view_by_hand_and_by_the_oracle(conn, class_of_five):
 
 def test_a_class_view_that_averages_student_averages(conn, class_of_five):
     with conn.transaction(force_rollback=True):
-        plant(conn, f"""
+        plant(
+            conn,
+            f"""
             drop materialized view course_weekly_performance;
-            create materialized view course_weekly_performance as {AVERAGE_OF_AVERAGES}""")
+            create materialized view course_weekly_performance as {AVERAGE_OF_AVERAGES}""",
+        )
         assert drift(conn) == []
         assert "class_view" in differences(conn, class_view=True)
 
@@ -121,7 +133,9 @@ def test_the_answer_shows_what_the_class_view_holds_and_the_oracle_sees_it_wrong
     headers = {"Authorization": f"Bearer {class_of_five['token']}"}
 
     def answer():
-        return shown_trend(client.get(f"/api/v1/students/{sid}/weekly-trend?weeks=4&end={end}", headers=headers).get_json())
+        return shown_trend(
+            client.get(f"/api/v1/students/{sid}/weekly-trend?weeks=4&end={end}", headers=headers).get_json()
+        )
 
     assert answer() == expected_trend(conn, sid, end, 4, 5)
     assert answer()["courses"][0]["weeks"][-1]["class_average"] == 57.14

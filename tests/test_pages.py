@@ -78,7 +78,11 @@ def test_the_dashboard_needs_a_sign_in(client, family):
 
 def test_cookie_and_bearer_give_the_same_answers(client, family):
     bearer = {"Authorization": f"Bearer {family['token']}"}
-    paths = [trend_path(family["a"]) + "?end=2024-02-01", trend_path(family["a"], ".csv") + "?end=2024-02-01", "/api/v1/me/students"]
+    paths = [
+        trend_path(family["a"]) + "?end=2024-02-01",
+        trend_path(family["a"], ".csv") + "?end=2024-02-01",
+        "/api/v1/me/students",
+    ]
     by_bearer = [client.get(p, headers=bearer).get_data() for p in paths]
     assert client.get(paths[0]).status_code == 401
     sign_in(client, family["token"])
@@ -90,17 +94,23 @@ def test_cookie_and_bearer_give_the_same_answers(client, family):
 def test_me_students(client, family):
     conn = family["conn"]
     c = add_student(conn, "Aaron")
-    conn.execute("insert into guardian_student (guardian_id, student_profile_id) values (%s, %s)", (family["guardian"], c))
+    conn.execute(
+        "insert into guardian_student (guardian_id, student_profile_id) values (%s, %s)", (family["guardian"], c)
+    )
     r = client.get("/api/v1/me/students", headers={"Authorization": f"Bearer {family['token']}"})
     assert r.status_code == 200 and r.headers["Cache-Control"] == "private, no-store"
-    assert r.get_json() == {"students": [{"id": c, "display_name": "Aaron"}, {"id": family["a"], "display_name": "Ann"}]}
+    assert r.get_json() == {
+        "students": [{"id": c, "display_name": "Aaron"}, {"id": family["a"], "display_name": "Ann"}]
+    }
     assert client.get("/api/v1/me/students").status_code == 401
 
 
 def test_me_students_without_children(client, conn):
     guardian = add_guardian(conn, "lonely@example.org")
     token = conn.execute("select issue_guardian_token(%s)", (guardian,)).fetchone()[0]
-    assert client.get("/api/v1/me/students", headers={"Authorization": f"Bearer {token}"}).get_json() == {"students": []}
+    assert client.get("/api/v1/me/students", headers={"Authorization": f"Bearer {token}"}).get_json() == {
+        "students": []
+    }
     sign_in(client, token)
     assert "No children linked" in client.get("/").get_data(as_text=True)
 
@@ -136,7 +146,10 @@ def test_same_origin_cookie_requests_pass(client, family):
 def test_cross_site_posts_with_the_cookie_are_refused(client, family):
     sign_in(client, family["token"])
     assert client.post("/logout", headers={"Origin": "https://evil.example"}).status_code == 403
-    assert client.post("/login", data={"token": family["token"]}, headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
+    assert (
+        client.post("/login", data={"token": family["token"]}, headers={"Sec-Fetch-Site": "cross-site"}).status_code
+        == 403
+    )
     assert client.get("/").status_code == 200  # still signed in
 
 
@@ -221,7 +234,9 @@ def test_revoking_the_token_ends_its_sessions_at_once(client, family):
 
 def test_expiry_ends_the_session_too(client, family):
     sign_in(client, family["token"])
-    family["conn"].execute("update guardian_token set created_at = now() - interval '2 days', expires_at = now() - interval '1 second'")
+    family["conn"].execute(
+        "update guardian_token set created_at = now() - interval '2 days', expires_at = now() - interval '1 second'"
+    )
     assert client.get(trend_path(family["a"])).status_code == 401
 
 
@@ -234,7 +249,7 @@ def test_the_dashboard_shows_the_weeks_the_trend_and_the_unofficial_label(client
     row = html.split('data-week-start="2024-01-15"')[1].split("</tr>")[0]
     assert all(figure in row for figure in ["88.60", "87.67", "90.00", "<td>3</td>", "<td>2</td>"])
     assert "Figures last updated" in html and 'data-direction="insufficient_data"' in html
-    assert f'/api/v1/students/{family["a"]}/weekly-trend.csv?end=2024-02-01' in html
+    assert f"/api/v1/students/{family['a']}/weekly-trend.csv?end=2024-02-01" in html
     assert "Content-Security-Policy" in r.headers
 
 

@@ -4,14 +4,15 @@ page reached from every week, plain-language sign-in and error pages."""
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from factories import add_course, add_quiz
 from web.parents.chart import FONT, label_width, line_chart, y_range
 
-UTC = timezone.utc
+from factories import add_course, add_quiz
+
+UTC = UTC
 
 
 def sign_in(client, token):
@@ -19,21 +20,32 @@ def sign_in(client, token):
 
 
 def weeks_of(values: list[float | None]) -> list[dict]:
-    monday = date(2024, 1, 1)
-    return [{"week": f"W{i + 1}", "overall_avg": v, "quiz_avg": v, "assignment_avg": None,
-             "quiz_count": int(v is not None), "assignment_count": 0} for i, v in enumerate(values)]
+    return [
+        {
+            "week": f"W{i + 1}",
+            "overall_avg": v,
+            "quiz_avg": v,
+            "assignment_avg": None,
+            "quiz_count": int(v is not None),
+            "assignment_count": 0,
+        }
+        for i, v in enumerate(values)
+    ]
 
 
-@pytest.mark.parametrize("values,expected", [
-    ([78, 90], (70, 95)),         # a move from 78 to 90 fills most of the height
-    ([60, 75, 80, 88.6], (50, 100)),
-    ([98, 99], (80, 100)),        # never a span under 20 points: a wobble is not stretched
-    ([0, 100], (0, 100)),
-    ([5, 12], (0, 20)),
-    ([], (0, 100)),
-    ([95, 110], (90, 115)),       # extra credit above 100 widens the axis
-    ([50, 50], (45, 65)),
-])
+@pytest.mark.parametrize(
+    "values,expected",
+    [
+        ([78, 90], (70, 95)),  # a move from 78 to 90 fills most of the height
+        ([60, 75, 80, 88.6], (50, 100)),
+        ([98, 99], (80, 100)),  # never a span under 20 points: a wobble is not stretched
+        ([0, 100], (0, 100)),
+        ([5, 12], (0, 20)),
+        ([], (0, 100)),
+        ([95, 110], (90, 115)),  # extra credit above 100 widens the axis
+        ([50, 50], (45, 65)),
+    ],
+)
 def test_the_y_axis_fits_the_data_padded(values, expected):
     low, high, step = y_range(values)
     assert (low, high) == expected
@@ -69,7 +81,9 @@ def twelve_weeks(family):
     conn = family["conn"]
     maths = add_course(conn, "Maths")
     for week in range(12):
-        add_quiz(conn, family["a"], 78 + week, datetime(2024, 1, 1, 10, tzinfo=UTC) + timedelta(weeks=week), course_id=maths)
+        add_quiz(
+            conn, family["a"], 78 + week, datetime(2024, 1, 1, 10, tzinfo=UTC) + timedelta(weeks=week), course_id=maths
+        )
     conn.execute("select refresh_course_weekly_performance()")  # the nightly class averages: 1 student each week
     return family | {"maths": maths}
 
@@ -80,7 +94,12 @@ def test_each_week_links_to_its_scores_from_the_chart_and_the_table(client, twel
     target = f"/students/{twelve_weeks['a']}/weeks/2024-W03?weeks=12&amp;end=2024-03-24"
     assert html.count(f'href="{target}"') == 2  # the chart's week and the table's row
     chart_link = re.search(r'<a href="[^"]*/weeks/2024-W03[^"]*" data-week="2024-W03"\s+aria-label="([^"]+)"', html)
-    assert chart_link and "2024-W03" in chart_link[1] and "overall 87.17" in chart_link[1] and "week of 15 Jan" in chart_link[1]
+    assert (
+        chart_link
+        and "2024-W03" in chart_link[1]
+        and "overall 87.17" in chart_link[1]
+        and "week of 15 Jan" in chart_link[1]
+    )
     assert "not from 0" in html  # the fitted axis said in words
     labels = re.findall(r'<text x="[\d.]+" y="\d+" text-anchor="middle">([^<]+)</text>', html)
     assert 3 <= len(labels) < 12 and labels[-1] == "18 Mar"
@@ -98,7 +117,9 @@ def test_the_week_page_lists_the_scores_and_leads_back(client, twelve_weeks):
     assert html.count('<tr data-kind="quiz">') == 4 and html.count('<tr data-kind="assignment">') == 2
     assert "Maths" in html and "80.00" in html and "Europe/London" in html
     assert f'href="/students/{twelve_weeks["a"]}?weeks=12"' in html
-    es = client.get(f"/students/{twelve_weeks['a']}/weeks/2024-W03", headers={"Accept-Language": "es"}).get_data(as_text=True)
+    es = client.get(f"/students/{twelve_weeks['a']}/weeks/2024-W03", headers={"Accept-Language": "es"}).get_data(
+        as_text=True
+    )
     assert "Cuestionario" in es and "15 ene 2024" in es and "80,00" in es
 
 
@@ -147,8 +168,9 @@ def test_a_401_after_the_links_were_revoked_says_so_and_links_back(client, famil
 
 
 def test_an_address_that_does_not_exist_is_a_page_for_a_browser_and_a_problem_for_a_program(client):
-    r = client.get("/students/1/wekes", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8",
-                                                  "Accept-Language": "es"})
+    r = client.get(
+        "/students/1/wekes", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8", "Accept-Language": "es"}
+    )
     assert r.status_code == 404 and r.mimetype == "text/html" and r.headers["Cache-Control"] == "private, no-store"
     html = r.get_data(as_text=True)
     assert 'lang="es"' in html and 'href="/"' in html and "problem" not in html
@@ -161,7 +183,9 @@ def test_the_school_contact_comes_from_the_setting(db_url):
     from web import create_app
     from web.db import close_pool
 
-    app = create_app({"TESTING": True, "DATABASE_URL": db_url, "SECRET_KEY": "x", "SCHOOL_CONTACT": "office@school.example"})
+    app = create_app(
+        {"TESTING": True, "DATABASE_URL": db_url, "SECRET_KEY": "x", "SCHOOL_CONTACT": "office@school.example"}
+    )
     html = app.test_client().get("/login").get_data(as_text=True)
     assert '<a href="mailto:office@school.example">office@school.example</a>' in html
     es = app.test_client().get("/", headers={"Accept-Language": "es"}).get_data(as_text=True)
@@ -206,5 +230,15 @@ def test_the_class_band_spans_the_childs_courses_class_averages():
     assert chart["class_band"].count("M") == 2  # weeks 0-1, then week 3 alone (week 2: none shown)
     assert chart["low"] < 60  # the axis takes the band in
     top_of_week0 = float(chart["class_band"].split("M")[1].split()[1])
-    assert abs(top_of_week0 - (chart["top"] + (chart["bottom"] - chart["top"]) * (1 - (70 - chart["low"]) / (chart["high"] - chart["low"])) - 1)) < 0.2
+    assert (
+        abs(
+            top_of_week0
+            - (
+                chart["top"]
+                + (chart["bottom"] - chart["top"]) * (1 - (70 - chart["low"]) / (chart["high"] - chart["low"]))
+                - 1
+            )
+        )
+        < 0.2
+    )
     assert line_chart(weeks, ["a", "b", "c", "d"], [course_of([None] * 4)])["class_band"] == ""

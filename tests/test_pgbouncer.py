@@ -9,16 +9,17 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from pgbouncer import BINARY, PgBouncer
 from psycopg.conninfo import conninfo_to_dict
+from test_digest import digest_process, many_households, subprocess_env  # noqa: F401 - fixture
+
+from web.ops.cli import main
 
 from conftest import in_ci
 from factories import assert_exact
 from mailserver import smtp_server  # noqa: F401 - fixture
 from oneroster_gen import expected_by_id, generate
-from pgbouncer import BINARY, PgBouncer
 from reference import stored_weeks
-from test_digest import digest_process, many_households, subprocess_env  # noqa: F401 - fixture
-from web.ops.cli import main
 
 if not BINARY.exists():
     if in_ci():
@@ -59,8 +60,12 @@ def test_the_parents_reads_through_pgbouncer_in_transaction_mode(bouncer, family
     # far more than psycopg's 5 executions of a statement after which it would prepare it on the server.
     app = create_app({"DATABASE_URL": bouncer, "POOL_MIN_SIZE": 4, "POOL_MAX_SIZE": 4, "SECRET_KEY": "k"})
     auth = {"Authorization": f"Bearer {family['token']}"}
-    paths = [f"/api/v1/students/{family['a']}/weekly-trend?end=2024-02-04", "/api/v1/me/students",
-             f"/api/v1/students/{family['a']}/weekly-trend.csv?end=2024-02-04", f"/students/{family['a']}?end=2024-02-04"]
+    paths = [
+        f"/api/v1/students/{family['a']}/weekly-trend?end=2024-02-04",
+        "/api/v1/me/students",
+        f"/api/v1/students/{family['a']}/weekly-trend.csv?end=2024-02-04",
+        f"/students/{family['a']}?end=2024-02-04",
+    ]
     failures: list[str] = []
     lock = threading.Lock()
 
@@ -100,7 +105,10 @@ def test_three_concurrent_digests_through_pgbouncer(bouncer, smtp_server, many_h
     assert [p.returncode for p in runs] == [0, 0, 0], results
     assert sorted(m.recipients[0] for m in smtp_server.messages) == sorted(many_households)  # each exactly once
     assert sum(int(re.search(r"sent (\d+),", out)[1]) for out, _ in results) == 12
-    assert conn.execute("select count(*), max(attempts) from digest_delivery where outcome = 'sent'").fetchone() == (12, 1)
+    assert conn.execute("select count(*), max(attempts) from digest_delivery where outcome = 'sent'").fetchone() == (
+        12,
+        1,
+    )
     # no lock left behind on PgBouncer's server connections: a fourth run finds every digest sent, none busy
     fourth = digest_process(env)
     out, err = fourth.communicate(timeout=120)
@@ -122,4 +130,3 @@ def test_refresh_check_and_import_through_pgbouncer(through_bouncer, conn, tmp_p
         assert "No drift" in capsys.readouterr().out
     assert main(["backfill", "--dry-run", "--weeks", "2"]) == 0
     assert_exact(conn)
-

@@ -15,7 +15,7 @@ Examples: HYPOTHESIS_PROFILE=thorough for more (CI), default keeps to about a mi
 from __future__ import annotations
 
 import os
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -27,13 +27,21 @@ from hypothesis import strategies as st
 from factories import drift
 from reference import differences, expected_trend, shown_trend, windows
 
-settings.register_profile("default", max_examples=40, deadline=None,
-                          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-settings.register_profile("thorough", max_examples=200, deadline=None,
-                          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+settings.register_profile(
+    "default",
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+settings.register_profile(
+    "thorough",
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
-UTC = timezone.utc
+UTC = UTC
 DST_ZONES = ["America/New_York", "Europe/Berlin", "Australia/Lord_Howe", "America/Santiago"]
 ZONES = ["UTC", "Asia/Tokyo", *DST_ZONES]
 STUDENTS, COURSES = 6, 3
@@ -70,14 +78,19 @@ CHANGES = [t for zone in DST_ZONES for t in transitions(zone, 2024)]
 assert len(CHANGES) == 8, CHANGES
 # ISO-year boundaries: weeks that belong to the other calendar year.
 BASES = CHANGES + [datetime(2020, 12, 31, 12, tzinfo=UTC), datetime(2024, 12, 30, 12, tzinfo=UTC)]
-EDGES = sorted({e for zone in ZONES for base in BASES for e in local_midnights(zone, base)}
-               | {c + timedelta(minutes=d) for c in CHANGES for d in (-1, 0, 1)})
+EDGES = sorted(
+    {e for zone in ZONES for base in BASES for e in local_midnights(zone, base)}
+    | {c + timedelta(minutes=d) for c in CHANGES for d in (-1, 0, 1)}
+)
 
 instants = st.one_of(
     st.none(),
     st.sampled_from(EDGES),
-    st.builds(lambda b, m: BASES[b] + timedelta(minutes=m), st.integers(0, len(BASES) - 1),
-              st.integers(-8 * 24 * 60, 8 * 24 * 60)),
+    st.builds(
+        lambda b, m: BASES[b] + timedelta(minutes=m),
+        st.integers(0, len(BASES) - 1),
+        st.integers(-8 * 24 * 60, 8 * 24 * 60),
+    ),
 )
 scores = st.one_of(st.none(), st.decimals(min_value=0, max_value=Decimal("150.00"), places=2))
 student_ix = st.integers(0, STUDENTS - 1)
@@ -85,7 +98,9 @@ course_ix = st.one_of(st.none(), st.integers(0, COURSES - 1))
 selector = st.tuples(st.integers(1, 3), st.integers(0, 2))  # rows whose id % k == r
 
 quiz_rows = st.lists(st.tuples(student_ix, course_ix, scores, scores, instants), min_size=1, max_size=6)
-assignment_rows = st.lists(st.tuples(student_ix, course_ix, scores, st.booleans(), instants, instants), min_size=1, max_size=6)
+assignment_rows = st.lists(
+    st.tuples(student_ix, course_ix, scores, st.booleans(), instants, instants), min_size=1, max_size=6
+)
 # Over 1,000 rows in one statement: (rows, base, minutes between rows, a multiplier that scatters students and scores).
 bulk = st.tuples(st.integers(1001, 1400), st.integers(0, len(BASES) - 1), st.integers(1, 29), st.integers(1, 97))
 
@@ -94,8 +109,12 @@ operations = st.one_of(
     st.tuples(st.just("insert_assignments"), assignment_rows),
     st.tuples(st.just("bulk_quizzes"), bulk),
     st.tuples(st.just("bulk_assignments"), bulk),
-    st.tuples(st.just("bulk_move"), st.sampled_from(["quiz_attempt", "assignment_submission"]), st.integers(-3000, 3000),
-              student_ix),
+    st.tuples(
+        st.just("bulk_move"),
+        st.sampled_from(["quiz_attempt", "assignment_submission"]),
+        st.integers(-3000, 3000),
+        student_ix,
+    ),
     st.tuples(st.just("shift_quizzes"), selector, st.integers(-10, 10)),
     st.tuples(st.just("complete_quizzes"), selector, instants),  # null -> set -> null
     st.tuples(st.just("override_quizzes"), selector, scores),
@@ -117,20 +136,27 @@ class World:
 
     def __init__(self, conn: psycopg.Connection, zones: list[str]):
         self.conn = conn
-        self.guardian = conn.execute("insert into guardian (email) values ('oracle@example.org') returning id").fetchone()[0]
+        self.guardian = conn.execute(
+            "insert into guardian (email) values ('oracle@example.org') returning id"
+        ).fetchone()[0]
         self.students = [self.new_student(z) for z in zones]
         self.courses = [self.new_course(n) for n in range(COURSES)]
         self.token = conn.execute("select issue_guardian_token(%s)", (self.guardian,)).fetchone()[0]
 
     def new_student(self, zone: str) -> int:
-        sid = self.conn.execute("insert into student_profile (display_name, time_zone) values ('S', %s) returning id",
-                                (zone,)).fetchone()[0]
-        self.conn.execute("insert into guardian_student (guardian_id, student_profile_id) values (%s, %s)", (self.guardian, sid))
+        sid = self.conn.execute(
+            "insert into student_profile (display_name, time_zone) values ('S', %s) returning id", (zone,)
+        ).fetchone()[0]
+        self.conn.execute(
+            "insert into guardian_student (guardian_id, student_profile_id) values (%s, %s)", (self.guardian, sid)
+        )
         return sid
 
     def new_course(self, n: int) -> int:
         # Names that sort differently from ids: the answer lists courses by name.
-        return self.conn.execute("insert into course (name) values (%s) returning id", (f"Course {'CBA'[n % 3]}",)).fetchone()[0]
+        return self.conn.execute(
+            "insert into course (name) values (%s) returning id", (f"Course {'CBA'[n % 3]}",)
+        ).fetchone()[0]
 
     def course(self, ix: int | None) -> int | None:
         return None if ix is None else self.courses[ix]
@@ -160,23 +186,36 @@ def apply(world: World, op: tuple) -> None:
         )
     elif kind in ("bulk_quizzes", "bulk_assignments"):
         n, base, step, spread = args[0]
-        params = {"students": students, "courses": world.courses, "n": n, "base": BASES[base], "step": step, "a": spread}
-        pick = ("(%(students)s::bigint[])[1 + (i * %(a)s) %% cardinality(%(students)s::bigint[])]",
-                "case when i %% 4 = 0 then null else (%(courses)s::bigint[])[1 + (i * 7) %% cardinality(%(courses)s::bigint[])] end",
-                "case when i %% 11 = 0 then null else ((i * %(a)s * 37) %% 10001) / 100.0 end",
-                "case when i %% 17 = 0 then null"
-                " else %(base)s::timestamptz + make_interval(mins => (i * %(step)s) %% (60 * 24 * 16) - 60 * 24 * 8) end")
+        params = {
+            "students": students,
+            "courses": world.courses,
+            "n": n,
+            "base": BASES[base],
+            "step": step,
+            "a": spread,
+        }
+        pick = (
+            "(%(students)s::bigint[])[1 + (i * %(a)s) %% cardinality(%(students)s::bigint[])]",
+            "case when i %% 4 = 0 then null else (%(courses)s::bigint[])[1 + (i * 7) %% cardinality(%(courses)s::bigint[])] end",
+            "case when i %% 11 = 0 then null else ((i * %(a)s * 37) %% 10001) / 100.0 end",
+            "case when i %% 17 = 0 then null"
+            " else %(base)s::timestamptz + make_interval(mins => (i * %(step)s) %% (60 * 24 * 16) - 60 * 24 * 8) end",
+        )
         if kind == "bulk_quizzes":
             conn.execute(
                 "insert into quiz_attempt (student_profile_id, course_id, score, teacher_score, completed_at)"
                 f" select {pick[0]}, {pick[1]}, {pick[2]}, case when i %% 13 = 0 then 100 end, {pick[3]}"
-                " from generate_series(1, %(n)s) i", params)
+                " from generate_series(1, %(n)s) i",
+                params,
+            )
         else:
             conn.execute(
                 "insert into assignment_submission (student_profile_id, course_id, percentage, is_graded, submitted_at, graded_at)"
                 f" select {pick[0]}, {pick[1]}, {pick[2]}, i %% 5 <> 0, {pick[3]},"
                 " case when i %% 3 = 0 then %(base)s::timestamptz + make_interval(mins => i) end"
-                " from generate_series(1, %(n)s) i", params)
+                " from generate_series(1, %(n)s) i",
+                params,
+            )
     elif kind == "bulk_move":  # every row of the table in one statement
         table, minutes, s = args
         column = "completed_at" if table == "quiz_attempt" else "submitted_at"
@@ -187,8 +226,10 @@ def apply(world: World, op: tuple) -> None:
         )
     elif kind == "shift_quizzes":
         (k, r), steps = args
-        conn.execute("update quiz_attempt set completed_at = completed_at + make_interval(hours => %s * 13)"
-                     " where id %% %s = %s", (steps, k, r % k))
+        conn.execute(
+            "update quiz_attempt set completed_at = completed_at + make_interval(hours => %s * 13) where id %% %s = %s",
+            (steps, k, r % k),
+        )
     elif kind == "complete_quizzes":
         (k, r), when = args
         conn.execute("update quiz_attempt set completed_at = %s where id %% %s = %s", (when, k, r % k))
@@ -200,12 +241,16 @@ def apply(world: World, op: tuple) -> None:
         conn.execute("update quiz_attempt set score = %s where id %% %s = %s", (score, k, r % k))
     elif kind == "reassign_quizzes":
         (k, r), s, c = args
-        conn.execute("update quiz_attempt set student_profile_id = %s, course_id = %s where id %% %s = %s",
-                     (students[s], course(c), k, r % k))
+        conn.execute(
+            "update quiz_attempt set student_profile_id = %s, course_id = %s where id %% %s = %s",
+            (students[s], course(c), k, r % k),
+        )
     elif kind == "grade_assignments":
         (k, r), graded, when = args
-        conn.execute("update assignment_submission set is_graded = %s, graded_at = %s where id %% %s = %s",
-                     (graded, when, k, r % k))
+        conn.execute(
+            "update assignment_submission set is_graded = %s, graded_at = %s where id %% %s = %s",
+            (graded, when, k, r % k),
+        )
     elif kind == "time_assignments":
         (k, r), column, when = args
         conn.execute(f"update assignment_submission set {column} = %s where id %% %s = %s", (when, k, r % k))
@@ -243,8 +288,15 @@ def oracle_app(db_url):
     from web import create_app
     from web.db import close_pool
 
-    application = create_app({"TESTING": True, "DATABASE_URL": db_url, "POOL_MAX_SIZE": 2, "SECRET_KEY": "test-secret-key",
-                              "CLASS_AVERAGE_MIN_STUDENTS": MIN_STUDENTS})
+    application = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": db_url,
+            "POOL_MAX_SIZE": 2,
+            "SECRET_KEY": "test-secret-key",
+            "CLASS_AVERAGE_MIN_STUDENTS": MIN_STUDENTS,
+        }
+    )
     yield application
     close_pool(application)
 
@@ -254,16 +306,20 @@ def assert_answers_match(world: World, client) -> int:
     compared = 0
     for sid in world.students:
         for end in windows(world.conn, sid) or [date(2024, 6, 3)]:
-            response = client.get(f"/api/v1/students/{sid}/weekly-trend?weeks=52&end={end.isoformat()}",
-                                  headers={"Authorization": f"Bearer {world.token}"})
+            response = client.get(
+                f"/api/v1/students/{sid}/weekly-trend?weeks=52&end={end.isoformat()}",
+                headers={"Authorization": f"Bearer {world.token}"},
+            )
             assert response.status_code == 200, response.get_data(as_text=True)
             assert shown_trend(response.get_json()) == expected_trend(world.conn, sid, end, 52, MIN_STUDENTS)
             compared += 1
     return compared
 
 
-@given(ops=st.lists(operations, min_size=1, max_size=10), zones=st.lists(st.sampled_from(ZONES), min_size=STUDENTS,
-                                                                         max_size=STUDENTS))
+@given(
+    ops=st.lists(operations, min_size=1, max_size=10),
+    zones=st.lists(st.sampled_from(ZONES), min_size=STUDENTS, max_size=STUDENTS),
+)
 def test_random_writes_match_an_independent_recomputation(conn, oracle_app, ops, zones):
     client = oracle_app.test_client()
     world = World(conn, zones)  # committed: the app reads through its own connections
@@ -284,9 +340,15 @@ def test_the_edges_cross_every_change_and_monday_midnight():
     assert len(CHANGES) == 8
     santiago = transitions("America/Santiago", 2024)
     # at local midnight: a minute before either change it is 23:59 of the day before
-    assert {(c - timedelta(minutes=1)).astimezone(ZoneInfo("America/Santiago")).strftime("%H:%M") for c in santiago} == {"23:59"}
-    lord_howe = {c.astimezone(ZoneInfo("Australia/Lord_Howe")).utcoffset() for c in transitions("Australia/Lord_Howe", 2024)}
+    assert {
+        (c - timedelta(minutes=1)).astimezone(ZoneInfo("America/Santiago")).strftime("%H:%M") for c in santiago
+    } == {"23:59"}
+    lord_howe = {
+        c.astimezone(ZoneInfo("Australia/Lord_Howe")).utcoffset() for c in transitions("Australia/Lord_Howe", 2024)
+    }
     assert lord_howe == {timedelta(hours=10, minutes=30), timedelta(hours=11)}
     for zone in ZONES:
         tz = ZoneInfo(zone)
-        assert any(e.astimezone(tz).weekday() == 0 and e.astimezone(tz).time() == datetime.min.time() for e in EDGES), zone
+        assert any(e.astimezone(tz).weekday() == 0 and e.astimezone(tz).time() == datetime.min.time() for e in EDGES), (
+            zone
+        )

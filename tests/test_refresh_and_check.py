@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import psycopg
 import pytest
@@ -13,7 +13,7 @@ from reference import expected_weeks, stored_weeks
 
 
 def at(month, day) -> datetime:
-    return datetime(2024, month, day, 12, tzinfo=timezone.utc)
+    return datetime(2024, month, day, 12, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -27,10 +27,15 @@ def school(conn):
 
 
 def corrupt(conn, student_id):
-    conn.execute("update student_weekly_performance set quiz_count = quiz_count + 1 where student_profile_id = %s", (student_id,))
-    conn.execute("update student_weekly_performance set quiz_average = 1 where student_profile_id = %s"
-                 " and week_start_date = (select min(week_start_date) from student_weekly_performance"
-                 "                         where student_profile_id = %s)", (student_id, student_id))
+    conn.execute(
+        "update student_weekly_performance set quiz_count = quiz_count + 1 where student_profile_id = %s", (student_id,)
+    )
+    conn.execute(
+        "update student_weekly_performance set quiz_average = 1 where student_profile_id = %s"
+        " and week_start_date = (select min(week_start_date) from student_weekly_performance"
+        "                         where student_profile_id = %s)",
+        (student_id, student_id),
+    )
     conn.execute(
         "insert into student_weekly_performance"
         " (student_profile_id, week_start_date, year, week_number, quiz_sum, quiz_count, quiz_average, overall_average)"
@@ -48,7 +53,9 @@ def test_check_is_empty_when_consistent(school):
 def test_check_reports_each_drifted_week_with_stored_and_expected(school):
     conn, (a, b, _) = school
     corrupt(conn, a)
-    rows = conn.execute("select student_profile_id, year, week_number, stored, expected from check_weekly_performance()").fetchall()
+    rows = conn.execute(
+        "select student_profile_id, year, week_number, stored, expected from check_weekly_performance()"
+    ).fetchall()
     assert len(rows) == 7 and {r[0] for r in rows} == {a}
     extra = [r for r in rows if r[1] == 2030]
     assert extra[0][3]["quiz_count"] == 1 and extra[0][4] is None
@@ -68,8 +75,12 @@ def test_refresh_repairs_everything_and_reports_rows_written(school):
 
 
 # Parallel plans even for a handful of rows: no start-up or transfer cost, no minimum table size.
-PARALLEL_EVERYWHERE = ("set parallel_setup_cost = 0", "set parallel_tuple_cost = 0",
-                       "set min_parallel_table_scan_size = 0", "set min_parallel_index_scan_size = 0")
+PARALLEL_EVERYWHERE = (
+    "set parallel_setup_cost = 0",
+    "set parallel_tuple_cost = 0",
+    "set min_parallel_table_scan_size = 0",
+    "set min_parallel_index_scan_size = 0",
+)
 
 
 def force_parallel(conn) -> None:
@@ -84,8 +95,9 @@ def parallel_workers_launched(conn) -> int | None:
     conn.execute("select pg_stat_force_next_flush()")
     conn.execute("select 1")  # the flush happens when a transaction ends
     conn.execute("select pg_stat_clear_snapshot()")
-    return conn.execute("select parallel_workers_launched from pg_stat_database"
-                        " where datname = current_database()").fetchone()[0]
+    return conn.execute(
+        "select parallel_workers_launched from pg_stat_database where datname = current_database()"
+    ).fetchone()[0]
 
 
 def assert_parallel_plan(conn, query: str) -> None:
@@ -150,7 +162,9 @@ def test_refresh_of_one_student_touches_only_that_student(school):
 
 def test_refresh_since_a_date_rebuilds_only_those_weeks(school):
     conn, (a, _, _) = school
-    conn.execute("update student_weekly_performance set quiz_count = quiz_count + 1 where student_profile_id = %s", (a,))
+    conn.execute(
+        "update student_weekly_performance set quiz_count = quiz_count + 1 where student_profile_id = %s", (a,)
+    )
     conn.execute("select refresh_weekly_performance(%s, %s)", (a, date(2024, 3, 6)))  # a Wednesday: its week counts
     drifted = [r[0] for r in conn.execute("select week_start_date from check_weekly_performance(%s)", (a,))]
     assert drifted and max(drifted) < date(2024, 3, 4)
@@ -194,10 +208,15 @@ def test_check_and_refresh_cover_the_written_averages_and_week_numbers(school):
     conn.execute(
         "update student_weekly_performance set overall_average = overall_average + 1"
         " where student_profile_id = %s and week_start_date = (select min(week_start_date)"
-        " from student_weekly_performance where student_profile_id = %s)", (a, a))
-    conn.execute("update student_weekly_performance set week_number = 1 where student_profile_id = %s"
-                 " and week_start_date = (select max(week_start_date) from student_weekly_performance"
-                 " where student_profile_id = %s)", (b, b))
+        " from student_weekly_performance where student_profile_id = %s)",
+        (a, a),
+    )
+    conn.execute(
+        "update student_weekly_performance set week_number = 1 where student_profile_id = %s"
+        " and week_start_date = (select max(week_start_date) from student_weekly_performance"
+        " where student_profile_id = %s)",
+        (b, b),
+    )
     rows = conn.execute("select student_profile_id, stored, expected from check_weekly_performance()").fetchall()
     assert sorted(r[0] for r in rows) == [a, b]
     wrong_average = next(r for r in rows if r[0] == a)

@@ -5,24 +5,36 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 import psycopg
 import pytest
 
 from factories import add_course, add_quiz
 
-UTC = timezone.utc
+UTC = UTC
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self';"
-                               " frame-ancestors 'none'; base-uri 'none'",
+    " frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
 CSV_COLUMNS = [
-    "scope", "course_id", "course_name", "week", "year", "week_number", "week_start",
-    "overall_avg", "quiz_avg", "assignment_avg", "quiz_count", "assignment_count",
-    "class_average", "class_average_suppressed", "alert",
+    "scope",
+    "course_id",
+    "course_name",
+    "week",
+    "year",
+    "week_number",
+    "week_start",
+    "overall_avg",
+    "quiz_avg",
+    "assignment_avg",
+    "quiz_count",
+    "assignment_count",
+    "class_average",
+    "class_average_suppressed",
+    "alert",
 ]
 
 
@@ -78,7 +90,7 @@ def test_csv_columns_in_their_documented_order(client, family):
 
 @pytest.mark.parametrize("prefix", ["=", "+", "-", "@"])
 def test_csv_cells_cannot_start_a_formula(client, family, prefix):
-    name = f"{prefix}HYPERLINK(\"http://x.example\",\"click\")"
+    name = f'{prefix}HYPERLINK("http://x.example","click")'
     course = add_course(family["conn"], name)
     add_quiz(family["conn"], family["a"], 70, datetime(2024, 1, 31, 9, tzinfo=UTC), course_id=course)
     rows = [r for r in csv_answer(client, family)[1:] if r[0] == "course"]
@@ -90,7 +102,7 @@ def test_a_name_cannot_start_with_a_control_character_either(family, prefix):
     # The CSV would guard a tab or CR as it guards "=" (web/parents/api.py), but such a name never gets
     # in: the name columns refuse control characters (revision 0014).
     with pytest.raises(psycopg.errors.CheckViolation):
-        add_course(family["conn"], f"{prefix}HYPERLINK(\"http://x.example\",\"click\")")
+        add_course(family["conn"], f'{prefix}HYPERLINK("http://x.example","click")')
 
 
 def test_csv_leaves_other_names_alone(client, family):

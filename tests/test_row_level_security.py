@@ -4,7 +4,7 @@ the owner is subject to FORCE too and keeps the weekly rows exact through the tr
 from __future__ import annotations
 
 import os
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime, timezone
 
 import psycopg
 import pytest
@@ -12,7 +12,7 @@ from psycopg import sql
 
 from factories import add_assignment, add_course, add_guardian, add_quiz, add_student, assert_exact, drift, weekly_rows
 
-UTC = timezone.utc
+UTC = UTC
 
 # Each protected relation, and the column naming the guardian (g) or the student (s) a row belongs to.
 PROTECTED = {
@@ -34,7 +34,9 @@ NOT_PERSONAL = {"course"}
 @pytest.fixture
 def two_families(conn, family):
     """family's guardians A and B, each with a token, per-course rows and an access-log entry."""
-    gb = conn.execute("select guardian_id from guardian_student where student_profile_id = %s", (family["b"],)).fetchone()[0]
+    gb = conn.execute(
+        "select guardian_id from guardian_student where student_profile_id = %s", (family["b"],)
+    ).fetchone()[0]
     course = add_course(conn, "Maths")
     for sid in (family["a"], family["b"]):
         add_quiz(conn, sid, 70, datetime(2024, 2, 6, 10, tzinfo=UTC), course_id=course)
@@ -53,7 +55,10 @@ def rows_as(conn, role: str, table: str, column: str, guardian_id: int | None) -
         if guardian_id is not None:
             conn.execute("select set_config('app.guardian_id', %s, true)", (str(guardian_id),))
         # No WHERE: only the policies stand between the role and every row.
-        return [r[0] for r in conn.execute(sql.SQL("select {} from {}").format(sql.Identifier(column), sql.Identifier(table)))]
+        return [
+            r[0]
+            for r in conn.execute(sql.SQL("select {} from {}").format(sql.Identifier(column), sql.Identifier(table)))
+        ]
 
 
 @pytest.mark.parametrize("table", sorted(PROTECTED))
@@ -76,18 +81,23 @@ def test_without_the_setting_the_reader_sees_nothing(conn, two_families, table):
 
 def test_every_protected_relation_has_rls_enabled_and_forced(conn):
     protected = [*PROTECTED, *NOT_FOR_THE_READER]
-    flags = dict(conn.execute(
-        "select relname, (relrowsecurity and relforcerowsecurity) from pg_class"
-        " where relnamespace = 'public'::regnamespace and relname = any(%s)", (protected,)
-    ).fetchall())
+    flags = dict(
+        conn.execute(
+            "select relname, (relrowsecurity and relforcerowsecurity) from pg_class"
+            " where relnamespace = 'public'::regnamespace and relname = any(%s)",
+            (protected,),
+        ).fetchall()
+    )
     assert flags == {table: True for table in protected}
 
 
 def reader_selectable(conn) -> dict[str, dict]:
     """Every relation of the schema the reader role may select from (the whole relation, or any column of it),
     with its kind, its row-level security flags and whether a SELECT policy applies to the reader."""
-    return {r[0]: {"kind": r[1], "forced": r[2], "reader_policy": r[3]} for r in conn.execute(
-        """
+    return {
+        r[0]: {"kind": r[1], "forced": r[2], "reader_policy": r[3]}
+        for r in conn.execute(
+            """
         select c.relname, c.relkind, c.relrowsecurity and c.relforcerowsecurity,
                exists (select from pg_policy p
                         where p.polrelid = c.oid and p.polcmd in ('r', '*') and p.polpermissive
@@ -96,16 +106,20 @@ def reader_selectable(conn) -> dict[str, dict]:
          where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p', 'v', 'm', 'f')
            and (has_table_privilege('weekly_trends_reader', c.oid, 'select')
                 or has_any_column_privilege('weekly_trends_reader', c.oid, 'select'))
-        """)}
+        """
+        )
+    }
 
 
 def test_nothing_personal_is_selectable_by_the_reader_without_a_policy(conn):
     # The catalogue, not a list: a new table with personal data granted to the reader without row-level
     # security (or a view or materialized view, which no policy can cover) fails here.
     selectable = reader_selectable(conn)
-    unguarded = {name: info for name, info in selectable.items()
-                 if name not in NOT_PERSONAL and not (info["kind"] in ("r", "p") and info["forced"]
-                                                      and info["reader_policy"])}
+    unguarded = {
+        name: info
+        for name, info in selectable.items()
+        if name not in NOT_PERSONAL and not (info["kind"] in ("r", "p") and info["forced"] and info["reader_policy"])
+    }
     assert unguarded == {}
     assert set(selectable) == {*PROTECTED, *NOT_PERSONAL}
 
@@ -141,9 +155,11 @@ def test_the_class_view_is_read_only_through_the_function_that_hides_small_class
         with conn.transaction():
             conn.execute("set local role weekly_trends_reader")
             conn.execute("select set_config('app.guardian_id', %s, true)", (str(guardian),))
-            return conn.execute("select course_id, week_start_date, class_average, student_count"
-                                " from linked_class_weeks(%s, %s, '2024-01-01', '2024-03-01', %s)",
-                                (student, [course], minimum)).fetchall()
+            return conn.execute(
+                "select course_id, week_start_date, class_average, student_count"
+                " from linked_class_weeks(%s, %s, '2024-01-01', '2024-03-01', %s)",
+                (student, [course], minimum),
+            ).fetchall()
 
     # A minimum below the floor asked for by a caller is raised to it: the average of 2 stays hidden.
     assert class_weeks(two_families["guardian"], two_families["a"], 1) == [(course, date(2024, 2, 5), None, 2)]
@@ -155,22 +171,31 @@ def test_the_class_view_is_read_only_through_the_function_that_hides_small_class
     with conn.transaction():
         conn.execute("set local role weekly_trends_reader")
         conn.execute("select set_config('app.guardian_id', %s, true)", (str(two_families["guardian"]),))
-        assert conn.execute("select count(*) from linked_class_weeks(%s, %s, '2024-01-01', '2024-03-01', 5)",
-                            (two_families["a"], [other])).fetchone()[0] == 0
+        assert (
+            conn.execute(
+                "select count(*) from linked_class_weeks(%s, %s, '2024-01-01', '2024-03-01', 5)",
+                (two_families["a"], [other]),
+            ).fetchone()[0]
+            == 0
+        )
 
 
 def test_the_app_roles_own_nothing_and_cannot_bypass(conn):
     for role in ("weekly_trends_reader", "weekly_trends_staff"):
-        assert conn.execute("select rolbypassrls, rolsuper from pg_roles where rolname = %s", (role,)).fetchone() == (False, False)
-        assert conn.execute(
-            "select count(*) from pg_class where relowner = %s::regrole", (role,)
-        ).fetchone()[0] == 0
+        assert conn.execute("select rolbypassrls, rolsuper from pg_roles where rolname = %s", (role,)).fetchone() == (
+            False,
+            False,
+        )
+        assert conn.execute("select count(*) from pg_class where relowner = %s::regrole", (role,)).fetchone()[0] == 0
 
 
 def test_the_class_view_holds_no_per_student_figures(conn):
-    columns = [r[0] for r in conn.execute(
-        "select attname from pg_attribute where attrelid = 'course_weekly_performance'::regclass and attnum > 0 order by attnum"
-    )]
+    columns = [
+        r[0]
+        for r in conn.execute(
+            "select attname from pg_attribute where attrelid = 'course_weekly_performance'::regclass and attnum > 0 order by attnum"
+        )
+    ]
     assert "student_profile_id" not in columns
 
 
@@ -229,7 +254,10 @@ def non_superuser_owner(conn):
 
 def test_triggers_keep_the_weeks_exact_for_a_non_superuser_owner_under_force(conn, non_superuser_owner):
     conn.execute(sql.SQL("set role {}").format(sql.Identifier(non_superuser_owner)))
-    assert conn.execute("select rolsuper, rolbypassrls from pg_roles where rolname = current_user").fetchone() == (False, False)
+    assert conn.execute("select rolsuper, rolbypassrls from pg_roles where rolname = current_user").fetchone() == (
+        False,
+        False,
+    )
     sid = add_student(conn, "Owner-written")
     course = add_course(conn)
     add_guardian(conn, "o@example.org", sid)
@@ -250,17 +278,27 @@ def test_a_writer_role_that_is_not_the_owner_still_writes_and_reads_its_rows(con
     name = f"wt_writer_{os.getpid()}"
     conn.execute(sql.SQL("create role {} nologin").format(sql.Identifier(name)))
     try:
-        conn.execute(sql.SQL(
-            "grant select, insert, update, delete on student_profile, guardian, guardian_student, quiz_attempt to {}"
-        ).format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL(
+                "grant select, insert, update, delete on student_profile, guardian, guardian_student, quiz_attempt to {}"
+            ).format(sql.Identifier(name))
+        )
         with conn.transaction():
             conn.execute(sql.SQL("set local role {}").format(sql.Identifier(name)))
             sid = add_student(conn, "Written by the platform")
             add_guardian(conn, "platform@example.org", sid)
             add_quiz(conn, sid, 77, datetime(2024, 3, 4, 9, tzinfo=UTC))
             conn.execute("update student_profile set display_name = 'Renamed' where id = %s", (sid,))
-            assert conn.execute("select display_name from student_profile where id = %s", (sid,)).fetchone()[0] == "Renamed"
-            assert conn.execute("select count(*) from guardian_student where student_profile_id = %s", (sid,)).fetchone()[0] == 1
+            assert (
+                conn.execute("select display_name from student_profile where id = %s", (sid,)).fetchone()[0]
+                == "Renamed"
+            )
+            assert (
+                conn.execute("select count(*) from guardian_student where student_profile_id = %s", (sid,)).fetchone()[
+                    0
+                ]
+                == 1
+            )
         assert [(r["week_number"], r["quiz_count"]) for r in weekly_rows(conn, sid)] == [(10, 1)]
         assert_exact(conn)
     finally:

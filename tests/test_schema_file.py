@@ -14,13 +14,22 @@ def test_schema_file_is_the_migrated_schema(db_url):
     with psycopg.connect(db_url) as conn:
         major = conn.info.server_version // 10000
     if major != SCHEMA_SERVER_MAJOR:
-        pytest.skip(f"db/schema.sql is read off PostgreSQL {SCHEMA_SERVER_MAJOR} (views deparse per version); "
-                    f"this server is {major}: the PostgreSQL {SCHEMA_SERVER_MAJOR} pass checks it")
+        pytest.skip(
+            f"db/schema.sql is read off PostgreSQL {SCHEMA_SERVER_MAJOR} (views deparse per version); "
+            f"this server is {major}: the PostgreSQL {SCHEMA_SERVER_MAJOR} pass checks it"
+        )
     current = dump_schema(db_url, major)
     committed = SCHEMA_FILE.read_text()
     if current != committed:
-        diff = "".join(difflib.unified_diff(committed.splitlines(True), current.splitlines(True),
-                                            "db/schema.sql (committed)", "migrated database", n=1))
+        diff = "".join(
+            difflib.unified_diff(
+                committed.splitlines(True),
+                current.splitlines(True),
+                "db/schema.sql (committed)",
+                "migrated database",
+                n=1,
+            )
+        )
         pytest.fail(f"db/schema.sql differs from a database migrated to head: run `make schema`\n{diff[:4000]}")
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from web.settings import SPECS, Settings, SettingError
+from web.settings import SPECS, SettingError, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL_VARIABLES = sorted({name for spec in SPECS for name in spec.env})
@@ -90,8 +90,14 @@ def test_the_app_factory_refuses_a_bad_setting_naming_it(clean_env, variable, va
 @pytest.mark.parametrize(("variable", "value", "accepts"), BAD, ids=IDS)
 def test_the_cli_refuses_a_bad_setting_naming_it_exit_2(variable, value, accepts):
     """Any command (here `check`, which would otherwise open the database): exit status 2, one line, no traceback."""
-    run = subprocess.run([sys.executable, "-m", "web.ops.cli", "check"], cwd=ROOT, env=child_env(**{variable: value}),
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "web.ops.cli", "check"],
+        cwd=ROOT,
+        env=child_env(**{variable: value}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 2, run.stderr
     assert run.stderr.startswith(f"weekly-trends: {variable}") and accepts in run.stderr
     assert "Traceback" not in run.stderr and "sekret" not in run.stderr and run.stdout == ""
@@ -100,28 +106,51 @@ def test_the_cli_refuses_a_bad_setting_naming_it_exit_2(variable, value, accepts
 def test_typed_values_from_create_app_are_checked_too(clean_env):
     from web import create_app
 
-    for key, value in {"POOL_TIMEOUT": "10", "AUTH_FAILURE_LIMIT": 0, "ALERT_DROP_POINTS": True,
-                       "DIGEST_LINK_DAYS": 31, "SCHOOL_TIME_ZONE": "Nowhere"}.items():
+    for key, value in {
+        "POOL_TIMEOUT": "10",
+        "AUTH_FAILURE_LIMIT": 0,
+        "ALERT_DROP_POINTS": True,
+        "DIGEST_LINK_DAYS": 31,
+        "SCHOOL_TIME_ZONE": "Nowhere",
+    }.items():
         with pytest.raises(SettingError, match=f"WEEKLY_TRENDS_{key}"):
             create_app({"SECRET_KEY": "x", key: value})
 
 
 def test_good_values_are_read_as_their_type(clean_env, tmp_path):
-    settings = Settings.load({
-        "WEEKLY_TRENDS_POOL_TIMEOUT": "2.5", "WEEKLY_TRENDS_ALERT_DROP_POINTS": " 15 ", "MAIL_BACKEND": "MailDir",
-        "WEEKLY_TRENDS_DIGEST_LINK_DAYS": "30", "MAILDIR": str(tmp_path / "box"), "PUBLIC_BASE_URL": "https://t.example/",
-        "WEEKLY_TRENDS_SCHOOL_TIME_ZONE": "Europe/London", "DATABASE_URL": "postgresql://u:p@db:6432/weekly",
-        "WEEKLY_TRENDS_METRICS_ALLOW_FROM": "127.0.0.1, 10.0.0.0/8", "WEEKLY_TRENDS_AUTH_FAILURE_WINDOW": "1",
-    })
-    assert (settings.pool_timeout, settings.alert_drop_points, settings.mail_backend, settings.digest_link_days) \
-        == (2.5, 15, "maildir", 30)
+    settings = Settings.load(
+        {
+            "WEEKLY_TRENDS_POOL_TIMEOUT": "2.5",
+            "WEEKLY_TRENDS_ALERT_DROP_POINTS": " 15 ",
+            "MAIL_BACKEND": "MailDir",
+            "WEEKLY_TRENDS_DIGEST_LINK_DAYS": "30",
+            "MAILDIR": str(tmp_path / "box"),
+            "PUBLIC_BASE_URL": "https://t.example/",
+            "WEEKLY_TRENDS_SCHOOL_TIME_ZONE": "Europe/London",
+            "DATABASE_URL": "postgresql://u:p@db:6432/weekly",
+            "WEEKLY_TRENDS_METRICS_ALLOW_FROM": "127.0.0.1, 10.0.0.0/8",
+            "WEEKLY_TRENDS_AUTH_FAILURE_WINDOW": "1",
+        }
+    )
+    assert (settings.pool_timeout, settings.alert_drop_points, settings.mail_backend, settings.digest_link_days) == (
+        2.5,
+        15,
+        "maildir",
+        30,
+    )
     assert settings.maildir == tmp_path / "box" and settings.public_base_url == "https://t.example"
     assert settings.school_zone.key == "Europe/London" and settings.auth_failure_window == 1
     defaults = Settings.load({})
-    assert (defaults.alert_drop_points, defaults.alert_min_scores, defaults.digest_link_days, defaults.pool_timeout) \
-        == (10, 2, 14, 10.0)
+    assert (
+        defaults.alert_drop_points,
+        defaults.alert_min_scores,
+        defaults.digest_link_days,
+        defaults.pool_timeout,
+    ) == (10, 2, 14, 10.0)
     # the WEEKLY_TRENDS_ name of a mail setting wins over the short one
-    assert Settings.load({"WEEKLY_TRENDS_MAIL_FROM": "a@b.example", "MAIL_FROM": "c@d.example"}).mail_from == "a@b.example"
+    assert (
+        Settings.load({"WEEKLY_TRENDS_MAIL_FROM": "a@b.example", "MAIL_FROM": "c@d.example"}).mail_from == "a@b.example"
+    )
     with pytest.raises(SettingError, match="WEEKLY_TRENDS_POOL_MIN_SIZE .* at most WEEKLY_TRENDS_POOL_MAX_SIZE"):
         Settings.load({"WEEKLY_TRENDS_POOL_MIN_SIZE": "5", "WEEKLY_TRENDS_POOL_MAX_SIZE": "2"})
 
@@ -153,23 +182,35 @@ def test_a_maildir_that_cannot_be_written_stops_the_mail_commands_at_start(clean
 
 
 def test_serve_refuses_to_start_with_a_bad_setting():
-    run = subprocess.run([sys.executable, "-m", "web.ops.cli", "serve", "--bind", "127.0.0.1:0"], cwd=ROOT,
-                         env=child_env(WEEKLY_TRENDS_AUTH_FAILURE_LIMIT="0"), capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "web.ops.cli", "serve", "--bind", "127.0.0.1:0"],
+        cwd=ROOT,
+        env=child_env(WEEKLY_TRENDS_AUTH_FAILURE_LIMIT="0"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 2 and "WEEKLY_TRENDS_AUTH_FAILURE_LIMIT must be an integer from 1" in run.stderr
     assert "Booting worker" not in run.stderr and "Traceback" not in run.stderr
 
 
 def test_flask_run_refuses_to_start_with_a_bad_setting():
-    run = subprocess.run([sys.executable, "-m", "flask", "--app", "web", "run", "--port", "0"], cwd=ROOT,
-                         env=child_env(WEEKLY_TRENDS_POOL_TIMEOUT="abc"), capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "web", "run", "--port", "0"],
+        cwd=ROOT,
+        env=child_env(WEEKLY_TRENDS_POOL_TIMEOUT="abc"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode != 0 and "Running on" not in run.stderr
     assert "WEEKLY_TRENDS_POOL_TIMEOUT must be a number of seconds" in run.stderr.strip().splitlines()[-1]
 
 
 def test_the_readme_lists_every_setting_with_its_default_and_range():
     readme = (ROOT / "README.md").read_text()
-    table = readme[readme.index("| setting | default | accepts | what |"):]
-    table = table[:table.index("\n\n")]
+    table = readme[readme.index("| setting | default | accepts | what |") :]
+    table = table[: table.index("\n\n")]
     for spec in SPECS:
         row = next((line for line in table.splitlines() if f"`{spec.env[-1]}`" in line), None)
         assert row is not None, f"{spec.env[-1]} is not in README's settings table"

@@ -3,19 +3,21 @@ the role weekly_trends_staff; parents' and staff credentials kept apart."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 import pytest
 from psycopg import errors
 
 from factories import add_guardian, add_quiz, add_student, drift
 
-UTC = timezone.utc
+UTC = UTC
 
 
 @pytest.fixture
 def staff(conn, family):
-    member = conn.execute("insert into staff_member (email, display_name) values ('teacher@school.example', 'T') returning id").fetchone()[0]
+    member = conn.execute(
+        "insert into staff_member (email, display_name) values ('teacher@school.example', 'T') returning id"
+    ).fetchone()[0]
     token = conn.execute("select issue_staff_token(%s)", (member,)).fetchone()[0]
     return family | {"staff_token": token, "member": member}
 
@@ -27,9 +29,12 @@ def staff_sign_in(client, token):
 def test_issue_staff_token(conn, staff):
     token = staff["staff_token"]
     assert token.startswith("wts_") and len(token) == 68
-    assert conn.execute(
-        "select count(*) from staff_token where token_hash = sha256(convert_to(%s, 'UTF8'))", (token,)
-    ).fetchone()[0] == 1
+    assert (
+        conn.execute(
+            "select count(*) from staff_token where token_hash = sha256(convert_to(%s, 'UTF8'))", (token,)
+        ).fetchone()[0]
+        == 1
+    )
     assert all(token[4:] not in row[0] for row in conn.execute("select t::text from staff_token t"))
     expires = conn.execute("select expires_at - created_at from staff_token").fetchone()[0]
     assert expires.days == 30
@@ -48,12 +53,25 @@ def test_issue_staff_token_rejects_unknown_member_and_bad_ttl(conn):
 
 
 def test_staff_role_holds_only_what_the_pages_need(conn):
-    assert conn.execute("select rolcanlogin, rolsuper from pg_roles where rolname = 'weekly_trends_staff'").fetchone() == (False, False)
+    assert conn.execute(
+        "select rolcanlogin, rolsuper from pg_roles where rolname = 'weekly_trends_staff'"
+    ).fetchone() == (False, False)
     grants = conn.execute(
         "select table_name, privilege_type from information_schema.role_table_grants where grantee = 'weekly_trends_staff' order by 1"
     ).fetchall()
-    assert grants == [(t, "SELECT") for t in sorted(
-        ["guardian", "guardian_student", "staff_member", "staff_token", "student_profile", "student_weekly_performance"])]
+    assert grants == [
+        (t, "SELECT")
+        for t in sorted(
+            [
+                "guardian",
+                "guardian_student",
+                "staff_member",
+                "staff_token",
+                "student_profile",
+                "student_weekly_performance",
+            ]
+        )
+    ]
     conn.execute("set role weekly_trends_staff")
     conn.execute("select refresh_weekly_performance(p_student_profile_id => null, p_refresh_class_view => false)")
     for statement in [
@@ -203,14 +221,18 @@ def test_recalculate_repairs_a_drifted_student(client, weeks):
     conn, a = weeks["conn"], weeks["a"]
     other = add_student(conn, "Zed")
     add_quiz(conn, other, 50, datetime(2024, 1, 16, 9, tzinfo=UTC))
-    conn.execute("update student_weekly_performance set quiz_count = 7, quiz_sum = 1")  # drift everyone, as a bad hand fix would
+    conn.execute(
+        "update student_weekly_performance set quiz_count = 7, quiz_sum = 1"
+    )  # drift everyone, as a bad hand fix would
     assert {row[1] for row in drift(conn)} >= {a, other}
     staff_sign_in(client, weeks["staff_token"])
     r = client.post(f"/staff/students/{a}/recalculate")
     assert r.status_code == 303 and r.headers["Location"] == f"/staff/students/{a}"
     assert "Recalculated: " in client.get(r.headers["Location"]).get_data(as_text=True)
     assert conn.execute("select * from check_weekly_performance(%s)", (a,)).fetchall() == []
-    assert conn.execute("select count(*) from check_weekly_performance(%s)", (other,)).fetchone()[0] == 1  # one student only
+    assert (
+        conn.execute("select count(*) from check_weekly_performance(%s)", (other,)).fetchone()[0] == 1
+    )  # one student only
     assert client.post("/staff/students/987654/recalculate").status_code == 404
 
 
@@ -221,4 +243,7 @@ def test_recalculate_from_another_origin_is_refused(client, weeks):
     for headers in [{"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"}]:
         assert client.post(f"/staff/students/{weeks['a']}/recalculate", headers=headers).status_code == 403
     assert conn.execute("select count(*) from check_weekly_performance()").fetchone()[0] > 0
-    assert client.post(f"/staff/students/{weeks['a']}/recalculate", headers={"Origin": "http://localhost"}).status_code == 303
+    assert (
+        client.post(f"/staff/students/{weeks['a']}/recalculate", headers={"Origin": "http://localhost"}).status_code
+        == 303
+    )

@@ -61,20 +61,41 @@ class Standby:
         self.data = self.dir / "data"
         self.port = free_port()
         self.server_url = server_url
-        self.run("pg_basebackup", "-D", str(self.data), "-R", "-X", "stream", "-c", "fast",
-                 "-d", make_conninfo(server_url, dbname="postgres"))
+        self.run(
+            "pg_basebackup",
+            "-D",
+            str(self.data),
+            "-R",
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+            "-d",
+            make_conninfo(server_url, dbname="postgres"),
+        )
         self.start()
 
     def run(self, program: str, *args: str) -> None:
-        result = subprocess.run([str(self.bin / program), *args], user=self.user, capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [str(self.bin / program), *args], user=self.user, capture_output=True, text=True, timeout=120
+        )
         if result.returncode:
             log = self.dir / "log"
             raise AssertionError(f"{program} failed: {result.stderr}{log.read_text() if log.exists() else ''}")
 
     def start(self) -> None:
         settings = " ".join(f"-c {name}={value}" for name, value in self.settings)
-        self.run("pg_ctl", "-D", str(self.data), "-l", str(self.dir / "log"), "-w", "start",
-                 "-o", f"-p {self.port} -k {self.dir} -h '' -c hot_standby=on -c fsync=off {settings}")
+        self.run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.dir / "log"),
+            "-w",
+            "start",
+            "-o",
+            f"-p {self.port} -k {self.dir} -h '' -c hot_standby=on -c fsync=off {settings}",
+        )
 
     def stop(self) -> None:
         self.run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
@@ -116,8 +137,15 @@ def standby(server_url, db_url, family):
 
 def test_parents_read_from_a_real_hot_standby(standby, db_url, conn, family):
     dbname = conninfo_to_dict(db_url)["dbname"]
-    app = create_app({"DATABASE_URL": db_url, "DATABASE_READ_URL": standby.url(dbname), "SECRET_KEY": "k",
-                      "POOL_TIMEOUT": 3.0, "POOL_OPEN_TIMEOUT": 3.0})
+    app = create_app(
+        {
+            "DATABASE_URL": db_url,
+            "DATABASE_READ_URL": standby.url(dbname),
+            "SECRET_KEY": "k",
+            "POOL_TIMEOUT": 3.0,
+            "POOL_OPEN_TIMEOUT": 3.0,
+        }
+    )
     client = app.test_client()
     auth = {"Authorization": f"Bearer {family['token']}"}
     try:

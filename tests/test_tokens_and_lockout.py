@@ -62,8 +62,12 @@ def test_revoke_guardian_tokens_leaves_other_guardians_alone(conn, family):
     other = conn.execute("select id from guardian where email = 'b@example.org'").fetchone()[0]
     conn.execute("select issue_guardian_token(%s)", (other,))
     assert conn.execute("select revoke_guardian_tokens(%s)", (family["guardian"],)).fetchone()[0] == 1
-    assert conn.execute("select count(*) from guardian_token where guardian_id = %s and revoked_at is null",
-                        (other,)).fetchone()[0] == 1
+    assert (
+        conn.execute(
+            "select count(*) from guardian_token where guardian_id = %s and revoked_at is null", (other,)
+        ).fetchone()[0]
+        == 1
+    )
     with pytest.raises(errors.NoDataFound):
         conn.execute("select revoke_guardian_tokens(987654)")
 
@@ -94,8 +98,9 @@ def test_unlinking_takes_effect_on_the_next_request(caller, family):
 
 @pytest.fixture
 def strict_app(db_url):
-    application = create_app({"TESTING": True, "DATABASE_URL": db_url, "SECRET_KEY": "k",
-                              "AUTH_FAILURE_LIMIT": 3, "AUTH_FAILURE_WINDOW": 60})
+    application = create_app(
+        {"TESTING": True, "DATABASE_URL": db_url, "SECRET_KEY": "k", "AUTH_FAILURE_LIMIT": 3, "AUTH_FAILURE_WINDOW": 60}
+    )
     yield application
     close_pool(application)
 
@@ -146,8 +151,16 @@ def test_the_window_slides():
 
 
 def test_behind_a_trusted_proxy_the_lockout_counts_the_forwarded_address(db_url, family):
-    application = create_app({"TESTING": True, "DATABASE_URL": db_url, "SECRET_KEY": "k", "TRUSTED_PROXIES": 1,
-                              "AUTH_FAILURE_LIMIT": 2, "AUTH_FAILURE_WINDOW": 60})
+    application = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": db_url,
+            "SECRET_KEY": "k",
+            "TRUSTED_PROXIES": 1,
+            "AUTH_FAILURE_LIMIT": 2,
+            "AUTH_FAILURE_WINDOW": 60,
+        }
+    )
     try:
         client = application.test_client()
         for _ in range(2):

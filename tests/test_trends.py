@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from fractions import Fraction
 
@@ -14,7 +14,7 @@ import pytest
 from factories import add_assignment, add_course, add_guardian, add_quiz, add_student
 from reference import least_squares_slope, round_half_away, trend_indicator
 
-UTC = timezone.utc
+UTC = UTC
 # 2024 W1..W6: Mondays 1, 8, 15, 22, 29 January and 5 February.
 END = "2024-02-05"
 
@@ -24,6 +24,7 @@ def D(*values):
 
 
 # ---- the least-squares trend, by hand ----
+
 
 def test_slope_of_a_straight_line():
     assert least_squares_slope([(0, Decimal(80)), (1, Decimal(82)), (2, Decimal(84))]) == 2
@@ -35,33 +36,33 @@ def test_slope_by_hand_with_a_gap():
 
 
 TREND_CASES = [
-        (D("80", "82", "84"), "improving", 2.0),
-        (D("90", "85", "80"), "declining", -5.0),
-        (D("80", "80.5", "81"), "stable", 0.5),
-        (D("81", "80.5", "80"), "stable", -0.5),
-        # a gap keeps its width: x = 0, 2, 4 gives exactly 1.0 (not stable), not 2.0
-        (D("80", None, "82", None, "84"), "improving", 1.0),
-        (D("84", None, "82", None, "80"), "declining", -1.0),
-        (D("70", "72", None, "79"), "improving", 3.07),  # 129/42 = 3.0714…
-        # 1.005 exactly: rounded half away from zero
-        (D("0.00", "1.00", "2.01"), "improving", 1.01),
-        (D("2.01", "1.00", "0.00"), "declining", -1.01),
-        (D("0", "0", "0"), "stable", 0.0),
-        (D(None, "88.6", None, None, "0", None), "insufficient_data", None),
-        (D("88.6", None), "insufficient_data", None),
-        (D(None, None, None), "insufficient_data", None),
-        # The 1-point-a-week boundary: exactly 1 is a direction, just under it is stable (even when
-        # rounded to 1.0), just over it a direction; both signs.
-        (D("80", "81", "82"), "improving", 1.0),
-        (D("82", "81", "80"), "declining", -1.0),
-        (D("0", "1", "1.99"), "stable", 1.0),     # 0.995: stable, rounded half away to 1.00
-        (D("1.99", "1", "0"), "stable", -1.0),
-        (D("80", "80.99", "81.98"), "stable", 0.99),
-        (D("81.98", "80.99", "80"), "stable", -0.99),
-        (D("0", "1", "2.01"), "improving", 1.01),  # 1.005
-        (D("80", "81.01", "82.02"), "improving", 1.01),
-        (D("82.02", "81.01", "80"), "declining", -1.01),
-        (D("50", "51", "52", "53", "54", "55"), "improving", 1.0),  # six weeks, exactly 1
+    (D("80", "82", "84"), "improving", 2.0),
+    (D("90", "85", "80"), "declining", -5.0),
+    (D("80", "80.5", "81"), "stable", 0.5),
+    (D("81", "80.5", "80"), "stable", -0.5),
+    # a gap keeps its width: x = 0, 2, 4 gives exactly 1.0 (not stable), not 2.0
+    (D("80", None, "82", None, "84"), "improving", 1.0),
+    (D("84", None, "82", None, "80"), "declining", -1.0),
+    (D("70", "72", None, "79"), "improving", 3.07),  # 129/42 = 3.0714…
+    # 1.005 exactly: rounded half away from zero
+    (D("0.00", "1.00", "2.01"), "improving", 1.01),
+    (D("2.01", "1.00", "0.00"), "declining", -1.01),
+    (D("0", "0", "0"), "stable", 0.0),
+    (D(None, "88.6", None, None, "0", None), "insufficient_data", None),
+    (D("88.6", None), "insufficient_data", None),
+    (D(None, None, None), "insufficient_data", None),
+    # The 1-point-a-week boundary: exactly 1 is a direction, just under it is stable (even when
+    # rounded to 1.0), just over it a direction; both signs.
+    (D("80", "81", "82"), "improving", 1.0),
+    (D("82", "81", "80"), "declining", -1.0),
+    (D("0", "1", "1.99"), "stable", 1.0),  # 0.995: stable, rounded half away to 1.00
+    (D("1.99", "1", "0"), "stable", -1.0),
+    (D("80", "80.99", "81.98"), "stable", 0.99),
+    (D("81.98", "80.99", "80"), "stable", -0.99),
+    (D("0", "1", "2.01"), "improving", 1.01),  # 1.005
+    (D("80", "81.01", "82.02"), "improving", 1.01),
+    (D("82.02", "81.01", "80"), "declining", -1.01),
+    (D("50", "51", "52", "53", "54", "55"), "improving", 1.0),  # six weeks, exactly 1
 ]
 
 
@@ -78,7 +79,9 @@ def test_the_sql_trend_agrees_on_every_case(conn, overall, direction, slope):
     for n, value in enumerate(overall):  # week n of 2024: Monday 1 January + 7n days, at 10:00 UTC
         if value is not None:
             add_quiz(conn, sid, value, datetime(2024, 1, 1, 10, tzinfo=UTC) + timedelta(weeks=n))
-    trend = conn.execute("select trend from student_weekly_stats(%s, '2024-01-01', %s)", (sid, len(overall))).fetchone()[0]
+    trend = conn.execute(
+        "select trend from student_weekly_stats(%s, '2024-01-01', %s)", (sid, len(overall))
+    ).fetchone()[0]
     assert trend == {"direction": direction, "slope_per_week": slope}
 
 
@@ -91,6 +94,7 @@ def test_round_half_away_from_zero():
 
 
 # ---- over HTTP ----
+
 
 @pytest.fixture
 def school(conn):
@@ -127,9 +131,11 @@ def test_trend_weeks_with_data_and_last_updated(client, school):
     assert [w["overall_avg"] for w in stats["weekly_trend"]] == [70.0, None, 80.0, None, None, 83.0]
     # points (0, 70), (2, 80), (5, 83): Sxy = 282/9, Sxx = 114/9, slope 2.4737
     assert stats["trend"] == {"direction": "improving", "slope_per_week": 2.47}
-    stored = school["conn"].execute(
-        "select max(updated_at) from student_weekly_performance where student_profile_id = %s", (school["a"],)
-    ).fetchone()[0]
+    stored = (
+        school["conn"]
+        .execute("select max(updated_at) from student_weekly_performance where student_profile_id = %s", (school["a"],))
+        .fetchone()[0]
+    )
     assert datetime.fromisoformat(stats["last_updated"]) == stored
 
 
@@ -149,9 +155,15 @@ def test_last_updated_is_null_and_trend_insufficient_without_data(client, school
 
 def test_last_updated_covers_only_the_weeks_in_range(client, school):
     conn = school["conn"]
-    conn.execute("update student_weekly_performance set updated_at = '2024-03-01T12:00:00Z' where week_start_date = '2024-01-01'")
-    conn.execute("update student_weekly_performance set updated_at = '2024-02-01T12:00:00Z' where week_start_date = '2024-01-15'")
-    conn.execute("update student_weekly_performance set updated_at = '2030-01-01T00:00:00Z' where week_start_date = '2024-02-05'")
+    conn.execute(
+        "update student_weekly_performance set updated_at = '2024-03-01T12:00:00Z' where week_start_date = '2024-01-01'"
+    )
+    conn.execute(
+        "update student_weekly_performance set updated_at = '2024-02-01T12:00:00Z' where week_start_date = '2024-01-15'"
+    )
+    conn.execute(
+        "update student_weekly_performance set updated_at = '2030-01-01T00:00:00Z' where week_start_date = '2024-02-05'"
+    )
     stats = fetch(client, school, end="2024-01-21", weeks=3).get_json()["weekly_stats"]
     assert stats["last_updated"] == "2024-03-01T12:00:00+00:00"
 
@@ -160,25 +172,60 @@ def test_courses_with_class_averages_and_suppression_at_9_students(client, schoo
     courses = fetch(client, school).get_json()["weekly_stats"]["courses"]
     assert [(c["course_id"], c["name"]) for c in courses] == [(school["art"], "Art"), (school["maths"], "Maths")]
     art, maths = courses
-    assert [w["week_start"] for w in maths["weeks"]] == ["2024-01-01", "2024-01-08", "2024-01-15", "2024-01-22", "2024-01-29", "2024-02-05"]
+    assert [w["week_start"] for w in maths["weeks"]] == [
+        "2024-01-01",
+        "2024-01-08",
+        "2024-01-15",
+        "2024-01-22",
+        "2024-01-29",
+        "2024-02-05",
+    ]
     assert maths["weeks"][2] == {
-        "week": "W3", "year": 2024, "week_number": 3, "week_start": "2024-01-15",
-        "overall_avg": 80.0, "quiz_avg": 80.0, "assignment_avg": None, "quiz_count": 1, "assignment_count": 0,
-        "class_average": 62.0, "class_average_suppressed": False,  # (80 + 9 × 60) / 10
+        "week": "W3",
+        "year": 2024,
+        "week_number": 3,
+        "week_start": "2024-01-15",
+        "overall_avg": 80.0,
+        "quiz_avg": 80.0,
+        "assignment_avg": None,
+        "quiz_count": 1,
+        "assignment_count": 0,
+        "class_average": 62.0,
+        "class_average_suppressed": False,  # (80 + 9 × 60) / 10
     }
     # W1: Ann alone in Maths: 1 student, suppressed
-    assert (maths["weeks"][0]["overall_avg"], maths["weeks"][0]["class_average"], maths["weeks"][0]["class_average_suppressed"]) == (70.0, None, True)
+    assert (
+        maths["weeks"][0]["overall_avg"],
+        maths["weeks"][0]["class_average"],
+        maths["weeks"][0]["class_average_suppressed"],
+    ) == (70.0, None, True)
     # W2: no one has Maths scores: nothing to show, nothing suppressed
     assert maths["weeks"][1] == {
-        "week": "W2", "year": 2024, "week_number": 2, "week_start": "2024-01-08",
-        "overall_avg": None, "quiz_avg": None, "assignment_avg": None, "quiz_count": 0, "assignment_count": 0,
-        "class_average": None, "class_average_suppressed": False,
+        "week": "W2",
+        "year": 2024,
+        "week_number": 2,
+        "week_start": "2024-01-08",
+        "overall_avg": None,
+        "quiz_avg": None,
+        "assignment_avg": None,
+        "quiz_count": 0,
+        "assignment_count": 0,
+        "class_average": None,
+        "class_average_suppressed": False,
     }
     # Art W6: 9 students, below the default 10
     assert art["weeks"][5] == {
-        "week": "W6", "year": 2024, "week_number": 6, "week_start": "2024-02-05",
-        "overall_avg": 83.0, "quiz_avg": 76.0, "assignment_avg": 90.0, "quiz_count": 1, "assignment_count": 1,
-        "class_average": None, "class_average_suppressed": True,
+        "week": "W6",
+        "year": 2024,
+        "week_number": 6,
+        "week_start": "2024-02-05",
+        "overall_avg": 83.0,
+        "quiz_avg": 76.0,
+        "assignment_avg": 90.0,
+        "quiz_count": 1,
+        "assignment_count": 1,
+        "class_average": None,
+        "class_average_suppressed": True,
     }
 
 
@@ -218,7 +265,11 @@ def test_course_figures_follow_writes_at_once(client, school):
     """Maintained by the triggers: a new score shows in the next answer, no refresh needed."""
     add_quiz(school["conn"], school["a"], 100, datetime(2024, 2, 6, 10, tzinfo=UTC), course_id=school["art"])
     art = fetch(client, school).get_json()["weekly_stats"]["courses"][0]
-    assert (art["weeks"][5]["quiz_avg"], art["weeks"][5]["quiz_count"], art["weeks"][5]["overall_avg"]) == (88.0, 2, 88.67)
+    assert (art["weeks"][5]["quiz_avg"], art["weeks"][5]["quiz_count"], art["weeks"][5]["overall_avg"]) == (
+        88.0,
+        2,
+        88.67,
+    )
 
 
 def cell(value) -> str:
@@ -237,11 +288,17 @@ def test_csv_matches_json(client, school):
     assert r.headers["Content-Disposition"] == f'attachment; filename="weekly-trend-{school["a"]}-2024-02-05.csv"'
     rows = list(csv.DictReader(io.StringIO(r.get_data(as_text=True))))
     stats = body["weekly_stats"]
-    expected = [{"scope": "overall", "course_id": "", "course_name": "", "class_average": "", "class_average_suppressed": ""}
-                | {k: cell(v) for k, v in w.items()} for w in stats["weekly_trend"]]
+    expected = [
+        {"scope": "overall", "course_id": "", "course_name": "", "class_average": "", "class_average_suppressed": ""}
+        | {k: cell(v) for k, v in w.items()}
+        for w in stats["weekly_trend"]
+    ]
     for course in stats["courses"]:
-        expected += [{"scope": "course", "course_id": str(course["course_id"]), "course_name": course["name"], "alert": ""}
-                     | {k: cell(v) for k, v in w.items()} for w in course["weeks"]]
+        expected += [
+            {"scope": "course", "course_id": str(course["course_id"]), "course_name": course["name"], "alert": ""}
+            | {k: cell(v) for k, v in w.items()}
+            for w in course["weeks"]
+        ]
     assert rows == expected
     assert len(rows) == 6 * 3
 

@@ -6,7 +6,7 @@ week; 401; 404 identical to every other refusal; no-store; row-level security; t
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import psycopg
 import pytest
@@ -14,7 +14,7 @@ import pytest
 from factories import add_assignment, add_course, add_quiz
 
 PROBLEM = "application/problem+json"
-UTC = timezone.utc
+UTC = UTC
 
 
 def scores_path(student_id, week="2024-W03") -> str:
@@ -46,8 +46,14 @@ def test_every_counted_score_of_the_week_in_the_students_time_zone(client, week3
     assert r.headers["Cache-Control"] == "private, no-store"
     body = r.get_json()
     assert (body["student_id"], body["week"], body["week_start"], body["time_zone"]) == (
-        week3["a"], "2024-W03", "2024-01-15", "Europe/London")
-    assert [(s["kind"], s["course_name"], s["counted_at"], s["score"], s["teacher_override"]) for s in body["scores"]] == [
+        week3["a"],
+        "2024-W03",
+        "2024-01-15",
+        "Europe/London",
+    )
+    assert [
+        (s["kind"], s["course_name"], s["counted_at"], s["score"], s["teacher_override"]) for s in body["scores"]
+    ] == [
         ("quiz", None, "2024-01-15T10:00:00+00:00", 85.0, False),
         ("quiz", None, "2024-01-16T10:00:00+00:00", 90.0, False),
         ("quiz", None, "2024-01-17T10:00:00+00:00", 88.0, False),
@@ -57,9 +63,15 @@ def test_every_counted_score_of_the_week_in_the_students_time_zone(client, week3
         ("quiz", None, "2024-01-21T23:30:00+00:00", 70.0, False),  # Sunday in London: still W03
     ]
     override = next(s for s in body["scores"] if s["teacher_override"])
-    assert override == {"kind": "quiz", "course_id": week3["maths"], "course_name": "Maths",
-                        "counted_at": "2024-01-17T12:00:00+00:00", "score": 75.0,
-                        "teacher_override": True, "automatic_score": 40.0}
+    assert override == {
+        "kind": "quiz",
+        "course_id": week3["maths"],
+        "course_name": "Maths",
+        "counted_at": "2024-01-17T12:00:00+00:00",
+        "score": 75.0,
+        "teacher_override": True,
+        "automatic_score": 40.0,
+    }
 
 
 def test_instants_carry_the_students_offset(client, family):
@@ -70,7 +82,9 @@ def test_instants_carry_the_students_offset(client, family):
 
 
 def test_the_figures_equal_the_weekly_trends_for_that_week(client, week3):
-    trend = get(client, f"/api/v1/students/{week3['a']}/weekly-trend?weeks=52&end=2024-02-25", week3["token"]).get_json()
+    trend = get(
+        client, f"/api/v1/students/{week3['a']}/weekly-trend?weeks=52&end=2024-02-25", week3["token"]
+    ).get_json()
     checked = 0
     for week in trend["weekly_stats"]["weekly_trend"]:
         name = f"{week['year']}-W{week['week_number']:02d}"
@@ -86,10 +100,23 @@ def test_the_figures_equal_the_weekly_trends_for_that_week(client, week3):
     assert checked == 3  # W03, W04, W05
 
 
-@pytest.mark.parametrize("week", [
-    "2024-W00", "2024-W54", "2023-W53", "2021-W53x", "2024-W3", "2024-w03", "24-W03", "2024W03", "2024-03",
-    "2024-W٠٣", "0000-W01", "2024-W03-1",
-])
+@pytest.mark.parametrize(
+    "week",
+    [
+        "2024-W00",
+        "2024-W54",
+        "2023-W53",
+        "2021-W53x",
+        "2024-W3",
+        "2024-w03",
+        "24-W03",
+        "2024W03",
+        "2024-03",
+        "2024-W٠٣",
+        "0000-W01",
+        "2024-W03-1",
+    ],
+)
 def test_a_malformed_week_is_a_400_problem(client, family, week):
     r = get(client, scores_path(family["a"], week), family["token"])
     assert r.status_code == 400 and r.mimetype == PROBLEM, week
@@ -97,8 +124,10 @@ def test_a_malformed_week_is_a_400_problem(client, family, week):
     assert "YYYY-Www" in r.get_json()["detail"]
 
 
-@pytest.mark.parametrize("week,monday", [("2020-W53", "2020-12-28"), ("0001-W01", "0001-01-01"),
-                                         ("9999-W52", "9999-12-27"), ("2025-W01", "2024-12-30")])
+@pytest.mark.parametrize(
+    "week,monday",
+    [("2020-W53", "2020-12-28"), ("0001-W01", "0001-01-01"), ("9999-W52", "9999-12-27"), ("2025-W01", "2024-12-30")],
+)
 def test_every_real_iso_week_is_a_week(client, family, week, monday):
     r = get(client, scores_path(family["a"], week), family["token"])
     assert r.status_code == 200 and r.get_json()["week_start"] == monday
@@ -140,7 +169,8 @@ def test_one_access_log_entry_per_answer_and_none_for_a_refusal(client, family):
     get(client, scores_path(family["b"]), family["token"])
     get(client, scores_path(family["a"], "2024-W99"), family["token"])
     assert conn.execute("select guardian_id, student_profile_id, endpoint from access_log").fetchall() == [
-        (family["guardian"], family["a"], "GET /api/v1/students/<student_id>/weeks/<week>/scores")]
+        (family["guardian"], family["a"], "GET /api/v1/students/<student_id>/weeks/<week>/scores")
+    ]
 
 
 def test_the_reader_gets_a_weeks_scores_only_for_its_guardians_child(conn, family):
@@ -166,7 +196,8 @@ def test_the_reader_gets_a_weeks_scores_only_for_its_guardians_child(conn, famil
 def test_week_scores_is_not_executable_by_public(conn):
     granted = conn.execute(
         "select grantee::regrole::text from pg_proc, aclexplode(proacl) where proname = 'week_scores'"
-        " and privilege_type = 'EXECUTE'").fetchall()
+        " and privilege_type = 'EXECUTE'"
+    ).fetchall()
     assert {g for (g,) in granted} - {conn.info.user} == {"weekly_trends_reader"}
 
 
@@ -174,7 +205,8 @@ def test_the_week_page_writes_its_access_log_entry(client, family):
     client.get("/login", query_string={"token": family["token"]})
     assert client.get(f"/students/{family['a']}/weeks/2024-W03").status_code == 200
     assert family["conn"].execute("select endpoint from access_log").fetchall() == [
-        ("GET /students/<student_id>/weeks/<week>",)]
+        ("GET /students/<student_id>/weeks/<week>",)
+    ]
 
 
 def test_a_pasted_sign_in_link_signs_in(client, family):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime, timezone
 from decimal import Decimal
 
 import psycopg
@@ -10,7 +10,7 @@ import pytest
 
 from factories import D, add_assignment, add_course, add_quiz, add_student, assert_exact, week_of, weekly_rows
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def at(y, m, d, h=12, minute=0) -> datetime:
@@ -25,7 +25,11 @@ def test_seed_week_gives_the_seed_figures(conn):
     add_assignment(conn, sid, 88, graded_at=at(2024, 1, 19))
     row = week_of(conn, sid, 2024, 3)
     assert row["week_start_date"] == date(2024, 1, 15)
-    assert (row["quiz_average"], row["assignment_average"], row["overall_average"]) == (D("87.67"), D("90.00"), D("88.60"))
+    assert (row["quiz_average"], row["assignment_average"], row["overall_average"]) == (
+        D("87.67"),
+        D("90.00"),
+        D("88.60"),
+    )
     assert (row["quiz_count"], row["assignment_count"]) == (3, 2)
 
 
@@ -136,7 +140,9 @@ def test_is_graded_flipping_adds_and_removes(conn):
     sid = add_student(conn)
     aid = add_assignment(conn, sid, 75, submitted_at=at(2024, 3, 4), is_graded=False)
     assert weekly_rows(conn, sid) == []
-    conn.execute("update assignment_submission set is_graded = true, graded_at = %s where id = %s", (at(2024, 3, 6), aid))
+    conn.execute(
+        "update assignment_submission set is_graded = true, graded_at = %s where id = %s", (at(2024, 3, 6), aid)
+    )
     assert weekly_rows(conn, sid)[0]["assignment_average"] == 75
     conn.execute("update assignment_submission set is_graded = false where id = %s", (aid,))
     assert weekly_rows(conn, sid) == []
@@ -183,7 +189,10 @@ def test_multi_row_statements(conn):
     conn.execute("update quiz_attempt set score = score + 1 where score < 55")
     conn.execute("delete from quiz_attempt where score > 60")
     assert_exact(conn)
-    assert sum(r["quiz_count"] for r in weekly_rows(conn)) == conn.execute("select count(*) from quiz_attempt").fetchone()[0]
+    assert (
+        sum(r["quiz_count"] for r in weekly_rows(conn))
+        == conn.execute("select count(*) from quiz_attempt").fetchone()[0]
+    )
 
 
 def test_a_week_written_by_multi_row_statements_weighs_every_score(conn):
@@ -201,14 +210,22 @@ def test_a_week_written_by_multi_row_statements_weighs_every_score(conn):
         (sid,),
     )
     [row] = weekly_rows(conn, sid)
-    assert (row["quiz_count"], row["quiz_average"], row["assignment_count"], row["assignment_average"]) == (3, 100, 2, 40)
+    assert (row["quiz_count"], row["quiz_average"], row["assignment_count"], row["assignment_average"]) == (
+        3,
+        100,
+        2,
+        40,
+    )
     assert row["overall_average"] == 76
     assert_exact(conn)
 
 
 def test_copy_is_maintained(conn):
     sid = add_student(conn)
-    with conn.cursor() as cur, cur.copy("copy quiz_attempt (student_profile_id, score, completed_at) from stdin") as copy:
+    with (
+        conn.cursor() as cur,
+        cur.copy("copy quiz_attempt (student_profile_id, score, completed_at) from stdin") as copy,
+    ):
         for n in range(10):
             copy.write_row((sid, 70 + n, at(2024, 3, 4 + n)))
     assert [(r["week_number"], r["quiz_count"]) for r in weekly_rows(conn, sid)] == [(10, 7), (11, 3)]
@@ -244,7 +261,9 @@ def test_deleting_a_student_or_a_course_keeps_aggregates_consistent(conn):
         add_quiz(conn, sid, 70, at(2024, 3, 4), course_id=course)
     conn.execute("delete from course where id = %s", (course,))
     # The scores stay, with no course: no per-course week names the deleted course.
-    assert conn.execute("select count(*) from expected_course_weeks() where course_id = %s", (course,)).fetchone()[0] == 0
+    assert (
+        conn.execute("select count(*) from expected_course_weeks() where course_id = %s", (course,)).fetchone()[0] == 0
+    )
     assert len(weekly_rows(conn)) == 2
     conn.execute("delete from student_profile where id = %s", (a,))
     assert [r["student_profile_id"] for r in weekly_rows(conn)] == [b]
@@ -297,8 +316,10 @@ def test_one_statement_whose_net_change_averages_over_999_updates_the_week(conn)
     for _ in range(12):
         add_quiz(conn, sid, 0, at(2024, 3, 4))
     add_quiz(conn, sid, 100, None)  # not completed yet
-    conn.execute("update quiz_attempt set score = 100, completed_at = coalesce(completed_at, %s)"
-                 " where student_profile_id = %s", (at(2024, 3, 5), sid))
+    conn.execute(
+        "update quiz_attempt set score = 100, completed_at = coalesce(completed_at, %s) where student_profile_id = %s",
+        (at(2024, 3, 5), sid),
+    )
     [week] = weekly_rows(conn, sid)
     assert (week["quiz_count"], week["quiz_average"]) == (13, 100)
     assert_exact(conn)

@@ -44,8 +44,8 @@ def create_app(test_config: dict | None = None, config: settings.Settings | None
     # Imported here, not at the top: the blueprints' modules import web.* foundations, and `web` itself
     # must import without them (the CLI, the jobs).
     from web import db, i18n, observability, problems, ratelimit
-    from web.parents import api, page, unsubscribe, week_scores_api
     from web.ops.embedded import database_url as embedded_database_url
+    from web.parents import api, page, unsubscribe, week_scores_api
     from web.staff import pages as staff_pages
 
     if app.config["LOG_FORMAT"] == "json":

@@ -38,7 +38,11 @@ GUARDIAN = TokenKind(
     # A definer function: under row-level security the app's role sees only the tokens of the
     # guardian it already acts for, and before authentication that is none.
     sql.SQL("select token_id as id, guardian_id as owner from find_guardian_token(%(hash)s, %(id)s)"),
-    "app.guardian_id", re.compile(r"wt_[0-9a-f]{64}"), "guardian_token_id", "weekly-trends", "guardian",
+    "app.guardian_id",
+    re.compile(r"wt_[0-9a-f]{64}"),
+    "guardian_token_id",
+    "weekly-trends",
+    "guardian",
     sql.SQL("select sign_out_guardian_token(%(id)s)"),
 )
 STAFF = TokenKind(
@@ -46,7 +50,11 @@ STAFF = TokenKind(
         "select id, staff_member_id as owner from staff_token"
         " where (token_hash = %(hash)s or id = %(id)s) and revoked_at is null and expires_at > now()"
     ),
-    "app.staff_member_id", re.compile(r"wts_[0-9a-f]{64}"), "staff_token_id", "weekly-trends-staff", "staff",
+    "app.staff_member_id",
+    re.compile(r"wts_[0-9a-f]{64}"),
+    "staff_token_id",
+    "weekly-trends-staff",
+    "staff",
     sql.SQL("select sign_out_staff_token(%(id)s)"),
 )
 
@@ -58,8 +66,9 @@ def unauthorized(kind: TokenKind, detail: str) -> ProblemError:
     return ProblemError(401, "Unauthorized", detail, {"WWW-Authenticate": f'Bearer realm="{kind.realm}"'})
 
 
-def _valid_token(conn: psycopg.Connection, kind: TokenKind, *, token_hash: bytes | None = None,
-                 token_id: int | None = None) -> dict | None:
+def _valid_token(
+    conn: psycopg.Connection, kind: TokenKind, *, token_hash: bytes | None = None, token_id: int | None = None
+) -> dict | None:
     """The unexpired, unrevoked token row with this hash or row id, as {id, owner}."""
     return conn.execute(kind.lookup, {"hash": token_hash, "id": token_id}).fetchone()
 

@@ -29,16 +29,22 @@ from web.settings import Settings
 
 CONNECT_TIMEOUT = 5  # seconds; libpq's whole-second setting
 # A silent peer: probes after 10 s idle, every 5 s, 3 unanswered break it; unacknowledged data, after 25 s.
-TCP = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
-       "tcp_user_timeout": 25_000}
+TCP = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 25_000,
+}
 
 
 class DatabaseTimeout(psycopg.OperationalError):
     """The database did not answer within the bound: the connection was closed."""
 
 
-def connection_kwargs(url: str, application_name: str, *, statement_timeout: float | None = None,
-                      pooler: str = "none") -> dict:
+def connection_kwargs(
+    url: str, application_name: str, *, statement_timeout: float | None = None, pooler: str = "none"
+) -> dict:
     """psycopg.connect()'s keyword arguments for url (see the module's text); statement_timeout in seconds
     (as a startup option, so never through a transaction-mode pooler: pooler="transaction")."""
     given = conninfo_to_dict(url)
@@ -55,8 +61,14 @@ def connect(settings: Settings, application_name: str, url: str | None = None, *
     url = url or settings.database_url
     if url is None:  # the CLI's main() resolves it (the embedded server's) before a command runs
         raise RuntimeError("DATABASE_URL is not set")
-    return psycopg.connect(url, autocommit=True, **connection_kwargs(
-        url, application_name, statement_timeout=settings.cli_statement_timeout, pooler=settings.db_pooler), **kwargs)
+    return psycopg.connect(
+        url,
+        autocommit=True,
+        **connection_kwargs(
+            url, application_name, statement_timeout=settings.cli_statement_timeout, pooler=settings.db_pooler
+        ),
+        **kwargs,
+    )
 
 
 class BoundedConnection(psycopg.Connection):

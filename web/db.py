@@ -65,7 +65,11 @@ def _pool(which: str = PRIMARY) -> ConnectionPool:
     if which == REPLICA and not app.config.get("DATABASE_READ_URL"):
         which = PRIMARY
     if which not in pools:
-        url = app.config["DATABASE_READ_URL"] if which == REPLICA else (app.config["DATABASE_URL"] or primary_default_url(app))
+        url = (
+            app.config["DATABASE_READ_URL"]
+            if which == REPLICA
+            else (app.config["DATABASE_URL"] or primary_default_url(app))
+        )
         pool = ConnectionPool(
             url,
             min_size=app.config["POOL_MIN_SIZE"],
@@ -89,7 +93,8 @@ def _as_role(config_key: str, which: str = PRIMARY) -> Iterator[psycopg.Connecti
     config = current_app.config
     # Both settings are the transaction's own (set local): nothing outlives it on a pooler's connection.
     setup = sql.SQL("set local role {}; set local statement_timeout = {}").format(
-        sql.Identifier(config[config_key]), sql.Literal(max(1, round(config["STATEMENT_TIMEOUT"] * 1000))))
+        sql.Identifier(config[config_key]), sql.Literal(max(1, round(config["STATEMENT_TIMEOUT"] * 1000)))
+    )
     with _pool(which).connection() as conn, conn.transaction():
         conn.execute(setup)
         yield conn

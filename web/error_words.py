@@ -10,23 +10,41 @@ from flask_babel import lazy_gettext as _l
 
 # Error pages: a title and what happened, in words (never a protocol detail).
 ERROR_WORDS = {
-    400: (_l("That address is not quite right"),
-          _l("Part of the web address could not be understood. Go back to your child's page and follow its links.")),
-    401: (_l("Please sign in"),
-          _l("To see your child's weekly scores, open the sign-in link the school sent you by email. "
-             "It signs you in on this device.")),
-    403: (_l("This request was refused"),
-          _l("For your safety, the page only accepts requests made from its own pages. Go back and try again.")),
-    404: (_l("We could not find that page"),
-          _l("The page does not exist, or it is about a child who is not linked to your account.")),
+    400: (
+        _l("That address is not quite right"),
+        _l("Part of the web address could not be understood. Go back to your child's page and follow its links."),
+    ),
+    401: (
+        _l("Please sign in"),
+        _l(
+            "To see your child's weekly scores, open the sign-in link the school sent you by email. "
+            "It signs you in on this device."
+        ),
+    ),
+    403: (
+        _l("This request was refused"),
+        _l("For your safety, the page only accepts requests made from its own pages. Go back and try again."),
+    ),
+    404: (
+        _l("We could not find that page"),
+        _l("The page does not exist, or it is about a child who is not linked to your account."),
+    ),
     405: (_l("That action is not available here"), _l("Go back to your child's page and try again from there.")),
-    429: (_l("Too many attempts"),
-          _l("There were too many unsuccessful sign-in attempts from your connection. Please wait a few minutes and try again.")),
+    429: (
+        _l("Too many attempts"),
+        _l(
+            "There were too many unsuccessful sign-in attempts from your connection. Please wait a few minutes and try again."
+        ),
+    ),
 }
 REASON_WORDS = {
-    "bad_link": (_l("This sign-in link does not work"),
-                 _l("The link is unknown, has expired, or was replaced by a newer one. "
-                    "Use the latest link the school sent you, or ask for a new one.")),
+    "bad_link": (
+        _l("This sign-in link does not work"),
+        _l(
+            "The link is unknown, has expired, or was replaced by a newer one. "
+            "Use the latest link the school sent you, or ask for a new one."
+        ),
+    ),
 }
 UNEXPECTED = (_l("Something went wrong"), _l("Please try again in a moment."))
 

@@ -66,6 +66,7 @@ def text_direction() -> str:
 
 # The formats, for any locale: the pages pass the request's (get_locale()), the mails the guardian's.
 
+
 def format_number(value: float | None, locale: Locale, signed: bool = False) -> str:
     """A score or slope with two decimals in the locale's digits and separators."""
     pattern = "+#,##0.00;-#,##0.00" if signed else "#,##0.00"

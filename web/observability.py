@@ -17,7 +17,7 @@ import re
 import struct
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import Flask, Response, abort, g, has_request_context, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -42,7 +42,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             # werkzeug colours some lines for a terminal; a JSON line has no terminal.
@@ -114,9 +114,21 @@ class PoolCollector:
             ("weekly_trends_pool_size", "pool_size", "Connections in the pool (in use or idle)."),
             ("weekly_trends_pool_available", "pool_available", "Idle connections in the pool."),
             ("weekly_trends_pool_requests_waiting", "requests_waiting", "Requests waiting for a connection now."),
-            ("weekly_trends_pool_requests_waits_total", "requests_waits", "Requests that had to wait for a connection."),
-            ("weekly_trends_pool_requests_wait_ms_total", "requests_wait_ms", "Milliseconds requests spent waiting for a connection."),
-            ("weekly_trends_pool_requests_errors_total", "requests_errors", "Requests that failed to get a connection."),
+            (
+                "weekly_trends_pool_requests_waits_total",
+                "requests_waits",
+                "Requests that had to wait for a connection.",
+            ),
+            (
+                "weekly_trends_pool_requests_wait_ms_total",
+                "requests_wait_ms",
+                "Milliseconds requests spent waiting for a connection.",
+            ),
+            (
+                "weekly_trends_pool_requests_errors_total",
+                "requests_errors",
+                "Requests that failed to get a connection.",
+            ),
         ]:
             family = GaugeMetricFamily(name, help_text + " Per worker process.", labels=["pool", "pid"])
             for pool_name, values in stats.items():
@@ -151,11 +163,18 @@ def init_app(app: Flask) -> None:
     # A registry per app: tests create many apps in one process.
     registry = CollectorRegistry(auto_describe=True)
     latency = Histogram(
-        "weekly_trends_request_duration_seconds", "Request latency by endpoint.", ["method", "endpoint"], registry=registry,
+        "weekly_trends_request_duration_seconds",
+        "Request latency by endpoint.",
+        ["method", "endpoint"],
+        registry=registry,
         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
     )
-    responses = Counter("weekly_trends_responses", "Responses by endpoint and status.", ["method", "endpoint", "status"],
-                        registry=registry)
+    responses = Counter(
+        "weekly_trends_responses",
+        "Responses by endpoint and status.",
+        ["method", "endpoint", "status"],
+        registry=registry,
+    )
     registry.register(PoolCollector(app))
     app.extensions[_EXTENSION_KEY] = registry
     access_log = logging.getLogger("weekly_trends.access")
@@ -175,9 +194,16 @@ def init_app(app: Flask) -> None:
         latency.labels(request.method, endpoint).observe(elapsed)
         responses.labels(request.method, endpoint, str(response.status_code)).inc()
         access_log.info(
-            "%s %s %s", request.method, request.path, response.status_code,
-            extra={"method": request.method, "path": request.path, "status": response.status_code,
-                   "duration_ms": round(elapsed * 1000, 2)},
+            "%s %s %s",
+            request.method,
+            request.path,
+            response.status_code,
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round(elapsed * 1000, 2),
+            },
         )
         return response
 

@@ -31,16 +31,21 @@ def extra_headers(error: HTTPException) -> dict:
 class ProblemError(Exception):
     """Raised by views to answer with a problem document."""
 
-    def __init__(self, status: int, title: str, detail: str | None = None, headers: dict | None = None,
-                 reason: str | None = None):
+    def __init__(
+        self, status: int, title: str, detail: str | None = None, headers: dict | None = None, reason: str | None = None
+    ):
         super().__init__(detail or title)
         self.status, self.title, self.detail, self.headers = status, title, detail, headers
         # What a parents' page says instead of the detail (web/error_words.py), when not the status's default.
         self.reason = reason
 
 
-UNAVAILABLE = ProblemError(503, "Service Unavailable", "The school's database cannot be reached just now. Try again in a minute.",
-                          {"Retry-After": "30"})
+UNAVAILABLE = ProblemError(
+    503,
+    "Service Unavailable",
+    "The school's database cannot be reached just now. Try again in a minute.",
+    {"Retry-After": "30"},
+)
 
 
 def refuse_nul_bytes() -> None:
@@ -93,7 +98,9 @@ def prefers_html() -> bool:
     return request.accept_mimetypes.best_match([PROBLEM_JSON, "application/json", "text/html"]) == "text/html"
 
 
-def html_errors(bp: Blueprint, sign_in_endpoint: str, home_endpoint: str, session_key: str, staff: bool = False) -> None:
+def html_errors(
+    bp: Blueprint, sign_in_endpoint: str, home_endpoint: str, session_key: str, staff: bool = False
+) -> None:
     """Errors raised by bp's views answer as a plain-language HTML page (same status and headers): what
     happened in words, a link back, sign-out when signed in; a 401 offers the sign-in form. The staff
     pages answer a program (no HTML in its Accept) with the problem document itself."""
@@ -105,8 +112,15 @@ def html_errors(bp: Blueprint, sign_in_endpoint: str, home_endpoint: str, sessio
         # Staff read the problem's own title and detail; parents get words, never a protocol detail.
         words = (title, detail or "") if staff else error_words(status, reason)
         body = render_template(
-            "error.html", status=status, title=words[0], text=words[1], sign_in_endpoint=sign_in_endpoint,
-            home_endpoint=home_endpoint, language_next="/", signed_in=session_key in session, staff=staff,
+            "error.html",
+            status=status,
+            title=words[0],
+            text=words[1],
+            sign_in_endpoint=sign_in_endpoint,
+            home_endpoint=home_endpoint,
+            language_next="/",
+            signed_in=session_key in session,
+            staff=staff,
         )
         response = Response(body, status=status, mimetype="text/html")
         response.headers.update(headers or {})

@@ -76,7 +76,8 @@ def refuse_if_locked_out() -> None:
     seconds = _window().retry_after(_client())
     if seconds:
         raise ProblemError(
-            429, "Too Many Requests",
+            429,
+            "Too Many Requests",
             "Too many failed sign-in attempts from this address. Try again later.",
             {"Retry-After": str(seconds)},
         )

@@ -14,8 +14,8 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import logging
-import math
 import mailbox
+import math
 import os
 import re
 import secrets
@@ -46,6 +46,7 @@ class SettingError(ValueError):
 # ---- the checks: each takes the variable's name and the raw value (text from the environment, or a
 # typed value from create_app(test_config)), and returns the value or raises SettingError.
 
+
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -57,12 +58,14 @@ def integer(low: int, high: int) -> Callable[..., int]:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise SettingError(f"{name} must be an integer from {low} to {high}, got {value!r}")
         return value
+
     return check
 
 
 def number(low: float, high: float, *, zero_means: str | None = None) -> Callable[..., float]:
     """Seconds and the like: a finite number above `low` (exclusive) up to `high`; 0 too when it means
     something (`zero_means`, e.g. "none")."""
+
     def check(name: str, value: Any, from_text: bool = True) -> float:
         raw = value
         if from_text and isinstance(value, str):
@@ -70,12 +73,18 @@ def number(low: float, high: float, *, zero_means: str | None = None) -> Callabl
                 value = float(value)
             except ValueError:
                 value = raw
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                or not (low < value <= high or (zero_means is not None and value == 0)):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or not (low < value <= high or (zero_means is not None and value == 0))
+        ):
             also = f" (or 0: {zero_means})" if zero_means is not None else ""
-            raise SettingError(f"{name} must be a number of seconds above {low:g} and at most {high:g}{also},"
-                               f" got {raw!r}")
+            raise SettingError(
+                f"{name} must be a number of seconds above {low:g} and at most {high:g}{also}, got {raw!r}"
+            )
         return float(value)
+
     return check
 
 
@@ -85,6 +94,7 @@ def one_of(*choices: str) -> Callable[..., str]:
         if text is None or text.strip().lower() not in choices:
             raise SettingError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
         return text.strip().lower()
+
     return check
 
 
@@ -100,8 +110,10 @@ def locale_tag(name: str, value: Any, from_text: bool = True) -> str:
     from web.i18n import LANGUAGES, parse_locale
 
     if not isinstance(value, str) or parse_locale(value) is None:
-        raise SettingError(f"{name} must be one of the shipped languages {sorted(LANGUAGES)}"
-                           f" (a region may follow, e.g. en_GB), got {value!r}")
+        raise SettingError(
+            f"{name} must be one of the shipped languages {sorted(LANGUAGES)}"
+            f" (a region may follow, e.g. en_GB), got {value!r}"
+        )
     return value
 
 
@@ -128,8 +140,10 @@ def database_uri(name: str, value: Any, from_text: bool = True) -> str | None:
         if not all(p.isdigit() and 0 < int(p) < 65536 for p in str(ports).split(",")):
             raise ValueError
     except Exception:  # psycopg.ProgrammingError for a malformed one
-        raise SettingError(f"{name} must be a libpq connection URI (postgresql://user@host:5432/dbname)"
-                           f" or key=value string, got one it cannot parse") from None  # may hold a password
+        raise SettingError(
+            f"{name} must be a libpq connection URI (postgresql://user@host:5432/dbname)"
+            f" or key=value string, got one it cannot parse"
+        ) from None  # may hold a password
     return value
 
 
@@ -176,7 +190,10 @@ def parse_smtp_url(url: str) -> SmtpServer:
     except ValueError as error:
         raise ValueError(f"SMTP_URL: {error}") from None
     return SmtpServer(
-        host=parts.hostname, port=port, tls=tls, starttls=starttls,
+        host=parts.hostname,
+        port=port,
+        tls=tls,
+        starttls=starttls,
         user=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
         timeout=timeout,
@@ -189,15 +206,18 @@ def smtp_url(name: str, value: Any, from_text: bool = True) -> str | None:
     try:
         parse_smtp_url(value)
     except (ValueError, TypeError, AttributeError) as error:
-        raise SettingError(f"{name}: {error} (smtp://[user:password@]host[:port][?starttls=true&timeout=30]"
-                           " or smtps://…)") from None
+        raise SettingError(
+            f"{name}: {error} (smtp://[user:password@]host[:port][?starttls=true&timeout=30] or smtps://…)"
+        ) from None
     return value
 
 
 def email_address(name: str, value: Any, from_text: bool = True) -> str:
     text = _text(value)
     if not text or "@" not in parseaddr(text)[1] or any(ord(c) < 32 for c in text):
-        raise SettingError(f"{name} must be an email address (e.g. Weekly Trends <no-reply@school.example>), got {value!r}")
+        raise SettingError(
+            f"{name} must be an email address (e.g. Weekly Trends <no-reply@school.example>), got {value!r}"
+        )
     return text
 
 
@@ -217,7 +237,9 @@ def networks(name: str, value: Any, from_text: bool = True) -> str:
     try:
         [ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip()]
     except ValueError as error:
-        raise SettingError(f"{name} must be comma-separated addresses or networks (e.g. 10.0.0.0/8, ::1): {error}") from None
+        raise SettingError(
+            f"{name} must be comma-separated addresses or networks (e.g. 10.0.0.0/8, ::1): {error}"
+        ) from None
     return text
 
 
@@ -245,15 +267,30 @@ SPECS = (
     # later, web/db.py): with POOL_TIMEOUT, the bound on a 503 when the database freezes.
     Spec("statement_timeout", ("WEEKLY_TRENDS_STATEMENT_TIMEOUT",), "STATEMENT_TIMEOUT", 5.0, number(0, 600)),
     # The CLI's statement_timeout in seconds (0: none), a startup option (web/connection.py).
-    Spec("cli_statement_timeout", ("WEEKLY_TRENDS_CLI_STATEMENT_TIMEOUT",), "CLI_STATEMENT_TIMEOUT", 600.0,
-         number(0, 86_400, zero_means="none")),
+    Spec(
+        "cli_statement_timeout",
+        ("WEEKLY_TRENDS_CLI_STATEMENT_TIMEOUT",),
+        "CLI_STATEMENT_TIMEOUT",
+        600.0,
+        number(0, 86_400, zero_means="none"),
+    ),
     # "transaction": behind a transaction-mode pooler (PgBouncer), which refuses startup options.
     Spec("db_pooler", ("WEEKLY_TRENDS_DB_POOLER",), "DB_POOLER", "none", one_of("none", "transaction")),
-    Spec("class_average_min_students", ("WEEKLY_TRENDS_CLASS_AVERAGE_MIN_STUDENTS",), "CLASS_AVERAGE_MIN_STUDENTS", 10,
-         integer(CLASS_AVERAGE_FLOOR, 100_000)),
+    Spec(
+        "class_average_min_students",
+        ("WEEKLY_TRENDS_CLASS_AVERAGE_MIN_STUDENTS",),
+        "CLASS_AVERAGE_MIN_STUDENTS",
+        10,
+        integer(CLASS_AVERAGE_FLOOR, 100_000),
+    ),
     Spec("auth_failure_limit", ("WEEKLY_TRENDS_AUTH_FAILURE_LIMIT",), "AUTH_FAILURE_LIMIT", 10, integer(1, INT4_MAX)),
-    Spec("auth_failure_window", ("WEEKLY_TRENDS_AUTH_FAILURE_WINDOW",), "AUTH_FAILURE_WINDOW", 300,
-         integer(1, 7 * 24 * 3600)),
+    Spec(
+        "auth_failure_window",
+        ("WEEKLY_TRENDS_AUTH_FAILURE_WINDOW",),
+        "AUTH_FAILURE_WINDOW",
+        300,
+        integer(1, 7 * 24 * 3600),
+    ),
     Spec("trusted_proxies", ("WEEKLY_TRENDS_TRUSTED_PROXIES",), "TRUSTED_PROXIES", 0, integer(0, 10)),
     Spec("metrics_token", ("WEEKLY_TRENDS_METRICS_TOKEN",), "METRICS_TOKEN", None, optional_text),
     Spec("metrics_allow_from", ("WEEKLY_TRENDS_METRICS_ALLOW_FROM",), "METRICS_ALLOW_FROM", "", networks),
@@ -266,11 +303,22 @@ SPECS = (
     Spec("alert_min_scores", ("WEEKLY_TRENDS_ALERT_MIN_SCORES",), "ALERT_MIN_SCORES", 2, integer(1, 1000)),
     Spec("digest_max_attempts", ("WEEKLY_TRENDS_DIGEST_MAX_ATTEMPTS",), "DIGEST_MAX_ATTEMPTS", 3, integer(1, 100)),
     Spec("digest_link_days", ("WEEKLY_TRENDS_DIGEST_LINK_DAYS",), "DIGEST_LINK_DAYS", 14, integer(1, 30)),
-    Spec("mail_backend", ("WEEKLY_TRENDS_MAIL_BACKEND", "MAIL_BACKEND"), "MAIL_BACKEND", "smtp", one_of("smtp", "maildir")),
+    Spec(
+        "mail_backend",
+        ("WEEKLY_TRENDS_MAIL_BACKEND", "MAIL_BACKEND"),
+        "MAIL_BACKEND",
+        "smtp",
+        one_of("smtp", "maildir"),
+    ),
     Spec("smtp_url", ("WEEKLY_TRENDS_SMTP_URL", "SMTP_URL"), "SMTP_URL", None, smtp_url),
     Spec("maildir", ("WEEKLY_TRENDS_MAILDIR", "MAILDIR"), "MAILDIR", PROJECT_ROOT / "maildir", path),
-    Spec("mail_from", ("WEEKLY_TRENDS_MAIL_FROM", "MAIL_FROM"), "MAIL_FROM", "Weekly Trends <no-reply@localhost>",
-         email_address),
+    Spec(
+        "mail_from",
+        ("WEEKLY_TRENDS_MAIL_FROM", "MAIL_FROM"),
+        "MAIL_FROM",
+        "Weekly Trends <no-reply@localhost>",
+        email_address,
+    ),
     # None: http://127.0.0.1:5000 (the demo mail: its --port)
     Spec("public_base_url", ("WEEKLY_TRENDS_PUBLIC_BASE_URL", "PUBLIC_BASE_URL"), "PUBLIC_BASE_URL", None, http_url),
 )
@@ -340,8 +388,10 @@ class Settings:
             values[spec.field] = None if raw is None and spec.default is None else spec.check(name, raw, from_text)
         settings = cls(**values)
         if settings.pool_max_size is not None and settings.pool_min_size > settings.pool_max_size:
-            raise SettingError(f"WEEKLY_TRENDS_POOL_MIN_SIZE ({settings.pool_min_size}) must be at most"
-                               f" WEEKLY_TRENDS_POOL_MAX_SIZE ({settings.pool_max_size})")
+            raise SettingError(
+                f"WEEKLY_TRENDS_POOL_MIN_SIZE ({settings.pool_min_size}) must be at most"
+                f" WEEKLY_TRENDS_POOL_MAX_SIZE ({settings.pool_max_size})"
+            )
         return settings
 
     def replace(self, **changes) -> Settings:
@@ -365,21 +415,14 @@ def ensure_maildir(directory: Path, name: str = "MAILDIR") -> None:
         with tempfile.TemporaryFile(dir=directory / "tmp"):  # where the backend writes each message first
             pass
     except OSError as error:
-        raise SettingError(f"{name} must be a maildir this user can write to: {directory}: "
-                           f"{error.strerror or error}") from None
-
-
+        raise SettingError(
+            f"{name} must be a maildir this user can write to: {directory}: {error.strerror or error}"
+        ) from None
 
 
 def cores() -> int:
     """The CPUs this process may run on (a container's cpuset), not the host's."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-
-
-
-
 
 
 def instance_secret_key(app: Flask) -> str:

@@ -21,8 +21,14 @@ def token_from_link(text: str) -> str:
     return text
 
 
-def add_sign_in_routes(bp: Blueprint, kind: TokenKind, connect: Callable, done_endpoint: str, template: str,
-                       connect_primary: Callable | None = None) -> None:
+def add_sign_in_routes(
+    bp: Blueprint,
+    kind: TokenKind,
+    connect: Callable,
+    done_endpoint: str,
+    template: str,
+    connect_primary: Callable | None = None,
+) -> None:
     """GET /login?token=… (the link) and POST /login (the form) open a session; POST /logout ends it,
     server-side (its token revoked through connect_primary, default connect: a write)."""
     sign_in_endpoint = f"{bp.name}.login"
@@ -42,8 +48,9 @@ def add_sign_in_routes(bp: Blueprint, kind: TokenKind, connect: Callable, done_e
         with connect() as conn:
             valid = sign_in(conn, kind, token)
         if not valid:
-            raise ProblemError(401, "Unauthorized", "This sign-in link or token is unknown, expired or revoked.",
-                              reason="bad_link")
+            raise ProblemError(
+                401, "Unauthorized", "This sign-in link or token is unknown, expired or revoked.", reason="bad_link"
+            )
         # 303 to a clean URL: the token leaves the address bar (and the history entry the page gets).
         return see_other(url_for(done_endpoint))
 

@@ -22,7 +22,9 @@ def run_migrations_online() -> None:
     # The CLI's connection arguments (web/connection.py: connect_timeout, keepalives, no server-side
     # prepared statements), without a statement_timeout: a migration may rebuild a large table.
     kwargs = connection_kwargs(url, "weekly-trends-migrate")
-    engine = create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(url, **kwargs), poolclass=pool.NullPool)
+    engine = create_engine(
+        "postgresql+psycopg://", creator=lambda: psycopg.connect(url, **kwargs), poolclass=pool.NullPool
+    )
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=None, transaction_per_migration=True)
         with context.begin_transaction():

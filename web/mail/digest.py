@@ -35,7 +35,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from web.connection import connect
-from web.mail.transport import BadRecipient, MailError, Mailer, MailSettings, build_message, mask_email, render
+from web.mail.transport import BadRecipient, Mailer, MailError, MailSettings, build_message, mask_email, render
 from web.settings import Settings
 
 log = logging.getLogger("weekly_trends.mail")
@@ -90,13 +90,19 @@ class Summary:
 
     def line(self) -> str:
         c = self.counts
-        text = (f"Digest {self.week}: sent {c['sent']}, already sent {c['already_sent']}, failed {c['failed']}, "
-                f"skipped {c['skipped']} (digest turned off)")
-        extras = [f"{c[k]} {label}" for k, label in (
-            ("ambiguous", "ambiguous (a run died while sending: not resent, see docs/mail.md)"),
-            ("gave_up", f"given up after {self.max_attempts} failed attempts"),
-            ("busy", "being sent by another run"),
-        ) if c[k]]
+        text = (
+            f"Digest {self.week}: sent {c['sent']}, already sent {c['already_sent']}, failed {c['failed']}, "
+            f"skipped {c['skipped']} (digest turned off)"
+        )
+        extras = [
+            f"{c[k]} {label}"
+            for k, label in (
+                ("ambiguous", "ambiguous (a run died while sending: not resent, see docs/mail.md)"),
+                ("gave_up", f"given up after {self.max_attempts} failed attempts"),
+                ("busy", "being sent by another run"),
+            )
+            if c[k]
+        ]
         return text + ("; " + "; ".join(extras) if extras else "") + "."
 
 
@@ -145,39 +151,67 @@ def children(conn: psycopg.Connection, guardian_id: int, monday: date, threshold
     for kid in kids:
         stats = child_weeks(conn, kid["id"], monday, thresholds)
         weeks = [
-            w | {
+            w
+            | {
                 "scores": w["quiz_count"] + w["assignment_count"],
                 "date": date.fromisoformat(w["week_start"]),
                 "bar": 0 if w["overall_avg"] is None else max(1, min(100, round(w["overall_avg"]))),
             }
             for w in stats["weekly_trend"]
         ]
-        result.append({
-            "id": kid["id"],
-            "name": kid["display_name"],
-            "weeks": weeks,
-            "this_week": weeks[-1],
-            "trend": stats["trend"],
-            "alert": weeks[-1]["alert"],
-        })
+        result.append(
+            {
+                "id": kid["id"],
+                "name": kid["display_name"],
+                "weeks": weeks,
+                "this_week": weeks[-1],
+                "trend": stats["trend"],
+                "alert": weeks[-1]["alert"],
+            }
+        )
     return result
 
 
-def digest_content(settings: MailSettings, guardian: dict, monday: date, kids: list[dict], sign_in_url: str,
-                   unsubscribe_url: str, link_days: int = DEFAULT_LINK_DAYS,
-                   drop: int = 10) -> tuple[str, str, str]:
+def digest_content(
+    settings: MailSettings,
+    guardian: dict,
+    monday: date,
+    kids: list[dict],
+    sign_in_url: str,
+    unsubscribe_url: str,
+    link_days: int = DEFAULT_LINK_DAYS,
+    drop: int = 10,
+) -> tuple[str, str, str]:
     year, week, _ = monday.isocalendar()
     return render(
-        "digest", guardian.get("preferred_language"), fallback=settings.language,
-        guardian=guardian, kids=kids, year=year, week=week, monday=monday, sunday=monday + timedelta(days=6),
-        sign_in_url=sign_in_url, unsubscribe_url=unsubscribe_url, base_url=settings.base_url,
-        drop=drop, link_days=link_days,
+        "digest",
+        guardian.get("preferred_language"),
+        fallback=settings.language,
+        guardian=guardian,
+        kids=kids,
+        year=year,
+        week=week,
+        monday=monday,
+        sunday=monday + timedelta(days=6),
+        sign_in_url=sign_in_url,
+        unsubscribe_url=unsubscribe_url,
+        base_url=settings.base_url,
+        drop=drop,
+        link_days=link_days,
     )
 
 
 class Run:
-    def __init__(self, conn: psycopg.Connection, settings: MailSettings, mailer: Mailer, monday: date,
-                 summary: Summary, config: Settings, locks: psycopg.Connection):
+    def __init__(
+        self,
+        conn: psycopg.Connection,
+        settings: MailSettings,
+        mailer: Mailer,
+        monday: date,
+        summary: Summary,
+        config: Settings,
+        locks: psycopg.Connection,
+    ):
         self.conn, self.settings, self.mailer, self.monday = conn, settings, mailer, monday
         self.locks = locks  # holds each claim's lock in a transaction of its own (step 2)
         self.year, self.week, _ = monday.isocalendar()
@@ -207,8 +241,9 @@ class Run:
         gid = guardian["id"]
         # The lock ends with this transaction: when the outcome is recorded, or when the run dies.
         with self.locks.transaction():
-            if not self.locks.execute("select pg_try_advisory_xact_lock(hashtextextended(%s, 0))",
-                                      (self.key(gid),)).fetchone()[0]:
+            if not self.locks.execute(
+                "select pg_try_advisory_xact_lock(hashtextextended(%s, 0))", (self.key(gid),)
+            ).fetchone()[0]:
                 self.summary.add("busy")
                 return
             self.claimed(guardian)
@@ -223,8 +258,12 @@ class Run:
             self.summary.add("already_sent")
         elif outcome == "sending":
             self.set_outcome(gid, "ambiguous", "a run died after DATA began, before it recorded the outcome")
-            log.warning("digest %s to %s ambiguous (Message-ID %s): not resent", week_name(self.monday),
-                        mask_email(guardian["email"]), row["message_id"])
+            log.warning(
+                "digest %s to %s ambiguous (Message-ID %s): not resent",
+                week_name(self.monday),
+                mask_email(guardian["email"]),
+                row["message_id"],
+            )
             self.summary.add("ambiguous")
         elif outcome in ("ambiguous", "skipped"):
             self.summary.add(outcome)
@@ -244,8 +283,9 @@ class Run:
         where = (gid, self.year, self.week)
         unsubscribe_token = "wtu_" + secrets.token_hex(32)
         # short enough not to be folded: <digest.GUARDIAN.YEARWWEEK.ATTEMPT.RANDOM@domain>
-        message_id = (f"<digest.{gid}.{self.year}W{self.week:02d}.{attempt}.{secrets.token_hex(6)}"
-                      f"@{self.settings.sender_domain}>")
+        message_id = (
+            f"<digest.{gid}.{self.year}W{self.week:02d}.{attempt}.{secrets.token_hex(6)}@{self.settings.sender_domain}>"
+        )
         try:
             with self.conn.transaction():
                 # One live digest link per household: the new one replaces every earlier digest's (and
@@ -262,11 +302,26 @@ class Run:
                 ).fetchone()["token"]
                 kids = children(self.conn, gid, self.monday, self.thresholds)
                 unsubscribe_url = self.settings.link(f"/unsubscribe?token={unsubscribe_token}")
-                subject, text, html = digest_content(self.settings, guardian, self.monday, kids,
-                                                     self.settings.link(f"/login?token={sign_in_token}"), unsubscribe_url,
-                                                     self.link_days, self.thresholds[0])
-                message = build_message(self.settings, guardian["email"], subject, text, html, message_id=message_id,
-                                        unsubscribe_url=unsubscribe_url, display_name=guardian["display_name"])
+                subject, text, html = digest_content(
+                    self.settings,
+                    guardian,
+                    self.monday,
+                    kids,
+                    self.settings.link(f"/login?token={sign_in_token}"),
+                    unsubscribe_url,
+                    self.link_days,
+                    self.thresholds[0],
+                )
+                message = build_message(
+                    self.settings,
+                    guardian["email"],
+                    subject,
+                    text,
+                    html,
+                    message_id=message_id,
+                    unsubscribe_url=unsubscribe_url,
+                    display_name=guardian["display_name"],
+                )
                 # Claimed: the attempt counts. Until DATA begins a crash leaves the row due again.
                 self.conn.execute(
                     """
@@ -292,8 +347,14 @@ class Run:
                     (attempt, message_id, *where),
                 )
                 self.set_outcome(gid, "failed", str(error))
-            log.warning("digest %s to %s failed (attempt %s of %s): %s", week_name(self.monday),
-                        mask_email(guardian["email"]), attempt, self.limit, error)
+            log.warning(
+                "digest %s to %s failed (attempt %s of %s): %s",
+                week_name(self.monday),
+                mask_email(guardian["email"]),
+                attempt,
+                self.limit,
+                error,
+            )
             self.summary.failed(guardian["email"], error)
             return
 
@@ -310,26 +371,49 @@ class Run:
         except MailError as error:
             if error.ambiguous:
                 self.set_outcome(gid, "ambiguous", str(error))
-                log.warning("digest %s to %s ambiguous (Message-ID %s): %s; not resent", week_name(self.monday),
-                            mask_email(guardian["email"]), message_id, error)
+                log.warning(
+                    "digest %s to %s ambiguous (Message-ID %s): %s; not resent",
+                    week_name(self.monday),
+                    mask_email(guardian["email"]),
+                    message_id,
+                    error,
+                )
                 self.summary.add("ambiguous")
                 return
             with self.conn.transaction():
                 self.set_outcome(gid, "failed", str(error))
                 # the link went nowhere: it must not stay valid
-                self.conn.execute("update guardian_token set revoked_at = now() where token_hash = %s",
-                                  (sha256(sign_in_token),))
-            log.warning("digest %s to %s failed (attempt %s of %s): %s", week_name(self.monday),
-                        mask_email(guardian["email"]), attempt, self.limit, error)
+                self.conn.execute(
+                    "update guardian_token set revoked_at = now() where token_hash = %s", (sha256(sign_in_token),)
+                )
+            log.warning(
+                "digest %s to %s failed (attempt %s of %s): %s",
+                week_name(self.monday),
+                mask_email(guardian["email"]),
+                attempt,
+                self.limit,
+                error,
+            )
             self.summary.failed(guardian["email"], error)
             return
         self.set_outcome(gid, "sent")
-        log.info("digest %s sent to %s, Message-ID %s", week_name(self.monday), mask_email(guardian["email"]), message_id)
+        log.info(
+            "digest %s sent to %s, Message-ID %s", week_name(self.monday), mask_email(guardian["email"]), message_id
+        )
         self.summary.add("sent")
 
 
-def run_digest(url: str, monday: date, *, settings: MailSettings | None = None, email: str | None = None,
-               dry_run: bool = False, quiet: bool = True, out=None, config: Settings | None = None) -> Summary:
+def run_digest(
+    url: str,
+    monday: date,
+    *,
+    settings: MailSettings | None = None,
+    email: str | None = None,
+    dry_run: bool = False,
+    quiet: bool = True,
+    out=None,
+    config: Settings | None = None,
+) -> Summary:
     """Send (or with dry_run list) the digests of the week starting `monday`; see the module's text.
     config: the checked settings (the CLI's; else read now)."""
     from tqdm import tqdm
@@ -341,7 +425,8 @@ def run_digest(url: str, monday: date, *, settings: MailSettings | None = None, 
         rows = guardians(conn, email)
         if dry_run:
             done = {
-                r["guardian_id"]: r for r in conn.execute(
+                r["guardian_id"]: r
+                for r in conn.execute(
                     "select guardian_id, outcome, attempts from digest_delivery where iso_year = %s and iso_week = %s",
                     (year, week),
                 )
@@ -354,7 +439,9 @@ def run_digest(url: str, monday: date, *, settings: MailSettings | None = None, 
                 elif d is None or (d["outcome"] in ("pending", "failed") and d["attempts"] < limit):
                     what = "would_send"
                 else:
-                    what = {"sent": "already_sent", "failed": "gave_up", "sending": "busy"}.get(d["outcome"], d["outcome"])
+                    what = {"sent": "already_sent", "failed": "gave_up", "sending": "busy"}.get(
+                        d["outcome"], d["outcome"]
+                    )
                 summary.counts[what] = summary.counts.get(what, 0) + 1
                 print(f"  {mask_email(g['email'])}: {what.replace('_', ' ')}", file=out or sys.stdout)
             return summary
@@ -381,19 +468,30 @@ def cmd_digest(args: argparse.Namespace) -> int:
         now = args.clock()
         monday = parse_iso_week(args.week) if args.week else last_complete_week(now, tz)
         if monday > last_complete_week(now, tz):
-            raise ValueError(f"the week {week_name(monday)} has not ended yet in {tz.key}: a digest covers a complete week")
+            raise ValueError(
+                f"the week {week_name(monday)} has not ended yet in {tz.key}: a digest covers a complete week"
+            )
         settings = None if args.dry_run else MailSettings.from_settings(args.settings, check_maildir=True)
         if args.dry_run:
             print(f"Dry run for {week_name(monday)}: nothing is sent or written.")
-        summary = run_digest(args.settings.database_url, monday, settings=settings, email=args.guardian_email,
-                             dry_run=args.dry_run, quiet=args.quiet, config=args.settings)
+        summary = run_digest(
+            args.settings.database_url,
+            monday,
+            settings=settings,
+            email=args.guardian_email,
+            dry_run=args.dry_run,
+            quiet=args.quiet,
+            config=args.settings,
+        )
     except (ValueError, LookupError) as error:
         print(f"weekly-trends digest: {error}", file=sys.stderr)
         return 2 if isinstance(error, ValueError) else 1
     if args.dry_run:
         c = summary.counts
-        print(f"Digest {summary.week} (dry run): would send {c.get('would_send', 0)}, already sent {c['already_sent']}, "
-              f"skipped {c['skipped']} (digest turned off), given up {c['gave_up']}.")
+        print(
+            f"Digest {summary.week} (dry run): would send {c.get('would_send', 0)}, already sent {c['already_sent']}, "
+            f"skipped {c['skipped']} (digest turned off), given up {c['gave_up']}."
+        )
         return 0
     print(summary.line())
     for failure in summary.failures:
@@ -406,7 +504,7 @@ def add_parser(sub) -> None:
         "digest",
         help="send the weekly household digest (one email per guardian per ISO week, exactly once)",
         description="Send each guardian the digest of an ISO week (default: the last complete week in "
-                    "WEEKLY_TRENDS_SCHOOL_TIME_ZONE). Reruns send only what is missing; see docs/mail.md.",
+        "WEEKLY_TRENDS_SCHOOL_TIME_ZONE). Reruns send only what is missing; see docs/mail.md.",
     )
     p.add_argument("--week", help="the ISO week as YYYY-Www (default: the last complete week)")
     p.add_argument("--dry-run", action="store_true", help="list who would get it; send and write nothing")

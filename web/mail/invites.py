@@ -23,7 +23,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from web.connection import connect
-from web.mail.transport import MailError, Mailer, MailSettings, build_message, mask_email, recipient, render
+from web.mail.transport import Mailer, MailError, MailSettings, build_message, mask_email, recipient, render
 
 log = logging.getLogger("weekly_trends.mail")
 DEFAULT_DAYS = 30
@@ -36,8 +36,14 @@ def sign_in_link(settings: MailSettings, token: str) -> str:
 def invitation(settings: MailSettings, guardian: dict, token: str, days: int) -> EmailMessage:
     """The invitation carrying the link of `token`, in the guardian's language (BadRecipient when no
     message can be addressed to the guardian)."""
-    subject, text, html = render("invite", guardian.get("preferred_language"), fallback=settings.language, guardian=guardian,
-                                 sign_in_url=sign_in_link(settings, token), days=days)
+    subject, text, html = render(
+        "invite",
+        guardian.get("preferred_language"),
+        fallback=settings.language,
+        guardian=guardian,
+        sign_in_url=sign_in_link(settings, token),
+        days=days,
+    )
     return build_message(settings, guardian["email"], subject, text, html, display_name=guardian.get("display_name"))
 
 
@@ -45,8 +51,9 @@ def invite(conn: psycopg.Connection, mailer: Mailer, settings: MailSettings, gua
     """Issue a token for the guardian and mail its link, in conn's open transaction (MailError when not sent)."""
     recipient(guardian["email"], guardian.get("display_name"))  # BadRecipient before a token is issued
     with conn.cursor(row_factory=dict_row) as cur:
-        token = cur.execute("select issue_guardian_token(%s, make_interval(days => %s)) as token",
-                            (guardian["id"], days)).fetchone()["token"]
+        token = cur.execute(
+            "select issue_guardian_token(%s, make_interval(days => %s)) as token", (guardian["id"], days)
+        ).fetchone()["token"]
     mailer.send(invitation(settings, guardian, token, days))
 
 
@@ -59,8 +66,10 @@ def select_guardians(conn: psycopg.Connection, args: argparse.Namespace) -> list
             raise LookupError(f"No guardian with email {mask_email(args.guardian_email)}.")
         if not conn.execute("select 1 from guardian_student where guardian_id = %s", (rows[0]["id"],)).fetchone():
             # Asked for by name: saying nothing was sent is not enough (the bulk runs count it as skipped).
-            raise LookupError(f"The guardian {mask_email(args.guardian_email)} has no linked student:"
-                              " a sign-in link would open an empty page, so none was sent.")
+            raise LookupError(
+                f"The guardian {mask_email(args.guardian_email)} has no linked student:"
+                " a sign-in link would open an empty page, so none was sent."
+            )
         return rows
     if args.student_id is not None:
         if not conn.execute("select 1 from student_profile where id = %s", (args.student_id,)).fetchone():

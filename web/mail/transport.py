@@ -28,7 +28,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import urlsplit
 
 from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -122,8 +122,13 @@ def recipient(email: str, display_name: str | None = None) -> Address:
         address = Address(display_name or "", addr_spec=email)
     except (ValueError, IndexError, errors.HeaderParseError):
         address = None
-    if (address is None or CONTROL_CHARACTERS.search(email) or address.addr_spec != email
-            or not address.username or not address.domain):
+    if (
+        address is None
+        or CONTROL_CHARACTERS.search(email)
+        or address.addr_spec != email
+        or not address.username
+        or not address.domain
+    ):
         raise BadRecipient(f"{masked} is not one valid email address (fix it in the guardian's row)")
     return address
 
@@ -151,9 +156,15 @@ class MailSettings:
         cannot take a file (SettingError, both ValueErrors)."""
         from web.settings import ensure_maildir
 
-        settings = cls.load({"MAIL_BACKEND": config.mail_backend, "SMTP_URL": config.smtp_url or "",
-                             "MAIL_FROM": config.mail_from, "PUBLIC_BASE_URL": config.public_base_url or DEFAULT_BASE_URL,
-                             "MAILDIR": str(config.maildir)})
+        settings = cls.load(
+            {
+                "MAIL_BACKEND": config.mail_backend,
+                "SMTP_URL": config.smtp_url or "",
+                "MAIL_FROM": config.mail_from,
+                "PUBLIC_BASE_URL": config.public_base_url or DEFAULT_BASE_URL,
+                "MAILDIR": str(config.maildir),
+            }
+        )
         if check_maildir and settings.backend == "maildir":
             ensure_maildir(settings.maildir)
         return dataclasses.replace(settings, language=config.default_locale)
@@ -220,9 +231,11 @@ def templates(language: str | None = None, fallback: str = "en", *, html: bool =
         env.install_gettext_translations(Translations.load(str(TRANSLATIONS), [str(locale)]), newstyle=True)
         rtl = locale.text_direction == "rtl"
         env.globals.update(
-            lang=locale.language, dir=locale.text_direction,
+            lang=locale.language,
+            dir=locale.text_direction,
             # Inline styles name physical sides (mail clients ignore logical ones): the reading side first.
-            start="right" if rtl else "left", end="left" if rtl else "right",
+            start="right" if rtl else "left",
+            end="left" if rtl else "right",
             num=lambda value, signed=False: format_number(value, locale, signed),
             short_date=lambda day: format_short_date(day, locale),
             long_date=lambda day: format_long_date(day, locale),
@@ -264,8 +277,10 @@ def build_message(
     message["Auto-Submitted"] = "auto-generated"
     if unsubscribe_url:
         if not RAW_URL.fullmatch(unsubscribe_url) or len(unsubscribe_url) > MAX_LINE - 40:
-            raise ValueError("the unsubscribe URL must be printable ASCII without spaces, <, > or commas,"
-                             f" and at most {MAX_LINE - 40} characters (check PUBLIC_BASE_URL)")
+            raise ValueError(
+                "the unsubscribe URL must be printable ASCII without spaces, <, > or commas,"
+                f" and at most {MAX_LINE - 40} characters (check PUBLIC_BASE_URL)"
+            )
         message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(text)
@@ -338,7 +353,9 @@ class Mailer:
                 if attempt == 2:  # a reused connection the server had closed: once more on a fresh one
                     raise MailError(f"the mail server closed the connection: {error}") from None
             except smtplib.SMTPResponseException as error:
-                raise MailError(f"the mail server answered {error.smtp_code} {error.smtp_error.decode(errors='replace')}") from None
+                raise MailError(
+                    f"the mail server answered {error.smtp_code} {error.smtp_error.decode(errors='replace')}"
+                ) from None
             except (smtplib.SMTPException, OSError) as error:
                 self.close()
                 raise MailError(f"cannot reach the mail server: {error}") from None
@@ -348,7 +365,9 @@ class Mailer:
             code, reply = self._smtp.data(payload)
         except smtplib.SMTPResponseException as error:  # DATA itself refused (no 354): nothing was handed over
             self._reset()
-            raise MailError(f"the mail server answered {error.smtp_code} {error.smtp_error.decode(errors='replace')}") from None
+            raise MailError(
+                f"the mail server answered {error.smtp_code} {error.smtp_error.decode(errors='replace')}"
+            ) from None
         except (smtplib.SMTPException, OSError) as error:
             self.close()
             raise MailError(f"the connection was lost during DATA: {error}", ambiguous=True) from None

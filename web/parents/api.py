@@ -11,17 +11,29 @@ from flask import Blueprint, Response, jsonify, request, send_file
 
 from web import db
 from web.auth import GUARDIAN, authenticate
-from web.problems import UNAVAILABLE, problem
 from web.parents.trend import guardian_students, private, student_trend
 from web.parents.wording import csv_header
+from web.problems import UNAVAILABLE, problem
 
 bp = Blueprint("api", __name__)
 
 OPENAPI_PATH = Path(__file__).resolve().parent.parent / "openapi.json"
 CSV_COLUMNS = [
-    "scope", "course_id", "course_name", "week", "year", "week_number", "week_start",
-    "overall_avg", "quiz_avg", "assignment_avg", "quiz_count", "assignment_count",
-    "class_average", "class_average_suppressed", "alert",
+    "scope",
+    "course_id",
+    "course_name",
+    "week",
+    "year",
+    "week_number",
+    "week_start",
+    "overall_avg",
+    "quiz_avg",
+    "assignment_avg",
+    "quiz_count",
+    "assignment_count",
+    "class_average",
+    "class_average_suppressed",
+    "alert",
 ]
 
 
@@ -73,7 +85,9 @@ def student_weekly_trend_csv(student_id: str):
         writer.writerow([csv_cell(row.get(column)) for column in CSV_COLUMNS])
     last_week = stats["weekly_trend"][-1]["week_start"]
     response = Response(out.getvalue(), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="weekly-trend-{answer["student_id"]}-{last_week}.csv"'
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="weekly-trend-{answer["student_id"]}-{last_week}.csv"'
+    )
     return private(response)
 
 

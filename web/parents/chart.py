@@ -135,6 +135,8 @@ def line_chart(weeks: list[dict], date_labels: list[str], courses: list[dict] | 
         "fitted": low > 0 or high != 100,
         "y_ticks": [{"y": y(v), "label": v} for v in range(low, high + 1, step)],
         "x_labels": x_labels(date_labels, [x(i) for i in range(len(weeks))]),
-        "columns": [{"x": round(LEFT + i * column, 1), "width": round(column, 1), "index": i} for i in range(len(weeks))],
+        "columns": [
+            {"x": round(LEFT + i * column, 1), "width": round(column, 1), "index": i} for i in range(len(weeks))
+        ],
         "label_y": HEIGHT - BOTTOM + 20,
     }

@@ -12,13 +12,13 @@ from flask_babel import get_locale
 
 from web import db, i18n
 from web.auth import GUARDIAN, authenticate, require_same_origin
-from web.parents.chart import line_chart
 from web.params import bad_request, parse_end, parse_weeks, see_other
-from web.problems import html_errors
-from web.signin import add_sign_in_routes
+from web.parents.chart import line_chart
 from web.parents.trend import bad_parameters_after_credential, student_trend
 from web.parents.week_scores import iso_week_name, week_scores
 from web.parents.wording import trend_sentence
+from web.problems import html_errors
+from web.signin import add_sign_in_routes
 
 bp = Blueprint("pages", __name__)
 html_errors(bp, "pages.login", "pages.dashboard", GUARDIAN.session_key)
@@ -52,8 +52,9 @@ def range_args() -> dict:
 def dashboard(student_id: str | None = None):
     # One round trip: the guardian's children, the student and their figures (weekly_trend_json()); in
     # the same transaction, the guardian's saved language (the page then speaks it) and mail preference.
-    answer = student_trend(student_id, request.args, page=True, allow_navigation=True, within=weekly_digest_on,
-                           in_guardians_language=True)
+    answer = student_trend(
+        student_id, request.args, page=True, allow_navigation=True, within=weekly_digest_on, in_guardians_language=True
+    )
     children = answer.page["children"]
     if answer.body is None:
         return render_template("dashboard.html", children=children, student=None)
@@ -96,8 +97,11 @@ def week(student_id: str, week: str):
     # 9999-W52 ends in the year 10000, past date.max: that week is named by its Monday alone.
     sunday = monday + timedelta(days=6) if monday <= date.max - timedelta(days=6) else None
     return render_template(
-        "week.html", answer=answer, student_id=answer["student_id"],
-        week_from=i18n.long_date(monday), week_to=sunday and i18n.long_date(sunday),
+        "week.html",
+        answer=answer,
+        student_id=answer["student_id"],
+        week_from=i18n.long_date(monday),
+        week_to=sunday and i18n.long_date(sunday),
         back_args=range_args(),
     )
 

@@ -15,7 +15,7 @@ from datetime import date
 from typing import Any
 
 import psycopg
-from flask import Response, current_app, request
+from flask import Response, current_app
 
 from web import db, i18n
 from web.auth import GUARDIAN, authenticate_credential, presented_credential, refused
@@ -70,9 +70,16 @@ def bad_parameters_after_credential(credential=None, *, allow_navigation: bool =
         raise
 
 
-def student_trend(raw_student_id: str | None, args, *, page: bool = False, allow_navigation: bool = False,
-                  within: Callable[[psycopg.Connection, dict], Any] | None = None,
-                  one_week: date | None = None, in_guardians_language: bool = False) -> TrendAnswer:
+def student_trend(
+    raw_student_id: str | None,
+    args,
+    *,
+    page: bool = False,
+    allow_navigation: bool = False,
+    within: Callable[[psycopg.Connection, dict], Any] | None = None,
+    one_week: date | None = None,
+    in_guardians_language: bool = False,
+) -> TrendAnswer:
     """The weekly-trend answer for the request's guardian and student (401, then 400, then 404 problems).
 
     raw_student_id None (the page only): the guardian's first child. one_week: just the week of that Monday
@@ -88,9 +95,21 @@ def student_trend(raw_student_id: str | None, args, *, page: bool = False, allow
     on_replica = db.reads_on_replica()
     endpoint = db.endpoint_name()
     with db.reader() as conn:
-        row = conn.execute(TREND_CALL, (credential.token_hash, credential.token_id, student_id, weeks, end,
-                                        current_app.config["CLASS_AVERAGE_MIN_STUDENTS"], endpoint,
-                                        not on_replica, page, *current_app.config["SETTINGS"].alert_thresholds)).fetchone()
+        row = conn.execute(
+            TREND_CALL,
+            (
+                credential.token_hash,
+                credential.token_id,
+                student_id,
+                weeks,
+                end,
+                current_app.config["CLASS_AVERAGE_MIN_STUDENTS"],
+                endpoint,
+                not on_replica,
+                page,
+                *current_app.config["SETTINGS"].alert_thresholds,
+            ),
+        ).fetchone()
         if in_guardians_language and row["status"] in (200, 404):
             i18n.remember_guardian_language(conn, row["reader_id"])
         extra = within(conn, row) if within is not None and row["status"] == 200 else None

@@ -13,7 +13,6 @@ from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-
 from web.params import bad_request, parse_id
 from web.parents.trend import bad_parameters_after_credential, student_trend
 
@@ -47,7 +46,11 @@ def week_scores(raw_student_id: str, raw_week: str, *, allow_navigation: bool = 
         parse_id(raw_student_id)
         monday = parse_iso_week(raw_week)
     answer = student_trend(
-        raw_student_id, {}, one_week=monday, page=True, allow_navigation=allow_navigation,
+        raw_student_id,
+        {},
+        one_week=monday,
+        page=True,
+        allow_navigation=allow_navigation,
         within=lambda conn, row: scores_of_week(conn, row, monday),
         in_guardians_language=allow_navigation,  # the page; the JSON has no words to translate
     )
@@ -66,7 +69,9 @@ def week_scores(raw_student_id: str, raw_week: str, *, allow_navigation: bool = 
 
 def scores_of_week(conn, row: dict, monday: date) -> list[dict]:
     """In the answer's transaction: the week's scores."""
-    return conn.execute("select * from week_scores(%s, %s)", (json.loads(row["answer"])["student_id"], monday)).fetchall()
+    return conn.execute(
+        "select * from week_scores(%s, %s)", (json.loads(row["answer"])["student_id"], monday)
+    ).fetchall()
 
 
 def as_float(value: Decimal | None) -> float | None:

@@ -61,7 +61,9 @@ def search():
 
 
 def staff_student(conn, student_id: int) -> dict:
-    row = conn.execute("select id, display_name, time_zone from student_profile where id = %s", (student_id,)).fetchone()
+    row = conn.execute(
+        "select id, display_name, time_zone from student_profile where id = %s", (student_id,)
+    ).fetchone()
     if row is None:
         raise ProblemError(404, "Not Found", "No student with this id.")
     return row
@@ -121,7 +123,7 @@ def send_sign_in_link(student_id: str, guardian_id: str):
     leaves a live token nobody holds: its value was never stored, and it expires.)
     """
     from web.mail.invites import DEFAULT_DAYS, invitation
-    from web.mail.transport import MailError, Mailer, MailSettings, mask_email, recipient
+    from web.mail.transport import Mailer, MailError, MailSettings, mask_email, recipient
 
     sid = parse_id(student_id)
     require_same_origin()
@@ -150,8 +152,10 @@ def send_sign_in_link(student_id: str, guardian_id: str):
             problem = error
             with db.staff() as conn:  # the record: the link went nowhere, it must not stay valid
                 authenticate(conn, STAFF)
-                conn.execute("select staff_revoke_unsent_guardian_token(%s, %s, %s)",
-                             (sid, guardian["id"], hashlib.sha256(token.encode()).digest()))
+                conn.execute(
+                    "select staff_revoke_unsent_guardian_token(%s, %s, %s)",
+                    (sid, guardian["id"], hashlib.sha256(token.encode()).digest()),
+                )
     if problem is not None:
         current_app.logger.warning("staff sign-in link to %s failed: %s", mask_email(guardian["email"]), problem)
         flash(f"The sign-in link to {guardian['email']} could not be sent: {problem}")
@@ -170,7 +174,9 @@ def revoke_links(student_id: str, guardian_id: str):
         staff_student(conn, sid)
         guardian = linked_guardian(conn, sid, guardian_id)
         db.log_read(conn, sid)
-        revoked = conn.execute("select staff_revoke_guardian_tokens(%s, %s) as n", (sid, guardian["id"])).fetchone()["n"]
+        revoked = conn.execute("select staff_revoke_guardian_tokens(%s, %s) as n", (sid, guardian["id"])).fetchone()[
+            "n"
+        ]
     flash(f"Revoked {revoked} sign-in link(s) of {guardian['email']}: they and their sessions no longer work.")
     return see_other(url_for("staff.student", student_id=sid))
 
