@@ -182,6 +182,8 @@ def test_installed_outside_the_checkout_it_migrates_runs_its_commands_and_serves
                 server.kill()
                 _, err = server.communicate()
         assert server.returncode == 0, err[-3000:]
+        # no WEEKLY_TRENDS_SECRET_KEY: the key Flask's instance folder keeps is the virtualenv's (README)
+        assert (venv / "var" / "web-instance" / "secret_key").read_text().strip()
     finally:
         drop_database(server_url, name)
 
