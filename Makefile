@@ -45,10 +45,12 @@ test: install-test
 	@[ -f $(AXE) ] || ! command -v npm >/dev/null 2>&1 || $(MAKE) --no-print-directory axe || echo "axe-core could not be installed: the browser tests will skip (fail under CI=true)"
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## ruff: the lint rules and the format pyproject.toml sets, over the whole tree (CI runs it first).
+## ruff: the lint rules and the format pyproject.toml sets, over the whole tree; lint-imports: the import
+## contracts of web/ ([tool.importlinter] in pyproject.toml). CI runs it first.
 lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache --no-logo
 
 ## Rewrites the tree in ruff's format and applies its safe fixes.
 format: install-test

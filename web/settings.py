@@ -37,6 +37,10 @@ INT4_MAX = 2**31 - 1
 # The most a OneRoster set may hold uncompressed, in MB (1 MB to 1 TB).
 IMPORT_MAX_MB_RANGE = (1, 1024 * 1024)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Where the embedded server's data (.pgdata) and the maildir go unless set: beside the source in a checkout
+# (make run, make test); an installed package (site-packages is no place for data) uses the directory the
+# command started in.
+DEFAULT_HOME = PROJECT_ROOT if (PROJECT_ROOT / "pyproject.toml").is_file() else Path.cwd()
 
 
 class SettingError(ValueError):
@@ -255,7 +259,7 @@ class Spec:
 SPECS = (
     Spec("database_url", ("DATABASE_URL",), "DATABASE_URL", None, database_uri),
     Spec("database_read_url", ("DATABASE_READ_URL",), "DATABASE_READ_URL", None, database_uri),
-    Spec("data_dir", ("WEEKLY_TRENDS_DATA_DIR",), "DATA_DIR", PROJECT_ROOT / ".pgdata", path),
+    Spec("data_dir", ("WEEKLY_TRENDS_DATA_DIR",), "DATA_DIR", DEFAULT_HOME / ".pgdata", path),
     Spec("secret_key", ("WEEKLY_TRENDS_SECRET_KEY", "SECRET_KEY"), "SECRET_KEY", None, optional_text),
     Spec("log_format", ("WEEKLY_TRENDS_LOG_FORMAT",), "LOG_FORMAT", "json", one_of("json", "text")),
     Spec("pool_min_size", ("WEEKLY_TRENDS_POOL_MIN_SIZE",), "POOL_MIN_SIZE", 1, integer(0, 1000)),
@@ -311,7 +315,7 @@ SPECS = (
         one_of("smtp", "maildir"),
     ),
     Spec("smtp_url", ("WEEKLY_TRENDS_SMTP_URL", "SMTP_URL"), "SMTP_URL", None, smtp_url),
-    Spec("maildir", ("WEEKLY_TRENDS_MAILDIR", "MAILDIR"), "MAILDIR", PROJECT_ROOT / "maildir", path),
+    Spec("maildir", ("WEEKLY_TRENDS_MAILDIR", "MAILDIR"), "MAILDIR", DEFAULT_HOME / "maildir", path),
     Spec(
         "mail_from",
         ("WEEKLY_TRENDS_MAIL_FROM", "MAIL_FROM"),

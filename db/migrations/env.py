@@ -1,6 +1,6 @@
 """Alembic environment: psycopg 3, the libpq URI in DATABASE_URL, no ORM metadata."""
 
-from logging.config import fileConfig
+from logging.config import dictConfig, fileConfig
 
 import psycopg
 from alembic import context
@@ -10,8 +10,21 @@ from web.connection import connection_kwargs
 from web.ops.embedded import database_url
 
 config = context.config
-if config.config_file_name is not None and config.attributes.get("configure_logger", True):
-    fileConfig(config.config_file_name, disable_existing_loggers=False)
+if config.attributes.get("configure_logger", True):
+    if config.config_file_name is not None:
+        fileConfig(config.config_file_name, disable_existing_loggers=False)
+    else:
+        # weekly-trends migrate/downgrade (db.migrations.alembic_config(), no alembic.ini): its logging
+        dictConfig(
+            {
+                "version": 1,
+                "disable_existing_loggers": False,
+                "formatters": {"generic": {"format": "%(levelname)-5.5s [%(name)s] %(message)s"}},
+                "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "generic"}},
+                "root": {"level": "WARNING", "handlers": ["console"]},
+                "loggers": {"alembic": {"level": "INFO"}, "sqlalchemy.engine": {"level": "WARNING"}},
+            }
+        )
 
 
 def run_migrations_online() -> None:

@@ -34,7 +34,7 @@ from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from web.i18n import TRANSLATIONS, format_long_date, format_number, format_short_date, parse_locale
-from web.settings import PROJECT_ROOT, SmtpServer, parse_smtp_url
+from web.settings import DEFAULT_HOME, SmtpServer, parse_smtp_url
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "mail"
 DEFAULT_FROM = "Weekly Trends <no-reply@localhost>"
@@ -186,7 +186,7 @@ class MailSettings:
         return cls(
             backend=backend,
             smtp=parse_smtp_url(smtp_url) if backend == "smtp" else None,
-            maildir=Path(setting("MAILDIR", str(PROJECT_ROOT / "maildir"), config)),
+            maildir=Path(setting("MAILDIR", str(DEFAULT_HOME / "maildir"), config)),
             sender=sender,
             base_url=base_url,
         )

@@ -14,20 +14,40 @@ from psycopg import sql
 
 from web.connection import connect
 from web.ops.embedded import database_url
-from web.settings import PROJECT_ROOT, SettingError, Settings, cores
+from web.settings import SettingError, Settings, cores
 
 
 def migrate(url: str, revision: str = "head") -> None:
+    """alembic upgrade, with the migrations of the db package wherever it is (no alembic.ini needed)."""
     from alembic import command
-    from alembic.config import Config
 
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    config.attributes["database_url"] = url
-    command.upgrade(config, revision)
+    from db.migrations import alembic_config
+
+    command.upgrade(alembic_config(url), revision)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    migrate(args.settings.database_url, args.revision)
+    from alembic.util import CommandError
+
+    try:
+        migrate(args.settings.database_url, args.revision)
+    except CommandError as error:  # e.g. a revision that does not exist
+        print(f"weekly-trends migrate: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_downgrade(args: argparse.Namespace) -> int:
+    from alembic import command
+    from alembic.util import CommandError
+
+    from db.migrations import alembic_config
+
+    try:
+        command.downgrade(alembic_config(args.settings.database_url), args.revision)
+    except CommandError as error:
+        print(f"weekly-trends downgrade: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -228,6 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("migrate", help="alembic upgrade (DATABASE_URL, else the embedded server)")
     p.add_argument("revision", nargs="?", default="head")
     p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("downgrade", help="alembic downgrade to REVISION (rolling back a release: docs/operations.md)")
+    p.add_argument("revision", help="the revision to go back to, e.g. 0013")
+    p.set_defaults(func=cmd_downgrade)
 
     p = sub.add_parser("demo-data", help="load the demo school (once) and print a demo token")
     p.add_argument("--port", type=int, default=5000, help="port shown in the printed curl line")

@@ -16,9 +16,9 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from web.settings import PROJECT_ROOT
+from web.settings import DEFAULT_HOME, PROJECT_ROOT  # noqa: F401 (PROJECT_ROOT: the checkout, for tests and bench)
 
-DEFAULT_DATA_DIR = PROJECT_ROOT / ".pgdata"
+DEFAULT_DATA_DIR = DEFAULT_HOME / ".pgdata"
 DEFAULT_DATABASE = "weekly_trends"
 
 
