@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from web.mail.digest import WEEKS_SHOWN, child_weeks, last_complete_week, parse_iso_week
+from web.isoweek import parse_iso_week
+from web.mail.digest import WEEKS_SHOWN, child_weeks, last_complete_week
 from web.ops.cli import main
 
 from conftest import in_ci

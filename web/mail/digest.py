@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import logging
-import re
 import secrets
 import sys
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from web.connection import connect
+from web.isoweek import iso_week_name, monday_of, parse_iso_week
 from web.mail.transport import BadRecipient, Mailer, MailError, MailSettings, build_message, mask_email, render
 from web.settings import Settings
 
@@ -43,7 +43,6 @@ log = logging.getLogger("weekly_trends.mail")
 WEEKS_SHOWN = 6
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_LINK_DAYS = 14
-ISO_WEEK = re.compile(r"(\d{4})-W(\d{2})")
 OUTCOMES = ("sent", "already_sent", "failed", "skipped", "ambiguous", "gave_up", "busy")
 
 
@@ -51,23 +50,7 @@ def last_complete_week(now: datetime | None = None, tz: ZoneInfo | None = None) 
     """The Monday of the last ISO week that has ended in the school's time zone (tz; UTC when None)."""
     tz = tz or ZoneInfo("UTC")
     today = (now or datetime.now(tz)).astimezone(tz).date()
-    return today - timedelta(days=today.isoweekday() - 1, weeks=1)
-
-
-def parse_iso_week(raw: str) -> date:
-    """YYYY-Www (e.g. 2026-W48) as the Monday it starts on."""
-    match = ISO_WEEK.fullmatch(raw.strip())
-    if not match:
-        raise ValueError(f"not an ISO week as YYYY-Www (e.g. 2026-W48): {raw!r}")
-    try:
-        return date.fromisocalendar(int(match[1]), int(match[2]), 1)
-    except ValueError:
-        raise ValueError(f"{raw!r}: year {match[1]} has no week {int(match[2])}") from None
-
-
-def week_name(monday: date) -> str:
-    year, week, _ = monday.isocalendar()
-    return f"{year}-W{week:02d}"
+    return monday_of(today) - timedelta(weeks=1)
 
 
 def sha256(text: str) -> bytes:
@@ -220,7 +203,7 @@ class Run:
         self.limit = config.digest_max_attempts
 
     def key(self, guardian_id: int) -> str:
-        return f"weekly-trends digest {guardian_id} {self.year}-W{self.week}"
+        return f"weekly-trends digest {guardian_id} {iso_week_name(self.monday)}"
 
     def row(self, guardian_id: int) -> dict | None:
         return self.conn.execute(
@@ -260,7 +243,7 @@ class Run:
             self.set_outcome(gid, "ambiguous", "a run died after DATA began, before it recorded the outcome")
             log.warning(
                 "digest %s to %s ambiguous (Message-ID %s): not resent",
-                week_name(self.monday),
+                iso_week_name(self.monday),
                 mask_email(guardian["email"]),
                 row["message_id"],
             )
@@ -282,10 +265,9 @@ class Run:
         gid = guardian["id"]
         where = (gid, self.year, self.week)
         unsubscribe_token = "wtu_" + secrets.token_hex(32)
-        # short enough not to be folded: <digest.GUARDIAN.YEARWWEEK.ATTEMPT.RANDOM@domain>
-        message_id = (
-            f"<digest.{gid}.{self.year}W{self.week:02d}.{attempt}.{secrets.token_hex(6)}@{self.settings.sender_domain}>"
-        )
+        # short enough not to be folded: <digest.GUARDIAN.YYYY-Www.ATTEMPT.RANDOM@domain>
+        week = iso_week_name(self.monday)
+        message_id = f"<digest.{gid}.{week}.{attempt}.{secrets.token_hex(6)}@{self.settings.sender_domain}>"
         try:
             with self.conn.transaction():
                 # One live digest link per household: the new one replaces every earlier digest's (and
@@ -349,7 +331,7 @@ class Run:
                 self.set_outcome(gid, "failed", str(error))
             log.warning(
                 "digest %s to %s failed (attempt %s of %s): %s",
-                week_name(self.monday),
+                iso_week_name(self.monday),
                 mask_email(guardian["email"]),
                 attempt,
                 self.limit,
@@ -373,7 +355,7 @@ class Run:
                 self.set_outcome(gid, "ambiguous", str(error))
                 log.warning(
                     "digest %s to %s ambiguous (Message-ID %s): %s; not resent",
-                    week_name(self.monday),
+                    iso_week_name(self.monday),
                     mask_email(guardian["email"]),
                     message_id,
                     error,
@@ -388,7 +370,7 @@ class Run:
                 )
             log.warning(
                 "digest %s to %s failed (attempt %s of %s): %s",
-                week_name(self.monday),
+                iso_week_name(self.monday),
                 mask_email(guardian["email"]),
                 attempt,
                 self.limit,
@@ -398,7 +380,7 @@ class Run:
             return
         self.set_outcome(gid, "sent")
         log.info(
-            "digest %s sent to %s, Message-ID %s", week_name(self.monday), mask_email(guardian["email"]), message_id
+            "digest %s sent to %s, Message-ID %s", iso_week_name(self.monday), mask_email(guardian["email"]), message_id
         )
         self.summary.add("sent")
 
@@ -419,7 +401,7 @@ def run_digest(
     from tqdm import tqdm
 
     config = config or Settings.load()
-    summary = Summary(week_name(monday), max_attempts=config.digest_max_attempts)
+    summary = Summary(iso_week_name(monday), max_attempts=config.digest_max_attempts)
     year, week, _ = monday.isocalendar()
     with connect(config, "weekly-trends-digest", url, row_factory=dict_row) as conn:
         rows = guardians(conn, email)
@@ -469,11 +451,11 @@ def cmd_digest(args: argparse.Namespace) -> int:
         monday = parse_iso_week(args.week) if args.week else last_complete_week(now, tz)
         if monday > last_complete_week(now, tz):
             raise ValueError(
-                f"the week {week_name(monday)} has not ended yet in {tz.key}: a digest covers a complete week"
+                f"the week {iso_week_name(monday)} has not ended yet in {tz.key}: a digest covers a complete week"
             )
         settings = None if args.dry_run else MailSettings.from_settings(args.settings, check_maildir=True)
         if args.dry_run:
-            print(f"Dry run for {week_name(monday)}: nothing is sent or written.")
+            print(f"Dry run for {iso_week_name(monday)}: nothing is sent or written.")
         summary = run_digest(
             args.settings.database_url,
             monday,

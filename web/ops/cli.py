@@ -13,6 +13,7 @@ import psycopg
 from psycopg import sql
 
 from web.connection import connect
+from web.isoweek import monday_of
 from web.ops.embedded import database_url
 from web.settings import PROJECT_ROOT, SettingError, Settings, cores
 
@@ -105,7 +106,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             zone = conn.execute("select time_zone from student_profile where id = %s", (args.student_id,)).fetchone()[0]
         # This week is the student's (else the school's, WEEKLY_TRENDS_SCHOOL_TIME_ZONE), not the host's.
         today = args.clock().astimezone(ZoneInfo(zone)).date()
-        since = today - timedelta(days=today.isoweekday() - 1, weeks=args.weeks - 1)
+        since = monday_of(today) - timedelta(weeks=args.weeks - 1)
         if args.dry_run:
             rows = conn.execute(
                 "select student_profile_id, year, week_number, stored, expected"

@@ -12,10 +12,11 @@ from flask_babel import get_locale
 
 from web import db, i18n
 from web.auth import GUARDIAN, authenticate, require_same_origin
+from web.isoweek import iso_week_name
 from web.params import bad_request, parse_end, parse_weeks, see_other
 from web.parents.chart import line_chart
 from web.parents.trend import bad_parameters_after_credential, student_trend
-from web.parents.week_scores import iso_week_name, week_scores
+from web.parents.week_scores import week_scores
 from web.parents.wording import trend_sentence
 from web.problems import html_errors
 from web.signin import add_sign_in_routes
