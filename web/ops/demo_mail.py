@@ -43,7 +43,7 @@ def cmd_demo_mail(args: argparse.Namespace) -> int:
         if guardian is None:
             print("No demo school: run `weekly-trends demo-data` first.", file=sys.stderr)
             return 1
-        with Mailer(settings) as mailer, conn.transaction():
+        with Mailer(settings) as mailer:
             invite(conn, mailer, settings, guardian, 30)
     monday = last_complete_week(args.clock(), args.settings.school_zone)
     summary = run_digest(url, monday, settings=settings, email=DEMO_PARENT_EMAIL, config=args.settings)

@@ -7,8 +7,6 @@ Every query runs as the role weekly_trends_staff.
 
 from __future__ import annotations
 
-import hashlib
-
 from flask import Blueprint, current_app, flash, render_template, request, url_for
 
 from web import db
@@ -114,48 +112,41 @@ def linked_guardian(conn, student_id: int, raw_guardian_id: str) -> dict:
 
 @bp.post("/students/<student_id>/guardians/<guardian_id>/send-sign-in-link")
 def send_sign_in_link(student_id: str, guardian_id: str):
-    """Mail the guardian a fresh sign-in link: claim, commit, send, record, as the digest does.
-
-    The token is issued and committed, and the pooled connection given back, before the SMTP
-    conversation (which may take SMTP_URL's timeout, 30 s by default, against the pool's 10 s wait):
-    no connection or transaction is held across it. A refused message's token is then revoked, so no
-    link the guardian never received stays valid. (A crash between the commit and that revocation
-    leaves a live token nobody holds: its value was never stored, and it expires.)
+    """Mail the guardian a fresh sign-in link by mail_sign_in_link() (web/mail/invites.py): claim,
+    commit, send, record, as the digest does. No pooled connection or transaction is held across the
+    SMTP conversation (which may take SMTP_URL's timeout, 30 s by default, against the pool's 10 s wait).
     """
-    from web.mail.invites import DEFAULT_DAYS, invitation
-    from web.mail.transport import Mailer, MailError, MailSettings, mask_email, recipient
+    from web.mail.invites import DEFAULT_DAYS, mail_sign_in_link
+    from web.mail.transport import MailError, MailSettings, mask_email
 
     sid = parse_id(student_id)
     require_same_origin()
-    token = None
-    with db.staff() as conn:  # the claim: committed when the block ends
+    with db.staff() as conn:
         authenticate(conn, STAFF)
         staff_student(conn, sid)
         guardian = linked_guardian(conn, sid, guardian_id)
         db.log_read(conn, sid)  # a staff action on this student's family, in the access log
-        try:
-            settings = MailSettings.from_settings(current_app.config["SETTINGS"])
-            recipient(guardian["email"], guardian["display_name"])  # a bad address: no token at all
-        except (MailError, ValueError) as error:
-            problem = error
-        else:
-            problem = None
-            token = conn.execute(
+
+    def claim() -> str:  # committed when the block ends, the connection given back before the send
+        with db.staff() as conn:
+            authenticate(conn, STAFF)
+            return conn.execute(
                 "select staff_issue_guardian_token(%s, %s, make_interval(days => %s)) as token",
                 (sid, guardian["id"], DEFAULT_DAYS),
             ).fetchone()["token"]
-    if token is not None:
-        try:
-            with Mailer(settings) as mailer:  # no connection held from here
-                mailer.send(invitation(settings, guardian, token, DEFAULT_DAYS))
-        except (MailError, ValueError) as error:
-            problem = error
-            with db.staff() as conn:  # the record: the link went nowhere, it must not stay valid
-                authenticate(conn, STAFF)
-                conn.execute(
-                    "select staff_revoke_unsent_guardian_token(%s, %s, %s)",
-                    (sid, guardian["id"], hashlib.sha256(token.encode()).digest()),
-                )
+
+    def unclaim(token_hash: bytes) -> None:
+        with db.staff() as conn:
+            authenticate(conn, STAFF)
+            conn.execute("select staff_revoke_unsent_guardian_token(%s, %s, %s)", (sid, guardian["id"], token_hash))
+
+    try:
+        settings = MailSettings.from_settings(current_app.config["SETTINGS"])
+        mail_sign_in_link(settings, guardian, DEFAULT_DAYS, claim=claim, unclaim=unclaim)
+    except (MailError, ValueError) as error:
+        problem = error
+    else:
+        problem = None
     if problem is not None:
         current_app.logger.warning("staff sign-in link to %s failed: %s", mask_email(guardian["email"]), problem)
         flash(f"The sign-in link to {guardian['email']} could not be sent: {problem}")
