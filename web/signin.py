@@ -11,6 +11,14 @@ from web.auth import TokenKind, require_same_origin, sign_in, sign_out
 from web.params import see_other
 from web.problems import ProblemError
 
+SIGN_IN_PATH = "/login"  # under each kind's blueprint: /login (parents), /staff/login (staff)
+
+
+def sign_in_link(base_url: str, token: str, prefix: str = "") -> str:
+    """The sign-in link that opens a session with `token`, the one place it is built: the mails' links
+    (base_url: PUBLIC_BASE_URL) and the CLI's printed ones. prefix: the blueprint's ("/staff")."""
+    return f"{base_url.rstrip('/')}{prefix}{SIGN_IN_PATH}?token={token}"
+
 
 def token_from_link(text: str) -> str:
     """The token of a pasted sign-in link (…/login?token=…), or the text as given."""
@@ -33,7 +41,7 @@ def add_sign_in_routes(
     server-side (its token revoked through connect_primary, default connect: a write)."""
     sign_in_endpoint = f"{bp.name}.login"
 
-    @bp.route("/login", methods=["GET", "POST"])
+    @bp.route(SIGN_IN_PATH, methods=["GET", "POST"])
     def login():
         token = request.form.get("token") if request.method == "POST" else request.args.get("token")
         if token is not None and request.headers.get("Sec-Fetch-Dest", "document") != "document":

@@ -34,9 +34,11 @@ import psycopg
 from psycopg.rows import dict_row
 
 from web.connection import connect
+from web.db import guardian_children
 from web.isoweek import iso_week_name, monday_of, parse_iso_week
 from web.mail.transport import BadRecipient, Mailer, MailError, MailSettings, build_message, mask_email, render
 from web.settings import Settings
+from web.signin import sign_in_link
 
 log = logging.getLogger("weekly_trends.mail")
 
@@ -121,17 +123,8 @@ def child_weeks(conn: psycopg.Connection, student_id: int, monday: date, thresho
 
 def children(conn: psycopg.Connection, guardian_id: int, monday: date, thresholds: tuple[int, int]) -> list[dict]:
     """Each linked child's last six weeks up to the digest's week, with the trend and alerts."""
-    kids = conn.execute(
-        """
-        select sp.id, sp.display_name
-          from guardian_student gs join student_profile sp on sp.id = gs.student_profile_id
-         where gs.guardian_id = %s
-         order by sp.display_name, sp.id
-        """,
-        (guardian_id,),
-    ).fetchall()
     result = []
-    for kid in kids:
+    for kid in guardian_children(conn, guardian_id):
         stats = child_weeks(conn, kid["id"], monday, thresholds)
         weeks = [
             w
@@ -356,7 +349,7 @@ class Run(Week):
                     guardian,
                     self.monday,
                     kids,
-                    self.settings.link(f"/login?token={sign_in_token}"),
+                    sign_in_link(self.settings.base_url, sign_in_token),
                     unsubscribe_url,
                     self.link_days,
                     self.thresholds[0],

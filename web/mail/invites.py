@@ -22,14 +22,12 @@ import psycopg
 from psycopg.rows import dict_row
 
 from web.connection import connect
+from web.db import guardian_children, student_guardians
 from web.mail.transport import Mailer, MailError, MailSettings, build_message, mask_email, recipient, render
+from web.signin import sign_in_link
 
 log = logging.getLogger("weekly_trends.mail")
 DEFAULT_DAYS = 30
-
-
-def sign_in_link(settings: MailSettings, token: str) -> str:
-    return settings.link(f"/login?token={token}")
 
 
 def invitation(settings: MailSettings, guardian: dict, token: str, days: int) -> EmailMessage:
@@ -40,7 +38,7 @@ def invitation(settings: MailSettings, guardian: dict, token: str, days: int) ->
         guardian.get("preferred_language"),
         fallback=settings.language,
         guardian=guardian,
-        sign_in_url=sign_in_link(settings, token),
+        sign_in_url=sign_in_link(settings.base_url, token),
         days=days,
     )
     return build_message(settings, guardian["email"], subject, text, html, display_name=guardian.get("display_name"))
@@ -101,7 +99,7 @@ def select_guardians(conn: psycopg.Connection, args: argparse.Namespace) -> list
         ).fetchall()
         if not rows:
             raise LookupError(f"No guardian with email {mask_email(args.guardian_email)}.")
-        if not conn.execute("select 1 from guardian_student where guardian_id = %s", (rows[0]["id"],)).fetchone():
+        if not guardian_children(conn, rows[0]["id"]):
             # Asked for by name: saying nothing was sent is not enough (the bulk runs count it as skipped).
             raise LookupError(
                 f"The guardian {mask_email(args.guardian_email)} has no linked student:"
@@ -111,11 +109,7 @@ def select_guardians(conn: psycopg.Connection, args: argparse.Namespace) -> list
     if args.student_id is not None:
         if not conn.execute("select 1 from student_profile where id = %s", (args.student_id,)).fetchone():
             raise LookupError(f"No student with id {args.student_id}.")
-        rows = conn.execute(
-            "select g.id, g.email, g.display_name, g.preferred_language from guardian g"
-            " join guardian_student gs on gs.guardian_id = g.id where gs.student_profile_id = %s order by g.id",
-            (args.student_id,),
-        ).fetchall()
+        rows = student_guardians(conn, args.student_id)
         if not rows:
             raise LookupError(f"The student {args.student_id} has no guardian linked.")
         return rows
@@ -151,10 +145,7 @@ def cmd_invite(args: argparse.Namespace) -> int:
         quiet = args.quiet or not bulk
         with Mailer(settings) as mailer:
             for guardian in tqdm(guardians, unit="guardian", desc="invite", file=sys.stderr, disable=quiet):
-                linked = conn.execute(
-                    "select count(*) as n from guardian_student where guardian_id = %s", (guardian["id"],)
-                ).fetchone()["n"]
-                if not linked:  # the link would open an empty page
+                if not guardian_children(conn, guardian["id"]):  # the link would open an empty page
                     skipped += 1
                     log.info("invite to %s skipped: no linked student", mask_email(guardian["email"]))
                     continue

@@ -16,6 +16,7 @@ from web.connection import connect
 from web.isoweek import monday_of
 from web.ops.embedded import database_url
 from web.settings import PROJECT_ROOT, SettingError, Settings, cores
+from web.signin import sign_in_link
 
 
 def migrate(url: str, revision: str = "head") -> None:
@@ -45,16 +46,16 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     base = f"http://127.0.0.1:{args.port}"
     print("Demo school " + ("loaded." if created else "already present."))
     print(f"Demo parent {DEMO_PARENT_EMAIL}, token valid 30 days. Once the server below is up, open in a browser:")
-    print(f"  {base}/login?token={token}")
+    print(f"  {sign_in_link(base, token)}")
     print("or ask the API:")
     print(f"  curl -H 'Authorization: Bearer {token}' {base}/api/v1/students/{student_id}/weekly-trend")
     print(f"Demo staff {DEMO_STAFF_EMAIL}, token valid 1 day:")
-    print(f"  {base}/staff/login?token={staff_token}")
+    print(f"  {sign_in_link(base, staff_token, '/staff')}")
     return 0
 
 
 def issue_token(
-    settings: Settings, function: str, table: str, email: str, days: int, link_path: str | None = None
+    settings: Settings, function: str, table: str, email: str, days: int, link_prefix: str | None = None
 ) -> int:
     with connect(settings, "weekly-trends-cli") as conn:
         row = conn.execute(
@@ -67,16 +68,16 @@ def issue_token(
         print(f"No {table.replace('_', ' ')} with email {email}.", file=sys.stderr)
         return 1
     print(row[0])
-    if link_path:
+    if link_prefix is not None:  # the sign-in link too: PUBLIC_BASE_URL{prefix}/login?token=…
         from web.mail.transport import DEFAULT_BASE_URL
 
-        print(f"{settings.public_base_url or DEFAULT_BASE_URL}{link_path}?token={row[0]}")
+        print(sign_in_link(settings.public_base_url or DEFAULT_BASE_URL, row[0], link_prefix))
     return 0
 
 
 def cmd_issue_token(args: argparse.Namespace) -> int:
     """The token, then the sign-in link (PUBLIC_BASE_URL/login?token=…) on a line of its own."""
-    return issue_token(args.settings, "issue_guardian_token", "guardian", args.guardian_email, args.days, "/login")
+    return issue_token(args.settings, "issue_guardian_token", "guardian", args.guardian_email, args.days, "")
 
 
 def cmd_issue_staff_token(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, jsonify, request, send_file
 
 from web import db
 from web.auth import GUARDIAN, authenticate
-from web.parents.trend import guardian_students, private, student_trend
+from web.parents.trend import private, student_trend
 from web.parents.wording import csv_header
 from web.problems import UNAVAILABLE, problem
 
@@ -41,7 +41,7 @@ CSV_COLUMNS = [
 def my_students():
     with db.reader() as conn:
         guardian_id = authenticate(conn, GUARDIAN)
-        students = guardian_students(conn, guardian_id)
+        students = db.guardian_children(conn, guardian_id)
     return private(jsonify({"students": [{"id": s["id"], "display_name": s["display_name"]} for s in students]}))
 
 

@@ -44,19 +44,6 @@ def private(response: Response) -> Response:
     return response
 
 
-def guardian_students(conn: psycopg.Connection, guardian_id: int) -> list[dict]:
-    return conn.execute(
-        """
-        select sp.id, sp.display_name
-          from guardian_student gs
-          join student_profile sp on sp.id = gs.student_profile_id
-         where gs.guardian_id = %s
-         order by sp.display_name, sp.id
-        """,
-        (guardian_id,),
-    ).fetchall()
-
-
 @contextmanager
 def bad_parameters_after_credential(credential=None, *, allow_navigation: bool = False) -> Iterator[None]:
     """A bad parameter raised in the block is answered after the credential is judged (401 first), as

@@ -90,21 +90,13 @@ def student(student_id: str):
             """,
             {"sid": sid, "year": year, "week": week},
         ).fetchall()
-        guardians = student_guardians(conn, sid)
+        guardians = db.student_guardians(conn, sid)
     return render_template("staff_student.html", student=profile, rows=rows, year=year, week=week, guardians=guardians)
-
-
-def student_guardians(conn, student_id: int) -> list[dict]:
-    return conn.execute(
-        "select g.id, g.email, g.display_name, g.preferred_language from guardian_student gs join guardian g on g.id = gs.guardian_id"
-        " where gs.student_profile_id = %s order by g.email, g.id",
-        (student_id,),
-    ).fetchall()
 
 
 def linked_guardian(conn, student_id: int, raw_guardian_id: str) -> dict:
     gid = parse_id(raw_guardian_id, "guardian id")
-    guardian = next((g for g in student_guardians(conn, student_id) if g["id"] == gid), None)
+    guardian = next((g for g in db.student_guardians(conn, student_id) if g["id"] == gid), None)
     if guardian is None:
         raise ProblemError(404, "Not Found", "No guardian with this id is linked to this student.")
     return guardian
