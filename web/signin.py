@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from flask import Blueprint, render_template, request, url_for
 
-from web.auth import TokenKind, require_same_origin, sign_in, sign_out
+from web.auth import TokenKind, sign_in, sign_out
 from web.params import see_other
 from web.problems import ProblemError
 
@@ -38,7 +38,9 @@ def add_sign_in_routes(
     connect_primary: Callable | None = None,
 ) -> None:
     """GET /login?token=… (the link) and POST /login (the form) open a session; POST /logout ends it,
-    server-side (its token revoked through connect_primary, default connect: a write)."""
+    server-side (its token revoked through connect_primary, default connect: a write). bp checks the
+    origin of every POST (web/auth.py same_origin_for_unsafe_methods()): no other site may sign a
+    browser in to an account of its choosing, nor out."""
     sign_in_endpoint = f"{bp.name}.login"
 
     @bp.route(SIGN_IN_PATH, methods=["GET", "POST"])
@@ -51,8 +53,6 @@ def add_sign_in_routes(
         if token is None:
             return render_template(template, sign_in_endpoint=sign_in_endpoint)
         token = token_from_link(token)
-        if request.method == "POST":
-            require_same_origin()  # no other site may sign a browser in to an account of its choosing
         with connect() as conn:
             valid = sign_in(conn, kind, token)
         if not valid:
@@ -64,7 +64,6 @@ def add_sign_in_routes(
 
     @bp.post("/logout")
     def logout():
-        require_same_origin()
         with (connect_primary or connect)() as conn:
             sign_out(conn, kind)
         return see_other(url_for(sign_in_endpoint))

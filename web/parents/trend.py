@@ -15,7 +15,7 @@ from datetime import date
 from typing import Any
 
 import psycopg
-from flask import Response, current_app
+from flask import current_app
 
 from web import db, i18n
 from web.auth import GUARDIAN, authenticate_credential, presented_credential, refused
@@ -36,12 +36,6 @@ class TrendAnswer:
     @property
     def stats(self) -> dict:
         return json.loads(self.body)["weekly_stats"]
-
-
-def private(response: Response) -> Response:
-    # Student data: no shared cache (proxy, CDN) may keep it, nor the browser.
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
 
 
 @contextmanager

@@ -10,12 +10,13 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, render_template, request, url_for
 
 from web import db
-from web.auth import STAFF, authenticate, require_same_origin
+from web.auth import STAFF, authenticate, same_origin_for_unsafe_methods
 from web.params import bad_request, parse_bounded_int, parse_id, see_other
 from web.problems import ProblemError, html_errors
 from web.signin import add_sign_in_routes
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
+same_origin_for_unsafe_methods(bp)  # every POST: the buttons, sign-in and sign-out
 html_errors(bp, "staff.login", "staff.search", STAFF.session_key, staff=True)
 add_sign_in_routes(bp, STAFF, db.staff, "staff.search", "staff_login.html")
 
@@ -112,7 +113,6 @@ def send_sign_in_link(student_id: str, guardian_id: str):
     from web.mail.transport import MailError, MailSettings, mask_email
 
     sid = parse_id(student_id)
-    require_same_origin()
     with db.staff() as conn:
         authenticate(conn, STAFF)
         staff_student(conn, sid)
@@ -151,7 +151,6 @@ def send_sign_in_link(student_id: str, guardian_id: str):
 def revoke_links(student_id: str, guardian_id: str):
     """Revoke every live token of the guardian: their links and sessions stop working at once."""
     sid = parse_id(student_id)
-    require_same_origin()
     with db.staff() as conn:
         authenticate(conn, STAFF)
         staff_student(conn, sid)
