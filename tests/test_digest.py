@@ -350,6 +350,26 @@ def test_unsubscribe_one_click_is_honoured(mail_env, smtp_server, households, cl
     assert client.post("/preferences/weekly-digest", data={"weekly_digest": "maybe"}).status_code == 400
 
 
+def test_the_digest_is_on_unless_turned_off_in_one_function(households, conn):
+    """guardian_weekly_digest() is the one statement of the default: the page's my_weekly_digest() and
+    the digest job both ask it."""
+    a = households["guardians"]["a"]
+    assert conn.execute("select guardian_weekly_digest(%s)", (a,)).fetchone()[0] is True  # no preference row
+    conn.execute("insert into guardian_mail_preference (guardian_id, weekly_digest) values (%s, false)", (a,))
+    assert conn.execute("select guardian_weekly_digest(%s)", (a,)).fetchone()[0] is False
+    with conn.transaction():
+        conn.execute("select set_config('app.guardian_id', %s, true)", (str(a),))
+        assert conn.execute("select my_weekly_digest()").fetchone()[0] is False
+    body = conn.execute("select prosrc from pg_proc where proname = 'my_weekly_digest'").fetchone()[0]
+    assert "guardian_weekly_digest(" in body and "true" not in body
+    assert (
+        conn.execute(
+            "select has_function_privilege('weekly_trends_reader', 'guardian_weekly_digest(bigint)', 'execute')"
+        ).fetchone()[0]
+        is False
+    )
+
+
 def test_dry_run_sends_and_writes_nothing(mail_env, smtp_server, households, conn, capsys):
     assert main(["digest", "--week", WEEK, "--dry-run"]) == 0
     out = capsys.readouterr().out

@@ -92,12 +92,12 @@ class Summary:
 
 
 def guardians(conn: psycopg.Connection, email: str | None) -> list[dict]:
-    """Guardians with at least one linked child (one of them when email is given), with their preference."""
+    """Guardians with at least one linked child (one of them when email is given), with their preference
+    (guardian_weekly_digest(), db/functions/610_mail.sql: on unless turned off)."""
     rows = conn.execute(
         """
-        select g.id, g.email, g.display_name, g.preferred_language, coalesce(p.weekly_digest, true) as weekly_digest
+        select g.id, g.email, g.display_name, g.preferred_language, guardian_weekly_digest(g.id) as weekly_digest
           from guardian g
-          left join guardian_mail_preference p on p.guardian_id = g.id
          where exists (select from guardian_student gs where gs.guardian_id = g.id)
            and (%(email)s::text is null or g.email = %(email)s)
          order by g.id
@@ -221,9 +221,7 @@ class Week:
 
     def row(self, guardian_id: int) -> dict | None:
         return self.conn.execute(
-            "select d.outcome, d.attempts, d.message_id,"
-            " coalesce((select p.weekly_digest from guardian_mail_preference p where p.guardian_id = d.guardian_id),"
-            " true) as weekly_digest"
+            "select d.outcome, d.attempts, d.message_id, guardian_weekly_digest(d.guardian_id) as weekly_digest"
             " from digest_delivery d where d.guardian_id = %s and d.iso_year = %s and d.iso_week = %s",
             (guardian_id, self.year, self.week),
         ).fetchone()
