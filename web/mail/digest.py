@@ -319,6 +319,18 @@ class Run(Week):
         else:
             self.summary.add(what)
 
+    def failed(self, guardian: dict, attempt: int, error: MailError) -> None:
+        """Logged (masked) and counted; the row was recorded 'failed' by the caller."""
+        log.warning(
+            "digest %s to %s failed (attempt %s of %s): %s",
+            iso_week_name(self.monday),
+            mask_email(guardian["email"]),
+            attempt,
+            self.limit,
+            error,
+        )
+        self.summary.failed(guardian["email"], error)
+
     def deliver(self, guardian: dict, attempt: int) -> None:
         gid = guardian["id"]
         where = (gid, self.year, self.week)
@@ -387,15 +399,7 @@ class Run(Week):
                     (attempt, message_id, *where),
                 )
                 self.set_outcome(gid, "failed", str(error))
-            log.warning(
-                "digest %s to %s failed (attempt %s of %s): %s",
-                iso_week_name(self.monday),
-                mask_email(guardian["email"]),
-                attempt,
-                self.limit,
-                error,
-            )
-            self.summary.failed(guardian["email"], error)
+            self.failed(guardian, attempt, error)
             return
 
         def before_data() -> None:
@@ -426,15 +430,7 @@ class Run(Week):
                 self.conn.execute(
                     "update guardian_token set revoked_at = now() where token_hash = %s", (sha256(sign_in_token),)
                 )
-            log.warning(
-                "digest %s to %s failed (attempt %s of %s): %s",
-                iso_week_name(self.monday),
-                mask_email(guardian["email"]),
-                attempt,
-                self.limit,
-                error,
-            )
-            self.summary.failed(guardian["email"], error)
+            self.failed(guardian, attempt, error)
             return
         self.set_outcome(gid, "sent")
         log.info(

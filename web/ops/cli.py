@@ -13,7 +13,7 @@ import psycopg
 from psycopg import sql
 
 from web.connection import connect
-from web.isoweek import monday_of
+from web.isoweek import iso_week_name, monday_of
 from web.ops.embedded import database_url
 from web.settings import PROJECT_ROOT, SettingError, Settings, cores
 from web.signin import sign_in_link
@@ -86,8 +86,8 @@ def cmd_issue_staff_token(args: argparse.Namespace) -> int:
 
 def print_drift(rows: list[tuple]) -> None:
     print(f"{'student':>8} {'week':>8}  stored -> expected")
-    for student_id, year, week, stored, expected in rows:
-        print(f"{student_id:>8} {year}-W{week:02d}  {stored} -> {expected}")
+    for student_id, week_start, stored, expected in rows:
+        print(f"{student_id:>8} {iso_week_name(week_start)}  {stored} -> {expected}")
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
@@ -110,7 +110,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         since = monday_of(today) - timedelta(weeks=args.weeks - 1)
         if args.dry_run:
             rows = conn.execute(
-                "select student_profile_id, year, week_number, stored, expected"
+                "select student_profile_id, week_start_date, stored, expected"
                 "  from check_weekly_performance(%s) where week_start_date >= %s",
                 (args.student_id, since),
             ).fetchall()
@@ -204,7 +204,7 @@ def cmd_stop_db(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     with connect(args.settings, "weekly-trends-cli") as conn:
         rows = conn.execute(
-            "select student_profile_id, year, week_number, stored, expected from check_weekly_performance(%s)",
+            "select student_profile_id, week_start_date, stored, expected from check_weekly_performance(%s)",
             (args.student_id,),
         ).fetchall()
     if not rows:
