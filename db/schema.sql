@@ -255,6 +255,20 @@ CREATE FUNCTION public.find_guardian_token(p_token_hash bytea, p_token_id bigint
 COMMENT ON FUNCTION public.find_guardian_token(p_token_hash bytea, p_token_id bigint) IS 'The unexpired, unrevoked guardian token with this sha256 (or this row id, for a session), and its guardian. The app''s role cannot read other guardians'' tokens, so it authenticates through this.';
 
 --
+-- Name: guardian_weekly_digest(bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.guardian_weekly_digest(p_guardian_id bigint) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$ /* body: db/functions/610_mail.sql */ $$;
+
+--
+-- Name: FUNCTION guardian_weekly_digest(p_guardian_id bigint); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.guardian_weekly_digest(p_guardian_id bigint) IS 'Whether the guardian receives the weekly digest: on unless they turned it off (no guardian_mail_preference row: on). The one statement of that default: my_weekly_digest() and the digest job (web/mail/digest.py) ask it.';
+
+--
 -- Name: issue_guardian_token(bigint, interval); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -2191,6 +2205,12 @@ REVOKE ALL ON FUNCTION public.expected_weeks(p_student_profile_id bigint, p_sinc
 
 REVOKE ALL ON FUNCTION public.find_guardian_token(p_token_hash bytea, p_token_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.find_guardian_token(p_token_hash bytea, p_token_id bigint) TO weekly_trends_reader;
+
+--
+-- Name: FUNCTION guardian_weekly_digest(p_guardian_id bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.guardian_weekly_digest(p_guardian_id bigint) FROM PUBLIC;
 
 --
 -- Name: FUNCTION issue_guardian_token(p_guardian_id bigint, p_ttl interval); Type: ACL; Schema: public; Owner: -

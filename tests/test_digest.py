@@ -14,9 +14,11 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import psycopg
 import pytest
 
-from web.mail.digest import WEEKS_SHOWN, child_weeks, last_complete_week, parse_iso_week
+from web.isoweek import parse_iso_week
+from web.mail.digest import WEEKS_SHOWN, child_weeks, last_complete_week
 from web.ops.cli import main
 
 from conftest import in_ci
@@ -348,6 +350,26 @@ def test_unsubscribe_one_click_is_honoured(mail_env, smtp_server, households, cl
     assert client.post("/preferences/weekly-digest", data={"weekly_digest": "maybe"}).status_code == 400
 
 
+def test_the_digest_is_on_unless_turned_off_in_one_function(households, conn):
+    """guardian_weekly_digest() is the one statement of the default: the page's my_weekly_digest() and
+    the digest job both ask it."""
+    a = households["guardians"]["a"]
+    assert conn.execute("select guardian_weekly_digest(%s)", (a,)).fetchone()[0] is True  # no preference row
+    conn.execute("insert into guardian_mail_preference (guardian_id, weekly_digest) values (%s, false)", (a,))
+    assert conn.execute("select guardian_weekly_digest(%s)", (a,)).fetchone()[0] is False
+    with conn.transaction():
+        conn.execute("select set_config('app.guardian_id', %s, true)", (str(a),))
+        assert conn.execute("select my_weekly_digest()").fetchone()[0] is False
+    body = conn.execute("select prosrc from pg_proc where proname = 'my_weekly_digest'").fetchone()[0]
+    assert "guardian_weekly_digest(" in body and "true" not in body
+    assert (
+        conn.execute(
+            "select has_function_privilege('weekly_trends_reader', 'guardian_weekly_digest(bigint)', 'execute')"
+        ).fetchone()[0]
+        is False
+    )
+
+
 def test_dry_run_sends_and_writes_nothing(mail_env, smtp_server, households, conn, capsys):
     assert main(["digest", "--week", WEEK, "--dry-run"]) == 0
     out = capsys.readouterr().out
@@ -355,6 +377,67 @@ def test_dry_run_sends_and_writes_nothing(mail_env, smtp_server, households, con
     assert "a.parent@example.org" not in out
     assert smtp_server.messages == []
     assert conn.execute("select count(*) from digest_delivery").fetchone()[0] == 0
+
+
+def test_dry_run_reports_what_a_real_run_then_does_in_every_state(mail_env, smtp_server, households, conn, capsys):
+    """One row in each state; the dry run's report is what the run that follows does, guardian by guardian.
+    (It used to call a stuck 'sending' row "busy", which a run marks ambiguous, and to leave a 'pending'
+    row at the attempt limit uncounted, which a run reports given up.)"""
+    g = households["guardians"]
+    eve = households["students"]["eve"]
+    g |= {
+        "f": add_guardian(conn, "f.parent@example.org", eve),  # no row yet: pending, fresh
+        "h": add_guardian(conn, "h.parent@example.org", eve),  # 'failed' once: due again
+        "i": add_guardian(conn, "i.parent@example.org", eve),  # 'sending', its lock held by a live run
+        "k": add_guardian(conn, "k.parent@example.org", eve),  # digest turned off
+    }
+    states = {
+        "a": ("sent", 1),
+        "b": ("pending", 3),  # at the limit (WEEKLY_TRENDS_DIGEST_MAX_ATTEMPTS, 3 by default)
+        "c": ("sending", 1),  # stuck: the run that began DATA died
+        "e": ("ambiguous", 1),
+        "h": ("failed", 1),
+        "i": ("sending", 1),
+    }
+    for who, (outcome, attempts) in states.items():
+        conn.execute(
+            "insert into digest_delivery (guardian_id, iso_year, iso_week, outcome, attempts, message_id, sent_at)"
+            " values (%s, 2024, 5, %s, %s, %s, case when %s = 'sent' then now() end)",
+            (g[who], outcome, attempts, f"<digest.{who}@school.example>", outcome),
+        )
+    conn.execute("insert into guardian_mail_preference (guardian_id, weekly_digest) values (%s, false)", (g["k"],))
+    expected = {
+        "a": "already sent",
+        "b": "gave up",
+        "c": "ambiguous",
+        "e": "ambiguous",
+        "f": "would send",
+        "h": "would send",
+        "i": "busy",
+        "k": "skipped",
+    }
+    with psycopg.connect(mail_env["DATABASE_URL"], autocommit=True) as other_run:
+        with other_run.transaction():
+            other_run.execute(
+                "select pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"weekly-trends digest {g['i']} {WEEK}",)
+            )
+            before = conn.execute("select * from digest_delivery order by guardian_id").fetchall()
+            assert main(["digest", "--week", WEEK, "--dry-run"]) == 0
+            dry = capsys.readouterr().out
+            assert conn.execute("select * from digest_delivery order by guardian_id").fetchall() == before
+            for who, what in expected.items():
+                assert f"  {who}***@example.org: {what}\n" in dry, (who, what, dry)
+            assert (
+                "would send 2, already sent 1, skipped 1 (digest turned off), given up 1, ambiguous 2, busy 1." in dry
+            )
+
+            assert digest() == 0
+            real = capsys.readouterr().out
+            assert "sent 2, already sent 1, failed 0, skipped 1 (digest turned off); 2 ambiguous" in real
+            assert "1 given up after 3 failed attempts; 1 being sent by another run." in real
+    assert sorted(m.recipients[0] for m in smtp_server.messages) == ["f.parent@example.org", "h.parent@example.org"]
+    assert rows(conn)["c.parent@example.org"][0] == "ambiguous"
+    assert rows(conn)["i.parent@example.org"][0] == "sending"  # the other run's: untouched
 
 
 @pytest.mark.parametrize(

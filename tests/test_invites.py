@@ -94,6 +94,38 @@ def test_invite_skips_a_bad_address_with_a_message_and_goes_on(mail_env, smtp_se
     assert "failed: a***@c.example" in capsys.readouterr().err
 
 
+def test_invite_holds_no_transaction_across_smtp(mail_env, smtp_server, guardians, conn, db_url, capsys):
+    # The CLI mails a token as the staff button and the digest do: claim (the token committed), send with
+    # no transaction open, record. While the server holds each message, the invite's connection is idle
+    # (not "idle in transaction") and the token being mailed is already live.
+    import psycopg
+
+    seen = []
+
+    def during_data(count: int) -> None:
+        with psycopg.connect(db_url, autocommit=True) as probe:
+            busy = probe.execute(
+                "select count(*) from pg_stat_activity where datname = current_database()"
+                " and application_name = 'weekly-trends-invite' and state <> 'idle'"
+            ).fetchone()[0]
+            seen.append((busy, live_tokens(probe, guardians["ids"]["b"]) + live_tokens(probe, guardians["ids"]["b2"])))
+
+    smtp_server.handler.on_message = during_data
+    assert main(["invite", "--student-id", str(guardians["b"]), "--quiet"]) == 0
+    assert seen == [(0, 1), (0, 2)]
+    # a refused message leaves no live token (its claim is revoked), as before
+    smtp_server.handler.refused.add("a.parent@example.org")
+    assert main(["invite", "--guardian-email", "a.parent@example.org"]) == 1
+    assert live_tokens(conn, guardians["ids"]["a"]) == 0
+    assert (
+        conn.execute(
+            "select count(*) from guardian_token where guardian_id = %s and revoked_at is not null",
+            (guardians["ids"]["a"],),
+        ).fetchone()[0]
+        == 1
+    )
+
+
 def test_invite_a_students_guardians_with_a_progress_bar(mail_env, smtp_server, guardians, capsys):
     assert main(["invite", "--student-id", str(guardians["b"])]) == 0
     captured = capsys.readouterr()

@@ -110,3 +110,50 @@ def test_csv_leaves_other_names_alone(client, family):
     add_quiz(family["conn"], family["a"], 70, datetime(2024, 1, 31, 9, tzinfo=UTC), course_id=course)
     rows = [r for r in csv_answer(client, family)[1:] if r[0] == "course"]
     assert {r[CSV_COLUMNS.index("course_name")] for r in rows} == {"Maths = fun, +1"}
+
+
+def test_every_answer_but_the_public_ones_is_private_no_store(app, client, family):
+    """One after_request (web/__init__.py private_unless_public()) covers every route: each rule of the
+    app, asked without a credential or with one, answers private, no-store unless its endpoint is listed
+    public; the public ones are exactly the static files, /healthz, the OpenAPI document and /metrics."""
+    from web import PUBLIC_ENDPOINTS
+
+    ids = {"student_id": family["a"], "week": "2024-W05", "guardian_id": "1", "filename": "app.css"}
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    assert PUBLIC_ENDPOINTS <= endpoints  # no stale name: each public one is a route
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        path = rule.rule
+        for name, value in ids.items():
+            path = path.replace(f"<{name}>", str(value)).replace(f"<path:{name}>", str(value))
+        for method in sorted(rule.methods & {"GET", "POST"}):
+            for headers in ({}, bearer(family)):
+                r = client.open(path, method=method, headers=headers)
+                if rule.endpoint in PUBLIC_ENDPOINTS:
+                    assert r.headers.get("Cache-Control") != "private, no-store", (path, method)
+                else:
+                    assert r.headers.get("Cache-Control") == "private, no-store", (path, method, r.status_code)
+                    checked += 1
+    assert checked >= 30
+
+
+def test_every_post_route_refuses_another_origin_before_its_view(app, client, family):
+    """Each blueprint's before_request (web/auth.py same_origin_for_unsafe_methods()) refuses a POST from
+    another site, signed in or not, before the view reads anything; only the mail's one-click
+    unsubscribe (RFC 8058: the mail provider posts it) is exempt."""
+    ids = {"student_id": family["a"], "guardian_id": "1"}
+    assert client.get("/login", query_string={"token": family["token"]}).status_code == 303  # a session
+    posts = [rule for rule in app.url_map.iter_rules() if "POST" in rule.methods]
+    assert {rule.endpoint for rule in posts} >= {"pages.set_language", "pages.logout", "mail.weekly_digest_preference"}
+    assert {rule.endpoint for rule in posts} >= {"staff.recalculate", "staff.revoke_links", "staff.login"}
+    for rule in posts:
+        path = rule.rule
+        for name, value in ids.items():
+            path = path.replace(f"<{name}>", str(value))
+        for headers in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+            r = client.post(path, headers=headers, data={"language": "en", "weekly_digest": "on", "token": "x"})
+            if rule.endpoint == "mail.unsubscribe":
+                assert r.status_code == 404, path  # judged by its token alone (here: none)
+            else:
+                assert r.status_code == 403, (path, headers, r.status_code)
+    assert client.get("/").status_code == 200  # still signed in: no POST got through

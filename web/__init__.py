@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from web import settings
+
+# The answers that never name a student or a family: the only ones a cache may keep (/metrics sets its
+# own no-store). Every other answer, errors and unmatched addresses included, is private: see below.
+PUBLIC_ENDPOINTS = frozenset({"static", "api.openapi_document", "api.healthz", "metrics"})
+
+
+def private_unless_public(response: Response) -> Response:
+    """Cache-Control: private, no-store on every answer but PUBLIC_ENDPOINTS': the one place it is set.
+
+    Student data (the API, the CSV, the scores, the parents' and staff pages) and every error (an error
+    on a student's URL is about that student) go to no shared cache (proxy, CDN), nor the browser's. A
+    new route is covered without a word: only listing it above makes it public."""
+    if request.endpoint not in PUBLIC_ENDPOINTS:
+        response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 def create_app(test_config: dict | None = None, config: settings.Settings | None = None) -> Flask:
@@ -60,6 +75,8 @@ def create_app(test_config: dict | None = None, config: settings.Settings | None
     app.register_blueprint(page.bp)
     app.register_blueprint(staff_pages.bp)
     app.register_blueprint(unsubscribe.bp)
+
+    app.after_request(private_unless_public)
 
     @app.after_request
     def security_headers(response):

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 import psycopg
-from flask import request, session
+from flask import Blueprint, request, session
 from psycopg import sql
 
 from web import ratelimit
@@ -92,6 +92,22 @@ def require_same_origin(*, allow_navigation: bool = False) -> None:
     navigation = allow_navigation and request.method == "GET" and request.headers.get("Sec-Fetch-Mode") == "navigate"
     if request.headers.get("Sec-Fetch-Site") in CROSS_ORIGIN_SITES and not navigation:
         raise ProblemError(403, "Forbidden", "A signed-in request must come from this site's own pages.")
+
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def same_origin_for_unsafe_methods(bp: Blueprint, *, except_endpoints: frozenset[str] = frozenset()) -> None:
+    """Every POST (PUT, PATCH, DELETE) to bp's routes must come from this site's own pages: the one place
+    a state-changing request meets require_same_origin(), before its view runs, signed in or not, token
+    or session. except_endpoints: those another site posts to by design (the mail's one-click
+    unsubscribe, RFC 8058). Registered for the parents' pages, their mail routes and the staff pages;
+    tests/test_response_guards.py checks every POST route of the app is covered."""
+
+    @bp.before_request
+    def refuse_other_origins() -> None:
+        if request.method in UNSAFE_METHODS and request.endpoint not in except_endpoints:
+            require_same_origin()
 
 
 @dataclass(frozen=True)

@@ -155,3 +155,32 @@ def log_read(conn: psycopg.Connection, student_id: int) -> None:
     """One access-log entry for this request's read of a student's figures, in conn's transaction:
     no figures leave without their entry."""
     log_access(conn, student_id, endpoint_name())
+
+
+def guardian_children(conn: psycopg.Connection, guardian_id: int) -> list[dict]:
+    """A guardian's children (id, display_name), by name: the one query of them in Python, for the
+    parents' API (as the reader role, under row-level security), the digest and the invitations (as
+    the owner). The parents' page reads the same list inside weekly_trend_json() (its "children")."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            """
+            select sp.id, sp.display_name
+              from guardian_student gs
+              join student_profile sp on sp.id = gs.student_profile_id
+             where gs.guardian_id = %s
+             order by sp.display_name, sp.id
+            """,
+            (guardian_id,),
+        ).fetchall()
+
+
+def student_guardians(conn: psycopg.Connection, student_id: int) -> list[dict]:
+    """A student's guardians (id, email, display_name, preferred_language), by email: the staff page's
+    list and `weekly-trends invite --student-id`."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "select g.id, g.email, g.display_name, g.preferred_language"
+            "  from guardian_student gs join guardian g on g.id = gs.guardian_id"
+            " where gs.student_profile_id = %s order by g.email, g.id",
+            (student_id,),
+        ).fetchall()

@@ -17,8 +17,7 @@ def problem(status: int, title: str, detail: str | None = None, headers: dict | 
     if detail:
         body["detail"] = detail
     response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
-    # Errors on student URLs are about students too: never cache them.
-    response.headers["Cache-Control"] = "private, no-store"
+    # (never cached: web/__init__.py private_unless_public() says so for every answer but the public ones)
     response.headers.update(headers or {})
     return response
 
@@ -72,9 +71,7 @@ def init_app(app: Flask) -> None:
     def handle_http_exception(error: HTTPException):
         if request.blueprint is None and wants_a_parents_page() and "parents" in _error_pages:
             # A mistyped or stale address a parent opened: words and a way back, not a problem document.
-            response = _error_pages["parents"](error.code or 500, error.name, error.description, extra_headers(error))
-            response.headers["Cache-Control"] = "private, no-store"
-            return response
+            return _error_pages["parents"](error.code or 500, error.name, error.description, extra_headers(error))
         return problem(error.code or 500, error.name, error.description, extra_headers(error))
 
     @app.errorhandler(Exception)
@@ -148,9 +145,3 @@ def html_errors(
         # A page, like every other answer of these pages; the details go to the log only.
         current_app.logger.exception("unhandled error")
         return page(500, "Something went wrong", "This page could not be shown. Try again later.", None)
-
-    @bp.after_request
-    def private(response: Response) -> Response:
-        # Every page names a student or a family: no cache may keep it.
-        response.headers["Cache-Control"] = "private, no-store"
-        return response

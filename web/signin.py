@@ -7,9 +7,17 @@ from urllib.parse import parse_qs, urlsplit
 
 from flask import Blueprint, render_template, request, url_for
 
-from web.auth import TokenKind, require_same_origin, sign_in, sign_out
+from web.auth import TokenKind, sign_in, sign_out
 from web.params import see_other
 from web.problems import ProblemError
+
+SIGN_IN_PATH = "/login"  # under each kind's blueprint: /login (parents), /staff/login (staff)
+
+
+def sign_in_link(base_url: str, token: str, prefix: str = "") -> str:
+    """The sign-in link that opens a session with `token`, the one place it is built: the mails' links
+    (base_url: PUBLIC_BASE_URL) and the CLI's printed ones. prefix: the blueprint's ("/staff")."""
+    return f"{base_url.rstrip('/')}{prefix}{SIGN_IN_PATH}?token={token}"
 
 
 def token_from_link(text: str) -> str:
@@ -30,10 +38,12 @@ def add_sign_in_routes(
     connect_primary: Callable | None = None,
 ) -> None:
     """GET /login?token=… (the link) and POST /login (the form) open a session; POST /logout ends it,
-    server-side (its token revoked through connect_primary, default connect: a write)."""
+    server-side (its token revoked through connect_primary, default connect: a write). bp checks the
+    origin of every POST (web/auth.py same_origin_for_unsafe_methods()): no other site may sign a
+    browser in to an account of its choosing, nor out."""
     sign_in_endpoint = f"{bp.name}.login"
 
-    @bp.route("/login", methods=["GET", "POST"])
+    @bp.route(SIGN_IN_PATH, methods=["GET", "POST"])
     def login():
         token = request.form.get("token") if request.method == "POST" else request.args.get("token")
         if token is not None and request.headers.get("Sec-Fetch-Dest", "document") != "document":
@@ -43,8 +53,6 @@ def add_sign_in_routes(
         if token is None:
             return render_template(template, sign_in_endpoint=sign_in_endpoint)
         token = token_from_link(token)
-        if request.method == "POST":
-            require_same_origin()  # no other site may sign a browser in to an account of its choosing
         with connect() as conn:
             valid = sign_in(conn, kind, token)
         if not valid:
@@ -56,7 +64,6 @@ def add_sign_in_routes(
 
     @bp.post("/logout")
     def logout():
-        require_same_origin()
         with (connect_primary or connect)() as conn:
             sign_out(conn, kind)
         return see_other(url_for(sign_in_endpoint))

@@ -1,6 +1,17 @@
 -- Mail preferences and the digest's unsubscribe link, for the app's roles
 -- (which cannot read guardian_mail_preference or digest_delivery themselves).
 
+create or replace function guardian_weekly_digest(p_guardian_id bigint)
+returns boolean
+language sql
+stable
+as $$
+  select coalesce((select p.weekly_digest from guardian_mail_preference p where p.guardian_id = p_guardian_id), true)
+$$;
+comment on function guardian_weekly_digest(bigint) is
+  'Whether the guardian receives the weekly digest: on unless they turned it off (no guardian_mail_preference row: on). The one statement of that default: my_weekly_digest() and the digest job (web/mail/digest.py) ask it.';
+revoke all on function guardian_weekly_digest(bigint) from public;
+
 create or replace function unsubscribe_weekly_digest(p_token_hash bytea)
 returns bigint
 language plpgsql
@@ -63,7 +74,7 @@ stable
 security definer
 set search_path = pg_catalog, public
 as $$
-  select coalesce((select p.weekly_digest from guardian_mail_preference p where p.guardian_id = app_guardian_id()), true)
+  select guardian_weekly_digest(app_guardian_id())
 $$;
 comment on function my_weekly_digest() is
   'Whether the guardian of the request (app.guardian_id) receives the weekly digest (true unless turned off).';

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import logging
-import re
 import secrets
 import sys
 from dataclasses import dataclass, field
@@ -35,39 +34,25 @@ import psycopg
 from psycopg.rows import dict_row
 
 from web.connection import connect
+from web.db import guardian_children
+from web.isoweek import iso_week_name, monday_of, parse_iso_week
 from web.mail.transport import BadRecipient, Mailer, MailError, MailSettings, build_message, mask_email, render
 from web.settings import Settings
+from web.signin import sign_in_link
 
 log = logging.getLogger("weekly_trends.mail")
 
 WEEKS_SHOWN = 6
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_LINK_DAYS = 14
-ISO_WEEK = re.compile(r"(\d{4})-W(\d{2})")
-OUTCOMES = ("sent", "already_sent", "failed", "skipped", "ambiguous", "gave_up", "busy")
+OUTCOMES = ("sent", "already_sent", "failed", "skipped", "ambiguous", "gave_up", "busy", "would_send")
 
 
 def last_complete_week(now: datetime | None = None, tz: ZoneInfo | None = None) -> date:
     """The Monday of the last ISO week that has ended in the school's time zone (tz; UTC when None)."""
     tz = tz or ZoneInfo("UTC")
     today = (now or datetime.now(tz)).astimezone(tz).date()
-    return today - timedelta(days=today.isoweekday() - 1, weeks=1)
-
-
-def parse_iso_week(raw: str) -> date:
-    """YYYY-Www (e.g. 2026-W48) as the Monday it starts on."""
-    match = ISO_WEEK.fullmatch(raw.strip())
-    if not match:
-        raise ValueError(f"not an ISO week as YYYY-Www (e.g. 2026-W48): {raw!r}")
-    try:
-        return date.fromisocalendar(int(match[1]), int(match[2]), 1)
-    except ValueError:
-        raise ValueError(f"{raw!r}: year {match[1]} has no week {int(match[2])}") from None
-
-
-def week_name(monday: date) -> str:
-    year, week, _ = monday.isocalendar()
-    return f"{year}-W{week:02d}"
+    return monday_of(today) - timedelta(weeks=1)
 
 
 def sha256(text: str) -> bytes:
@@ -107,12 +92,12 @@ class Summary:
 
 
 def guardians(conn: psycopg.Connection, email: str | None) -> list[dict]:
-    """Guardians with at least one linked child (one of them when email is given), with their preference."""
+    """Guardians with at least one linked child (one of them when email is given), with their preference
+    (guardian_weekly_digest(), db/functions/610_mail.sql: on unless turned off)."""
     rows = conn.execute(
         """
-        select g.id, g.email, g.display_name, g.preferred_language, coalesce(p.weekly_digest, true) as weekly_digest
+        select g.id, g.email, g.display_name, g.preferred_language, guardian_weekly_digest(g.id) as weekly_digest
           from guardian g
-          left join guardian_mail_preference p on p.guardian_id = g.id
          where exists (select from guardian_student gs where gs.guardian_id = g.id)
            and (%(email)s::text is null or g.email = %(email)s)
          order by g.id
@@ -138,17 +123,8 @@ def child_weeks(conn: psycopg.Connection, student_id: int, monday: date, thresho
 
 def children(conn: psycopg.Connection, guardian_id: int, monday: date, thresholds: tuple[int, int]) -> list[dict]:
     """Each linked child's last six weeks up to the digest's week, with the trend and alerts."""
-    kids = conn.execute(
-        """
-        select sp.id, sp.display_name
-          from guardian_student gs join student_profile sp on sp.id = gs.student_profile_id
-         where gs.guardian_id = %s
-         order by sp.display_name, sp.id
-        """,
-        (guardian_id,),
-    ).fetchall()
     result = []
-    for kid in kids:
+    for kid in guardian_children(conn, guardian_id):
         stats = child_weeks(conn, kid["id"], monday, thresholds)
         weeks = [
             w
@@ -201,7 +177,89 @@ def digest_content(
     )
 
 
-class Run:
+# A run's decision for one guardian's row (besides the outcomes it reports as they are): the state
+# machine of the module's text, decided by decide() alone. Run applies it; DryRun only reports it.
+SEND, MARK_AMBIGUOUS, TURN_OFF = "send", "mark_ambiguous", "turn_off"
+REPORTED = {SEND: "would_send", MARK_AMBIGUOUS: "ambiguous", TURN_OFF: "skipped"}  # a dry run's words
+
+
+def decide(row: dict | None, *, held_elsewhere: bool, limit: int) -> str | None:
+    """What a run does with a guardian's row of the week (outcome, attempts, weekly_digest as row() reads
+    it), or None when there is no row (the guardian was deleted since the run started).
+
+    held_elsewhere: another run holds the row's lock (step 2). A row in 'sending' that no run holds
+    belongs to a run that died after DATA began: it is marked ambiguous, never resent (step 4).
+    """
+    if held_elsewhere:
+        return "busy"
+    if row is None:
+        return None
+    if row["outcome"] == "sent":
+        return "already_sent"
+    if row["outcome"] == "sending":
+        return MARK_AMBIGUOUS
+    if row["outcome"] in ("ambiguous", "skipped"):
+        return row["outcome"]
+    if row["attempts"] >= limit:
+        return "gave_up"
+    if not row["weekly_digest"]:
+        return TURN_OFF
+    return SEND
+
+
+class Week:
+    """The rows of one ISO week's digest, as a run and a dry run read them."""
+
+    def __init__(self, conn: psycopg.Connection, monday: date, summary: Summary, config: Settings):
+        self.conn, self.monday, self.summary = conn, monday, summary
+        self.year, self.week, _ = monday.isocalendar()
+        self.limit = config.digest_max_attempts
+
+    def key(self, guardian_id: int) -> str:
+        """The row's advisory lock, as text (hashtextextended(key, 0) is the lock's number)."""
+        return f"weekly-trends digest {guardian_id} {iso_week_name(self.monday)}"
+
+    def row(self, guardian_id: int) -> dict | None:
+        return self.conn.execute(
+            "select d.outcome, d.attempts, d.message_id, guardian_weekly_digest(d.guardian_id) as weekly_digest"
+            " from digest_delivery d where d.guardian_id = %s and d.iso_year = %s and d.iso_week = %s",
+            (guardian_id, self.year, self.week),
+        ).fetchone()
+
+
+class DryRun(Week):
+    """--dry-run: each row's decision, reported and never applied; nothing is written, no lock is taken."""
+
+    def __init__(self, conn: psycopg.Connection, monday: date, summary: Summary, config: Settings, out):
+        super().__init__(conn, monday, summary, config)
+        self.out = out
+
+    def held_elsewhere(self, guardian_id: int) -> bool:
+        """Some run holds the row's lock now (read from pg_locks: a dry run never takes one, so it cannot
+        make a real run find the row busy). An advisory lock on a bigint shows as its high and low halves."""
+        return self.conn.execute(
+            "select exists (select from pg_locks l where l.locktype = 'advisory' and l.objsubid = 1"
+            " and l.database = (select oid from pg_database where datname = current_database())"
+            " and ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended(%s, 0)) as held",
+            (self.key(guardian_id),),
+        ).fetchone()["held"]
+
+    def one(self, guardian: dict) -> None:
+        gid = guardian["id"]
+        # A guardian with no row yet gets a fresh 'pending' one from the run (step 1).
+        row = self.row(gid) or {"outcome": "pending", "attempts": 0, "message_id": None, "weekly_digest": True}
+        what = decide(row, held_elsewhere=self.held_elsewhere(gid), limit=self.limit)
+        self.report(guardian, REPORTED.get(what, what))
+
+    def skipped(self, guardian: dict) -> None:
+        self.report(guardian, "skipped")
+
+    def report(self, guardian: dict, what: str) -> None:
+        self.summary.add(what)
+        print(f"  {mask_email(guardian['email'])}: {what.replace('_', ' ')}", file=self.out or sys.stdout)
+
+
+class Run(Week):
     def __init__(
         self,
         conn: psycopg.Connection,
@@ -212,22 +270,11 @@ class Run:
         config: Settings,
         locks: psycopg.Connection,
     ):
-        self.conn, self.settings, self.mailer, self.monday = conn, settings, mailer, monday
+        super().__init__(conn, monday, summary, config)
+        self.settings, self.mailer = settings, mailer
         self.locks = locks  # holds each claim's lock in a transaction of its own (step 2)
-        self.year, self.week, _ = monday.isocalendar()
-        self.summary, self.link_days = summary, config.digest_link_days
+        self.link_days = config.digest_link_days
         self.thresholds = config.alert_thresholds
-        self.limit = config.digest_max_attempts
-
-    def key(self, guardian_id: int) -> str:
-        return f"weekly-trends digest {guardian_id} {self.year}-W{self.week}"
-
-    def row(self, guardian_id: int) -> dict | None:
-        return self.conn.execute(
-            "select outcome, attempts, message_id from digest_delivery"
-            " where guardian_id = %s and iso_year = %s and iso_week = %s",
-            (guardian_id, self.year, self.week),
-        ).fetchone()
 
     def set_outcome(self, guardian_id: int, outcome: str, error: str | None = None) -> None:
         self.conn.execute(
@@ -241,51 +288,56 @@ class Run:
         gid = guardian["id"]
         # The lock ends with this transaction: when the outcome is recorded, or when the run dies.
         with self.locks.transaction():
-            if not self.locks.execute(
+            held_elsewhere = not self.locks.execute(
                 "select pg_try_advisory_xact_lock(hashtextextended(%s, 0))", (self.key(gid),)
-            ).fetchone()[0]:
-                self.summary.add("busy")
-                return
-            self.claimed(guardian)
+            ).fetchone()[0]
+            # read under the lock: what another run did is committed and visible
+            row = None if held_elsewhere else self.row(gid)
+            self.apply(guardian, row, decide(row, held_elsewhere=held_elsewhere, limit=self.limit))
 
-    def claimed(self, guardian: dict) -> None:
+    def skipped(self, guardian: dict) -> None:
+        self.summary.add("skipped")
+
+    def apply(self, guardian: dict, row: dict | None, what: str | None) -> None:
         gid = guardian["id"]
-        row = self.row(gid)  # read under the lock: what another run did is committed and visible
-        outcome = row["outcome"] if row else None
-        if row is None:  # the guardian was deleted since this run started
+        if what is None:
             return
-        if outcome == "sent":
-            self.summary.add("already_sent")
-        elif outcome == "sending":
+        if what == MARK_AMBIGUOUS:
             self.set_outcome(gid, "ambiguous", "a run died after DATA began, before it recorded the outcome")
             log.warning(
                 "digest %s to %s ambiguous (Message-ID %s): not resent",
-                week_name(self.monday),
+                iso_week_name(self.monday),
                 mask_email(guardian["email"]),
                 row["message_id"],
             )
             self.summary.add("ambiguous")
-        elif outcome in ("ambiguous", "skipped"):
-            self.summary.add(outcome)
-        elif row["attempts"] >= self.limit:
-            self.summary.add("gave_up")
-        elif not self.conn.execute(
-            "select coalesce((select weekly_digest from guardian_mail_preference where guardian_id = %s), true) as on",
-            (gid,),
-        ).fetchone()["on"]:
+        elif what == TURN_OFF:
             self.set_outcome(gid, "skipped", "the guardian turned the weekly digest off")
             self.summary.add("skipped")
-        else:
+        elif what == SEND:
             self.deliver(guardian, row["attempts"] + 1)
+        else:
+            self.summary.add(what)
+
+    def failed(self, guardian: dict, attempt: int, error: MailError) -> None:
+        """Logged (masked) and counted; the row was recorded 'failed' by the caller."""
+        log.warning(
+            "digest %s to %s failed (attempt %s of %s): %s",
+            iso_week_name(self.monday),
+            mask_email(guardian["email"]),
+            attempt,
+            self.limit,
+            error,
+        )
+        self.summary.failed(guardian["email"], error)
 
     def deliver(self, guardian: dict, attempt: int) -> None:
         gid = guardian["id"]
         where = (gid, self.year, self.week)
         unsubscribe_token = "wtu_" + secrets.token_hex(32)
-        # short enough not to be folded: <digest.GUARDIAN.YEARWWEEK.ATTEMPT.RANDOM@domain>
-        message_id = (
-            f"<digest.{gid}.{self.year}W{self.week:02d}.{attempt}.{secrets.token_hex(6)}@{self.settings.sender_domain}>"
-        )
+        # short enough not to be folded: <digest.GUARDIAN.YYYY-Www.ATTEMPT.RANDOM@domain>
+        week = iso_week_name(self.monday)
+        message_id = f"<digest.{gid}.{week}.{attempt}.{secrets.token_hex(6)}@{self.settings.sender_domain}>"
         try:
             with self.conn.transaction():
                 # One live digest link per household: the new one replaces every earlier digest's (and
@@ -307,7 +359,7 @@ class Run:
                     guardian,
                     self.monday,
                     kids,
-                    self.settings.link(f"/login?token={sign_in_token}"),
+                    sign_in_link(self.settings.base_url, sign_in_token),
                     unsubscribe_url,
                     self.link_days,
                     self.thresholds[0],
@@ -347,15 +399,7 @@ class Run:
                     (attempt, message_id, *where),
                 )
                 self.set_outcome(gid, "failed", str(error))
-            log.warning(
-                "digest %s to %s failed (attempt %s of %s): %s",
-                week_name(self.monday),
-                mask_email(guardian["email"]),
-                attempt,
-                self.limit,
-                error,
-            )
-            self.summary.failed(guardian["email"], error)
+            self.failed(guardian, attempt, error)
             return
 
         def before_data() -> None:
@@ -373,7 +417,7 @@ class Run:
                 self.set_outcome(gid, "ambiguous", str(error))
                 log.warning(
                     "digest %s to %s ambiguous (Message-ID %s): %s; not resent",
-                    week_name(self.monday),
+                    iso_week_name(self.monday),
                     mask_email(guardian["email"]),
                     message_id,
                     error,
@@ -386,19 +430,11 @@ class Run:
                 self.conn.execute(
                     "update guardian_token set revoked_at = now() where token_hash = %s", (sha256(sign_in_token),)
                 )
-            log.warning(
-                "digest %s to %s failed (attempt %s of %s): %s",
-                week_name(self.monday),
-                mask_email(guardian["email"]),
-                attempt,
-                self.limit,
-                error,
-            )
-            self.summary.failed(guardian["email"], error)
+            self.failed(guardian, attempt, error)
             return
         self.set_outcome(gid, "sent")
         log.info(
-            "digest %s sent to %s, Message-ID %s", week_name(self.monday), mask_email(guardian["email"]), message_id
+            "digest %s sent to %s, Message-ID %s", iso_week_name(self.monday), mask_email(guardian["email"]), message_id
         )
         self.summary.add("sent")
 
@@ -416,34 +452,13 @@ def run_digest(
 ) -> Summary:
     """Send (or with dry_run list) the digests of the week starting `monday`; see the module's text.
     config: the checked settings (the CLI's; else read now)."""
-    from tqdm import tqdm
-
     config = config or Settings.load()
-    summary = Summary(week_name(monday), max_attempts=config.digest_max_attempts)
+    summary = Summary(iso_week_name(monday), max_attempts=config.digest_max_attempts)
     year, week, _ = monday.isocalendar()
     with connect(config, "weekly-trends-digest", url, row_factory=dict_row) as conn:
         rows = guardians(conn, email)
         if dry_run:
-            done = {
-                r["guardian_id"]: r
-                for r in conn.execute(
-                    "select guardian_id, outcome, attempts from digest_delivery where iso_year = %s and iso_week = %s",
-                    (year, week),
-                )
-            }
-            limit = config.digest_max_attempts
-            for g in rows:
-                d = done.get(g["id"])
-                if not g["weekly_digest"]:
-                    what = "skipped"
-                elif d is None or (d["outcome"] in ("pending", "failed") and d["attempts"] < limit):
-                    what = "would_send"
-                else:
-                    what = {"sent": "already_sent", "failed": "gave_up", "sending": "busy"}.get(
-                        d["outcome"], d["outcome"]
-                    )
-                summary.counts[what] = summary.counts.get(what, 0) + 1
-                print(f"  {mask_email(g['email'])}: {what.replace('_', ' ')}", file=out or sys.stdout)
+            each_guardian(rows, DryRun(conn, monday, summary, config, out), summary, quiet=True)
             return summary
         settings = settings or MailSettings.from_settings(config)
         wanted = [g["id"] for g in rows if g["weekly_digest"]]
@@ -453,13 +468,20 @@ def run_digest(
             (wanted, year, week),
         )
         with Mailer(settings) as mailer, connect(config, "weekly-trends-digest-locks", url) as locks:
-            job = Run(conn, settings, mailer, monday, summary, config, locks)
-            for g in tqdm(rows, unit="guardian", desc=f"digest {summary.week}", file=sys.stderr, disable=quiet):
-                if g["weekly_digest"]:
-                    job.one(g)
-                else:
-                    summary.add("skipped")
+            each_guardian(rows, Run(conn, settings, mailer, monday, summary, config, locks), summary, quiet=quiet)
     return summary
+
+
+def each_guardian(rows: list[dict], job: DryRun | Run, summary: Summary, *, quiet: bool) -> None:
+    """The one walk of a run and a dry run: a guardian who turned the digest off is skipped (no row,
+    no lock); every other guardian's row is decided by decide()."""
+    from tqdm import tqdm
+
+    for g in tqdm(rows, unit="guardian", desc=f"digest {summary.week}", file=sys.stderr, disable=quiet):
+        if g["weekly_digest"]:
+            job.one(g)
+        else:
+            job.skipped(g)
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
@@ -469,11 +491,11 @@ def cmd_digest(args: argparse.Namespace) -> int:
         monday = parse_iso_week(args.week) if args.week else last_complete_week(now, tz)
         if monday > last_complete_week(now, tz):
             raise ValueError(
-                f"the week {week_name(monday)} has not ended yet in {tz.key}: a digest covers a complete week"
+                f"the week {iso_week_name(monday)} has not ended yet in {tz.key}: a digest covers a complete week"
             )
         settings = None if args.dry_run else MailSettings.from_settings(args.settings, check_maildir=True)
         if args.dry_run:
-            print(f"Dry run for {week_name(monday)}: nothing is sent or written.")
+            print(f"Dry run for {iso_week_name(monday)}: nothing is sent or written.")
         summary = run_digest(
             args.settings.database_url,
             monday,
@@ -489,8 +511,9 @@ def cmd_digest(args: argparse.Namespace) -> int:
     if args.dry_run:
         c = summary.counts
         print(
-            f"Digest {summary.week} (dry run): would send {c.get('would_send', 0)}, already sent {c['already_sent']}, "
-            f"skipped {c['skipped']} (digest turned off), given up {c['gave_up']}."
+            f"Digest {summary.week} (dry run): would send {c['would_send']}, already sent {c['already_sent']}, "
+            f"skipped {c['skipped']} (digest turned off), given up {c['gave_up']}, ambiguous {c['ambiguous']}, "
+            f"busy {c['busy']}."
         )
         return 0
     print(summary.line())

@@ -1,36 +1,33 @@
 """Sign-in links by email: `weekly-trends invite`, and the staff page's "send sign-in link" button.
 
-Each invitation issues a fresh token and mails PUBLIC_BASE_URL/login?token=…. For `weekly-trends
-invite` (one connection of its own, not pooled) the token is issued in a transaction that commits only
-once the server accepted the message: a refused or unsent
+Both mail a token the one way, mail_sign_in_link(), as the digest does: claim (issue the token and
+commit), send with no transaction open and no pooled connection held, then record: a message not
+sent has its token revoked, so no link the guardian never received stays valid. A refused or unsent
 invitation leaves no live token behind, and `--all-without-link` picks that guardian up again on the
-next run. (A crash between the server's acceptance and the commit leaves a mail whose link does not
-work; the rerun sends a working one. For invitations that is the right way for the ambiguity to fall.)
-
-The staff page's button (web/staff/pages.py) holds no pooled connection and no transaction across SMTP: it
-claims (issues the token and commits), gives the connection back, sends, then records: a refused
-message's token is revoked (staff_revoke_unsent_guardian_token()), as the digest does.
+next run. (A crash between the commit and that revocation leaves a live token nobody holds: its
+value was never stored, and it expires.) The CLI issues and revokes as the owner; the staff page
+through staff_issue_guardian_token() and staff_revoke_unsent_guardian_token() (web/staff/pages.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import sys
+from collections.abc import Callable
 from email.message import EmailMessage
 
 import psycopg
 from psycopg.rows import dict_row
 
 from web.connection import connect
+from web.db import guardian_children, student_guardians
 from web.mail.transport import Mailer, MailError, MailSettings, build_message, mask_email, recipient, render
+from web.signin import sign_in_link
 
 log = logging.getLogger("weekly_trends.mail")
 DEFAULT_DAYS = 30
-
-
-def sign_in_link(settings: MailSettings, token: str) -> str:
-    return settings.link(f"/login?token={token}")
 
 
 def invitation(settings: MailSettings, guardian: dict, token: str, days: int) -> EmailMessage:
@@ -41,20 +38,58 @@ def invitation(settings: MailSettings, guardian: dict, token: str, days: int) ->
         guardian.get("preferred_language"),
         fallback=settings.language,
         guardian=guardian,
-        sign_in_url=sign_in_link(settings, token),
+        sign_in_url=sign_in_link(settings.base_url, token),
         days=days,
     )
     return build_message(settings, guardian["email"], subject, text, html, display_name=guardian.get("display_name"))
 
 
+def mail_sign_in_link(
+    settings: MailSettings,
+    guardian: dict,
+    days: int,
+    *,
+    claim: Callable[[], str],
+    unclaim: Callable[[bytes], None],
+    mailer: Mailer | None = None,
+) -> None:
+    """Mail the guardian a fresh sign-in link: claim, commit, send, record (the module's text).
+
+    claim(): issues the token and commits it, holding no transaction once it returns; unclaim(sha256):
+    revokes that token when the message was not sent. mailer: an open one (a run of many), else one
+    for this message. Raises MailError (BadRecipient before any token is issued) or the settings'
+    ValueError when nothing was sent."""
+    recipient(guardian["email"], guardian.get("display_name"))  # a bad address: no token at all
+    token = claim()
+    try:
+        message = invitation(settings, guardian, token, days)
+        if mailer is None:
+            with Mailer(settings) as own:
+                own.send(message)
+        else:
+            mailer.send(message)
+    except (MailError, ValueError):
+        unclaim(hashlib.sha256(token.encode()).digest())  # the link went nowhere: it must not stay valid
+        raise
+
+
 def invite(conn: psycopg.Connection, mailer: Mailer, settings: MailSettings, guardian: dict, days: int) -> None:
-    """Issue a token for the guardian and mail its link, in conn's open transaction (MailError when not sent)."""
-    recipient(guardian["email"], guardian.get("display_name"))  # BadRecipient before a token is issued
-    with conn.cursor(row_factory=dict_row) as cur:
-        token = cur.execute(
-            "select issue_guardian_token(%s, make_interval(days => %s)) as token", (guardian["id"], days)
-        ).fetchone()["token"]
-    mailer.send(invitation(settings, guardian, token, days))
+    """`weekly-trends invite`'s: mail_sign_in_link() on the CLI's autocommit connection, as the owner."""
+
+    def claim() -> str:
+        with conn.cursor(row_factory=dict_row) as cur:
+            return cur.execute(
+                "select issue_guardian_token(%s, make_interval(days => %s)) as token", (guardian["id"], days)
+            ).fetchone()["token"]
+
+    def unclaim(token_hash: bytes) -> None:
+        conn.execute(
+            "update guardian_token set revoked_at = now() where token_hash = %s and revoked_at is null", (token_hash,)
+        )
+
+    if not conn.autocommit or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        raise RuntimeError("invite() needs an autocommit connection outside a transaction: none is held across SMTP")
+    mail_sign_in_link(settings, guardian, days, claim=claim, unclaim=unclaim, mailer=mailer)
 
 
 def select_guardians(conn: psycopg.Connection, args: argparse.Namespace) -> list[dict]:
@@ -64,7 +99,7 @@ def select_guardians(conn: psycopg.Connection, args: argparse.Namespace) -> list
         ).fetchall()
         if not rows:
             raise LookupError(f"No guardian with email {mask_email(args.guardian_email)}.")
-        if not conn.execute("select 1 from guardian_student where guardian_id = %s", (rows[0]["id"],)).fetchone():
+        if not guardian_children(conn, rows[0]["id"]):
             # Asked for by name: saying nothing was sent is not enough (the bulk runs count it as skipped).
             raise LookupError(
                 f"The guardian {mask_email(args.guardian_email)} has no linked student:"
@@ -74,11 +109,7 @@ def select_guardians(conn: psycopg.Connection, args: argparse.Namespace) -> list
     if args.student_id is not None:
         if not conn.execute("select 1 from student_profile where id = %s", (args.student_id,)).fetchone():
             raise LookupError(f"No student with id {args.student_id}.")
-        rows = conn.execute(
-            "select g.id, g.email, g.display_name, g.preferred_language from guardian g"
-            " join guardian_student gs on gs.guardian_id = g.id where gs.student_profile_id = %s order by g.id",
-            (args.student_id,),
-        ).fetchall()
+        rows = student_guardians(conn, args.student_id)
         if not rows:
             raise LookupError(f"The student {args.student_id} has no guardian linked.")
         return rows
@@ -114,16 +145,12 @@ def cmd_invite(args: argparse.Namespace) -> int:
         quiet = args.quiet or not bulk
         with Mailer(settings) as mailer:
             for guardian in tqdm(guardians, unit="guardian", desc="invite", file=sys.stderr, disable=quiet):
-                linked = conn.execute(
-                    "select count(*) as n from guardian_student where guardian_id = %s", (guardian["id"],)
-                ).fetchone()["n"]
-                if not linked:  # the link would open an empty page
+                if not guardian_children(conn, guardian["id"]):  # the link would open an empty page
                     skipped += 1
                     log.info("invite to %s skipped: no linked student", mask_email(guardian["email"]))
                     continue
                 try:
-                    with conn.transaction():
-                        invite(conn, mailer, settings, guardian, args.days)
+                    invite(conn, mailer, settings, guardian, args.days)
                 except MailError as error:  # refused, unreachable, or an address no mail can go to
                     failed += 1
                     log.warning("invite to %s failed: %s", mask_email(guardian["email"]), error)

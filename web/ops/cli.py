@@ -13,8 +13,10 @@ import psycopg
 from psycopg import sql
 
 from web.connection import connect
+from web.isoweek import iso_week_name, monday_of
 from web.ops.embedded import database_url
 from web.settings import SettingError, Settings, cores
+from web.signin import sign_in_link
 
 
 def migrate(url: str, revision: str = "head") -> None:
@@ -64,16 +66,16 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     base = f"http://127.0.0.1:{args.port}"
     print("Demo school " + ("loaded." if created else "already present."))
     print(f"Demo parent {DEMO_PARENT_EMAIL}, token valid 30 days. Once the server below is up, open in a browser:")
-    print(f"  {base}/login?token={token}")
+    print(f"  {sign_in_link(base, token)}")
     print("or ask the API:")
     print(f"  curl -H 'Authorization: Bearer {token}' {base}/api/v1/students/{student_id}/weekly-trend")
     print(f"Demo staff {DEMO_STAFF_EMAIL}, token valid 1 day:")
-    print(f"  {base}/staff/login?token={staff_token}")
+    print(f"  {sign_in_link(base, staff_token, '/staff')}")
     return 0
 
 
 def issue_token(
-    settings: Settings, function: str, table: str, email: str, days: int, link_path: str | None = None
+    settings: Settings, function: str, table: str, email: str, days: int, link_prefix: str | None = None
 ) -> int:
     with connect(settings, "weekly-trends-cli") as conn:
         row = conn.execute(
@@ -86,16 +88,16 @@ def issue_token(
         print(f"No {table.replace('_', ' ')} with email {email}.", file=sys.stderr)
         return 1
     print(row[0])
-    if link_path:
+    if link_prefix is not None:  # the sign-in link too: PUBLIC_BASE_URL{prefix}/login?token=…
         from web.mail.transport import DEFAULT_BASE_URL
 
-        print(f"{settings.public_base_url or DEFAULT_BASE_URL}{link_path}?token={row[0]}")
+        print(sign_in_link(settings.public_base_url or DEFAULT_BASE_URL, row[0], link_prefix))
     return 0
 
 
 def cmd_issue_token(args: argparse.Namespace) -> int:
     """The token, then the sign-in link (PUBLIC_BASE_URL/login?token=…) on a line of its own."""
-    return issue_token(args.settings, "issue_guardian_token", "guardian", args.guardian_email, args.days, "/login")
+    return issue_token(args.settings, "issue_guardian_token", "guardian", args.guardian_email, args.days, "")
 
 
 def cmd_issue_staff_token(args: argparse.Namespace) -> int:
@@ -104,8 +106,8 @@ def cmd_issue_staff_token(args: argparse.Namespace) -> int:
 
 def print_drift(rows: list[tuple]) -> None:
     print(f"{'student':>8} {'week':>8}  stored -> expected")
-    for student_id, year, week, stored, expected in rows:
-        print(f"{student_id:>8} {year}-W{week:02d}  {stored} -> {expected}")
+    for student_id, week_start, stored, expected in rows:
+        print(f"{student_id:>8} {iso_week_name(week_start)}  {stored} -> {expected}")
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
@@ -125,10 +127,10 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             zone = conn.execute("select time_zone from student_profile where id = %s", (args.student_id,)).fetchone()[0]
         # This week is the student's (else the school's, WEEKLY_TRENDS_SCHOOL_TIME_ZONE), not the host's.
         today = args.clock().astimezone(ZoneInfo(zone)).date()
-        since = today - timedelta(days=today.isoweekday() - 1, weeks=args.weeks - 1)
+        since = monday_of(today) - timedelta(weeks=args.weeks - 1)
         if args.dry_run:
             rows = conn.execute(
-                "select student_profile_id, year, week_number, stored, expected"
+                "select student_profile_id, week_start_date, stored, expected"
                 "  from check_weekly_performance(%s) where week_start_date >= %s",
                 (args.student_id, since),
             ).fetchall()
@@ -222,7 +224,7 @@ def cmd_stop_db(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     with connect(args.settings, "weekly-trends-cli") as conn:
         rows = conn.execute(
-            "select student_profile_id, year, week_number, stored, expected from check_weekly_performance(%s)",
+            "select student_profile_id, week_start_date, stored, expected from check_weekly_performance(%s)",
             (args.student_id,),
         ).fetchall()
     if not rows:

@@ -25,7 +25,8 @@ def demo_settings(config: Settings, port: int) -> MailSettings:
 
 
 def cmd_demo_mail(args: argparse.Namespace) -> int:
-    from web.mail.digest import last_complete_week, run_digest, week_name
+    from web.isoweek import iso_week_name
+    from web.mail.digest import last_complete_week, run_digest
     from web.mail.invites import invite
     from web.ops.demo import DEMO_PARENT_EMAIL
 
@@ -42,12 +43,12 @@ def cmd_demo_mail(args: argparse.Namespace) -> int:
         if guardian is None:
             print("No demo school: run `weekly-trends demo-data` first.", file=sys.stderr)
             return 1
-        with Mailer(settings) as mailer, conn.transaction():
+        with Mailer(settings) as mailer:
             invite(conn, mailer, settings, guardian, 30)
     monday = last_complete_week(args.clock(), args.settings.school_zone)
     summary = run_digest(url, monday, settings=settings, email=DEMO_PARENT_EMAIL, config=args.settings)
     print(
-        f"Demo mails (an invite, and the digest of {week_name(monday)}: {summary.counts['sent']} sent now, "
+        f"Demo mails (an invite, and the digest of {iso_week_name(monday)}: {summary.counts['sent']} sent now, "
         f"{summary.counts['already_sent']} already there) are in the maildir {settings.maildir}/new/"
     )
     print("  Open a file there with any mail program (or `less`); nothing was sent to a real address.")

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, jsonify, request, send_file
 
 from web import db
 from web.auth import GUARDIAN, authenticate
-from web.parents.trend import guardian_students, private, student_trend
+from web.parents.trend import student_trend
 from web.parents.wording import csv_header
 from web.problems import UNAVAILABLE, problem
 
@@ -41,8 +41,8 @@ CSV_COLUMNS = [
 def my_students():
     with db.reader() as conn:
         guardian_id = authenticate(conn, GUARDIAN)
-        students = guardian_students(conn, guardian_id)
-    return private(jsonify({"students": [{"id": s["id"], "display_name": s["display_name"]} for s in students]}))
+        students = db.guardian_children(conn, guardian_id)
+    return jsonify({"students": [{"id": s["id"], "display_name": s["display_name"]} for s in students]})
 
 
 @bp.get("/api/v1/students/<student_id>/weekly-trend")
@@ -50,7 +50,7 @@ def student_weekly_trend(student_id: str):
     # The body exactly as weekly_trend_json() wrote it: the stats, and beside them at the top level
     # weeks_with_data, last_updated, trend and courses (the issue names them as the endpoint's).
     answer = student_trend(student_id, request.args)
-    return private(Response(answer.body, mimetype="application/json"))
+    return Response(answer.body, mimetype="application/json")
 
 
 def csv_cell(value) -> str:
@@ -88,7 +88,7 @@ def student_weekly_trend_csv(student_id: str):
     response.headers["Content-Disposition"] = (
         f'attachment; filename="weekly-trend-{answer["student_id"]}-{last_week}.csv"'
     )
-    return private(response)
+    return response
 
 
 @bp.get("/api/openapi.json")

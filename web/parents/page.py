@@ -11,16 +11,18 @@ from flask import Blueprint, current_app, render_template, request, session
 from flask_babel import get_locale
 
 from web import db, i18n
-from web.auth import GUARDIAN, authenticate, require_same_origin
+from web.auth import GUARDIAN, authenticate, same_origin_for_unsafe_methods
+from web.isoweek import iso_week_name
 from web.params import bad_request, parse_end, parse_weeks, see_other
 from web.parents.chart import line_chart
 from web.parents.trend import bad_parameters_after_credential, student_trend
-from web.parents.week_scores import iso_week_name, week_scores
+from web.parents.week_scores import week_scores
 from web.parents.wording import trend_sentence
 from web.problems import html_errors
 from web.signin import add_sign_in_routes
 
 bp = Blueprint("pages", __name__)
+same_origin_for_unsafe_methods(bp)  # every POST: the language switch, sign-in and sign-out
 html_errors(bp, "pages.login", "pages.dashboard", GUARDIAN.session_key)
 add_sign_in_routes(bp, GUARDIAN, db.reader, "pages.dashboard", "login.html", connect_primary=db.reader_primary)
 
@@ -109,7 +111,6 @@ def week(student_id: str, week: str):
 @bp.post("/language")
 def set_language():
     """Switch the pages' language; saved for the signed-in guardian (else for this browser's session)."""
-    require_same_origin()
     language = request.form.get("language", "")
     if language not in i18n.LANGUAGES:
         raise bad_request("language must be one of " + ", ".join(i18n.LANGUAGES) + ".")

@@ -15,7 +15,7 @@ from datetime import date
 from typing import Any
 
 import psycopg
-from flask import Response, current_app
+from flask import current_app
 
 from web import db, i18n
 from web.auth import GUARDIAN, authenticate_credential, presented_credential, refused
@@ -36,25 +36,6 @@ class TrendAnswer:
     @property
     def stats(self) -> dict:
         return json.loads(self.body)["weekly_stats"]
-
-
-def private(response: Response) -> Response:
-    # Student data: no shared cache (proxy, CDN) may keep it, nor the browser.
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
-
-
-def guardian_students(conn: psycopg.Connection, guardian_id: int) -> list[dict]:
-    return conn.execute(
-        """
-        select sp.id, sp.display_name
-          from guardian_student gs
-          join student_profile sp on sp.id = gs.student_profile_id
-         where gs.guardian_id = %s
-         order by sp.display_name, sp.id
-        """,
-        (guardian_id,),
-    ).fetchall()
 
 
 @contextmanager

@@ -15,11 +15,14 @@ import re
 from flask import Blueprint, render_template, request, url_for
 
 from web import db
-from web.auth import GUARDIAN, authenticate, require_same_origin
+from web.auth import GUARDIAN, authenticate, same_origin_for_unsafe_methods
 from web.params import see_other
 from web.problems import ProblemError, html_errors
 
 bp = Blueprint("mail", __name__)
+# The preference switch is the parent's own form; the one-click unsubscribe is posted by the mail
+# provider (RFC 8058), from another site by design: its token is the credential.
+same_origin_for_unsafe_methods(bp, except_endpoints=frozenset({"mail.unsubscribe"}))
 html_errors(bp, "pages.login", "pages.dashboard", GUARDIAN.session_key)
 
 TOKEN = re.compile(r"wtu_[0-9a-f]{64}")
@@ -55,7 +58,6 @@ def weekly_digest_preference():
     value = request.form.get("weekly_digest")
     if value not in ("on", "off"):
         raise ProblemError(400, "Bad Request", "Choose on or off for the weekly email.")
-    require_same_origin()
     with db.reader_primary() as conn:
         authenticate(conn, GUARDIAN)
         conn.execute("select set_weekly_digest(%s)", (value == "on",))

@@ -8,32 +8,21 @@ figures exactly as the weekly-trend answer gives them for that week.
 from __future__ import annotations
 
 import json
-import re
 from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from web.isoweek import iso_week_name, parse_iso_week
 from web.params import bad_request, parse_id
 from web.parents.trend import bad_parameters_after_credential, student_trend
 
-ISO_WEEK = re.compile(r"(\d{4})-W(\d{2})")
 
-
-def parse_iso_week(raw: str) -> date:
-    """The Monday of an ISO week written YYYY-Www (2024-W03); a 400 problem for anything else,
-    W00, W54, or W53 of a year with 52 weeks included."""
-    match = ISO_WEEK.fullmatch(raw) if raw.isascii() else None
+def parse_week(raw: str) -> date:
+    """The Monday of the week the request names (web/isoweek.py reads it); a 400 problem for anything else."""
     try:
-        if match is None:
-            raise ValueError
-        return date.fromisocalendar(int(match[1]), int(match[2]), 1)
+        return parse_iso_week(raw)
     except ValueError:
         raise bad_request("The week must be an ISO week of a year, written YYYY-Www (e.g. 2024-W03).") from None
-
-
-def iso_week_name(monday: date) -> str:
-    year, week, _ = monday.isocalendar()
-    return f"{year:04d}-W{week:02d}"
 
 
 def week_scores(raw_student_id: str, raw_week: str, *, allow_navigation: bool = False) -> dict:
@@ -44,7 +33,7 @@ def week_scores(raw_student_id: str, raw_week: str, *, allow_navigation: bool = 
     """
     with bad_parameters_after_credential(allow_navigation=allow_navigation):
         parse_id(raw_student_id)
-        monday = parse_iso_week(raw_week)
+        monday = parse_week(raw_week)
     answer = student_trend(
         raw_student_id,
         {},

@@ -7,17 +7,16 @@ Every query runs as the role weekly_trends_staff.
 
 from __future__ import annotations
 
-import hashlib
-
 from flask import Blueprint, current_app, flash, render_template, request, url_for
 
 from web import db
-from web.auth import STAFF, authenticate, require_same_origin
+from web.auth import STAFF, authenticate, same_origin_for_unsafe_methods
 from web.params import bad_request, parse_bounded_int, parse_id, see_other
 from web.problems import ProblemError, html_errors
 from web.signin import add_sign_in_routes
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
+same_origin_for_unsafe_methods(bp)  # every POST: the buttons, sign-in and sign-out
 html_errors(bp, "staff.login", "staff.search", STAFF.session_key, staff=True)
 add_sign_in_routes(bp, STAFF, db.staff, "staff.search", "staff_login.html")
 
@@ -92,21 +91,13 @@ def student(student_id: str):
             """,
             {"sid": sid, "year": year, "week": week},
         ).fetchall()
-        guardians = student_guardians(conn, sid)
+        guardians = db.student_guardians(conn, sid)
     return render_template("staff_student.html", student=profile, rows=rows, year=year, week=week, guardians=guardians)
-
-
-def student_guardians(conn, student_id: int) -> list[dict]:
-    return conn.execute(
-        "select g.id, g.email, g.display_name, g.preferred_language from guardian_student gs join guardian g on g.id = gs.guardian_id"
-        " where gs.student_profile_id = %s order by g.email, g.id",
-        (student_id,),
-    ).fetchall()
 
 
 def linked_guardian(conn, student_id: int, raw_guardian_id: str) -> dict:
     gid = parse_id(raw_guardian_id, "guardian id")
-    guardian = next((g for g in student_guardians(conn, student_id) if g["id"] == gid), None)
+    guardian = next((g for g in db.student_guardians(conn, student_id) if g["id"] == gid), None)
     if guardian is None:
         raise ProblemError(404, "Not Found", "No guardian with this id is linked to this student.")
     return guardian
@@ -114,48 +105,40 @@ def linked_guardian(conn, student_id: int, raw_guardian_id: str) -> dict:
 
 @bp.post("/students/<student_id>/guardians/<guardian_id>/send-sign-in-link")
 def send_sign_in_link(student_id: str, guardian_id: str):
-    """Mail the guardian a fresh sign-in link: claim, commit, send, record, as the digest does.
-
-    The token is issued and committed, and the pooled connection given back, before the SMTP
-    conversation (which may take SMTP_URL's timeout, 30 s by default, against the pool's 10 s wait):
-    no connection or transaction is held across it. A refused message's token is then revoked, so no
-    link the guardian never received stays valid. (A crash between the commit and that revocation
-    leaves a live token nobody holds: its value was never stored, and it expires.)
+    """Mail the guardian a fresh sign-in link by mail_sign_in_link() (web/mail/invites.py): claim,
+    commit, send, record, as the digest does. No pooled connection or transaction is held across the
+    SMTP conversation (which may take SMTP_URL's timeout, 30 s by default, against the pool's 10 s wait).
     """
-    from web.mail.invites import DEFAULT_DAYS, invitation
-    from web.mail.transport import Mailer, MailError, MailSettings, mask_email, recipient
+    from web.mail.invites import DEFAULT_DAYS, mail_sign_in_link
+    from web.mail.transport import MailError, MailSettings, mask_email
 
     sid = parse_id(student_id)
-    require_same_origin()
-    token = None
-    with db.staff() as conn:  # the claim: committed when the block ends
+    with db.staff() as conn:
         authenticate(conn, STAFF)
         staff_student(conn, sid)
         guardian = linked_guardian(conn, sid, guardian_id)
         db.log_read(conn, sid)  # a staff action on this student's family, in the access log
-        try:
-            settings = MailSettings.from_settings(current_app.config["SETTINGS"])
-            recipient(guardian["email"], guardian["display_name"])  # a bad address: no token at all
-        except (MailError, ValueError) as error:
-            problem = error
-        else:
-            problem = None
-            token = conn.execute(
+
+    def claim() -> str:  # committed when the block ends, the connection given back before the send
+        with db.staff() as conn:
+            authenticate(conn, STAFF)
+            return conn.execute(
                 "select staff_issue_guardian_token(%s, %s, make_interval(days => %s)) as token",
                 (sid, guardian["id"], DEFAULT_DAYS),
             ).fetchone()["token"]
-    if token is not None:
-        try:
-            with Mailer(settings) as mailer:  # no connection held from here
-                mailer.send(invitation(settings, guardian, token, DEFAULT_DAYS))
-        except (MailError, ValueError) as error:
-            problem = error
-            with db.staff() as conn:  # the record: the link went nowhere, it must not stay valid
-                authenticate(conn, STAFF)
-                conn.execute(
-                    "select staff_revoke_unsent_guardian_token(%s, %s, %s)",
-                    (sid, guardian["id"], hashlib.sha256(token.encode()).digest()),
-                )
+
+    def unclaim(token_hash: bytes) -> None:
+        with db.staff() as conn:
+            authenticate(conn, STAFF)
+            conn.execute("select staff_revoke_unsent_guardian_token(%s, %s, %s)", (sid, guardian["id"], token_hash))
+
+    try:
+        settings = MailSettings.from_settings(current_app.config["SETTINGS"])
+        mail_sign_in_link(settings, guardian, DEFAULT_DAYS, claim=claim, unclaim=unclaim)
+    except (MailError, ValueError) as error:
+        problem = error
+    else:
+        problem = None
     if problem is not None:
         current_app.logger.warning("staff sign-in link to %s failed: %s", mask_email(guardian["email"]), problem)
         flash(f"The sign-in link to {guardian['email']} could not be sent: {problem}")
@@ -168,7 +151,6 @@ def send_sign_in_link(student_id: str, guardian_id: str):
 def revoke_links(student_id: str, guardian_id: str):
     """Revoke every live token of the guardian: their links and sessions stop working at once."""
     sid = parse_id(student_id)
-    require_same_origin()
     with db.staff() as conn:
         authenticate(conn, STAFF)
         staff_student(conn, sid)

@@ -26,6 +26,10 @@ def downgrade() -> None:
     # Each change undone, in the reverse order of upgrade().
     # 625_staff_unsent_link.sql (new in 0014).
     op.execute("drop function staff_revoke_unsent_guardian_token(bigint, bigint, bytea)")
+    # 610_mail.sql: the copy 0008 froze (my_weekly_digest() states the default again), then
+    # guardian_weekly_digest() (new in 0014) goes.
+    run_frozen_sql("0008", "610_mail.sql")
+    op.execute("drop function guardian_weekly_digest(bigint)")
     # 430_weekly_trend_json.sql, 350_course_weekly_performance.sql: the copies 0013 froze (the class view is
     # rebuilt, with its grant to the reader), then linked_class_weeks() goes.
     run_frozen_sql("0013", "430_weekly_trend_json.sql", "350_course_weekly_performance.sql")
