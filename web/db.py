@@ -24,6 +24,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from web.connection import bounded_connection_class, connection_kwargs
+from web.settings import NO_DATABASE_URL
 
 _EXTENSION_KEY = "weekly_trends_pools"
 PRIMARY, REPLICA = "primary", "replica"
@@ -55,7 +56,7 @@ def _pools(app: Flask) -> dict[str, ConnectionPool]:
 def primary_default_url(app: Flask) -> str:
     default_url = app.extensions.get(_DEFAULT_URL_KEY)
     if default_url is None:
-        raise RuntimeError("DATABASE_URL is not set")
+        raise RuntimeError(NO_DATABASE_URL)
     return default_url()
 
 
