@@ -46,9 +46,7 @@ def school(conn) -> dict:
 
 def reads(db_url: str, family: dict) -> dict:
     """A parent's page, JSON and CSV (weeks ending 2024-01-21), each as (status, body)."""
-    app = create_app(
-        {"DATABASE_URL": db_url, "SECRET_KEY": "k", "CLASS_AVERAGE_MIN_STUDENTS": 5, "POOL_MAX_SIZE": 2}
-    )
+    app = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "k", "CLASS_AVERAGE_MIN_STUDENTS": 5, "POOL_MAX_SIZE": 2})
     try:
         client = app.test_client()
         auth = {"Authorization": f"Bearer {family['token']}"}
@@ -71,11 +69,11 @@ def class_averages(json_body: str) -> list:
     return [w["class_average"] for c in json.loads(json_body)["courses"] for w in c["weeks"] if w["quiz_count"]]
 
 
-def test_an_unpopulated_class_view_leaves_parents_reads_up_and_check_fails_naming_it(
-    conn, db_url, monkeypatch, capsys
-):
+def test_an_unpopulated_class_view_leaves_parents_reads_up_and_check_fails_naming_it(conn, db_url, monkeypatch, capsys):
     family = school(conn)
-    assert class_averages(reads(db_url, family)["json"][1]) == [72.5]  # populated: the class average (60, 65 .. 85: 72.5)
+    assert class_averages(reads(db_url, family)["json"][1]) == [
+        72.5
+    ]  # populated: the class average (60, 65 .. 85: 72.5)
     conn.execute("refresh materialized view course_weekly_performance with no data")  # as a failed restore leaves it
 
     answers = reads(db_url, family)
@@ -83,7 +81,9 @@ def test_an_unpopulated_class_view_leaves_parents_reads_up_and_check_fails_namin
     assert class_averages(answers["json"][1]) == [None]
     assert "Class averages are not available yet" in answers["page"][1]
     assert "not available yet" in answers["page"][1].split('data-course-id="')[1]  # the class cell says so
-    csv_row = [line for line in answers["csv"][1].splitlines() if line.startswith("course,") and "2024-01-15" in line][0]
+    csv_row = [line for line in answers["csv"][1].splitlines() if line.startswith("course,") and "2024-01-15" in line][
+        0
+    ]
     assert csv_row.split(",")[12:14] == ["", "false"]  # class_average empty, not "hidden"
 
     assert conn.execute("select problem from check_class_view()").fetchall() == [("unpopulated",)]

@@ -55,7 +55,9 @@ def create_app(test_config: dict | None = None, config: settings.Settings | None
     # else the first database use fails saying DATABASE_URL is not set (/healthz reports the primary down).
     db.init_app(app, default_url=(lambda: embedded_database_url(config)) if config.embedded_db else None)
     if config.database_url is None and not config.embedded_db:
-        app.logger.warning("DATABASE_URL is not set: every database use will fail (WEEKLY_TRENDS_EMBEDDED_DB=1: development)")
+        app.logger.warning(
+            "DATABASE_URL is not set: every database use will fail (WEEKLY_TRENDS_EMBEDDED_DB=1: development)"
+        )
     i18n.init_app(app)
     ratelimit.init_app(app)
     problems.init_app(app)
