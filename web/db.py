@@ -116,6 +116,19 @@ def staff() -> Iterator[psycopg.Connection]:
     return _as_role("STAFF_ROLE")
 
 
+def serving_databases() -> list[tuple[str, str]]:
+    """The databases the app serves from, as /healthz names them, with their pool: the primary, and the
+    standby (DATABASE_READ_URL) when one is set."""
+    return [("primary", PRIMARY)] + ([("standby", REPLICA)] if reads_on_replica() else [])
+
+
+def check_database(which: str) -> None:
+    """One round trip on a pooled connection of `which` (PRIMARY or REPLICA), within the pool's bounds;
+    raises when the database cannot be reached."""
+    with _pool(which).connection() as conn:
+        conn.execute("select 1")
+
+
 def reads_on_replica() -> bool:
     """Whether reader() connections go to a read replica, which takes no writes (the access log)."""
     return bool(current_app.config.get("DATABASE_READ_URL"))
