@@ -34,8 +34,8 @@ migrate: install
 	$(BIN)/weekly-trends migrate
 
 ## Starts the embedded server (or uses DATABASE_URL), migrates, loads the demo school, leaves a demo invite and
-## digest in ./maildir (never sent anywhere) and serves. WEEKLY_TRENDS_EMBEDDED_DB=1: only here (and in the
-## tests' own servers) does a missing DATABASE_URL start the bundled PostgreSQL; elsewhere it is exit status 2.
+## digest in ./maildir (never sent anywhere) and serves. WEEKLY_TRENDS_EMBEDDED_DB=1: only here does a missing
+## DATABASE_URL start the bundled PostgreSQL; elsewhere it is exit status 2 (the tests start servers of their own).
 run: export WEEKLY_TRENDS_EMBEDDED_DB = 1
 run: install
 	$(BIN)/weekly-trends migrate
@@ -43,7 +43,6 @@ run: install
 	$(BIN)/weekly-trends demo-mail --port $${PORT:-5000}
 	WEEKLY_TRENDS_METRICS_ALLOW_FROM=$${WEEKLY_TRENDS_METRICS_ALLOW_FROM:-127.0.0.1} $(BIN)/flask --app web run --port $${PORT:-5000}
 
-test: export WEEKLY_TRENDS_EMBEDDED_DB = 1
 test: install-test
 	@[ -f $(AXE) ] || ! command -v npm >/dev/null 2>&1 || $(MAKE) --no-print-directory axe || echo "axe-core could not be installed: the browser tests will skip (fail under CI=true)"
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

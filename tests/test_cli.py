@@ -147,7 +147,7 @@ def test_without_database_url_the_cli_exits_2_and_starts_no_server(tmp_path, com
             from web.ops.embedded import stop_server
 
             stop_server(data_dir, delete=True)
-    # `make run` (and `make test`) opt in; nothing else does.
+    # `make run` opts in; nothing else does.
     makefile = (Path(__file__).resolve().parent.parent / "Makefile").read_text()
     assert "run: export WEEKLY_TRENDS_EMBEDDED_DB = 1" in makefile
 
