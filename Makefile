@@ -34,7 +34,9 @@ migrate: install
 	$(BIN)/weekly-trends migrate
 
 ## Starts the embedded server (or uses DATABASE_URL), migrates, loads the demo school, leaves a demo invite and
-## digest in ./maildir (never sent anywhere) and serves.
+## digest in ./maildir (never sent anywhere) and serves. WEEKLY_TRENDS_EMBEDDED_DB=1: only here does a missing
+## DATABASE_URL start the bundled PostgreSQL; elsewhere it is exit status 2 (the tests start servers of their own).
+run: export WEEKLY_TRENDS_EMBEDDED_DB = 1
 run: install
 	$(BIN)/weekly-trends migrate
 	$(BIN)/weekly-trends demo-data --port $${PORT:-5000}

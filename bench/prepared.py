@@ -4,7 +4,7 @@ default (a statement prepared on the server after 5 executions) and with prepare
 every connection uses, so that a transaction-mode pooler works). Rounds alternate the two, so that a
 drift of the machine falls on both.
 
-    python -m bench.prepared [--students 40] [--rounds 10] [--requests 500]   # DATABASE_URL, else the embedded server
+    python -m bench.prepared [--students 40] [--rounds 10] [--requests 500]   # DATABASE_URL, else (WEEKLY_TRENDS_EMBEDDED_DB=1) the embedded server
 """
 
 from __future__ import annotations

@@ -31,6 +31,8 @@ from factories import add_assignment, add_guardian, add_quiz, add_student
 
 # Tests read plain log lines; test_observability.py asks for JSON where it checks them.
 os.environ.setdefault("WEEKLY_TRENDS_LOG_FORMAT", "text")
+# The tests start servers of their own: an app or command without DATABASE_URL must not start `make run`'s.
+os.environ.pop("WEEKLY_TRENDS_EMBEDDED_DB", None)
 
 TEMPLATE_NAME = f"wt_template_{os.getpid()}"
 _clone_numbers = itertools.count()

@@ -120,3 +120,44 @@ def test_backfill_takes_this_week_in_the_students_or_the_schools_time_zone(
     assert main(["backfill", "--weeks", "1", *args], clock=clock) == 0
     assert "Rebuilt the weeks since 2024-02-26" in capsys.readouterr().out
     assert_exact(conn)
+
+
+@pytest.mark.parametrize("command", [["check"], ["migrate"], ["serve", "--bind", "127.0.0.1:0"]])
+def test_without_database_url_the_cli_exits_2_and_starts_no_server(tmp_path, command):
+    """No silent embedded server outside development (issue 24): without DATABASE_URL and without
+    WEEKLY_TRENDS_EMBEDDED_DB=1 a command says what to set and exits 2, and no data directory appears."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    data_dir = tmp_path / "pgdata"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "WEEKLY_TRENDS_EMBEDDED_DB")}
+    env["WEEKLY_TRENDS_DATA_DIR"] = str(data_dir)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "web.ops.cli", *command], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 2, done.stderr
+        assert "DATABASE_URL is not set" in done.stderr and "WEEKLY_TRENDS_EMBEDDED_DB=1" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert not data_dir.exists()
+    finally:
+        if (data_dir / "postmaster.pid").exists():  # today's behaviour: stop the server it started
+            from web.ops.embedded import stop_server
+
+            stop_server(data_dir, delete=True)
+    # `make run` opts in; nothing else does.
+    makefile = (Path(__file__).resolve().parent.parent / "Makefile").read_text()
+    assert "run: export WEEKLY_TRENDS_EMBEDDED_DB = 1" in makefile
+
+
+def test_the_embedded_opt_in_is_a_checked_setting(monkeypatch, capsys):
+    from web.settings import Settings
+
+    assert Settings.load(environ={}).embedded_db is False
+    assert Settings.load(environ={"WEEKLY_TRENDS_EMBEDDED_DB": "yes"}).embedded_db is True
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("WEEKLY_TRENDS_EMBEDDED_DB", "maybe")
+    assert main(["check"]) == 2
+    assert "WEEKLY_TRENDS_EMBEDDED_DB must be 1 or 0" in capsys.readouterr().err

@@ -149,6 +149,12 @@ def test_parents_read_from_a_real_hot_standby(standby, db_url, conn, family):
     client = app.test_client()
     auth = {"Authorization": f"Bearer {family['token']}"}
     try:
+        # /healthz names both, up
+        health = client.get("/healthz")
+        assert health.status_code == 200 and health.get_json()["databases"] == {
+            "primary": {"state": "up"},
+            "standby": {"state": "up"},
+        }
         # the parents' reads run on a connection that is in recovery: the standby
         with app.test_request_context():
             with reader() as replica_conn:
@@ -184,5 +190,10 @@ def test_parents_read_from_a_real_hot_standby(standby, db_url, conn, family):
         staff_token = conn.execute("select issue_staff_token(%s)", (staff,)).fetchone()[0]
         r = client.get("/staff/", query_string={"q": "Renamed"}, headers={"Authorization": f"Bearer {staff_token}"})
         assert r.status_code == 200 and "Renamed" in r.get_data(as_text=True)
+        # /healthz: 503 with Retry-After, naming the standby down and the primary up
+        health = client.get("/healthz")
+        assert health.status_code == 503 and health.headers["Retry-After"]
+        states = {name: state["state"] for name, state in health.get_json()["databases"].items()}
+        assert states == {"primary": "up", "standby": "down"}
     finally:
         close_pool(app)

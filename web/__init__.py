@@ -30,7 +30,7 @@ def create_app(test_config: dict | None = None, config: settings.Settings | None
     config = config or settings.Settings.load(overrides=test_config)
     app = Flask(__name__)
     # The app.config keys of old (web/settings.py SPECS says each one's variable, default and range):
-    # DATABASE_URL None: the embedded server; DATABASE_READ_URL: a read replica for the parents' reads;
+    # DATABASE_URL None: the embedded server with EMBEDDED_DB, else none; DATABASE_READ_URL: a read replica for the parents' reads;
     # LOG_FORMAT json (one JSON object per log line) or text; POOL_TIMEOUT: seconds a request waits for a
     # pooled connection before a 503; AUTH_FAILURE_LIMIT/_WINDOW: 429 after that many failed
     # authentications from one address within the window (seconds); TRUSTED_PROXIES: proxies in front
@@ -66,7 +66,13 @@ def create_app(test_config: dict | None = None, config: settings.Settings | None
     if app.config["LOG_FORMAT"] == "json":
         observability.configure_logging()
     observability.init_app(app)
-    db.init_app(app, default_url=lambda: embedded_database_url(config))
+    # Without DATABASE_URL the embedded server only where asked (WEEKLY_TRENDS_EMBEDDED_DB=1: `make run`);
+    # else the first database use fails saying DATABASE_URL is not set (/healthz reports the primary down).
+    db.init_app(app, default_url=(lambda: embedded_database_url(config)) if config.embedded_db else None)
+    if config.database_url is None and not config.embedded_db:
+        app.logger.warning(
+            "DATABASE_URL is not set: every database use will fail (WEEKLY_TRENDS_EMBEDDED_DB=1: development)"
+        )
     i18n.init_app(app)
     ratelimit.init_app(app)
     problems.init_app(app)

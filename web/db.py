@@ -24,6 +24,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from web.connection import bounded_connection_class, connection_kwargs
+from web.settings import NO_DATABASE_URL
 
 _EXTENSION_KEY = "weekly_trends_pools"
 PRIMARY, REPLICA = "primary", "replica"
@@ -55,7 +56,7 @@ def _pools(app: Flask) -> dict[str, ConnectionPool]:
 def primary_default_url(app: Flask) -> str:
     default_url = app.extensions.get(_DEFAULT_URL_KEY)
     if default_url is None:
-        raise RuntimeError("DATABASE_URL is not set")
+        raise RuntimeError(NO_DATABASE_URL)
     return default_url()
 
 
@@ -113,6 +114,19 @@ def reader_primary() -> Iterator[psycopg.Connection]:
 def staff() -> Iterator[psycopg.Connection]:
     """As the staff pages' role: their reads, and refresh_weekly_performance(). Always the primary."""
     return _as_role("STAFF_ROLE")
+
+
+def serving_databases() -> list[tuple[str, str]]:
+    """The databases the app serves from, as /healthz names them, with their pool: the primary, and the
+    standby (DATABASE_READ_URL) when one is set."""
+    return [("primary", PRIMARY)] + ([("standby", REPLICA)] if reads_on_replica() else [])
+
+
+def check_database(which: str) -> None:
+    """One round trip on a pooled connection of `which` (PRIMARY or REPLICA), within the pool's bounds;
+    raises when the database cannot be reached."""
+    with _pool(which).connection() as conn:
+        conn.execute("select 1")
 
 
 def reads_on_replica() -> bool:

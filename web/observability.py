@@ -73,6 +73,11 @@ def _install_record_factory() -> None:
     logging.setLogRecordFactory(factory)
 
 
+# The name of the root's JSON handler, whoever installed it: configure_logging(), or `weekly-trends serve`'s
+# logging configuration in the gunicorn master (whose classes a worker that re-imported web.* does not share).
+JSON_HANDLER_NAME = "weekly_trends_json"
+
+
 class _JsonHandler(logging.StreamHandler):
     """Marks the handler configure_logging() installed, so that calling it again adds none."""
 
@@ -90,8 +95,11 @@ class ServerRequestLines(logging.Filter):
 def configure_logging(level: int = logging.INFO) -> None:
     """JSON lines on stderr for every logger (the app's, werkzeug's, gunicorn's through the root)."""
     root = logging.getLogger()
-    if not any(isinstance(h, _JsonHandler) for h in root.handlers):
+    # One JSON handler on the root, or every line is written twice (under `serve`, gunicorn's
+    # logging configuration installs it first).
+    if not any(isinstance(h, _JsonHandler) or h.get_name() == JSON_HANDLER_NAME for h in root.handlers):
         handler = _JsonHandler()
+        handler.set_name(JSON_HANDLER_NAME)
         handler.setFormatter(JsonFormatter())
         handler.addFilter(RedactTokens())
         handler.addFilter(ServerRequestLines())

@@ -43,6 +43,14 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_HOME = PROJECT_ROOT if (PROJECT_ROOT / "pyproject.toml").is_file() else Path.cwd()
 
 
+# Said by the CLI (exit status 2) and by the app's first database use when neither is set.
+NO_DATABASE_URL = (
+    "DATABASE_URL is not set: set it to your PostgreSQL (postgresql://user@host:5432/dbname). For development"
+    " only, WEEKLY_TRENDS_EMBEDDED_DB=1 starts the bundled PostgreSQL in WEEKLY_TRENDS_DATA_DIR instead"
+    " (`make run` sets it)."
+)
+
+
 class SettingError(ValueError):
     """A setting with a value it does not accept: the message names it and says what it accepts."""
 
@@ -159,6 +167,19 @@ def http_url(name: str, value: Any, from_text: bool = True) -> str:
     return text.rstrip("/")
 
 
+FLAG_TRUE, FLAG_FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def flag(name: str, value: Any, from_text: bool = True) -> bool:
+    """Yes or no: 1/true/yes/on, 0/false/no/off (any case)."""
+    if isinstance(value, bool):
+        return value
+    text = _text(value)
+    if text is not None and text.strip().lower() in FLAG_TRUE | FLAG_FALSE:
+        return text.strip().lower() in FLAG_TRUE
+    raise SettingError(f"{name} must be 1 or 0 (true/false, yes/no, on/off), got {value!r}")
+
+
 # What starttls= accepts as yes in SMTP_URL.
 SMTP_TRUE = {"1", "true", "yes", "on", "required"}
 
@@ -259,6 +280,8 @@ class Spec:
 SPECS = (
     Spec("database_url", ("DATABASE_URL",), "DATABASE_URL", None, database_uri),
     Spec("database_read_url", ("DATABASE_READ_URL",), "DATABASE_READ_URL", None, database_uri),
+    # Development only: without DATABASE_URL, start the bundled PostgreSQL (`make run` sets it); else exit 2.
+    Spec("embedded_db", ("WEEKLY_TRENDS_EMBEDDED_DB",), "EMBEDDED_DB", False, flag),
     Spec("data_dir", ("WEEKLY_TRENDS_DATA_DIR",), "DATA_DIR", DEFAULT_HOME / ".pgdata", path),
     Spec("secret_key", ("WEEKLY_TRENDS_SECRET_KEY", "SECRET_KEY"), "SECRET_KEY", None, optional_text),
     Spec("log_format", ("WEEKLY_TRENDS_LOG_FORMAT",), "LOG_FORMAT", "json", one_of("json", "text")),
@@ -334,6 +357,7 @@ class Settings:
 
     database_url: str | None
     database_read_url: str | None
+    embedded_db: bool
     data_dir: Path
     secret_key: str | None
     log_format: str

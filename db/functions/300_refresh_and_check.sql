@@ -198,12 +198,44 @@ security definer
 set search_path = pg_catalog, public
 as $$
 begin
-  -- CONCURRENTLY: parents' reads of the class view are never blocked.
-  refresh materialized view concurrently course_weekly_performance;
+  if (select c.relispopulated from pg_class c where c.oid = 'public.course_weekly_performance'::regclass) then
+    -- CONCURRENTLY: parents' reads of the class view are never blocked.
+    refresh materialized view concurrently course_weekly_performance;
+  else
+    -- Unpopulated (a restore that could not refresh it): CONCURRENTLY refuses such a view. Parents' reads
+    -- do not wait: linked_class_weeks() reads nothing from an unpopulated view.
+    refresh materialized view course_weekly_performance;
+  end if;
+  insert into class_view_refresh (refreshed_at) values (now())
+  on conflict (only_row) do update set refreshed_at = excluded.refreshed_at;
 end;
 $$;
 comment on function refresh_course_weekly_performance() is
-  'Refreshes the class view course_weekly_performance without blocking its readers. Nightly from pg_cron; also called by refresh_weekly_performance().';
+  'Refreshes the class view course_weekly_performance without blocking its readers (an unpopulated view, after a restore, is filled the plain way) and records the time in class_view_refresh. Nightly from pg_cron; also called by refresh_weekly_performance().';
+
+create or replace function check_class_view(p_max_age interval default interval '36 hours')
+returns table (problem text, detail text)
+language sql
+stable
+security definer
+set search_path = pg_catalog, public
+as $$
+  -- No row: the class view is populated and was refreshed within p_max_age. Cheap: the catalogue and one
+  -- row, never the view's contents (comparing them with a recomputation would cost a refresh).
+  select 'unpopulated',
+         'the class view course_weekly_performance is not populated (after a restore?): parents see no class averages'
+    from pg_class c
+   where c.oid = 'public.course_weekly_performance'::regclass and not c.relispopulated
+  union all
+  select 'stale',
+         'the class view course_weekly_performance was last refreshed '
+           || coalesce(to_char(r.refreshed_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI "UTC"'), 'never')
+           || ', more than ' || p_max_age::text || ' ago'
+    from (select max(refreshed_at) as refreshed_at from class_view_refresh) r
+   where r.refreshed_at is null or r.refreshed_at < now() - p_max_age
+$$;
+comment on function check_class_view(interval) is
+  'One row per problem of the class view course_weekly_performance: unpopulated (parents see no class averages until it is refreshed), or stale (not refreshed within p_max_age, default 36 hours: a missed nightly refresh). No row: fine. Repair: select refresh_course_weekly_performance().';
 
 create or replace function refresh_weekly_performance(
   p_student_profile_id bigint default null,
@@ -368,3 +400,4 @@ revoke all on function refresh_course_weekly_performance() from public;
 revoke all on function refresh_weekly_performance(bigint, date, boolean) from public;
 revoke all on function check_weekly_performance(bigint) from public;
 revoke all on function check_course_weekly_performance(bigint) from public;
+revoke all on function check_class_view(interval) from public;

@@ -33,6 +33,20 @@ comment on function linked_course_weeks(bigint, date, date) is
 revoke all on function linked_course_weeks(bigint, date, date) from public;
 grant execute on function linked_course_weeks(bigint, date, date) to weekly_trends_reader;
 
+create or replace function class_view_populated()
+returns boolean
+language sql
+stable
+parallel safe
+set search_path = pg_catalog, public
+as $$
+  select c.relispopulated from pg_class c where c.oid = 'public.course_weekly_performance'::regclass
+$$;
+comment on function class_view_populated() is
+  'Whether the class view course_weekly_performance is populated (false after a restore that could not refresh it, until refresh_course_weekly_performance() runs): the parents'' page then says class averages are not yet available.';
+revoke all on function class_view_populated() from public;
+grant execute on function class_view_populated() to weekly_trends_reader;
+
 create or replace function linked_class_weeks(p_student_profile_id bigint, p_course_ids bigint[], p_from date,
                                               p_until date, p_min_students integer)
 returns table (course_id bigint, week_start_date date, class_average numeric, student_count integer)
@@ -50,6 +64,11 @@ begin
   -- guardian the request acts for (app.guardian_id) when linked to the student. The class average is
   -- null where fewer students than p_min_students have scores, and never below 5 (the floor of
   -- WEEKLY_TRENDS_CLASS_AVERAGE_MIN_STUDENTS), whatever the caller asks.
+  if not class_view_populated() then
+    -- After a restore that could not refresh it: no class averages (not yet available), not an error
+    -- ("materialized view has not been populated") that would take the parents' answer down.
+    return;
+  end if;
   return query
   select v.course_id, v.week_start_date,
          case when v.student_count >= greatest(p_min_students, 5) then v.class_average end,
@@ -66,7 +85,7 @@ begin
 end;
 $$;
 comment on function linked_class_weeks(bigint, bigint[], date, date, integer) is
-  'The class view''s weeks from p_from''s to p_until''s of the courses in p_course_ids that the student has scores in; nothing unless the request''s guardian (app.guardian_id) is linked to the student. class_average is null where student_count is below p_min_students, or below 5 whatever p_min_students says.';
+  'The class view''s weeks from p_from''s to p_until''s of the courses in p_course_ids that the student has scores in; nothing unless the request''s guardian (app.guardian_id) is linked to the student, nor while the view is unpopulated (class_view_populated()). class_average is null where student_count is below p_min_students, or below 5 whatever p_min_students says.';
 revoke all on function linked_class_weeks(bigint, bigint[], date, date, integer) from public;
 grant execute on function linked_class_weeks(bigint, bigint[], date, date, integer) to weekly_trends_reader;
 
@@ -348,11 +367,12 @@ begin
          case when p_page then jsonb_build_object('children', v_children,
                                                   'student', jsonb_build_object('id', v_student.id,
                                                                                 'display_name', v_student.display_name,
-                                                                                'time_zone', v_student.time_zone)) end;
+                                                                                'time_zone', v_student.time_zone),
+                                                  'class_averages_available', class_view_populated()) end;
 end;
 $$;
 comment on function weekly_trend_json(bytea, bigint, bigint, integer, date, integer, text, boolean, boolean, numeric, integer) is
-  'The weekly-trend answer in one call, as the reader role: status 401 (no live token with this sha256 or row id), 404 (the student is not linked to the token''s guardian, or unknown) or 200 with answer, the JSON body; reader_id is the guardian. Writes the access-log entry (endpoint p_endpoint) unless p_log is false (a read replica: the caller writes it on the primary). p_page adds the guardian''s children and the student (the parents'' page); a null student then means the first child. Each week carries its sustained-decline alert (weekly_trend_alerts() with p_alert_drop_points and p_alert_min_scores).';
+  'The weekly-trend answer in one call, as the reader role: status 401 (no live token with this sha256 or row id), 404 (the student is not linked to the token''s guardian, or unknown) or 200 with answer, the JSON body; reader_id is the guardian. Writes the access-log entry (endpoint p_endpoint) unless p_log is false (a read replica: the caller writes it on the primary). p_page adds the guardian''s children, the student and whether class averages are available (the parents'' page); a null student then means the first child. Each week carries its sustained-decline alert (weekly_trend_alerts() with p_alert_drop_points and p_alert_min_scores).';
 revoke all on function weekly_trend_json(bytea, bigint, bigint, integer, date, integer, text, boolean, boolean, numeric, integer) from public;
 grant execute on function weekly_trend_json(bytea, bigint, bigint, integer, date, integer, text, boolean, boolean, numeric, integer)
   to weekly_trends_reader;

@@ -186,9 +186,18 @@ def refresh_batch(conn: psycopg.Connection, batch: list[int], since: date | None
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:
-    """Rebuild in batches of students, each batch its own short transaction, then the class view once."""
+    """Rebuild in batches of students, each batch its own short transaction, then the class view once
+    (--class-view: only the class view, the nightly job's)."""
     from tqdm import tqdm
 
+    if args.class_view:
+        if args.student_id is not None or args.since is not None:
+            print("--class-view refreshes the whole class view: no --student-id or --since.", file=sys.stderr)
+            return 2
+        with connect(args.settings, "weekly-trends-cli") as conn:
+            conn.execute("select refresh_course_weekly_performance()")
+        print("Class view refreshed.")
+        return 0
     if args.batch_size < 1:
         print("--batch-size must be at least 1.", file=sys.stderr)
         return 2
@@ -222,18 +231,32 @@ def cmd_stop_db(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    """The weekly rows against the source rows (check_weekly_performance()), then the class view
+    (check_class_view(): unpopulated, or not refreshed within --class-view-max-age hours)."""
+    if args.class_view_max_age <= 0:
+        print("--class-view-max-age must be above 0 hours.", file=sys.stderr)
+        return 2
     with connect(args.settings, "weekly-trends-cli") as conn:
         rows = conn.execute(
             "select student_profile_id, week_start_date, stored, expected from check_weekly_performance(%s)",
             (args.student_id,),
         ).fetchall()
+        problems = conn.execute(
+            "select problem, detail from check_class_view(%s * interval '1 hour')", (args.class_view_max_age,)
+        ).fetchall()
     if not rows:
         print("No drift: every weekly row matches the source rows.")
-        return 0
-    print(f"{len(rows)} weekly row(s) drifted from the source rows:")
-    print_drift(rows)
-    print("Repair with: weekly-trends refresh [--student-id N]")
-    return 1
+    else:
+        print(f"{len(rows)} weekly row(s) drifted from the source rows:")
+        print_drift(rows)
+        print("Repair with: weekly-trends refresh [--student-id N]")
+    if not problems:
+        print(f"Class view: populated and refreshed within the last {args.class_view_max_age:g} hours.")
+    for problem, detail in problems:
+        print(f"Class view {problem}: {detail}.")
+    if problems:
+        print("Repair with: weekly-trends refresh --class-view")
+    return 1 if rows or problems else 0
 
 
 def since_date(raw: str) -> date:
@@ -247,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="weekly-trends", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("migrate", help="alembic upgrade (DATABASE_URL, else the embedded server)")
+    p = sub.add_parser("migrate", help="alembic upgrade (DATABASE_URL)")
     p.add_argument("revision", nargs="?", default="head")
     p.set_defaults(func=cmd_migrate)
 
@@ -275,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weeks", type=int, default=12, help="how many ISO weeks back, this one included (default 12)")
     p.set_defaults(func=cmd_backfill)
 
-    p = sub.add_parser("serve", help="serve the app with gunicorn (DATABASE_URL, else the embedded server)")
+    p = sub.add_parser("serve", help="serve the app with gunicorn (DATABASE_URL)")
     p.add_argument(
         "--bind",
         default=f"127.0.0.1:{os.environ.get('PORT', '8000')}",
@@ -297,6 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", type=since_date, help="only the ISO weeks from this date's week on (YYYY-MM-DD)")
     p.add_argument("--batch-size", type=int, default=100, help="students per transaction (default 100)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--class-view", action="store_true", help="only the class view (nightly; also fills it after a restore)"
+    )
     p.set_defaults(func=cmd_refresh)
 
     p = sub.add_parser("stop-db", help="stop the embedded server if it runs (never starts one)")
@@ -309,8 +335,14 @@ def build_parser() -> argparse.ArgumentParser:
     digest.add_parser(sub)
     demo_mail.add_parser(sub)
 
-    p = sub.add_parser("check", help="list drifted weeks (exit status 1 when any)")
+    p = sub.add_parser("check", help="list drifted weeks and class-view problems (exit status 1 when any)")
     p.add_argument("--student-id", type=int, help="one student (default: all)")
+    p.add_argument(
+        "--class-view-max-age",
+        type=float,
+        default=36,
+        help="hours since the class view's last refresh before it counts as stale (default 36)",
+    )
     p.set_defaults(func=cmd_check)
 
     from web.oneroster.cli import add_parser as add_import_parser
@@ -329,8 +361,13 @@ def main(argv: list[str] | None = None, *, clock: Callable[[], datetime] | None 
         print(f"weekly-trends: {error}", file=sys.stderr)
         return 2
     if getattr(args, "needs_database", True) and args.settings.database_url is None:
-        # No DATABASE_URL: the embedded server's database, started here once (before `serve` forks).
-        args.settings = args.settings.replace(database_url=database_url(args.settings))
+        # No DATABASE_URL: with WEEKLY_TRENDS_EMBEDDED_DB=1 only (development), the embedded server's
+        # database, started here once (before `serve` forks); else a message and exit status 2.
+        try:
+            args.settings = args.settings.replace(database_url=database_url(args.settings))
+        except SettingError as error:
+            print(f"weekly-trends: {error}", file=sys.stderr)
+            return 2
     args.clock = clock or (lambda: datetime.now(UTC))
     return args.func(args)
 

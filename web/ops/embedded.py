@@ -46,14 +46,17 @@ def ensure_database(admin_url: str, name: str) -> None:
 
 
 def database_url(settings=None) -> str:
-    """DATABASE_URL when set, else the embedded server's project database in WEEKLY_TRENDS_DATA_DIR
-    (started on demand); `settings` as the app or the CLI checked them (else read now)."""
-    if settings is None:
-        from web.settings import Settings
+    """DATABASE_URL when set, else (WEEKLY_TRENDS_EMBEDDED_DB=1 only) the embedded server's project database
+    in WEEKLY_TRENDS_DATA_DIR, started on demand; else a SettingError saying so. `settings` as the app or the
+    CLI checked them (else read now)."""
+    from web.settings import NO_DATABASE_URL, SettingError, Settings
 
+    if settings is None:
         settings = Settings.load()
     if settings.database_url:
         return settings.database_url
+    if not settings.embedded_db:
+        raise SettingError(NO_DATABASE_URL)
     server = start_server(settings.data_dir)
     ensure_database(server.get_uri(), DEFAULT_DATABASE)
     return server.get_uri(DEFAULT_DATABASE)

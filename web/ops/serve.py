@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -32,11 +33,23 @@ def default_options(bind: str, workers: int | None, threads: int, timeout: int, 
             "version": 1,
             "disable_existing_loggers": False,
             "formatters": {"json": {"()": "web.observability.JsonFormatter"}},
-            "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json"}},
+            "filters": {
+                "redact_tokens": {"()": "web.settings.RedactTokens"},
+                "server_request_lines": {"()": "web.observability.ServerRequestLines"},
+            },
+            # The root's one JSON handler, named so that the app's configure_logging() adds no second one
+            # (every line was written twice): the name is web.observability.JSON_HANDLER_NAME.
+            "handlers": {
+                "weekly_trends_json": {
+                    "class": "logging.StreamHandler",
+                    "formatter": "json",
+                    "filters": ["redact_tokens", "server_request_lines"],
+                }
+            },
             # Every key replaces gunicorn's default of the same name: root and both loggers are named here.
-            "root": {"level": "INFO", "handlers": ["stderr"]},
+            "root": {"level": "INFO", "handlers": ["weekly_trends_json"]},
             "loggers": {
-                "gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+                "gunicorn.error": {"handlers": ["weekly_trends_json"], "level": "INFO", "propagate": False},
                 # Without the request id: the app writes its own access line (weekly_trends.access).
                 "gunicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
             },
@@ -53,10 +66,24 @@ def _child_exit(server, worker) -> None:
     multiprocess.mark_process_dead(worker.pid)  # its live gauges leave the sums
 
 
+def fresh_app_modules() -> None:
+    """Forget every web.* module this process imported, so that the next import reads the code on disk.
+
+    Run in each worker as it loads the app: the master imported web.* (the CLI, the settings' checks) when
+    it started, and a worker forked after `kill -HUP` would otherwise inherit that code, not the release
+    installed since (an upgrade's workers then ran the old app against the new schema and settings)."""
+    for name in [name for name in sys.modules if name == "web" or name.startswith("web.")]:
+        del sys.modules[name]
+
+
 class WeeklyTrendsServer(BaseApplication):
-    def __init__(self, options: dict, settings: Settings):
+    def __init__(self, options: dict, settings: Settings, overrides: dict | None = None):
         self.options = options
-        self.settings = settings  # checked by the CLI before the master started: every worker gets these
+        # Checked by the CLI before the master started (a bad one stops `serve` there). Each worker checks
+        # the environment again with the code it runs (after a HUP, the new release's), with `overrides`
+        # (by app.config key) over it: what `serve` decided (the database, the pool's size).
+        self.settings = settings
+        self.overrides = overrides or {}
         super().__init__()
 
     def load_config(self) -> None:
@@ -65,15 +92,23 @@ class WeeklyTrendsServer(BaseApplication):
                 self.cfg.set(key, value)
 
     def load(self):
+        # In the worker, after the fork: the app's code as installed now (never the master's copy).
+        fresh_app_modules()
         from web import create_app
+        from web.settings import Settings
 
-        return create_app(config=self.settings)
+        return create_app(config=Settings.load(overrides=self.overrides))
 
 
 def serve(settings: Settings, bind: str, workers: int | None, threads: int, timeout: int, max_requests: int) -> None:
     # Each worker's pool needs at most one connection per thread (unless WEEKLY_TRENDS_POOL_MAX_SIZE says).
     if settings.pool_max_size is None:
         settings = settings.replace(pool_max_size=threads, pool_min_size=min(settings.pool_min_size, threads))
+    overrides = {
+        "DATABASE_URL": settings.database_url,  # the embedded server's, when the CLI started one
+        "POOL_MAX_SIZE": settings.pool_max_size,
+        "POOL_MIN_SIZE": settings.pool_min_size,
+    }
     options = default_options(bind, workers, threads, timeout, max_requests)
     # Set before any worker imports prometheus_client: /metrics then sums every worker.
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
@@ -86,4 +121,4 @@ def serve(settings: Settings, bind: str, workers: int | None, threads: int, time
         # The master removes the directory it made when it exits (workers never run this hook).
         options["on_exit"] = lambda server: shutil.rmtree(metrics_dir, ignore_errors=True)
     logging.captureWarnings(True)
-    WeeklyTrendsServer(options, settings).run()
+    WeeklyTrendsServer(options, settings, overrides).run()

@@ -99,9 +99,26 @@ def openapi_document():
 
 @bp.get("/healthz")
 def healthz():
-    try:
-        with db.reader() as conn:
-            conn.execute("select 1")
-    except Exception:  # noqa: BLE001 - any failure to reach the database means unhealthy
-        return problem(503, "Service Unavailable", "The database does not answer.", UNAVAILABLE.headers)
-    return jsonify({"status": "ok"})
+    """Each database the app serves from, by name (primary; standby when DATABASE_READ_URL is set), with its
+    state. 503 with Retry-After when one is down: the primary serves sign-in, the staff pages and every
+    write; the standby serves the parents' reads, which do not fall back to the primary. The body says which."""
+    databases = {}
+    for name, which in db.serving_databases():
+        try:
+            db.check_database(which)
+            databases[name] = {"state": "up"}
+        except Exception as error:  # noqa: BLE001 - any failure to reach a database means it is down
+            databases[name] = {"state": "down", "error": type(error).__name__}
+    down = [name for name, state in databases.items() if state["state"] == "down"]
+    if down:
+        response = problem(
+            503,
+            "Service Unavailable",
+            f"The database does not answer: {', '.join(down)}.",
+            UNAVAILABLE.headers,
+        )
+        response.set_data(json.dumps(json.loads(response.get_data()) | {"databases": databases}))
+        return response
+    response = jsonify({"status": "ok", "databases": databases})
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -81,6 +81,8 @@ def dashboard(student_id: str | None = None):
         week_args=range_args(),
         csv_args=range_args() | {"labels": "1"},
         any_suppressed=any(w["class_average_suppressed"] for c in stats["courses"] for w in c["weeks"]),
+        # False while the class view is unpopulated (after a restore, until its refresh): no class averages yet.
+        class_averages_available=answer.page.get("class_averages_available", True),
     )
 
 

@@ -34,9 +34,15 @@ def downgrade() -> None:
     # rebuilt, with its grant to the reader), then linked_class_weeks() goes.
     run_frozen_sql("0013", "430_weekly_trend_json.sql", "350_course_weekly_performance.sql")
     op.execute("drop function linked_class_weeks(bigint, bigint[], date, date, integer)")
+    op.execute("drop function class_view_populated()")
     # 425_sign_out.sql: the sign-out functions (new in 0014).
     op.execute("drop function sign_out_staff_token(bigint)")
     op.execute("drop function sign_out_guardian_token(bigint)")
+    # 300_refresh_and_check.sql: the copy 0012 froze (its refresh needs a populated view), then
+    # check_class_view() goes; 060_class_view_schema.sql: the refresh time's table.
+    run_frozen_sql("0012", "300_refresh_and_check.sql")
+    op.execute("drop function check_class_view(interval)")
+    op.execute("drop table class_view_refresh")
     # 021_reader_rls_schema.sql
     op.execute("grant select on guardian_token, access_log to weekly_trends_reader")
     op.execute("revoke select on guardian from weekly_trends_reader")  # its column privileges too
