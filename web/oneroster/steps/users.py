@@ -20,6 +20,7 @@ KNOWN_ROLES = {
     "siteadministrator",
     "systemadministrator",
 }
+# The roles whose users are guardians: their one home (the statements below take them as %(guardian_roles)s).
 GUARDIAN_ROLES = ("parent", "guardian")
 KNOWN_ROLES_SQL = "'{" + ",".join(sorted(KNOWN_ROLES)) + "}'"
 
@@ -36,23 +37,30 @@ def users(job: Staging) -> None:
           when lower(s.role) <> all({KNOWN_ROLES_SQL}::text[]) then 'unknown role ' || quote_literal(s.role)
         """,
         )
-        job.x("""
+        # Each user's role from roles.csv: student, else one of its guardian roles, else 'other'; the kind is
+        # then decided from it below exactly as from users.csv's role column (OneRoster 1.1).
+        job.x(
+            """
           create temp table user_role on commit drop as
           select user_sourced_id,
                  case when bool_or(lower(role) = 'student') then 'student'
-                      when bool_or(lower(role) in ('parent', 'guardian')) then 'guardian' else 'other' end as role
+                      else coalesce(min(lower(role)) filter (where lower(role) = any(%(guardian_roles)s)), 'other')
+                 end as role
             from v_roles where reason is null and not deleting group by user_sourced_id
-        """)
+        """,
+            {"guardian_roles": list(GUARDIAN_ROLES)},
+        )
         joins = "left join user_role ur on ur.user_sourced_id = t.sourced_id"
         role_expr = "coalesce(lower(nullif(t.role, '')), ur.role)"
-    job.x(f"""
+    job.x(
+        f"""
       create temp table users_pre on commit drop as
       select u.*, count(*) filter (where u.kind = 'guardian' and lower(u.status) <> 'tobedeleted'
                                      and u.email ~ '^[^@[:space:]]+@[^@[:space:]]+$')
                     over (partition by lower(u.email)) as email_uses
         from (select t.*,
                      case when {role_expr} = 'student' then 'student'
-                          when {role_expr} in ('parent', 'guardian') then 'guardian'
+                          when {role_expr} = any(%(guardian_roles)s) then 'guardian'
                           when {role_expr} is not null then 'other'
                           when exists (select from oneroster_student m
                                         where m.source = %(source)s and m.sourced_id = t.sourced_id) then 'student'
@@ -64,7 +72,9 @@ def users(job: Staging) -> None:
                                 coalesce(nullif(t.preferred_family_name, ''), nullif(t.family_name, '')))), ''),
                               nullif(t.username, ''), t.sourced_id) as display_name
                 from stg_users t {joins}) u
-    """)
+    """,
+        {"guardian_roles": list(GUARDIAN_ROLES)},
+    )
     job.x("create temp table zone on commit drop as select name from pg_timezone_names")
     job.checked(
         "users",
