@@ -11,10 +11,10 @@ from pathlib import Path
 import psycopg
 
 from web.connection import connect
+from web.oneroster.importer import BadRowsRefused, import_oneroster
+from web.oneroster.reader import DEFAULT_MAX_MEGABYTES, InputError
+from web.oneroster.staging import KEPT_BAD_ROWS, Options, Summary
 from web.settings import IMPORT_MAX_MB_RANGE as MAX_MB_RANGE
-
-from .importer import KEPT_BAD_ROWS, BadRowsRefused, Options, Summary, import_oneroster
-from .reader import DEFAULT_MAX_MEGABYTES, InputError
 
 TIME_ZONE_ENV = "WEEKLY_TRENDS_IMPORT_TIME_ZONE"
 

@@ -1,6 +1,6 @@
 """Reading a OneRoster CSV set: a folder or a .zip, its manifest, and each file's rows with their line numbers.
 
-Nothing here touches the database; importer.py COPYs the rows this yields.
+Nothing here touches the database; staging.py COPYs the rows this yields.
 """
 
 from __future__ import annotations
@@ -313,3 +313,31 @@ class FileReader:
             raise InputError(f"{file_name}: not UTF-8 text ({error})") from None
         except csv.Error as error:
             raise InputError(f"{file_name}: malformed CSV ({error})") from None
+
+
+# The two kinds a category may map to (--category-map).
+KINDS = ("quiz", "assignment")
+
+
+def read_category_map(path: Path) -> list[tuple[str, str]]:
+    """The --category-map file (header category,kind): its (category, kind) pairs, lower-cased."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            reader = csv.reader(f)
+            header = [h.strip() for h in next(reader, [])]
+            if header != ["category", "kind"]:
+                raise InputError(f"{path}: the header must be 'category,kind', found {','.join(header)!r}")
+            pairs = []
+            for row in reader:
+                if not row or row == [""]:
+                    continue
+                if len(row) != 2 or row[1].strip().lower() not in KINDS or not row[0].strip() or "\0" in row[0]:
+                    raise InputError(
+                        f"{path} line {reader.line_num}: expected a category and quiz or assignment, found {row!r}"
+                    )
+                pairs.append((row[0].strip().lower(), row[1].strip().lower()))
+            return pairs
+    except OSError as error:
+        raise InputError(f"{path}: cannot read the category mapping ({error.strerror})") from None
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise InputError(f"{path}: unreadable ({error})") from None
