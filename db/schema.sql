@@ -43,6 +43,25 @@ CREATE TYPE public.score_change AS (
 COMMENT ON TYPE public.score_change IS 'A score entering (+1) or leaving (-1) the weekly aggregates; counted_at or score null means it does not count.';
 
 --
+-- Name: week_delta; Type: TYPE; Schema: public; Owner: -
+--
+
+CREATE TYPE public.week_delta AS (
+	student_profile_id bigint,
+	week_start_date date,
+	quiz_sum numeric,
+	quiz_count integer,
+	assignment_sum numeric,
+	assignment_count integer
+);
+
+--
+-- Name: TYPE week_delta; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TYPE public.week_delta IS 'Net change of one student''s sums and counts in one ISO week: what apply_weekly_deltas() adds to student_weekly_performance.';
+
+--
 -- Name: advance_id_sequence(regclass, bigint); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -56,6 +75,48 @@ CREATE FUNCTION public.advance_id_sequence(p_table regclass, p_id bigint) RETURN
 --
 
 COMMENT ON FUNCTION public.advance_id_sequence(p_table regclass, p_id bigint) IS 'Moves the id sequence of a writers'' table (student_profile, guardian, course, quiz_attempt, assignment_submission) past p_id when p_id is at or above its next value, never backwards; a writer''s explicit id then never collides with an id the database gives later.';
+
+--
+-- Name: alert_scored_weeks(bigint, date); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.alert_scored_weeks(p_student bigint, p_to date) RETURNS TABLE(mondays date[], counts integer[], averages numeric[])
+    LANGUAGE sql STABLE
+    AS $$ /* body: db/functions/600_weekly_trend_alerts.sql */ $$;
+
+--
+-- Name: FUNCTION alert_scored_weeks(p_student bigint, p_to date); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.alert_scored_weeks(p_student bigint, p_to date) IS 'The weeks with scores of one student up to p_to, oldest first: their Mondays, score counts and overall averages as three arrays (weekly_trend_alerts() walks them).';
+
+--
+-- Name: alert_week_is_good(integer, numeric, numeric, numeric, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.alert_week_is_good(p_scores integer, p_average numeric, p_baseline numeric, p_drop_points numeric, p_min_scores integer) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ /* body: db/functions/600_weekly_trend_alerts.sql */ $$;
+
+--
+-- Name: FUNCTION alert_week_is_good(p_scores integer, p_average numeric, p_baseline numeric, p_drop_points numeric, p_min_scores integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.alert_week_is_good(p_scores integer, p_average numeric, p_baseline numeric, p_drop_points numeric, p_min_scores integer) IS 'The alert rule''s good(W, B): a week with at least p_min_scores scores whose average is within p_drop_points/2 of the baseline p_baseline.';
+
+--
+-- Name: alert_week_is_low(integer, numeric, numeric, numeric, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.alert_week_is_low(p_scores integer, p_average numeric, p_baseline numeric, p_drop_points numeric, p_min_scores integer) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ /* body: db/functions/600_weekly_trend_alerts.sql */ $$;
+
+--
+-- Name: FUNCTION alert_week_is_low(p_scores integer, p_average numeric, p_baseline numeric, p_drop_points numeric, p_min_scores integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.alert_week_is_low(p_scores integer, p_average numeric, p_baseline numeric, p_drop_points numeric, p_min_scores integer) IS 'The alert rule''s low(W, B): a week with at least p_min_scores scores whose average is at least p_drop_points below the baseline p_baseline.';
 
 --
 -- Name: app_guardian_id(); Type: FUNCTION; Schema: public; Owner: -
@@ -100,20 +161,20 @@ CREATE FUNCTION public.app_staff_member_id() RETURNS bigint
 COMMENT ON FUNCTION public.app_staff_member_id() IS 'The staff member of the current request (transaction-local setting app.staff_member_id), null when unset.';
 
 --
--- Name: apply_weekly_deltas(public.course_week_delta[], boolean); Type: FUNCTION; Schema: public; Owner: -
+-- Name: apply_weekly_deltas(public.week_delta[], boolean); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.apply_weekly_deltas(p_deltas public.course_week_delta[], p_may_empty boolean) RETURNS bigint
+CREATE FUNCTION public.apply_weekly_deltas(p_deltas public.week_delta[], p_may_empty boolean) RETURNS bigint
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'public'
     SET plan_cache_mode TO 'force_generic_plan'
     AS $$ /* body: db/functions/210_source_triggers.sql */ $$;
 
 --
--- Name: FUNCTION apply_weekly_deltas(p_deltas public.course_week_delta[], p_may_empty boolean); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION apply_weekly_deltas(p_deltas public.week_delta[], p_may_empty boolean); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.apply_weekly_deltas(p_deltas public.course_week_delta[], p_may_empty boolean) IS 'Adds each (student, week) delta to student_weekly_performance, rewriting year, week_number and the averages from the exact sums. With p_may_empty (UPDATE, DELETE, rebuilds) deletes weeks left without scores and raises on a negative count; INSERTs skip that check. The only writer of that table; returns the rows written.';
+COMMENT ON FUNCTION public.apply_weekly_deltas(p_deltas public.week_delta[], p_may_empty boolean) IS 'Adds each (student, week) delta to student_weekly_performance, rewriting year, week_number and the averages from the exact sums. With p_may_empty (UPDATE, DELETE, rebuilds) deletes weeks left without scores and raises on a negative count; INSERTs skip that check. The only writer of that table; returns the rows written.';
 
 --
 -- Name: assert_read_committed(text); Type: FUNCTION; Schema: public; Owner: -
@@ -168,19 +229,33 @@ CREATE FUNCTION public.assignment_submission_score_change(p_submission public.as
 COMMENT ON FUNCTION public.assignment_submission_score_change(p_submission public.assignment_submission, p_sign integer) IS 'The one place that says what an assignment counts for: percentage when is_graded, at coalesce(graded_at, submitted_at).';
 
 --
+-- Name: check_alert_arguments(date, date, numeric, integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.check_alert_arguments(p_from date, p_to date, p_drop_points numeric, p_min_scores integer, p_baseline_weeks integer) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    AS $$ /* body: db/functions/600_weekly_trend_alerts.sql */ $$;
+
+--
+-- Name: FUNCTION check_alert_arguments(p_from date, p_to date, p_drop_points numeric, p_min_scores integer, p_baseline_weeks integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.check_alert_arguments(p_from date, p_to date, p_drop_points numeric, p_min_scores integer, p_baseline_weeks integer) IS 'Raises invalid_parameter_value unless p_from <= p_to and the thresholds of weekly_trend_alerts() are positive.';
+
+--
 -- Name: check_course_weekly_performance(bigint); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.check_course_weekly_performance(p_student_profile_id bigint DEFAULT NULL::bigint) RETURNS TABLE(student_profile_id bigint, course_id bigint, week_start_date date, stored jsonb, expected jsonb)
-    LANGUAGE sql STABLE SECURITY DEFINER
+CREATE FUNCTION public.check_course_weekly_performance(p_course_id bigint DEFAULT NULL::bigint) RETURNS TABLE(course_id bigint, year integer, week_number integer, week_start_date date, stored jsonb, expected jsonb)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public'
     AS $$ /* body: db/functions/300_refresh_and_check.sql */ $$;
 
 --
--- Name: FUNCTION check_course_weekly_performance(p_student_profile_id bigint); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION check_course_weekly_performance(p_course_id bigint); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.check_course_weekly_performance(p_student_profile_id bigint) IS 'Always empty since revision 0006: per-course weeks are no longer stored (they are computed from the source rows when read), so they cannot drift. Kept for callers; check_weekly_performance() checks what is stored.';
+COMMENT ON FUNCTION public.check_course_weekly_performance(p_course_id bigint) IS 'One row per class week (of one course, or all) where the class view course_weekly_performance differs from what its own query gives from the source rows now (stored or expected null: the week is missing or should not exist). Rows are expected between refreshes: the view is refreshed, not maintained; none right after refresh_course_weekly_performance().';
 
 --
 -- Name: check_weekly_performance(bigint); Type: FUNCTION; Schema: public; Owner: -
@@ -229,7 +304,7 @@ COMMENT ON FUNCTION public.expected_course_weeks(p_student_profile_id bigint, p_
 -- Name: expected_weeks(bigint, date); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.expected_weeks(p_student_profile_id bigint DEFAULT NULL::bigint, p_since date DEFAULT NULL::date) RETURNS SETOF public.course_week_delta
+CREATE FUNCTION public.expected_weeks(p_student_profile_id bigint DEFAULT NULL::bigint, p_since date DEFAULT NULL::date) RETURNS SETOF public.week_delta
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$ /* body: db/functions/300_refresh_and_check.sql */ $$;
 
@@ -237,7 +312,7 @@ CREATE FUNCTION public.expected_weeks(p_student_profile_id bigint DEFAULT NULL::
 -- Name: FUNCTION expected_weeks(p_student_profile_id bigint, p_since date); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.expected_weeks(p_student_profile_id bigint, p_since date) IS 'Sums and counts per student and ISO week (course_id null), computed from the source rows: what student_weekly_performance must hold.';
+COMMENT ON FUNCTION public.expected_weeks(p_student_profile_id bigint, p_since date) IS 'Sums and counts per student and ISO week, computed from the source rows: what student_weekly_performance must hold.';
 
 --
 -- Name: find_guardian_token(bytea, bigint); Type: FUNCTION; Schema: public; Owner: -
@@ -253,6 +328,20 @@ CREATE FUNCTION public.find_guardian_token(p_token_hash bytea, p_token_id bigint
 --
 
 COMMENT ON FUNCTION public.find_guardian_token(p_token_hash bytea, p_token_id bigint) IS 'The unexpired, unrevoked guardian token with this sha256 (or this row id, for a session), and its guardian. The app''s role cannot read other guardians'' tokens, so it authenticates through this.';
+
+--
+-- Name: guardian_children_json(bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.guardian_children_json(p_guardian_id bigint) RETURNS TABLE(children jsonb)
+    LANGUAGE sql STABLE
+    AS $$ /* body: db/functions/430_weekly_trend_json.sql */ $$;
+
+--
+-- Name: FUNCTION guardian_children_json(p_guardian_id bigint); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.guardian_children_json(p_guardian_id bigint) IS 'The children linked to the guardian p_guardian_id (as the caller may read them), as a JSON array of {id, display_name} by name: the parents'' page''s list.';
 
 --
 -- Name: issue_guardian_token(bigint, interval); Type: FUNCTION; Schema: public; Owner: -
@@ -329,6 +418,21 @@ CREATE FUNCTION public.local_iso_week_start(p_instant timestamp with time zone, 
 --
 
 COMMENT ON FUNCTION public.local_iso_week_start(p_instant timestamp with time zone, p_time_zone text) IS 'Monday of the ISO week that holds p_instant in the time zone p_time_zone (IANA name).';
+
+--
+-- Name: lock_changed_students(public.score_change[], boolean); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.lock_changed_students(p_changes public.score_change[], p_share boolean) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/210_source_triggers.sql */ $$;
+
+--
+-- Name: FUNCTION lock_changed_students(p_changes public.score_change[], p_share boolean); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.lock_changed_students(p_changes public.score_change[], p_share boolean) IS 'Locks the students of p_changes in id order, FOR KEY SHARE (or FOR SHARE with p_share), against a concurrent time-zone change or rebuild. For the source tables'' trigger.';
 
 --
 -- Name: log_access(bigint, text); Type: FUNCTION; Schema: public; Owner: -
@@ -550,6 +654,20 @@ CREATE FUNCTION public.revoke_guardian_tokens(p_guardian_id bigint) RETURNS inte
 COMMENT ON FUNCTION public.revoke_guardian_tokens(p_guardian_id bigint) IS 'Revokes every live token of a guardian (and so every session opened with one, from the next request on). Returns how many were revoked.';
 
 --
+-- Name: score_change_delta(public.score_change, date); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.score_change_delta(p_change public.score_change, p_week_start_date date) RETURNS public.week_delta
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ /* body: db/functions/210_source_triggers.sql */ $$;
+
+--
+-- Name: FUNCTION score_change_delta(p_change public.score_change, p_week_start_date date); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.score_change_delta(p_change public.score_change, p_week_start_date date) IS 'One score change as the delta it makes to the week starting p_week_start_date.';
+
+--
 -- Name: set_guardian_language(text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -653,6 +771,20 @@ CREATE FUNCTION public.staff_revoke_unsent_guardian_token(p_student_id bigint, p
 --
 
 COMMENT ON FUNCTION public.staff_revoke_unsent_guardian_token(p_student_id bigint, p_guardian_id bigint, p_token_hash bytea) IS 'Revokes the one token (by sha256) that staff_issue_guardian_token() issued for a sign-in link the mail server then refused, for the staff member of the request (app.staff_member_id). True when it was live.';
+
+--
+-- Name: student_courses_json(bigint, date, integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer) RETURNS TABLE(courses json)
+    LANGUAGE sql STABLE
+    AS $$ /* body: db/functions/430_weekly_trend_json.sql */ $$;
+
+--
+-- Name: FUNCTION student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer) IS 'The courses of the weekly-trend answer: a JSON array, by name, of the student''s courses with scores in the p_weeks ISO weeks from the Monday p_first, each with every week (week_json() with the class average, hidden under p_min_students students).';
 
 --
 -- Name: student_weekly_stats(bigint, date, integer, numeric, integer); Type: FUNCTION; Schema: public; Owner: -
@@ -858,6 +990,20 @@ CREATE FUNCTION public.weekly_average(p_sum numeric, p_count integer) RETURNS nu
 COMMENT ON FUNCTION public.weekly_average(p_sum numeric, p_count integer) IS 'The mean of p_count scores summing to p_sum, to 2 decimals, rounded half away from zero; null when there are none.';
 
 --
+-- Name: weekly_deltas(public.score_change[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.weekly_deltas(p_changes public.score_change[]) RETURNS TABLE(deltas public.week_delta[])
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$ /* body: db/functions/210_source_triggers.sql */ $$;
+
+--
+-- Name: FUNCTION weekly_deltas(p_changes public.score_change[]); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.weekly_deltas(p_changes public.score_change[]) IS 'The net delta of p_changes per (student, ISO week in the student''s time zone), sorted by (student, week); none for weeks whose changes cancel out. Null when there is none.';
+
+--
 -- Name: weekly_figures_json(numeric, integer, numeric, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -889,7 +1035,7 @@ COMMENT ON FUNCTION public.weekly_figures_json(p_quiz_sum numeric, p_quiz_count 
 -- Name: weekly_row_differences(bigint, date); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.weekly_row_differences(p_student_profile_id bigint, p_since date) RETURNS SETOF public.course_week_delta
+CREATE FUNCTION public.weekly_row_differences(p_student_profile_id bigint, p_since date) RETURNS SETOF public.week_delta
     LANGUAGE plpgsql STABLE
     SET search_path TO 'pg_catalog', 'public'
     SET plan_cache_mode TO 'force_generic_plan'
@@ -899,7 +1045,7 @@ CREATE FUNCTION public.weekly_row_differences(p_student_profile_id bigint, p_sin
 -- Name: FUNCTION weekly_row_differences(p_student_profile_id bigint, p_since date); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.weekly_row_differences(p_student_profile_id bigint, p_since date) IS 'The weekly rows of one student (null: all) from week p_since on (null: all weeks) that differ from expected_weeks(), each as the delta from what is stored to what the source rows give (course_id null). No row: exact.';
+COMMENT ON FUNCTION public.weekly_row_differences(p_student_profile_id bigint, p_since date) IS 'The weekly rows of one student (null: all) from week p_since on (null: all weeks) that differ from expected_weeks(), each as the delta from what is stored to what the source rows give. No row: exact.';
 
 --
 -- Name: weekly_trend_alerts(bigint, date, date, numeric, integer, integer); Type: FUNCTION; Schema: public; Owner: -
@@ -914,6 +1060,20 @@ CREATE FUNCTION public.weekly_trend_alerts(p_student bigint, p_from date, p_to d
 --
 
 COMMENT ON FUNCTION public.weekly_trend_alerts(p_student bigint, p_from date, p_to date, p_drop_points numeric, p_min_scores integer, p_baseline_weeks integer) IS 'Per ISO week from p_from''s to p_to''s: ''declining'' (a sustained decline: two consecutive weeks each with at least p_min_scores scores, overall average at least p_drop_points below the mean of the p_baseline_weeks weeks with scores before the first), ''back_on_track'' (after a decline, two consecutive such weeks back within p_drop_points/2 of that baseline), else null. The alert rule''s one home; see docs/mail.md.';
+
+--
+-- Name: weekly_trend_answer_json(bigint, integer, json, integer, text, json, json); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.weekly_trend_answer_json(p_student_profile_id bigint, p_weeks integer, p_weekly_trend json, p_weeks_with_data integer, p_last_updated text, p_trend json, p_courses json) RETURNS json
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$ /* body: db/functions/430_weekly_trend_json.sql */ $$;
+
+--
+-- Name: FUNCTION weekly_trend_answer_json(p_student_profile_id bigint, p_weeks integer, p_weekly_trend json, p_weeks_with_data integer, p_last_updated text, p_trend json, p_courses json); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.weekly_trend_answer_json(p_student_profile_id bigint, p_weeks integer, p_weekly_trend json, p_weeks_with_data integer, p_last_updated text, p_trend json, p_courses json) IS 'The weekly-trend answer''s JSON body from its parts: student_id, weekly_stats (weekly_trend, total_weeks, weeks_with_data, last_updated, trend, courses) and, again at the top level, weeks_with_data, last_updated, trend and courses.';
 
 --
 -- Name: weekly_trend_json(bytea, bigint, bigint, integer, date, integer, text, boolean, boolean, numeric, integer); Type: FUNCTION; Schema: public; Owner: -
@@ -2150,16 +2310,24 @@ GRANT USAGE ON SCHEMA public TO weekly_trends_staff;
 REVOKE ALL ON FUNCTION public.advance_id_sequence(p_table regclass, p_id bigint) FROM PUBLIC;
 
 --
--- Name: FUNCTION apply_weekly_deltas(p_deltas public.course_week_delta[], p_may_empty boolean); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION alert_scored_weeks(p_student bigint, p_to date); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.apply_weekly_deltas(p_deltas public.course_week_delta[], p_may_empty boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION public.alert_scored_weeks(p_student bigint, p_to date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.alert_scored_weeks(p_student bigint, p_to date) TO weekly_trends_reader;
+GRANT ALL ON FUNCTION public.alert_scored_weeks(p_student bigint, p_to date) TO weekly_trends_staff;
 
 --
--- Name: FUNCTION check_course_weekly_performance(p_student_profile_id bigint); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION apply_weekly_deltas(p_deltas public.week_delta[], p_may_empty boolean); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.check_course_weekly_performance(p_student_profile_id bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION public.apply_weekly_deltas(p_deltas public.week_delta[], p_may_empty boolean) FROM PUBLIC;
+
+--
+-- Name: FUNCTION check_course_weekly_performance(p_course_id bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.check_course_weekly_performance(p_course_id bigint) FROM PUBLIC;
 
 --
 -- Name: FUNCTION check_weekly_performance(p_student_profile_id bigint); Type: ACL; Schema: public; Owner: -
@@ -2193,6 +2361,13 @@ REVOKE ALL ON FUNCTION public.find_guardian_token(p_token_hash bytea, p_token_id
 GRANT ALL ON FUNCTION public.find_guardian_token(p_token_hash bytea, p_token_id bigint) TO weekly_trends_reader;
 
 --
+-- Name: FUNCTION guardian_children_json(p_guardian_id bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.guardian_children_json(p_guardian_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.guardian_children_json(p_guardian_id bigint) TO weekly_trends_reader;
+
+--
 -- Name: FUNCTION issue_guardian_token(p_guardian_id bigint, p_ttl interval); Type: ACL; Schema: public; Owner: -
 --
 
@@ -2217,6 +2392,12 @@ GRANT ALL ON FUNCTION public.linked_class_weeks(p_student_profile_id bigint, p_c
 
 REVOKE ALL ON FUNCTION public.linked_course_weeks(p_student_profile_id bigint, p_from date, p_until date) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.linked_course_weeks(p_student_profile_id bigint, p_from date, p_until date) TO weekly_trends_reader;
+
+--
+-- Name: FUNCTION lock_changed_students(p_changes public.score_change[], p_share boolean); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.lock_changed_students(p_changes public.score_change[], p_share boolean) FROM PUBLIC;
 
 --
 -- Name: FUNCTION log_access(p_student_profile_id bigint, p_endpoint text); Type: ACL; Schema: public; Owner: -
@@ -2320,6 +2501,13 @@ REVOKE ALL ON FUNCTION public.staff_revoke_unsent_guardian_token(p_student_id bi
 GRANT ALL ON FUNCTION public.staff_revoke_unsent_guardian_token(p_student_id bigint, p_guardian_id bigint, p_token_hash bytea) TO weekly_trends_staff;
 
 --
+-- Name: FUNCTION student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer) TO weekly_trends_reader;
+
+--
 -- Name: FUNCTION student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer); Type: ACL; Schema: public; Owner: -
 --
 
@@ -2375,6 +2563,12 @@ GRANT ALL ON FUNCTION public.unsubscribe_weekly_digest(p_token_hash bytea) TO we
 
 REVOKE ALL ON FUNCTION public.week_scores(p_student_profile_id bigint, p_week_start date) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.week_scores(p_student_profile_id bigint, p_week_start date) TO weekly_trends_reader;
+
+--
+-- Name: FUNCTION weekly_deltas(p_changes public.score_change[]); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.weekly_deltas(p_changes public.score_change[]) FROM PUBLIC;
 
 --
 -- Name: FUNCTION weekly_row_differences(p_student_profile_id bigint, p_since date); Type: ACL; Schema: public; Owner: -
