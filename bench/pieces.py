@@ -30,7 +30,7 @@ BEFORE, AFTER = "before (whole)", "after (named pieces)"
 DATABASES = {BEFORE: "bench_pieces_before", AFTER: "bench_pieces_after"}
 WEEK_SIZE = 10  # scores already in the week each timed INSERT lands in: the in-place UPDATE path
 WARMUP = 20
-SERVER_SIDE = 100  # EXPLAIN ANALYZE samples per side, kind and round
+SERVER_SIDE = 200  # EXPLAIN ANALYZE samples per side, kind and round
 INSERT = "insert into quiz_attempt (student_profile_id, course_id, score, completed_at) values (%s, %s, %s, %s)"
 
 
@@ -97,8 +97,8 @@ def run_pieces(admin_url: str, template: str, args, end: date, week: date, cours
             "Issue 23 split `tg_score_source__maintain_weekly()`, `weekly_trend_json()` and `weekly_trend_alerts()`",
             "into named helpers (SQL-language where the planner can inline them). Two copies of the district",
             f"database: one with head's functions, one with the three files as they were at {BEFORE_REF} (before",
-            "the split), the same data, the same writes and reads, alternating which runs first each round",
-            f"(`bench/pieces.py`). Single-row INSERT: autocommit, into a week holding {WEEK_SIZE} scores (the",
+            "the split), the same data, the same writes and reads, one statement a side in turn (which side goes",
+            f"first alternates; `bench/pieces.py`). Single-row INSERT: autocommit, into a week holding {WEEK_SIZE} scores (the",
             "trigger's in-place UPDATE), client time. The parents' answer: `weekly_trend_json()` as the reader",
             f"role, {WEEKS} weeks, no access-log entry, client time. Server execution: EXPLAIN ANALYZE of the",
             f"same statement ({SERVER_SIDE} a side and round, rolled back), without the round trip and the commit.",
@@ -136,53 +136,68 @@ def run_pieces(admin_url: str, template: str, args, end: date, week: date, cours
         for r in range(rounds):
             mine = writers[BEFORE][r * (per_round + WARMUP) : (r + 1) * (per_round + WARMUP)]
             batch = students[r * reads_per_round : (r + 1) * reads_per_round]
-            for v in round_order(r, (BEFORE, AFTER)):
-                conn, reader = conns[v], readers[v]
-                rng = random.Random(r)
+            sides = round_order(r, (BEFORE, AFTER))
+            for v in sides:
                 for s in mine[-WARMUP:]:
-                    conn.execute(INSERT, (s, course, 50, datetime(week.year, week.month, week.day, 11, tzinfo=UTC)))
-                for s in mine[:-WARMUP]:
-                    values = (
-                        s,
-                        course,
-                        round(rng.uniform(0, 100), 2),
-                        datetime(week.year, week.month, week.day, 12, tzinfo=UTC),
-                    )
-                    t0 = time.perf_counter_ns()
-                    conn.execute(INSERT, values)
-                    inserts[v].append((time.perf_counter_ns() - t0) / 1000)
+                    at = datetime(week.year, week.month, week.day, 11, tzinfo=UTC)
+                    conns[v].execute(INSERT, (s, course, 50, at))
                 for s in batch[:WARMUP]:
-                    reader.execute(
-                        ANSWER,
-                        {"token": tokens[v][s], "student": s, "weeks": WEEKS, "end": end, "min_class": MIN_CLASS},
-                    ).fetchall()
-                for s in batch:
+                    reader_params = {"token": tokens[v][s], "student": s, "weeks": WEEKS, "end": end}
+                    readers[v].execute(ANSWER, reader_params | {"min_class": MIN_CLASS}).fetchall()
+            # One statement a side in turn, the first side alternating: a change of the machine's load
+            # (other processes, a checkpoint) falls on both sides alike.
+            rng = random.Random(r)
+            for n, s in enumerate(mine[:-WARMUP]):
+                values = (
+                    s,
+                    course,
+                    round(rng.uniform(0, 100), 2),
+                    datetime(week.year, week.month, week.day, 12, tzinfo=UTC),
+                )
+                for v in sides if n % 2 == 0 else sides[::-1]:
+                    t0 = time.perf_counter_ns()
+                    conns[v].execute(INSERT, values)
+                    inserts[v].append((time.perf_counter_ns() - t0) / 1000)
+            for n, s in enumerate(batch):
+                for v in sides if n % 2 == 0 else sides[::-1]:
                     params = {"token": tokens[v][s], "student": s, "weeks": WEEKS, "end": end, "min_class": MIN_CLASS}
                     t0 = time.perf_counter_ns()
-                    answers[v][s] = reader.execute(ANSWER, params).fetchone()[0]
+                    answers[v][s] = readers[v].execute(ANSWER, params).fetchone()[0]
                     reads[v].append((time.perf_counter_ns() - t0) / 1e6)
-                for s in mine[:SERVER_SIDE]:
-                    at = datetime(week.year, week.month, week.day, 13, tzinfo=UTC)
-                    server[(v, "insert")].append(1000 * execution_ms(conn, INSERT, (s, course, 50, at)))
-                for s in batch[:SERVER_SIDE]:
+            for n, s in enumerate(mine[:SERVER_SIDE]):
+                at = datetime(week.year, week.month, week.day, 13, tzinfo=UTC)
+                for v in sides if n % 2 == 0 else sides[::-1]:
+                    server[(v, "insert")].append(1000 * execution_ms(conns[v], INSERT, (s, course, 50, at)))
+            for n, s in enumerate(batch[:SERVER_SIDE]):
+                for v in sides if n % 2 == 0 else sides[::-1]:
                     params = {"token": tokens[v][s], "student": s, "weeks": WEEKS, "end": end, "min_class": MIN_CLASS}
-                    server[(v, "answer")].append(execution_ms(reader, ANSWER, params))
-                log(
-                    f"pieces round {r + 1}/{rounds} {v}: insert p50 {percentile(inserts[v][-len(mine) + WARMUP :], 50):.0f} µs,"
-                    f" answer p50 {percentile(reads[v][-len(batch) :], 50):.3f} ms"
+                    server[(v, "answer")].append(execution_ms(readers[v], ANSWER, params))
+            log(
+                f"pieces round {r + 1}/{rounds}: "
+                + "; ".join(
+                    f"{v} insert p50 {percentile(inserts[v][-per_round:], 50):.0f} µs,"
+                    f" server {percentile(server[(v, 'insert')][-SERVER_SIDE:], 50):.0f} µs,"
+                    f" answer p50 {percentile(reads[v][-len(batch) :], 50):.3f} ms,"
+                    f" server {percentile(server[(v, 'answer')][-SERVER_SIDE:], 50):.3f} ms"
+                    for v in (BEFORE, AFTER)
                 )
+            )
         same_answers = sum(answers[BEFORE][s] == answers[AFTER][s] for s in students)
         same_weeks = (
             conns[BEFORE]
             .execute(
-                "select md5(string_agg(t::text, ',' order by student_profile_id, week_start_date))"
+                "select md5(string_agg((t.student_profile_id, t.week_start_date, t.year, t.week_number, t.quiz_sum, t.quiz_count,"
+                " t.assignment_sum, t.assignment_count, t.quiz_average, t.assignment_average, t.overall_average)::text,"
+                " ',' order by t.student_profile_id, t.week_start_date))"
                 "  from student_weekly_performance t where student_profile_id = any(%s)",
                 (writers[BEFORE],),
             )
             .fetchone()[0]
             == conns[AFTER]
             .execute(
-                "select md5(string_agg(t::text, ',' order by student_profile_id, week_start_date))"
+                "select md5(string_agg((t.student_profile_id, t.week_start_date, t.year, t.week_number, t.quiz_sum, t.quiz_count,"
+                " t.assignment_sum, t.assignment_count, t.quiz_average, t.assignment_average, t.overall_average)::text,"
+                " ',' order by t.student_profile_id, t.week_start_date))"
                 "  from student_weekly_performance t where student_profile_id = any(%s)",
                 (writers[AFTER],),
             )

@@ -229,20 +229,6 @@ CREATE FUNCTION public.assignment_submission_score_change(p_submission public.as
 COMMENT ON FUNCTION public.assignment_submission_score_change(p_submission public.assignment_submission, p_sign integer) IS 'The one place that says what an assignment counts for: percentage when is_graded, at coalesce(graded_at, submitted_at).';
 
 --
--- Name: check_alert_arguments(date, date, numeric, integer, integer); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.check_alert_arguments(p_from date, p_to date, p_drop_points numeric, p_min_scores integer, p_baseline_weeks integer) RETURNS void
-    LANGUAGE plpgsql IMMUTABLE
-    AS $$ /* body: db/functions/600_weekly_trend_alerts.sql */ $$;
-
---
--- Name: FUNCTION check_alert_arguments(p_from date, p_to date, p_drop_points numeric, p_min_scores integer, p_baseline_weeks integer); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public.check_alert_arguments(p_from date, p_to date, p_drop_points numeric, p_min_scores integer, p_baseline_weeks integer) IS 'Raises invalid_parameter_value unless p_from <= p_to and the thresholds of weekly_trend_alerts() are positive.';
-
---
 -- Name: check_course_weekly_performance(bigint); Type: FUNCTION; Schema: public; Owner: -
 --
 

@@ -40,7 +40,6 @@ def downgrade() -> None:
     op.execute("drop function lock_changed_students(score_change[], boolean)")
     op.execute("drop function alert_week_is_low(integer, numeric, numeric, numeric, integer)")
     op.execute("drop function alert_week_is_good(integer, numeric, numeric, numeric, integer)")
-    op.execute("drop function check_alert_arguments(date, date, numeric, integer, integer)")
     op.execute("drop function alert_scored_weeks(bigint, date)")
     op.execute("drop function guardian_children_json(bigint)")
     op.execute("drop function student_courses_json(bigint, date, integer, integer)")
