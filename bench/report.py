@@ -130,15 +130,29 @@ def write_report(
         '`make bench BENCH_ARGS="..."` runs the same with the arguments after `bench.run`.',
         "",
     ]
-    kept = kept_section(path, PREPARED_SECTION)
-    if kept:  # measured by bench/prepared.py, not by this run: carried over, before the machine
-        at = lines.index("## Machine")
-        lines[at:at] = [*kept, ""]
+    for title in (PREPARED_SECTION, PIECES_SECTION):
+        if title in (f"## {s.title}" for s in sections):
+            continue
+        kept = kept_section(path, title)
+        if kept:  # measured by bench/prepared.py or an earlier run, not by this one: carried over
+            at = lines.index("## Machine")
+            lines[at:at] = [*kept, ""]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
 
 
 PREPARED_SECTION = "## Prepared statements"
+PIECES_SECTION = "## Named pieces: the SQL splits before and after"
+
+
+def section_lines(section: Section, args, command: str) -> list[str]:
+    """One section on its own (a run of that section alone), with the scale and command it ran with."""
+    lines = [f"## {section.title}", ""]
+    if section.skipped:
+        return [*lines, section.skipped]
+    lines += [*section.what, "", *markdown_table(section.header, section.rows), ""]
+    lines += [*section.notes, "", f"Run at --students {args.students:,}: `{command}`."]
+    return lines
 
 
 def kept_section(path: Path, title: str) -> list[str]:

@@ -1,6 +1,6 @@
 """Benchmarks at school-district scale: ours against no triggers and the seed's design, with targets.
 
-    python -m bench.run [--students 20000] [--only write,bulk,read,http,rebuild,oneroster]
+    python -m bench.run [--students 20000] [--only write,bulk,read,http,rebuild,oneroster,pieces]
                         [--database-url URL] [--reuse] [--output docs/benchmarks.md]
 
 Generates a synthetic district (bench/district.py) and loads it by COPY with
@@ -11,7 +11,9 @@ our triggers on, then measures, each section on one server in one run:
 - rebuild: refresh_weekly_performance() vs a bare GROUP BY, one student's refresh, bytes on disk;
 - write: single-row, 500-row and 8-writer INSERTs with our triggers, without, and with the seed's;
 - bulk: a --bulk-rows INSERT ... SELECT with each variant, in a database of its own;
-- oneroster: the district as OneRoster CSV through `weekly-trends import oneroster`, in a database of its own.
+- oneroster: the district as OneRoster CSV through `weekly-trends import oneroster`, in a database of its own;
+- pieces: single-row INSERT and the parents' answer with issue 23's SQL splits against the functions before
+  them, in two copies of the district (`--only pieces` alone rewrites only that section of the report).
 
 Prints the tables and overwrites docs/benchmarks.md (or --output).
 """
@@ -49,7 +51,7 @@ from .common import (
 DISTRICT_DB = "bench_district"
 BULK_DB = "bench_bulk"
 ONEROSTER_DB = "bench_oneroster"
-SECTIONS = ("read", "http", "rebuild", "write", "bulk", "oneroster")
+SECTIONS = ("read", "http", "rebuild", "write", "bulk", "oneroster", "pieces")
 SMALL_BELOW = 10_000  # fewer students: shorter durations and samples (the "small mode")
 
 
@@ -252,7 +254,7 @@ def command_line(argv: list[str]) -> str:
 
 
 def run(args: argparse.Namespace, admin_url: str) -> int:
-    from .report import print_sections, write_report
+    from .report import print_sections, replace_section, write_report
 
     started = datetime.now(UTC)
     clock = time.perf_counter()
@@ -283,6 +285,13 @@ def run(args: argparse.Namespace, admin_url: str) -> int:
             course = admin.execute("select max(id) from course").fetchone()[0]
             sections.append(run_write(admin, url, args, week, course))
             use_variant(admin, OURS)
+    if "pieces" in args.sections:
+        from .pieces import run_pieces
+
+        with psycopg.connect(url) as conn:
+            course = conn.execute("select max(id) from course").fetchone()[0]
+        week = end - timedelta(days=end.weekday()) + timedelta(weeks=1)
+        sections.append(run_pieces(admin_url, DISTRICT_DB, args, end, week, course))
     if "bulk" in args.sections:
         from .bulk import run_bulk
 
@@ -305,7 +314,15 @@ def run(args: argparse.Namespace, admin_url: str) -> int:
     elapsed = time.perf_counter() - clock
     machine["load average at the start"] = " ".join(f"{x:.2f}" for x in load_average)
     print_sections(sections)
-    write_report(args.output, args, sections, loaded, machine, command_line(sys.argv[1:]), started, elapsed)
+    if args.sections == ["pieces"]:
+        # Alone, it rewrites its own section of the report and keeps the rest.
+        from .report import section_lines
+
+        replace_section(
+            args.output, f"## {sections[0].title}", section_lines(sections[0], args, command_line(sys.argv[1:]))
+        )
+    else:
+        write_report(args.output, args, sections, loaded, machine, command_line(sys.argv[1:]), started, elapsed)
     print(f"\nWrote {args.output} ({elapsed / 60:.1f} min).")
     return 0
 

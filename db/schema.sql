@@ -43,6 +43,25 @@ CREATE TYPE public.score_change AS (
 COMMENT ON TYPE public.score_change IS 'A score entering (+1) or leaving (-1) the weekly aggregates; counted_at or score null means it does not count.';
 
 --
+-- Name: week_delta; Type: TYPE; Schema: public; Owner: -
+--
+
+CREATE TYPE public.week_delta AS (
+	student_profile_id bigint,
+	week_start_date date,
+	quiz_sum numeric,
+	quiz_count integer,
+	assignment_sum numeric,
+	assignment_count integer
+);
+
+--
+-- Name: TYPE week_delta; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TYPE public.week_delta IS 'Net change of one student''s sums and counts in one ISO week: what apply_weekly_deltas() adds to student_weekly_performance.';
+
+--
 -- Name: advance_id_sequence(regclass, bigint); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -56,6 +75,48 @@ CREATE FUNCTION public.advance_id_sequence(p_table regclass, p_id bigint) RETURN
 --
 
 COMMENT ON FUNCTION public.advance_id_sequence(p_table regclass, p_id bigint) IS 'Moves the id sequence of a writers'' table (student_profile, guardian, course, quiz_attempt, assignment_submission) past p_id when p_id is at or above its next value, never backwards; a writer''s explicit id then never collides with an id the database gives later.';
+
+--
+-- Name: alert_scored_weeks(bigint, date); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.alert_scored_weeks(p_student bigint, p_to date) RETURNS TABLE(mondays date[], counts integer[], averages numeric[])
+    LANGUAGE sql STABLE
+    AS $$ /* body: db/functions/600_weekly_trend_alerts.sql */ $$;
+
+--
+-- Name: FUNCTION alert_scored_weeks(p_student bigint, p_to date); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.alert_scored_weeks(p_student bigint, p_to date) IS 'The weeks with scores of one student up to p_to, oldest first: their Mondays, score counts and overall averages as three arrays (weekly_trend_alerts() walks them).';
+
+--
+-- Name: alert_week_is_good(integer, numeric, numeric, numeric, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.alert_week_is_good(p_scores integer, p_average numeric, p_baseline numeric, p_drop_points numeric, p_min_scores integer) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ /* body: db/functions/600_weekly_trend_alerts.sql */ $$;
+
+--
+-- Name: FUNCTION alert_week_is_good(p_scores integer, p_average numeric, p_baseline numeric, p_drop_points numeric, p_min_scores integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.alert_week_is_good(p_scores integer, p_average numeric, p_baseline numeric, p_drop_points numeric, p_min_scores integer) IS 'The alert rule''s good(W, B): a week with at least p_min_scores scores whose average is within p_drop_points/2 of the baseline p_baseline.';
+
+--
+-- Name: alert_week_is_low(integer, numeric, numeric, numeric, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.alert_week_is_low(p_scores integer, p_average numeric, p_baseline numeric, p_drop_points numeric, p_min_scores integer) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ /* body: db/functions/600_weekly_trend_alerts.sql */ $$;
+
+--
+-- Name: FUNCTION alert_week_is_low(p_scores integer, p_average numeric, p_baseline numeric, p_drop_points numeric, p_min_scores integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.alert_week_is_low(p_scores integer, p_average numeric, p_baseline numeric, p_drop_points numeric, p_min_scores integer) IS 'The alert rule''s low(W, B): a week with at least p_min_scores scores whose average is at least p_drop_points below the baseline p_baseline.';
 
 --
 -- Name: app_guardian_id(); Type: FUNCTION; Schema: public; Owner: -
@@ -100,20 +161,20 @@ CREATE FUNCTION public.app_staff_member_id() RETURNS bigint
 COMMENT ON FUNCTION public.app_staff_member_id() IS 'The staff member of the current request (transaction-local setting app.staff_member_id), null when unset.';
 
 --
--- Name: apply_weekly_deltas(public.course_week_delta[], boolean); Type: FUNCTION; Schema: public; Owner: -
+-- Name: apply_weekly_deltas(public.week_delta[], boolean); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.apply_weekly_deltas(p_deltas public.course_week_delta[], p_may_empty boolean) RETURNS bigint
+CREATE FUNCTION public.apply_weekly_deltas(p_deltas public.week_delta[], p_may_empty boolean) RETURNS bigint
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'public'
     SET plan_cache_mode TO 'force_generic_plan'
     AS $$ /* body: db/functions/210_source_triggers.sql */ $$;
 
 --
--- Name: FUNCTION apply_weekly_deltas(p_deltas public.course_week_delta[], p_may_empty boolean); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION apply_weekly_deltas(p_deltas public.week_delta[], p_may_empty boolean); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.apply_weekly_deltas(p_deltas public.course_week_delta[], p_may_empty boolean) IS 'Adds each (student, week) delta to student_weekly_performance, rewriting year, week_number and the averages from the exact sums. With p_may_empty (UPDATE, DELETE, rebuilds) deletes weeks left without scores and raises on a negative count; INSERTs skip that check. The only writer of that table; returns the rows written.';
+COMMENT ON FUNCTION public.apply_weekly_deltas(p_deltas public.week_delta[], p_may_empty boolean) IS 'Adds each (student, week) delta to student_weekly_performance, rewriting year, week_number and the averages from the exact sums. With p_may_empty (UPDATE, DELETE, rebuilds) deletes weeks left without scores and raises on a negative count; INSERTs skip that check. The only writer of that table; returns the rows written.';
 
 --
 -- Name: assert_read_committed(text); Type: FUNCTION; Schema: public; Owner: -
@@ -168,34 +229,19 @@ CREATE FUNCTION public.assignment_submission_score_change(p_submission public.as
 COMMENT ON FUNCTION public.assignment_submission_score_change(p_submission public.assignment_submission, p_sign integer) IS 'The one place that says what an assignment counts for: percentage when is_graded, at coalesce(graded_at, submitted_at).';
 
 --
--- Name: check_class_view(interval); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.check_class_view(p_max_age interval DEFAULT '36:00:00'::interval) RETURNS TABLE(problem text, detail text)
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$ /* body: db/functions/300_refresh_and_check.sql */ $$;
-
---
--- Name: FUNCTION check_class_view(p_max_age interval); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public.check_class_view(p_max_age interval) IS 'One row per problem of the class view course_weekly_performance: unpopulated (parents see no class averages until it is refreshed), or stale (not refreshed within p_max_age, default 36 hours: a missed nightly refresh). No row: fine. Repair: select refresh_course_weekly_performance().';
-
---
 -- Name: check_course_weekly_performance(bigint); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.check_course_weekly_performance(p_student_profile_id bigint DEFAULT NULL::bigint) RETURNS TABLE(student_profile_id bigint, course_id bigint, week_start_date date, stored jsonb, expected jsonb)
-    LANGUAGE sql STABLE SECURITY DEFINER
+CREATE FUNCTION public.check_course_weekly_performance(p_course_id bigint DEFAULT NULL::bigint) RETURNS TABLE(course_id bigint, year integer, week_number integer, week_start_date date, stored jsonb, expected jsonb)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public'
     AS $$ /* body: db/functions/300_refresh_and_check.sql */ $$;
 
 --
--- Name: FUNCTION check_course_weekly_performance(p_student_profile_id bigint); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION check_course_weekly_performance(p_course_id bigint); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.check_course_weekly_performance(p_student_profile_id bigint) IS 'Always empty since revision 0006: per-course weeks are no longer stored (they are computed from the source rows when read), so they cannot drift. Kept for callers; check_weekly_performance() checks what is stored.';
+COMMENT ON FUNCTION public.check_course_weekly_performance(p_course_id bigint) IS 'One row per class week (of one course, or all) where the class view course_weekly_performance differs from what its own query gives from the source rows now (stored or expected null: the week is missing or should not exist). Rows are expected between refreshes: the view is refreshed, not maintained; none right after refresh_course_weekly_performance().';
 
 --
 -- Name: check_weekly_performance(bigint); Type: FUNCTION; Schema: public; Owner: -
@@ -211,21 +257,6 @@ CREATE FUNCTION public.check_weekly_performance(p_student_profile_id bigint DEFA
 --
 
 COMMENT ON FUNCTION public.check_weekly_performance(p_student_profile_id bigint) IS 'One row per student week whose stored figures differ from a recomputation from the source rows (stored or expected null: the row is missing or should not exist). No row: consistent.';
-
---
--- Name: class_view_populated(); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.class_view_populated() RETURNS boolean
-    LANGUAGE sql STABLE PARALLEL SAFE
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$ /* body: db/functions/430_weekly_trend_json.sql */ $$;
-
---
--- Name: FUNCTION class_view_populated(); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public.class_view_populated() IS 'Whether the class view course_weekly_performance is populated (false after a restore that could not refresh it, until refresh_course_weekly_performance() runs): the parents'' page then says class averages are not yet available.';
 
 --
 -- Name: counted_scores(bigint, date, date); Type: FUNCTION; Schema: public; Owner: -
@@ -259,7 +290,7 @@ COMMENT ON FUNCTION public.expected_course_weeks(p_student_profile_id bigint, p_
 -- Name: expected_weeks(bigint, date); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.expected_weeks(p_student_profile_id bigint DEFAULT NULL::bigint, p_since date DEFAULT NULL::date) RETURNS SETOF public.course_week_delta
+CREATE FUNCTION public.expected_weeks(p_student_profile_id bigint DEFAULT NULL::bigint, p_since date DEFAULT NULL::date) RETURNS SETOF public.week_delta
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$ /* body: db/functions/300_refresh_and_check.sql */ $$;
 
@@ -267,7 +298,7 @@ CREATE FUNCTION public.expected_weeks(p_student_profile_id bigint DEFAULT NULL::
 -- Name: FUNCTION expected_weeks(p_student_profile_id bigint, p_since date); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.expected_weeks(p_student_profile_id bigint, p_since date) IS 'Sums and counts per student and ISO week (course_id null), computed from the source rows: what student_weekly_performance must hold.';
+COMMENT ON FUNCTION public.expected_weeks(p_student_profile_id bigint, p_since date) IS 'Sums and counts per student and ISO week, computed from the source rows: what student_weekly_performance must hold.';
 
 --
 -- Name: find_guardian_token(bytea, bigint); Type: FUNCTION; Schema: public; Owner: -
@@ -285,18 +316,18 @@ CREATE FUNCTION public.find_guardian_token(p_token_hash bytea, p_token_id bigint
 COMMENT ON FUNCTION public.find_guardian_token(p_token_hash bytea, p_token_id bigint) IS 'The unexpired, unrevoked guardian token with this sha256 (or this row id, for a session), and its guardian. The app''s role cannot read other guardians'' tokens, so it authenticates through this.';
 
 --
--- Name: guardian_weekly_digest(bigint); Type: FUNCTION; Schema: public; Owner: -
+-- Name: guardian_children_json(bigint); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.guardian_weekly_digest(p_guardian_id bigint) RETURNS boolean
+CREATE FUNCTION public.guardian_children_json(p_guardian_id bigint) RETURNS TABLE(children jsonb)
     LANGUAGE sql STABLE
-    AS $$ /* body: db/functions/610_mail.sql */ $$;
+    AS $$ /* body: db/functions/430_weekly_trend_json.sql */ $$;
 
 --
--- Name: FUNCTION guardian_weekly_digest(p_guardian_id bigint); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION guardian_children_json(p_guardian_id bigint); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.guardian_weekly_digest(p_guardian_id bigint) IS 'Whether the guardian receives the weekly digest: on unless they turned it off (no guardian_mail_preference row: on). The one statement of that default: my_weekly_digest() and the digest job (web/mail/digest.py) ask it.';
+COMMENT ON FUNCTION public.guardian_children_json(p_guardian_id bigint) IS 'The children linked to the guardian p_guardian_id (as the caller may read them), as a JSON array of {id, display_name} by name: the parents'' page''s list.';
 
 --
 -- Name: issue_guardian_token(bigint, interval); Type: FUNCTION; Schema: public; Owner: -
@@ -342,7 +373,7 @@ CREATE FUNCTION public.linked_class_weeks(p_student_profile_id bigint, p_course_
 -- Name: FUNCTION linked_class_weeks(p_student_profile_id bigint, p_course_ids bigint[], p_from date, p_until date, p_min_students integer); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.linked_class_weeks(p_student_profile_id bigint, p_course_ids bigint[], p_from date, p_until date, p_min_students integer) IS 'The class view''s weeks from p_from''s to p_until''s of the courses in p_course_ids that the student has scores in; nothing unless the request''s guardian (app.guardian_id) is linked to the student, nor while the view is unpopulated (class_view_populated()). class_average is null where student_count is below p_min_students, or below 5 whatever p_min_students says.';
+COMMENT ON FUNCTION public.linked_class_weeks(p_student_profile_id bigint, p_course_ids bigint[], p_from date, p_until date, p_min_students integer) IS 'The class view''s weeks from p_from''s to p_until''s of the courses in p_course_ids that the student has scores in; nothing unless the request''s guardian (app.guardian_id) is linked to the student. class_average is null where student_count is below p_min_students, or below 5 whatever p_min_students says.';
 
 --
 -- Name: linked_course_weeks(bigint, date, date); Type: FUNCTION; Schema: public; Owner: -
@@ -373,6 +404,21 @@ CREATE FUNCTION public.local_iso_week_start(p_instant timestamp with time zone, 
 --
 
 COMMENT ON FUNCTION public.local_iso_week_start(p_instant timestamp with time zone, p_time_zone text) IS 'Monday of the ISO week that holds p_instant in the time zone p_time_zone (IANA name).';
+
+--
+-- Name: lock_changed_students(public.score_change[], boolean); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.lock_changed_students(p_changes public.score_change[], p_share boolean) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/210_source_triggers.sql */ $$;
+
+--
+-- Name: FUNCTION lock_changed_students(p_changes public.score_change[], p_share boolean); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.lock_changed_students(p_changes public.score_change[], p_share boolean) IS 'Locks the students of p_changes in id order, FOR KEY SHARE (or FOR SHARE with p_share), against a concurrent time-zone change or rebuild. For the source tables'' trigger.';
 
 --
 -- Name: log_access(bigint, text); Type: FUNCTION; Schema: public; Owner: -
@@ -561,7 +607,7 @@ CREATE FUNCTION public.refresh_course_weekly_performance() RETURNS void
 -- Name: FUNCTION refresh_course_weekly_performance(); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.refresh_course_weekly_performance() IS 'Refreshes the class view course_weekly_performance without blocking its readers (an unpopulated view, after a restore, is filled the plain way) and records the time in class_view_refresh. Nightly from pg_cron; also called by refresh_weekly_performance().';
+COMMENT ON FUNCTION public.refresh_course_weekly_performance() IS 'Refreshes the class view course_weekly_performance without blocking its readers. Nightly from pg_cron; also called by refresh_weekly_performance().';
 
 --
 -- Name: refresh_weekly_performance(bigint, date, boolean); Type: FUNCTION; Schema: public; Owner: -
@@ -592,6 +638,20 @@ CREATE FUNCTION public.revoke_guardian_tokens(p_guardian_id bigint) RETURNS inte
 --
 
 COMMENT ON FUNCTION public.revoke_guardian_tokens(p_guardian_id bigint) IS 'Revokes every live token of a guardian (and so every session opened with one, from the next request on). Returns how many were revoked.';
+
+--
+-- Name: score_change_delta(public.score_change, date); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.score_change_delta(p_change public.score_change, p_week_start_date date) RETURNS public.week_delta
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ /* body: db/functions/210_source_triggers.sql */ $$;
+
+--
+-- Name: FUNCTION score_change_delta(p_change public.score_change, p_week_start_date date); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.score_change_delta(p_change public.score_change, p_week_start_date date) IS 'One score change as the delta it makes to the week starting p_week_start_date.';
 
 --
 -- Name: set_guardian_language(text); Type: FUNCTION; Schema: public; Owner: -
@@ -697,6 +757,20 @@ CREATE FUNCTION public.staff_revoke_unsent_guardian_token(p_student_id bigint, p
 --
 
 COMMENT ON FUNCTION public.staff_revoke_unsent_guardian_token(p_student_id bigint, p_guardian_id bigint, p_token_hash bytea) IS 'Revokes the one token (by sha256) that staff_issue_guardian_token() issued for a sign-in link the mail server then refused, for the staff member of the request (app.staff_member_id). True when it was live.';
+
+--
+-- Name: student_courses_json(bigint, date, integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer) RETURNS TABLE(courses json)
+    LANGUAGE sql STABLE
+    AS $$ /* body: db/functions/430_weekly_trend_json.sql */ $$;
+
+--
+-- Name: FUNCTION student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer) IS 'The courses of the weekly-trend answer: a JSON array, by name, of the student''s courses with scores in the p_weeks ISO weeks from the Monday p_first, each with every week (week_json() with the class average, hidden under p_min_students students).';
 
 --
 -- Name: student_weekly_stats(bigint, date, integer, numeric, integer); Type: FUNCTION; Schema: public; Owner: -
@@ -902,6 +976,20 @@ CREATE FUNCTION public.weekly_average(p_sum numeric, p_count integer) RETURNS nu
 COMMENT ON FUNCTION public.weekly_average(p_sum numeric, p_count integer) IS 'The mean of p_count scores summing to p_sum, to 2 decimals, rounded half away from zero; null when there are none.';
 
 --
+-- Name: weekly_deltas(public.score_change[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.weekly_deltas(p_changes public.score_change[]) RETURNS TABLE(deltas public.week_delta[])
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$ /* body: db/functions/210_source_triggers.sql */ $$;
+
+--
+-- Name: FUNCTION weekly_deltas(p_changes public.score_change[]); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.weekly_deltas(p_changes public.score_change[]) IS 'The net delta of p_changes per (student, ISO week in the student''s time zone), sorted by (student, week); none for weeks whose changes cancel out. Null when there is none.';
+
+--
 -- Name: weekly_figures_json(numeric, integer, numeric, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -933,7 +1021,7 @@ COMMENT ON FUNCTION public.weekly_figures_json(p_quiz_sum numeric, p_quiz_count 
 -- Name: weekly_row_differences(bigint, date); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.weekly_row_differences(p_student_profile_id bigint, p_since date) RETURNS SETOF public.course_week_delta
+CREATE FUNCTION public.weekly_row_differences(p_student_profile_id bigint, p_since date) RETURNS SETOF public.week_delta
     LANGUAGE plpgsql STABLE
     SET search_path TO 'pg_catalog', 'public'
     SET plan_cache_mode TO 'force_generic_plan'
@@ -943,7 +1031,7 @@ CREATE FUNCTION public.weekly_row_differences(p_student_profile_id bigint, p_sin
 -- Name: FUNCTION weekly_row_differences(p_student_profile_id bigint, p_since date); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.weekly_row_differences(p_student_profile_id bigint, p_since date) IS 'The weekly rows of one student (null: all) from week p_since on (null: all weeks) that differ from expected_weeks(), each as the delta from what is stored to what the source rows give (course_id null). No row: exact.';
+COMMENT ON FUNCTION public.weekly_row_differences(p_student_profile_id bigint, p_since date) IS 'The weekly rows of one student (null: all) from week p_since on (null: all weeks) that differ from expected_weeks(), each as the delta from what is stored to what the source rows give. No row: exact.';
 
 --
 -- Name: weekly_trend_alerts(bigint, date, date, numeric, integer, integer); Type: FUNCTION; Schema: public; Owner: -
@@ -960,6 +1048,20 @@ CREATE FUNCTION public.weekly_trend_alerts(p_student bigint, p_from date, p_to d
 COMMENT ON FUNCTION public.weekly_trend_alerts(p_student bigint, p_from date, p_to date, p_drop_points numeric, p_min_scores integer, p_baseline_weeks integer) IS 'Per ISO week from p_from''s to p_to''s: ''declining'' (a sustained decline: two consecutive weeks each with at least p_min_scores scores, overall average at least p_drop_points below the mean of the p_baseline_weeks weeks with scores before the first), ''back_on_track'' (after a decline, two consecutive such weeks back within p_drop_points/2 of that baseline), else null. The alert rule''s one home; see docs/mail.md.';
 
 --
+-- Name: weekly_trend_answer_json(bigint, integer, json, integer, text, json, json); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.weekly_trend_answer_json(p_student_profile_id bigint, p_weeks integer, p_weekly_trend json, p_weeks_with_data integer, p_last_updated text, p_trend json, p_courses json) RETURNS json
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$ /* body: db/functions/430_weekly_trend_json.sql */ $$;
+
+--
+-- Name: FUNCTION weekly_trend_answer_json(p_student_profile_id bigint, p_weeks integer, p_weekly_trend json, p_weeks_with_data integer, p_last_updated text, p_trend json, p_courses json); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.weekly_trend_answer_json(p_student_profile_id bigint, p_weeks integer, p_weekly_trend json, p_weeks_with_data integer, p_last_updated text, p_trend json, p_courses json) IS 'The weekly-trend answer''s JSON body from its parts: student_id, weekly_stats (weekly_trend, total_weeks, weeks_with_data, last_updated, trend, courses) and, again at the top level, weeks_with_data, last_updated, trend and courses.';
+
+--
 -- Name: weekly_trend_json(bytea, bigint, bigint, integer, date, integer, text, boolean, boolean, numeric, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -973,7 +1075,7 @@ CREATE FUNCTION public.weekly_trend_json(p_token_hash bytea, p_token_id bigint, 
 -- Name: FUNCTION weekly_trend_json(p_token_hash bytea, p_token_id bigint, p_student_profile_id bigint, p_weeks integer, p_end date, p_min_students integer, p_endpoint text, p_log boolean, p_page boolean, p_alert_drop_points numeric, p_alert_min_scores integer); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.weekly_trend_json(p_token_hash bytea, p_token_id bigint, p_student_profile_id bigint, p_weeks integer, p_end date, p_min_students integer, p_endpoint text, p_log boolean, p_page boolean, p_alert_drop_points numeric, p_alert_min_scores integer) IS 'The weekly-trend answer in one call, as the reader role: status 401 (no live token with this sha256 or row id), 404 (the student is not linked to the token''s guardian, or unknown) or 200 with answer, the JSON body; reader_id is the guardian. Writes the access-log entry (endpoint p_endpoint) unless p_log is false (a read replica: the caller writes it on the primary). p_page adds the guardian''s children, the student and whether class averages are available (the parents'' page); a null student then means the first child. Each week carries its sustained-decline alert (weekly_trend_alerts() with p_alert_drop_points and p_alert_min_scores).';
+COMMENT ON FUNCTION public.weekly_trend_json(p_token_hash bytea, p_token_id bigint, p_student_profile_id bigint, p_weeks integer, p_end date, p_min_students integer, p_endpoint text, p_log boolean, p_page boolean, p_alert_drop_points numeric, p_alert_min_scores integer) IS 'The weekly-trend answer in one call, as the reader role: status 401 (no live token with this sha256 or row id), 404 (the student is not linked to the token''s guardian, or unknown) or 200 with answer, the JSON body; reader_id is the guardian. Writes the access-log entry (endpoint p_endpoint) unless p_log is false (a read replica: the caller writes it on the primary). p_page adds the guardian''s children and the student (the parents'' page); a null student then means the first child. Each week carries its sustained-decline alert (weekly_trend_alerts() with p_alert_drop_points and p_alert_min_scores).';
 
 --
 -- Name: access_log; Type: TABLE; Schema: public; Owner: -
@@ -1031,34 +1133,6 @@ ALTER TABLE public.assignment_submission ALTER COLUMN id ADD GENERATED BY DEFAUL
     NO MAXVALUE
     CACHE 1
 );
-
---
--- Name: class_view_refresh; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.class_view_refresh (
-    only_row boolean DEFAULT true NOT NULL,
-    refreshed_at timestamp with time zone NOT NULL,
-    CONSTRAINT class_view_refresh_one_row CHECK (only_row)
-);
-
---
--- Name: TABLE class_view_refresh; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.class_view_refresh IS 'One row: when refresh_course_weekly_performance() last refreshed the class view course_weekly_performance (check_class_view() reads it).';
-
---
--- Name: COLUMN class_view_refresh.only_row; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.class_view_refresh.only_row IS 'Always true: the table holds one row.';
-
---
--- Name: COLUMN class_view_refresh.refreshed_at; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.class_view_refresh.refreshed_at IS 'When the class view was last refreshed (or rebuilt by a migration).';
 
 --
 -- Name: course; Type: TABLE; Schema: public; Owner: -
@@ -1560,13 +1634,6 @@ ALTER TABLE ONLY public.alembic_version
 
 ALTER TABLE ONLY public.assignment_submission
     ADD CONSTRAINT assignment_submission_pkey PRIMARY KEY (id);
-
---
--- Name: class_view_refresh class_view_refresh_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.class_view_refresh
-    ADD CONSTRAINT class_view_refresh_pkey PRIMARY KEY (only_row);
 
 --
 -- Name: course course_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -2229,35 +2296,30 @@ GRANT USAGE ON SCHEMA public TO weekly_trends_staff;
 REVOKE ALL ON FUNCTION public.advance_id_sequence(p_table regclass, p_id bigint) FROM PUBLIC;
 
 --
--- Name: FUNCTION apply_weekly_deltas(p_deltas public.course_week_delta[], p_may_empty boolean); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION alert_scored_weeks(p_student bigint, p_to date); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.apply_weekly_deltas(p_deltas public.course_week_delta[], p_may_empty boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION public.alert_scored_weeks(p_student bigint, p_to date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.alert_scored_weeks(p_student bigint, p_to date) TO weekly_trends_reader;
+GRANT ALL ON FUNCTION public.alert_scored_weeks(p_student bigint, p_to date) TO weekly_trends_staff;
 
 --
--- Name: FUNCTION check_class_view(p_max_age interval); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION apply_weekly_deltas(p_deltas public.week_delta[], p_may_empty boolean); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.check_class_view(p_max_age interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION public.apply_weekly_deltas(p_deltas public.week_delta[], p_may_empty boolean) FROM PUBLIC;
 
 --
--- Name: FUNCTION check_course_weekly_performance(p_student_profile_id bigint); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION check_course_weekly_performance(p_course_id bigint); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.check_course_weekly_performance(p_student_profile_id bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION public.check_course_weekly_performance(p_course_id bigint) FROM PUBLIC;
 
 --
 -- Name: FUNCTION check_weekly_performance(p_student_profile_id bigint); Type: ACL; Schema: public; Owner: -
 --
 
 REVOKE ALL ON FUNCTION public.check_weekly_performance(p_student_profile_id bigint) FROM PUBLIC;
-
---
--- Name: FUNCTION class_view_populated(); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.class_view_populated() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.class_view_populated() TO weekly_trends_reader;
 
 --
 -- Name: FUNCTION counted_scores(p_student_profile_id bigint, p_since date, p_until date); Type: ACL; Schema: public; Owner: -
@@ -2285,10 +2347,11 @@ REVOKE ALL ON FUNCTION public.find_guardian_token(p_token_hash bytea, p_token_id
 GRANT ALL ON FUNCTION public.find_guardian_token(p_token_hash bytea, p_token_id bigint) TO weekly_trends_reader;
 
 --
--- Name: FUNCTION guardian_weekly_digest(p_guardian_id bigint); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION guardian_children_json(p_guardian_id bigint); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.guardian_weekly_digest(p_guardian_id bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION public.guardian_children_json(p_guardian_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.guardian_children_json(p_guardian_id bigint) TO weekly_trends_reader;
 
 --
 -- Name: FUNCTION issue_guardian_token(p_guardian_id bigint, p_ttl interval); Type: ACL; Schema: public; Owner: -
@@ -2315,6 +2378,12 @@ GRANT ALL ON FUNCTION public.linked_class_weeks(p_student_profile_id bigint, p_c
 
 REVOKE ALL ON FUNCTION public.linked_course_weeks(p_student_profile_id bigint, p_from date, p_until date) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.linked_course_weeks(p_student_profile_id bigint, p_from date, p_until date) TO weekly_trends_reader;
+
+--
+-- Name: FUNCTION lock_changed_students(p_changes public.score_change[], p_share boolean); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.lock_changed_students(p_changes public.score_change[], p_share boolean) FROM PUBLIC;
 
 --
 -- Name: FUNCTION log_access(p_student_profile_id bigint, p_endpoint text); Type: ACL; Schema: public; Owner: -
@@ -2418,6 +2487,13 @@ REVOKE ALL ON FUNCTION public.staff_revoke_unsent_guardian_token(p_student_id bi
 GRANT ALL ON FUNCTION public.staff_revoke_unsent_guardian_token(p_student_id bigint, p_guardian_id bigint, p_token_hash bytea) TO weekly_trends_staff;
 
 --
+-- Name: FUNCTION student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer) TO weekly_trends_reader;
+
+--
 -- Name: FUNCTION student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer); Type: ACL; Schema: public; Owner: -
 --
 
@@ -2473,6 +2549,12 @@ GRANT ALL ON FUNCTION public.unsubscribe_weekly_digest(p_token_hash bytea) TO we
 
 REVOKE ALL ON FUNCTION public.week_scores(p_student_profile_id bigint, p_week_start date) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.week_scores(p_student_profile_id bigint, p_week_start date) TO weekly_trends_reader;
+
+--
+-- Name: FUNCTION weekly_deltas(p_changes public.score_change[]); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.weekly_deltas(p_changes public.score_change[]) FROM PUBLIC;
 
 --
 -- Name: FUNCTION weekly_row_differences(p_student_profile_id bigint, p_since date); Type: ACL; Schema: public; Owner: -

@@ -56,6 +56,7 @@ def test_loading_the_district_keeps_the_weekly_rows_exact(conn):
     assert stats.graded_later > 0
     assert conn.execute("select count(*) from student_weekly_performance").fetchone()[0] > 20 * 90
     assert conn.execute("select * from check_weekly_performance()").fetchall() == []
+    conn.execute("select refresh_course_weekly_performance()")  # as bench/run.py does after the load
     assert conn.execute("select * from check_course_weekly_performance()").fetchall() == []
     # The sequences continue after the explicit ids.
     assert add_quiz(conn, 1, 50, datetime(2026, 6, 9, 10, tzinfo=UTC)) == stats.quiz_rows + 1
@@ -157,3 +158,56 @@ def test_report_names_every_target_and_labels_a_small_run(tmp_path):
     assert "| Write path | writers | 0.50× | ≥ 0.75× | **NO**" in text
     assert "wrk is not installed" in text
     assert ".venv/bin/python -m bench.run --students 300" in text
+
+
+def test_pieces_compares_head_with_the_functions_before_the_split():
+    """The before/after section installs real, different texts: the three files as they were whole."""
+    from bench.pieces import SPLIT_FILES, previous_texts
+    from web.ops.embedded import PROJECT_ROOT
+
+    texts = previous_texts()
+    if texts is None:
+        pytest.skip("not a git checkout")
+    for name, text in zip(SPLIT_FILES, texts, strict=True):
+        assert "create or replace function" in text
+        assert text != (PROJECT_ROOT / "db" / "functions" / name).read_text(), name
+    assert "alert_week_is_low" not in texts[2] and "v_average <= v_base - p_drop_points" in texts[2]
+
+
+def test_a_run_without_the_pieces_section_keeps_the_last_one(tmp_path):
+    from bench.report import PIECES_SECTION, replace_section, section_lines
+
+    class Args:
+        students = 300
+
+    path = tmp_path / "benchmarks.md"
+    pieces = Section("pieces", PIECES_SECTION[3:], ["what"], ["measure", "before", "after"], [["x", "1", "1"]])
+    path.write_text("# Benchmarks\n\n## Machine\n\n- CPUs: 2\n")
+    replace_section(path, PIECES_SECTION, section_lines(pieces, Args, "bench.run --only pieces"))
+    assert "| x | 1 | 1 |" in path.read_text()
+    write_report(
+        path,
+        Args,
+        [Section("write", "Write path", ["what"], ["m", "v"], [["y", "2"]])],
+        {
+            "students": 300,
+            "courses": 1,
+            "school_weeks": 1,
+            "quiz_rows": 1,
+            "assignment_rows": 1,
+            "graded_later": 0,
+            "seconds": 1.0,
+            "rows_per_second": 1.0,
+            "seed_index_seconds": 0.1,
+            "weekly_rows": 1,
+            "course_rows": 1,
+            "first_week": "2023-09-04",
+            "last_day": "2026-06-12",
+        },
+        {"CPUs (nproc)": "2"},
+        "bench.run --only write",
+        datetime(2026, 12, 6, tzinfo=UTC),
+        60,
+    )
+    text = path.read_text()
+    assert "| y | 2 |" in text and "| x | 1 | 1 |" in text and "--only pieces" in text

@@ -174,3 +174,46 @@ def test_the_reads_commit_without_waiting_for_the_flush_and_only_they(conn, link
         conn.execute("set local role weekly_trends_reader")
         assert conn.execute(TREND, (linked["hash"], linked["b"], None, True)).fetchone()[0] == 404
         assert conn.execute("select current_setting('synchronous_commit')").fetchone()[0] == "on"
+
+
+HOT_PATH_PIECES = (
+    "score_change_delta",
+    "weekly_deltas",
+    "guardian_children_json",
+    "student_courses_json",
+    "weekly_trend_answer_json",
+    "alert_week_is_low",
+    "alert_week_is_good",
+    "alert_scored_weeks",
+)
+
+
+def test_the_hot_paths_named_pieces_are_inlined_not_called(conn, linked):
+    """Issue 23 split the trigger and the parents' answer into named helpers that cost no call: the
+    planner inlines them (SQL, no SET clause, not SECURITY DEFINER). A call PostgreSQL makes is counted
+    in pg_stat_xact_user_functions (track_functions = all); an inlined one is not."""
+    with conn.transaction():
+        try:
+            conn.execute("set local track_functions = 'all'")
+        except errors.InsufficientPrivilege:
+            pytest.skip("track_functions needs a superuser")
+        a, course = linked["a"], linked["course"]
+        add_quiz(conn, a, 80, datetime(2024, 1, 17, 10, tzinfo=UTC), course_id=course)  # in place
+        conn.execute(
+            "insert into quiz_attempt (student_profile_id, course_id, score, completed_at)"
+            " values (%s, %s, 60, '2024-01-23 10:00Z'), (%s, %s, 65, '2024-01-24 10:00Z')",
+            (a, course, a, course),
+        )
+        conn.execute("update quiz_attempt set score = score + 1 where student_profile_id = %s", (a,))
+        conn.execute("set local role weekly_trends_reader")
+        status, _, answer = conn.execute(
+            "select status, reader_id, answer from weekly_trend_json(%s, null, %s, 6, %s, 5, 'test', false, true)",
+            (linked["hash"], a, date(2024, 1, 27)),
+        ).fetchone()
+        conn.execute("reset role")
+        calls = dict(conn.execute("select funcname, calls from pg_stat_xact_user_functions").fetchall())
+    assert status == 200 and '"Maths"' in answer
+    assert calls["tg_score_source__maintain_weekly"] == 3 and calls["weekly_trend_json"] == 1
+    assert calls["weekly_trend_alerts"] == 1  # it runs (PL/pgSQL), its low and good weeks inlined
+    assert calls["lock_changed_students"] == 1  # the UPDATE only: no INSERT pays for it
+    assert {name: calls[name] for name in HOT_PATH_PIECES if name in calls} == {}

@@ -178,6 +178,46 @@ def test_refresh_refreshes_the_class_view(school):
     assert conn.execute("select count(*), sum(item_count) from course_weekly_performance").fetchone() == (6, 18)
 
 
+def test_class_view_check_reports_each_week_a_write_moved_since_the_refresh(school):
+    """check_course_weekly_performance() compares the class view with what its query gives now: right
+    after a refresh nothing, after a write without one the class weeks it moved, stored against expected."""
+    conn, (a, b, _) = school
+    course = conn.execute("select max(id) from course").fetchone()[0]
+    other = add_course(conn)
+    add_quiz(conn, a, 90, at(2, 6), course_id=other)
+    conn.execute("select refresh_course_weekly_performance()")
+    assert conn.execute("select * from check_course_weekly_performance()").fetchall() == []
+    add_quiz(conn, b, 100, at(2, 6), course_id=course)  # a week the view holds: 3 scores of 3 students
+    add_quiz(conn, a, 40, at(4, 2), course_id=course)  # a week it does not hold yet
+    rows = conn.execute(
+        "select course_id, year, week_number, stored, expected from check_course_weekly_performance()"
+    ).fetchall()
+    assert [(r[0], r[1], r[2]) for r in rows] == [(course, 2024, 6), (course, 2024, 14)]
+    changed, new = rows
+    assert changed[3]["item_count"] == 3 and changed[4]["item_count"] == 4
+    assert changed[3]["student_count"] == changed[4]["student_count"] == 3
+    assert changed[4]["class_average"] != changed[3]["class_average"]
+    assert new[3] is None and new[4] == {
+        "year": 2024,
+        "week_number": 14,
+        "class_average": 40,
+        "student_count": 1,
+        "item_count": 1,
+    }
+    assert conn.execute("select count(*) from check_course_weekly_performance(%s)", (other,)).fetchone()[0] == 0
+    assert conn.execute("select count(*) from check_course_weekly_performance(%s)", (course,)).fetchone()[0] == 2
+    conn.execute("select refresh_course_weekly_performance()")
+    assert conn.execute("select * from check_course_weekly_performance()").fetchall() == []
+
+
+def test_class_view_check_reports_a_week_whose_scores_all_left(school):
+    conn, (a, b, c) = school
+    conn.execute("select refresh_course_weekly_performance()")
+    conn.execute("delete from quiz_attempt where completed_at < %s", (at(2, 10),))
+    rows = conn.execute("select week_number, stored, expected from check_course_weekly_performance()").fetchall()
+    assert [(r[0], r[1]["item_count"], r[2]) for r in rows] == [(6, 3, None)]
+
+
 def test_refresh_of_an_unknown_student_is_an_error(school):
     conn, _ = school
     with pytest.raises(errors.NoDataFound, match="unknown student"):

@@ -17,7 +17,7 @@ end;
 $$;
 comment on function raise_aggregate_drift(text) is 'Raises the error for a delta that would drive a count below zero.';
 
-create or replace function apply_weekly_deltas(p_deltas course_week_delta[], p_may_empty boolean)
+create or replace function apply_weekly_deltas(p_deltas week_delta[], p_may_empty boolean)
 returns bigint
 language plpgsql
 volatile
@@ -26,14 +26,14 @@ set search_path = pg_catalog, public
 set plan_cache_mode = force_generic_plan
 as $$
 declare
-  v_emptied course_week_delta[];
+  v_emptied week_delta[];
   v_negative boolean;
   v_written bigint;
 begin
   -- The one place that inserts and deletes rows of student_weekly_performance
   -- (the single-row INSERT's update in place is in the trigger): the triggers
   -- add their deltas, rebuild_weekly_rows() the difference between the
-  -- source rows and the stored row. course_id is ignored (null). p_deltas must be
+  -- source rows and the stored row. p_deltas must be
   -- sorted by (student, week): rows are locked in that order, so concurrent
   -- writers cannot deadlock on them.
   with upserted as (
@@ -73,7 +73,7 @@ begin
            updated_at = now()
     returning t.student_profile_id, t.week_start_date, t.quiz_count, t.assignment_count
   )
-  select array_agg(row(u.student_profile_id, null, u.week_start_date, 0, 0, 0, 0)::course_week_delta)
+  select array_agg(row(u.student_profile_id, u.week_start_date, 0, 0, 0, 0)::week_delta)
            filter (where u.quiz_count = 0 and u.assignment_count = 0),
          bool_or(u.quiz_count < 0 or u.assignment_count < 0),
          count(*)
@@ -97,8 +97,93 @@ begin
   return v_written;
 end;
 $$;
-comment on function apply_weekly_deltas(course_week_delta[], boolean) is
+comment on function apply_weekly_deltas(week_delta[], boolean) is
   'Adds each (student, week) delta to student_weekly_performance, rewriting year, week_number and the averages from the exact sums. With p_may_empty (UPDATE, DELETE, rebuilds) deletes weeks left without scores and raises on a negative count; INSERTs skip that check. The only writer of that table; returns the rows written.';
+
+-- The trigger's named pieces. score_change_delta() and weekly_deltas() are
+-- SQL-language, invoker's rights, without SET clauses: the planner inlines them
+-- into the trigger's statements (measured: no cost, docs/benchmarks.md). The
+-- single-row INSERT's in-place UPDATE stays in the trigger: a call to a
+-- function that runs it measured ~10 µs of the ~60 µs the trigger costs.
+
+create or replace function score_change_delta(p_change score_change, p_week_start_date date)
+returns week_delta
+language sql
+immutable
+parallel safe
+as $$
+  -- One change's signed sums and counts in its week.
+  select row(p_change.student_profile_id, p_week_start_date,
+             case when p_change.is_quiz then p_change.sign * p_change.score else 0 end,
+             case when p_change.is_quiz then p_change.sign else 0 end,
+             case when p_change.is_quiz then 0 else p_change.sign * p_change.score end,
+             case when p_change.is_quiz then 0 else p_change.sign end)::public.week_delta
+$$;
+comment on function score_change_delta(score_change, date) is
+  'One score change as the delta it makes to the week starting p_week_start_date.';
+
+create or replace function weekly_deltas(p_changes score_change[])
+returns table (deltas week_delta[])
+language sql
+stable
+parallel safe
+as $$
+  -- Net deltas per (student, week), sorted by (student, week): the order
+  -- apply_weekly_deltas() locks rows in. Changes that cancel out (an update of
+  -- a column that does not count) leave none. A student deleted in this
+  -- statement is gone from student_profile, so has no week (no time zone, or
+  -- no row to join): its rows go with it (student_profile's delete trigger).
+  select array_agg(row(w.student_profile_id, w.week_start_date, w.quiz_sum, w.quiz_count, w.assignment_sum,
+                       w.assignment_count)::public.week_delta
+                   order by w.student_profile_id, w.week_start_date)
+    from (select c.student_profile_id,
+                 public.local_iso_week_start(c.counted_at, sp.time_zone) as week_start_date,
+                 coalesce(sum(c.sign * c.score) filter (where c.is_quiz), 0) as quiz_sum,
+                 coalesce(sum(c.sign) filter (where c.is_quiz), 0)::integer as quiz_count,
+                 coalesce(sum(c.sign * c.score) filter (where not c.is_quiz), 0) as assignment_sum,
+                 coalesce(sum(c.sign) filter (where not c.is_quiz), 0)::integer as assignment_count
+            from unnest(p_changes) c
+            join public.student_profile sp on sp.id = c.student_profile_id
+           where c.counted_at is not null and c.score is not null
+           group by 1, 2) w
+   where (w.quiz_sum, w.quiz_count, w.assignment_sum, w.assignment_count) <> (0, 0, 0, 0)
+$$;
+comment on function weekly_deltas(score_change[]) is
+  'The net delta of p_changes per (student, ISO week in the student''s time zone), sorted by (student, week); none for weeks whose changes cancel out. Null when there is none.';
+
+create or replace function lock_changed_students(p_changes score_change[], p_share boolean)
+returns void
+language plpgsql
+volatile
+set search_path = pg_catalog, public
+as $$
+begin
+  -- A writer holds its students' rows FOR KEY SHARE; a time-zone change or a
+  -- rebuild takes FOR UPDATE, so it waits for the writers in flight and later
+  -- writers wait for it. Taken in id order. With p_share (REPEATABLE READ or
+  -- SERIALIZABLE) FOR SHARE: the trigger's statements read the transaction's
+  -- snapshot, which may predate a committed time-zone change; FOR SHARE
+  -- conflicts with that change's row lock, so PostgreSQL raises
+  -- serialization_failure (retry the transaction) rather than file the score
+  -- under the old zone. Any change to the student since the snapshot is
+  -- refused the same way.
+  if p_share then
+    perform 1
+       from student_profile
+      where id in (select c.student_profile_id from unnest(p_changes) c)
+      order by id
+        for share;
+  else
+    perform 1
+       from student_profile
+      where id in (select c.student_profile_id from unnest(p_changes) c)
+      order by id
+        for key share;
+  end if;
+end;
+$$;
+comment on function lock_changed_students(score_change[], boolean) is
+  'Locks the students of p_changes in id order, FOR KEY SHARE (or FOR SHARE with p_share), against a concurrent time-zone change or rebuild. For the source tables'' trigger.';
 
 create or replace function tg_score_source__maintain_weekly()
 returns trigger
@@ -114,8 +199,8 @@ declare
   v_changes score_change[] := '{}';
   v_change score_change;
   v_week_start_date date;
-  v_delta course_week_delta;
-  v_weekly_deltas course_week_delta[];  -- course_id null, sorted by (student, week)
+  v_delta week_delta;
+  v_weekly_deltas week_delta[];  -- sorted by (student, week)
 begin
   -- Only the two source tables' own triggers: attached to any other relation
   -- this owner-privileged function would write figures no source row backs.
@@ -124,8 +209,9 @@ begin
     raise exception 'tg_score_source__maintain_weekly() runs only as the AFTER statement trigger of quiz_attempt or assignment_submission, not on %', tg_relid::regclass
       using errcode = 'trigger_protocol_violated';
   end if;
-  -- Transition tables exist only for the events that have them; each
-  -- statement here is planned once per table and event.
+  -- Transition tables exist only for the events that have them, and only in
+  -- this function (no helper can read them); each statement here is planned
+  -- once per table and event.
   if tg_op in ('UPDATE', 'DELETE') then
     if tg_table_name = 'quiz_attempt' then
       v_changes := array(select quiz_attempt_score_change(o, -1) from old_rows o);
@@ -149,35 +235,17 @@ begin
     perform set_config('plan_cache_mode', 'force_custom_plan', true);
   end if;
 
-  -- A writer holds its students' rows FOR KEY SHARE; a time-zone change or a
-  -- rebuild takes FOR UPDATE, so it waits for the writers in flight and later
-  -- writers wait for it. An INSERT already took the lock in its foreign-key
-  -- check; UPDATE and DELETE take it here, in id order. The statements below
-  -- start after that, so they read the student's current time zone.
+  -- An INSERT already took its students' FOR KEY SHARE locks in its
+  -- foreign-key checks; UPDATE and DELETE take them here (and every event
+  -- FOR SHARE outside READ COMMITTED, which READ COMMITTED writers never pay
+  -- for). The statements below start after that, so they read the student's
+  -- current time zone.
   if current_setting('transaction_isolation') <> 'read committed' then
-    -- Under REPEATABLE READ or SERIALIZABLE the statements below read the
-    -- transaction's snapshot, which may predate a committed time-zone change.
-    -- FOR SHARE conflicts with that change's row lock, so PostgreSQL raises
-    -- serialization_failure (retry the transaction) rather than file the
-    -- score under the old zone. Any change to the student since the snapshot
-    -- is refused the same way; READ COMMITTED writers never pay for this.
-    perform 1
-       from student_profile
-      where id in (select c.student_profile_id from unnest(v_changes) c)
-      order by id
-        for share;
+    perform lock_changed_students(v_changes, true);
   elsif tg_op <> 'INSERT' then
-    perform 1
-       from student_profile
-      where id in (select c.student_profile_id from unnest(v_changes) c)
-      order by id
-        for key share;
+    perform lock_changed_students(v_changes, false);
   end if;
 
-  -- Net deltas per (student, week). Changes that cancel out (an update of a
-  -- column that does not count) leave none. A student deleted in this
-  -- statement is gone from student_profile, so has no week (no time zone, or
-  -- no row to join): its rows go with it (student_profile's delete trigger).
   if cardinality(v_changes) = 1 then
     -- The everyday single-row write, without a grouping query.
     v_change := v_changes[1];
@@ -189,17 +257,12 @@ begin
     if v_week_start_date is null then
       return null;
     end if;
-    v_delta := row(
-      v_change.student_profile_id, null, v_week_start_date,
-      case when v_change.is_quiz then v_change.sign * v_change.score else 0 end,
-      case when v_change.is_quiz then v_change.sign else 0 end,
-      case when v_change.is_quiz then 0 else v_change.sign * v_change.score end,
-      case when v_change.is_quiz then 0 else v_change.sign end)::course_week_delta;
+    v_delta := score_change_delta(v_change, v_week_start_date);
     if tg_op = 'INSERT' then
       -- The everyday write: one score into a week that has its row. Update it
-      -- in place, here rather than through apply_weekly_deltas() (a call
-      -- measured ~10 µs of the ~60 µs this trigger costs). INSERT ... ON
-      -- CONFLICT DO UPDATE would first log a tuple lock (54 bytes of WAL),
+      -- in place, here rather than through apply_weekly_deltas() or a helper
+      -- (a call measured ~10 µs of the ~60 µs this trigger costs). INSERT ...
+      -- ON CONFLICT DO UPDATE would first log a tuple lock (54 bytes of WAL),
       -- then the update; a plain UPDATE logs the update only. No row yet: the
       -- upsert below inserts it, or adds to the row another writer inserted
       -- meanwhile (the unique index makes it wait for that writer).
@@ -223,19 +286,7 @@ begin
     end if;
     v_weekly_deltas := array[v_delta];
   else
-    select array_agg(w order by w.student_profile_id, w.week_start_date)
-      into v_weekly_deltas
-      from (select c.student_profile_id, null::bigint as course_id,
-                   local_iso_week_start(c.counted_at, sp.time_zone) as week_start_date,
-                   coalesce(sum(c.sign * c.score) filter (where c.is_quiz), 0) as quiz_sum,
-                   coalesce(sum(c.sign) filter (where c.is_quiz), 0)::integer as quiz_count,
-                   coalesce(sum(c.sign * c.score) filter (where not c.is_quiz), 0) as assignment_sum,
-                   coalesce(sum(c.sign) filter (where not c.is_quiz), 0)::integer as assignment_count
-              from unnest(v_changes) c
-              join student_profile sp on sp.id = c.student_profile_id
-             where c.counted_at is not null and c.score is not null
-             group by 1, 3) w
-     where (w.quiz_sum, w.quiz_count, w.assignment_sum, w.assignment_count) <> (0, 0, 0, 0);
+    select d.deltas into v_weekly_deltas from weekly_deltas(v_changes) d;
   end if;
 
   if v_weekly_deltas is not null then
@@ -291,13 +342,10 @@ create or replace trigger _100_refuse_truncate
   before truncate on assignment_submission
   for each statement execute function tg_score_source__refuse_truncate();
 
--- Revision 0001's twin per-table functions and apply_score_changes(), now
--- this one function.
-drop function if exists tg_quiz_attempt__maintain_weekly(), tg_assignment_submission__maintain_weekly(),
-  apply_score_changes(score_change[]);
-
 -- Triggers fire without an EXECUTE check; it is checked only when a trigger
 -- is created. Nobody but the owner may attach this function to a table.
 revoke all on function tg_score_source__maintain_weekly() from public;
-revoke all on function apply_weekly_deltas(course_week_delta[], boolean) from public;
+revoke all on function apply_weekly_deltas(week_delta[], boolean) from public;
 revoke all on function tg_score_source__refuse_truncate() from public;
+revoke all on function lock_changed_students(score_change[], boolean) from public;
+revoke all on function weekly_deltas(score_change[]) from public;

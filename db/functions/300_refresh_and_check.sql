@@ -95,14 +95,13 @@ comment on function expected_course_weeks(bigint, date, date) is
   'Sums and counts per student, course (null: none) and ISO week, computed from the source rows: a student''s per-course weeks as the parents'' answer shows them.';
 
 create or replace function expected_weeks(p_student_profile_id bigint default null, p_since date default null)
-returns setof course_week_delta
+returns setof week_delta
 language sql
 stable
 parallel safe
 as $$
   -- The weekly grain straight from the scores: no per-course groups first.
   select c.student_profile_id,
-         null::bigint,
          c.week_start_date,
          coalesce(sum(c.score) filter (where c.is_quiz), 0),
          (count(*) filter (where c.is_quiz))::integer,
@@ -112,10 +111,10 @@ as $$
    group by c.student_profile_id, c.week_start_date
 $$;
 comment on function expected_weeks(bigint, date) is
-  'Sums and counts per student and ISO week (course_id null), computed from the source rows: what student_weekly_performance must hold.';
+  'Sums and counts per student and ISO week, computed from the source rows: what student_weekly_performance must hold.';
 
 create or replace function weekly_row_differences(p_student_profile_id bigint, p_since date)
-returns setof course_week_delta
+returns setof week_delta
 language plpgsql
 stable
 set search_path = pg_catalog, public
@@ -139,7 +138,7 @@ begin
   -- when all students are rebuilt (measured: 2.0 s on one core, 1.6 s with two
   -- workers, 2,000 students).
   return query
-  select coalesce(e.student_profile_id, s.student_profile_id), null::bigint,
+  select coalesce(e.student_profile_id, s.student_profile_id),
          coalesce(e.week_start_date, s.week_start_date),
          coalesce(e.quiz_sum, 0) - coalesce(s.quiz_sum, 0),
          coalesce(e.quiz_count, 0) - coalesce(s.quiz_count, 0),
@@ -160,7 +159,7 @@ begin
 end;
 $$;
 comment on function weekly_row_differences(bigint, date) is
-  'The weekly rows of one student (null: all) from week p_since on (null: all weeks) that differ from expected_weeks(), each as the delta from what is stored to what the source rows give (course_id null). No row: exact.';
+  'The weekly rows of one student (null: all) from week p_since on (null: all weeks) that differ from expected_weeks(), each as the delta from what is stored to what the source rows give. No row: exact.';
 
 create or replace function rebuild_weekly_rows(p_student_profile_id bigint, p_since date)
 returns bigint
@@ -170,7 +169,7 @@ security definer
 set search_path = pg_catalog, public
 as $$
 declare
-  v_deltas course_week_delta[];
+  v_deltas week_delta[];
 begin
   -- The caller holds the students' rows FOR UPDATE, so no writer changes
   -- these rows meanwhile. The deltas are applied by the one writer of the
@@ -366,30 +365,59 @@ $$;
 comment on function check_weekly_performance(bigint) is
   'One row per student week whose stored figures differ from a recomputation from the source rows (stored or expected null: the row is missing or should not exist). No row: consistent.';
 
-create or replace function check_course_weekly_performance(p_student_profile_id bigint default null)
+create or replace function check_course_weekly_performance(p_course_id bigint default null)
 returns table (
-  student_profile_id bigint,
   course_id bigint,
+  year integer,
+  week_number integer,
   week_start_date date,
   stored jsonb,
   expected jsonb
 )
-language sql
+language plpgsql
 stable
 security definer
 set search_path = pg_catalog, public
 as $$
-  -- Since revision 0006 nothing per student and course is stored: the
-  -- parents' per-course weeks are computed from the source rows when read
-  -- (expected_course_weeks), the class view from the source rows when
-  -- refreshed. There is nothing to drift, so there is no row. Kept, with its
-  -- columns, for the scheduled checks and `weekly-trends check` that call it.
-  select null::bigint, null::bigint, null::date, null::jsonb, null::jsonb
-   where false
-     and p_student_profile_id is distinct from p_student_profile_id
+begin
+  -- The class view is refreshed, not maintained (nightly, and by
+  -- refresh_weekly_performance()): between refreshes it lags the source
+  -- rows. This compares it with what a refresh would give now, by running
+  -- the view's own query (its one definition, 350_course_weekly_performance.sql),
+  -- so any write since the last refresh that moved a class week shows here.
+  return query execute format(
+    $q$
+    with expected as (
+      select e.course_id, e.week_start_date,
+             jsonb_build_object('year', e.year, 'week_number', e.week_number, 'class_average', e.class_average,
+                                'student_count', e.student_count, 'item_count', e.item_count) as figures
+        from (%s) e
+       where $1 is null or e.course_id = $1
+    ),
+    stored as (
+      select v.course_id, v.week_start_date,
+             jsonb_build_object('year', v.year, 'week_number', v.week_number, 'class_average', v.class_average,
+                                'student_count', v.student_count, 'item_count', v.item_count) as figures
+        from course_weekly_performance v
+       where $1 is null or v.course_id = $1
+    )
+    select coalesce(s.course_id, e.course_id),
+           extract(isoyear from coalesce(s.week_start_date, e.week_start_date))::integer,
+           extract(week from coalesce(s.week_start_date, e.week_start_date))::integer,
+           coalesce(s.week_start_date, e.week_start_date),
+           s.figures,
+           e.figures
+      from stored s
+      full join expected e on (e.course_id, e.week_start_date) = (s.course_id, s.week_start_date)
+     where s.figures is distinct from e.figures
+     order by 1, 4
+    $q$,
+    rtrim(pg_get_viewdef('course_weekly_performance'::regclass), '; ' || chr(10)))
+  using p_course_id;
+end;
 $$;
 comment on function check_course_weekly_performance(bigint) is
-  'Always empty since revision 0006: per-course weeks are no longer stored (they are computed from the source rows when read), so they cannot drift. Kept for callers; check_weekly_performance() checks what is stored.';
+  'One row per class week (of one course, or all) where the class view course_weekly_performance differs from what its own query gives from the source rows now (stored or expected null: the week is missing or should not exist). Rows are expected between refreshes: the view is refreshed, not maintained; none right after refresh_course_weekly_performance().';
 
 revoke all on function weekly_row_differences(bigint, date) from public;
 revoke all on function rebuild_weekly_rows(bigint, date) from public;

@@ -2,9 +2,9 @@
 -- computed from the source rows when it is refreshed, by the same counting
 -- rules and time zones as the weekly rows (counted_scores()). Nothing per
 -- student and course is stored between refreshes.
--- Replaceable: re-running this file rebuilds the view from scratch.
+-- A materialized view cannot be replaced: a revision that changes it drops
+-- it first, in its schema file (as 0014/050_named_pieces_schema.sql does).
 
-drop materialized view if exists course_weekly_performance;
 create materialized view course_weekly_performance as
 select c.course_id,
        extract(isoyear from c.week_start_date)::integer as year,

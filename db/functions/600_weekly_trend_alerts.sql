@@ -23,6 +23,54 @@
 --                    fresh baseline.
 --   null             otherwise: an empty week, a week with fewer than M
 --                    scores or a single low week is never flagged.
+create or replace function alert_week_is_low(p_scores integer, p_average numeric, p_baseline numeric,
+                                             p_drop_points numeric, p_min_scores integer)
+returns boolean
+language sql
+immutable
+parallel safe
+as $$
+  -- low(W, B): at least M scores and an average at least N below B. Null
+  -- (never true) when B is null. SQL, one expression: inlined where it is called.
+  select p_scores >= p_min_scores and p_average <= p_baseline - p_drop_points
+$$;
+comment on function alert_week_is_low(integer, numeric, numeric, numeric, integer) is
+  'The alert rule''s low(W, B): a week with at least p_min_scores scores whose average is at least p_drop_points below the baseline p_baseline.';
+
+create or replace function alert_week_is_good(p_scores integer, p_average numeric, p_baseline numeric,
+                                              p_drop_points numeric, p_min_scores integer)
+returns boolean
+language sql
+immutable
+parallel safe
+as $$
+  -- good(W, B): at least M scores and an average within N/2 of B.
+  select p_scores >= p_min_scores and p_average >= p_baseline - p_drop_points / 2
+$$;
+comment on function alert_week_is_good(integer, numeric, numeric, numeric, integer) is
+  'The alert rule''s good(W, B): a week with at least p_min_scores scores whose average is within p_drop_points/2 of the baseline p_baseline.';
+
+create or replace function alert_scored_weeks(p_student bigint, p_to date)
+returns table (mondays date[], counts integer[], averages numeric[])
+language sql
+stable
+as $$
+  -- The weeks with scores of the student up to the Monday p_to, oldest
+  -- first, as three arrays read by one statement: the walk reads them by
+  -- index, with no row fetch per week. SQL in FROM: inlined into the walk's
+  -- statement; invoker's rights, so row-level security decides what it reads.
+  select array_agg(s.week_start_date order by s.week_start_date),
+         array_agg(s.quiz_count + s.assignment_count order by s.week_start_date),
+         array_agg(s.overall_average order by s.week_start_date)
+    from student_weekly_performance s
+   where s.student_profile_id = p_student and s.week_start_date <= p_to
+     and s.quiz_count + s.assignment_count > 0
+$$;
+comment on function alert_scored_weeks(bigint, date) is
+  'The weeks with scores of one student up to p_to, oldest first: their Mondays, score counts and overall averages as three arrays (weekly_trend_alerts() walks them).';
+revoke all on function alert_scored_weeks(bigint, date) from public;
+grant execute on function alert_scored_weeks(bigint, date) to weekly_trends_reader, weekly_trends_staff;
+
 create or replace function weekly_trend_alerts(
   p_student bigint,
   p_from date,
@@ -62,6 +110,8 @@ declare
   v_good_week boolean;
   v_alert text;
 begin
+  -- The argument checks stay here, not in a helper: a PL/pgSQL call on the
+  -- parents' answer's path, for two tests.
   if p_from is null or p_to is null or p_from > p_to then
     raise exception 'weekly_trend_alerts: need p_from <= p_to, got % and %', p_from, p_to
       using errcode = 'invalid_parameter_value';
@@ -74,13 +124,7 @@ begin
   end if;
   v_from := date_trunc('week', p_from::timestamp)::date;
   v_to := date_trunc('week', p_to::timestamp)::date;
-  select array_agg(s.week_start_date order by s.week_start_date),
-         array_agg(s.quiz_count + s.assignment_count order by s.week_start_date),
-         array_agg(s.overall_average order by s.week_start_date)
-    into v_mondays, v_counts, v_averages
-    from student_weekly_performance s
-   where s.student_profile_id = p_student and s.week_start_date <= v_to
-     and s.quiz_count + s.assignment_count > 0;
+  select w.mondays, w.counts, w.averages into v_mondays, v_counts, v_averages from alert_scored_weeks(p_student, v_to) w;
   v_ring := array_fill(0::numeric, array[p_baseline_weeks]);
   v_monday := least(coalesce(v_mondays[1], v_from), v_from);
   while v_monday <= v_to loop
@@ -95,20 +139,18 @@ begin
     v_alert := null;
     v_week_base := case when v_seen >= p_baseline_weeks then v_window_sum / p_baseline_weeks end;
     if v_state = 'normal' then
-      if v_pending_base is not null and v_scores >= p_min_scores
-         and v_average <= v_pending_base - p_drop_points then
+      if alert_week_is_low(v_scores, v_average, v_pending_base, p_drop_points, p_min_scores) then
         v_alert := 'declining';
         v_state := 'declining';
         v_base := v_pending_base;
         v_pending_base := null;
-      elsif v_week_base is not null and v_scores >= p_min_scores
-         and v_average <= v_week_base - p_drop_points then
+      elsif alert_week_is_low(v_scores, v_average, v_week_base, p_drop_points, p_min_scores) then
         v_pending_base := v_week_base;
       else
         v_pending_base := null;
       end if;
     elsif v_state = 'declining' then
-      if v_scores >= p_min_scores and v_average <= v_base - p_drop_points then
+      if alert_week_is_low(v_scores, v_average, v_base, p_drop_points, p_min_scores) then
         v_alert := 'declining';
       else
         v_state := 'recovering';
@@ -118,8 +160,8 @@ begin
     end if;
     -- the week that ended a decline counts towards the recovery
     if v_state = 'recovering' and v_alert is null then
-      v_low := v_scores >= p_min_scores and v_average <= v_base - p_drop_points;
-      v_good_week := v_scores >= p_min_scores and v_average >= v_base - p_drop_points / 2;
+      v_low := alert_week_is_low(v_scores, v_average, v_base, p_drop_points, p_min_scores);
+      v_good_week := alert_week_is_good(v_scores, v_average, v_base, p_drop_points, p_min_scores);
       if v_low and v_prev_low then
         v_alert := 'declining';
         v_state := 'declining';

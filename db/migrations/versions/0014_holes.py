@@ -30,6 +30,25 @@ def downgrade() -> None:
     # guardian_weekly_digest() (new in 0014) goes.
     run_frozen_sql("0008", "610_mail.sql")
     op.execute("drop function guardian_weekly_digest(bigint)")
+    # 050_named_pieces_schema.sql and the named pieces of 210, 300, 430 and 600 (issue 23): the copies
+    # 0010, 0012 and 0011 froze (430 and 350 below), with the old signatures and check_course_weekly_performance().
+    op.execute("drop function check_course_weekly_performance(bigint)")
+    op.execute("drop function apply_weekly_deltas(week_delta[], boolean)")
+    op.execute("drop function expected_weeks(bigint, date)")
+    op.execute("drop function weekly_row_differences(bigint, date)")
+    run_frozen_sql("0010", "210_source_triggers.sql")
+    run_frozen_sql("0012", "300_refresh_and_check.sql")
+    run_frozen_sql("0011", "600_weekly_trend_alerts.sql")
+    op.execute("drop function score_change_delta(score_change, date)")
+    op.execute("drop function weekly_deltas(score_change[])")
+    op.execute("drop function lock_changed_students(score_change[], boolean)")
+    op.execute("drop function alert_week_is_low(integer, numeric, numeric, numeric, integer)")
+    op.execute("drop function alert_week_is_good(integer, numeric, numeric, numeric, integer)")
+    op.execute("drop function alert_scored_weeks(bigint, date)")
+    op.execute("drop function guardian_children_json(bigint)")
+    op.execute("drop function student_courses_json(bigint, date, integer, integer)")
+    op.execute("drop function weekly_trend_answer_json(bigint, integer, json, integer, text, json, json)")
+    op.execute("drop type week_delta")
     # 430_weekly_trend_json.sql, 350_course_weekly_performance.sql: the copies 0013 froze (the class view is
     # rebuilt, with its grant to the reader), then linked_class_weeks() goes.
     run_frozen_sql("0013", "430_weekly_trend_json.sql", "350_course_weekly_performance.sql")
@@ -38,9 +57,8 @@ def downgrade() -> None:
     # 425_sign_out.sql: the sign-out functions (new in 0014).
     op.execute("drop function sign_out_staff_token(bigint)")
     op.execute("drop function sign_out_guardian_token(bigint)")
-    # 300_refresh_and_check.sql: the copy 0012 froze (its refresh needs a populated view), then
-    # check_class_view() goes; 060_class_view_schema.sql: the refresh time's table.
-    run_frozen_sql("0012", "300_refresh_and_check.sql")
+    # 300_refresh_and_check.sql is 0012's copy again (restored above: its refresh needs a populated view),
+    # so check_class_view() goes; 060_class_view_schema.sql: the refresh time's table.
     op.execute("drop function check_class_view(interval)")
     op.execute("drop table class_view_refresh")
     # 021_reader_rls_schema.sql

@@ -89,11 +89,6 @@ comment on function linked_class_weeks(bigint, bigint[], date, date, integer) is
 revoke all on function linked_class_weeks(bigint, bigint[], date, date, integer) from public;
 grant execute on function linked_class_weeks(bigint, bigint[], date, date, integer) to weekly_trends_reader;
 
--- Revision 0008 added p_alert (and weekly_trend_json() its thresholds): the
--- old signatures go first, or a call with fewer arguments would be ambiguous.
-drop function if exists week_json(date, numeric, integer, numeric, integer, numeric, integer, integer);
-drop function if exists weekly_trend_json(bytea, bigint, bigint, integer, date, integer, text, boolean, boolean);
-
 create or replace function week_json(p_monday date, p_quiz_sum numeric, p_quiz_count integer,
                                      p_assignment_sum numeric, p_assignment_count integer,
                                      p_class_average numeric default null, p_class_students integer default null,
@@ -229,6 +224,94 @@ revoke all on function student_weekly_stats(bigint, date, integer, numeric, inte
 -- The parents' answer runs it as the reader role; the digest as the owner.
 grant execute on function student_weekly_stats(bigint, date, integer, numeric, integer) to weekly_trends_reader;
 
+-- weekly_trend_json()'s named pieces: SQL-language, invoker's rights, without
+-- SET clauses, called in FROM or as one expression, so the planner inlines
+-- each into weekly_trend_json()'s statement (no call of their own: measured,
+-- docs/benchmarks.md). Row-level security decides what the caller reads.
+
+create or replace function guardian_children_json(p_guardian_id bigint)
+returns table (children jsonb)
+language sql
+stable
+as $$
+  -- The parents' page's list of children: ids and names, by name.
+  select coalesce(jsonb_agg(jsonb_build_object('id', sp.id, 'display_name', sp.display_name)
+                            order by sp.display_name, sp.id), '[]')
+    from guardian_student gs
+    join student_profile sp on sp.id = gs.student_profile_id
+   where gs.guardian_id = p_guardian_id
+$$;
+comment on function guardian_children_json(bigint) is
+  'The children linked to the guardian p_guardian_id (as the caller may read them), as a JSON array of {id, display_name} by name: the parents'' page''s list.';
+revoke all on function guardian_children_json(bigint) from public;
+grant execute on function guardian_children_json(bigint) to weekly_trends_reader;
+
+create or replace function student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer,
+                                                p_min_students integer)
+returns table (courses json)
+language sql
+stable
+as $$
+  -- The student's courses with scores in the p_weeks weeks from the Monday
+  -- p_first, each with every week (week_json()) and its class average.
+  with weeks as materialized (
+    select n, p_first + 7 * n as monday from generate_series(0, p_weeks - 1) n
+  ),
+  course_weeks as materialized (
+    select * from linked_course_weeks(p_student_profile_id, p_first, p_first + 7 * (p_weeks - 1)) e
+     where e.quiz_count + e.assignment_count > 0
+  ),
+  classes as materialized (
+    -- The class view's rows of those courses and weeks, by its unique index
+    -- (course_id, week_start_date): never a scan of the whole view. Through
+    -- linked_class_weeks(): the reader has no grant on the view itself.
+    select v.course_id, v.week_start_date, v.class_average, v.student_count
+      from linked_class_weeks(p_student_profile_id, array(select distinct course_id from course_weeks), p_first,
+                              p_first + 7 * (p_weeks - 1), p_min_students) v
+  ),
+  courses as (
+    select c.id, c.name,
+           json_agg(week_json(k.monday, cw.quiz_sum, cw.quiz_count, cw.assignment_sum, cw.assignment_count,
+                              v.class_average, v.student_count, p_min_students)
+                    order by k.n) as weeks
+      from (select distinct course_id from course_weeks) i
+      join course c on c.id = i.course_id
+     cross join weeks k
+      left join course_weeks cw on cw.course_id = c.id and cw.week_start_date = k.monday
+      left join classes v on v.course_id = c.id and v.week_start_date = k.monday
+     group by c.id, c.name
+  )
+  select coalesce(json_agg(json_build_object('course_id', c.id, 'name', c.name, 'weeks', c.weeks)
+                           order by c.name, c.id), '[]')
+    from courses c
+$$;
+comment on function student_courses_json(bigint, date, integer, integer) is
+  'The courses of the weekly-trend answer: a JSON array, by name, of the student''s courses with scores in the p_weeks ISO weeks from the Monday p_first, each with every week (week_json() with the class average, hidden under p_min_students students).';
+revoke all on function student_courses_json(bigint, date, integer, integer) from public;
+grant execute on function student_courses_json(bigint, date, integer, integer) to weekly_trends_reader;
+
+create or replace function weekly_trend_answer_json(p_student_profile_id bigint, p_weeks integer,
+                                                    p_weekly_trend json, p_weeks_with_data integer,
+                                                    p_last_updated text, p_trend json, p_courses json)
+returns json
+language sql
+stable  -- json_build_object is
+parallel safe
+as $$
+  -- The stats also at the top level (but the weeks): the issue names them as the endpoint's.
+  select json_build_object(
+           'student_id', p_student_profile_id,
+           'weekly_stats', json_build_object('weekly_trend', p_weekly_trend, 'total_weeks', p_weeks,
+                                             'weeks_with_data', p_weeks_with_data, 'last_updated', p_last_updated,
+                                             'trend', p_trend, 'courses', p_courses),
+           'weeks_with_data', p_weeks_with_data,
+           'last_updated', p_last_updated,
+           'trend', p_trend,
+           'courses', p_courses)
+$$;
+comment on function weekly_trend_answer_json(bigint, integer, json, integer, text, json, json) is
+  'The weekly-trend answer''s JSON body from its parts: student_id, weekly_stats (weekly_trend, total_weeks, weeks_with_data, last_updated, trend, courses) and, again at the top level, weeks_with_data, last_updated, trend and courses.';
+
 create or replace function weekly_trend_json(
   p_token_hash bytea,
   p_token_id bigint,
@@ -276,12 +359,7 @@ begin
   -- security policies and log_access() read the setting.
   perform set_config('app.guardian_id', v_guardian_id::text, true);
   if p_page then
-    select coalesce(jsonb_agg(jsonb_build_object('id', sp.id, 'display_name', sp.display_name)
-                              order by sp.display_name, sp.id), '[]')
-      into v_children
-      from guardian_student gs
-      join student_profile sp on sp.id = gs.student_profile_id
-     where gs.guardian_id = v_guardian_id;
+    select c.children into v_children from guardian_children_json(v_guardian_id) c;
     if v_student_id is null then
       if jsonb_array_length(v_children) = 0 then
         return query select 200, v_guardian_id, null::text, jsonb_build_object('children', v_children);
@@ -320,50 +398,12 @@ begin
     into v_weekly_trend, v_weeks_with_data, v_last_updated, v_trend
     from student_weekly_stats(v_student_id, v_first, p_weeks, p_alert_drop_points, p_alert_min_scores) w;
 
-  with weeks as materialized (
-    select n, v_first + 7 * n as monday from generate_series(0, p_weeks - 1) n
-  ),
-  course_weeks as materialized (
-    select * from linked_course_weeks(v_student_id, v_first, v_last) e
-     where e.quiz_count + e.assignment_count > 0
-  ),
-  classes as materialized (
-    -- The class view's rows of those courses and weeks, by its unique index
-    -- (course_id, week_start_date): never a scan of the whole view. Through
-    -- linked_class_weeks(): the reader has no grant on the view itself.
-    select v.course_id, v.week_start_date, v.class_average, v.student_count
-      from linked_class_weeks(v_student_id, array(select distinct course_id from course_weeks), v_first, v_last,
-                              p_min_students) v
-  ),
-  courses as (
-    select c.id, c.name,
-           json_agg(week_json(k.monday, cw.quiz_sum, cw.quiz_count, cw.assignment_sum, cw.assignment_count,
-                              v.class_average, v.student_count, p_min_students)
-                    order by k.n) as weeks
-      from (select distinct course_id from course_weeks) i
-      join course c on c.id = i.course_id
-     cross join weeks k
-      left join course_weeks cw on cw.course_id = c.id and cw.week_start_date = k.monday
-      left join classes v on v.course_id = c.id and v.week_start_date = k.monday
-     group by c.id, c.name
-  )
-  select coalesce(json_agg(json_build_object('course_id', c.id, 'name', c.name, 'weeks', c.weeks)
-                           order by c.name, c.id), '[]')
-    into v_courses
-    from courses c;
+  select c.courses into v_courses from student_courses_json(v_student_id, v_first, p_weeks, p_min_students) c;
 
   return query
   select 200, v_guardian_id,
-         -- The stats also at the top level (but the weeks): the issue names them as the endpoint's.
-         json_build_object(
-           'student_id', v_student_id,
-           'weekly_stats', json_build_object('weekly_trend', v_weekly_trend, 'total_weeks', p_weeks,
-                                             'weeks_with_data', v_weeks_with_data, 'last_updated', v_last_updated,
-                                             'trend', v_trend, 'courses', v_courses),
-           'weeks_with_data', v_weeks_with_data,
-           'last_updated', v_last_updated,
-           'trend', v_trend,
-           'courses', v_courses)::text,
+         weekly_trend_answer_json(v_student_id, p_weeks, v_weekly_trend, v_weeks_with_data, v_last_updated,
+                                  v_trend, v_courses)::text,
          case when p_page then jsonb_build_object('children', v_children,
                                                   'student', jsonb_build_object('id', v_student.id,
                                                                                 'display_name', v_student.display_name,
