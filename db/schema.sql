@@ -229,6 +229,21 @@ CREATE FUNCTION public.assignment_submission_score_change(p_submission public.as
 COMMENT ON FUNCTION public.assignment_submission_score_change(p_submission public.assignment_submission, p_sign integer) IS 'The one place that says what an assignment counts for: percentage when is_graded, at coalesce(graded_at, submitted_at).';
 
 --
+-- Name: check_class_view(interval); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.check_class_view(p_max_age interval DEFAULT '36:00:00'::interval) RETURNS TABLE(problem text, detail text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/300_refresh_and_check.sql */ $$;
+
+--
+-- Name: FUNCTION check_class_view(p_max_age interval); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.check_class_view(p_max_age interval) IS 'One row per problem of the class view course_weekly_performance: unpopulated (parents see no class averages until it is refreshed), or stale (not refreshed within p_max_age, default 36 hours: a missed nightly refresh). No row: fine. Repair: select refresh_course_weekly_performance().';
+
+--
 -- Name: check_course_weekly_performance(bigint); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -257,6 +272,21 @@ CREATE FUNCTION public.check_weekly_performance(p_student_profile_id bigint DEFA
 --
 
 COMMENT ON FUNCTION public.check_weekly_performance(p_student_profile_id bigint) IS 'One row per student week whose stored figures differ from a recomputation from the source rows (stored or expected null: the row is missing or should not exist). No row: consistent.';
+
+--
+-- Name: class_view_populated(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.class_view_populated() RETURNS boolean
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/430_weekly_trend_json.sql */ $$;
+
+--
+-- Name: FUNCTION class_view_populated(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.class_view_populated() IS 'Whether the class view course_weekly_performance is populated (false after a restore that could not refresh it, until refresh_course_weekly_performance() runs): the parents'' page then says class averages are not yet available.';
 
 --
 -- Name: counted_scores(bigint, date, date); Type: FUNCTION; Schema: public; Owner: -
@@ -330,6 +360,20 @@ CREATE FUNCTION public.guardian_children_json(p_guardian_id bigint) RETURNS TABL
 COMMENT ON FUNCTION public.guardian_children_json(p_guardian_id bigint) IS 'The children linked to the guardian p_guardian_id (as the caller may read them), as a JSON array of {id, display_name} by name: the parents'' page''s list.';
 
 --
+-- Name: guardian_weekly_digest(bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.guardian_weekly_digest(p_guardian_id bigint) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$ /* body: db/functions/610_mail.sql */ $$;
+
+--
+-- Name: FUNCTION guardian_weekly_digest(p_guardian_id bigint); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.guardian_weekly_digest(p_guardian_id bigint) IS 'Whether the guardian receives the weekly digest: on unless they turned it off (no guardian_mail_preference row: on). The one statement of that default: my_weekly_digest() and the digest job (web/mail/digest.py) ask it.';
+
+--
 -- Name: issue_guardian_token(bigint, interval); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -373,7 +417,7 @@ CREATE FUNCTION public.linked_class_weeks(p_student_profile_id bigint, p_course_
 -- Name: FUNCTION linked_class_weeks(p_student_profile_id bigint, p_course_ids bigint[], p_from date, p_until date, p_min_students integer); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.linked_class_weeks(p_student_profile_id bigint, p_course_ids bigint[], p_from date, p_until date, p_min_students integer) IS 'The class view''s weeks from p_from''s to p_until''s of the courses in p_course_ids that the student has scores in; nothing unless the request''s guardian (app.guardian_id) is linked to the student. class_average is null where student_count is below p_min_students, or below 5 whatever p_min_students says.';
+COMMENT ON FUNCTION public.linked_class_weeks(p_student_profile_id bigint, p_course_ids bigint[], p_from date, p_until date, p_min_students integer) IS 'The class view''s weeks from p_from''s to p_until''s of the courses in p_course_ids that the student has scores in; nothing unless the request''s guardian (app.guardian_id) is linked to the student, nor while the view is unpopulated (class_view_populated()). class_average is null where student_count is below p_min_students, or below 5 whatever p_min_students says.';
 
 --
 -- Name: linked_course_weeks(bigint, date, date); Type: FUNCTION; Schema: public; Owner: -
@@ -607,7 +651,7 @@ CREATE FUNCTION public.refresh_course_weekly_performance() RETURNS void
 -- Name: FUNCTION refresh_course_weekly_performance(); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.refresh_course_weekly_performance() IS 'Refreshes the class view course_weekly_performance without blocking its readers. Nightly from pg_cron; also called by refresh_weekly_performance().';
+COMMENT ON FUNCTION public.refresh_course_weekly_performance() IS 'Refreshes the class view course_weekly_performance without blocking its readers (an unpopulated view, after a restore, is filled the plain way) and records the time in class_view_refresh. Nightly from pg_cron; also called by refresh_weekly_performance().';
 
 --
 -- Name: refresh_weekly_performance(bigint, date, boolean); Type: FUNCTION; Schema: public; Owner: -
@@ -1075,7 +1119,7 @@ CREATE FUNCTION public.weekly_trend_json(p_token_hash bytea, p_token_id bigint, 
 -- Name: FUNCTION weekly_trend_json(p_token_hash bytea, p_token_id bigint, p_student_profile_id bigint, p_weeks integer, p_end date, p_min_students integer, p_endpoint text, p_log boolean, p_page boolean, p_alert_drop_points numeric, p_alert_min_scores integer); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.weekly_trend_json(p_token_hash bytea, p_token_id bigint, p_student_profile_id bigint, p_weeks integer, p_end date, p_min_students integer, p_endpoint text, p_log boolean, p_page boolean, p_alert_drop_points numeric, p_alert_min_scores integer) IS 'The weekly-trend answer in one call, as the reader role: status 401 (no live token with this sha256 or row id), 404 (the student is not linked to the token''s guardian, or unknown) or 200 with answer, the JSON body; reader_id is the guardian. Writes the access-log entry (endpoint p_endpoint) unless p_log is false (a read replica: the caller writes it on the primary). p_page adds the guardian''s children and the student (the parents'' page); a null student then means the first child. Each week carries its sustained-decline alert (weekly_trend_alerts() with p_alert_drop_points and p_alert_min_scores).';
+COMMENT ON FUNCTION public.weekly_trend_json(p_token_hash bytea, p_token_id bigint, p_student_profile_id bigint, p_weeks integer, p_end date, p_min_students integer, p_endpoint text, p_log boolean, p_page boolean, p_alert_drop_points numeric, p_alert_min_scores integer) IS 'The weekly-trend answer in one call, as the reader role: status 401 (no live token with this sha256 or row id), 404 (the student is not linked to the token''s guardian, or unknown) or 200 with answer, the JSON body; reader_id is the guardian. Writes the access-log entry (endpoint p_endpoint) unless p_log is false (a read replica: the caller writes it on the primary). p_page adds the guardian''s children, the student and whether class averages are available (the parents'' page); a null student then means the first child. Each week carries its sustained-decline alert (weekly_trend_alerts() with p_alert_drop_points and p_alert_min_scores).';
 
 --
 -- Name: access_log; Type: TABLE; Schema: public; Owner: -
@@ -1133,6 +1177,34 @@ ALTER TABLE public.assignment_submission ALTER COLUMN id ADD GENERATED BY DEFAUL
     NO MAXVALUE
     CACHE 1
 );
+
+--
+-- Name: class_view_refresh; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.class_view_refresh (
+    only_row boolean DEFAULT true NOT NULL,
+    refreshed_at timestamp with time zone NOT NULL,
+    CONSTRAINT class_view_refresh_one_row CHECK (only_row)
+);
+
+--
+-- Name: TABLE class_view_refresh; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.class_view_refresh IS 'One row: when refresh_course_weekly_performance() last refreshed the class view course_weekly_performance (check_class_view() reads it).';
+
+--
+-- Name: COLUMN class_view_refresh.only_row; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.class_view_refresh.only_row IS 'Always true: the table holds one row.';
+
+--
+-- Name: COLUMN class_view_refresh.refreshed_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.class_view_refresh.refreshed_at IS 'When the class view was last refreshed (or rebuilt by a migration).';
 
 --
 -- Name: course; Type: TABLE; Schema: public; Owner: -
@@ -1634,6 +1706,13 @@ ALTER TABLE ONLY public.alembic_version
 
 ALTER TABLE ONLY public.assignment_submission
     ADD CONSTRAINT assignment_submission_pkey PRIMARY KEY (id);
+
+--
+-- Name: class_view_refresh class_view_refresh_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.class_view_refresh
+    ADD CONSTRAINT class_view_refresh_pkey PRIMARY KEY (only_row);
 
 --
 -- Name: course course_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -2310,6 +2389,12 @@ GRANT ALL ON FUNCTION public.alert_scored_weeks(p_student bigint, p_to date) TO 
 REVOKE ALL ON FUNCTION public.apply_weekly_deltas(p_deltas public.week_delta[], p_may_empty boolean) FROM PUBLIC;
 
 --
+-- Name: FUNCTION check_class_view(p_max_age interval); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.check_class_view(p_max_age interval) FROM PUBLIC;
+
+--
 -- Name: FUNCTION check_course_weekly_performance(p_course_id bigint); Type: ACL; Schema: public; Owner: -
 --
 
@@ -2320,6 +2405,13 @@ REVOKE ALL ON FUNCTION public.check_course_weekly_performance(p_course_id bigint
 --
 
 REVOKE ALL ON FUNCTION public.check_weekly_performance(p_student_profile_id bigint) FROM PUBLIC;
+
+--
+-- Name: FUNCTION class_view_populated(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.class_view_populated() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.class_view_populated() TO weekly_trends_reader;
 
 --
 -- Name: FUNCTION counted_scores(p_student_profile_id bigint, p_since date, p_until date); Type: ACL; Schema: public; Owner: -
@@ -2352,6 +2444,12 @@ GRANT ALL ON FUNCTION public.find_guardian_token(p_token_hash bytea, p_token_id 
 
 REVOKE ALL ON FUNCTION public.guardian_children_json(p_guardian_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.guardian_children_json(p_guardian_id bigint) TO weekly_trends_reader;
+
+--
+-- Name: FUNCTION guardian_weekly_digest(p_guardian_id bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.guardian_weekly_digest(p_guardian_id bigint) FROM PUBLIC;
 
 --
 -- Name: FUNCTION issue_guardian_token(p_guardian_id bigint, p_ttl interval); Type: ACL; Schema: public; Owner: -

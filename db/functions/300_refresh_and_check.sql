@@ -224,7 +224,7 @@ as $$
   select 'unpopulated',
          'the class view course_weekly_performance is not populated (after a restore?): parents see no class averages'
     from pg_class c
-   where c.oid = 'public.course_weekly_performance'::regclass and not c.relispopulated
+   where c.oid = to_regclass('public.course_weekly_performance') and not c.relispopulated
   union all
   select 'stale',
          'the class view course_weekly_performance was last refreshed '

@@ -40,7 +40,7 @@ stable
 parallel safe
 set search_path = pg_catalog, public
 as $$
-  select c.relispopulated from pg_class c where c.oid = 'public.course_weekly_performance'::regclass
+  select c.relispopulated from pg_class c where c.oid = to_regclass('public.course_weekly_performance')
 $$;
 comment on function class_view_populated() is
   'Whether the class view course_weekly_performance is populated (false after a restore that could not refresh it, until refresh_course_weekly_performance() runs): the parents'' page then says class averages are not yet available.';
