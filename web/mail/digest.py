@@ -520,17 +520,3 @@ def cmd_digest(args: argparse.Namespace) -> int:
     for failure in summary.failures:
         print(f"  failed: {failure}", file=sys.stderr)
     return 1 if summary.counts["failed"] else 0
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser(
-        "digest",
-        help="send the weekly household digest (one email per guardian per ISO week, exactly once)",
-        description="Send each guardian the digest of an ISO week (default: the last complete week in "
-        "WEEKLY_TRENDS_SCHOOL_TIME_ZONE). Reruns send only what is missing; see docs/mail.md.",
-    )
-    p.add_argument("--week", help="the ISO week as YYYY-Www (default: the last complete week)")
-    p.add_argument("--dry-run", action="store_true", help="list who would get it; send and write nothing")
-    p.add_argument("--guardian-email", help="only this guardian")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_digest)

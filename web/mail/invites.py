@@ -160,14 +160,3 @@ def cmd_invite(args: argparse.Namespace) -> int:
                 log.info("invite sent to %s", mask_email(guardian["email"]))
     print(f"Invitations: sent {sent}, skipped {skipped} (no linked student), failed {failed}.")
     return 1 if failed else 0
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("invite", help="mail guardians a fresh sign-in link (PUBLIC_BASE_URL/login?token=…)")
-    who = p.add_mutually_exclusive_group(required=True)
-    who.add_argument("--guardian-email", help="one guardian")
-    who.add_argument("--all-without-link", action="store_true", help="every guardian without a live token")
-    who.add_argument("--student-id", type=int, help="the guardians of this student")
-    p.add_argument("--days", type=int, default=DEFAULT_DAYS, help=f"how long the link works (default {DEFAULT_DAYS})")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_invite)

@@ -12,8 +12,8 @@ import psycopg
 
 from web.connection import connect
 from web.oneroster.importer import BadRowsRefused, import_oneroster
-from web.oneroster.reader import DEFAULT_MAX_MEGABYTES, InputError
-from web.oneroster.staging import KEPT_BAD_ROWS, Options, Summary
+from web.oneroster.reader import InputError
+from web.oneroster.staging import Options, Summary
 from web.settings import IMPORT_MAX_MB_RANGE as MAX_MB_RANGE
 
 TIME_ZONE_ENV = "WEEKLY_TRENDS_IMPORT_TIME_ZONE"
@@ -33,56 +33,6 @@ def megabytes(text: str) -> int:
 
 
 SHOWN_BAD_ROWS = 20
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("import", help="import data from another system")
-    kinds = p.add_subparsers(dest="kind", required=True)
-    o = kinds.add_parser(
-        "oneroster",
-        help="a OneRoster 1.1 or 1.2 CSV set (folder or .zip) with manifest.csv",
-        description="Imports students, guardians, classes and graded results from a OneRoster CSV"
-        " set. Idempotent: importing the same files again writes nothing.",
-    )
-    o.add_argument("path", type=Path, help="the folder or .zip holding manifest.csv and the CSV files")
-    o.add_argument(
-        "--source",
-        help="name of the sending system, keeping its sourcedIds apart from another's"
-        " (default: the manifest's source.systemCode, else source.systemName)",
-    )
-    o.add_argument(
-        "--time-zone",
-        "--timezone",
-        dest="time_zone",
-        default=None,
-        help=f"IANA time zone of new students (default ${TIME_ZONE_ENV}, else UTC); a users.csv column"
-        " metadata.timeZone wins",
-    )
-    o.add_argument(
-        "--category-map",
-        type=Path,
-        help="CSV 'category,kind': a category title or sourcedId, and quiz"
-        " or assignment (overrides the default title rule)",
-    )
-    o.add_argument(
-        "--skip-bad-rows",
-        action="store_true",
-        help="import the good rows and write the bad ones to the report (default: refuse everything)",
-    )
-    o.add_argument(
-        "--report",
-        type=Path,
-        help=f"CSV of the bad rows, the first {KEPT_BAD_ROWS:,} of them (default: oneroster-bad-rows-<time>.csv here)",
-    )
-    o.add_argument(
-        "--max-size",
-        type=megabytes,
-        metavar="MB",
-        help=f"refuse (exit 2) a set whose files to read hold more than MB megabytes uncompressed"
-        f" (default $WEEKLY_TRENDS_IMPORT_MAX_MB, else {DEFAULT_MAX_MEGABYTES:,})",
-    )
-    o.add_argument("--quiet", action="store_true", help="no progress bar")
-    o.set_defaults(func=cmd_import_oneroster)
 
 
 def write_report(path: Path, summary: Summary) -> None:

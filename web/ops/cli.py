@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -267,6 +268,14 @@ def since_date(raw: str) -> date:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Every subcommand and option of `weekly-trends`, declared here; each runs a cmd_* function (this
+    module's, or its job's: web/mail/, web/ops/demo_mail.py, web/oneroster/cli.py)."""
+    from web.mail import digest, invites
+    from web.oneroster import cli as oneroster_cli
+    from web.oneroster.reader import DEFAULT_MAX_MEGABYTES
+    from web.oneroster.staging import KEPT_BAD_ROWS
+    from web.ops import demo_mail
+
     parser = argparse.ArgumentParser(prog="weekly-trends", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -328,12 +337,36 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stop-db", help="stop the embedded server if it runs (never starts one)")
     p.add_argument("--delete", action="store_true", help="then delete its data directory")
     p.set_defaults(func=cmd_stop_db, needs_database=False)
-    from web.mail import digest, invites
-    from web.ops import demo_mail
 
-    invites.add_parser(sub)
-    digest.add_parser(sub)
-    demo_mail.add_parser(sub)
+    p = sub.add_parser("invite", help="mail guardians a fresh sign-in link (PUBLIC_BASE_URL/login?token=…)")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--guardian-email", help="one guardian")
+    who.add_argument("--all-without-link", action="store_true", help="every guardian without a live token")
+    who.add_argument("--student-id", type=int, help="the guardians of this student")
+    p.add_argument(
+        "--days",
+        type=int,
+        default=invites.DEFAULT_DAYS,
+        help=f"how long the link works (default {invites.DEFAULT_DAYS})",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=invites.cmd_invite)
+
+    p = sub.add_parser(
+        "digest",
+        help="send the weekly household digest (one email per guardian per ISO week, exactly once)",
+        description="Send each guardian the digest of an ISO week (default: the last complete week in "
+        "WEEKLY_TRENDS_SCHOOL_TIME_ZONE). Reruns send only what is missing; see docs/mail.md.",
+    )
+    p.add_argument("--week", help="the ISO week as YYYY-Www (default: the last complete week)")
+    p.add_argument("--dry-run", action="store_true", help="list who would get it; send and write nothing")
+    p.add_argument("--guardian-email", help="only this guardian")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=digest.cmd_digest)
+
+    p = sub.add_parser("demo-mail", help="write a demo invite and a demo digest to the local maildir (make run)")
+    p.add_argument("--port", type=int, default=5000, help="port of the links (default 5000)")
+    p.set_defaults(func=demo_mail.cmd_demo_mail)
 
     p = sub.add_parser("check", help="list drifted weeks and class-view problems (exit status 1 when any)")
     p.add_argument("--student-id", type=int, help="one student (default: all)")
@@ -345,9 +378,54 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_check)
 
-    from web.oneroster.cli import add_parser as add_import_parser
-
-    add_import_parser(sub)  # weekly-trends import oneroster PATH (docs/oneroster.md)
+    # weekly-trends import oneroster PATH (docs/oneroster.md)
+    p = sub.add_parser("import", help="import data from another system")
+    kinds = p.add_subparsers(dest="kind", required=True)
+    o = kinds.add_parser(
+        "oneroster",
+        help="a OneRoster 1.1 or 1.2 CSV set (folder or .zip) with manifest.csv",
+        description="Imports students, guardians, classes and graded results from a OneRoster CSV"
+        " set. Idempotent: importing the same files again writes nothing.",
+    )
+    o.add_argument("path", type=Path, help="the folder or .zip holding manifest.csv and the CSV files")
+    o.add_argument(
+        "--source",
+        help="name of the sending system, keeping its sourcedIds apart from another's"
+        " (default: the manifest's source.systemCode, else source.systemName)",
+    )
+    o.add_argument(
+        "--time-zone",
+        "--timezone",
+        dest="time_zone",
+        default=None,
+        help=f"IANA time zone of new students (default ${oneroster_cli.TIME_ZONE_ENV}, else UTC); a users.csv column"
+        " metadata.timeZone wins",
+    )
+    o.add_argument(
+        "--category-map",
+        type=Path,
+        help="CSV 'category,kind': a category title or sourcedId, and quiz"
+        " or assignment (overrides the default title rule)",
+    )
+    o.add_argument(
+        "--skip-bad-rows",
+        action="store_true",
+        help="import the good rows and write the bad ones to the report (default: refuse everything)",
+    )
+    o.add_argument(
+        "--report",
+        type=Path,
+        help=f"CSV of the bad rows, the first {KEPT_BAD_ROWS:,} of them (default: oneroster-bad-rows-<time>.csv here)",
+    )
+    o.add_argument(
+        "--max-size",
+        type=oneroster_cli.megabytes,
+        metavar="MB",
+        help=f"refuse (exit 2) a set whose files to read hold more than MB megabytes uncompressed"
+        f" (default $WEEKLY_TRENDS_IMPORT_MAX_MB, else {DEFAULT_MAX_MEGABYTES:,})",
+    )
+    o.add_argument("--quiet", action="store_true", help="no progress bar")
+    o.set_defaults(func=oneroster_cli.cmd_import_oneroster)
     return parser
 
 

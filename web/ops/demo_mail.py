@@ -53,9 +53,3 @@ def cmd_demo_mail(args: argparse.Namespace) -> int:
     )
     print("  Open a file there with any mail program (or `less`); nothing was sent to a real address.")
     return 0
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("demo-mail", help="write a demo invite and a demo digest to the local maildir (make run)")
-    p.add_argument("--port", type=int, default=5000, help="port of the links (default 5000)")
-    p.set_defaults(func=cmd_demo_mail)
