@@ -27,7 +27,7 @@ from werkzeug.serving import make_server
 
 from web import create_app
 from web.db import close_pool
-from web.parents.api import OPENAPI_PATH
+from web.operators import OPENAPI_PATH
 
 from factories import add_course, add_guardian, add_quiz, add_student
 

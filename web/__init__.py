@@ -9,7 +9,7 @@ from web import settings
 
 # The answers that never name a student or a family: the only ones a cache may keep (/metrics sets its
 # own no-store). Every other answer, errors and unmatched addresses included, is private: see below.
-PUBLIC_ENDPOINTS = frozenset({"static", "api.openapi_document", "api.healthz", "metrics"})
+PUBLIC_ENDPOINTS = frozenset({"static", "operators.openapi_document", "operators.healthz", "operators.metrics"})
 
 
 def private_unless_public(response: Response) -> Response:
@@ -58,7 +58,7 @@ def create_app(test_config: dict | None = None, config: settings.Settings | None
 
     # Imported here, not at the top: the blueprints' modules import web.* foundations, and `web` itself
     # must import without them (the CLI, the jobs).
-    from web import db, i18n, observability, problems, ratelimit
+    from web import db, i18n, observability, operators, problems, ratelimit
     from web.ops.embedded import database_url as embedded_database_url
     from web.parents import api, page, unsubscribe, week_scores_api
     from web.staff import pages as staff_pages
@@ -76,6 +76,7 @@ def create_app(test_config: dict | None = None, config: settings.Settings | None
     i18n.init_app(app)
     ratelimit.init_app(app)
     problems.init_app(app)
+    app.register_blueprint(operators.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(week_scores_api.bp)
     app.register_blueprint(page.bp)

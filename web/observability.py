@@ -215,24 +215,26 @@ def init_app(app: Flask) -> None:
         )
         return response
 
-    @app.get("/metrics")
-    def metrics():
-        if not metrics_reader_allowed(app):
-            # Off unless configured, and the same 404 as an unknown path to everyone else.
-            abort(404)
-        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            body = generate_latest(registry)
-        else:
-            # Every worker's request figures, summed; the pool figures are this worker's.
-            target = CollectorRegistry()
-            MultiProcessCollector(target)
-            target.register(PoolCollector(app))
-            for attempt in range(3):
-                try:
-                    body = generate_latest(target)
-                    break
-                except struct.error:  # a worker starting just now has created its file, not yet sized it
-                    if attempt == 2:
-                        raise
-                    time.sleep(0.05)
-        return Response(body, content_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
+
+def metrics_response(app: Flask) -> Response:
+    """/metrics (web/operators.py): the scrape, for METRICS_TOKEN or METRICS_ALLOW_FROM only."""
+    registry = app.extensions[_EXTENSION_KEY]
+    if not metrics_reader_allowed(app):
+        # Off unless configured, and the same 404 as an unknown path to everyone else.
+        abort(404)
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        body = generate_latest(registry)
+    else:
+        # Every worker's request figures, summed; the pool figures are this worker's.
+        target = CollectorRegistry()
+        MultiProcessCollector(target)
+        target.register(PoolCollector(app))
+        for attempt in range(3):
+            try:
+                body = generate_latest(target)
+                break
+            except struct.error:  # a worker starting just now has created its file, not yet sized it
+                if attempt == 2:
+                    raise
+                time.sleep(0.05)
+    return Response(body, content_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
