@@ -15,9 +15,7 @@ Nothing here logs a token or a whole email address (mask_email).
 
 from __future__ import annotations
 
-import dataclasses
 import mailbox
-import os
 import re
 import smtplib
 import ssl
@@ -28,13 +26,12 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from web.i18n import TRANSLATIONS, format_long_date, format_number, format_short_date, parse_locale
-from web.settings import DEFAULT_HOME, SmtpServer, parse_smtp_url
+from web.settings import Settings, SmtpServer, ensure_maildir, parse_smtp_url
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "mail"
 DEFAULT_FROM = "Weekly Trends <no-reply@localhost>"
@@ -133,13 +130,6 @@ def recipient(email: str, display_name: str | None = None) -> Address:
     return address
 
 
-def setting(name: str, default: str | None = None, config: dict | None = None) -> str | None:
-    """A mail setting: the app's config (tests), else WEEKLY_TRENDS_<name>, else <name>, else the default."""
-    if config is not None and config.get(name) is not None:
-        return config[name]
-    return os.environ.get(f"WEEKLY_TRENDS_{name}") or os.environ.get(name) or default
-
-
 @dataclass(frozen=True)
 class MailSettings:
     backend: str
@@ -150,45 +140,21 @@ class MailSettings:
     language: str = "en"  # the school's (WEEKLY_TRENDS_DEFAULT_LOCALE): a guardian's without a choice
 
     @classmethod
-    def from_settings(cls, config, *, check_maildir: bool = False) -> MailSettings:
-        """From the settings checked at start (web/settings.py Settings). A command that sends calls this
-        first: MAIL_BACKEND=smtp without SMTP_URL is refused here, and with check_maildir a maildir that
-        cannot take a file (SettingError, both ValueErrors)."""
-        from web.settings import ensure_maildir
-
-        settings = cls.load(
-            {
-                "MAIL_BACKEND": config.mail_backend,
-                "SMTP_URL": config.smtp_url or "",
-                "MAIL_FROM": config.mail_from,
-                "PUBLIC_BASE_URL": config.public_base_url or DEFAULT_BASE_URL,
-                "MAILDIR": str(config.maildir),
-            }
-        )
-        if check_maildir and settings.backend == "maildir":
-            ensure_maildir(settings.maildir)
-        return dataclasses.replace(settings, language=config.default_locale)
-
-    @classmethod
-    def load(cls, config: dict | None = None) -> MailSettings:
-        backend = (setting("MAIL_BACKEND", "smtp", config) or "smtp").lower()
-        if backend not in ("smtp", "maildir"):
-            raise ValueError(f"MAIL_BACKEND must be smtp or maildir, got {backend!r}")
-        smtp_url = setting("SMTP_URL", None, config)
-        if backend == "smtp" and not smtp_url:
+    def from_settings(cls, config: Settings, *, check_maildir: bool = False) -> MailSettings:
+        """The mail part of the settings checked at start (web/settings.py). A command that sends calls this
+        first: MAIL_BACKEND=smtp without SMTP_URL is refused here (ValueError), and with check_maildir a
+        maildir that cannot take a file (SettingError)."""
+        if config.mail_backend == "smtp" and not config.smtp_url:
             raise ValueError("MAIL_BACKEND is smtp but SMTP_URL is not set (or set MAIL_BACKEND=maildir)")
-        sender = setting("MAIL_FROM", DEFAULT_FROM, config)
-        if "@" not in parseaddr(sender)[1]:
-            raise ValueError(f"MAIL_FROM must be an email address, got {sender!r}")
-        base_url = setting("PUBLIC_BASE_URL", DEFAULT_BASE_URL, config).rstrip("/")
-        if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).netloc:
-            raise ValueError(f"PUBLIC_BASE_URL must be an http(s) address, got {base_url!r}")
+        if check_maildir and config.mail_backend == "maildir":
+            ensure_maildir(config.maildir)
         return cls(
-            backend=backend,
-            smtp=parse_smtp_url(smtp_url) if backend == "smtp" else None,
-            maildir=Path(setting("MAILDIR", str(DEFAULT_HOME / "maildir"), config)),
-            sender=sender,
-            base_url=base_url,
+            backend=config.mail_backend,
+            smtp=parse_smtp_url(config.smtp_url) if config.mail_backend == "smtp" else None,
+            maildir=config.maildir,
+            sender=config.mail_from,
+            base_url=config.public_base_url or DEFAULT_BASE_URL,
+            language=config.default_locale,
         )
 
     @property
