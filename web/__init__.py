@@ -60,7 +60,7 @@ def create_app(test_config: dict | None = None, config: settings.Settings | None
     # must import without them (the CLI, the jobs).
     from web import db, i18n, observability, operators, problems, ratelimit
     from web.ops.embedded import database_url as embedded_database_url
-    from web.parents import api, page, unsubscribe, week_scores_api
+    from web.parents import api, page, unsubscribe
     from web.staff import pages as staff_pages
 
     if app.config["LOG_FORMAT"] == "json":
@@ -78,7 +78,6 @@ def create_app(test_config: dict | None = None, config: settings.Settings | None
     problems.init_app(app)
     app.register_blueprint(operators.bp)
     app.register_blueprint(api.bp)
-    app.register_blueprint(week_scores_api.bp)
     app.register_blueprint(page.bp)
     app.register_blueprint(staff_pages.bp)
     app.register_blueprint(unsubscribe.bp)

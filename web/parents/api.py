@@ -11,6 +11,7 @@ from flask import Blueprint, Response, jsonify, request
 from web import db
 from web.auth import GUARDIAN, authenticate
 from web.parents.trend import student_trend
+from web.parents.week_scores import week_scores
 from web.parents.wording import csv_header
 
 bp = Blueprint("api", __name__)
@@ -86,3 +87,11 @@ def student_weekly_trend_csv(student_id: str):
         f'attachment; filename="weekly-trend-{answer["student_id"]}-{last_week}.csv"'
     )
     return response
+
+
+@bp.get("/api/v1/students/<student_id>/weeks/<week>/scores")
+def student_week_scores(student_id: str, week: str):
+    """The scores behind one ISO week (YYYY-Www), as JSON."""
+    answer = week_scores(student_id, week)
+    answer.pop("display_name")
+    return jsonify(answer)

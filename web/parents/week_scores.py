@@ -1,4 +1,4 @@
-"""The scores behind one week, for the API (web/parents/week_scores_api.py) and the week page (web/parents/page.py).
+"""The scores behind one week, for the API (web/parents/api.py) and the week page (web/parents/page.py).
 
 Every counted score of a linked student in one ISO week (in the student's time
 zone), read through week_scores() under row-level security, with the week's
