@@ -24,7 +24,7 @@ from .read import ANSWER, MIN_CLASS, WEEKS, sample_students
 from .report import PIECES_SECTION as TITLE
 
 # The last commit whose db/functions held the three functions whole (issue 23's split came after it).
-BEFORE_REF = "c7b535b"
+BEFORE_REF = "be2e8e8"
 SPLIT_FILES = ("210_source_triggers.sql", "430_weekly_trend_json.sql", "600_weekly_trend_alerts.sql")
 BEFORE, AFTER = "before (whole)", "after (named pieces)"
 DATABASES = {BEFORE: "bench_pieces_before", AFTER: "bench_pieces_after"}
