@@ -286,3 +286,42 @@ def test_the_request_log_never_shows_the_token(app, family, caplog):
         thread.join()
     assert "/login?token=[redacted]&x=1" in caplog.text
     assert family["token"] not in caplog.text and family["token"][3:] not in caplog.text
+
+
+def test_workers_starting_together_share_one_whole_secret_key(tmp_path, monkeypatch):
+    # `serve` builds the app in each worker after the fork: on a first start they all look for the key
+    # at once. One that found the file created but not yet written read an empty key and failed to boot.
+    import itertools
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from web import settings
+
+    numbers = itertools.count()
+    real_token_hex = settings.secrets.token_hex
+
+    def slow_token_hex(n: int) -> str:
+        time.sleep(0.3)  # the creating worker is between creating the file and writing its key
+        return real_token_hex(n)[:-2] + f"{next(numbers):02d}"
+
+    monkeypatch.setattr(settings.secrets, "token_hex", slow_token_hex)
+    app = SimpleNamespace(instance_path=str(tmp_path / "instance"))
+    keys, errors = [], []
+
+    def start_worker():
+        try:
+            keys.append(settings.instance_secret_key(app))
+        except Exception as error:  # noqa: BLE001 - any failure is the finding
+            errors.append(error)
+
+    first = threading.Thread(target=start_worker)
+    first.start()
+    time.sleep(0.1)  # the second worker starts while the first is writing
+    second = threading.Thread(target=start_worker)
+    second.start()
+    first.join(timeout=10)
+    second.join(timeout=10)
+    assert errors == [] and len(keys) == 2 and keys[0] == keys[1] and len(keys[0]) == 64
+    assert (tmp_path / "instance" / "secret_key").read_text() == keys[0]
+    assert [p.name for p in (tmp_path / "instance").iterdir()] == ["secret_key"]  # no temporary file left

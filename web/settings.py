@@ -454,19 +454,27 @@ def cores() -> int:
 
 
 def instance_secret_key(app: Flask) -> str:
-    """The key kept in the instance folder, created on first start, so restarts keep sessions."""
+    """The key kept in the instance folder, created on first start, so restarts keep sessions.
+
+    `serve`'s workers each build the app after the fork, so on a first start several look for the key at
+    once: the key is written whole under a name of its own, then linked into place (the first link wins,
+    the others read it), so no worker ever reads a file created but not yet written."""
     path = Path(app.instance_path) / "secret_key"
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # made earlier, or by another worker just now
-        key = path.read_text().strip()
-        if not key:
-            raise RuntimeError(f"{path} is empty: delete it or set WEEKLY_TRENDS_SECRET_KEY") from None
-        return key
-    key = secrets.token_hex(32)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key)
+    if not path.exists():
+        fd, written = tempfile.mkstemp(dir=path.parent, prefix=".secret_key.")  # mode 0600
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+            try:
+                os.link(written, path)
+            except FileExistsError:  # another worker's key is in place: it is the one
+                pass
+        finally:
+            os.unlink(written)
+    key = path.read_text().strip()
+    if not key:
+        raise RuntimeError(f"{path} is empty: delete it or set WEEKLY_TRENDS_SECRET_KEY")
     return key
 
 
