@@ -73,10 +73,15 @@ def _valid_token(
     return conn.execute(kind.lookup, {"hash": token_hash, "id": token_id}).fetchone()
 
 
+def hash_token(token: str) -> bytes:
+    """How every token is kept in the database: its sha256, never the token itself."""
+    return hashlib.sha256(token.encode()).digest()
+
+
 def token_by_value(conn: psycopg.Connection, kind: TokenKind, token: str) -> dict | None:
     if not kind.pattern.fullmatch(token):
         return None
-    return _valid_token(conn, kind, token_hash=hashlib.sha256(token.encode()).digest())
+    return _valid_token(conn, kind, token_hash=hash_token(token))
 
 
 def require_same_origin(*, allow_navigation: bool = False) -> None:
@@ -138,7 +143,7 @@ def presented_credential(kind: TokenKind, *, allow_navigation: bool = False) -> 
                 raise unauthorized(kind, f"Send a {kind.who} token as 'Authorization: Bearer <token>'.")
             if not kind.pattern.fullmatch(token.strip()):
                 raise unauthorized(kind, "The token is unknown, expired or revoked.")
-            return Credential(hashlib.sha256(token.strip().encode()).digest(), None)
+            return Credential(hash_token(token.strip()), None)
         token_id = session.get(kind.session_key)
         if token_id is None:
             raise unauthorized(kind, f"Sign in, or send a {kind.who} token as 'Authorization: Bearer <token>'.")

@@ -22,7 +22,6 @@ Delivery is recorded in digest_delivery, keyed (guardian, ISO year, ISO week):
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import secrets
 import sys
@@ -33,6 +32,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.rows import dict_row
 
+from web.auth import hash_token
 from web.connection import connect
 from web.db import guardian_children
 from web.isoweek import iso_week_name, monday_of, parse_iso_week
@@ -53,10 +53,6 @@ def last_complete_week(now: datetime | None = None, tz: ZoneInfo | None = None) 
     tz = tz or ZoneInfo("UTC")
     today = (now or datetime.now(tz)).astimezone(tz).date()
     return monday_of(today) - timedelta(weeks=1)
-
-
-def sha256(text: str) -> bytes:
-    return hashlib.sha256(text.encode()).digest()
 
 
 @dataclass
@@ -382,7 +378,7 @@ class Run(Week):
                            sign_in_token_hash = %s, updated_at = now()
                      where guardian_id = %s and iso_year = %s and iso_week = %s
                     """,
-                    (attempt, message_id, sha256(unsubscribe_token), sha256(sign_in_token), *where),
+                    (attempt, message_id, hash_token(unsubscribe_token), hash_token(sign_in_token), *where),
                 )
         except BadRecipient as error:
             # No message can be addressed to this guardian (the claim above rolled back: no new link
@@ -428,7 +424,7 @@ class Run(Week):
                 self.set_outcome(gid, "failed", str(error))
                 # the link went nowhere: it must not stay valid
                 self.conn.execute(
-                    "update guardian_token set revoked_at = now() where token_hash = %s", (sha256(sign_in_token),)
+                    "update guardian_token set revoked_at = now() where token_hash = %s", (hash_token(sign_in_token),)
                 )
             self.failed(guardian, attempt, error)
             return

@@ -12,7 +12,6 @@ through staff_issue_guardian_token() and staff_revoke_unsent_guardian_token() (w
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import sys
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from email.message import EmailMessage
 import psycopg
 from psycopg.rows import dict_row
 
+from web.auth import hash_token
 from web.connection import connect
 from web.db import guardian_children, student_guardians
 from web.mail.transport import Mailer, MailError, MailSettings, build_message, mask_email, recipient, render
@@ -69,7 +69,7 @@ def mail_sign_in_link(
         else:
             mailer.send(message)
     except (MailError, ValueError):
-        unclaim(hashlib.sha256(token.encode()).digest())  # the link went nowhere: it must not stay valid
+        unclaim(hash_token(token))  # the link went nowhere: it must not stay valid
         raise
 
 

@@ -9,13 +9,12 @@ unguessable value stored only as a sha256 in digest_delivery, is the only author
 
 from __future__ import annotations
 
-import hashlib
 import re
 
 from flask import Blueprint, render_template, request, url_for
 
 from web import db
-from web.auth import GUARDIAN, authenticate, same_origin_for_unsafe_methods
+from web.auth import GUARDIAN, authenticate, hash_token, same_origin_for_unsafe_methods
 from web.params import see_other
 from web.problems import ProblemError, html_errors
 
@@ -33,7 +32,7 @@ def token_hash() -> bytes:
     token = request.args.get("token", "")
     if not TOKEN.fullmatch(token):
         raise ProblemError(404, "Not Found", UNKNOWN)
-    return hashlib.sha256(token.encode()).digest()
+    return hash_token(token)
 
 
 @bp.get("/unsubscribe")
