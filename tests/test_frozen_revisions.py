@@ -101,6 +101,23 @@ RELEASED: dict[str, dict[str, str]] = {
         "0013/350_course_weekly_performance.sql": "ce95155dbcd5636780de5516be1972f1b4924e85d208c6aae828ceff322f4655",
         "0013/430_weekly_trend_json.sql": "f09ad845ae209653e5666a2f0ceb331fcff7152ee5dedc4c25e1b7c2881e97f8",
     },
+    "0014": {
+        "0014/.gitkeep": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        "0014_holes.py": "ccc40b435ad9d9c464b8d84898e51826c3c115762a694c666dd7afd495f7a058",
+        "0014/010_names_schema.sql": "47571b7a51fc6fd74895556e36ec83631b51a8ffa3bcc0f6d6b18ce71498aef1",
+        "0014/020_ids_schema.sql": "47d0eb5e34c0335dc9eefd1adf276471bb8f2a98b364cec22a123edd41e6fa6b",
+        "0014/021_reader_rls_schema.sql": "204f70eba4dbd59bb064d915a10d594977a394a93a75d7e9f0d8f688e4b349cc",
+        "0014/050_named_pieces_schema.sql": "7107b69cb75e8d4b6407fc326b5a82585ef8b816f652deff43ae69a1c7b9a4fd",
+        "0014/060_class_view_schema.sql": "aa1a8c02b77de890d3e4ff8de7090b99707cb938db8a949458e4b9bfea00f1d6",
+        "0014/210_source_triggers.sql": "c84b57ff41e7b13108c0831d3e7f568bfa905522e335ee799f254bc8356b684c",
+        "0014/300_refresh_and_check.sql": "30984e72858aeea014cb25e8efaf6ea96560c864a98e255b3e943b0fcfc35699",
+        "0014/350_course_weekly_performance.sql": "8c43d108a972614d87df1b5ab8c039a0aabd0f8d334b603e678ec31b8205cc6d",
+        "0014/425_sign_out.sql": "7d07bfab23025398187a533e8efac53664f1c1c3ee23dffc3132d87745a0412e",
+        "0014/430_weekly_trend_json.sql": "08fcf21190054df4c918eee630ce9f0c0cb63a0ac4cc61d5c3ec0ff738f0b61d",
+        "0014/600_weekly_trend_alerts.sql": "b58ae5a23c6f714ac76ff697a7a84ad450cde2d9d6df97b127bd1e7a1a9fab3f",
+        "0014/610_mail.sql": "6210602ff545702c39b18d17c0308c7973300e84000a04c270e51b9647a7fb83",
+        "0014/625_staff_unsent_link.sql": "8c4e52525b070d2a33ae25bedabf133ba587f53bd81a34082039f586c491dfee",
+    },
 }
 
 
