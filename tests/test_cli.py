@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -161,3 +162,76 @@ def test_the_embedded_opt_in_is_a_checked_setting(monkeypatch, capsys):
     monkeypatch.setenv("WEEKLY_TRENDS_EMBEDDED_DB", "maybe")
     assert main(["check"]) == 2
     assert "WEEKLY_TRENDS_EMBEDDED_DB must be 1 or 0" in capsys.readouterr().err
+
+
+def test_add_staff_is_idempotent_and_leads_to_a_staff_token(conn, db_url, monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    assert main(["issue-staff-token", "--email", "teacher@school.example"]) == 1
+    assert "No staff member" in capsys.readouterr().err
+    assert main(["add-staff", "--email", "teacher@school.example", "--name", "Ms Teacher"]) == 0
+    assert "added" in capsys.readouterr().out
+    assert main(["add-staff", "--email", "teacher@school.example"]) == 0  # again: nothing changes
+    assert "already present" in capsys.readouterr().out
+    assert conn.execute("select email, display_name from staff_member").fetchall() == [
+        ("teacher@school.example", "Ms Teacher")
+    ]
+    assert main(["add-staff", "--email", "teacher@school.example", "--name", "Mrs Teacher"]) == 0
+    assert conn.execute("select display_name from staff_member").fetchone()[0] == "Mrs Teacher"
+    assert "already present" in capsys.readouterr().out
+    assert main(["issue-staff-token", "--email", "teacher@school.example"]) == 0
+    assert capsys.readouterr().out.startswith("wts_")
+    assert main(["add-staff", "--email", "not an email"]) == 2
+    err = capsys.readouterr().err
+    assert "not a usable email" in err and "Traceback" not in err
+    assert conn.execute("select count(*) from staff_member").fetchone()[0] == 1
+
+
+@pytest.mark.parametrize(
+    ("now", "sends"),
+    [
+        (datetime(2026, 7, 6, 6, 0, tzinfo=UTC), True),  # Monday 07:00 in London (summer time)
+        (datetime(2026, 7, 6, 7, 0, tzinfo=UTC), False),  # 08:00 there
+        (datetime(2026, 12, 7, 7, 0, tzinfo=UTC), True),  # Monday 07:00 in London (winter)
+        (datetime(2026, 12, 7, 6, 0, tzinfo=UTC), False),
+    ],
+)
+def test_digest_at_runs_only_at_the_schools_weekday_and_hour(conn, db_url, monkeypatch, capsys, now, sends):
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("WEEKLY_TRENDS_SCHOOL_TIME_ZONE", "Europe/London")
+    assert main(["digest", "--at", "Mon 07", "--dry-run"], clock=lambda: now) == 0
+    out = capsys.readouterr().out
+    assert ("Dry run for" in out) is sends
+
+
+def test_digest_at_refuses_a_bad_hour(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["digest", "--at", "Monday 25"])
+    assert exited.value.code == 2
+    assert "'Mon 07'" in capsys.readouterr().err
+
+
+@pytest.fixture
+def app_role_url(conn, db_url):
+    """The web servers' login role (a member of the two app roles, nothing more), on this test's database."""
+    from psycopg import sql
+    from psycopg.conninfo import make_conninfo
+
+    name = f"wt_app_cli_{os.getpid()}"
+    conn.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(name)))
+    conn.execute(
+        sql.SQL("create role {} login in role weekly_trends_reader, weekly_trends_staff").format(sql.Identifier(name))
+    )
+    yield make_conninfo(db_url, user=name)
+    conn.execute(sql.SQL("drop owned by {}").format(sql.Identifier(name)))
+    conn.execute(sql.SQL("drop role {}").format(sql.Identifier(name)))
+
+
+@pytest.mark.parametrize("command", [["check"], ["digest", "--dry-run"], ["digest"], ["refresh", "--class-view"]])
+def test_owner_commands_as_the_app_role_say_so_without_a_traceback(family, app_role_url, monkeypatch, capsys, command):
+    monkeypatch.setenv("DATABASE_URL", app_role_url)
+    monkeypatch.setenv("MAIL_BACKEND", "maildir")
+    monkeypatch.setenv("MAILDIR", "/nonexistent-maildir-never-written")
+    code = main(command)
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "may not do this" in err and "docs/operations.md" in err and "Traceback" not in err

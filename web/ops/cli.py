@@ -105,6 +105,29 @@ def cmd_issue_staff_token(args: argparse.Namespace) -> int:
     return issue_token(args.settings, "issue_staff_token", "staff_member", args.email, args.days)
 
 
+def cmd_add_staff(args: argparse.Namespace) -> int:
+    """A staff member by email (table staff_member), idempotent: an existing one keeps its id, and its name
+    changes only when --name is given. Then `issue-staff-token --email` gives them a sign-in token."""
+    email = args.email.strip()
+    name = args.name.strip() if args.name is not None else None
+    try:
+        with connect(args.settings, "weekly-trends-cli") as conn:
+            created = conn.execute(
+                "insert into staff_member (email, display_name) values (%s, %s)"
+                " on conflict (email) do nothing returning id",
+                (email, name),
+            ).fetchone()
+            if created is None and name is not None:
+                conn.execute("update staff_member set display_name = %s where email = %s", (name, email))
+            staff_id = conn.execute("select id from staff_member where email = %s", (email,)).fetchone()[0]
+    except psycopg.errors.CheckViolation as error:
+        what = "email" if "email" in (error.diag.constraint_name or "") else "name"
+        print(f"weekly-trends add-staff: not a usable {what}: {error.diag.message_primary}", file=sys.stderr)
+        return 2
+    print(f"Staff member {staff_id} {'added' if created else 'already present'}: {email}.")
+    return 0
+
+
 def print_drift(rows: list[tuple]) -> None:
     print(f"{'student':>8} {'week':>8}  stored -> expected")
     for student_id, week_start, stored, expected in rows:
@@ -260,6 +283,30 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if rows or problems else 0
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def school_hour(raw: str) -> tuple[int, int]:
+    """--at 'Mon 07': (ISO weekday - 1, hour)."""
+    parts = raw.strip().lower().split()
+    if len(parts) == 2 and parts[0][:3] in WEEKDAYS and parts[1].isdigit() and 0 <= int(parts[1]) <= 23:
+        return WEEKDAYS.index(parts[0][:3]), int(parts[1])
+    raise argparse.ArgumentTypeError(f"not a weekday and an hour such as 'Mon 07': {raw!r}")
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    """The digest; with --at 'Mon 07' only when it is that weekday and hour in the school's time zone
+    (WEEKLY_TRENDS_SCHOOL_TIME_ZONE), else nothing and exit status 0: cron runs it hourly in the server's
+    time, and the school's time zone (its summer time included) is decided here, not by CRON_TZ."""
+    from web.mail import digest
+
+    if args.at is not None:
+        now = args.clock().astimezone(args.settings.school_zone)
+        if (now.weekday(), now.hour) != args.at:
+            return 0
+    return digest.cmd_digest(args)
+
+
 def since_date(raw: str) -> date:
     try:
         return date.fromisoformat(raw)
@@ -270,7 +317,7 @@ def since_date(raw: str) -> date:
 def build_parser() -> argparse.ArgumentParser:
     """Every subcommand and option of `weekly-trends`, declared here; each runs a cmd_* function (this
     module's, or its job's: web/mail/, web/ops/demo_mail.py, web/oneroster/cli.py)."""
-    from web.mail import digest, invites
+    from web.mail import invites
     from web.oneroster import cli as oneroster_cli
     from web.oneroster.reader import DEFAULT_MAX_MEGABYTES
     from web.oneroster.staging import KEPT_BAD_ROWS
@@ -300,6 +347,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--email", required=True, help="the staff member's email (table staff_member)")
     p.add_argument("--days", type=int, default=30)
     p.set_defaults(func=cmd_issue_staff_token)
+
+    p = sub.add_parser("add-staff", help="add a staff member (idempotent), then issue-staff-token --email")
+    p.add_argument("--email", required=True, help="their email, unique among staff members")
+    p.add_argument("--name", help="the name shown on the staff pages (kept when omitted)")
+    p.set_defaults(func=cmd_add_staff)
 
     p = sub.add_parser("backfill", help="rebuild weekly rows from the source rows")
     p.add_argument("--dry-run", action="store_true", help="report what would change, write nothing")
@@ -362,7 +414,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="list who would get it; send and write nothing")
     p.add_argument("--guardian-email", help="only this guardian")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=digest.cmd_digest)
+    p.add_argument(
+        "--at",
+        type=school_hour,
+        metavar="'DAY HH'",
+        help="run only at this weekday and hour of the school's time zone, e.g. 'Mon 07' (cron: hourly)",
+    )
+    p.set_defaults(func=cmd_digest)
 
     p = sub.add_parser("demo-mail", help="write a demo invite and a demo digest to the local maildir (make run)")
     p.add_argument("--port", type=int, default=5000, help="port of the links (default 5000)")
@@ -447,7 +505,20 @@ def main(argv: list[str] | None = None, *, clock: Callable[[], datetime] | None 
             print(f"weekly-trends: {error}", file=sys.stderr)
             return 2
     args.clock = clock or (lambda: datetime.now(UTC))
-    return args.func(args)
+    try:
+        return args.func(args)
+    except psycopg.errors.InsufficientPrivilege as error:
+        # e.g. digest or check as the app's role: which role runs what is in docs/operations.md.
+        print(
+            f"weekly-trends {args.command}: the database role of DATABASE_URL may not do this"
+            f" ({error.diag.message_primary}). Run it as the role docs/operations.md names for it"
+            ' ("Which role runs what"), usually the owner.',
+            file=sys.stderr,
+        )
+        return 1
+    except psycopg.OperationalError as error:
+        print(f"weekly-trends {args.command}: the database cannot be reached: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
