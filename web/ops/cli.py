@@ -170,7 +170,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from web.ops.serve import serve
 
-    serve(args.settings, args.bind, args.workers, args.threads, args.timeout, args.max_requests)
+    serve(args.settings, args.bind, args.workers, args.threads, args.timeout, args.max_requests, args.pid)
     return 0
 
 
@@ -374,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=10_000,
         help="restart a worker after about this many requests (default 10000; 0: never)",
     )
+    p.add_argument("--pid", metavar="FILE", help="write the master's pid there (kill -HUP \"$(cat FILE)\": roll-out)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("refresh", help="rebuild the weekly rows from the source rows, in batches, with a progress bar")

@@ -100,7 +100,16 @@ class WeeklyTrendsServer(BaseApplication):
         return create_app(config=Settings.load(overrides=self.overrides))
 
 
-def serve(settings: Settings, bind: str, workers: int | None, threads: int, timeout: int, max_requests: int) -> None:
+def serve(
+    settings: Settings,
+    bind: str,
+    workers: int | None,
+    threads: int,
+    timeout: int,
+    max_requests: int,
+    pidfile: str | None = None,
+) -> None:
+    """gunicorn; pidfile: where the master writes its pid (for `kill -HUP`, the roll-out)."""
     # Each worker's pool needs at most one connection per thread (unless WEEKLY_TRENDS_POOL_MAX_SIZE says).
     if settings.pool_max_size is None:
         settings = settings.replace(pool_max_size=threads, pool_min_size=min(settings.pool_min_size, threads))
@@ -110,6 +119,8 @@ def serve(settings: Settings, bind: str, workers: int | None, threads: int, time
         "POOL_MIN_SIZE": settings.pool_min_size,
     }
     options = default_options(bind, workers, threads, timeout, max_requests)
+    if pidfile is not None:
+        options["pidfile"] = pidfile
     # Set before any worker imports prometheus_client: /metrics then sums every worker.
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
