@@ -374,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=10_000,
         help="restart a worker after about this many requests (default 10000; 0: never)",
     )
-    p.add_argument("--pid", metavar="FILE", help="write the master's pid there (kill -HUP \"$(cat FILE)\": roll-out)")
+    p.add_argument("--pid", metavar="FILE", help='write the master\'s pid there (kill -HUP "$(cat FILE)": roll-out)')
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("refresh", help="rebuild the weekly rows from the source rows, in batches, with a progress bar")
