@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
+from conftest import in_ci
 from live import free_port
 from scratch_server import ScratchServer
 
@@ -469,7 +470,7 @@ def test_pgbouncer_blocks(installed):
     from pgbouncer import BINARY, PgBouncer
 
     if not BINARY.exists():
-        if os.environ.get("CI"):
+        if in_ci():
             pytest.fail(f"{BINARY} missing")
         pytest.skip(f"{BINARY} missing")
     bouncer = PgBouncer(installed.url(dbname="postgres"))
@@ -573,7 +574,7 @@ def test_nginx_block_in_front_of_serve(installed):
     front of the documented serve: a sign-in and a same-origin POST on a port other than 443 work, a forged
     X-Forwarded-For does not reach /metrics, and the access log holds no token."""
     if not NGINX.exists():
-        if os.environ.get("CI"):
+        if in_ci():
             pytest.fail(f"{NGINX} missing (nginx-light)")
         pytest.skip(f"{NGINX} missing")
     people = family(installed.url())
@@ -756,7 +757,7 @@ def test_pg_cron_blocks_run_a_job(tmp_path):
     """On a PostgreSQL 15 cluster of its own: the documented configuration, roles, migrate, extension and
     jobs; the class-view job, rescheduled to every minute, runs as the owner and succeeds."""
     if not PG_CRON.exists():
-        if os.environ.get("CI"):
+        if in_ci():
             pytest.fail(f"{PG_CRON} missing (postgresql-15-cron)")
         pytest.skip(f"{PG_CRON} missing (postgresql-15-cron)")
     if os.geteuid() == 0:
