@@ -739,6 +739,10 @@ def test_upgrade_block_from_0004(installed, clone):
                     statuses.append(error.code)
             assert statuses == [200] * 20
             assert body["weeks_with_data"] == 1
+            # The figure written at 0004 (S0's one quiz, 60) came through every revision.
+            assert [
+                (w["week_start"], w["quiz_avg"]) for w in body["weekly_stats"]["weekly_trend"] if w["quiz_count"]
+            ] == [("2024-01-15", 60.0)]
         finally:
             stop_serve(serve)
     finally:
