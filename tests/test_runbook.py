@@ -483,8 +483,8 @@ def test_pgbouncer_blocks(installed):
     ini.write_text(text + ours + "\n")
     with open(bouncer.dir / "userlist.txt", "a") as users:
         users.write('"weekly_trends_app" ""\n')
-    bouncer.start()
     try:
+        bouncer.start()  # inside: a start that fails still stops it
         script = block("pgbouncer-env").replace(
             "@pgbouncer:6432/weekly_trends", f"@127.0.0.1:{bouncer.port}/weekly_trends"
         )
