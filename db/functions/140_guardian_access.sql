@@ -81,7 +81,8 @@ comment on function link_state(date, date, date, timestamptz, timestamptz, date)
   'The state of one existing guardian link on the student''s day p_today: restricted, active, shared, dependant or access_ended (guardian_link_states() feeds it; the file''s text says what each means).';
 
 create or replace function guardian_link_states(p_guardian_id bigint, p_at timestamptz default now())
-returns table (student_profile_id bigint, state text, gives_access boolean, access_ended_on date)
+returns table (student_profile_id bigint, state text, gives_access boolean, access_ended_on date,
+               display_name text, time_zone text)
 language sql
 stable
 -- A definer: the reader role's own policies (app_readable_students()) ask it, and it reads the tables
@@ -91,7 +92,8 @@ set search_path = pg_catalog, public
 rows 3
 as $$
   select gs.student_profile_id, s.state, s.state in ('active', 'shared', 'dependant'),
-         case when s.state = 'access_ended' then rights_age_reached_on(sp.birth_date) end
+         case when s.state = 'access_ended' then rights_age_reached_on(sp.birth_date) end,
+         sp.display_name, sp.time_zone
     from guardian_student gs
     join student_profile sp on sp.id = gs.student_profile_id
    cross join lateral (select link_state((p_at at time zone sp.time_zone)::date, sp.birth_date, sp.dependant_until,
@@ -99,7 +101,7 @@ as $$
    where gs.guardian_id = p_guardian_id
 $$;
 comment on function guardian_link_states(bigint, timestamptz) is
-  'Each student linked to the guardian, with the link''s state at p_at (link_state(): restricted, active, shared, dependant, access_ended), whether it gives access (active, shared, dependant), and for access_ended the day it ended. The one home of the guardian''s access to their children.';
+  'Each student linked to the guardian, with the link''s state at p_at (link_state(): restricted, active, shared, dependant, access_ended), whether it gives access (active, shared, dependant), for access_ended the day it ended, and the student''s name and time zone (which the guardian may know even once access ended). The one home of the guardian''s access to their children.';
 revoke all on function guardian_link_states(bigint, timestamptz) from public;
 grant execute on function guardian_link_states(bigint, timestamptz) to weekly_trends_reader, weekly_trends_staff;
 

@@ -232,10 +232,9 @@ stable
 as $$
   -- The parents' page's list of children: ids and names, by name; only those the guardian's link
   -- gives access to now (guardian_link_states()).
-  select coalesce(jsonb_agg(jsonb_build_object('id', sp.id, 'display_name', sp.display_name)
-                            order by sp.display_name, sp.id), '[]')
+  select coalesce(jsonb_agg(jsonb_build_object('id', gs.student_profile_id, 'display_name', gs.display_name)
+                            order by gs.display_name, gs.student_profile_id), '[]')
     from guardian_link_states(p_guardian_id) gs
-    join student_profile sp on sp.id = gs.student_profile_id
    where gs.gives_access
 $$;
 comment on function guardian_children_json(bigint) is
@@ -391,11 +390,10 @@ begin
       end if;
     end if;
     -- The link and its state now (guardian_link_states(): the one home of the decision).
-    select sp.id, sp.display_name, sp.time_zone, (now() at time zone sp.time_zone)::date as today,
+    select s.student_profile_id as id, s.display_name, s.time_zone, (now() at time zone s.time_zone)::date as today,
            s.state, s.access_ended_on
       into v_student
       from guardian_link_states(v_guardian_id) s
-      join student_profile sp on sp.id = s.student_profile_id
      where s.student_profile_id = v_student_id and s.state <> 'restricted';
     if not found then
       -- Unknown, not linked and restricted are one answer: no id is confirmed to exist.
