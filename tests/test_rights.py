@@ -343,3 +343,51 @@ def test_to_student_needs_an_email_and_an_eligible_student(conn, mail_env, smtp_
     assert main(["invite", "--student-id", str(no_mail), "--to-student"]) == 1
     assert "no email address" in capsys.readouterr().err
     assert smtp_server.messages == []
+
+
+# --- the staff page ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff_client(client, conn, family):
+    member = conn.execute(
+        "insert into staff_member (email, display_name) values ('office@example.org', 'Office') returning id"
+    ).fetchone()[0]
+    token = conn.execute("select issue_staff_token(%s)", (member,)).fetchone()[0]
+    assert client.get("/staff/login", query_string={"token": token}).status_code == 303
+    return client
+
+
+def test_staff_restrict_and_lift_on_the_page_with_who_when_why(staff_client, conn, family, app):
+    g, a = family["guardian"], family["a"]
+    base = f"/staff/students/{a}/guardians/{g}"
+    assert staff_client.post(f"{base}/restrict", data={"reason": ""}).status_code == 400
+    assert staff_client.post(f"{base}/restrict", data={"reason": "x", "until": "soon"}).status_code == 400
+    assert staff_client.post(f"{base}/restrict", data={"reason": "Court order 12/3"}).status_code == 303
+    assert state(conn, g, a) == "restricted"
+    page = staff_client.get(f"/staff/students/{a}").get_data(as_text=True)
+    assert 'data-state="restricted"' in page and "Court order 12/3" in page and "Office" in page
+    parent = app.test_client()
+    trend = f"/api/v1/students/{a}/weekly-trend"
+    assert parent.get(trend, headers={"Authorization": f"Bearer {family['token']}"}).status_code == 404
+    assert staff_client.post(f"{base}/lift-restriction").status_code == 303
+    assert state(conn, g, a) == "active"
+    assert parent.get(trend, headers={"Authorization": f"Bearer {family['token']}"}).status_code == 200
+    actions = conn.execute(
+        "select action, staff_member_id is not null from guardian_link_restriction_event order by id"
+    ).fetchall()
+    assert actions == [("restricted", True), ("lifted", True)]
+
+
+def test_staff_records_a_dependant_and_sends_a_students_link(mail_env, smtp_server, staff_client, conn, family):
+    a = family["a"]
+    conn.execute(
+        "update student_profile set birth_date = %s, email = 'ann@example.org' where id = %s", (years_ago(18, 40), a)
+    )
+    assert state(conn, family["guardian"], a) == "access_ended"
+    until = (date.today() + timedelta(days=60)).isoformat()
+    assert staff_client.post(f"/staff/students/{a}/dependant", data={"until": until}).status_code == 303
+    assert state(conn, family["guardian"], a) == "dependant"
+    assert staff_client.post(f"/staff/students/{a}/send-student-link").status_code == 303
+    [mail] = smtp_server.messages
+    assert mail.recipients == ["ann@example.org"] and STUDENT_LINK.search(mail.part("plain"))
