@@ -391,3 +391,40 @@ def test_staff_records_a_dependant_and_sends_a_students_link(mail_env, smtp_serv
     assert staff_client.post(f"/staff/students/{a}/send-student-link").status_code == 303
     [mail] = smtp_server.messages
     assert mail.recipients == ["ann@example.org"] and STUDENT_LINK.search(mail.part("plain"))
+
+
+# --- OneRoster: demographics.csv's birthDate ------------------------------------------------------------
+
+
+def test_oneroster_reads_birth_dates_from_demographics_when_present(conn, tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from web.oneroster import BadRowsRefused, Options, import_oneroster
+
+    folder = tmp_path / "set"
+    shutil.copytree(Path(__file__).parent / "data" / "oneroster" / "spec-1.1", folder)
+    manifest = folder / "manifest.csv"
+    manifest.write_text(manifest.read_text().replace("file.demographics,absent", "file.demographics,bulk"))
+    (folder / "demographics.csv").write_text(
+        "sourcedId,status,dateLastModified,birthDate,sex\n"
+        "u-stu-1,active,2024-01-10T12:00:00.000Z,2006-05-04,female\n"
+        "u-stu-2,active,2024-01-10T12:00:00.000Z,,male\n"
+        "u-par-1,active,2024-01-10T12:00:00.000Z,1980-01-01,female\n",
+        encoding="utf-8",
+    )
+    import_oneroster(conn, folder, Options(progress=False))
+    births = dict(
+        conn.execute(
+            "select m.sourced_id, p.birth_date from oneroster_student m join student_profile p"
+            " on p.id = m.student_profile_id order by 1"
+        ).fetchall()
+    )
+    assert births == {"u-stu-1": date(2006, 5, 4), "u-stu-2": None}
+    (folder / "demographics.csv").write_text(
+        "sourcedId,status,birthDate\nu-stu-1,active,2006-02-30\nu-stu-2,active,04/05/2006\n", encoding="utf-8"
+    )
+    with pytest.raises(BadRowsRefused) as refused:
+        import_oneroster(conn, folder, Options(progress=False))
+    reasons = sorted(b.reason for b in refused.value.summary.bad_rows)
+    assert reasons == ["birthDate is not a day of the calendar", "birthDate must be a date written YYYY-MM-DD"]
