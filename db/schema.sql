@@ -137,8 +137,7 @@ COMMENT ON FUNCTION public.app_guardian_id() IS 'The guardian of the current req
 --
 
 CREATE FUNCTION public.app_may_read_student(p_student_id bigint) RETURNS boolean
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
+    LANGUAGE sql STABLE
     AS $$ /* body: db/functions/140_guardian_access.sql */ $$;
 
 --
@@ -152,7 +151,7 @@ COMMENT ON FUNCTION public.app_may_read_student(p_student_id bigint) IS 'Whether
 --
 
 CREATE FUNCTION public.app_readable_students() RETURNS SETOF bigint
-    LANGUAGE sql STABLE SECURITY DEFINER ROWS 3
+    LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 3
     SET search_path TO 'pg_catalog', 'public'
     AS $$ /* body: db/functions/140_guardian_access.sql */ $$;
 
@@ -438,7 +437,7 @@ COMMENT ON FUNCTION public.guardian_link_state(p_guardian_id bigint, p_student_i
 --
 
 CREATE FUNCTION public.guardian_link_states(p_guardian_id bigint, p_at timestamp with time zone DEFAULT now()) RETURNS TABLE(student_profile_id bigint, state text, gives_access boolean, access_ended_on date, display_name text, time_zone text)
-    LANGUAGE sql STABLE SECURITY DEFINER ROWS 3
+    LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 3
     SET search_path TO 'pg_catalog', 'public'
     AS $$ /* body: db/functions/140_guardian_access.sql */ $$;
 

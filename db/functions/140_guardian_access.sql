@@ -83,14 +83,17 @@ comment on function link_state(date, date, date, timestamptz, timestamptz, date)
 create or replace function guardian_link_states(p_guardian_id bigint, p_at timestamptz default now())
 returns table (student_profile_id bigint, state text, gives_access boolean, access_ended_on date,
                display_name text, time_zone text)
-language sql
+language plpgsql
 stable
 -- A definer: the reader role's own policies (app_readable_students()) ask it, and it reads the tables
--- those policies guard.
+-- those policies guard. PL/pgSQL, not SQL: its plan is kept for the session (a SQL function that is
+-- not inlined, as a definer never is, is planned again on every call: measured, docs/benchmarks.md).
 security definer
 set search_path = pg_catalog, public
 rows 3
 as $$
+begin
+  return query
   select gs.student_profile_id, s.state, s.state in ('active', 'shared', 'dependant'),
          case when s.state = 'access_ended' then rights_age_reached_on(sp.birth_date) end,
          sp.display_name, sp.time_zone
@@ -98,7 +101,8 @@ as $$
     join student_profile sp on sp.id = gs.student_profile_id
    cross join lateral (select link_state((p_at at time zone sp.time_zone)::date, sp.birth_date, sp.dependant_until,
                                          gs.shared_at, gs.restricted_at, gs.restricted_until) as state) s
-   where gs.guardian_id = p_guardian_id
+   where gs.guardian_id = p_guardian_id;
+end;
 $$;
 comment on function guardian_link_states(bigint, timestamptz) is
   'Each student linked to the guardian, with the link''s state at p_at (link_state(): restricted, active, shared, dependant, access_ended), whether it gives access (active, shared, dependant), for access_ended the day it ended, and the student''s name and time zone (which the guardian may know even once access ended). The one home of the guardian''s access to their children.';
@@ -163,18 +167,25 @@ grant execute on function student_may_sign_in(bigint, timestamptz) to weekly_tre
 
 create or replace function app_readable_students()
 returns setof bigint
-language sql
+language plpgsql
 stable
 security definer
 set search_path = pg_catalog, public
 rows 3
 as $$
+declare
+  v_guardian bigint := app_guardian_id();
+  v_student bigint := app_student_id();
+begin
   -- The students the request's reader may read now: a guardian's children their link gives access to,
   -- or the signed-in student themselves (find_student_token() checked they may sign in).
-  select s.student_profile_id from guardian_link_states(app_guardian_id()) s
-   where s.gives_access and app_guardian_id() is not null
-  union all
-  select app_student_id() where app_student_id() is not null
+  if v_guardian is not null then
+    return query select s.student_profile_id from guardian_link_states(v_guardian) s where s.gives_access;
+  end if;
+  if v_student is not null then
+    return next v_student;
+  end if;
+end;
 $$;
 comment on function app_readable_students() is
   'The students whose figures the request''s reader may read: the children of app.guardian_id whose link gives access (guardian_link_states()), or app.student_id. The reader role''s row-level security policies ask it.';
@@ -185,8 +196,8 @@ create or replace function app_may_read_student(p_student_id bigint)
 returns boolean
 language sql
 stable
-security definer
-set search_path = pg_catalog, public
+-- Invoker's rights and no SET clause: inlined into its caller's statement (the definer functions that
+-- read one student's rows), which then calls app_readable_students() once.
 as $$
   select p_student_id in (select app_readable_students())
 $$;
