@@ -86,8 +86,8 @@ returns table (student_profile_id bigint, state text, gives_access boolean, acce
 language plpgsql
 stable
 -- A definer: the reader role's own policies (app_readable_students()) ask it, and it reads the tables
--- those policies guard. PL/pgSQL, not SQL: its plan is kept for the session (a SQL function that is
--- not inlined, as a definer never is, is planned again on every call: measured, docs/benchmarks.md).
+-- those policies guard. PL/pgSQL, not SQL: its statement's plan is kept for the session, and a SQL
+-- definer (never inlined) cost several times as much per call (measured: docs/benchmarks.md).
 security definer
 set search_path = pg_catalog, public
 rows 3
