@@ -428,3 +428,13 @@ def test_oneroster_reads_birth_dates_from_demographics_when_present(conn, tmp_pa
         import_oneroster(conn, folder, Options(progress=False))
     reasons = sorted(b.reason for b in refused.value.summary.bad_rows)
     assert reasons == ["birthDate is not a day of the calendar", "birthDate must be a date written YYYY-MM-DD"]
+
+
+def test_the_home_page_of_a_guardian_whose_only_child_came_of_age_says_so(client, family):
+    conn = family["conn"]
+    put_in_state(conn, family, "access_ended")
+    r = client.get("/", headers={"Authorization": f"Bearer {family['token']}", "Accept": "text/html"})
+    assert r.status_code == 403 and "came of age" in r.get_data(as_text=True)
+    put_in_state(conn, family, "unlinked")
+    r = client.get("/", headers={"Authorization": f"Bearer {family['token']}", "Accept": "text/html"})
+    assert r.status_code == 200 and "No children linked yet" in r.get_data(as_text=True)

@@ -383,10 +383,16 @@ begin
       select c.children into v_children from guardian_children_json(v_guardian_id) c;
       if v_student_id is null then
         if jsonb_array_length(v_children) = 0 then
-          return query select 200, v_guardian_id, null::text, jsonb_build_object('children', v_children);
-          return;
+          -- No child to show: one whose access ended (the page says so), else none at all.
+          v_student_id := (select s.student_profile_id from guardian_link_states(v_guardian_id) s
+                            where s.state = 'access_ended' order by s.display_name, s.student_profile_id limit 1);
+          if v_student_id is null then
+            return query select 200, v_guardian_id, null::text, jsonb_build_object('children', v_children);
+            return;
+          end if;
+        else
+          v_student_id := (v_children -> 0 ->> 'id')::bigint;
         end if;
-        v_student_id := (v_children -> 0 ->> 'id')::bigint;
       end if;
     end if;
     -- The link and its state now (guardian_link_states(): the one home of the decision).
@@ -443,7 +449,7 @@ begin
 end;
 $$;
 comment on function weekly_trend_json(bytea, bigint, bigint, integer, date, integer, text, boolean, boolean, numeric, integer, text) is
-  'The weekly-trend answer in one call, as the reader role: status 401 (no live token with this sha256 or row id), 404 (the student is not linked to the token''s guardian, the link is restricted, or unknown; for a student, any id but their own), 403 (the student came of age and the link gives no access: page holds access_ended_on and the student) or 200 with answer, the JSON body; reader_id is the guardian (or the student, p_principal ''student''). The link''s state comes from guardian_link_states(). Writes the access-log entry (endpoint p_endpoint) unless p_log is false (a read replica: the caller writes it on the primary). p_page adds the children (for a student: themselves), the student and whether class averages are available (the parents'' page); a null student then means the first child. Each week carries its sustained-decline alert (weekly_trend_alerts() with p_alert_drop_points and p_alert_min_scores).';
+  'The weekly-trend answer in one call, as the reader role: status 401 (no live token with this sha256 or row id), 404 (the student is not linked to the token''s guardian, the link is restricted, or unknown; for a student, any id but their own), 403 (the student came of age and the link gives no access: page holds access_ended_on and the student) or 200 with answer, the JSON body; reader_id is the guardian (or the student, p_principal ''student''). The link''s state comes from guardian_link_states(). Writes the access-log entry (endpoint p_endpoint) unless p_log is false (a read replica: the caller writes it on the primary). p_page adds the children (for a student: themselves), the student and whether class averages are available (the parents'' page); a null student then means the first child (none: the first whose access ended, else 200 with no answer). Each week carries its sustained-decline alert (weekly_trend_alerts() with p_alert_drop_points and p_alert_min_scores).';
 revoke all on function weekly_trend_json(bytea, bigint, bigint, integer, date, integer, text, boolean, boolean, numeric, integer, text) from public;
 grant execute on function weekly_trend_json(bytea, bigint, bigint, integer, date, integer, text, boolean, boolean, numeric, integer, text)
   to weekly_trends_reader;
