@@ -133,6 +133,35 @@ CREATE FUNCTION public.app_guardian_id() RETURNS bigint
 COMMENT ON FUNCTION public.app_guardian_id() IS 'The guardian of the current request (transaction-local setting app.guardian_id), null when unset.';
 
 --
+-- Name: app_may_read_student(bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.app_may_read_student(p_student_id bigint) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$ /* body: db/functions/140_guardian_access.sql */ $$;
+
+--
+-- Name: FUNCTION app_may_read_student(p_student_id bigint); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.app_may_read_student(p_student_id bigint) IS 'Whether the request''s reader (app.guardian_id or app.student_id) may read the student''s figures now (app_readable_students()).';
+
+--
+-- Name: app_readable_students(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.app_readable_students() RETURNS SETOF bigint
+    LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 3
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/140_guardian_access.sql */ $$;
+
+--
+-- Name: FUNCTION app_readable_students(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.app_readable_students() IS 'The students whose figures the request''s reader may read: the children of app.guardian_id whose link gives access (guardian_link_states()), or app.student_id. The reader role''s row-level security policies ask it.';
+
+--
 -- Name: app_role_restricted(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -159,6 +188,20 @@ CREATE FUNCTION public.app_staff_member_id() RETURNS bigint
 --
 
 COMMENT ON FUNCTION public.app_staff_member_id() IS 'The staff member of the current request (transaction-local setting app.staff_member_id), null when unset.';
+
+--
+-- Name: app_student_id(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.app_student_id() RETURNS bigint
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$ /* body: db/functions/140_guardian_access.sql */ $$;
+
+--
+-- Name: FUNCTION app_student_id(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.app_student_id() IS 'The student reading their own figures in the current request (transaction-local setting app.student_id, set once their token is checked), null when unset.';
 
 --
 -- Name: apply_weekly_deltas(public.week_delta[], boolean); Type: FUNCTION; Schema: public; Owner: -
@@ -346,6 +389,21 @@ CREATE FUNCTION public.find_guardian_token(p_token_hash bytea, p_token_id bigint
 COMMENT ON FUNCTION public.find_guardian_token(p_token_hash bytea, p_token_id bigint) IS 'The unexpired, unrevoked guardian token with this sha256 (or this row id, for a session), and its guardian. The app''s role cannot read other guardians'' tokens, so it authenticates through this.';
 
 --
+-- Name: find_student_token(bytea, bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.find_student_token(p_token_hash bytea, p_token_id bigint DEFAULT NULL::bigint) RETURNS TABLE(token_id bigint, student_profile_id bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/140_guardian_access.sql */ $$;
+
+--
+-- Name: FUNCTION find_student_token(p_token_hash bytea, p_token_id bigint); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.find_student_token(p_token_hash bytea, p_token_id bigint) IS 'The unexpired, unrevoked student token with this sha256 (or row id, for a session), and its student, while the student may sign in (student_may_sign_in(): a change of WEEKLY_TRENDS_STUDENT_ACCESS applies from the next request).';
+
+--
 -- Name: guardian_children_json(bigint); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -357,7 +415,37 @@ CREATE FUNCTION public.guardian_children_json(p_guardian_id bigint) RETURNS TABL
 -- Name: FUNCTION guardian_children_json(p_guardian_id bigint); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.guardian_children_json(p_guardian_id bigint) IS 'The children linked to the guardian p_guardian_id (as the caller may read them), as a JSON array of {id, display_name} by name: the parents'' page''s list.';
+COMMENT ON FUNCTION public.guardian_children_json(p_guardian_id bigint) IS 'The children whose link gives the guardian p_guardian_id access now (guardian_link_states()), as a JSON array of {id, display_name} by name: the parents'' page''s list.';
+
+--
+-- Name: guardian_link_state(bigint, bigint, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.guardian_link_state(p_guardian_id bigint, p_student_id bigint, p_at timestamp with time zone DEFAULT now()) RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/140_guardian_access.sql */ $$;
+
+--
+-- Name: FUNCTION guardian_link_state(p_guardian_id bigint, p_student_id bigint, p_at timestamp with time zone); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.guardian_link_state(p_guardian_id bigint, p_student_id bigint, p_at timestamp with time zone) IS 'The state of the guardian''s access to the student at p_at: unlinked, restricted, active, shared, dependant or access_ended (guardian_link_states() for one student).';
+
+--
+-- Name: guardian_link_states(bigint, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.guardian_link_states(p_guardian_id bigint, p_at timestamp with time zone DEFAULT now()) RETURNS TABLE(student_profile_id bigint, state text, gives_access boolean, access_ended_on date, display_name text, time_zone text)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 3
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/140_guardian_access.sql */ $$;
+
+--
+-- Name: FUNCTION guardian_link_states(p_guardian_id bigint, p_at timestamp with time zone); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.guardian_link_states(p_guardian_id bigint, p_at timestamp with time zone) IS 'Each student linked to the guardian, with the link''s state at p_at (link_state(): restricted, active, shared, dependant, access_ended), whether it gives access (active, shared, dependant), for access_ended the day it ended, and the student''s name and time zone (which the guardian may know even once access ended). The one home of the guardian''s access to their children.';
 
 --
 -- Name: guardian_weekly_digest(bigint); Type: FUNCTION; Schema: public; Owner: -
@@ -404,6 +492,50 @@ CREATE FUNCTION public.issue_staff_token(p_staff_member_id bigint, p_ttl interva
 COMMENT ON FUNCTION public.issue_staff_token(p_staff_member_id bigint, p_ttl interval) IS 'Issues a token for a staff member, valid for p_ttl. The token is returned once; only its sha256 is stored.';
 
 --
+-- Name: issue_student_token(bigint, interval); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.issue_student_token(p_student_id bigint, p_ttl interval DEFAULT '30 days'::interval) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/140_guardian_access.sql */ $$;
+
+--
+-- Name: FUNCTION issue_student_token(p_student_id bigint, p_ttl interval); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.issue_student_token(p_student_id bigint, p_ttl interval) IS 'Issues a student''s own sign-in token (wtl_…), valid for p_ttl, when student_may_sign_in(). Returned once; only its sha256 is stored.';
+
+--
+-- Name: lift_guardian_link_restriction(bigint, bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.lift_guardian_link_restriction(p_guardian_id bigint, p_student_id bigint) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/140_guardian_access.sql */ $$;
+
+--
+-- Name: FUNCTION lift_guardian_link_restriction(p_guardian_id bigint, p_student_id bigint); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.lift_guardian_link_restriction(p_guardian_id bigint, p_student_id bigint) IS 'Lifts the restriction on a guardian''s link to a student: access as before, from the next request. Records who and when; false (and nothing recorded) when the link was not restricted.';
+
+--
+-- Name: link_state(date, date, date, timestamp with time zone, timestamp with time zone, date); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.link_state(p_today date, p_birth_date date, p_dependant_until date, p_shared_at timestamp with time zone, p_restricted_at timestamp with time zone, p_restricted_until date) RETURNS text
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$ /* body: db/functions/140_guardian_access.sql */ $$;
+
+--
+-- Name: FUNCTION link_state(p_today date, p_birth_date date, p_dependant_until date, p_shared_at timestamp with time zone, p_restricted_at timestamp with time zone, p_restricted_until date); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.link_state(p_today date, p_birth_date date, p_dependant_until date, p_shared_at timestamp with time zone, p_restricted_at timestamp with time zone, p_restricted_until date) IS 'The state of one existing guardian link on the student''s day p_today: restricted, active, shared, dependant or access_ended (guardian_link_states() feeds it; the file''s text says what each means).';
+
+--
 -- Name: linked_class_weeks(bigint, bigint[], date, date, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -417,7 +549,7 @@ CREATE FUNCTION public.linked_class_weeks(p_student_profile_id bigint, p_course_
 -- Name: FUNCTION linked_class_weeks(p_student_profile_id bigint, p_course_ids bigint[], p_from date, p_until date, p_min_students integer); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.linked_class_weeks(p_student_profile_id bigint, p_course_ids bigint[], p_from date, p_until date, p_min_students integer) IS 'The class view''s weeks from p_from''s to p_until''s of the courses in p_course_ids that the student has scores in; nothing unless the request''s guardian (app.guardian_id) is linked to the student, nor while the view is unpopulated (class_view_populated()). class_average is null where student_count is below p_min_students, or below 5 whatever p_min_students says.';
+COMMENT ON FUNCTION public.linked_class_weeks(p_student_profile_id bigint, p_course_ids bigint[], p_from date, p_until date, p_min_students integer) IS 'The class view''s weeks from p_from''s to p_until''s of the courses in p_course_ids that the student has scores in; nothing unless the request''s reader may read the student (app_may_read_student()), nor while the view is unpopulated (class_view_populated()). class_average is null where student_count is below p_min_students, or below 5 whatever p_min_students says.';
 
 --
 -- Name: linked_course_weeks(bigint, date, date); Type: FUNCTION; Schema: public; Owner: -
@@ -433,7 +565,7 @@ CREATE FUNCTION public.linked_course_weeks(p_student_profile_id bigint, p_from d
 -- Name: FUNCTION linked_course_weeks(p_student_profile_id bigint, p_from date, p_until date); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.linked_course_weeks(p_student_profile_id bigint, p_from date, p_until date) IS 'A student''s sums and counts per course and ISO week from p_from''s to p_until''s, computed from the source rows; nothing unless the request''s guardian (app.guardian_id) is linked to the student.';
+COMMENT ON FUNCTION public.linked_course_weeks(p_student_profile_id bigint, p_from date, p_until date) IS 'A student''s sums and counts per course and ISO week from p_from''s to p_until''s, computed from the source rows; nothing unless the request''s reader may read the student (app_may_read_student()).';
 
 --
 -- Name: local_iso_week_start(timestamp with time zone, text); Type: FUNCTION; Schema: public; Owner: -
@@ -477,7 +609,7 @@ CREATE FUNCTION public.log_access(p_student_profile_id bigint, p_endpoint text) 
 -- Name: FUNCTION log_access(p_student_profile_id bigint, p_endpoint text); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.log_access(p_student_profile_id bigint, p_endpoint text) IS 'Records that the guardian or staff member of this request (app.guardian_id / app.staff_member_id) read a student''s figures through p_endpoint.';
+COMMENT ON FUNCTION public.log_access(p_student_profile_id bigint, p_endpoint text) IS 'Records that the guardian, staff member or student of this request (app.guardian_id / app.staff_member_id / app.student_id) read a student''s figures through p_endpoint.';
 
 --
 -- Name: mint_token(text, interval); Type: FUNCTION; Schema: public; Owner: -
@@ -493,6 +625,21 @@ CREATE FUNCTION public.mint_token(p_prefix text, p_ttl interval, OUT token text,
 --
 
 COMMENT ON FUNCTION public.mint_token(p_prefix text, p_ttl interval, OUT token text, OUT token_hash bytea, OUT expires_at timestamp with time zone) IS 'A new random token with the given prefix, its sha256 and its expiry; raises unless p_ttl is positive. Stores nothing.';
+
+--
+-- Name: my_guardians(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.my_guardians() RETURNS TABLE(guardian_id bigint, display_name text, email text, shared boolean, state text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/140_guardian_access.sql */ $$;
+
+--
+-- Name: FUNCTION my_guardians(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.my_guardians() IS 'The guardians of the student of the request (app.student_id): id, name, email, whether the student shares with them, and the link''s state (student_link_states()).';
 
 --
 -- Name: my_weekly_digest(); Type: FUNCTION; Schema: public; Owner: -
@@ -669,6 +816,21 @@ CREATE FUNCTION public.refresh_weekly_performance(p_student_profile_id bigint DE
 COMMENT ON FUNCTION public.refresh_weekly_performance(p_student_profile_id bigint, p_since date, p_refresh_class_view boolean) IS 'Rebuilds the weekly rows from the source rows: everything, one student, or the ISO weeks from p_since on; safe while writers are active. Returns the number of aggregate rows inserted, updated or deleted (0 when they were exact). Refreshes the class view unless p_refresh_class_view is false.';
 
 --
+-- Name: restrict_guardian_link(bigint, bigint, text, date); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.restrict_guardian_link(p_guardian_id bigint, p_student_id bigint, p_reason text, p_until date DEFAULT NULL::date) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/140_guardian_access.sql */ $$;
+
+--
+-- Name: FUNCTION restrict_guardian_link(p_guardian_id bigint, p_student_id bigint, p_reason text, p_until date); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.restrict_guardian_link(p_guardian_id bigint, p_student_id bigint, p_reason text, p_until date) IS 'Restricts one guardian''s link to a student (a court order, a legal document) through p_until (the student''s day; null: until lifted): from the next request the guardian gets what an unlinked guardian gets. Records who (app.staff_member_id, else the database role), when and why in guardian_link_restriction_event; returns that event''s id. Setting it again replaces the reason and end.';
+
+--
 -- Name: revoke_guardian_tokens(bigint); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -682,6 +844,49 @@ CREATE FUNCTION public.revoke_guardian_tokens(p_guardian_id bigint) RETURNS inte
 --
 
 COMMENT ON FUNCTION public.revoke_guardian_tokens(p_guardian_id bigint) IS 'Revokes every live token of a guardian (and so every session opened with one, from the next request on). Returns how many were revoked.';
+
+--
+-- Name: revoke_unsent_student_token(bigint, bytea); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.revoke_unsent_student_token(p_student_id bigint, p_token_hash bytea) RETURNS boolean
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/140_guardian_access.sql */ $$;
+
+--
+-- Name: FUNCTION revoke_unsent_student_token(p_student_id bigint, p_token_hash bytea); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.revoke_unsent_student_token(p_student_id bigint, p_token_hash bytea) IS 'Revokes the one student token (by sha256) issued for a sign-in link the mail server then refused. True when it was live.';
+
+--
+-- Name: rights_age(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.rights_age() RETURNS integer
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$ /* body: db/functions/140_guardian_access.sql */ $$;
+
+--
+-- Name: FUNCTION rights_age(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.rights_age() IS 'The age at which a guardian link stops giving access (WEEKLY_TRENDS_RIGHTS_AGE, the setting weekly_trends.rights_age; 18 when unset).';
+
+--
+-- Name: rights_age_reached_on(date); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.rights_age_reached_on(p_birth_date date) RETURNS date
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$ /* body: db/functions/140_guardian_access.sql */ $$;
+
+--
+-- Name: FUNCTION rights_age_reached_on(p_birth_date date); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.rights_age_reached_on(p_birth_date date) IS 'The student''s birthday at the rights age (rights_age()); null without a birth date.';
 
 --
 -- Name: score_change_delta(public.score_change, date); Type: FUNCTION; Schema: public; Owner: -
@@ -711,6 +916,36 @@ CREATE FUNCTION public.set_guardian_language(p_language text) RETURNS void
 --
 
 COMMENT ON FUNCTION public.set_guardian_language(p_language text) IS 'Saves the language the guardian of this request (app.guardian_id) chose for the parents'' page; null clears it. The guardian_preferred_language_format check refuses a malformed tag.';
+
+--
+-- Name: set_guardian_sharing(bigint, boolean); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.set_guardian_sharing(p_guardian_id bigint, p_share boolean) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/140_guardian_access.sql */ $$;
+
+--
+-- Name: FUNCTION set_guardian_sharing(p_guardian_id bigint, p_share boolean); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.set_guardian_sharing(p_guardian_id bigint, p_share boolean) IS 'The signed-in student (app.student_id) shares their record with one of their guardians, or stops: it takes effect from the guardian''s next request.';
+
+--
+-- Name: set_student_dependant(bigint, date); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.set_student_dependant(p_student_id bigint, p_until date) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/140_guardian_access.sql */ $$;
+
+--
+-- Name: FUNCTION set_student_dependant(p_student_id bigint, p_until date); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.set_student_dependant(p_student_id bigint, p_until date) IS 'Records that the student is a dependant of their guardians through p_until (null clears it): their links keep giving access past the rights age until then. For staff and operators.';
 
 --
 -- Name: set_weekly_digest(boolean); Type: FUNCTION; Schema: public; Owner: -
@@ -758,6 +993,21 @@ CREATE FUNCTION public.sign_out_staff_token(p_token_id bigint) RETURNS boolean
 COMMENT ON FUNCTION public.sign_out_staff_token(p_token_id bigint) IS 'Sign-out: revokes the staff token of the session (its row id), only for the staff member the transaction acts for (app.staff_member_id). True when a live token was revoked.';
 
 --
+-- Name: sign_out_student_token(bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.sign_out_student_token(p_token_id bigint) RETURNS boolean
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/140_guardian_access.sql */ $$;
+
+--
+-- Name: FUNCTION sign_out_student_token(p_token_id bigint); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.sign_out_student_token(p_token_id bigint) IS 'Sign-out: revokes the student token of the session (its row id), only for the student the transaction acts for (app.student_id).';
+
+--
 -- Name: staff_issue_guardian_token(bigint, bigint, interval); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -770,7 +1020,22 @@ CREATE FUNCTION public.staff_issue_guardian_token(p_student_id bigint, p_guardia
 -- Name: FUNCTION staff_issue_guardian_token(p_student_id bigint, p_guardian_id bigint, p_ttl interval); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.staff_issue_guardian_token(p_student_id bigint, p_guardian_id bigint, p_ttl interval) IS 'A fresh sign-in token for a guardian of the student, for the staff member of the request (app.staff_member_id) to mail; returned once, stored hashed.';
+COMMENT ON FUNCTION public.staff_issue_guardian_token(p_student_id bigint, p_guardian_id bigint, p_ttl interval) IS 'A fresh sign-in token for a guardian of the student whose link gives access (guardian_link_state()), for the staff member of the request (app.staff_member_id) to mail; returned once, stored hashed.';
+
+--
+-- Name: staff_issue_student_token(bigint, interval); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.staff_issue_student_token(p_student_id bigint, p_ttl interval) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/140_guardian_access.sql */ $$;
+
+--
+-- Name: FUNCTION staff_issue_student_token(p_student_id bigint, p_ttl interval); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.staff_issue_student_token(p_student_id bigint, p_ttl interval) IS 'A student''s own sign-in token, for the staff member of the request (app.staff_member_id) to mail; returned once, stored hashed.';
 
 --
 -- Name: staff_revoke_guardian_tokens(bigint, bigint); Type: FUNCTION; Schema: public; Owner: -
@@ -803,6 +1068,20 @@ CREATE FUNCTION public.staff_revoke_unsent_guardian_token(p_student_id bigint, p
 COMMENT ON FUNCTION public.staff_revoke_unsent_guardian_token(p_student_id bigint, p_guardian_id bigint, p_token_hash bytea) IS 'Revokes the one token (by sha256) that staff_issue_guardian_token() issued for a sign-in link the mail server then refused, for the staff member of the request (app.staff_member_id). True when it was live.';
 
 --
+-- Name: student_access_mode(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.student_access_mode() RETURNS text
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$ /* body: db/functions/140_guardian_access.sql */ $$;
+
+--
+-- Name: FUNCTION student_access_mode(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.student_access_mode() IS 'Which students may sign in (WEEKLY_TRENDS_STUDENT_ACCESS, the setting weekly_trends.student_access): eligible (past the rights age; the default), all or off.';
+
+--
 -- Name: student_courses_json(bigint, date, integer, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -815,6 +1094,36 @@ CREATE FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first
 --
 
 COMMENT ON FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer) IS 'The courses of the weekly-trend answer: a JSON array, by name, of the student''s courses with scores in the p_weeks ISO weeks from the Monday p_first, each with every week (week_json() with the class average, hidden under p_min_students students).';
+
+--
+-- Name: student_link_states(bigint, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.student_link_states(p_student_id bigint, p_at timestamp with time zone DEFAULT now()) RETURNS TABLE(guardian_id bigint, state text, gives_access boolean, shared boolean)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/140_guardian_access.sql */ $$;
+
+--
+-- Name: FUNCTION student_link_states(p_student_id bigint, p_at timestamp with time zone); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.student_link_states(p_student_id bigint, p_at timestamp with time zone) IS 'Each guardian linked to the student with the link''s state at p_at (link_state()), whether it gives access, and whether the student shares with them.';
+
+--
+-- Name: student_may_sign_in(bigint, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.student_may_sign_in(p_student_id bigint, p_at timestamp with time zone DEFAULT now()) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/140_guardian_access.sql */ $$;
+
+--
+-- Name: FUNCTION student_may_sign_in(p_student_id bigint, p_at timestamp with time zone); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.student_may_sign_in(p_student_id bigint, p_at timestamp with time zone) IS 'Whether the student may sign in at p_at under WEEKLY_TRENDS_STUDENT_ACCESS (student_access_mode()): all, off, or eligible (past the rights age in their time zone; never without a birth date). Null for an unknown id.';
 
 --
 -- Name: student_weekly_stats(bigint, date, integer, numeric, integer); Type: FUNCTION; Schema: public; Owner: -
@@ -843,6 +1152,20 @@ CREATE FUNCTION public.tg_access_log__append_only() RETURNS trigger
 --
 
 COMMENT ON FUNCTION public.tg_access_log__append_only() IS 'Refuses UPDATE, TRUNCATE, and DELETE other than prune_access_log()''s, on access_log, for every role.';
+
+--
+-- Name: tg_guardian_link_restriction_event__append_only(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.tg_guardian_link_restriction_event__append_only() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$ /* body: db/functions/140_guardian_access.sql */ $$;
+
+--
+-- Name: FUNCTION tg_guardian_link_restriction_event__append_only(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.tg_guardian_link_restriction_event__append_only() IS 'Refuses UPDATE, DELETE and TRUNCATE on guardian_link_restriction_event, for every role: the history of restrictions is kept.';
 
 --
 -- Name: tg_id__advance_sequence(); Type: FUNCTION; Schema: public; Owner: -
@@ -1003,7 +1326,7 @@ CREATE FUNCTION public.week_scores(p_student_profile_id bigint, p_week_start dat
 -- Name: FUNCTION week_scores(p_student_profile_id bigint, p_week_start date); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.week_scores(p_student_profile_id bigint, p_week_start date) IS 'Every counted score of a student in the ISO week starting p_week_start (in the student''s time zone): kind, course, instant, the score that counts (a teacher''s override replaces the automatic score), as the weekly aggregates count them. Only for a student linked to the request''s guardian (app.guardian_id); executable by weekly_trends_reader.';
+COMMENT ON FUNCTION public.week_scores(p_student_profile_id bigint, p_week_start date) IS 'Every counted score of a student in the ISO week starting p_week_start (in the student''s time zone): kind, course, instant, the score that counts (a teacher''s override replaces the automatic score), as the weekly aggregates count them. Only for a student the request''s reader may read now (app_may_read_student()); executable by weekly_trends_reader.';
 
 --
 -- Name: weekly_average(numeric, integer); Type: FUNCTION; Schema: public; Owner: -
@@ -1106,20 +1429,20 @@ CREATE FUNCTION public.weekly_trend_answer_json(p_student_profile_id bigint, p_w
 COMMENT ON FUNCTION public.weekly_trend_answer_json(p_student_profile_id bigint, p_weeks integer, p_weekly_trend json, p_weeks_with_data integer, p_last_updated text, p_trend json, p_courses json) IS 'The weekly-trend answer''s JSON body from its parts: student_id, weekly_stats (weekly_trend, total_weeks, weeks_with_data, last_updated, trend, courses) and, again at the top level, weeks_with_data, last_updated, trend and courses.';
 
 --
--- Name: weekly_trend_json(bytea, bigint, bigint, integer, date, integer, text, boolean, boolean, numeric, integer); Type: FUNCTION; Schema: public; Owner: -
+-- Name: weekly_trend_json(bytea, bigint, bigint, integer, date, integer, text, boolean, boolean, numeric, integer, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.weekly_trend_json(p_token_hash bytea, p_token_id bigint, p_student_profile_id bigint, p_weeks integer, p_end date, p_min_students integer, p_endpoint text, p_log boolean DEFAULT true, p_page boolean DEFAULT false, p_alert_drop_points numeric DEFAULT 10, p_alert_min_scores integer DEFAULT 2) RETURNS TABLE(status integer, reader_id bigint, answer text, page jsonb)
+CREATE FUNCTION public.weekly_trend_json(p_token_hash bytea, p_token_id bigint, p_student_profile_id bigint, p_weeks integer, p_end date, p_min_students integer, p_endpoint text, p_log boolean DEFAULT true, p_page boolean DEFAULT false, p_alert_drop_points numeric DEFAULT 10, p_alert_min_scores integer DEFAULT 2, p_principal text DEFAULT 'guardian'::text) RETURNS TABLE(status integer, reader_id bigint, answer text, page jsonb)
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'public'
     SET plan_cache_mode TO 'force_generic_plan'
     AS $$ /* body: db/functions/430_weekly_trend_json.sql */ $$;
 
 --
--- Name: FUNCTION weekly_trend_json(p_token_hash bytea, p_token_id bigint, p_student_profile_id bigint, p_weeks integer, p_end date, p_min_students integer, p_endpoint text, p_log boolean, p_page boolean, p_alert_drop_points numeric, p_alert_min_scores integer); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION weekly_trend_json(p_token_hash bytea, p_token_id bigint, p_student_profile_id bigint, p_weeks integer, p_end date, p_min_students integer, p_endpoint text, p_log boolean, p_page boolean, p_alert_drop_points numeric, p_alert_min_scores integer, p_principal text); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.weekly_trend_json(p_token_hash bytea, p_token_id bigint, p_student_profile_id bigint, p_weeks integer, p_end date, p_min_students integer, p_endpoint text, p_log boolean, p_page boolean, p_alert_drop_points numeric, p_alert_min_scores integer) IS 'The weekly-trend answer in one call, as the reader role: status 401 (no live token with this sha256 or row id), 404 (the student is not linked to the token''s guardian, or unknown) or 200 with answer, the JSON body; reader_id is the guardian. Writes the access-log entry (endpoint p_endpoint) unless p_log is false (a read replica: the caller writes it on the primary). p_page adds the guardian''s children, the student and whether class averages are available (the parents'' page); a null student then means the first child. Each week carries its sustained-decline alert (weekly_trend_alerts() with p_alert_drop_points and p_alert_min_scores).';
+COMMENT ON FUNCTION public.weekly_trend_json(p_token_hash bytea, p_token_id bigint, p_student_profile_id bigint, p_weeks integer, p_end date, p_min_students integer, p_endpoint text, p_log boolean, p_page boolean, p_alert_drop_points numeric, p_alert_min_scores integer, p_principal text) IS 'The weekly-trend answer in one call, as the reader role: status 401 (no live token with this sha256 or row id), 404 (the student is not linked to the token''s guardian, the link is restricted, or unknown; for a student, any id but their own), 403 (the student came of age and the link gives no access: page holds access_ended_on and the student) or 200 with answer, the JSON body; reader_id is the guardian (or the student, p_principal ''student''). The link''s state comes from guardian_link_states(). Writes the access-log entry (endpoint p_endpoint) unless p_log is false (a read replica: the caller writes it on the primary). p_page adds the children (for a student: themselves), the student and whether class averages are available (the parents'' page); a null student then means the first child (none: the first whose access ended, else 200 with no answer). Each week carries its sustained-decline alert (weekly_trend_alerts() with p_alert_drop_points and p_alert_min_scores).';
 
 --
 -- Name: access_log; Type: TABLE; Schema: public; Owner: -
@@ -1132,8 +1455,9 @@ CREATE TABLE public.access_log (
     staff_member_id bigint,
     student_profile_id bigint NOT NULL,
     endpoint text NOT NULL,
+    student_reader_id bigint,
     CONSTRAINT access_log_endpoint_length CHECK (((length(endpoint) >= 1) AND (length(endpoint) <= 200))),
-    CONSTRAINT access_log_one_reader CHECK ((num_nonnulls(guardian_id, staff_member_id) = 1))
+    CONSTRAINT access_log_one_reader CHECK ((num_nonnulls(guardian_id, staff_member_id, student_reader_id) = 1))
 );
 
 ALTER TABLE ONLY public.access_log FORCE ROW LEVEL SECURITY;
@@ -1143,6 +1467,12 @@ ALTER TABLE ONLY public.access_log FORCE ROW LEVEL SECURITY;
 --
 
 COMMENT ON TABLE public.access_log IS 'Append-only: who (guardian or staff member) read which student''s figures, when, through which endpoint. Written by log_access(); pruned only by prune_access_log().';
+
+--
+-- Name: COLUMN access_log.student_reader_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.access_log.student_reader_id IS 'The student who read their own figures (app.student_id), when the reader was a student.';
 
 --
 -- Name: access_log_id_seq; Type: SEQUENCE; Schema: public; Owner: -
@@ -1345,6 +1675,43 @@ ALTER TABLE public.guardian ALTER COLUMN id ADD GENERATED BY DEFAULT AS IDENTITY
 );
 
 --
+-- Name: guardian_link_restriction_event; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.guardian_link_restriction_event (
+    id bigint NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    guardian_id bigint NOT NULL,
+    student_profile_id bigint NOT NULL,
+    action text NOT NULL,
+    reason text,
+    until date,
+    staff_member_id bigint,
+    by_role text DEFAULT SESSION_USER NOT NULL,
+    CONSTRAINT guardian_link_restriction_event_action CHECK ((action = ANY (ARRAY['restricted'::text, 'lifted'::text]))),
+    CONSTRAINT guardian_link_restriction_event_reason CHECK (((action = 'lifted'::text) OR ((length(btrim(reason)) >= 1) AND (length(btrim(reason)) <= 2000))))
+);
+
+--
+-- Name: TABLE guardian_link_restriction_event; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.guardian_link_restriction_event IS 'Append-only history of restrictions on guardian links: who (staff member, or the database role of an operator) set or lifted one, when and why. Written by restrict_guardian_link() and lift_guardian_link_restriction().';
+
+--
+-- Name: guardian_link_restriction_event_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.guardian_link_restriction_event ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.guardian_link_restriction_event_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: guardian_mail_preference; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1367,7 +1734,10 @@ COMMENT ON TABLE public.guardian_mail_preference IS 'A guardian''s mail choices.
 CREATE TABLE public.guardian_student (
     guardian_id bigint NOT NULL,
     student_profile_id bigint NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    shared_at timestamp with time zone,
+    restricted_at timestamp with time zone,
+    restricted_until date
 );
 
 ALTER TABLE ONLY public.guardian_student FORCE ROW LEVEL SECURITY;
@@ -1377,6 +1747,24 @@ ALTER TABLE ONLY public.guardian_student FORCE ROW LEVEL SECURITY;
 --
 
 COMMENT ON TABLE public.guardian_student IS 'Which guardian may read which student. The only path from a token to a student.';
+
+--
+-- Name: COLUMN guardian_student.shared_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.guardian_student.shared_at IS 'When the student (past the rights age) shared their record with this guardian; null: not shared. Set and cleared by the student through set_guardian_sharing().';
+
+--
+-- Name: COLUMN guardian_student.restricted_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.guardian_student.restricted_at IS 'When a restriction on this link began (restrict_guardian_link()); null: none. A restricted guardian gets what an unlinked one gets. Who, when and why: guardian_link_restriction_event.';
+
+--
+-- Name: COLUMN guardian_student.restricted_until; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.guardian_student.restricted_until IS 'The last day (in the student''s time zone) of the restriction; null: until lifted.';
 
 --
 -- Name: guardian_token; Type: TABLE; Schema: public; Owner: -
@@ -1615,7 +2003,12 @@ CREATE TABLE public.student_profile (
     display_name text NOT NULL,
     time_zone text DEFAULT 'UTC'::text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT student_profile_display_name_printable CHECK ((display_name !~ '[\x01-\x1f\x7f-\x9f\u2028\u2029]'::text))
+    birth_date date,
+    email text,
+    dependant_until date,
+    CONSTRAINT student_profile_birth_date_plausible CHECK (((birth_date >= '1900-01-01'::date) AND (birth_date <= '9999-01-01'::date))),
+    CONSTRAINT student_profile_display_name_printable CHECK ((display_name !~ '[\x01-\x1f\x7f-\x9f\u2028\u2029]'::text)),
+    CONSTRAINT student_profile_email_format CHECK ((email ~ '^[^@[:space:]]+@[^@[:space:]]+$'::text))
 );
 
 ALTER TABLE ONLY public.student_profile FORCE ROW LEVEL SECURITY;
@@ -1625,6 +2018,24 @@ ALTER TABLE ONLY public.student_profile FORCE ROW LEVEL SECURITY;
 --
 
 COMMENT ON TABLE public.student_profile IS 'A student. time_zone (IANA name) decides which ISO week each of their scores belongs to.';
+
+--
+-- Name: COLUMN student_profile.birth_date; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.student_profile.birth_date IS 'The student''s date of birth (nullable; writers and the OneRoster import may supply it): from the birthday at WEEKLY_TRENDS_RIGHTS_AGE, in the student''s time zone, a guardian link gives no access unless shared or dependant (guardian_link_state()). Null: unaffected.';
+
+--
+-- Name: COLUMN student_profile.email; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.student_profile.email IS 'The student''s own address (nullable): where `weekly-trends invite --to-student` and the staff page send the student''s sign-in link.';
+
+--
+-- Name: COLUMN student_profile.dependant_until; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.student_profile.dependant_until IS 'Recorded by staff (set_student_dependant()): the student is a dependant of their guardians through this date (in the student''s time zone), who keep access past the rights age until then.';
 
 --
 -- Name: CONSTRAINT student_profile_display_name_printable ON student_profile; Type: COMMENT; Schema: public; Owner: -
@@ -1638,6 +2049,39 @@ COMMENT ON CONSTRAINT student_profile_display_name_printable ON public.student_p
 
 ALTER TABLE public.student_profile ALTER COLUMN id ADD GENERATED BY DEFAULT AS IDENTITY (
     SEQUENCE NAME public.student_profile_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: student_token; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.student_token (
+    id bigint NOT NULL,
+    student_profile_id bigint NOT NULL,
+    token_hash bytea NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    revoked_at timestamp with time zone,
+    CONSTRAINT student_token_expires_after_creation CHECK ((expires_at > created_at))
+);
+
+--
+-- Name: TABLE student_token; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.student_token IS 'Bearer tokens of students (their own sign-in link), stored as sha256 hashes; see issue_student_token(). The app''s roles reach it only through find_student_token() and the functions beside it.';
+
+--
+-- Name: student_token_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.student_token ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.student_token_id_seq
     START WITH 1
     INCREMENT BY 1
     NO MINVALUE
@@ -1741,6 +2185,13 @@ ALTER TABLE ONLY public.digest_delivery
 
 ALTER TABLE ONLY public.guardian
     ADD CONSTRAINT guardian_email_key UNIQUE (email);
+
+--
+-- Name: guardian_link_restriction_event guardian_link_restriction_event_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.guardian_link_restriction_event
+    ADD CONSTRAINT guardian_link_restriction_event_pkey PRIMARY KEY (id);
 
 --
 -- Name: guardian_mail_preference guardian_mail_preference_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -1876,6 +2327,20 @@ ALTER TABLE ONLY public.student_profile
     ADD CONSTRAINT student_profile_pkey PRIMARY KEY (id);
 
 --
+-- Name: student_token student_token_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.student_token
+    ADD CONSTRAINT student_token_pkey PRIMARY KEY (id);
+
+--
+-- Name: student_token student_token_token_hash_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.student_token
+    ADD CONSTRAINT student_token_token_hash_key UNIQUE (token_hash);
+
+--
 -- Name: student_weekly_performance student_weekly_performance_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -1919,6 +2384,12 @@ CREATE UNIQUE INDEX course_weekly_performance_course_year_week_key ON public.cou
 CREATE INDEX digest_delivery_week_outcome_idx ON public.digest_delivery USING btree (iso_year, iso_week, outcome);
 
 --
+-- Name: guardian_link_restriction_event_link_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX guardian_link_restriction_event_link_idx ON public.guardian_link_restriction_event USING btree (student_profile_id, guardian_id, at);
+
+--
 -- Name: guardian_student_student_profile_id_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -1949,10 +2420,22 @@ CREATE INDEX quiz_attempt_student_completed_idx ON public.quiz_attempt USING btr
 CREATE INDEX staff_token_staff_member_id_idx ON public.staff_token USING btree (staff_member_id);
 
 --
+-- Name: student_token_student_profile_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX student_token_student_profile_id_idx ON public.student_token USING btree (student_profile_id);
+
+--
 -- Name: access_log _100_append_only_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
 CREATE TRIGGER _100_append_only_delete BEFORE DELETE ON public.access_log FOR EACH STATEMENT EXECUTE FUNCTION public.tg_access_log__append_only();
+
+--
+-- Name: guardian_link_restriction_event _100_append_only_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER _100_append_only_delete BEFORE DELETE ON public.guardian_link_restriction_event FOR EACH STATEMENT EXECUTE FUNCTION public.tg_guardian_link_restriction_event__append_only();
 
 --
 -- Name: access_log _100_append_only_truncate; Type: TRIGGER; Schema: public; Owner: -
@@ -1961,10 +2444,22 @@ CREATE TRIGGER _100_append_only_delete BEFORE DELETE ON public.access_log FOR EA
 CREATE TRIGGER _100_append_only_truncate BEFORE TRUNCATE ON public.access_log FOR EACH STATEMENT EXECUTE FUNCTION public.tg_access_log__append_only();
 
 --
+-- Name: guardian_link_restriction_event _100_append_only_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER _100_append_only_truncate BEFORE TRUNCATE ON public.guardian_link_restriction_event FOR EACH STATEMENT EXECUTE FUNCTION public.tg_guardian_link_restriction_event__append_only();
+
+--
 -- Name: access_log _100_append_only_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
 CREATE TRIGGER _100_append_only_update BEFORE UPDATE ON public.access_log FOR EACH STATEMENT EXECUTE FUNCTION public.tg_access_log__append_only();
+
+--
+-- Name: guardian_link_restriction_event _100_append_only_update; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER _100_append_only_update BEFORE UPDATE ON public.guardian_link_restriction_event FOR EACH STATEMENT EXECUTE FUNCTION public.tg_guardian_link_restriction_event__append_only();
 
 --
 -- Name: assignment_submission _100_refuse_truncate; Type: TRIGGER; Schema: public; Owner: -
@@ -2166,6 +2661,13 @@ ALTER TABLE ONLY public.staff_token
     ADD CONSTRAINT staff_token_staff_member_id_fkey FOREIGN KEY (staff_member_id) REFERENCES public.staff_member(id) ON DELETE CASCADE;
 
 --
+-- Name: student_token student_token_student_profile_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.student_token
+    ADD CONSTRAINT student_token_student_profile_id_fkey FOREIGN KEY (student_profile_id) REFERENCES public.student_profile(id) ON DELETE CASCADE;
+
+--
 -- Name: access_log; Type: ROW SECURITY; Schema: public; Owner: -
 --
 
@@ -2181,17 +2683,13 @@ ALTER TABLE public.guardian ENABLE ROW LEVEL SECURITY;
 -- Name: student_profile guardian_reads_own_children; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY guardian_reads_own_children ON public.student_profile FOR SELECT TO weekly_trends_reader USING ((id IN ( SELECT gs.student_profile_id
-   FROM public.guardian_student gs
-  WHERE (gs.guardian_id = public.app_guardian_id()))));
+CREATE POLICY guardian_reads_own_children ON public.student_profile FOR SELECT TO weekly_trends_reader USING ((id IN ( SELECT public.app_readable_students() AS app_readable_students)));
 
 --
 -- Name: student_weekly_performance guardian_reads_own_children; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY guardian_reads_own_children ON public.student_weekly_performance FOR SELECT TO weekly_trends_reader USING ((student_profile_id IN ( SELECT gs.student_profile_id
-   FROM public.guardian_student gs
-  WHERE (gs.guardian_id = public.app_guardian_id()))));
+CREATE POLICY guardian_reads_own_children ON public.student_weekly_performance FOR SELECT TO weekly_trends_reader USING ((student_profile_id IN ( SELECT public.app_readable_students() AS app_readable_students)));
 
 --
 -- Name: access_log guardian_reads_own_entries; Type: POLICY; Schema: public; Owner: -
@@ -2383,6 +2881,20 @@ GRANT ALL ON FUNCTION public.alert_scored_weeks(p_student bigint, p_to date) TO 
 GRANT ALL ON FUNCTION public.alert_scored_weeks(p_student bigint, p_to date) TO weekly_trends_staff;
 
 --
+-- Name: FUNCTION app_may_read_student(p_student_id bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.app_may_read_student(p_student_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.app_may_read_student(p_student_id bigint) TO weekly_trends_reader;
+
+--
+-- Name: FUNCTION app_readable_students(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.app_readable_students() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.app_readable_students() TO weekly_trends_reader;
+
+--
 -- Name: FUNCTION apply_weekly_deltas(p_deltas public.week_delta[], p_may_empty boolean); Type: ACL; Schema: public; Owner: -
 --
 
@@ -2439,11 +2951,34 @@ REVOKE ALL ON FUNCTION public.find_guardian_token(p_token_hash bytea, p_token_id
 GRANT ALL ON FUNCTION public.find_guardian_token(p_token_hash bytea, p_token_id bigint) TO weekly_trends_reader;
 
 --
+-- Name: FUNCTION find_student_token(p_token_hash bytea, p_token_id bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.find_student_token(p_token_hash bytea, p_token_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.find_student_token(p_token_hash bytea, p_token_id bigint) TO weekly_trends_reader;
+
+--
 -- Name: FUNCTION guardian_children_json(p_guardian_id bigint); Type: ACL; Schema: public; Owner: -
 --
 
 REVOKE ALL ON FUNCTION public.guardian_children_json(p_guardian_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.guardian_children_json(p_guardian_id bigint) TO weekly_trends_reader;
+
+--
+-- Name: FUNCTION guardian_link_state(p_guardian_id bigint, p_student_id bigint, p_at timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.guardian_link_state(p_guardian_id bigint, p_student_id bigint, p_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.guardian_link_state(p_guardian_id bigint, p_student_id bigint, p_at timestamp with time zone) TO weekly_trends_reader;
+GRANT ALL ON FUNCTION public.guardian_link_state(p_guardian_id bigint, p_student_id bigint, p_at timestamp with time zone) TO weekly_trends_staff;
+
+--
+-- Name: FUNCTION guardian_link_states(p_guardian_id bigint, p_at timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.guardian_link_states(p_guardian_id bigint, p_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.guardian_link_states(p_guardian_id bigint, p_at timestamp with time zone) TO weekly_trends_reader;
+GRANT ALL ON FUNCTION public.guardian_link_states(p_guardian_id bigint, p_at timestamp with time zone) TO weekly_trends_staff;
 
 --
 -- Name: FUNCTION guardian_weekly_digest(p_guardian_id bigint); Type: ACL; Schema: public; Owner: -
@@ -2462,6 +2997,19 @@ REVOKE ALL ON FUNCTION public.issue_guardian_token(p_guardian_id bigint, p_ttl i
 --
 
 REVOKE ALL ON FUNCTION public.issue_staff_token(p_staff_member_id bigint, p_ttl interval) FROM PUBLIC;
+
+--
+-- Name: FUNCTION issue_student_token(p_student_id bigint, p_ttl interval); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.issue_student_token(p_student_id bigint, p_ttl interval) FROM PUBLIC;
+
+--
+-- Name: FUNCTION lift_guardian_link_restriction(p_guardian_id bigint, p_student_id bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.lift_guardian_link_restriction(p_guardian_id bigint, p_student_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.lift_guardian_link_restriction(p_guardian_id bigint, p_student_id bigint) TO weekly_trends_staff;
 
 --
 -- Name: FUNCTION linked_class_weeks(p_student_profile_id bigint, p_course_ids bigint[], p_from date, p_until date, p_min_students integer); Type: ACL; Schema: public; Owner: -
@@ -2498,6 +3046,13 @@ GRANT ALL ON FUNCTION public.log_access(p_student_profile_id bigint, p_endpoint 
 REVOKE ALL ON FUNCTION public.mint_token(p_prefix text, p_ttl interval, OUT token text, OUT token_hash bytea, OUT expires_at timestamp with time zone) FROM PUBLIC;
 
 --
+-- Name: FUNCTION my_guardians(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.my_guardians() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.my_guardians() TO weekly_trends_reader;
+
+--
 -- Name: FUNCTION my_weekly_digest(); Type: ACL; Schema: public; Owner: -
 --
 
@@ -2530,10 +3085,24 @@ REVOKE ALL ON FUNCTION public.refresh_weekly_performance(p_student_profile_id bi
 GRANT ALL ON FUNCTION public.refresh_weekly_performance(p_student_profile_id bigint, p_since date, p_refresh_class_view boolean) TO weekly_trends_staff;
 
 --
+-- Name: FUNCTION restrict_guardian_link(p_guardian_id bigint, p_student_id bigint, p_reason text, p_until date); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.restrict_guardian_link(p_guardian_id bigint, p_student_id bigint, p_reason text, p_until date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.restrict_guardian_link(p_guardian_id bigint, p_student_id bigint, p_reason text, p_until date) TO weekly_trends_staff;
+
+--
 -- Name: FUNCTION revoke_guardian_tokens(p_guardian_id bigint); Type: ACL; Schema: public; Owner: -
 --
 
 REVOKE ALL ON FUNCTION public.revoke_guardian_tokens(p_guardian_id bigint) FROM PUBLIC;
+
+--
+-- Name: FUNCTION revoke_unsent_student_token(p_student_id bigint, p_token_hash bytea); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.revoke_unsent_student_token(p_student_id bigint, p_token_hash bytea) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.revoke_unsent_student_token(p_student_id bigint, p_token_hash bytea) TO weekly_trends_staff;
 
 --
 -- Name: FUNCTION set_guardian_language(p_language text); Type: ACL; Schema: public; Owner: -
@@ -2541,6 +3110,20 @@ REVOKE ALL ON FUNCTION public.revoke_guardian_tokens(p_guardian_id bigint) FROM 
 
 REVOKE ALL ON FUNCTION public.set_guardian_language(p_language text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.set_guardian_language(p_language text) TO weekly_trends_reader;
+
+--
+-- Name: FUNCTION set_guardian_sharing(p_guardian_id bigint, p_share boolean); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.set_guardian_sharing(p_guardian_id bigint, p_share boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.set_guardian_sharing(p_guardian_id bigint, p_share boolean) TO weekly_trends_reader;
+
+--
+-- Name: FUNCTION set_student_dependant(p_student_id bigint, p_until date); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.set_student_dependant(p_student_id bigint, p_until date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.set_student_dependant(p_student_id bigint, p_until date) TO weekly_trends_staff;
 
 --
 -- Name: FUNCTION set_weekly_digest(p_on boolean); Type: ACL; Schema: public; Owner: -
@@ -2564,11 +3147,25 @@ REVOKE ALL ON FUNCTION public.sign_out_staff_token(p_token_id bigint) FROM PUBLI
 GRANT ALL ON FUNCTION public.sign_out_staff_token(p_token_id bigint) TO weekly_trends_staff;
 
 --
+-- Name: FUNCTION sign_out_student_token(p_token_id bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.sign_out_student_token(p_token_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.sign_out_student_token(p_token_id bigint) TO weekly_trends_reader;
+
+--
 -- Name: FUNCTION staff_issue_guardian_token(p_student_id bigint, p_guardian_id bigint, p_ttl interval); Type: ACL; Schema: public; Owner: -
 --
 
 REVOKE ALL ON FUNCTION public.staff_issue_guardian_token(p_student_id bigint, p_guardian_id bigint, p_ttl interval) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.staff_issue_guardian_token(p_student_id bigint, p_guardian_id bigint, p_ttl interval) TO weekly_trends_staff;
+
+--
+-- Name: FUNCTION staff_issue_student_token(p_student_id bigint, p_ttl interval); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.staff_issue_student_token(p_student_id bigint, p_ttl interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.staff_issue_student_token(p_student_id bigint, p_ttl interval) TO weekly_trends_staff;
 
 --
 -- Name: FUNCTION staff_revoke_guardian_tokens(p_student_id bigint, p_guardian_id bigint); Type: ACL; Schema: public; Owner: -
@@ -2590,6 +3187,21 @@ GRANT ALL ON FUNCTION public.staff_revoke_unsent_guardian_token(p_student_id big
 
 REVOKE ALL ON FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer) TO weekly_trends_reader;
+
+--
+-- Name: FUNCTION student_link_states(p_student_id bigint, p_at timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.student_link_states(p_student_id bigint, p_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.student_link_states(p_student_id bigint, p_at timestamp with time zone) TO weekly_trends_staff;
+
+--
+-- Name: FUNCTION student_may_sign_in(p_student_id bigint, p_at timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.student_may_sign_in(p_student_id bigint, p_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.student_may_sign_in(p_student_id bigint, p_at timestamp with time zone) TO weekly_trends_reader;
+GRANT ALL ON FUNCTION public.student_may_sign_in(p_student_id bigint, p_at timestamp with time zone) TO weekly_trends_staff;
 
 --
 -- Name: FUNCTION student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer); Type: ACL; Schema: public; Owner: -
@@ -2669,11 +3281,11 @@ GRANT ALL ON FUNCTION public.weekly_trend_alerts(p_student bigint, p_from date, 
 GRANT ALL ON FUNCTION public.weekly_trend_alerts(p_student bigint, p_from date, p_to date, p_drop_points numeric, p_min_scores integer, p_baseline_weeks integer) TO weekly_trends_staff;
 
 --
--- Name: FUNCTION weekly_trend_json(p_token_hash bytea, p_token_id bigint, p_student_profile_id bigint, p_weeks integer, p_end date, p_min_students integer, p_endpoint text, p_log boolean, p_page boolean, p_alert_drop_points numeric, p_alert_min_scores integer); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION weekly_trend_json(p_token_hash bytea, p_token_id bigint, p_student_profile_id bigint, p_weeks integer, p_end date, p_min_students integer, p_endpoint text, p_log boolean, p_page boolean, p_alert_drop_points numeric, p_alert_min_scores integer, p_principal text); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.weekly_trend_json(p_token_hash bytea, p_token_id bigint, p_student_profile_id bigint, p_weeks integer, p_end date, p_min_students integer, p_endpoint text, p_log boolean, p_page boolean, p_alert_drop_points numeric, p_alert_min_scores integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.weekly_trend_json(p_token_hash bytea, p_token_id bigint, p_student_profile_id bigint, p_weeks integer, p_end date, p_min_students integer, p_endpoint text, p_log boolean, p_page boolean, p_alert_drop_points numeric, p_alert_min_scores integer) TO weekly_trends_reader;
+REVOKE ALL ON FUNCTION public.weekly_trend_json(p_token_hash bytea, p_token_id bigint, p_student_profile_id bigint, p_weeks integer, p_end date, p_min_students integer, p_endpoint text, p_log boolean, p_page boolean, p_alert_drop_points numeric, p_alert_min_scores integer, p_principal text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.weekly_trend_json(p_token_hash bytea, p_token_id bigint, p_student_profile_id bigint, p_weeks integer, p_end date, p_min_students integer, p_endpoint text, p_log boolean, p_page boolean, p_alert_drop_points numeric, p_alert_min_scores integer, p_principal text) TO weekly_trends_reader;
 
 --
 -- Name: TABLE course; Type: ACL; Schema: public; Owner: -
@@ -2698,6 +3310,12 @@ GRANT SELECT(id) ON TABLE public.guardian TO weekly_trends_reader;
 --
 
 GRANT SELECT(preferred_language) ON TABLE public.guardian TO weekly_trends_reader;
+
+--
+-- Name: TABLE guardian_link_restriction_event; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT ON TABLE public.guardian_link_restriction_event TO weekly_trends_staff;
 
 --
 -- Name: TABLE guardian_student; Type: ACL; Schema: public; Owner: -

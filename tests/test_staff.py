@@ -64,6 +64,7 @@ def test_staff_role_holds_only_what_the_pages_need(conn):
         for t in sorted(
             [
                 "guardian",
+                "guardian_link_restriction_event",  # the staff page lists who restricted a link, when, why
                 "guardian_student",
                 "staff_member",
                 "staff_token",

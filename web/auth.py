@@ -45,6 +45,17 @@ GUARDIAN = TokenKind(
     "guardian",
     sql.SQL("select sign_out_guardian_token(%(id)s)"),
 )
+# A student's own sign-in (issue 25): the parents' pages and API, for themselves only. The token is
+# found only while the student may sign in (WEEKLY_TRENDS_STUDENT_ACCESS, find_student_token()).
+STUDENT = TokenKind(
+    sql.SQL("select token_id as id, student_profile_id as owner from find_student_token(%(hash)s, %(id)s)"),
+    "app.student_id",
+    re.compile(r"wtl_[0-9a-f]{64}"),
+    "student_token_id",
+    "weekly-trends",
+    "student",
+    sql.SQL("select sign_out_student_token(%(id)s)"),
+)
 STAFF = TokenKind(
     sql.SQL(
         "select id, staff_member_id as owner from staff_token"
@@ -153,6 +164,17 @@ def presented_credential(kind: TokenKind, *, allow_navigation: bool = False) -> 
         if error.status == 401 and presented:
             ratelimit.record_failure()
         raise
+
+
+def reader_kind() -> TokenKind:
+    """Whose credential the parents' side was sent, judged without the database: a student's own token
+    (wtl_…) or session, else a guardian's (whose 401 the request then gets when it has none)."""
+    if "Authorization" in request.headers:
+        token = request.headers["Authorization"].partition(" ")[2].strip()
+        return STUDENT if STUDENT.pattern.fullmatch(token) else GUARDIAN
+    if GUARDIAN.session_key not in session and STUDENT.session_key in session:
+        return STUDENT
+    return GUARDIAN
 
 
 def refused(kind: TokenKind, credential: Credential) -> ProblemError:

@@ -8,7 +8,8 @@ Each connection gets (a value the URL sets itself wins):
 - no server-side prepared statements (prepare_threshold=None): every connection works through a
   transaction-mode pooler such as PgBouncer, where the next transaction may run on another server
   connection (docs/operations.md; the cost, measured: docs/benchmarks.md);
-- the CLI's: statement_timeout (Settings.cli_statement_timeout, WEEKLY_TRENDS_CLI_STATEMENT_TIMEOUT,
+- the CLI's: the access settings (WEEKLY_TRENDS_RIGHTS_AGE, _STUDENT_ACCESS: guardian_link_state() reads
+  them; unset, the database says 18 and eligible) and statement_timeout (Settings.cli_statement_timeout, WEEKLY_TRENDS_CLI_STATEMENT_TIMEOUT,
   default 600 s, 0: none) as a startup option, unless Settings.db_pooler is 'transaction'
   (WEEKLY_TRENDS_DB_POOLER; PgBouncer refuses startup options).
   The web's requests set theirs in each transaction (web/db.py), which works behind a pooler too.
@@ -43,15 +44,24 @@ class DatabaseTimeout(psycopg.OperationalError):
 
 
 def connection_kwargs(
-    url: str, application_name: str, *, statement_timeout: float | None = None, pooler: str = "none"
+    url: str,
+    application_name: str,
+    *,
+    statement_timeout: float | None = None,
+    pooler: str = "none",
+    access_options: dict[str, str] | None = None,
 ) -> dict:
     """psycopg.connect()'s keyword arguments for url (see the module's text); statement_timeout in seconds
     (as a startup option, so never through a transaction-mode pooler: pooler="transaction")."""
     given = conninfo_to_dict(url)
     kwargs: dict = {"connect_timeout": CONNECT_TIMEOUT, **TCP, "application_name": application_name}
     kwargs = {key: value for key, value in kwargs.items() if key not in given}
-    if statement_timeout and "options" not in given and pooler != "transaction":
-        kwargs["options"] = f"-c statement_timeout={round(statement_timeout * 1000)}"
+    if "options" not in given and pooler != "transaction":
+        options = [f"-c {name}={value}" for name, value in (access_options or {}).items()]
+        if statement_timeout:
+            options.insert(0, f"-c statement_timeout={round(statement_timeout * 1000)}")
+        if options:
+            kwargs["options"] = " ".join(options)
     kwargs["prepare_threshold"] = None
     return kwargs
 
@@ -65,7 +75,11 @@ def connect(settings: Settings, application_name: str, url: str | None = None, *
         url,
         autocommit=True,
         **connection_kwargs(
-            url, application_name, statement_timeout=settings.cli_statement_timeout, pooler=settings.db_pooler
+            url,
+            application_name,
+            statement_timeout=settings.cli_statement_timeout,
+            pooler=settings.db_pooler,
+            access_options=settings.access_options,
         ),
         **kwargs,
     )

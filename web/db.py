@@ -29,7 +29,11 @@ from web.settings import NO_DATABASE_URL
 _EXTENSION_KEY = "weekly_trends_pools"
 PRIMARY, REPLICA = "primary", "replica"
 # The setting the row-level security policies and log_access() read, and the role that may set it.
-ROLE_OF_SETTING = {"app.guardian_id": "READER_ROLE", "app.staff_member_id": "STAFF_ROLE"}
+ROLE_OF_SETTING = {
+    "app.guardian_id": "READER_ROLE",
+    "app.student_id": "READER_ROLE",
+    "app.staff_member_id": "STAFF_ROLE",
+}
 # Seconds after STATEMENT_TIMEOUT that a round trip the server has not answered is given up (the connection closed).
 GRACE = 1.0
 
@@ -93,8 +97,15 @@ def _as_role(config_key: str, which: str = PRIMARY) -> Iterator[psycopg.Connecti
     statements bounded by STATEMENT_TIMEOUT (see the module's text)."""
     config = current_app.config
     # Both settings are the transaction's own (set local): nothing outlives it on a pooler's connection.
-    setup = sql.SQL("set local role {}; set local statement_timeout = {}").format(
-        sql.Identifier(config[config_key]), sql.Literal(max(1, round(config["STATEMENT_TIMEOUT"] * 1000)))
+    # And the access settings guardian_link_state() reads (WEEKLY_TRENDS_RIGHTS_AGE, _STUDENT_ACCESS), in the
+    # same round trip.
+    setup = sql.SQL("set local role {}; set local statement_timeout = {}; {}").format(
+        sql.Identifier(config[config_key]),
+        sql.Literal(max(1, round(config["STATEMENT_TIMEOUT"] * 1000))),
+        sql.SQL(" ").join(
+            sql.SQL("set local {} = {};").format(sql.Identifier(*name.split(".")), sql.Literal(value))
+            for name, value in config["SETTINGS"].access_options.items()
+        ),
     )
     with _pool(which).connection() as conn, conn.transaction():
         conn.execute(setup)
@@ -172,16 +183,18 @@ def log_read(conn: psycopg.Connection, student_id: int) -> None:
 
 
 def guardian_children(conn: psycopg.Connection, guardian_id: int) -> list[dict]:
-    """A guardian's children (id, display_name), by name: the one query of them in Python, for the
+    """A guardian's children (id, display_name) whose link gives access now (guardian_link_states(), the one
+    home of that decision: the rights age, sharing, a dependant's record, a restriction), by name: the one
+    query of them in Python, for the
     parents' API (as the reader role, under row-level security), the digest and the invitations (as
     the owner). The parents' page reads the same list inside weekly_trend_json() (its "children")."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             """
             select sp.id, sp.display_name
-              from guardian_student gs
+              from guardian_link_states(%s) gs
               join student_profile sp on sp.id = gs.student_profile_id
-             where gs.guardian_id = %s
+             where gs.gives_access
              order by sp.display_name, sp.id
             """,
             (guardian_id,),
@@ -189,12 +202,13 @@ def guardian_children(conn: psycopg.Connection, guardian_id: int) -> list[dict]:
 
 
 def student_guardians(conn: psycopg.Connection, student_id: int) -> list[dict]:
-    """A student's guardians (id, email, display_name, preferred_language), by email: the staff page's
-    list and `weekly-trends invite --student-id`."""
+    """A student's linked guardians (id, email, display_name, preferred_language, and the link's state and
+    whether it gives access now: student_link_states()), by email: the staff page's list and
+    `weekly-trends invite --student-id`."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            "select g.id, g.email, g.display_name, g.preferred_language"
-            "  from guardian_student gs join guardian g on g.id = gs.guardian_id"
-            " where gs.student_profile_id = %s order by g.email, g.id",
+            "select g.id, g.email, g.display_name, g.preferred_language, s.state, s.gives_access"
+            "  from student_link_states(%s) s join guardian g on g.id = s.guardian_id"
+            " order by g.email, g.id",
             (student_id,),
         ).fetchall()

@@ -12,8 +12,10 @@ from web.error_words import error_words
 PROBLEM_JSON = "application/problem+json"
 
 
-def problem(status: int, title: str, detail: str | None = None, headers: dict | None = None) -> Response:
-    body = {"type": "about:blank", "title": title, "status": status}
+def problem(
+    status: int, title: str, detail: str | None = None, headers: dict | None = None, type_: str = "about:blank"
+) -> Response:
+    body = {"type": type_, "title": title, "status": status}
     if detail:
         body["detail"] = detail
     response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
@@ -31,10 +33,16 @@ class ProblemError(Exception):
     """Raised by views to answer with a problem document."""
 
     def __init__(
-        self, status: int, title: str, detail: str | None = None, headers: dict | None = None, reason: str | None = None
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        headers: dict | None = None,
+        reason: str | None = None,
+        type_: str = "about:blank",
     ):
         super().__init__(detail or title)
-        self.status, self.title, self.detail, self.headers = status, title, detail, headers
+        self.status, self.title, self.detail, self.headers, self.type = status, title, detail, headers, type_
         # What a parents' page says instead of the detail (web/error_words.py), when not the status's default.
         self.reason = reason
 
@@ -65,7 +73,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(ProblemError)
     def handle_problem(error: ProblemError):
-        return problem(error.status, error.title, error.detail, error.headers)
+        return problem(error.status, error.title, error.detail, error.headers, error.type)
 
     @app.errorhandler(HTTPException)
     def handle_http_exception(error: HTTPException):

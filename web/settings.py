@@ -328,6 +328,14 @@ SPECS = (
     Spec("import_max_mb", ("WEEKLY_TRENDS_IMPORT_MAX_MB",), "IMPORT_MAX_MB", 2048, integer(*IMPORT_MAX_MB_RANGE)),
     Spec("alert_drop_points", ("WEEKLY_TRENDS_ALERT_DROP_POINTS",), "ALERT_DROP_POINTS", 10, integer(1, 100)),
     Spec("alert_min_scores", ("WEEKLY_TRENDS_ALERT_MIN_SCORES",), "ALERT_MIN_SCORES", 2, integer(1, 1000)),
+    Spec("rights_age", ("WEEKLY_TRENDS_RIGHTS_AGE",), "RIGHTS_AGE", 18, integer(1, 150)),
+    Spec(
+        "student_access",
+        ("WEEKLY_TRENDS_STUDENT_ACCESS",),
+        "STUDENT_ACCESS",
+        "eligible",
+        one_of("eligible", "all", "off"),
+    ),
     Spec("digest_max_attempts", ("WEEKLY_TRENDS_DIGEST_MAX_ATTEMPTS",), "DIGEST_MAX_ATTEMPTS", 3, integer(1, 100)),
     Spec("digest_link_days", ("WEEKLY_TRENDS_DIGEST_LINK_DAYS",), "DIGEST_LINK_DAYS", 14, integer(1, 30)),
     Spec(
@@ -381,6 +389,8 @@ class Settings:
     import_max_mb: int
     alert_drop_points: int
     alert_min_scores: int
+    rights_age: int
+    student_access: str
     digest_max_attempts: int
     digest_link_days: int
     mail_backend: str
@@ -394,6 +404,12 @@ class Settings:
         """The sustained-decline alert's (N, M): WEEKLY_TRENDS_ALERT_DROP_POINTS and _MIN_SCORES (the rule
         itself: weekly_trend_alerts() in db/functions/600_weekly_trend_alerts.sql)."""
         return self.alert_drop_points, self.alert_min_scores
+
+    @property
+    def access_options(self) -> dict[str, str]:
+        """The database settings every connection carries (guardian_link_state(), db/functions/
+        140_guardian_access.sql, reads them): WEEKLY_TRENDS_RIGHTS_AGE and WEEKLY_TRENDS_STUDENT_ACCESS."""
+        return {"weekly_trends.rights_age": str(self.rights_age), "weekly_trends.student_access": self.student_access}
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None) -> Settings:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, render_template, request, session, url_for
 
 from web.auth import TokenKind, sign_in, sign_out
 from web.params import see_other
@@ -36,11 +36,13 @@ def add_sign_in_routes(
     done_endpoint: str,
     template: str,
     connect_primary: Callable | None = None,
+    also: tuple[TokenKind, ...] = (),
 ) -> None:
     """GET /login?token=… (the link) and POST /login (the form) open a session; POST /logout ends it,
     server-side (its token revoked through connect_primary, default connect: a write). bp checks the
     origin of every POST (web/auth.py same_origin_for_unsafe_methods()): no other site may sign a
-    browser in to an account of its choosing, nor out."""
+    browser in to an account of its choosing, nor out. also: other kinds whose tokens this form takes
+    (the parents' form takes a student's own, wtl_…); a session holds one kind at a time."""
     sign_in_endpoint = f"{bp.name}.login"
 
     @bp.route(SIGN_IN_PATH, methods=["GET", "POST"])
@@ -53,8 +55,12 @@ def add_sign_in_routes(
         if token is None:
             return render_template(template, sign_in_endpoint=sign_in_endpoint)
         token = token_from_link(token)
+        chosen = next((k for k in also if k.pattern.fullmatch(token.strip())), kind)
+        for other in (kind, *also):
+            if other is not chosen:
+                session.pop(other.session_key, None)
         with connect() as conn:
-            valid = sign_in(conn, kind, token)
+            valid = sign_in(conn, chosen, token)
         if not valid:
             raise ProblemError(
                 401, "Unauthorized", "This sign-in link or token is unknown, expired or revoked.", reason="bad_link"
@@ -65,5 +71,6 @@ def add_sign_in_routes(
     @bp.post("/logout")
     def logout():
         with (connect_primary or connect)() as conn:
-            sign_out(conn, kind)
+            for each in (kind, *also):
+                sign_out(conn, each)
         return see_other(url_for(sign_in_endpoint))

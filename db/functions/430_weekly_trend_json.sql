@@ -16,20 +16,18 @@ set plan_cache_mode = force_generic_plan
 as $$
 begin
   -- The reader role cannot read the source tables; this reads one student's
-  -- rows for the weeks asked, and only for the guardian the request acts for
-  -- (app.guardian_id) when that guardian is linked to the student: the same
-  -- rule as the policy guardian_reads_own_children.
+  -- rows for the weeks asked, and only when the request's reader may read the
+  -- student now (app_may_read_student(): the guardian's link gives access, or
+  -- the student themselves): the same rule as the policy guardian_reads_own_children.
   return query
   select e.*
     from expected_course_weeks(p_student_profile_id, p_from, p_until) e
    where e.course_id is not null
-     and exists (select from guardian_student gs
-                  where gs.guardian_id = app_guardian_id()
-                    and gs.student_profile_id = p_student_profile_id);
+     and app_may_read_student(p_student_profile_id);
 end;
 $$;
 comment on function linked_course_weeks(bigint, date, date) is
-  'A student''s sums and counts per course and ISO week from p_from''s to p_until''s, computed from the source rows; nothing unless the request''s guardian (app.guardian_id) is linked to the student.';
+  'A student''s sums and counts per course and ISO week from p_from''s to p_until''s, computed from the source rows; nothing unless the request''s reader may read the student (app_may_read_student()).';
 revoke all on function linked_course_weeks(bigint, date, date) from public;
 grant execute on function linked_course_weeks(bigint, date, date) to weekly_trends_reader;
 
@@ -79,13 +77,11 @@ begin
                           where a.student_profile_id = p_student_profile_id and a.course_id = c.id)) mine
     join course_weekly_performance v on v.course_id = mine.id
    where v.week_start_date between p_from and p_until
-     and exists (select from guardian_student gs
-                  where gs.guardian_id = app_guardian_id()
-                    and gs.student_profile_id = p_student_profile_id);
+     and app_may_read_student(p_student_profile_id);
 end;
 $$;
 comment on function linked_class_weeks(bigint, bigint[], date, date, integer) is
-  'The class view''s weeks from p_from''s to p_until''s of the courses in p_course_ids that the student has scores in; nothing unless the request''s guardian (app.guardian_id) is linked to the student, nor while the view is unpopulated (class_view_populated()). class_average is null where student_count is below p_min_students, or below 5 whatever p_min_students says.';
+  'The class view''s weeks from p_from''s to p_until''s of the courses in p_course_ids that the student has scores in; nothing unless the request''s reader may read the student (app_may_read_student()), nor while the view is unpopulated (class_view_populated()). class_average is null where student_count is below p_min_students, or below 5 whatever p_min_students says.';
 revoke all on function linked_class_weeks(bigint, bigint[], date, date, integer) from public;
 grant execute on function linked_class_weeks(bigint, bigint[], date, date, integer) to weekly_trends_reader;
 
@@ -234,15 +230,15 @@ returns table (children jsonb)
 language sql
 stable
 as $$
-  -- The parents' page's list of children: ids and names, by name.
-  select coalesce(jsonb_agg(jsonb_build_object('id', sp.id, 'display_name', sp.display_name)
-                            order by sp.display_name, sp.id), '[]')
-    from guardian_student gs
-    join student_profile sp on sp.id = gs.student_profile_id
-   where gs.guardian_id = p_guardian_id
+  -- The parents' page's list of children: ids and names, by name; only those the guardian's link
+  -- gives access to now (guardian_link_states()).
+  select coalesce(jsonb_agg(jsonb_build_object('id', gs.student_profile_id, 'display_name', gs.display_name)
+                            order by gs.display_name, gs.student_profile_id), '[]')
+    from guardian_link_states(p_guardian_id) gs
+   where gs.gives_access
 $$;
 comment on function guardian_children_json(bigint) is
-  'The children linked to the guardian p_guardian_id (as the caller may read them), as a JSON array of {id, display_name} by name: the parents'' page''s list.';
+  'The children whose link gives the guardian p_guardian_id access now (guardian_link_states()), as a JSON array of {id, display_name} by name: the parents'' page''s list.';
 revoke all on function guardian_children_json(bigint) from public;
 grant execute on function guardian_children_json(bigint) to weekly_trends_reader;
 
@@ -324,7 +320,9 @@ create or replace function weekly_trend_json(
   p_page boolean default false,
   -- the sustained-decline alert's N and M (weekly_trend_alerts())
   p_alert_drop_points numeric default 10,
-  p_alert_min_scores integer default 2
+  p_alert_min_scores integer default 2,
+  -- whose credential: a guardian's, or a student's own (student_token)
+  p_principal text default 'guardian'
 )
 returns table (status integer, reader_id bigint, answer text, page jsonb)
 language plpgsql
@@ -338,6 +336,7 @@ as $$
 #variable_conflict use_column
 declare
   v_guardian_id bigint;
+  v_self bigint;
   v_student_id bigint := p_student_profile_id;
   v_children jsonb;
   v_student record;
@@ -349,34 +348,72 @@ declare
   v_trend json;
   v_courses json;
 begin
-  -- Who: a token (by sha256) or a session (by the token's row id).
-  select t.guardian_id into v_guardian_id from find_guardian_token(p_token_hash, p_token_id) t;
-  if v_guardian_id is null then
-    return query select 401, null::bigint, null::text, null::jsonb;
-    return;
-  end if;
-  -- The rest of the transaction acts for this guardian: the row-level
-  -- security policies and log_access() read the setting.
-  perform set_config('app.guardian_id', v_guardian_id::text, true);
-  if p_page then
-    select c.children into v_children from guardian_children_json(v_guardian_id) c;
-    if v_student_id is null then
-      if jsonb_array_length(v_children) = 0 then
-        return query select 200, v_guardian_id, null::text, jsonb_build_object('children', v_children);
-        return;
-      end if;
-      v_student_id := (v_children -> 0 ->> 'id')::bigint;
+  if p_principal = 'student' then
+    -- A student reading their own figures: a token (or session) of theirs, while they may sign in.
+    select t.student_profile_id into v_self from find_student_token(p_token_hash, p_token_id) t;
+    if v_self is null then
+      return query select 401, null::bigint, null::text, null::jsonb;
+      return;
     end if;
-  end if;
-  select sp.id, sp.display_name, sp.time_zone, (now() at time zone sp.time_zone)::date as today
-    into v_student
-    from guardian_student gs
-    join student_profile sp on sp.id = gs.student_profile_id
-   where gs.guardian_id = v_guardian_id and gs.student_profile_id = v_student_id;
-  if not found then
-    -- Unknown and not linked are one answer: no id is confirmed to exist.
-    return query select 404, v_guardian_id, null::text, null::jsonb;
-    return;
+    perform set_config('app.student_id', v_self::text, true);
+    v_student_id := coalesce(v_student_id, v_self);
+    select sp.id, sp.display_name, sp.time_zone, (now() at time zone sp.time_zone)::date as today,
+           'active' as state, null::date as access_ended_on
+      into v_student
+      from student_profile sp
+     where sp.id = v_student_id and sp.id = v_self;
+    if not found then
+      return query select 404, v_self, null::text, null::jsonb;
+      return;
+    end if;
+    if p_page then
+      v_children := jsonb_build_array(jsonb_build_object('id', v_student.id, 'display_name', v_student.display_name));
+    end if;
+  else
+    -- Who: a token (by sha256) or a session (by the token's row id).
+    select t.guardian_id into v_guardian_id from find_guardian_token(p_token_hash, p_token_id) t;
+    if v_guardian_id is null then
+      return query select 401, null::bigint, null::text, null::jsonb;
+      return;
+    end if;
+    -- The rest of the transaction acts for this guardian: the row-level
+    -- security policies and log_access() read the setting.
+    perform set_config('app.guardian_id', v_guardian_id::text, true);
+    if p_page then
+      select c.children into v_children from guardian_children_json(v_guardian_id) c;
+      if v_student_id is null then
+        if jsonb_array_length(v_children) = 0 then
+          -- No child to show: one whose access ended (the page says so), else none at all.
+          v_student_id := (select s.student_profile_id from guardian_link_states(v_guardian_id) s
+                            where s.state = 'access_ended' order by s.display_name, s.student_profile_id limit 1);
+          if v_student_id is null then
+            return query select 200, v_guardian_id, null::text, jsonb_build_object('children', v_children);
+            return;
+          end if;
+        else
+          v_student_id := (v_children -> 0 ->> 'id')::bigint;
+        end if;
+      end if;
+    end if;
+    -- The link and its state now (guardian_link_states(): the one home of the decision).
+    select s.student_profile_id as id, s.display_name, s.time_zone, (now() at time zone s.time_zone)::date as today,
+           s.state, s.access_ended_on
+      into v_student
+      from guardian_link_states(v_guardian_id) s
+     where s.student_profile_id = v_student_id and s.state <> 'restricted';
+    if not found then
+      -- Unknown, not linked and restricted are one answer: no id is confirmed to exist.
+      return query select 404, v_guardian_id, null::text, null::jsonb;
+      return;
+    end if;
+    if v_student.state = 'access_ended' then
+      -- The student came of age: the guardian learns since when, and nothing of the figures.
+      return query select 403, v_guardian_id, null::text,
+                          jsonb_build_object('children', v_children, 'access_ended_on', v_student.access_ended_on,
+                                             'student', jsonb_build_object('id', v_student.id,
+                                                                           'display_name', v_student.display_name));
+      return;
+    end if;
   end if;
   if p_log then
     -- In this transaction: no figures leave without their entry.
@@ -401,7 +438,7 @@ begin
   select c.courses into v_courses from student_courses_json(v_student_id, v_first, p_weeks, p_min_students) c;
 
   return query
-  select 200, v_guardian_id,
+  select 200, coalesce(v_guardian_id, v_self),
          weekly_trend_answer_json(v_student_id, p_weeks, v_weekly_trend, v_weeks_with_data, v_last_updated,
                                   v_trend, v_courses)::text,
          case when p_page then jsonb_build_object('children', v_children,
@@ -411,8 +448,8 @@ begin
                                                   'class_averages_available', class_view_populated()) end;
 end;
 $$;
-comment on function weekly_trend_json(bytea, bigint, bigint, integer, date, integer, text, boolean, boolean, numeric, integer) is
-  'The weekly-trend answer in one call, as the reader role: status 401 (no live token with this sha256 or row id), 404 (the student is not linked to the token''s guardian, or unknown) or 200 with answer, the JSON body; reader_id is the guardian. Writes the access-log entry (endpoint p_endpoint) unless p_log is false (a read replica: the caller writes it on the primary). p_page adds the guardian''s children, the student and whether class averages are available (the parents'' page); a null student then means the first child. Each week carries its sustained-decline alert (weekly_trend_alerts() with p_alert_drop_points and p_alert_min_scores).';
-revoke all on function weekly_trend_json(bytea, bigint, bigint, integer, date, integer, text, boolean, boolean, numeric, integer) from public;
-grant execute on function weekly_trend_json(bytea, bigint, bigint, integer, date, integer, text, boolean, boolean, numeric, integer)
+comment on function weekly_trend_json(bytea, bigint, bigint, integer, date, integer, text, boolean, boolean, numeric, integer, text) is
+  'The weekly-trend answer in one call, as the reader role: status 401 (no live token with this sha256 or row id), 404 (the student is not linked to the token''s guardian, the link is restricted, or unknown; for a student, any id but their own), 403 (the student came of age and the link gives no access: page holds access_ended_on and the student) or 200 with answer, the JSON body; reader_id is the guardian (or the student, p_principal ''student''). The link''s state comes from guardian_link_states(). Writes the access-log entry (endpoint p_endpoint) unless p_log is false (a read replica: the caller writes it on the primary). p_page adds the children (for a student: themselves), the student and whether class averages are available (the parents'' page); a null student then means the first child (none: the first whose access ended, else 200 with no answer). Each week carries its sustained-decline alert (weekly_trend_alerts() with p_alert_drop_points and p_alert_min_scores).';
+revoke all on function weekly_trend_json(bytea, bigint, bigint, integer, date, integer, text, boolean, boolean, numeric, integer, text) from public;
+grant execute on function weekly_trend_json(bytea, bigint, bigint, integer, date, integer, text, boolean, boolean, numeric, integer, text)
   to weekly_trends_reader;

@@ -8,12 +8,12 @@ volatile
 security definer
 set search_path = pg_catalog, public
 as $$
-  -- The reader is whoever the request's transaction acts for: exactly one of the two settings.
-  insert into access_log (guardian_id, staff_member_id, student_profile_id, endpoint)
-  values (app_guardian_id(), app_staff_member_id(), p_student_profile_id, p_endpoint)
+  -- The reader is whoever the request's transaction acts for: exactly one of the three settings.
+  insert into access_log (guardian_id, staff_member_id, student_reader_id, student_profile_id, endpoint)
+  values (app_guardian_id(), app_staff_member_id(), app_student_id(), p_student_profile_id, p_endpoint)
 $$;
 comment on function log_access(bigint, text) is
-  'Records that the guardian or staff member of this request (app.guardian_id / app.staff_member_id) read a student''s figures through p_endpoint.';
+  'Records that the guardian, staff member or student of this request (app.guardian_id / app.staff_member_id / app.student_id) read a student''s figures through p_endpoint.';
 revoke all on function log_access(bigint, text) from public;
 grant execute on function log_access(bigint, text) to weekly_trends_reader, weekly_trends_staff;
 

@@ -15,9 +15,10 @@ language sql
 stable
 -- Security definer, like linked_course_weeks(): the reader cannot read the
 -- source tables (row-level security there would cost every writer a policy
--- check per row); this reads one student's week, and only for the guardian
--- the request acts for (app.guardian_id) when that guardian is linked to the
--- student: the rule of the policy guardian_reads_own_children.
+-- check per row); this reads one student's week, and only when the request's
+-- reader may read the student now (app_may_read_student(): the guardian's
+-- link gives access, or the student themselves): the rule of the policy
+-- guardian_reads_own_children.
 security definer
 set search_path = pg_catalog, public
 parallel safe
@@ -28,8 +29,7 @@ as $$
            (p_week_start + 7)::timestamp at time zone sp.time_zone as week_to
       from student_profile sp
      where sp.id = p_student_profile_id
-       and exists (select from guardian_student gs
-                    where gs.guardian_id = app_guardian_id() and gs.student_profile_id = sp.id)
+       and app_may_read_student(sp.id)
   ), counted as (
     -- What each row counts for comes from the functions the triggers use.
     select c.course_id, c.counted_at, c.score, c.is_quiz,
@@ -54,6 +54,6 @@ as $$
    order by c.counted_at, c.is_quiz desc, c.course_id nulls first
 $$;
 comment on function week_scores(bigint, date) is
-  'Every counted score of a student in the ISO week starting p_week_start (in the student''s time zone): kind, course, instant, the score that counts (a teacher''s override replaces the automatic score), as the weekly aggregates count them. Only for a student linked to the request''s guardian (app.guardian_id); executable by weekly_trends_reader.';
+  'Every counted score of a student in the ISO week starting p_week_start (in the student''s time zone): kind, course, instant, the score that counts (a teacher''s override replaces the automatic score), as the weekly aggregates count them. Only for a student the request''s reader may read now (app_may_read_student()); executable by weekly_trends_reader.';
 revoke all on function week_scores(bigint, date) from public;
 grant execute on function week_scores(bigint, date) to weekly_trends_reader;

@@ -88,13 +88,15 @@ class Summary:
 
 
 def guardians(conn: psycopg.Connection, email: str | None) -> list[dict]:
-    """Guardians with at least one linked child (one of them when email is given), with their preference
+    """Guardians with at least one child their link gives access to now (guardian_link_states(): a child
+    past the rights age, unshared, or a restricted link, is no child of the digest's), one of them when
+    email is given, with their preference
     (guardian_weekly_digest(), db/functions/610_mail.sql: on unless turned off)."""
     rows = conn.execute(
         """
         select g.id, g.email, g.display_name, g.preferred_language, guardian_weekly_digest(g.id) as weekly_digest
           from guardian g
-         where exists (select from guardian_student gs where gs.guardian_id = g.id)
+         where exists (select from guardian_link_states(g.id) s where s.gives_access)
            and (%(email)s::text is null or g.email = %(email)s)
          order by g.id
         """,
@@ -102,7 +104,10 @@ def guardians(conn: psycopg.Connection, email: str | None) -> list[dict]:
     ).fetchall()
     if email is not None and not rows:
         if conn.execute("select 1 from guardian where email = %s", (email,)).fetchone():
-            raise LookupError(f"The guardian {mask_email(email)} has no linked student: there is nothing to send.")
+            raise LookupError(
+                f"The guardian {mask_email(email)} has no linked student whose record they may see:"
+                " there is nothing to send."
+            )
         raise LookupError(f"No guardian with email {mask_email(email)}.")
     return rows
 

@@ -25,6 +25,7 @@ from web.oneroster.reader import MB, CsvSet, InputError, read_category_map, read
 from web.oneroster.staging import KEPT_BAD_ROWS, BadRow, Options, Staging, Summary
 from web.oneroster.steps.categories import categories
 from web.oneroster.steps.classes import classes
+from web.oneroster.steps.demographics import demographics
 from web.oneroster.steps.enrollments import enrollments
 from web.oneroster.steps.line_items import line_items
 from web.oneroster.steps.results import results
@@ -39,6 +40,7 @@ STEPS = (
     ("categories", categories),
     ("classes", classes),
     ("users", users),
+    ("demographics", demographics),
     ("enrollments", enrollments),
     ("lineItems", line_items),
 )
@@ -60,7 +62,7 @@ class Import(Staging):
 
         names = [
             n
-            for n in ("categories", "classes", "roles", "users", "enrollments", "lineItems", "results")
+            for n in ("categories", "classes", "roles", "users", "demographics", "enrollments", "lineItems", "results")
             if self.mode(n) != "absent"
         ]
         self.files.check_size([f"{n}.csv" for n in names])

@@ -55,6 +55,12 @@ FILES: dict[str, list[tuple[str, tuple[str, ...], bool]]] = {
         # A school's own extension column (OneRoster carries no time zone); --time-zone otherwise.
         ("time_zone", ("metadata.timeZone", "metadata.timezone", "metadata.time_zone"), False),
     ],
+    # Optional: a student's birthDate (issue 25: access that ends at the rights age); sourcedId is the user's.
+    "demographics": [
+        ("sourced_id", ("sourcedId",), True),
+        ("status", ("status",), False),
+        ("birth_date", ("birthDate",), False),
+    ],
     "enrollments": [
         ("sourced_id", ("sourcedId",), True),
         ("status", ("status",), False),

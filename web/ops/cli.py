@@ -402,6 +402,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=invites.DEFAULT_DAYS,
         help=f"how long the link works (default {invites.DEFAULT_DAYS})",
     )
+    p.add_argument(
+        "--to-student",
+        action="store_true",
+        help="with --student-id: mail the student their own sign-in link (student_profile.email)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=invites.cmd_invite)
 

@@ -9,7 +9,7 @@ import json
 from flask import Blueprint, Response, jsonify, request
 
 from web import db
-from web.auth import GUARDIAN, authenticate
+from web.auth import STUDENT, authenticate, reader_kind
 from web.parents.trend import student_trend
 from web.parents.week_scores import week_scores
 from web.parents.wording import csv_header
@@ -37,9 +37,13 @@ CSV_COLUMNS = [
 
 @bp.get("/api/v1/me/students")
 def my_students():
+    kind = reader_kind()  # a signed-in student: only themselves
     with db.reader() as conn:
-        guardian_id = authenticate(conn, GUARDIAN)
-        students = db.guardian_children(conn, guardian_id)
+        owner = authenticate(conn, kind)
+        if kind is STUDENT:
+            students = conn.execute("select id, display_name from student_profile where id = %s", (owner,)).fetchall()
+        else:
+            students = db.guardian_children(conn, owner)
     return jsonify({"students": [{"id": s["id"], "display_name": s["display_name"]} for s in students]})
 
 

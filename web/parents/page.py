@@ -7,29 +7,46 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime, format_time
-from flask import Blueprint, current_app, render_template, request, session
+from flask import Blueprint, current_app, render_template, request, session, url_for
 from flask_babel import get_locale
 
 from web import db, i18n
-from web.auth import GUARDIAN, authenticate, same_origin_for_unsafe_methods
+from web.auth import GUARDIAN, STUDENT, authenticate, reader_kind, same_origin_for_unsafe_methods
 from web.isoweek import iso_week_name
-from web.params import bad_request, parse_end, parse_weeks, see_other
+from web.params import bad_request, parse_end, parse_id, parse_weeks, see_other
 from web.parents.chart import line_chart
-from web.parents.trend import bad_parameters_after_credential, student_trend
+from web.parents.trend import AccessEnded, bad_parameters_after_credential, student_trend
 from web.parents.week_scores import week_scores
 from web.parents.wording import trend_sentence
-from web.problems import html_errors
+from web.problems import ProblemError, html_errors
 from web.signin import add_sign_in_routes
 
 bp = Blueprint("pages", __name__)
 same_origin_for_unsafe_methods(bp)  # every POST: the language switch, sign-in and sign-out
 html_errors(bp, "pages.login", "pages.dashboard", GUARDIAN.session_key)
-add_sign_in_routes(bp, GUARDIAN, db.reader, "pages.dashboard", "login.html", connect_primary=db.reader_primary)
+# The same form takes a student's own link (wtl_…): they see their own page, and their guardians.
+add_sign_in_routes(
+    bp, GUARDIAN, db.reader, "pages.dashboard", "login.html", connect_primary=db.reader_primary, also=(STUDENT,)
+)
 
 
 def weekly_digest_on(conn, row: dict) -> bool:
     """Whether the guardian gets the weekly digest."""
     return conn.execute("select my_weekly_digest() as on").fetchone()["on"]
+
+
+def my_guardians(conn, row: dict) -> list[dict]:
+    """A student's own page: their guardians, whether each may read it and whether they share with them."""
+    return conn.execute("select * from my_guardians()").fetchall()
+
+
+@bp.errorhandler(AccessEnded)
+def access_ended(error: AccessEnded):
+    """The guardian whose access ended at the rights age: since when, and that the student can share it."""
+    body = render_template(
+        "access_ended.html", student=error.student, ended_on=i18n.long_date(date.fromisoformat(error.ended_on))
+    )
+    return body, 403
 
 
 def local_time(value: str | None, time_zone: str) -> datetime | None:
@@ -54,14 +71,16 @@ def range_args() -> dict:
 def dashboard(student_id: str | None = None):
     # One round trip: the guardian's children, the student and their figures (weekly_trend_json()); in
     # the same transaction, the guardian's saved language (the page then speaks it) and mail preference.
+    within = my_guardians if reader_kind() is STUDENT else weekly_digest_on
     answer = student_trend(
-        student_id, request.args, page=True, allow_navigation=True, within=weekly_digest_on, in_guardians_language=True
+        student_id, request.args, page=True, allow_navigation=True, within=within, in_guardians_language=True
     )
     children = answer.page["children"]
     if answer.body is None:
         return render_template("dashboard.html", children=children, student=None)
     student, stats = answer.page["student"], answer.stats
-    weekly_digest = answer.extra
+    own = answer.kind is STUDENT  # a student's own page: their guardians and the sharing switch
+    weekly_digest = None if own else answer.extra
     week_names(stats["weekly_trend"])
     for course in stats["courses"]:
         week_names(course["weeks"])
@@ -70,6 +89,8 @@ def dashboard(student_id: str | None = None):
     return render_template(
         "dashboard.html",
         weekly_digest=weekly_digest,
+        own=own,
+        guardians=answer.extra if own else None,
         latest_alert=flagged[-1] if flagged else None,
         alert_drop=current_app.config["SETTINGS"].alert_drop_points,
         children=children,
@@ -110,6 +131,24 @@ def week(student_id: str, week: str):
     )
 
 
+@bp.post("/sharing")
+def sharing():
+    """A student shares their record with one of their guardians, or stops: from that guardian's next request."""
+    if reader_kind() is not STUDENT:
+        raise ProblemError(403, "Forbidden", "Only a student shares their own record.")
+    guardian_id = parse_id(request.form.get("guardian_id", ""), "guardian id")
+    share = request.form.get("share")
+    if share not in ("on", "off"):
+        raise bad_request("share must be on or off.")
+    with db.reader_primary() as conn:
+        authenticate(conn, STUDENT)
+        linked = conn.execute("select 1 from my_guardians() where guardian_id = %s", (guardian_id,)).fetchone()
+        if linked is None:
+            raise ProblemError(404, "Not Found", "No guardian with this id is linked to you.")
+        conn.execute("select set_guardian_sharing(%s, %s)", (guardian_id, share == "on"))
+    return see_other(url_for("pages.dashboard"))
+
+
 @bp.post("/language")
 def set_language():
     """Switch the pages' language; saved for the signed-in guardian (else for this browser's session)."""
@@ -117,7 +156,7 @@ def set_language():
     if language not in i18n.LANGUAGES:
         raise bad_request("language must be one of " + ", ".join(i18n.LANGUAGES) + ".")
     session[i18n.SESSION_KEY] = language
-    if GUARDIAN.session_key in session or "Authorization" in request.headers:
+    if reader_kind() is GUARDIAN and (GUARDIAN.session_key in session or "Authorization" in request.headers):
         # On the primary (a replica cannot take the write), as the reader acting for the guardian.
         with db.reader_primary() as conn:
             authenticate(conn, GUARDIAN)

@@ -1,4 +1,5 @@
-"""Staff pages (/staff): find a student, read their weekly rows, recalculate one student.
+"""Staff pages (/staff): find a student, read their weekly rows, recalculate one student; restrict or lift a
+guardian's link, record a dependant, send a student their own sign-in link (issue 25).
 
 Staff sign in with a token from issue_staff_token(); parents' tokens and
 sessions open nothing here (and staff ones nothing on the parents' side).
@@ -7,6 +8,9 @@ Every query runs as the role weekly_trends_staff.
 
 from __future__ import annotations
 
+from datetime import date
+
+import psycopg
 from flask import Blueprint, current_app, flash, render_template, request, url_for
 
 from web import db
@@ -61,7 +65,9 @@ def search():
 
 def staff_student(conn, student_id: int) -> dict:
     row = conn.execute(
-        "select id, display_name, time_zone from student_profile where id = %s", (student_id,)
+        "select id, display_name, time_zone, email, birth_date, dependant_until, student_may_sign_in(id) as may_sign_in"
+        "  from student_profile where id = %s",
+        (student_id,),
     ).fetchone()
     if row is None:
         raise ProblemError(404, "Not Found", "No student with this id.")
@@ -92,7 +98,21 @@ def student(student_id: str):
             {"sid": sid, "year": year, "week": week},
         ).fetchall()
         guardians = db.student_guardians(conn, sid)
-    return render_template("staff_student.html", student=profile, rows=rows, year=year, week=week, guardians=guardians)
+        restrictions = conn.execute(
+            "select e.at, e.guardian_id, e.action, e.reason, e.until, e.by_role, s.display_name as staff_name"
+            "  from guardian_link_restriction_event e left join staff_member s on s.id = e.staff_member_id"
+            " where e.student_profile_id = %s order by e.at desc, e.id desc",
+            (sid,),
+        ).fetchall()
+    return render_template(
+        "staff_student.html",
+        student=profile,
+        rows=rows,
+        year=year,
+        week=week,
+        guardians=guardians,
+        restrictions=restrictions,
+    )
 
 
 def linked_guardian(conn, student_id: int, raw_guardian_id: str) -> dict:
@@ -132,6 +152,9 @@ def send_sign_in_link(student_id: str, guardian_id: str):
             authenticate(conn, STAFF)
             conn.execute("select staff_revoke_unsent_guardian_token(%s, %s, %s)", (sid, guardian["id"], token_hash))
 
+    if not guardian["gives_access"]:  # guardian_link_state(): access ended, or restricted
+        flash(f"No sign-in link was sent to {guardian['email']}: their link gives no access ({guardian['state']}).")
+        return see_other(url_for("staff.student", student_id=sid))
     try:
         settings = MailSettings.from_settings(current_app.config["SETTINGS"])
         mail_sign_in_link(settings, guardian, DEFAULT_DAYS, claim=claim, unclaim=unclaim)
@@ -171,4 +194,99 @@ def recalculate(student_id: str):
         staff_student(conn, sid)
         written = conn.execute("select refresh_weekly_performance(p_student_profile_id => %s)", (sid,)).fetchone()
     flash(f"Recalculated: {written['refresh_weekly_performance']} weekly row(s) written (0: they were already exact).")
+    return see_other(url_for("staff.student", student_id=sid))
+
+
+def optional_date(raw: str | None, what: str) -> date | None:
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise bad_request(f"The {what} must be a date written YYYY-MM-DD.") from None
+
+
+@bp.post("/students/<student_id>/guardians/<guardian_id>/restrict")
+def restrict(student_id: str, guardian_id: str):
+    """Restrict one guardian's link (restrict_guardian_link()): from their next request they get what an
+    unlinked guardian gets. Who, when and why are kept."""
+    sid = parse_id(student_id)
+    reason = request.form.get("reason", "").strip()
+    if not 1 <= len(reason) <= 2000:
+        raise bad_request("A restriction needs a reason (1 to 2000 characters).")
+    until = optional_date(request.form.get("until"), "end of the restriction")
+    with db.staff() as conn:
+        authenticate(conn, STAFF)
+        staff_student(conn, sid)
+        guardian = linked_guardian(conn, sid, guardian_id)
+        try:
+            with conn.transaction():
+                conn.execute("select restrict_guardian_link(%s, %s, %s, %s)", (guardian["id"], sid, reason, until))
+        except psycopg.errors.InvalidParameterValue as error:
+            raise bad_request(error.diag.message_primary or "The restriction was refused.") from None
+    flash(f"The link of {guardian['email']} is restricted{f' through {until}' if until else ''}.")
+    return see_other(url_for("staff.student", student_id=sid))
+
+
+@bp.post("/students/<student_id>/guardians/<guardian_id>/lift-restriction")
+def lift_restriction(student_id: str, guardian_id: str):
+    sid = parse_id(student_id)
+    with db.staff() as conn:
+        authenticate(conn, STAFF)
+        staff_student(conn, sid)
+        guardian = linked_guardian(conn, sid, guardian_id)
+        lifted = conn.execute("select lift_guardian_link_restriction(%s, %s) as l", (guardian["id"], sid)).fetchone()
+    flash(f"The restriction on {guardian['email']} was lifted." if lifted["l"] else "That link was not restricted.")
+    return see_other(url_for("staff.student", student_id=sid))
+
+
+@bp.post("/students/<student_id>/dependant")
+def dependant(student_id: str):
+    """Record the student as a dependant until a date (empty: clear it): their guardians keep access past
+    the rights age until then."""
+    sid = parse_id(student_id)
+    until = optional_date(request.form.get("until"), "dependant-until date")
+    with db.staff() as conn:
+        authenticate(conn, STAFF)
+        staff_student(conn, sid)
+        conn.execute("select set_student_dependant(%s, %s)", (sid, until))
+    flash(f"Recorded as a dependant until {until}." if until else "The dependant record was cleared.")
+    return see_other(url_for("staff.student", student_id=sid))
+
+
+@bp.post("/students/<student_id>/send-student-link")
+def send_student_link(student_id: str):
+    """Mail the student their own sign-in link (claim, commit, send, record, as a guardian's)."""
+    from web.mail.invites import DEFAULT_DAYS, mail_sign_in_link
+    from web.mail.transport import MailError, MailSettings, mask_email
+
+    sid = parse_id(student_id)
+    with db.staff() as conn:
+        authenticate(conn, STAFF)
+        profile = staff_student(conn, sid)
+    if profile["email"] is None or not profile["may_sign_in"]:
+        flash("This student has no email address, or may not sign in (WEEKLY_TRENDS_STUDENT_ACCESS): nothing was sent.")
+        return see_other(url_for("staff.student", student_id=sid))
+    recipient = {"email": profile["email"], "display_name": profile["display_name"], "to_student": True}
+
+    def claim() -> str:
+        with db.staff() as conn:
+            authenticate(conn, STAFF)
+            return conn.execute(
+                "select staff_issue_student_token(%s, make_interval(days => %s)) as token", (sid, DEFAULT_DAYS)
+            ).fetchone()["token"]
+
+    def unclaim(token_hash: bytes) -> None:
+        with db.staff() as conn:
+            authenticate(conn, STAFF)
+            conn.execute("select revoke_unsent_student_token(%s, %s)", (sid, token_hash))
+
+    try:
+        settings = MailSettings.from_settings(current_app.config["SETTINGS"])
+        mail_sign_in_link(settings, recipient, DEFAULT_DAYS, claim=claim, unclaim=unclaim)
+    except (MailError, ValueError) as error:
+        current_app.logger.warning("student sign-in link to %s failed: %s", mask_email(profile["email"]), error)
+        flash(f"The student's sign-in link could not be sent: {error}")
+    else:
+        flash(f"The student's own sign-in link (valid {DEFAULT_DAYS} days) was sent to {profile['email']}.")
     return see_other(url_for("staff.student", student_id=sid))

@@ -23,4 +23,60 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # Each change undone, in the reverse order of upgrade().
-    pass
+    # 25a (rights age, student access, restrictions): 0015/100-149 and the functions it changed.
+    op.execute(
+        """
+        drop function weekly_trend_json(bytea, bigint, bigint, integer, date, integer, text, boolean, boolean,
+                                        numeric, integer, text);
+        drop policy guardian_reads_own_children on student_profile;
+        create policy guardian_reads_own_children on student_profile for select to weekly_trends_reader
+          using (id in (select gs.student_profile_id from guardian_student gs where gs.guardian_id = app_guardian_id()));
+        drop policy guardian_reads_own_children on student_weekly_performance;
+        create policy guardian_reads_own_children on student_weekly_performance for select to weekly_trends_reader
+          using (student_profile_id in (select gs.student_profile_id from guardian_student gs
+                                         where gs.guardian_id = app_guardian_id()));
+        -- Entries of students' own reads have no place in the older log (one of guardian or staff
+        -- member): the append-only trigger steps aside for this delete only.
+        alter table access_log disable trigger _100_append_only_delete;
+        delete from access_log where student_reader_id is not null;
+        alter table access_log enable trigger _100_append_only_delete;
+        """
+    )
+    run_frozen_sql("0014", "430_weekly_trend_json.sql")
+    run_frozen_sql("0007", "600_week_scores.sql")
+    run_frozen_sql("0008", "620_staff_guardian_links.sql")
+    run_frozen_sql("0004", "510_access_log.sql")
+    op.execute(
+        """
+        alter table access_log drop constraint access_log_one_reader;
+        alter table access_log add constraint access_log_one_reader
+          check (num_nonnulls(guardian_id, staff_member_id) = 1);
+        alter table access_log drop column student_reader_id;
+        drop function set_guardian_sharing(bigint, boolean);
+        drop function my_guardians();
+        drop function sign_out_student_token(bigint);
+        drop function find_student_token(bytea, bigint);
+        drop function revoke_unsent_student_token(bigint, bytea);
+        drop function staff_issue_student_token(bigint, interval);
+        drop function issue_student_token(bigint, interval);
+        drop function set_student_dependant(bigint, date);
+        drop table guardian_link_restriction_event;
+        drop function tg_guardian_link_restriction_event__append_only();
+        drop function lift_guardian_link_restriction(bigint, bigint);
+        drop function restrict_guardian_link(bigint, bigint, text, date);
+        drop function app_may_read_student(bigint);
+        drop function app_readable_students();
+        drop function student_may_sign_in(bigint, timestamptz);
+        drop function student_link_states(bigint, timestamptz);
+        drop function guardian_link_state(bigint, bigint, timestamptz);
+        drop function guardian_link_states(bigint, timestamptz);
+        drop function link_state(date, date, date, timestamptz, timestamptz, date);
+        drop function rights_age_reached_on(date);
+        drop function app_student_id();
+        drop function student_access_mode();
+        drop function rights_age();
+        drop table student_token;
+        alter table guardian_student drop column shared_at, drop column restricted_at, drop column restricted_until;
+        alter table student_profile drop column birth_date, drop column email, drop column dependant_until;
+        """
+    )
