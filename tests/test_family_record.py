@@ -100,9 +100,9 @@ def test_digests_and_imports_and_restrictions_appear(client, family):
     )
     kinds = {
         e["kind"]
-        for e in client.get(f"/api/v1/students/{family['a']}/access-record", headers=bearer(family["token"])).get_json()[
-            "entries"
-        ]
+        for e in client.get(
+            f"/api/v1/students/{family['a']}/access-record", headers=bearer(family["token"])
+        ).get_json()["entries"]
     }
     assert {"digest", "restriction_set"} <= kinds
 
@@ -123,7 +123,9 @@ def test_the_app_roles_cannot_write_the_record_directly(family):
         with conn.transaction():
             conn.execute(f"set local role {role}")
             with pytest.raises(errors.InsufficientPrivilege):
-                conn.execute("insert into access_record (student_profile_id, kind, who, role, what) values (1, 'x', 'x', 'x', 'x')")
+                conn.execute(
+                    "insert into access_record (student_profile_id, kind, who, role, what) values (1, 'x', 'x', 'x', 'x')"
+                )
             raise_rollback(conn)
 
 
@@ -190,9 +192,10 @@ def test_the_export_command_writes_the_same_document(conn, db_url, family, monke
     assert json.loads(capsys.readouterr().out)["student"]["id"] == family["a"]
     assert main(["export", "--student-id", "987654"]) == 1
     assert "No student" in capsys.readouterr().err
-    assert conn.execute("select count(*) from access_record where kind = 'export' and guardian_id is null").fetchone()[
-        0
-    ] == 2
+    assert (
+        conn.execute("select count(*) from access_record where kind = 'export' and guardian_id is null").fetchone()[0]
+        == 2
+    )
 
 
 def test_a_guardians_export_leaves_out_the_other_guardians_email(client, two_guardians):
@@ -208,3 +211,24 @@ def test_a_student_without_scores_exports(client, conn):
     token = conn.execute("select issue_guardian_token(%s)", (g,)).fetchone()[0]
     doc = client.get(f"/api/v1/students/{s}/export", headers=bearer(token)).get_json()
     assert doc["quiz_attempts"] == [] and doc["weekly_rows"] == [] and doc["alerts"] == []
+
+
+def test_an_import_that_changes_scores_is_in_the_childs_record(conn, db_url, monkeypatch, tmp_path):
+    from oneroster_gen import generate
+
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    s = generate(seed=5, students=4, classes=1, items_per_class=3)
+    folder = s.write(tmp_path / "set")
+    assert main(["import", "oneroster", str(folder), "--quiet"]) == 0
+    by_student = dict(
+        conn.execute(
+            "select student_profile_id, count(*) from quiz_attempt group by 1"
+            " union all select student_profile_id, count(*) from assignment_submission group by 1"
+        ).fetchall()
+    )
+    entries = conn.execute("select student_profile_id, who, role, detail from access_record where kind = 'import'").fetchall()
+    assert entries and {e[0] for e in entries} <= set(by_student) | {e[0] for e in entries}
+    assert all(e[1] == "gen-sis" and e[2] == "import" and e[3]["rows"] >= 1 for e in entries)
+    # Importing the same files again changes nothing, and records nothing.
+    assert main(["import", "oneroster", str(folder), "--quiet"]) == 0
+    assert conn.execute("select count(*) from access_record where kind = 'import'").fetchone()[0] == len(entries)

@@ -122,8 +122,10 @@ def period(optional: bool) -> Callable[..., str | None]:
         if optional and (text is None or text.strip() == ""):
             return None
         parts = [] if text is None else PERIOD.findall(text)
-        if text is None or not re.fullmatch(f"(?:{PERIOD.pattern})+", text, re.IGNORECASE) or not any(
-            int(n) for n, _ in parts
+        if (
+            text is None
+            or not re.fullmatch(f"(?:{PERIOD.pattern})+", text, re.IGNORECASE)
+            or not any(int(n) for n, _ in parts)
         ):
             raise SettingError(
                 f"{name} must be a length of time such as '3 years', '18 months' or '90 days', got {value!r}"

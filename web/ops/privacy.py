@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import sys
 from pathlib import Path
 
@@ -35,7 +34,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     with connect(s, "weekly-trends-cli") as conn:
         doc = conn.execute(
             "select operator_export_json(%s, %s, %s, %s, %s)::text",
-            (args.student_id, operator_name(args), s.class_average_min_students, s.alert_drop_points, s.alert_min_scores),
+            (
+                args.student_id,
+                operator_name(args),
+                s.class_average_min_students,
+                s.alert_drop_points,
+                s.alert_min_scores,
+            ),
         ).fetchone()[0]
     if doc is None:
         print(f"No student with id {args.student_id}.", file=sys.stderr)
