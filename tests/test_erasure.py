@@ -275,3 +275,32 @@ def test_erase_is_refused_to_the_app_roles(school):
         from psycopg import Rollback
 
         raise Rollback()
+
+
+def test_the_staff_page_erases_with_confirmation(client, school):
+    conn, s = school["conn"], school["student"]
+    member = conn.execute(
+        "insert into staff_member (email, display_name) values ('o@s.example', 'Office') returning id"
+    )
+    token = conn.execute("select issue_staff_token(%s)", (member.fetchone()[0],)).fetchone()[0]
+    auth = {"Authorization": f"Bearer {token}"}
+    page = client.get(f"/staff/students/{s}", headers=auth).get_data(as_text=True)
+    assert f'action="/staff/students/{s}/erase"' in page
+    # No confirmation, a wrong one, no reason: refused, nothing erased.
+    for form in ({"reason": "request 9"}, {"reason": "request 9", "confirm": "999"}, {"confirm": str(s)}):
+        assert client.post(f"/staff/students/{s}/erase", data=form, headers=auth).status_code == 400
+    assert conn.execute("select count(*) from student_profile where id = %s", (s,)).fetchone()[0] == 1
+    r = client.post(f"/staff/students/{s}/erase", data={"reason": "request 9", "confirm": str(s)}, headers=auth)
+    assert r.status_code == 303
+    assert conn.execute("select count(*) from student_profile where id = %s", (s,)).fetchone()[0] == 0
+    assert conn.execute("select erased_by, reason from erasure_certificate").fetchall() == [
+        (f"staff member {member_id(conn)} (Office)", "request 9")
+    ]
+    assert (
+        client.post(f"/staff/students/{s}/erase", data={"reason": "r", "confirm": str(s)}, headers=auth).status_code
+        == 404
+    )
+
+
+def member_id(conn) -> int:
+    return conn.execute("select id from staff_member where email = 'o@s.example'").fetchone()[0]

@@ -246,3 +246,32 @@ $$;
 comment on function purge_family_record(interval, interval, timestamptz, boolean, text) is
   'The retention policy (weekly-trends purge): scores and digest deliveries of ISO weeks older than p_retention (null: kept) with their weekly rows, record and access-log entries older than it, tokens expired or revoked more than 30 days before p_now, and students without scores created before p_left_grace, through erase_student(). Returns rows deleted per table (dry run: what would be, nothing deleted).';
 revoke all on function purge_family_record(interval, interval, timestamptz, boolean, text) from public;
+
+create or replace function staff_erase_student(p_student_profile_id bigint, p_reason text, p_confirmation text)
+returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  v_staff bigint := app_staff_member_id();
+  v_who text;
+begin
+  if v_staff is null then
+    raise exception 'no staff member acts in this transaction' using errcode = 'insufficient_privilege';
+  end if;
+  -- The confirmation: the student's id typed again.
+  if p_confirmation is distinct from p_student_profile_id::text then
+    raise exception 'type the student''s id (%) to confirm the erasure', p_student_profile_id
+      using errcode = 'invalid_parameter_value';
+  end if;
+  select 'staff member ' || s.id || coalesce(' (' || s.display_name || ')', '') into v_who
+    from staff_member s where s.id = v_staff;
+  return erase_student(p_student_profile_id, p_reason, coalesce(v_who, 'staff member ' || v_staff));
+end;
+$$;
+comment on function staff_erase_student(bigint, text, text) is
+  'erase_student() for the staff pages: the staff member of the request (app.staff_member_id) runs it, confirmed by the student''s id typed again (p_confirmation); returns the certificate.';
+revoke all on function staff_erase_student(bigint, text, text) from public;
+grant execute on function staff_erase_student(bigint, text, text) to weekly_trends_staff;

@@ -24,6 +24,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     # Each change undone, in the reverse order of upgrade().
     # 665_erasure_and_retention.sql, 655_family_record.sql (new in 0015; issue 25 items 4-7).
+    op.execute("drop function staff_erase_student(bigint, text, text)")
     op.execute("drop function purge_family_record(interval, interval, timestamptz, boolean, text)")
     op.execute("drop function erase_student(bigint, text, text, text, timestamptz, boolean)")
     op.execute("drop table access_record")  # its triggers with it
