@@ -234,3 +234,14 @@ def test_an_import_that_changes_scores_is_in_the_childs_record(conn, db_url, mon
     # Importing the same files again changes nothing, and records nothing.
     assert main(["import", "oneroster", str(folder), "--quiet"]) == 0
     assert conn.execute("select count(*) from access_record where kind = 'import'").fetchone()[0] == len(entries)
+
+
+def test_the_page_speaks_the_guardians_language_and_the_dashboard_links_it(client, family):
+    conn = family["conn"]
+    _, staff_token = staff_member(conn)
+    client.get(f"/staff/students/{family['a']}", headers=bearer(staff_token))
+    conn.execute("update guardian set preferred_language = 'es' where id = %s", (family["guardian"],))
+    page = client.get(f"/students/{family['a']}/access", headers=bearer(family["token"])).get_data(as_text=True)
+    assert "Abrió las cifras" in page and "personal del centro" in page
+    dashboard = client.get(f"/students/{family['a']}", headers=bearer(family["token"])).get_data(as_text=True)
+    assert f'href="/students/{family["a"]}/access"' in dashboard

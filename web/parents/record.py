@@ -15,7 +15,7 @@ from babel.dates import format_datetime
 from flask import current_app
 from flask_babel import get_locale, lazy_gettext
 
-from web import db
+from web import db, i18n
 from web.auth import GUARDIAN, authenticate
 from web.params import parse_id
 from web.parents.trend import NOT_FOUND_DETAIL
@@ -45,9 +45,12 @@ ROLE_WORDS = {
 
 
 def _document(raw_student_id: str, call: str, params: tuple = (), *, allow_navigation: bool = False):
-    """(student id, the call's answer) for the request's guardian: 401, then 400, then 404 problems."""
+    """(student id, the call's answer) for the request's guardian: 401, then 400, then 404 problems. The
+    page (allow_navigation) speaks the guardian's saved language, its 404 included."""
     with db.reader_primary() as conn:
-        authenticate(conn, GUARDIAN, allow_navigation=allow_navigation)
+        guardian_id = authenticate(conn, GUARDIAN, allow_navigation=allow_navigation)
+        if allow_navigation:
+            i18n.remember_guardian_language(conn, guardian_id)
         student_id = parse_id(raw_student_id)
         doc = conn.execute(call, (student_id, db.endpoint_name(), *params)).fetchone()["doc"]
         if doc is None:
