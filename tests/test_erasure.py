@@ -304,3 +304,34 @@ def test_the_staff_page_erases_with_confirmation(client, school):
 
 def member_id(conn) -> int:
     return conn.execute("select id from staff_member where email = 'o@s.example'").fetchone()[0]
+
+
+def test_purge_beside_a_writer_waits_for_it_and_leaves_every_week_exact(aged, db_url):
+    import threading
+
+    import psycopg
+
+    conn, old = aged["conn"], aged["old"]
+    with psycopg.connect(db_url) as writer:  # a transaction left open, as a slow import's
+        writer.execute(
+            "insert into quiz_attempt (student_profile_id, score, completed_at) values (%s, 90, %s)",
+            (old, NOW - timedelta(days=4 * 365)),
+        )
+        result = {}
+
+        def run() -> None:
+            with psycopg.connect(db_url, autocommit=True) as other:
+                result["done"] = purge(other)
+
+        purger = threading.Thread(target=run)
+        purger.start()
+        purger.join(timeout=2)
+        writer.commit()
+    purger.join(timeout=60)
+    assert not purger.is_alive()
+    # The writer's old score committed first or after: either way the weeks left are exact.
+    assert_exact(conn)
+    again = purge(conn)
+    assert again.get("quiz_attempt", 0) <= 1
+    assert purge(conn) == {"students erased": 0}
+    assert_exact(conn)
