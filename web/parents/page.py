@@ -25,9 +25,16 @@ bp = Blueprint("pages", __name__)
 
 
 def record_sign_in(token: str) -> None:
-    """The sign-in in each child's record of access, seen by this guardian alone (on the primary)."""
-    with db.reader_primary() as conn:
-        conn.execute("select record_guardian_sign_in(%s)", (hash_token(token),))
+    """The sign-in in each child's record of access, seen by this guardian alone (on the primary). Not a
+    disclosure: a primary out of reach costs the entry (logged), not the sign-in a standby can serve."""
+    import psycopg
+    from psycopg_pool import PoolTimeout
+
+    try:
+        with db.reader_primary() as conn:
+            conn.execute("select record_guardian_sign_in(%s)", (hash_token(token),))
+    except (psycopg.OperationalError, PoolTimeout) as error:
+        current_app.logger.warning("sign-in not recorded in the record of access: %s", type(error).__name__)
 
 
 same_origin_for_unsafe_methods(bp)  # every POST: the language switch, sign-in and sign-out
