@@ -684,7 +684,7 @@ CREATE FUNCTION public.purge_family_record(p_retention interval, p_left_grace in
 -- Name: FUNCTION purge_family_record(p_retention interval, p_left_grace interval, p_now timestamp with time zone, p_dry_run boolean, p_erased_by text); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.purge_family_record(p_retention interval, p_left_grace interval, p_now timestamp with time zone, p_dry_run boolean, p_erased_by text) IS 'The retention policy (weekly-trends purge): scores and digest deliveries of ISO weeks older than p_retention (null: kept) with their weekly rows, record and access-log entries older than it, tokens expired or revoked more than 30 days before p_now, and students without scores created before p_left_grace, through erase_student(). Returns rows deleted per table (dry run: what would be, nothing deleted).';
+COMMENT ON FUNCTION public.purge_family_record(p_retention interval, p_left_grace interval, p_now timestamp with time zone, p_dry_run boolean, p_erased_by text) IS 'The retention policy (weekly-trends purge): scores and digest deliveries of ISO weeks older than p_retention (null: kept) with their weekly rows, record and access-log entries older than it, entries of students deleted outside erase_student(), tokens expired or revoked more than 30 days before p_now, and students without scores created before p_left_grace, through erase_student(). Returns rows deleted per table (dry run: what would be, nothing deleted).';
 
 --
 -- Name: quiz_attempt; Type: TABLE; Schema: public; Owner: -

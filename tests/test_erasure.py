@@ -335,3 +335,14 @@ def test_purge_beside_a_writer_waits_for_it_and_leaves_every_week_exact(aged, db
     assert again.get("quiz_attempt", 0) <= 1
     assert purge(conn) == {"students erased": 0}
     assert_exact(conn)
+
+
+def test_purge_removes_the_entries_of_students_deleted_outside_the_erasure(aged):
+    conn, recent = aged["conn"], aged["recent"]
+    conn.execute("select append_access_record(%s, 'export', 'Office', 'school', 'Exported')", (recent,))
+    conn.execute("delete from student_profile where id = %s", (recent,))  # as the import removes a student
+    done = purge(conn)
+    assert done["access_record"] == 1
+    assert (
+        conn.execute("select count(*) from access_record where student_profile_id = %s", (recent,)).fetchone()[0] == 0
+    )

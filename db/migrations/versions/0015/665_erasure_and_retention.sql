@@ -210,6 +210,10 @@ begin
       delete from access_record r where r.at < v_cut;
       delete from access_log l where l.occurred_at < v_cut;
     end if;
+    -- Entries about students deleted outside erase_student() (a writer, or the import removing a student
+    -- its source no longer lists): the log and the record have no foreign key to cascade.
+    delete from access_record r where not exists (select from student_profile sp where sp.id = r.student_profile_id);
+    delete from access_log l where not exists (select from student_profile sp where sp.id = l.student_profile_id);
     delete from guardian_token t where t.expires_at < p_now - interval '30 days'
                                     or t.revoked_at < p_now - interval '30 days';
     delete from staff_token t where t.expires_at < p_now - interval '30 days'
@@ -244,7 +248,7 @@ begin
 end;
 $$;
 comment on function purge_family_record(interval, interval, timestamptz, boolean, text) is
-  'The retention policy (weekly-trends purge): scores and digest deliveries of ISO weeks older than p_retention (null: kept) with their weekly rows, record and access-log entries older than it, tokens expired or revoked more than 30 days before p_now, and students without scores created before p_left_grace, through erase_student(). Returns rows deleted per table (dry run: what would be, nothing deleted).';
+  'The retention policy (weekly-trends purge): scores and digest deliveries of ISO weeks older than p_retention (null: kept) with their weekly rows, record and access-log entries older than it, entries of students deleted outside erase_student(), tokens expired or revoked more than 30 days before p_now, and students without scores created before p_left_grace, through erase_student(). Returns rows deleted per table (dry run: what would be, nothing deleted).';
 revoke all on function purge_family_record(interval, interval, timestamptz, boolean, text) from public;
 
 create or replace function staff_erase_student(p_student_profile_id bigint, p_reason text, p_confirmation text)
