@@ -204,6 +204,21 @@ CREATE FUNCTION public.app_student_id() RETURNS bigint
 COMMENT ON FUNCTION public.app_student_id() IS 'The student reading their own figures in the current request (transaction-local setting app.student_id, set once their token is checked), null when unset.';
 
 --
+-- Name: append_access_record(bigint, text, text, text, text, jsonb, bigint, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.append_access_record(p_student_profile_id bigint, p_kind text, p_who text, p_role text, p_what text, p_detail jsonb DEFAULT NULL::jsonb, p_guardian_id bigint DEFAULT NULL::bigint, p_at timestamp with time zone DEFAULT now()) RETURNS bigint
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/655_family_record.sql */ $$;
+
+--
+-- Name: FUNCTION append_access_record(p_student_profile_id bigint, p_kind text, p_who text, p_role text, p_what text, p_detail jsonb, p_guardian_id bigint, p_at timestamp with time zone); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.append_access_record(p_student_profile_id bigint, p_kind text, p_who text, p_role text, p_what text, p_detail jsonb, p_guardian_id bigint, p_at timestamp with time zone) IS 'Adds an entry to a child''s record of access (the only way in): p_kind (export, erasure_request, import, restriction_set, restriction_lifted, sign_in, ...), who did it and in which role, what, machine-readable p_detail; p_guardian_id: the guardian whose own activity it is (shown to them alone), null for every reader. A restriction''s entry names no guardian.';
+
+--
 -- Name: apply_weekly_deltas(public.week_delta[], boolean); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -346,6 +361,36 @@ CREATE FUNCTION public.counted_scores(p_student_profile_id bigint DEFAULT NULL::
 COMMENT ON FUNCTION public.counted_scores(p_student_profile_id bigint, p_since date, p_until date) IS 'Every counted score (its student, course, ISO week in the student''s time zone, kind and value) of one student (null: all) in the weeks from p_since''s to p_until''s (null: unbounded). The one statement of the counting rules that every recomputation groups.';
 
 --
+-- Name: erase_student(bigint, text, text, text, timestamp with time zone, boolean); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.erase_student(p_student_profile_id bigint, p_reason text, p_erased_by text, p_kind text DEFAULT 'request'::text, p_at timestamp with time zone DEFAULT now(), p_refresh_class_view boolean DEFAULT true) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/665_erasure_and_retention.sql */ $$;
+
+--
+-- Name: FUNCTION erase_student(p_student_profile_id bigint, p_reason text, p_erased_by text, p_kind text, p_at timestamp with time zone, p_refresh_class_view boolean); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.erase_student(p_student_profile_id bigint, p_reason text, p_erased_by text, p_kind text, p_at timestamp with time zone, p_refresh_class_view boolean) IS 'Deletes every row about a student in every table (found through the catalogue''s foreign keys and student_profile_id / guardian_id columns), and each guardian left with no child; keeps a tombstone per OneRoster mapping and a certificate (when, who, why, rows per table; no personal data), which it returns. p_kind: request or retention. The class view is refreshed unless p_refresh_class_view is false.';
+
+--
+-- Name: erased_source_hash(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.erased_source_hash(p_source text, p_sourced_id text) RETURNS bytea
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/665_erasure_and_retention.sql */ $$;
+
+--
+-- Name: FUNCTION erased_source_hash(p_source text, p_sourced_id text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.erased_source_hash(p_source text, p_sourced_id text) IS 'The tombstone of an erased student: sha256 of the OneRoster source and sourcedId (the source holds no newline).';
+
+--
 -- Name: expected_course_weeks(bigint, date, date); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -372,6 +417,51 @@ CREATE FUNCTION public.expected_weeks(p_student_profile_id bigint DEFAULT NULL::
 --
 
 COMMENT ON FUNCTION public.expected_weeks(p_student_profile_id bigint, p_since date) IS 'Sums and counts per student and ISO week, computed from the source rows: what student_weekly_performance must hold.';
+
+--
+-- Name: family_access_record_json(bigint, text, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.family_access_record_json(p_student_profile_id bigint, p_endpoint text, p_at timestamp with time zone DEFAULT now()) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/655_family_record.sql */ $$;
+
+--
+-- Name: FUNCTION family_access_record_json(p_student_profile_id bigint, p_endpoint text, p_at timestamp with time zone); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.family_access_record_json(p_student_profile_id bigint, p_endpoint text, p_at timestamp with time zone) IS 'The record of access of a child for the guardian of the request (app.guardian_id) as {"entries": [...]}, newest first, the read logged under p_endpoint; null when family_may_see() says no.';
+
+--
+-- Name: family_export_json(bigint, text, integer, numeric, integer, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.family_export_json(p_student_profile_id bigint, p_endpoint text, p_min_students integer DEFAULT 10, p_alert_drop_points numeric DEFAULT 10, p_alert_min_scores integer DEFAULT 2, p_at timestamp with time zone DEFAULT now()) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/655_family_record.sql */ $$;
+
+--
+-- Name: FUNCTION family_export_json(p_student_profile_id bigint, p_endpoint text, p_min_students integer, p_alert_drop_points numeric, p_alert_min_scores integer, p_at timestamp with time zone); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.family_export_json(p_student_profile_id bigint, p_endpoint text, p_min_students integer, p_alert_drop_points numeric, p_alert_min_scores integer, p_at timestamp with time zone) IS 'The export of a child for the guardian of the request (app.guardian_id), the read logged and the export recorded in their record; null when family_may_see() says no.';
+
+--
+-- Name: family_may_see(bigint, bigint, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.family_may_see(p_guardian_id bigint, p_student_profile_id bigint, p_at timestamp with time zone DEFAULT now()) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/655_family_record.sql */ $$;
+
+--
+-- Name: FUNCTION family_may_see(p_guardian_id bigint, p_student_profile_id bigint, p_at timestamp with time zone); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.family_may_see(p_guardian_id bigint, p_student_profile_id bigint, p_at timestamp with time zone) IS 'Whether guardian p_guardian_id may read student p_student_profile_id''s record of access and export at p_at: the one access decision of those routes.';
 
 --
 -- Name: find_guardian_token(bytea, bigint); Type: FUNCTION; Schema: public; Owner: -
@@ -699,6 +789,21 @@ CREATE FUNCTION public.oneroster_is_number(p_text text) RETURNS boolean
 COMMENT ON FUNCTION public.oneroster_is_number(p_text text) IS 'True when the text is a decimal number numeric accepts (no exponent, NaN or infinity, at most 15 integer digits).';
 
 --
+-- Name: operator_export_json(bigint, text, integer, numeric, integer, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.operator_export_json(p_student_profile_id bigint, p_who text, p_min_students integer DEFAULT 10, p_alert_drop_points numeric DEFAULT 10, p_alert_min_scores integer DEFAULT 2, p_at timestamp with time zone DEFAULT now()) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/655_family_record.sql */ $$;
+
+--
+-- Name: FUNCTION operator_export_json(p_student_profile_id bigint, p_who text, p_min_students integer, p_alert_drop_points numeric, p_alert_min_scores integer, p_at timestamp with time zone); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.operator_export_json(p_student_profile_id bigint, p_who text, p_min_students integer, p_alert_drop_points numeric, p_alert_min_scores integer, p_at timestamp with time zone) IS 'The whole export of a student for staff and operators (`weekly-trends export`), recorded in the child''s record as done by p_who; null for an unknown student.';
+
+--
 -- Name: prune_access_log(interval); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -712,6 +817,21 @@ CREATE FUNCTION public.prune_access_log(p_older_than interval DEFAULT '1 year'::
 --
 
 COMMENT ON FUNCTION public.prune_access_log(p_older_than interval) IS 'Deletes access log entries older than p_older_than (default 1 year); returns how many. The only way entries leave the log.';
+
+--
+-- Name: purge_family_record(interval, interval, timestamp with time zone, boolean, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.purge_family_record(p_retention interval, p_left_grace interval DEFAULT '90 days'::interval, p_now timestamp with time zone DEFAULT now(), p_dry_run boolean DEFAULT false, p_erased_by text DEFAULT 'weekly-trends purge'::text) RETURNS TABLE(what text, rows bigint)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/665_erasure_and_retention.sql */ $$;
+
+--
+-- Name: FUNCTION purge_family_record(p_retention interval, p_left_grace interval, p_now timestamp with time zone, p_dry_run boolean, p_erased_by text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.purge_family_record(p_retention interval, p_left_grace interval, p_now timestamp with time zone, p_dry_run boolean, p_erased_by text) IS 'The retention policy (weekly-trends purge): scores and digest deliveries of ISO weeks older than p_retention (null: kept) with their weekly rows, record and access-log entries older than it, entries of students deleted outside erase_student(), tokens expired or revoked more than 30 days before p_now, and students without scores created before p_left_grace, through erase_student(). Returns rows deleted per table (dry run: what would be, nothing deleted).';
 
 --
 -- Name: quiz_attempt; Type: TABLE; Schema: public; Owner: -
@@ -784,6 +904,21 @@ CREATE FUNCTION public.rebuild_weekly_rows(p_student_profile_id bigint, p_since 
 --
 
 COMMENT ON FUNCTION public.rebuild_weekly_rows(p_student_profile_id bigint, p_since date) IS 'Makes the weekly rows of one student (null: all) from week p_since on (null: all weeks) equal to expected_weeks(); returns the rows written. The caller must lock the students first: use refresh_weekly_performance().';
+
+--
+-- Name: record_guardian_sign_in(bytea, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.record_guardian_sign_in(p_token_hash bytea, p_at timestamp with time zone DEFAULT now()) RETURNS integer
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/655_family_record.sql */ $$;
+
+--
+-- Name: FUNCTION record_guardian_sign_in(p_token_hash bytea, p_at timestamp with time zone); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.record_guardian_sign_in(p_token_hash bytea, p_at timestamp with time zone) IS 'Records a sign-in with the live guardian token of sha256 p_token_hash in each of the guardian''s children''s record, visible to that guardian only; returns the entries written (0 for no live token).';
 
 --
 -- Name: refresh_course_weekly_performance(); Type: FUNCTION; Schema: public; Owner: -
@@ -1008,6 +1143,21 @@ CREATE FUNCTION public.sign_out_student_token(p_token_id bigint) RETURNS boolean
 COMMENT ON FUNCTION public.sign_out_student_token(p_token_id bigint) IS 'Sign-out: revokes the student token of the session (its row id), only for the student the transaction acts for (app.student_id).';
 
 --
+-- Name: staff_erase_student(bigint, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.staff_erase_student(p_student_profile_id bigint, p_reason text, p_confirmation text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/665_erasure_and_retention.sql */ $$;
+
+--
+-- Name: FUNCTION staff_erase_student(p_student_profile_id bigint, p_reason text, p_confirmation text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.staff_erase_student(p_student_profile_id bigint, p_reason text, p_confirmation text) IS 'erase_student() for the staff pages: the staff member of the request (app.staff_member_id) runs it, confirmed by the student''s id typed again (p_confirmation); returns the certificate.';
+
+--
 -- Name: staff_issue_guardian_token(bigint, bigint, interval); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1082,6 +1232,21 @@ CREATE FUNCTION public.student_access_mode() RETURNS text
 COMMENT ON FUNCTION public.student_access_mode() IS 'Which students may sign in (WEEKLY_TRENDS_STUDENT_ACCESS, the setting weekly_trends.student_access): eligible (past the rights age; the default), all or off.';
 
 --
+-- Name: student_access_record(bigint, bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.student_access_record(p_student_profile_id bigint, p_guardian_id bigint DEFAULT NULL::bigint) RETURNS TABLE(at timestamp with time zone, kind text, who text, role text, what text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/655_family_record.sql */ $$;
+
+--
+-- Name: FUNCTION student_access_record(p_student_profile_id bigint, p_guardian_id bigint); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.student_access_record(p_student_profile_id bigint, p_guardian_id bigint) IS 'A child''s record of access as reader p_guardian_id sees it (null: staff, the student), newest first: access_record''s entries for all and the reader''s own, staff reads from access_log, the reader''s sent digests.';
+
+--
 -- Name: student_courses_json(bigint, date, integer, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1094,6 +1259,21 @@ CREATE FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first
 --
 
 COMMENT ON FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer) IS 'The courses of the weekly-trend answer: a JSON array, by name, of the student''s courses with scores in the p_weeks ISO weeks from the Monday p_first, each with every week (week_json() with the class average, hidden under p_min_students students).';
+
+--
+-- Name: student_export_json(bigint, bigint, integer, numeric, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.student_export_json(p_student_profile_id bigint, p_guardian_id bigint DEFAULT NULL::bigint, p_min_students integer DEFAULT 10, p_alert_drop_points numeric DEFAULT 10, p_alert_min_scores integer DEFAULT 2) RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/655_family_record.sql */ $$;
+
+--
+-- Name: FUNCTION student_export_json(p_student_profile_id bigint, p_guardian_id bigint, p_min_students integer, p_alert_drop_points numeric, p_alert_min_scores integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.student_export_json(p_student_profile_id bigint, p_guardian_id bigint, p_min_students integer, p_alert_drop_points numeric, p_alert_min_scores integer) IS 'Everything held about a student as one JSON document (profile, guardians without tokens, every quiz attempt and assignment submission, weekly rows, courses with class averages, alerts, digest deliveries, the record of access); null for an unknown student. p_guardian_id: a guardian''s copy (other guardians'' emails and deliveries left out).';
 
 --
 -- Name: student_link_states(bigint, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
@@ -1140,6 +1320,21 @@ CREATE FUNCTION public.student_weekly_stats(p_student_profile_id bigint, p_first
 COMMENT ON FUNCTION public.student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer) IS 'One student''s p_weeks ISO weeks from the Monday p_first: weekly_trend (week_json() of each, with its sustained-decline alert), weeks_with_data, last_updated (ISO 8601, UTC) and trend (trend_json()). The one home of a child''s weekly figures: weekly_trend_json() and the weekly digest read them from here.';
 
 --
+-- Name: table_deletions(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.table_deletions() RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/665_erasure_and_retention.sql */ $$;
+
+--
+-- Name: FUNCTION table_deletions(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.table_deletions() IS 'Per table of schema public, the rows deleted so far in this transaction (pg_stat_get_xact_tuples_deleted): erasure certificates count with it.';
+
+--
 -- Name: tg_access_log__append_only(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1151,7 +1346,21 @@ CREATE FUNCTION public.tg_access_log__append_only() RETURNS trigger
 -- Name: FUNCTION tg_access_log__append_only(); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.tg_access_log__append_only() IS 'Refuses UPDATE, TRUNCATE, and DELETE other than prune_access_log()''s, on access_log, for every role.';
+COMMENT ON FUNCTION public.tg_access_log__append_only() IS 'Refuses UPDATE, TRUNCATE, and DELETE other than prune_access_log()''s, erase_student()''s and purge_family_record()''s, on access_log, for every role.';
+
+--
+-- Name: tg_access_record__append_only(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.tg_access_record__append_only() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$ /* body: db/functions/665_erasure_and_retention.sql */ $$;
+
+--
+-- Name: FUNCTION tg_access_record__append_only(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.tg_access_record__append_only() IS 'Refuses UPDATE, TRUNCATE, and DELETE other than erase_student()''s and purge_family_record()''s, on access_record, for every role.';
 
 --
 -- Name: tg_guardian_link_restriction_event__append_only(); Type: FUNCTION; Schema: public; Owner: -
@@ -1488,6 +1697,63 @@ ALTER TABLE public.access_log ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
 );
 
 --
+-- Name: access_record; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.access_record (
+    id bigint NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    student_profile_id bigint NOT NULL,
+    guardian_id bigint,
+    kind text NOT NULL,
+    who text NOT NULL,
+    role text NOT NULL,
+    what text NOT NULL,
+    detail jsonb,
+    CONSTRAINT access_record_kind CHECK ((kind ~ '^[a-z_]{1,40}$'::text)),
+    CONSTRAINT access_record_role_length CHECK (((length(role) >= 1) AND (length(role) <= 50))),
+    CONSTRAINT access_record_what_length CHECK (((length(what) >= 1) AND (length(what) <= 500))),
+    CONSTRAINT access_record_who_length CHECK (((length(who) >= 1) AND (length(who) <= 200)))
+);
+
+--
+-- Name: TABLE access_record; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.access_record IS 'Append-only: what the family may see about who handled a child''s record (exports, erasure requests, imports that changed scores, restrictions, a reader''s own sign-ins). Staff reads and digests are read from access_log and digest_delivery beside it (student_access_record()). Written by append_access_record(); rows leave only through erase_student() and purge_family_record().';
+
+--
+-- Name: COLUMN access_record.guardian_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.access_record.guardian_id IS 'The guardian whose own activity the entry is (shown to them alone); null: every reader of the child''s record sees it.';
+
+--
+-- Name: COLUMN access_record.kind; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.access_record.kind IS 'What happened, for pages to word it: export, erasure_request, import, restriction_set, restriction_lifted, sign_in, ...';
+
+--
+-- Name: COLUMN access_record.detail; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.access_record.detail IS 'Machine-readable particulars (an import''s source and rows); never another guardian''s identity.';
+
+--
+-- Name: access_record_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.access_record ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.access_record_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: alembic_version; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1625,6 +1891,56 @@ CREATE TABLE public.digest_delivery (
 --
 
 COMMENT ON TABLE public.digest_delivery IS 'One row per guardian and ISO week: the weekly digest''s delivery, at most one message a week (weekly-trends digest).';
+
+--
+-- Name: erased_source_record; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.erased_source_record (
+    source_hash bytea NOT NULL,
+    erased_at timestamp with time zone NOT NULL
+);
+
+--
+-- Name: TABLE erased_source_record; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.erased_source_record IS 'Tombstones of erased students: sha256 of the OneRoster source and sourcedId (erased_source_hash()), nothing readable. The import reports such a student as erased and does not bring them back unless --allow-erased.';
+
+--
+-- Name: erasure_certificate; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.erasure_certificate (
+    id bigint NOT NULL,
+    erased_at timestamp with time zone NOT NULL,
+    erased_by text NOT NULL,
+    reason text NOT NULL,
+    kind text NOT NULL,
+    rows_deleted jsonb NOT NULL,
+    CONSTRAINT erasure_certificate_by_length CHECK (((length(erased_by) >= 1) AND (length(erased_by) <= 200))),
+    CONSTRAINT erasure_certificate_kind CHECK ((kind = ANY (ARRAY['request'::text, 'retention'::text]))),
+    CONSTRAINT erasure_certificate_reason_length CHECK (((length(reason) >= 1) AND (length(reason) <= 1000)))
+);
+
+--
+-- Name: TABLE erasure_certificate; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.erasure_certificate IS 'One row per erasure (erase_student()): when, who ran it, why, and how many rows each table lost. No personal data: no student id, name or email.';
+
+--
+-- Name: erasure_certificate_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.erasure_certificate ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.erasure_certificate_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
 
 --
 -- Name: guardian; Type: TABLE; Schema: public; Owner: -
@@ -2138,6 +2454,13 @@ ALTER TABLE ONLY public.access_log
     ADD CONSTRAINT access_log_pkey PRIMARY KEY (id);
 
 --
+-- Name: access_record access_record_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.access_record
+    ADD CONSTRAINT access_record_pkey PRIMARY KEY (id);
+
+--
 -- Name: alembic_version alembic_version_pkc; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -2178,6 +2501,20 @@ ALTER TABLE ONLY public.digest_delivery
 
 ALTER TABLE ONLY public.digest_delivery
     ADD CONSTRAINT digest_delivery_unsubscribe_token_hash_key UNIQUE (unsubscribe_token_hash);
+
+--
+-- Name: erased_source_record erased_source_record_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.erased_source_record
+    ADD CONSTRAINT erased_source_record_pkey PRIMARY KEY (source_hash);
+
+--
+-- Name: erasure_certificate erasure_certificate_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.erasure_certificate
+    ADD CONSTRAINT erasure_certificate_pkey PRIMARY KEY (id);
 
 --
 -- Name: guardian guardian_email_key; Type: CONSTRAINT; Schema: public; Owner: -
@@ -2360,6 +2697,18 @@ CREATE INDEX access_log_occurred_at_idx ON public.access_log USING btree (occurr
 CREATE INDEX access_log_student_profile_id_idx ON public.access_log USING btree (student_profile_id, occurred_at);
 
 --
+-- Name: access_record_student_at; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX access_record_student_at ON public.access_record USING btree (student_profile_id, at DESC);
+
+--
+-- Name: INDEX access_record_student_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.access_record_student_at IS 'A child''s record, newest first.';
+
+--
 -- Name: assignment_submission_student_counted_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -2432,6 +2781,12 @@ CREATE INDEX student_token_student_profile_id_idx ON public.student_token USING 
 CREATE TRIGGER _100_append_only_delete BEFORE DELETE ON public.access_log FOR EACH STATEMENT EXECUTE FUNCTION public.tg_access_log__append_only();
 
 --
+-- Name: access_record _100_append_only_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER _100_append_only_delete BEFORE DELETE ON public.access_record FOR EACH STATEMENT EXECUTE FUNCTION public.tg_access_record__append_only();
+
+--
 -- Name: guardian_link_restriction_event _100_append_only_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -2444,6 +2799,12 @@ CREATE TRIGGER _100_append_only_delete BEFORE DELETE ON public.guardian_link_res
 CREATE TRIGGER _100_append_only_truncate BEFORE TRUNCATE ON public.access_log FOR EACH STATEMENT EXECUTE FUNCTION public.tg_access_log__append_only();
 
 --
+-- Name: access_record _100_append_only_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER _100_append_only_truncate BEFORE TRUNCATE ON public.access_record FOR EACH STATEMENT EXECUTE FUNCTION public.tg_access_record__append_only();
+
+--
 -- Name: guardian_link_restriction_event _100_append_only_truncate; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -2454,6 +2815,12 @@ CREATE TRIGGER _100_append_only_truncate BEFORE TRUNCATE ON public.guardian_link
 --
 
 CREATE TRIGGER _100_append_only_update BEFORE UPDATE ON public.access_log FOR EACH STATEMENT EXECUTE FUNCTION public.tg_access_log__append_only();
+
+--
+-- Name: access_record _100_append_only_update; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER _100_append_only_update BEFORE UPDATE ON public.access_record FOR EACH STATEMENT EXECUTE FUNCTION public.tg_access_record__append_only();
 
 --
 -- Name: guardian_link_restriction_event _100_append_only_update; Type: TRIGGER; Schema: public; Owner: -
@@ -2895,6 +3262,12 @@ REVOKE ALL ON FUNCTION public.app_readable_students() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.app_readable_students() TO weekly_trends_reader;
 
 --
+-- Name: FUNCTION append_access_record(p_student_profile_id bigint, p_kind text, p_who text, p_role text, p_what text, p_detail jsonb, p_guardian_id bigint, p_at timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.append_access_record(p_student_profile_id bigint, p_kind text, p_who text, p_role text, p_what text, p_detail jsonb, p_guardian_id bigint, p_at timestamp with time zone) FROM PUBLIC;
+
+--
 -- Name: FUNCTION apply_weekly_deltas(p_deltas public.week_delta[], p_may_empty boolean); Type: ACL; Schema: public; Owner: -
 --
 
@@ -2932,6 +3305,12 @@ GRANT ALL ON FUNCTION public.class_view_populated() TO weekly_trends_reader;
 REVOKE ALL ON FUNCTION public.counted_scores(p_student_profile_id bigint, p_since date, p_until date) FROM PUBLIC;
 
 --
+-- Name: FUNCTION erase_student(p_student_profile_id bigint, p_reason text, p_erased_by text, p_kind text, p_at timestamp with time zone, p_refresh_class_view boolean); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.erase_student(p_student_profile_id bigint, p_reason text, p_erased_by text, p_kind text, p_at timestamp with time zone, p_refresh_class_view boolean) FROM PUBLIC;
+
+--
 -- Name: FUNCTION expected_course_weeks(p_student_profile_id bigint, p_since date, p_until date); Type: ACL; Schema: public; Owner: -
 --
 
@@ -2942,6 +3321,26 @@ REVOKE ALL ON FUNCTION public.expected_course_weeks(p_student_profile_id bigint,
 --
 
 REVOKE ALL ON FUNCTION public.expected_weeks(p_student_profile_id bigint, p_since date) FROM PUBLIC;
+
+--
+-- Name: FUNCTION family_access_record_json(p_student_profile_id bigint, p_endpoint text, p_at timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.family_access_record_json(p_student_profile_id bigint, p_endpoint text, p_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.family_access_record_json(p_student_profile_id bigint, p_endpoint text, p_at timestamp with time zone) TO weekly_trends_reader;
+
+--
+-- Name: FUNCTION family_export_json(p_student_profile_id bigint, p_endpoint text, p_min_students integer, p_alert_drop_points numeric, p_alert_min_scores integer, p_at timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.family_export_json(p_student_profile_id bigint, p_endpoint text, p_min_students integer, p_alert_drop_points numeric, p_alert_min_scores integer, p_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.family_export_json(p_student_profile_id bigint, p_endpoint text, p_min_students integer, p_alert_drop_points numeric, p_alert_min_scores integer, p_at timestamp with time zone) TO weekly_trends_reader;
+
+--
+-- Name: FUNCTION family_may_see(p_guardian_id bigint, p_student_profile_id bigint, p_at timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.family_may_see(p_guardian_id bigint, p_student_profile_id bigint, p_at timestamp with time zone) FROM PUBLIC;
 
 --
 -- Name: FUNCTION find_guardian_token(p_token_hash bytea, p_token_id bigint); Type: ACL; Schema: public; Owner: -
@@ -3060,16 +3459,35 @@ REVOKE ALL ON FUNCTION public.my_weekly_digest() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.my_weekly_digest() TO weekly_trends_reader;
 
 --
+-- Name: FUNCTION operator_export_json(p_student_profile_id bigint, p_who text, p_min_students integer, p_alert_drop_points numeric, p_alert_min_scores integer, p_at timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.operator_export_json(p_student_profile_id bigint, p_who text, p_min_students integer, p_alert_drop_points numeric, p_alert_min_scores integer, p_at timestamp with time zone) FROM PUBLIC;
+
+--
 -- Name: FUNCTION prune_access_log(p_older_than interval); Type: ACL; Schema: public; Owner: -
 --
 
 REVOKE ALL ON FUNCTION public.prune_access_log(p_older_than interval) FROM PUBLIC;
 
 --
+-- Name: FUNCTION purge_family_record(p_retention interval, p_left_grace interval, p_now timestamp with time zone, p_dry_run boolean, p_erased_by text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.purge_family_record(p_retention interval, p_left_grace interval, p_now timestamp with time zone, p_dry_run boolean, p_erased_by text) FROM PUBLIC;
+
+--
 -- Name: FUNCTION rebuild_weekly_rows(p_student_profile_id bigint, p_since date); Type: ACL; Schema: public; Owner: -
 --
 
 REVOKE ALL ON FUNCTION public.rebuild_weekly_rows(p_student_profile_id bigint, p_since date) FROM PUBLIC;
+
+--
+-- Name: FUNCTION record_guardian_sign_in(p_token_hash bytea, p_at timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.record_guardian_sign_in(p_token_hash bytea, p_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.record_guardian_sign_in(p_token_hash bytea, p_at timestamp with time zone) TO weekly_trends_reader;
 
 --
 -- Name: FUNCTION refresh_course_weekly_performance(); Type: ACL; Schema: public; Owner: -
@@ -3154,6 +3572,13 @@ REVOKE ALL ON FUNCTION public.sign_out_student_token(p_token_id bigint) FROM PUB
 GRANT ALL ON FUNCTION public.sign_out_student_token(p_token_id bigint) TO weekly_trends_reader;
 
 --
+-- Name: FUNCTION staff_erase_student(p_student_profile_id bigint, p_reason text, p_confirmation text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.staff_erase_student(p_student_profile_id bigint, p_reason text, p_confirmation text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.staff_erase_student(p_student_profile_id bigint, p_reason text, p_confirmation text) TO weekly_trends_staff;
+
+--
 -- Name: FUNCTION staff_issue_guardian_token(p_student_id bigint, p_guardian_id bigint, p_ttl interval); Type: ACL; Schema: public; Owner: -
 --
 
@@ -3182,11 +3607,23 @@ REVOKE ALL ON FUNCTION public.staff_revoke_unsent_guardian_token(p_student_id bi
 GRANT ALL ON FUNCTION public.staff_revoke_unsent_guardian_token(p_student_id bigint, p_guardian_id bigint, p_token_hash bytea) TO weekly_trends_staff;
 
 --
+-- Name: FUNCTION student_access_record(p_student_profile_id bigint, p_guardian_id bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.student_access_record(p_student_profile_id bigint, p_guardian_id bigint) FROM PUBLIC;
+
+--
 -- Name: FUNCTION student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer); Type: ACL; Schema: public; Owner: -
 --
 
 REVOKE ALL ON FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer) TO weekly_trends_reader;
+
+--
+-- Name: FUNCTION student_export_json(p_student_profile_id bigint, p_guardian_id bigint, p_min_students integer, p_alert_drop_points numeric, p_alert_min_scores integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.student_export_json(p_student_profile_id bigint, p_guardian_id bigint, p_min_students integer, p_alert_drop_points numeric, p_alert_min_scores integer) FROM PUBLIC;
 
 --
 -- Name: FUNCTION student_link_states(p_student_id bigint, p_at timestamp with time zone); Type: ACL; Schema: public; Owner: -
@@ -3209,6 +3646,12 @@ GRANT ALL ON FUNCTION public.student_may_sign_in(p_student_id bigint, p_at times
 
 REVOKE ALL ON FUNCTION public.student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer) TO weekly_trends_reader;
+
+--
+-- Name: FUNCTION table_deletions(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.table_deletions() FROM PUBLIC;
 
 --
 -- Name: FUNCTION tg_id__advance_sequence(); Type: ACL; Schema: public; Owner: -

@@ -90,6 +90,8 @@ def test_real_answers_conform(app, client, family, conn):
     auth = {"Authorization": f"Bearer {family['token']}"}
     trend = "/api/v1/students/{student_id}/weekly-trend"
     scores = "/api/v1/students/{student_id}/weeks/{week}/scores"
+    record = "/api/v1/students/{student_id}/access-record"
+    export = "/api/v1/students/{student_id}/export"
     for path, url, headers, status in [
         (trend, f"/api/v1/students/{family['a']}/weekly-trend?end=2024-02-01", auth, 200),
         (trend, f"/api/v1/students/{family['a']}/weekly-trend?weeks=0", auth, 400),
@@ -106,6 +108,13 @@ def test_real_answers_conform(app, client, family, conn):
         (scores, f"/api/v1/students/{family['b']}/weeks/2024-W03/scores", auth, 404),
         ("/students/{student_id}/weeks/{week}", f"/students/{family['a']}/weeks/2024-W03", auth, 200),
         ("/students/{student_id}/weeks/{week}", f"/students/{family['a']}/weeks/2023-W53", auth, 400),
+        (record, f"/api/v1/students/{family['a']}/access-record", auth, 200),
+        (record, f"/api/v1/students/{family['a']}/access-record", {}, 401),
+        (record, f"/api/v1/students/{family['b']}/access-record", auth, 404),
+        (export, f"/api/v1/students/{family['a']}/export", auth, 200),
+        (export, f"/api/v1/students/{family['a']}x/export", auth, 400),
+        (export, f"/api/v1/students/{family['b']}/export", auth, 404),
+        ("/students/{student_id}/access", f"/students/{family['a']}/access", auth, 200),
     ]:
         r = client.get(url, headers=headers)
         assert r.status_code == status, url

@@ -110,6 +110,31 @@ def one_of(*choices: str) -> Callable[..., str]:
     return check
 
 
+PERIOD = re.compile(r"\s*(\d{1,4})\s*(year|month|week|day)s?\s*", re.IGNORECASE)
+
+
+def period(optional: bool) -> Callable[..., str | None]:
+    """A length of time as PostgreSQL reads an interval, e.g. "3 years", "18 months", "1 year 6 months"
+    (years, months, weeks, days); empty: unset (only when optional)."""
+
+    def check(name: str, value: Any, from_text: bool = True) -> str | None:
+        text = _text(value)
+        if optional and (text is None or text.strip() == ""):
+            return None
+        parts = [] if text is None else PERIOD.findall(text)
+        if (
+            text is None
+            or not re.fullmatch(f"(?:{PERIOD.pattern})+", text, re.IGNORECASE)
+            or not any(int(n) for n, _ in parts)
+        ):
+            raise SettingError(
+                f"{name} must be a length of time such as '3 years', '18 months' or '90 days', got {value!r}"
+            )
+        return " ".join(f"{int(n)} {u.lower()}{'s' if int(n) != 1 else ''}" for n, u in parts)
+
+    return check
+
+
 def optional_text(name: str, value: Any, from_text: bool = True) -> str | None:
     if value is None or value == "":
         return None
@@ -326,6 +351,10 @@ SPECS = (
     Spec("school_time_zone", ("WEEKLY_TRENDS_SCHOOL_TIME_ZONE",), "SCHOOL_TIME_ZONE", "UTC", time_zone),
     Spec("import_time_zone", ("WEEKLY_TRENDS_IMPORT_TIME_ZONE",), "IMPORT_TIME_ZONE", "UTC", time_zone),
     Spec("import_max_mb", ("WEEKLY_TRENDS_IMPORT_MAX_MB",), "IMPORT_MAX_MB", 2048, integer(*IMPORT_MAX_MB_RANGE)),
+    # Issue 25: how long scores, weekly rows, deliveries and record entries are kept (unset: forever), and
+    # how long a student without scores stays before `weekly-trends purge` erases them.
+    Spec("retention", ("WEEKLY_TRENDS_RETENTION",), "RETENTION", None, period(optional=True)),
+    Spec("left_grace", ("WEEKLY_TRENDS_LEFT_GRACE",), "LEFT_GRACE", "90 days", period(optional=False)),
     Spec("alert_drop_points", ("WEEKLY_TRENDS_ALERT_DROP_POINTS",), "ALERT_DROP_POINTS", 10, integer(1, 100)),
     Spec("alert_min_scores", ("WEEKLY_TRENDS_ALERT_MIN_SCORES",), "ALERT_MIN_SCORES", 2, integer(1, 1000)),
     Spec("rights_age", ("WEEKLY_TRENDS_RIGHTS_AGE",), "RIGHTS_AGE", 18, integer(1, 150)),
@@ -387,6 +416,8 @@ class Settings:
     school_time_zone: str
     import_time_zone: str
     import_max_mb: int
+    retention: str | None
+    left_grace: str
     alert_drop_points: int
     alert_min_scores: int
     rights_age: int

@@ -37,12 +37,15 @@ def add_sign_in_routes(
     template: str,
     connect_primary: Callable | None = None,
     also: tuple[TokenKind, ...] = (),
+    on_sign_in: Callable[[str], None] | None = None,
 ) -> None:
     """GET /login?token=… (the link) and POST /login (the form) open a session; POST /logout ends it,
     server-side (its token revoked through connect_primary, default connect: a write). bp checks the
     origin of every POST (web/auth.py same_origin_for_unsafe_methods()): no other site may sign a
     browser in to an account of its choosing, nor out. also: other kinds whose tokens this form takes
-    (the parents' form takes a student's own, wtl_…); a session holds one kind at a time."""
+    (the parents' form takes a student's own, wtl_…); a session holds one kind at a time.
+    on_sign_in(token): called after a sign-in (the parents' side records it in the children's record
+    of access)."""
     sign_in_endpoint = f"{bp.name}.login"
 
     @bp.route(SIGN_IN_PATH, methods=["GET", "POST"])
@@ -65,6 +68,8 @@ def add_sign_in_routes(
             raise ProblemError(
                 401, "Unauthorized", "This sign-in link or token is unknown, expired or revoked.", reason="bad_link"
             )
+        if on_sign_in is not None:
+            on_sign_in(token.strip())
         # 303 to a clean URL: the token leaves the address bar (and the history entry the page gets).
         return see_other(url_for(done_endpoint))
 

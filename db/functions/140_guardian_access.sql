@@ -237,6 +237,9 @@ begin
   insert into guardian_link_restriction_event (guardian_id, student_profile_id, action, reason, until, staff_member_id)
   values (p_guardian_id, p_student_id, 'restricted', btrim(p_reason), p_until, app_staff_member_id())
   returning id into v_event;
+  -- In the child's record of access for every reader, never naming the restricted guardian.
+  perform append_access_record(p_student_id, 'restriction_set', 'The school', 'school',
+                               'Restricted one guardian''s access');
   return v_event;
 end;
 $$;
@@ -265,6 +268,8 @@ begin
   end if;
   insert into guardian_link_restriction_event (guardian_id, student_profile_id, action, staff_member_id)
   values (p_guardian_id, p_student_id, 'lifted', app_staff_member_id());
+  perform append_access_record(p_student_id, 'restriction_lifted', 'The school', 'school',
+                               'Lifted a restriction on one guardian''s access');
   return true;
 end;
 $$;

@@ -48,20 +48,21 @@ declare
   v_context text;
 begin
   if tg_op = 'DELETE' then
-    -- A DELETE issued by prune_access_log() itself; the call stack cannot be
-    -- set by a caller, unlike a setting.
+    -- A DELETE issued by prune_access_log(), erase_student() or purge_family_record() itself; the call
+    -- stack cannot be set by a caller, unlike a setting.
     get diagnostics v_context = pg_context;
-    if v_context ~ '(^|\n)PL/pgSQL function prune_access_log\(interval\) line \d+ at SQL statement(\n|$)' then
+    if v_context ~ '(^|\n)PL/pgSQL function prune_access_log\(interval\) line \d+ at SQL statement(\n|$)'
+       or v_context ~ '(^|\n)PL/pgSQL function (erase_student|purge_family_record)\([^)]*\) line \d+ at (SQL statement|EXECUTE)(\n|$)' then
       return null;
     end if;
   end if;
   raise exception 'access_log is append-only: % is refused', tg_op
     using errcode = 'insufficient_privilege',
-          hint = 'Entries leave the log only through prune_access_log(interval).';
+          hint = 'Entries leave the log only through prune_access_log(interval), erase_student() and purge_family_record().';
 end;
 $$;
 comment on function tg_access_log__append_only() is
-  'Refuses UPDATE, TRUNCATE, and DELETE other than prune_access_log()''s, on access_log, for every role.';
+  'Refuses UPDATE, TRUNCATE, and DELETE other than prune_access_log()''s, erase_student()''s and purge_family_record()''s, on access_log, for every role.';
 
 -- Statement level: one check per statement, however many rows it touches.
 create or replace trigger _100_append_only_update

@@ -62,6 +62,7 @@ def cmd_import_oneroster(args: argparse.Namespace) -> int:
         skip_bad_rows=args.skip_bad_rows,
         progress=not args.quiet,
         max_megabytes=args.max_size or args.settings.import_max_mb,
+        allow_erased=getattr(args, "allow_erased", False),
     )
     report = args.report or Path(f"oneroster-bad-rows-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.csv")
     try:
@@ -93,6 +94,11 @@ def cmd_import_oneroster(args: argparse.Namespace) -> int:
     for entity, c in summary.changes.items():
         if any(c.values()):
             print(f"  {entity}: {c['inserted']:,} inserted, {c['updated']:,} updated, {c['deleted']:,} deleted")
+    if summary.erased_students or summary.erased_results:
+        print(
+            f"{summary.erased_students:,} erased student(s) not imported ({summary.erased_results:,} of their"
+            " results skipped): weekly-trends erase removed them; --allow-erased brings them back."
+        )
     rows = "row" if summary.written == 1 else "rows"
     print(f"{summary.written:,} {rows} written." + (" Nothing changed." if summary.written == 0 else ""))
     return 0

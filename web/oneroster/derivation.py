@@ -55,14 +55,37 @@ def sequences(job: Staging) -> dict[str, str]:
     return job.seq
 
 
+def changed(job: Staging, statement: str) -> int:
+    """Runs a write of quiz_attempt or assignment_submission, noting each changed row's student in
+    import_changed (the children's record of access says which import changed their scores); its row count."""
+    job.x("create temp table if not exists import_changed (student_profile_id bigint) on commit drop")
+    return job.x(
+        f"with w as ({statement} returning student_profile_id)"
+        " insert into import_changed (student_profile_id) select student_profile_id from w"
+    )
+
+
+def record_changes(job: Staging) -> None:
+    """One entry in each child's record of access whose scores this import changed: the source and the rows."""
+    job.x("create temp table if not exists import_changed (student_profile_id bigint) on commit drop")
+    job.x("""
+      select append_access_record(c.student_profile_id, 'import', %(source)s, 'import',
+                                  'An import from ' || %(source)s || ' changed ' || c.n || ' score row(s)',
+                                  jsonb_build_object('source', %(source)s, 'rows', c.n))
+        from (select student_profile_id, count(*) as n from import_changed group by 1) c
+       where exists (select from student_profile sp where sp.id = c.student_profile_id)
+    """)
+
+
 def delete_targets(job: Staging, table: str, condition: str) -> None:
     """Deletes the quiz_attempt and assignment_submission rows that table's target_id names where condition holds."""
     for kind, target in (("quiz", "quiz_attempt"), ("assignment", "assignment_submission")):
         job.summary.count(
             target,
             "deleted",
-            job.x(
-                f"delete from {target} where id in (select target_id from {table} where kind = '{kind}' and {condition})"
+            changed(
+                job,
+                f"delete from {target} where id in (select target_id from {table} where kind = '{kind}' and {condition})",
             ),
         )
 
@@ -121,7 +144,9 @@ def derive(job: Staging) -> None:
     job.summary.count(
         "quiz_attempt",
         "updated",
-        job.x("""
+        changed(
+            job,
+            """
       update quiz_attempt q
          set student_profile_id = p.student_id, course_id = p.course_id, score = p.value,
              completed_at = case when p.graded then p.at end
@@ -129,22 +154,28 @@ def derive(job: Staging) -> None:
        where p.kind = 'quiz' and p.wanted and p.present and q.id = p.target_id
          and (q.student_profile_id, q.course_id, q.score, q.completed_at)
              is distinct from (p.student_id, p.course_id, p.value, case when p.graded then p.at end)
-    """),
+    """,
+        ),
     )
     job.summary.count(
         "quiz_attempt",
         "inserted",
-        job.x("""
+        changed(
+            job,
+            """
       insert into quiz_attempt (id, student_profile_id, course_id, score, completed_at)
       select target_id, student_id, course_id, value, case when graded then at end
         from plan where kind = 'quiz' and wanted and not present
        order by student_id, target_id
-    """),
+    """,
+        ),
     )
     job.summary.count(
         "assignment_submission",
         "updated",
-        job.x("""
+        changed(
+            job,
+            """
       update assignment_submission a
          set student_profile_id = p.student_id, course_id = p.course_id, percentage = p.value,
              is_graded = p.graded, graded_at = case when p.graded then p.at end,
@@ -154,17 +185,22 @@ def derive(job: Staging) -> None:
          and (a.student_profile_id, a.course_id, a.percentage, a.is_graded, a.graded_at, a.submitted_at)
              is distinct from (p.student_id, p.course_id, p.value, p.graded, case when p.graded then p.at end,
                                case when not p.graded then p.at end)
-    """),
+    """,
+        ),
     )
     job.summary.count(
         "assignment_submission",
         "inserted",
-        job.x("""
+        changed(
+            job,
+            """
       insert into assignment_submission (id, student_profile_id, course_id, percentage, is_graded, submitted_at,
                                          graded_at)
       select target_id, student_id, course_id, value, graded, case when not graded then at end,
              case when graded then at end
         from plan where kind = 'assignment' and wanted and not present
        order by student_id, target_id
-    """),
+    """,
+        ),
     )
+    record_changes(job)

@@ -34,6 +34,7 @@ class Options:
     skip_bad_rows: bool = False
     progress: bool = True
     max_megabytes: int | None = DEFAULT_MAX_MEGABYTES  # the most the files to read may hold uncompressed
+    allow_erased: bool = False  # import students erased before (their tombstones forgotten)
 
 
 @dataclass
@@ -56,6 +57,8 @@ class Summary:
     bad_row_count: int = 0  # all of them
     warnings: list[str] = field(default_factory=list)
     committed: bool = False
+    erased_students: int = 0  # students of the set erased before, not imported (no --allow-erased)
+    erased_results: int = 0  # their results, skipped likewise
     timings: list[tuple[float, str]] = field(default_factory=list)  # (seconds, statement), for the benchmark
 
     @property

@@ -321,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     from web.oneroster import cli as oneroster_cli
     from web.oneroster.reader import DEFAULT_MAX_MEGABYTES
     from web.oneroster.staging import KEPT_BAD_ROWS
-    from web.ops import demo_mail
+    from web.ops import demo_mail, privacy
 
     parser = argparse.ArgumentParser(prog="weekly-trends", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -442,6 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_check)
 
+    # weekly-trends export / erase / purge (docs/privacy.md)
+    privacy.add_commands(sub)
+
     # weekly-trends import oneroster PATH (docs/oneroster.md)
     p = sub.add_parser("import", help="import data from another system")
     kinds = p.add_subparsers(dest="kind", required=True)
@@ -487,6 +490,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MB",
         help=f"refuse (exit 2) a set whose files to read hold more than MB megabytes uncompressed"
         f" (default $WEEKLY_TRENDS_IMPORT_MAX_MB, else {DEFAULT_MAX_MEGABYTES:,})",
+    )
+    o.add_argument(
+        "--allow-erased",
+        action="store_true",
+        help="import students erased before (weekly-trends erase) again, and forget their tombstones",
     )
     o.add_argument("--quiet", action="store_true", help="no progress bar")
     o.set_defaults(func=oneroster_cli.cmd_import_oneroster)

@@ -99,3 +99,23 @@ def student_week_scores(student_id: str, week: str):
     answer = week_scores(student_id, week)
     answer.pop("display_name")
     return jsonify(answer)
+
+
+@bp.get("/api/v1/students/<student_id>/access-record")
+def student_access_record(student_id: str):
+    """Who handled the child's record, newest first (web/parents/record.py); the read itself is logged."""
+    from web.parents.record import access_record
+
+    _, doc = access_record(student_id)
+    return jsonify(doc)
+
+
+@bp.get("/api/v1/students/<student_id>/export")
+def student_export(student_id: str):
+    """Everything held about the child, one JSON document (OpenAPI: StudentExport), as a download."""
+    from web.parents.record import export_document
+
+    student, doc = export_document(student_id)
+    response = Response(doc, mimetype="application/json")
+    response.headers["Content-Disposition"] = f'attachment; filename="weekly-trends-export-{student["id"]}.json"'
+    return response

@@ -11,7 +11,7 @@ from flask import Blueprint, current_app, render_template, request, session, url
 from flask_babel import get_locale
 
 from web import db, i18n
-from web.auth import GUARDIAN, STUDENT, authenticate, reader_kind, same_origin_for_unsafe_methods
+from web.auth import GUARDIAN, STUDENT, authenticate, hash_token, reader_kind, same_origin_for_unsafe_methods
 from web.isoweek import iso_week_name
 from web.params import bad_request, parse_end, parse_id, parse_weeks, see_other
 from web.parents.chart import line_chart
@@ -22,11 +22,33 @@ from web.problems import ProblemError, html_errors
 from web.signin import add_sign_in_routes
 
 bp = Blueprint("pages", __name__)
+
+
+def record_sign_in(token: str) -> None:
+    """The sign-in in each child's record of access, seen by this guardian alone (on the primary). Not a
+    disclosure: a primary out of reach costs the entry (logged), not the sign-in a standby can serve."""
+    import psycopg
+    from psycopg_pool import PoolTimeout
+
+    try:
+        with db.reader_primary() as conn:
+            conn.execute("select record_guardian_sign_in(%s)", (hash_token(token),))
+    except (psycopg.OperationalError, PoolTimeout) as error:
+        current_app.logger.warning("sign-in not recorded in the record of access: %s", type(error).__name__)
+
+
 same_origin_for_unsafe_methods(bp)  # every POST: the language switch, sign-in and sign-out
 html_errors(bp, "pages.login", "pages.dashboard", GUARDIAN.session_key)
 # The same form takes a student's own link (wtl_…): they see their own page, and their guardians.
 add_sign_in_routes(
-    bp, GUARDIAN, db.reader, "pages.dashboard", "login.html", connect_primary=db.reader_primary, also=(STUDENT,)
+    bp,
+    GUARDIAN,
+    db.reader,
+    "pages.dashboard",
+    "login.html",
+    connect_primary=db.reader_primary,
+    also=(STUDENT,),
+    on_sign_in=record_sign_in,
 )
 
 
@@ -162,3 +184,14 @@ def set_language():
             authenticate(conn, GUARDIAN)
             i18n.save_guardian_language(conn, language)
     return see_other(request.form.get("next"))  # back to the page the form was on, if ours
+
+
+@bp.get("/students/<student_id>/access")
+def access(student_id: str):
+    """The child's record of access: who opened the figures, exports, imports, restrictions, your sign-ins."""
+    from web.parents.record import access_record, entries_for_page
+
+    student, doc = access_record(student_id, allow_navigation=True)
+    return render_template(
+        "access.html", student=student, entries=entries_for_page(doc["entries"], student["time_zone"])
+    )

@@ -290,3 +290,29 @@ def send_student_link(student_id: str):
     else:
         flash(f"The student's own sign-in link (valid {DEFAULT_DAYS} days) was sent to {profile['email']}.")
     return see_other(url_for("staff.student", student_id=sid))
+
+
+@bp.post("/students/<student_id>/erase")
+def erase(student_id: str):
+    """Erase the student (staff_erase_student(): erase_student() in one transaction), confirmed by their
+    id typed again and a reason; the certificate is kept in the database and shown once here."""
+    import json
+
+    sid = parse_id(student_id)
+    reason = request.form.get("reason", "").strip()
+    confirmation = request.form.get("confirm", "").strip()
+    if not reason or len(reason) > 1000:
+        raise bad_request("Give the reason for the erasure (1 to 1000 characters), e.g. the request's reference.")
+    with db.staff() as conn:
+        authenticate(conn, STAFF)
+        staff_student(conn, sid)
+        if confirmation != str(sid):
+            raise bad_request(f"Type the student's id ({sid}) in the confirmation box to erase them.")
+        certificate = conn.execute(
+            "select staff_erase_student(%s, %s, %s) as c", (sid, reason, confirmation)
+        ).fetchone()["c"]
+    flash(
+        f"Student {sid} was erased with every row about them (certificate {certificate['certificate']}): "
+        + json.dumps(certificate["rows_deleted"], sort_keys=True)
+    )
+    return see_other(url_for("staff.search"))

@@ -23,6 +23,27 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # Each change undone, in the reverse order of upgrade().
+    # 665_erasure_and_retention.sql, 655_family_record.sql (new in 0015; issue 25 items 4-7).
+    op.execute("drop function staff_erase_student(bigint, text, text)")
+    op.execute("drop function purge_family_record(interval, interval, timestamptz, boolean, text)")
+    op.execute("drop function erase_student(bigint, text, text, text, timestamptz, boolean)")
+    op.execute("drop table access_record")  # its triggers with it
+    op.execute("drop function tg_access_record__append_only()")
+    op.execute("drop function table_deletions()")
+    op.execute("drop function erased_source_hash(text, text)")
+    op.execute("drop function operator_export_json(bigint, text, integer, numeric, integer, timestamptz)")
+    op.execute("drop function family_export_json(bigint, text, integer, numeric, integer, timestamptz)")
+    op.execute("drop function student_export_json(bigint, bigint, integer, numeric, integer)")
+    op.execute("drop function family_access_record_json(bigint, text, timestamptz)")
+    op.execute("drop function student_access_record(bigint, bigint)")
+    op.execute("drop function record_guardian_sign_in(bytea, timestamptz)")
+    op.execute("drop function append_access_record(bigint, text, text, text, text, jsonb, bigint, timestamptz)")
+    op.execute("drop function family_may_see(bigint, bigint, timestamptz)")
+    # 510_access_log.sql: the copy 0004 froze (only prune_access_log() deletes).
+    run_frozen_sql("0004", "510_access_log.sql")
+    # 150_family_record_schema.sql
+    op.execute("drop table erased_source_record")
+    op.execute("drop table erasure_certificate")
     # 25a (rights age, student access, restrictions): 0015/100-149 and the functions it changed.
     op.execute(
         """

@@ -12,6 +12,15 @@ SCORE_STATUSES = ("exempt", "fully graded", "not submitted", "partially graded",
 
 def results(job: Staging) -> None:
     job.x("analyze oneroster_student")
+    # Results of students erased before (a tombstone, no mapping): skipped, never a bad row.
+    if not job.options.allow_erased:
+        job.summary.erased_results = job.x("""
+          delete from stg_results t
+           where not exists (select from oneroster_student m
+                              where m.source = %(source)s and m.sourced_id = t.student_sourced_id)
+             and exists (select from erased_source_record e
+                          where e.source_hash = erased_source_hash(%(source)s, t.student_sourced_id))
+        """)
     statuses = "'{" + ",".join(f'"{s}"' for s in SCORE_STATUSES) + "}'"
     # Each text is checked and typed once, in the inner query; typed values exist only where the text is
     # valid (a statement's conditions may run in any order: a cast must never meet a bad row's text).

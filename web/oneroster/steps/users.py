@@ -138,6 +138,23 @@ def students(job: Staging) -> None:
          and (p.display_name, p.time_zone) is distinct from (v.display_name, coalesce(nullif(v.time_zone, ''), p.time_zone))
     """),
     )
+    # Students erased before (weekly-trends erase left a tombstone): reported, not brought back, unless
+    # --allow-erased, which forgets their tombstones.
+    erased = job.x("""
+      create temp table users_erased on commit drop as
+      select v.sourced_id from v_users v
+       where v.reason is null and not v.deleting and v.kind = 'student'
+         and not exists (select from oneroster_student m where m.source = %(source)s and m.sourced_id = v.sourced_id)
+         and exists (select from erased_source_record e where e.source_hash = erased_source_hash(%(source)s, v.sourced_id))
+    """)
+    if erased and job.options.allow_erased:
+        job.x("""
+          delete from erased_source_record
+           where source_hash in (select erased_source_hash(%(source)s, sourced_id) from users_erased)
+        """)
+        job.x("truncate users_erased")
+    elif erased:
+        job.summary.erased_students = erased
     new = job.x(
         """
       create temp table students_new on commit drop as
@@ -146,6 +163,7 @@ def students(job: Staging) -> None:
         from v_users v
        where v.reason is null and not v.deleting and v.kind = 'student'
          and not exists (select from oneroster_student m where m.source = %(source)s and m.sourced_id = v.sourced_id)
+         and not exists (select from users_erased e where e.sourced_id = v.sourced_id)
     """,
         {"zone": job.options.time_zone},
     )

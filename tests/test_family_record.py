@@ -1,0 +1,247 @@
+"""Issue 25 items 4 and 5: the record of access a family sees, and the export of everything about a child."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+from psycopg import errors
+
+from web.ops.cli import main
+
+from factories import add_course, add_guardian, add_quiz, add_student
+from reference import WEEK_COLUMNS, Score, figures, iso_week_start, label
+
+AT = datetime(2024, 2, 1, 12, tzinfo=UTC)
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def staff_member(conn, name: str = "Ms Teacher") -> tuple[int, str]:
+    member = conn.execute(
+        "insert into staff_member (email, display_name) values ('t@school.example', %s) returning id", (name,)
+    ).fetchone()[0]
+    return member, conn.execute("select issue_staff_token(%s)", (member,)).fetchone()[0]
+
+
+@pytest.fixture
+def two_guardians(family):
+    """Child a with guardian A (family's token) and a second guardian C (token of their own)."""
+    conn = family["conn"]
+    gc = add_guardian(conn, "c@example.org", family["a"])
+    family["guardian_c"] = gc
+    family["token_c"] = conn.execute("select issue_guardian_token(%s)", (gc,)).fetchone()[0]
+    return family
+
+
+def test_the_record_shows_staff_reads_with_name_and_role_newest_first(client, two_guardians):
+    fam = two_guardians
+    _, staff_token = staff_member(fam["conn"])
+    assert client.get(f"/staff/students/{fam['a']}", headers=bearer(staff_token)).status_code == 200
+    r = client.get(f"/api/v1/students/{fam['a']}/access-record", headers=bearer(fam["token"]))
+    assert r.status_code == 200
+    entries = r.get_json()["entries"]
+    assert entries[0]["who"] == "Ms Teacher" and entries[0]["role"] == "staff"
+    assert set(entries[0]) >= {"at", "who", "role", "what"}
+    assert [e["at"] for e in entries] == sorted((e["at"] for e in entries), reverse=True)
+
+
+def test_never_another_guardians_own_activity_and_reads_are_recorded(client, two_guardians):
+    fam = two_guardians
+    conn = fam["conn"]
+    # C signs in and downloads the export: C's own activity.
+    assert client.get(f"/login?token={fam['token_c']}").status_code == 303
+    assert client.get(f"/api/v1/students/{fam['a']}/export", headers=bearer(fam["token_c"])).status_code == 200
+    mine_c = client.get(f"/api/v1/students/{fam['a']}/access-record", headers=bearer(fam["token_c"])).get_json()
+    assert {e["kind"] for e in mine_c["entries"]} >= {"sign_in", "export"}
+    seen_by_a = client.get(f"/api/v1/students/{fam['a']}/access-record", headers=bearer(fam["token"])).get_json()
+    assert not [e for e in seen_by_a["entries"] if e["kind"] in ("sign_in", "export")]
+    # Each read of the record is in the access log, as the reader's.
+    logged = conn.execute(
+        "select guardian_id from access_log where endpoint = 'GET /api/v1/students/<student_id>/access-record'"
+        " order by id"
+    ).fetchall()
+    assert logged == [(fam["guardian_c"],), (fam["guardian"],)]
+
+
+def test_the_record_is_refused_to_strangers_like_an_unknown_id(client, family):
+    r = client.get(f"/api/v1/students/{family['b']}/access-record", headers=bearer(family["token"]))
+    assert r.status_code == 404
+    assert client.get(f"/api/v1/students/{family['a']}/access-record").status_code == 401
+    assert client.get(f"/api/v1/students/{family['b']}/export", headers=bearer(family["token"])).status_code == 404
+    assert client.get("/api/v1/students/x/access-record", headers=bearer(family["token"])).status_code in (400, 404)
+
+
+def test_the_page_lists_the_entries(client, family):
+    _, staff_token = staff_member(family["conn"], "Mr Counsellor")
+    client.get(f"/staff/students/{family['a']}", headers=bearer(staff_token))
+    r = client.get(f"/students/{family['a']}/access", headers=bearer(family["token"]))
+    assert r.status_code == 200
+    page = r.get_data(as_text=True)
+    assert "Mr Counsellor" in page and 'name="viewport"' in page
+
+
+def test_digests_and_imports_and_restrictions_appear(client, family):
+    conn = family["conn"]
+    conn.execute(
+        "insert into digest_delivery (guardian_id, iso_year, iso_week, outcome, message_id, sent_at)"
+        " values (%s, 2024, 5, 'sent', '<m@x>', %s)",
+        (family["guardian"], AT),
+    )
+    # The insert point other features call (restrictions: 25a; imports: the OneRoster importer).
+    conn.execute(
+        "select append_access_record(%s, 'restriction_set', 'Office', 'staff', 'A restriction was set on one link')",
+        (family["a"],),
+    )
+    kinds = {
+        e["kind"]
+        for e in client.get(
+            f"/api/v1/students/{family['a']}/access-record", headers=bearer(family["token"])
+        ).get_json()["entries"]
+    }
+    assert {"digest", "restriction_set"} <= kinds
+
+
+@pytest.mark.parametrize("statement", ["update access_record set who = 'x'", "delete from access_record"])
+def test_the_record_is_append_only_for_the_owner_too(family, statement):
+    conn = family["conn"]
+    conn.execute("select append_access_record(%s, 'export', 'Office', 'staff', 'Exported')", (family["a"],))
+    with pytest.raises(errors.InsufficientPrivilege):
+        conn.execute(statement)
+    with pytest.raises(errors.InsufficientPrivilege):
+        conn.execute("truncate access_record")
+
+
+def test_the_app_roles_cannot_write_the_record_directly(family):
+    conn = family["conn"]
+    for role in ("weekly_trends_reader", "weekly_trends_staff"):
+        with conn.transaction():
+            conn.execute(f"set local role {role}")
+            with pytest.raises(errors.InsufficientPrivilege):
+                conn.execute(
+                    "insert into access_record (student_profile_id, kind, who, role, what) values (1, 'x', 'x', 'x', 'x')"
+                )
+            raise_rollback(conn)
+
+
+def raise_rollback(conn):
+    from psycopg import Rollback
+
+    raise Rollback()
+
+
+# ---- export ----
+
+
+def scores_from_export(doc: dict) -> list[Score]:
+    """The oracle's counted scores, read from the export alone (its rules: tests/reference.py)."""
+    zone = doc["student"]["time_zone"]
+    sid = doc["student"]["id"]
+    scores = []
+    for q in doc["quiz_attempts"]:
+        final = q["teacher_score"] if q["teacher_score"] is not None else q["score"]
+        if q["completed_at"] is not None and final is not None:
+            at = datetime.fromisoformat(q["completed_at"])
+            scores.append(Score(sid, q["course_id"], iso_week_start(at, zone), True, Decimal(str(final))))
+    for a in doc["assignment_submissions"]:
+        at = a["graded_at"] or a["submitted_at"]
+        if a["is_graded"] and a["percentage"] is not None and at is not None:
+            week = iso_week_start(datetime.fromisoformat(at), zone)
+            scores.append(Score(sid, a["course_id"], week, False, Decimal(str(a["percentage"]))))
+    return scores
+
+
+def test_the_export_alone_gives_the_stored_weekly_figures(client, family):
+    conn = family["conn"]
+    course = add_course(conn, "Maths")
+    add_quiz(conn, family["a"], 71, datetime(2024, 1, 22, 9, tzinfo=UTC), course_id=course, teacher_score=75)
+    r = client.get(f"/api/v1/students/{family['a']}/export", headers=bearer(family["token"]))
+    assert r.status_code == 200
+    doc = r.get_json()
+    groups = defaultdict(list)
+    for s in scores_from_export(doc):
+        groups[s.week].append(s)
+    expected = {week: tuple((label(week) | figures(g))[c] for c in WEEK_COLUMNS) for week, g in groups.items()}
+    stored = {
+        date.fromisoformat(w["week_start_date"]): tuple(
+            Decimal(str(w[c])) if isinstance(w[c], float) else w[c] for c in WEEK_COLUMNS
+        )
+        for w in doc["weekly_rows"]
+    }
+    assert expected and stored == expected
+    assert [c["name"] for c in doc["courses"]] == ["Maths"]
+    assert "token" not in json.dumps(doc).lower().replace("weekly-trends", "")
+    # The guardian's download is in their own record.
+    assert conn.execute("select kind, guardian_id from access_record").fetchall() == [("export", family["guardian"])]
+
+
+def test_the_export_command_writes_the_same_document(conn, db_url, family, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    out = tmp_path / "a.json"
+    assert main(["export", "--student-id", str(family["a"]), "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["student"]["display_name"] == "Ann"
+    assert doc["guardians"][0]["email"] == "a@example.org"
+    assert len(doc["quiz_attempts"]) == 4 and len(doc["assignment_submissions"]) == 2
+    assert main(["export", "--student-id", str(family["a"])]) == 0
+    assert json.loads(capsys.readouterr().out)["student"]["id"] == family["a"]
+    assert main(["export", "--student-id", "987654"]) == 1
+    assert "No student" in capsys.readouterr().err
+    assert (
+        conn.execute("select count(*) from access_record where kind = 'export' and guardian_id is null").fetchone()[0]
+        == 2
+    )
+
+
+def test_a_guardians_export_leaves_out_the_other_guardians_email(client, two_guardians):
+    doc = client.get(f"/api/v1/students/{two_guardians['a']}/export", headers=bearer(two_guardians["token"])).get_json()
+    emails = {g["guardian_id"]: g["email"] for g in doc["guardians"]}
+    assert emails == {two_guardians["guardian"]: "a@example.org", two_guardians["guardian_c"]: None}
+    assert "c@example.org" not in json.dumps(doc)
+
+
+def test_a_student_without_scores_exports(client, conn):
+    s = add_student(conn, "Nobody")
+    g = add_guardian(conn, "n@example.org", s)
+    token = conn.execute("select issue_guardian_token(%s)", (g,)).fetchone()[0]
+    doc = client.get(f"/api/v1/students/{s}/export", headers=bearer(token)).get_json()
+    assert doc["quiz_attempts"] == [] and doc["weekly_rows"] == [] and doc["alerts"] == []
+
+
+def test_an_import_that_changes_scores_is_in_the_childs_record(conn, db_url, monkeypatch, tmp_path):
+    from oneroster_gen import generate
+
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    s = generate(seed=5, students=4, classes=1, items_per_class=3)
+    folder = s.write(tmp_path / "set")
+    assert main(["import", "oneroster", str(folder), "--quiet"]) == 0
+    by_student = dict(
+        conn.execute(
+            "select student_profile_id, count(*) from quiz_attempt group by 1"
+            " union all select student_profile_id, count(*) from assignment_submission group by 1"
+        ).fetchall()
+    )
+    entries = conn.execute(
+        "select student_profile_id, who, role, detail from access_record where kind = 'import'"
+    ).fetchall()
+    assert entries and {e[0] for e in entries} == set(by_student)
+    assert all(e[1] == "gen-sis" and e[2] == "import" and e[3]["rows"] >= 1 for e in entries)
+    # Importing the same files again changes nothing, and records nothing.
+    assert main(["import", "oneroster", str(folder), "--quiet"]) == 0
+    assert conn.execute("select count(*) from access_record where kind = 'import'").fetchone()[0] == len(entries)
+
+
+def test_the_page_speaks_the_guardians_language_and_the_dashboard_links_it(client, family):
+    conn = family["conn"]
+    _, staff_token = staff_member(conn)
+    client.get(f"/staff/students/{family['a']}", headers=bearer(staff_token))
+    conn.execute("update guardian set preferred_language = 'es' where id = %s", (family["guardian"],))
+    page = client.get(f"/students/{family['a']}/access", headers=bearer(family["token"])).get_data(as_text=True)
+    assert "Abrió las cifras" in page and "personal del centro" in page
+    dashboard = client.get(f"/students/{family['a']}", headers=bearer(family["token"])).get_data(as_text=True)
+    assert f'href="/students/{family["a"]}/access"' in dashboard
