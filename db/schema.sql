@@ -1374,7 +1374,7 @@ CREATE FUNCTION public.tg_guardian_link_restriction_event__append_only() RETURNS
 -- Name: FUNCTION tg_guardian_link_restriction_event__append_only(); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.tg_guardian_link_restriction_event__append_only() IS 'Refuses UPDATE, DELETE and TRUNCATE on guardian_link_restriction_event, for every role: the history of restrictions is kept.';
+COMMENT ON FUNCTION public.tg_guardian_link_restriction_event__append_only() IS 'Refuses UPDATE, TRUNCATE, and DELETE other than erase_student()''s and purge_family_record()''s, on guardian_link_restriction_event, for every role: the history of restrictions is kept while its student and guardian are.';
 
 --
 -- Name: tg_id__advance_sequence(); Type: FUNCTION; Schema: public; Owner: -

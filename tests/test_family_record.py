@@ -245,3 +245,40 @@ def test_the_page_speaks_the_guardians_language_and_the_dashboard_links_it(clien
     assert "Abrió las cifras" in page and "personal del centro" in page
     dashboard = client.get(f"/students/{family['a']}", headers=bearer(family["token"])).get_data(as_text=True)
     assert f'href="/students/{family["a"]}/access"' in dashboard
+
+
+def test_restrictions_set_and_lifted_reach_the_record_without_the_guardians_name(client, two_guardians):
+    fam = two_guardians
+    conn = fam["conn"]
+    conn.execute("select restrict_guardian_link(%s, %s, 'court order 12')", (fam["guardian_c"], fam["a"]))
+    conn.execute("select lift_guardian_link_restriction(%s, %s)", (fam["guardian_c"], fam["a"]))
+    entries = client.get(f"/api/v1/students/{fam['a']}/access-record", headers=bearer(fam["token"])).get_json()[
+        "entries"
+    ]
+    kinds = [e["kind"] for e in entries if e["kind"].startswith("restriction")]
+    assert kinds == ["restriction_lifted", "restriction_set"]
+    assert "c@example.org" not in json.dumps(entries) and "court order" not in json.dumps(entries)
+
+
+def test_a_restricted_guardian_gets_the_unknown_ids_404_on_the_record_and_export(client, two_guardians):
+    fam = two_guardians
+    fam["conn"].execute("select restrict_guardian_link(%s, %s, 'court order')", (fam["guardian_c"], fam["a"]))
+    for path in ("access-record", "export"):
+        r = client.get(f"/api/v1/students/{fam['a']}/{path}", headers=bearer(fam["token_c"]))
+        assert r.status_code == 404, path
+    # The other guardian: nothing changes.
+    assert client.get(f"/api/v1/students/{fam['a']}/export", headers=bearer(fam["token"])).status_code == 200
+
+
+def test_a_student_reads_and_exports_their_own_record_and_no_one_elses(client, family):
+    conn = family["conn"]
+    conn.execute("update student_profile set birth_date = '2000-01-01' where id = %s", (family["a"],))
+    token = conn.execute("select issue_student_token(%s)", (family["a"],)).fetchone()[0]
+    r = client.get(f"/api/v1/students/{family['a']}/access-record", headers=bearer(token))
+    assert r.status_code == 200 and "entries" in r.get_json()
+    r = client.get(f"/api/v1/students/{family['a']}/export", headers=bearer(token))
+    assert r.status_code == 200
+    for path in ("export", "access-record"):  # another family's child: the unknown id's 404
+        assert client.get(f"/api/v1/students/{family['b']}/{path}", headers=bearer(token)).status_code == 404
+    entries = client.get(f"/api/v1/students/{family['a']}/access-record", headers=bearer(token)).get_json()["entries"]
+    assert any(e["kind"] == "export" and e["role"] == "student" for e in entries)

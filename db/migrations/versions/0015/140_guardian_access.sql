@@ -282,13 +282,24 @@ create or replace function tg_guardian_link_restriction_event__append_only()
 returns trigger
 language plpgsql
 as $$
+declare
+  v_context text;
 begin
+  if tg_op = 'DELETE' then
+    -- The history leaves only with the student or guardian it is about: a DELETE issued by
+    -- erase_student() or purge_family_record() itself (the call stack cannot be set by a caller).
+    get diagnostics v_context = pg_context;
+    if v_context ~ '(^|\n)PL/pgSQL function (erase_student|purge_family_record)\([^)]*\) line \d+ at (SQL statement|EXECUTE)(\n|$)' then
+      return null;
+    end if;
+  end if;
   raise exception 'guardian_link_restriction_event is append-only: % is refused', tg_op
-    using errcode = 'insufficient_privilege';
+    using errcode = 'insufficient_privilege',
+          hint = 'Entries leave the history only with the student or guardian they are about (erase_student(), purge_family_record()).';
 end;
 $$;
 comment on function tg_guardian_link_restriction_event__append_only() is
-  'Refuses UPDATE, DELETE and TRUNCATE on guardian_link_restriction_event, for every role: the history of restrictions is kept.';
+  'Refuses UPDATE, TRUNCATE, and DELETE other than erase_student()''s and purge_family_record()''s, on guardian_link_restriction_event, for every role: the history of restrictions is kept while its student and guardian are.';
 create or replace trigger _100_append_only_update
   before update on guardian_link_restriction_event
   for each statement execute function tg_guardian_link_restriction_event__append_only();
