@@ -23,4 +23,12 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # Each change undone, in the reverse order of upgrade().
-    pass
+    # 240_missing_work.sql (new in 0015).
+    op.execute("drop function linked_missing_work(bigint, date, date)")
+    op.execute("drop function student_missing_work(bigint, date, date)")
+    # 200_missing_work_schema.sql: the scores' links (and their indexes and keys), then the three tables.
+    for table in ("quiz_attempt", "assignment_submission"):
+        op.execute(f"alter table {table} drop column course_work_id")
+    op.execute("drop table course_work_excusal")
+    op.execute("drop table enrollment")
+    op.execute("drop table course_work")
