@@ -844,7 +844,7 @@ CREATE FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first
 -- Name: FUNCTION student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer) IS 'The courses of the weekly-trend answer: a JSON array, by name, of the student''s courses with scores in the p_weeks ISO weeks from the Monday p_first, each with every week (week_json() with the class average, hidden under p_min_students students).';
+COMMENT ON FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer) IS 'The courses of the weekly-trend answer: a JSON array, by name, of the student''s courses with scores or missing work (linked_missing_work()) in the p_weeks ISO weeks from the Monday p_first, each with every week (week_json() with the class average, hidden under p_min_students students, and missing_count).';
 
 --
 -- Name: student_missing_work(bigint, date, date); Type: FUNCTION; Schema: public; Owner: -
@@ -872,7 +872,7 @@ CREATE FUNCTION public.student_weekly_stats(p_student_profile_id bigint, p_first
 -- Name: FUNCTION student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer) IS 'One student''s p_weeks ISO weeks from the Monday p_first: weekly_trend (week_json() of each, with its sustained-decline alert), weeks_with_data, last_updated (ISO 8601, UTC) and trend (trend_json()). The one home of a child''s weekly figures: weekly_trend_json() and the weekly digest read them from here.';
+COMMENT ON FUNCTION public.student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer) IS 'One student''s p_weeks ISO weeks from the Monday p_first: weekly_trend (week_json() of each, with its sustained-decline alert and missing_count: linked_missing_work(), so for the guardian of the request, app.guardian_id), weeks_with_data, last_updated (ISO 8601, UTC) and trend (trend_json()). The one home of a child''s weekly figures: weekly_trend_json() and the weekly digest read them from here.';
 
 --
 -- Name: tg_access_log__append_only(); Type: FUNCTION; Schema: public; Owner: -
@@ -1021,18 +1021,18 @@ CREATE FUNCTION public.utc_iso_timestamp(p_instant timestamp with time zone) RET
 COMMENT ON FUNCTION public.utc_iso_timestamp(p_instant timestamp with time zone) IS 'An instant as ISO 8601 in UTC (+00:00), microseconds when not zero.';
 
 --
--- Name: week_json(date, numeric, integer, numeric, integer, numeric, integer, integer, text); Type: FUNCTION; Schema: public; Owner: -
+-- Name: week_json(date, numeric, integer, numeric, integer, numeric, integer, integer, text, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.week_json(p_monday date, p_quiz_sum numeric, p_quiz_count integer, p_assignment_sum numeric, p_assignment_count integer, p_class_average numeric DEFAULT NULL::numeric, p_class_students integer DEFAULT NULL::integer, p_min_students integer DEFAULT NULL::integer, p_alert text DEFAULT NULL::text) RETURNS json
+CREATE FUNCTION public.week_json(p_monday date, p_quiz_sum numeric, p_quiz_count integer, p_assignment_sum numeric, p_assignment_count integer, p_class_average numeric DEFAULT NULL::numeric, p_class_students integer DEFAULT NULL::integer, p_min_students integer DEFAULT NULL::integer, p_alert text DEFAULT NULL::text, p_missing_count integer DEFAULT NULL::integer) RETURNS json
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$ /* body: db/functions/430_weekly_trend_json.sql */ $$;
 
 --
--- Name: FUNCTION week_json(p_monday date, p_quiz_sum numeric, p_quiz_count integer, p_assignment_sum numeric, p_assignment_count integer, p_class_average numeric, p_class_students integer, p_min_students integer, p_alert text); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION week_json(p_monday date, p_quiz_sum numeric, p_quiz_count integer, p_assignment_sum numeric, p_assignment_count integer, p_class_average numeric, p_class_students integer, p_min_students integer, p_alert text, p_missing_count integer); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.week_json(p_monday date, p_quiz_sum numeric, p_quiz_count integer, p_assignment_sum numeric, p_assignment_count integer, p_class_average numeric, p_class_students integer, p_min_students integer, p_alert text) IS 'One week of the weekly-trend answer (week, year, week_number, week_start, the averages and counts, and the sustained-decline alert p_alert); with p_min_students, a course''s week with its class average (null and class_average_suppressed when fewer than p_min_students students have scores).';
+COMMENT ON FUNCTION public.week_json(p_monday date, p_quiz_sum numeric, p_quiz_count integer, p_assignment_sum numeric, p_assignment_count integer, p_class_average numeric, p_class_students integer, p_min_students integer, p_alert text, p_missing_count integer) IS 'One week of the weekly-trend answer (week, year, week_number, week_start, the averages and counts, missing_count (p_missing_count, null: 0) and the sustained-decline alert p_alert); with p_min_students, a course''s week with its class average (null and class_average_suppressed when fewer than p_min_students students have scores).';
 
 --
 -- Name: week_scores(bigint, date); Type: FUNCTION; Schema: public; Owner: -

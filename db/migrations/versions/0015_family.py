@@ -23,6 +23,10 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # Each change undone, in the reverse order of upgrade().
+    # 430_weekly_trend_json.sql: the copy 0014 froze, after the week_json() that counts missing work goes
+    # (the old signature comes back with it).
+    op.execute("drop function week_json(date, numeric, integer, numeric, integer, numeric, integer, integer, text, integer)")
+    run_frozen_sql("0014", "430_weekly_trend_json.sql")
     # 240_missing_work.sql (new in 0015).
     op.execute("drop function linked_missing_work(bigint, date, date)")
     op.execute("drop function student_missing_work(bigint, date, date)")
