@@ -1625,6 +1625,42 @@ CREATE TABLE public.oneroster_class (
 COMMENT ON TABLE public.oneroster_class IS 'OneRoster class -> course.';
 
 --
+-- Name: oneroster_course_work; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.oneroster_course_work (
+    source text NOT NULL,
+    sourced_id text NOT NULL,
+    course_work_id bigint NOT NULL
+);
+
+--
+-- Name: TABLE oneroster_course_work; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.oneroster_course_work IS 'OneRoster line item -> course_work. Deleting the work removes the mapping; the next import writes it again if the source still lists the line item.';
+
+--
+-- Name: oneroster_enrollment; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.oneroster_enrollment (
+    source text NOT NULL,
+    sourced_id text NOT NULL,
+    class_sourced_id text NOT NULL,
+    user_sourced_id text NOT NULL,
+    role text NOT NULL,
+    begin_date date,
+    end_date date
+);
+
+--
+-- Name: TABLE oneroster_enrollment; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.oneroster_enrollment IS 'OneRoster enrollments as last imported (every role).';
+
+--
 -- Name: oneroster_guardian; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1652,6 +1688,8 @@ CREATE TABLE public.oneroster_line_item (
     class_sourced_id text NOT NULL,
     category_sourced_id text,
     result_value_max numeric,
+    assign_date text,
+    due_date text,
     CONSTRAINT oneroster_line_item_max_positive CHECK ((result_value_max > (0)::numeric))
 );
 
@@ -1660,6 +1698,18 @@ CREATE TABLE public.oneroster_line_item (
 --
 
 COMMENT ON TABLE public.oneroster_line_item IS 'OneRoster line items as last imported.';
+
+--
+-- Name: COLUMN oneroster_line_item.assign_date; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.oneroster_line_item.assign_date IS 'assignDate as sent (validated); kept, not used.';
+
+--
+-- Name: COLUMN oneroster_line_item.due_date; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.oneroster_line_item.due_date IS 'dueDate as sent (validated): course_work.due_at, a date alone the end of that day in the import''s time zone.';
 
 --
 -- Name: oneroster_result; Type: TABLE; Schema: public; Owner: -
@@ -1700,6 +1750,22 @@ CREATE TABLE public.oneroster_student (
 --
 
 COMMENT ON TABLE public.oneroster_student IS 'OneRoster user (role student) -> student_profile. Deleting the student removes the mapping; the next import creates the student again if the source still lists it.';
+
+--
+-- Name: oneroster_student_enrollment; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.oneroster_student_enrollment (
+    source text NOT NULL,
+    sourced_id text NOT NULL,
+    enrollment_id bigint NOT NULL
+);
+
+--
+-- Name: TABLE oneroster_student_enrollment; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.oneroster_student_enrollment IS 'OneRoster enrollment (role student) -> enrollment. Deleting the enrollment removes the mapping; the next import writes it again if the source still lists it.';
 
 --
 -- Name: quiz_attempt_id_seq; Type: SEQUENCE; Schema: public; Owner: -
@@ -2006,6 +2072,27 @@ ALTER TABLE ONLY public.oneroster_class
     ADD CONSTRAINT oneroster_class_pkey PRIMARY KEY (source, sourced_id);
 
 --
+-- Name: oneroster_course_work oneroster_course_work_course_work_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.oneroster_course_work
+    ADD CONSTRAINT oneroster_course_work_course_work_id_key UNIQUE (course_work_id);
+
+--
+-- Name: oneroster_course_work oneroster_course_work_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.oneroster_course_work
+    ADD CONSTRAINT oneroster_course_work_pkey PRIMARY KEY (source, sourced_id);
+
+--
+-- Name: oneroster_enrollment oneroster_enrollment_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.oneroster_enrollment
+    ADD CONSTRAINT oneroster_enrollment_pkey PRIMARY KEY (source, sourced_id);
+
+--
 -- Name: oneroster_guardian oneroster_guardian_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -2025,6 +2112,20 @@ ALTER TABLE ONLY public.oneroster_line_item
 
 ALTER TABLE ONLY public.oneroster_result
     ADD CONSTRAINT oneroster_result_pkey PRIMARY KEY (source, sourced_id);
+
+--
+-- Name: oneroster_student_enrollment oneroster_student_enrollment_enrollment_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.oneroster_student_enrollment
+    ADD CONSTRAINT oneroster_student_enrollment_enrollment_id_key UNIQUE (enrollment_id);
+
+--
+-- Name: oneroster_student_enrollment oneroster_student_enrollment_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.oneroster_student_enrollment
+    ADD CONSTRAINT oneroster_student_enrollment_pkey PRIMARY KEY (source, sourced_id);
 
 --
 -- Name: oneroster_student oneroster_student_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -2429,11 +2530,25 @@ ALTER TABLE ONLY public.oneroster_class
     ADD CONSTRAINT oneroster_class_course_id_fkey FOREIGN KEY (course_id) REFERENCES public.course(id) ON DELETE CASCADE;
 
 --
+-- Name: oneroster_course_work oneroster_course_work_course_work_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.oneroster_course_work
+    ADD CONSTRAINT oneroster_course_work_course_work_id_fkey FOREIGN KEY (course_work_id) REFERENCES public.course_work(id) ON DELETE CASCADE;
+
+--
 -- Name: oneroster_guardian oneroster_guardian_guardian_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.oneroster_guardian
     ADD CONSTRAINT oneroster_guardian_guardian_id_fkey FOREIGN KEY (guardian_id) REFERENCES public.guardian(id) ON DELETE CASCADE;
+
+--
+-- Name: oneroster_student_enrollment oneroster_student_enrollment_enrollment_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.oneroster_student_enrollment
+    ADD CONSTRAINT oneroster_student_enrollment_enrollment_id_fkey FOREIGN KEY (enrollment_id) REFERENCES public.enrollment(id) ON DELETE CASCADE;
 
 --
 -- Name: oneroster_student oneroster_student_student_profile_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
