@@ -24,6 +24,22 @@ CREATE TYPE public.course_week_delta AS (
 COMMENT ON TYPE public.course_week_delta IS 'Net change of one student''s sums and counts in one course (null: none) and ISO week.';
 
 --
+-- Name: missing_week; Type: TYPE; Schema: public; Owner: -
+--
+
+CREATE TYPE public.missing_week AS (
+	course_id bigint,
+	week_start_date date,
+	missing_count integer
+);
+
+--
+-- Name: TYPE missing_week; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TYPE public.missing_week IS 'The count of work missing for a student in one course (course_id) and ISO week.';
+
+--
 -- Name: score_change; Type: TYPE; Schema: public; Owner: -
 --
 
@@ -518,6 +534,20 @@ CREATE FUNCTION public.mint_token(p_prefix text, p_ttl interval, OUT token text,
 COMMENT ON FUNCTION public.mint_token(p_prefix text, p_ttl interval, OUT token text, OUT token_hash bytea, OUT expires_at timestamp with time zone) IS 'A new random token with the given prefix, its sha256 and its expiry; raises unless p_ttl is positive. Stores nothing.';
 
 --
+-- Name: missing_weeks(bigint, date, date); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.missing_weeks(p_student_profile_id bigint, p_from date, p_until date) RETURNS public.missing_week[]
+    LANGUAGE sql STABLE
+    AS $$ /* body: db/functions/240_missing_work.sql */ $$;
+
+--
+-- Name: FUNCTION missing_weeks(p_student_profile_id bigint, p_from date, p_until date); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.missing_weeks(p_student_profile_id bigint, p_from date, p_until date) IS 'The work missing per course and ISO week (linked_missing_work(): for the guardian of the request only), as an array.';
+
+--
 -- Name: my_weekly_digest(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -833,18 +863,18 @@ CREATE FUNCTION public.staff_revoke_unsent_guardian_token(p_student_id bigint, p
 COMMENT ON FUNCTION public.staff_revoke_unsent_guardian_token(p_student_id bigint, p_guardian_id bigint, p_token_hash bytea) IS 'Revokes the one token (by sha256) that staff_issue_guardian_token() issued for a sign-in link the mail server then refused, for the staff member of the request (app.staff_member_id). True when it was live.';
 
 --
--- Name: student_courses_json(bigint, date, integer, integer); Type: FUNCTION; Schema: public; Owner: -
+-- Name: student_courses_json(bigint, date, integer, integer, public.missing_week[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer) RETURNS TABLE(courses json)
+CREATE FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer, p_missing public.missing_week[] DEFAULT NULL::public.missing_week[]) RETURNS TABLE(courses json)
     LANGUAGE sql STABLE
     AS $$ /* body: db/functions/430_weekly_trend_json.sql */ $$;
 
 --
--- Name: FUNCTION student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer, p_missing public.missing_week[]); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer) IS 'The courses of the weekly-trend answer: a JSON array, by name, of the student''s courses with scores or missing work (linked_missing_work()) in the p_weeks ISO weeks from the Monday p_first, each with every week (week_json() with the class average, hidden under p_min_students students, and missing_count).';
+COMMENT ON FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer, p_missing public.missing_week[]) IS 'The courses of the weekly-trend answer: a JSON array, by name, of the student''s courses with scores or missing work (linked_missing_work()) in the p_weeks ISO weeks from the Monday p_first, each with every week (week_json() with the class average, hidden under p_min_students students, and missing_count).';
 
 --
 -- Name: student_missing_work(bigint, date, date); Type: FUNCTION; Schema: public; Owner: -
@@ -861,18 +891,18 @@ CREATE FUNCTION public.student_missing_work(p_student_profile_id bigint, p_from 
 COMMENT ON FUNCTION public.student_missing_work(p_student_profile_id bigint, p_from date, p_until date) IS 'The work missing for a student in the ISO weeks from p_from''s to p_until''s (null: unbounded): due_at passed, enrolled in its course on that day (student''s time zone), no counted score linked (the triggers'' counting rules), not excused; week_start_date the Monday of due_at''s ISO week in the student''s time zone. Computed from the source rows at each call. The owner''s: the parents'' answer reads it through linked_missing_work().';
 
 --
--- Name: student_weekly_stats(bigint, date, integer, numeric, integer); Type: FUNCTION; Schema: public; Owner: -
+-- Name: student_weekly_stats(bigint, date, integer, numeric, integer, public.missing_week[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric DEFAULT 10, p_alert_min_scores integer DEFAULT 2) RETURNS TABLE(weekly_trend json, weeks_with_data integer, last_updated text, trend json)
+CREATE FUNCTION public.student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric DEFAULT 10, p_alert_min_scores integer DEFAULT 2, p_missing public.missing_week[] DEFAULT NULL::public.missing_week[]) RETURNS TABLE(weekly_trend json, weeks_with_data integer, last_updated text, trend json)
     LANGUAGE sql STABLE
     AS $$ /* body: db/functions/430_weekly_trend_json.sql */ $$;
 
 --
--- Name: FUNCTION student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer, p_missing public.missing_week[]); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer) IS 'One student''s p_weeks ISO weeks from the Monday p_first: weekly_trend (week_json() of each, with its sustained-decline alert and missing_count: linked_missing_work(), so for the guardian of the request, app.guardian_id), weeks_with_data, last_updated (ISO 8601, UTC) and trend (trend_json()). The one home of a child''s weekly figures: weekly_trend_json() and the weekly digest read them from here.';
+COMMENT ON FUNCTION public.student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer, p_missing public.missing_week[]) IS 'One student''s p_weeks ISO weeks from the Monday p_first: weekly_trend (week_json() of each, with its sustained-decline alert and missing_count: p_missing when given, else missing_weeks(), so for the guardian of the request, app.guardian_id), weeks_with_data, last_updated (ISO 8601, UTC) and trend (trend_json()). The one home of a child''s weekly figures: weekly_trend_json() and the weekly digest read them from here.';
 
 --
 -- Name: tg_access_log__append_only(); Type: FUNCTION; Schema: public; Owner: -
@@ -2236,7 +2266,7 @@ CREATE INDEX course_work_course_id_due_at_idx ON public.course_work USING btree 
 -- Name: course_work_excusal_student_profile_id_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX course_work_excusal_student_profile_id_idx ON public.course_work_excusal USING btree (student_profile_id);
+CREATE INDEX course_work_excusal_student_profile_id_idx ON public.course_work_excusal USING btree (student_profile_id, course_work_id);
 
 --
 -- Name: digest_delivery_week_outcome_idx; Type: INDEX; Schema: public; Owner: -
@@ -2938,6 +2968,13 @@ GRANT ALL ON FUNCTION public.log_access(p_student_profile_id bigint, p_endpoint 
 REVOKE ALL ON FUNCTION public.mint_token(p_prefix text, p_ttl interval, OUT token text, OUT token_hash bytea, OUT expires_at timestamp with time zone) FROM PUBLIC;
 
 --
+-- Name: FUNCTION missing_weeks(p_student_profile_id bigint, p_from date, p_until date); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.missing_weeks(p_student_profile_id bigint, p_from date, p_until date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.missing_weeks(p_student_profile_id bigint, p_from date, p_until date) TO weekly_trends_reader;
+
+--
 -- Name: FUNCTION my_weekly_digest(); Type: ACL; Schema: public; Owner: -
 --
 
@@ -3025,11 +3062,11 @@ REVOKE ALL ON FUNCTION public.staff_revoke_unsent_guardian_token(p_student_id bi
 GRANT ALL ON FUNCTION public.staff_revoke_unsent_guardian_token(p_student_id bigint, p_guardian_id bigint, p_token_hash bytea) TO weekly_trends_staff;
 
 --
--- Name: FUNCTION student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer, p_missing public.missing_week[]); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer) TO weekly_trends_reader;
+REVOKE ALL ON FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer, p_missing public.missing_week[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer, p_missing public.missing_week[]) TO weekly_trends_reader;
 
 --
 -- Name: FUNCTION student_missing_work(p_student_profile_id bigint, p_from date, p_until date); Type: ACL; Schema: public; Owner: -
@@ -3038,11 +3075,11 @@ GRANT ALL ON FUNCTION public.student_courses_json(p_student_profile_id bigint, p
 REVOKE ALL ON FUNCTION public.student_missing_work(p_student_profile_id bigint, p_from date, p_until date) FROM PUBLIC;
 
 --
--- Name: FUNCTION student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer, p_missing public.missing_week[]); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer) TO weekly_trends_reader;
+REVOKE ALL ON FUNCTION public.student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer, p_missing public.missing_week[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer, p_missing public.missing_week[]) TO weekly_trends_reader;
 
 --
 -- Name: FUNCTION tg_id__advance_sequence(); Type: ACL; Schema: public; Owner: -

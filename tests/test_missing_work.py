@@ -368,3 +368,18 @@ def test_missing_work_equals_the_oracle_after_any_writes(conn, seed, actions):
         for s in students:
             shown = {(r[0], r[6]) for r in missing(conn, s, lo + timedelta(days=2), lo + timedelta(days=16))}
             assert shown == {(w, wk) for w, wk in expected.get(s, set()) if lo <= wk <= lo + timedelta(days=14)}
+
+
+def test_the_demo_school_shows_missing_work(conn):
+    from web.ops.demo import demo_student_ids, load_demo_school
+
+    assert load_demo_school(conn)
+    alex, sam = demo_student_ids(conn)
+    alex_missing = [r[3] for r in missing(conn, alex)]
+    sam_missing = [r[3] for r in missing(conn, sam)]
+    assert alex_missing == ["Fractions worksheet"]
+    assert sam_missing == ["Reading log", "Poem: first draft"]
+    # Every student is enrolled, the other pieces were handed in (linked, counted) or excused.
+    assert conn.execute("select count(distinct student_profile_id) from enrollment").fetchone()[0] == 13
+    assert conn.execute("select count(*) from course_work_excusal").fetchone()[0] >= 1
+    assert conn.execute("select count(*) from quiz_attempt where course_work_id is not null").fetchone()[0] > 0

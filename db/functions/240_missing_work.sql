@@ -20,35 +20,44 @@ as $$
   -- It belongs to the ISO week of its due_at in the student's time zone. Of the weeks from p_from's to
   -- p_until's (null: unbounded), by index: the student's enrolled courses, then each course's work by
   -- (course_id, due_at) within 2 days either side of those weeks (any UTC offset), the exact week test last.
-  select w.id, w.course_id, c.name, w.title, w.kind, w.due_at, d.week_start_date
-    from public.student_profile sp
-    join (select distinct e.course_id
-            from public.enrollment e
-           where e.student_profile_id = p_student_profile_id) ec on true
-    join public.course_work w
-      on w.course_id = ec.course_id
-     and w.due_at < now()
-     and w.due_at >= coalesce((date_trunc('week', p_from)::date - 2)::timestamptz, '-infinity')
-     and w.due_at < coalesce((date_trunc('week', p_until)::date + 9)::timestamptz, 'infinity')
-    join public.course c on c.id = w.course_id
-   cross join lateral (select (w.due_at at time zone sp.time_zone)::date as due_on) l
-   cross join lateral (select date_trunc('week', l.due_on)::date as week_start_date) d
-   where sp.id = p_student_profile_id
-     and (p_from is null or d.week_start_date >= date_trunc('week', p_from)::date)
-     and (p_until is null or d.week_start_date <= date_trunc('week', p_until)::date)
-     and exists (select from public.enrollment e
-                  where e.student_profile_id = sp.id and e.course_id = w.course_id
-                    and (e.start_on is null or e.start_on <= l.due_on)
-                    and (e.end_on is null or e.end_on >= l.due_on))
+  with due as (
+    -- The student's enrollments that overlap those weeks (2 days' margin either side), each course's work
+    -- due in them, kept where the enrollment holds on the local day it was due: a join, not a probe per
+    -- piece; distinct on: overlapping enrollments give a piece once.
+    select distinct on (w.id) w.id, w.course_id, w.title, w.kind, w.due_at,
+           date_trunc('week', l.due_on)::date as week_start_date
+      from public.student_profile sp
+      join public.enrollment e
+        on e.student_profile_id = sp.id
+       and (e.end_on is null or e.end_on >= coalesce(date_trunc('week', p_from)::date - 2, '-infinity'::date))
+       and (e.start_on is null or e.start_on <= coalesce(date_trunc('week', p_until)::date + 9, 'infinity'::date))
+      join public.course_work w
+        on w.course_id = e.course_id
+       and w.due_at < now()
+       and w.due_at >= coalesce((date_trunc('week', p_from)::date - 2)::timestamptz, '-infinity')
+       and w.due_at < coalesce((date_trunc('week', p_until)::date + 9)::timestamptz, 'infinity')
+     cross join lateral (select (w.due_at at time zone sp.time_zone)::date as due_on) l
+     where sp.id = p_student_profile_id
+       and (e.start_on is null or e.start_on <= l.due_on)
+       and (e.end_on is null or e.end_on >= l.due_on)
+     order by w.id
+  )
+  -- The course's name by its key, per piece (a join would be planned for the one row the estimate
+  -- gives the pieces, as a scan of every course).
+  select w.id, w.course_id, (select c.name from public.course c where c.id = w.course_id), w.title, w.kind,
+         w.due_at, w.week_start_date
+    from due w
+   where (p_from is null or w.week_start_date >= date_trunc('week', p_from)::date)
+     and (p_until is null or w.week_start_date <= date_trunc('week', p_until)::date)
      and not exists (select from public.course_work_excusal x
-                      where x.course_work_id = w.id and x.student_profile_id = sp.id)
+                      where x.course_work_id = w.id and x.student_profile_id = p_student_profile_id)
      and not exists (select from public.quiz_attempt q
                       cross join lateral (select (public.quiz_attempt_score_change(q, 1)).*) s
-                      where q.course_work_id = w.id and q.student_profile_id = sp.id
+                      where q.course_work_id = w.id and q.student_profile_id = p_student_profile_id
                         and s.counted_at is not null and s.score is not null)
      and not exists (select from public.assignment_submission a
                       cross join lateral (select (public.assignment_submission_score_change(a, 1)).*) s
-                      where a.course_work_id = w.id and a.student_profile_id = sp.id
+                      where a.course_work_id = w.id and a.student_profile_id = p_student_profile_id
                         and s.counted_at is not null and s.score is not null)
 $$;
 comment on function student_missing_work(bigint, date, date) is
@@ -82,3 +91,20 @@ comment on function linked_missing_work(bigint, date, date) is
   'student_missing_work() of a student (by due date, course, title), for the guardian of the request (app.guardian_id) only when linked to the student; nothing otherwise.';
 revoke all on function linked_missing_work(bigint, date, date) from public;
 grant execute on function linked_missing_work(bigint, date, date) to weekly_trends_reader;
+
+create or replace function missing_weeks(p_student_profile_id bigint, p_from date, p_until date)
+returns missing_week[]
+language sql
+stable
+as $$
+  -- linked_missing_work() counted per course and week: the form the parents' answer passes to the
+  -- functions that build its weeks, so that it is computed once an answer.
+  select coalesce(array_agg(row(m.course_id, m.week_start_date, m.missing_count)::missing_week), '{}')
+    from (select w.course_id, w.week_start_date, count(*)::integer as missing_count
+            from linked_missing_work(p_student_profile_id, p_from, p_until) w
+           group by w.course_id, w.week_start_date) m
+$$;
+comment on function missing_weeks(bigint, date, date) is
+  'The work missing per course and ISO week (linked_missing_work(): for the guardian of the request only), as an array.';
+revoke all on function missing_weeks(bigint, date, date) from public;
+grant execute on function missing_weeks(bigint, date, date) to weekly_trends_reader;

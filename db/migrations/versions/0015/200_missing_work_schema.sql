@@ -63,7 +63,9 @@ create table course_work_excusal (
   created_at timestamptz not null default now(),
   primary key (course_work_id, student_profile_id)
 );
-create index course_work_excusal_student_profile_id_idx on course_work_excusal (student_profile_id);
+-- A student's excusals (and the foreign key's lookups when a student is deleted); with the work's id, so
+-- that a test for one piece is a point lookup whichever index the planner takes.
+create index course_work_excusal_student_profile_id_idx on course_work_excusal (student_profile_id, course_work_id);
 comment on table course_work_excusal is 'Work a student is excused from (writers write it): never missing for them.';
 
 -- The work a score belongs to. A nullable column without a default: adding it rewrites nothing. Two
@@ -106,5 +108,12 @@ create index assignment_submission_course_work_id_idx on assignment_submission (
   where course_work_id is not null;
 
 
--- week_json() gains the week's missing count (430_weekly_trend_json.sql creates the new signature).
+-- The work missing per course and ISO week, as the parents' answer passes it around (missing_weeks()).
+create type missing_week as (course_id bigint, week_start_date date, missing_count integer);
+comment on type missing_week is 'The count of work missing for a student in one course (course_id) and ISO week.';
+
+-- week_json() gains the week's missing count, student_weekly_stats() and student_courses_json() the
+-- missing work computed once (430_weekly_trend_json.sql creates the new signatures).
 drop function week_json(date, numeric, integer, numeric, integer, numeric, integer, integer, text);
+drop function student_weekly_stats(bigint, date, integer, numeric, integer);
+drop function student_courses_json(bigint, date, integer, integer);

@@ -181,7 +181,9 @@ create or replace function student_weekly_stats(
   p_first date,
   p_weeks integer,
   p_alert_drop_points numeric default 10,
-  p_alert_min_scores integer default 2
+  p_alert_min_scores integer default 2,
+  -- The missing work per course and week when the caller has it (missing_weeks()), else computed here.
+  p_missing missing_week[] default null
 )
 returns table (weekly_trend json, weeks_with_data integer, last_updated text, trend json)
 language sql
@@ -207,8 +209,8 @@ as $$
   ),
   missing as (
     -- The work missing each week, for the guardian of the request (app.guardian_id).
-    select m.week_start_date, count(*)::integer as missing_count
-      from linked_missing_work(p_student_profile_id, p_first, p_first + 7 * (p_weeks - 1)) m
+    select m.week_start_date, sum(m.missing_count)::integer as missing_count
+      from unnest(coalesce(p_missing, missing_weeks(p_student_profile_id, p_first, p_first + 7 * (p_weeks - 1)))) m
      group by m.week_start_date
   )
   select json_agg(week_json(k.monday, s.quiz_sum, s.quiz_count, s.assignment_sum, s.assignment_count,
@@ -229,11 +231,11 @@ as $$
                                   p_alert_drop_points, p_alert_min_scores) a
            on a.week_start_date = k.monday
 $$;
-comment on function student_weekly_stats(bigint, date, integer, numeric, integer) is
-  'One student''s p_weeks ISO weeks from the Monday p_first: weekly_trend (week_json() of each, with its sustained-decline alert and missing_count: linked_missing_work(), so for the guardian of the request, app.guardian_id), weeks_with_data, last_updated (ISO 8601, UTC) and trend (trend_json()). The one home of a child''s weekly figures: weekly_trend_json() and the weekly digest read them from here.';
-revoke all on function student_weekly_stats(bigint, date, integer, numeric, integer) from public;
+comment on function student_weekly_stats(bigint, date, integer, numeric, integer, missing_week[]) is
+  'One student''s p_weeks ISO weeks from the Monday p_first: weekly_trend (week_json() of each, with its sustained-decline alert and missing_count: p_missing when given, else missing_weeks(), so for the guardian of the request, app.guardian_id), weeks_with_data, last_updated (ISO 8601, UTC) and trend (trend_json()). The one home of a child''s weekly figures: weekly_trend_json() and the weekly digest read them from here.';
+revoke all on function student_weekly_stats(bigint, date, integer, numeric, integer, missing_week[]) from public;
 -- The parents' answer runs it as the reader role; the digest as the owner.
-grant execute on function student_weekly_stats(bigint, date, integer, numeric, integer) to weekly_trends_reader;
+grant execute on function student_weekly_stats(bigint, date, integer, numeric, integer, missing_week[]) to weekly_trends_reader;
 
 -- weekly_trend_json()'s named pieces: SQL-language, invoker's rights, without
 -- SET clauses, called in FROM or as one expression, so the planner inlines
@@ -258,7 +260,7 @@ revoke all on function guardian_children_json(bigint) from public;
 grant execute on function guardian_children_json(bigint) to weekly_trends_reader;
 
 create or replace function student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer,
-                                                p_min_students integer)
+                                                p_min_students integer, p_missing missing_week[] default null)
 returns table (courses json)
 language sql
 stable
@@ -275,9 +277,8 @@ as $$
   missing as materialized (
     -- The work missing per course and week (for the guardian of the request): a course with missing
     -- work and no score in these weeks is listed too.
-    select m.course_id, m.week_start_date, count(*)::integer as missing_count
-      from linked_missing_work(p_student_profile_id, p_first, p_first + 7 * (p_weeks - 1)) m
-     group by m.course_id, m.week_start_date
+    select m.course_id, m.week_start_date, m.missing_count
+      from unnest(coalesce(p_missing, missing_weeks(p_student_profile_id, p_first, p_first + 7 * (p_weeks - 1)))) m
   ),
   classes as materialized (
     -- The class view's rows of those courses and weeks, by its unique index
@@ -304,10 +305,10 @@ as $$
                            order by c.name, c.id), '[]')
     from courses c
 $$;
-comment on function student_courses_json(bigint, date, integer, integer) is
+comment on function student_courses_json(bigint, date, integer, integer, missing_week[]) is
   'The courses of the weekly-trend answer: a JSON array, by name, of the student''s courses with scores or missing work (linked_missing_work()) in the p_weeks ISO weeks from the Monday p_first, each with every week (week_json() with the class average, hidden under p_min_students students, and missing_count).';
-revoke all on function student_courses_json(bigint, date, integer, integer) from public;
-grant execute on function student_courses_json(bigint, date, integer, integer) to weekly_trends_reader;
+revoke all on function student_courses_json(bigint, date, integer, integer, missing_week[]) from public;
+grant execute on function student_courses_json(bigint, date, integer, integer, missing_week[]) to weekly_trends_reader;
 
 create or replace function weekly_trend_answer_json(p_student_profile_id bigint, p_weeks integer,
                                                     p_weekly_trend json, p_weeks_with_data integer,
@@ -367,6 +368,7 @@ declare
   v_last_updated text;
   v_trend json;
   v_courses json;
+  v_missing missing_week[];
 begin
   -- Who: a token (by sha256) or a session (by the token's row id).
   select t.guardian_id into v_guardian_id from find_guardian_token(p_token_hash, p_token_id) t;
@@ -413,11 +415,15 @@ begin
   v_last := v_last - (extract(isodow from v_last)::integer - 1);
   v_first := v_last - 7 * (p_weeks - 1);
 
+  -- The missing work once, for the weeks and the courses' weeks.
+  v_missing := missing_weeks(v_student_id, v_first, v_last);
+
   select w.weekly_trend, w.weeks_with_data, w.last_updated, w.trend
     into v_weekly_trend, v_weeks_with_data, v_last_updated, v_trend
-    from student_weekly_stats(v_student_id, v_first, p_weeks, p_alert_drop_points, p_alert_min_scores) w;
+    from student_weekly_stats(v_student_id, v_first, p_weeks, p_alert_drop_points, p_alert_min_scores, v_missing) w;
 
-  select c.courses into v_courses from student_courses_json(v_student_id, v_first, p_weeks, p_min_students) c;
+  select c.courses into v_courses
+    from student_courses_json(v_student_id, v_first, p_weeks, p_min_students, v_missing) c;
 
   return query
   select 200, v_guardian_id,
