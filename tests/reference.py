@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from math import floor
@@ -240,23 +240,44 @@ def expected_trend(conn: psycopg.Connection, student: int, end: date, weeks: int
     scores = counted_scores(conn)
     mine = grouped([s for s in scores if s.student == student], lambda s: s.week)
     classes = grouped([s for s in scores if s.course is not None], lambda s: (s.course, s.week))
-    trend = [week_json(m) | json_figures(mine.get(m, [])) for m in mondays]
+    # Missing work (issue 26): per week and per course and week, by missing_work()'s rule, now.
+    course_of = dict(conn.execute("select id, course_id from course_work").fetchall())
+    missing = [
+        (course_of[w], week)
+        for w, week in missing_work(conn, datetime.now(UTC)).get(student, set())
+        if week in set(mondays)
+    ]
+    trend = [
+        week_json(m) | json_figures(mine.get(m, [])) | {"missing_count": sum(1 for _, w in missing if w == m)}
+        for m in mondays
+    ]
     names = dict(conn.execute("select id, name from course").fetchall())
     in_range = grouped(
         [s for s in scores if s.student == student and s.course is not None and s.week in set(mondays)],
         lambda s: s.course,
     )
+    has_rows = {
+        r[0]
+        for r in conn.execute(
+            "select course_id from quiz_attempt where student_profile_id = %(s)s"
+            " union select course_id from assignment_submission where student_profile_id = %(s)s",
+            {"s": student},
+        )
+    }
     courses = []
-    for course in sorted(in_range, key=lambda c: (names[c], c)):
-        own = grouped(in_range[course], lambda s: s.week)
+    for course in sorted(set(in_range) | {c for c, _ in missing}, key=lambda c: (names[c], c)):
+        own = grouped(in_range.get(course, []), lambda s: s.week)
         course_weeks = []
         for m in mondays:
-            cls = classes.get((course, m), [])
+            # A class average only for a course the student has a score row in (linked_class_weeks()): a
+            # course listed for its missing work alone shows none.
+            cls = classes.get((course, m), []) if course in has_rows else []
             suppressed = bool(cls) and len({s.student for s in cls}) < min_students
             average = rounded(sum((s.value for s in cls), Decimal(0)), len(cls)) if cls and not suppressed else None
             course_weeks.append(
                 week_json(m)
                 | json_figures(own.get(m, []))
+                | {"missing_count": missing.count((course, m))}
                 | {"class_average": as_float(average), "class_average_suppressed": suppressed}
             )
         courses.append({"course_id": course, "name": names[course], "weeks": course_weeks})

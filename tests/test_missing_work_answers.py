@@ -170,3 +170,26 @@ def test_the_digests_weeks_carry_the_missing_counts_the_answer_shows(client, hom
     mailed = child_weeks(conn, homework["a"], date(2024, 1, 22), (10, 2), guardian_id=homework["guardian"])
     assert mailed["weekly_trend"] == answer["weekly_stats"]["weekly_trend"]
     assert [w["missing_count"] for w in mailed["weekly_trend"]][-2:] == [2, 1]
+
+
+def test_the_answer_equals_the_oracle_with_missing_work(client, homework):
+    from reference import expected_trend, shown_trend
+
+    conn = homework["conn"]
+    # A classmate in Art with a score there: Ann's Art (missing work only) still shows no class average.
+    classmate = conn.execute("insert into student_profile (display_name) values ('Cat') returning id").fetchone()[0]
+    conn.execute(
+        "insert into quiz_attempt (student_profile_id, course_id, score, completed_at) values (%s, %s, 50, %s)",
+        (classmate, homework["art"], datetime(2024, 1, 23, 10, tzinfo=UTC)),
+    )
+    conn.execute("select refresh_course_weekly_performance()")  # the class averages, as nightly
+    for end, weeks in (("2024-01-28", 3), ("2024-02-04", 6), ("2024-01-14", 2)):
+        answer = get(
+            client, f"/api/v1/students/{homework['a']}/weekly-trend", homework["token"], end=end, weeks=weeks
+        ).get_json()
+        shown = shown_trend(answer)
+        expected = expected_trend(homework["conn"], homework["a"], date.fromisoformat(end), weeks, 10)
+        for got, want in zip(shown["courses"], expected["courses"], strict=True):
+            for g, w in zip(got["weeks"], want["weeks"], strict=True):
+                assert g == w, (got["name"], end)
+        assert shown == expected
