@@ -131,7 +131,7 @@ def test_the_parents_page_shows_a_weeks_missing_count_and_the_week_page_the_list
     assert 'data-week-start="2024-01-15"' in html
     row = html[html.index('data-week-start="2024-01-15"') :]
     row = row[: row.index("</tr>")]
-    assert 'class="missing"' in row and "2 missing" in row
+    assert 'class="week-missing" data-missing="2"' in row and "2 missing" in row
     week = client.get(f"/students/{homework['a']}/weeks/2024-W03").get_data(as_text=True)
     assert "Fractions worksheet" in week and "Times tables" in week and "Decimals" not in week and "Graphs" not in week
     assert "Tue 16 Jan, 5:00\u202fPM" in week  # due, in London (GMT in January)
