@@ -24,6 +24,22 @@ CREATE TYPE public.course_week_delta AS (
 COMMENT ON TYPE public.course_week_delta IS 'Net change of one student''s sums and counts in one course (null: none) and ISO week.';
 
 --
+-- Name: missing_week; Type: TYPE; Schema: public; Owner: -
+--
+
+CREATE TYPE public.missing_week AS (
+	course_id bigint,
+	week_start_date date,
+	missing_count integer
+);
+
+--
+-- Name: TYPE missing_week; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TYPE public.missing_week IS 'The count of work missing for a student in one course (course_id) and ISO week.';
+
+--
 -- Name: score_change; Type: TYPE; Schema: public; Owner: -
 --
 
@@ -261,6 +277,7 @@ CREATE TABLE public.assignment_submission (
     submitted_at timestamp with time zone,
     graded_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    course_work_id bigint,
     CONSTRAINT assignment_submission_graded_at_in_range CHECK (((graded_at >= '1900-01-01 00:00:00+00'::timestamp with time zone) AND (graded_at < '2200-01-01 00:00:00+00'::timestamp with time zone))),
     CONSTRAINT assignment_submission_percentage_valid CHECK (((percentage >= (0)::numeric) AND (percentage <= 999.99))),
     CONSTRAINT assignment_submission_submitted_at_in_range CHECK (((submitted_at >= '1900-01-01 00:00:00+00'::timestamp with time zone) AND (submitted_at < '2200-01-01 00:00:00+00'::timestamp with time zone)))
@@ -271,6 +288,12 @@ CREATE TABLE public.assignment_submission (
 --
 
 COMMENT ON TABLE public.assignment_submission IS 'An assignment. Counts when is_graded, percentage is not null and coalesce(graded_at, submitted_at) is not null; that instant decides its week.';
+
+--
+-- Name: COLUMN assignment_submission.course_work_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.assignment_submission.course_work_id IS 'The course_work this submission belongs to (null: none); work of the submission''s own course.';
 
 --
 -- Name: assignment_submission_score_change(public.assignment_submission, integer); Type: FUNCTION; Schema: public; Owner: -
@@ -658,6 +681,22 @@ CREATE FUNCTION public.linked_course_weeks(p_student_profile_id bigint, p_from d
 COMMENT ON FUNCTION public.linked_course_weeks(p_student_profile_id bigint, p_from date, p_until date) IS 'A student''s sums and counts per course and ISO week from p_from''s to p_until''s, computed from the source rows; nothing unless the request''s reader may read the student (app_may_read_student()).';
 
 --
+-- Name: linked_missing_work(bigint, date, date); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.linked_missing_work(p_student_profile_id bigint, p_from date, p_until date) RETURNS TABLE(course_work_id bigint, course_id bigint, course_name text, title text, kind text, due_at timestamp with time zone, week_start_date date)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 10
+    SET search_path TO 'pg_catalog', 'public'
+    SET plan_cache_mode TO 'force_generic_plan'
+    AS $$ /* body: db/functions/240_missing_work.sql */ $$;
+
+--
+-- Name: FUNCTION linked_missing_work(p_student_profile_id bigint, p_from date, p_until date); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.linked_missing_work(p_student_profile_id bigint, p_from date, p_until date) IS 'student_missing_work() of a student (by due date, course, title), for the request''s reader only when they may read the student (app_may_read_student()); nothing otherwise.';
+
+--
 -- Name: local_iso_week_start(timestamp with time zone, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -715,6 +754,20 @@ CREATE FUNCTION public.mint_token(p_prefix text, p_ttl interval, OUT token text,
 --
 
 COMMENT ON FUNCTION public.mint_token(p_prefix text, p_ttl interval, OUT token text, OUT token_hash bytea, OUT expires_at timestamp with time zone) IS 'A new random token with the given prefix, its sha256 and its expiry; raises unless p_ttl is positive. Stores nothing.';
+
+--
+-- Name: missing_weeks(bigint, date, date); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.missing_weeks(p_student_profile_id bigint, p_from date, p_until date) RETURNS public.missing_week[]
+    LANGUAGE sql STABLE
+    AS $$ /* body: db/functions/240_missing_work.sql */ $$;
+
+--
+-- Name: FUNCTION missing_weeks(p_student_profile_id bigint, p_from date, p_until date); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.missing_weeks(p_student_profile_id bigint, p_from date, p_until date) IS 'The work missing per course and ISO week (linked_missing_work(): for the guardian of the request only), as an array.';
 
 --
 -- Name: my_guardians(); Type: FUNCTION; Schema: public; Owner: -
@@ -845,6 +898,7 @@ CREATE TABLE public.quiz_attempt (
     teacher_score numeric(5,2),
     completed_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    course_work_id bigint,
     CONSTRAINT quiz_attempt_completed_at_in_range CHECK (((completed_at >= '1900-01-01 00:00:00+00'::timestamp with time zone) AND (completed_at < '2200-01-01 00:00:00+00'::timestamp with time zone))),
     CONSTRAINT quiz_attempt_score_valid CHECK (((score >= (0)::numeric) AND (score <= 999.99))),
     CONSTRAINT quiz_attempt_teacher_score_valid CHECK (((teacher_score >= (0)::numeric) AND (teacher_score <= 999.99)))
@@ -861,6 +915,12 @@ COMMENT ON TABLE public.quiz_attempt IS 'A quiz attempt. Counts when completed_a
 --
 
 COMMENT ON COLUMN public.quiz_attempt.teacher_score IS 'A teacher''s override; when set it replaces score.';
+
+--
+-- Name: COLUMN quiz_attempt.course_work_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.quiz_attempt.course_work_id IS 'The course_work this attempt belongs to (null: none); work of the attempt''s own course.';
 
 --
 -- Name: quiz_attempt_score_change(public.quiz_attempt, integer); Type: FUNCTION; Schema: public; Owner: -
@@ -1247,18 +1307,18 @@ CREATE FUNCTION public.student_access_record(p_student_profile_id bigint, p_guar
 COMMENT ON FUNCTION public.student_access_record(p_student_profile_id bigint, p_guardian_id bigint) IS 'A child''s record of access as reader p_guardian_id sees it (null: staff, the student), newest first: access_record''s entries for all and the reader''s own, staff reads from access_log, the reader''s sent digests.';
 
 --
--- Name: student_courses_json(bigint, date, integer, integer); Type: FUNCTION; Schema: public; Owner: -
+-- Name: student_courses_json(bigint, date, integer, integer, public.missing_week[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer) RETURNS TABLE(courses json)
+CREATE FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer, p_missing public.missing_week[] DEFAULT NULL::public.missing_week[]) RETURNS TABLE(courses json)
     LANGUAGE sql STABLE
     AS $$ /* body: db/functions/430_weekly_trend_json.sql */ $$;
 
 --
--- Name: FUNCTION student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer, p_missing public.missing_week[]); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer) IS 'The courses of the weekly-trend answer: a JSON array, by name, of the student''s courses with scores in the p_weeks ISO weeks from the Monday p_first, each with every week (week_json() with the class average, hidden under p_min_students students).';
+COMMENT ON FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer, p_missing public.missing_week[]) IS 'The courses of the weekly-trend answer: a JSON array, by name, of the student''s courses with scores or missing work (linked_missing_work()) in the p_weeks ISO weeks from the Monday p_first, each with every week (week_json() with the class average, hidden under p_min_students students, and missing_count).';
 
 --
 -- Name: student_export_json(bigint, bigint, integer, numeric, integer); Type: FUNCTION; Schema: public; Owner: -
@@ -1306,18 +1366,32 @@ CREATE FUNCTION public.student_may_sign_in(p_student_id bigint, p_at timestamp w
 COMMENT ON FUNCTION public.student_may_sign_in(p_student_id bigint, p_at timestamp with time zone) IS 'Whether the student may sign in at p_at under WEEKLY_TRENDS_STUDENT_ACCESS (student_access_mode()): all, off, or eligible (past the rights age in their time zone; never without a birth date). Null for an unknown id.';
 
 --
--- Name: student_weekly_stats(bigint, date, integer, numeric, integer); Type: FUNCTION; Schema: public; Owner: -
+-- Name: student_missing_work(bigint, date, date); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric DEFAULT 10, p_alert_min_scores integer DEFAULT 2) RETURNS TABLE(weekly_trend json, weeks_with_data integer, last_updated text, trend json)
+CREATE FUNCTION public.student_missing_work(p_student_profile_id bigint, p_from date DEFAULT NULL::date, p_until date DEFAULT NULL::date) RETURNS TABLE(course_work_id bigint, course_id bigint, course_name text, title text, kind text, due_at timestamp with time zone, week_start_date date)
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$ /* body: db/functions/240_missing_work.sql */ $$;
+
+--
+-- Name: FUNCTION student_missing_work(p_student_profile_id bigint, p_from date, p_until date); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.student_missing_work(p_student_profile_id bigint, p_from date, p_until date) IS 'The work missing for a student in the ISO weeks from p_from''s to p_until''s (null: unbounded): due_at passed, enrolled in its course on that day (student''s time zone), no counted score linked (the triggers'' counting rules), not excused; week_start_date the Monday of due_at''s ISO week in the student''s time zone. Computed from the source rows at each call. The owner''s: the parents'' answer reads it through linked_missing_work().';
+
+--
+-- Name: student_weekly_stats(bigint, date, integer, numeric, integer, public.missing_week[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric DEFAULT 10, p_alert_min_scores integer DEFAULT 2, p_missing public.missing_week[] DEFAULT NULL::public.missing_week[]) RETURNS TABLE(weekly_trend json, weeks_with_data integer, last_updated text, trend json)
     LANGUAGE sql STABLE
     AS $$ /* body: db/functions/430_weekly_trend_json.sql */ $$;
 
 --
--- Name: FUNCTION student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer, p_missing public.missing_week[]); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer) IS 'One student''s p_weeks ISO weeks from the Monday p_first: weekly_trend (week_json() of each, with its sustained-decline alert), weeks_with_data, last_updated (ISO 8601, UTC) and trend (trend_json()). The one home of a child''s weekly figures: weekly_trend_json() and the weekly digest read them from here.';
+COMMENT ON FUNCTION public.student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer, p_missing public.missing_week[]) IS 'One student''s p_weeks ISO weeks from the Monday p_first: weekly_trend (week_json() of each, with its sustained-decline alert and missing_count: p_missing when given, else missing_weeks(), so for the guardian of the request, app.guardian_id), weeks_with_data, last_updated (ISO 8601, UTC) and trend (trend_json()). The one home of a child''s weekly figures: weekly_trend_json() and the weekly digest read them from here.';
 
 --
 -- Name: table_deletions(); Type: FUNCTION; Schema: public; Owner: -
@@ -1509,18 +1583,18 @@ CREATE FUNCTION public.utc_iso_timestamp(p_instant timestamp with time zone) RET
 COMMENT ON FUNCTION public.utc_iso_timestamp(p_instant timestamp with time zone) IS 'An instant as ISO 8601 in UTC (+00:00), microseconds when not zero.';
 
 --
--- Name: week_json(date, numeric, integer, numeric, integer, numeric, integer, integer, text); Type: FUNCTION; Schema: public; Owner: -
+-- Name: week_json(date, numeric, integer, numeric, integer, numeric, integer, integer, text, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.week_json(p_monday date, p_quiz_sum numeric, p_quiz_count integer, p_assignment_sum numeric, p_assignment_count integer, p_class_average numeric DEFAULT NULL::numeric, p_class_students integer DEFAULT NULL::integer, p_min_students integer DEFAULT NULL::integer, p_alert text DEFAULT NULL::text) RETURNS json
+CREATE FUNCTION public.week_json(p_monday date, p_quiz_sum numeric, p_quiz_count integer, p_assignment_sum numeric, p_assignment_count integer, p_class_average numeric DEFAULT NULL::numeric, p_class_students integer DEFAULT NULL::integer, p_min_students integer DEFAULT NULL::integer, p_alert text DEFAULT NULL::text, p_missing_count integer DEFAULT NULL::integer) RETURNS json
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$ /* body: db/functions/430_weekly_trend_json.sql */ $$;
 
 --
--- Name: FUNCTION week_json(p_monday date, p_quiz_sum numeric, p_quiz_count integer, p_assignment_sum numeric, p_assignment_count integer, p_class_average numeric, p_class_students integer, p_min_students integer, p_alert text); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION week_json(p_monday date, p_quiz_sum numeric, p_quiz_count integer, p_assignment_sum numeric, p_assignment_count integer, p_class_average numeric, p_class_students integer, p_min_students integer, p_alert text, p_missing_count integer); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.week_json(p_monday date, p_quiz_sum numeric, p_quiz_count integer, p_assignment_sum numeric, p_assignment_count integer, p_class_average numeric, p_class_students integer, p_min_students integer, p_alert text) IS 'One week of the weekly-trend answer (week, year, week_number, week_start, the averages and counts, and the sustained-decline alert p_alert); with p_min_students, a course''s week with its class average (null and class_average_suppressed when fewer than p_min_students students have scores).';
+COMMENT ON FUNCTION public.week_json(p_monday date, p_quiz_sum numeric, p_quiz_count integer, p_assignment_sum numeric, p_assignment_count integer, p_class_average numeric, p_class_students integer, p_min_students integer, p_alert text, p_missing_count integer) IS 'One week of the weekly-trend answer (week, year, week_number, week_start, the averages and counts, missing_count (p_missing_count, null: 0) and the sustained-decline alert p_alert); with p_min_students, a course''s week with its class average (null and class_average_suppressed when fewer than p_min_students students have scores).';
 
 --
 -- Name: week_scores(bigint, date); Type: FUNCTION; Schema: public; Owner: -
@@ -1862,6 +1936,88 @@ CREATE MATERIALIZED VIEW public.course_weekly_performance AS
 COMMENT ON MATERIALIZED VIEW public.course_weekly_performance IS 'Per course and ISO week: the mean of all counted scores (class_average), the students who have one (student_count) and the scores (item_count), computed from the source rows. Refreshed by refresh_course_weekly_performance().';
 
 --
+-- Name: course_work; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.course_work (
+    id bigint NOT NULL,
+    course_id bigint NOT NULL,
+    title text NOT NULL,
+    kind text NOT NULL,
+    due_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT course_work_due_at_in_range CHECK (((due_at >= '1900-01-01 00:00:00+00'::timestamp with time zone) AND (due_at < '2200-01-01 00:00:00+00'::timestamp with time zone))),
+    CONSTRAINT course_work_kind CHECK ((kind = ANY (ARRAY['quiz'::text, 'assignment'::text]))),
+    CONSTRAINT course_work_title_length CHECK (((length(title) >= 1) AND (length(title) <= 500))),
+    CONSTRAINT course_work_title_printable CHECK ((title !~ '[\x01-\x1f\x7f-\x9f\u2028\u2029]'::text))
+);
+
+--
+-- Name: TABLE course_work; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.course_work IS 'Work a course set (writers write it): kind quiz or assignment; due_at null means no due date (never missing). A piece is missing for a student by the rule of student_missing_work().';
+
+--
+-- Name: COLUMN course_work.due_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.course_work.due_at IS 'When it is due; the ISO week of this instant in the student''s time zone is the week it is missing in.';
+
+--
+-- Name: CONSTRAINT course_work_due_at_in_range ON course_work; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT course_work_due_at_in_range ON public.course_work IS 'A due date from 1900 to before 2200, as every instant a week is computed for.';
+
+--
+-- Name: CONSTRAINT course_work_kind ON course_work; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT course_work_kind ON public.course_work IS 'A piece of work is a quiz or an assignment.';
+
+--
+-- Name: CONSTRAINT course_work_title_length ON course_work; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT course_work_title_length ON public.course_work IS 'A title has 1 to 500 characters.';
+
+--
+-- Name: CONSTRAINT course_work_title_printable ON course_work; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT course_work_title_printable ON public.course_work IS 'No control characters (C0 with tab, CR and LF; DEL; C1; U+2028, U+2029) in a title: it reaches mail and pages.';
+
+--
+-- Name: course_work_excusal; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.course_work_excusal (
+    course_work_id bigint NOT NULL,
+    student_profile_id bigint NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: TABLE course_work_excusal; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.course_work_excusal IS 'Work a student is excused from (writers write it): never missing for them.';
+
+--
+-- Name: course_work_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.course_work ALTER COLUMN id ADD GENERATED BY DEFAULT AS IDENTITY (
+    SEQUENCE NAME public.course_work_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: digest_delivery; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1891,6 +2047,59 @@ CREATE TABLE public.digest_delivery (
 --
 
 COMMENT ON TABLE public.digest_delivery IS 'One row per guardian and ISO week: the weekly digest''s delivery, at most one message a week (weekly-trends digest).';
+
+--
+-- Name: enrollment; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.enrollment (
+    id bigint NOT NULL,
+    student_profile_id bigint NOT NULL,
+    course_id bigint NOT NULL,
+    start_on date,
+    end_on date,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT enrollment_end_on_in_range CHECK (((end_on >= '1900-01-01'::date) AND (end_on < '2200-01-01'::date))),
+    CONSTRAINT enrollment_ends_after_start CHECK ((end_on >= start_on)),
+    CONSTRAINT enrollment_start_on_in_range CHECK (((start_on >= '1900-01-01'::date) AND (start_on < '2200-01-01'::date)))
+);
+
+--
+-- Name: TABLE enrollment; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.enrollment IS 'Who is in which course and when (writers write it): start_on to end_on, both included, dates in the student''s time zone, null open-ended. A student may have several periods in one course.';
+
+--
+-- Name: CONSTRAINT enrollment_end_on_in_range ON enrollment; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT enrollment_end_on_in_range ON public.enrollment IS 'An end date from 1900 to before 2200.';
+
+--
+-- Name: CONSTRAINT enrollment_ends_after_start ON enrollment; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT enrollment_ends_after_start ON public.enrollment IS 'An enrollment cannot end before it starts.';
+
+--
+-- Name: CONSTRAINT enrollment_start_on_in_range ON enrollment; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT enrollment_start_on_in_range ON public.enrollment IS 'A start date from 1900 to before 2200.';
+
+--
+-- Name: enrollment_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.enrollment ALTER COLUMN id ADD GENERATED BY DEFAULT AS IDENTITY (
+    SEQUENCE NAME public.enrollment_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
 
 --
 -- Name: erased_source_record; Type: TABLE; Schema: public; Owner: -
@@ -2150,6 +2359,42 @@ CREATE TABLE public.oneroster_class (
 COMMENT ON TABLE public.oneroster_class IS 'OneRoster class -> course.';
 
 --
+-- Name: oneroster_course_work; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.oneroster_course_work (
+    source text NOT NULL,
+    sourced_id text NOT NULL,
+    course_work_id bigint NOT NULL
+);
+
+--
+-- Name: TABLE oneroster_course_work; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.oneroster_course_work IS 'OneRoster line item -> course_work. Deleting the work removes the mapping; the next import writes it again if the source still lists the line item.';
+
+--
+-- Name: oneroster_enrollment; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.oneroster_enrollment (
+    source text NOT NULL,
+    sourced_id text NOT NULL,
+    class_sourced_id text NOT NULL,
+    user_sourced_id text NOT NULL,
+    role text NOT NULL,
+    begin_date date,
+    end_date date
+);
+
+--
+-- Name: TABLE oneroster_enrollment; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.oneroster_enrollment IS 'OneRoster enrollments as last imported (every role).';
+
+--
 -- Name: oneroster_guardian; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -2177,6 +2422,8 @@ CREATE TABLE public.oneroster_line_item (
     class_sourced_id text NOT NULL,
     category_sourced_id text,
     result_value_max numeric,
+    assign_date text,
+    due_date text,
     CONSTRAINT oneroster_line_item_max_positive CHECK ((result_value_max > (0)::numeric))
 );
 
@@ -2185,6 +2432,18 @@ CREATE TABLE public.oneroster_line_item (
 --
 
 COMMENT ON TABLE public.oneroster_line_item IS 'OneRoster line items as last imported.';
+
+--
+-- Name: COLUMN oneroster_line_item.assign_date; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.oneroster_line_item.assign_date IS 'assignDate as sent (validated); kept, not used.';
+
+--
+-- Name: COLUMN oneroster_line_item.due_date; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.oneroster_line_item.due_date IS 'dueDate as sent (validated): course_work.due_at, a date alone the end of that day in the import''s time zone.';
 
 --
 -- Name: oneroster_result; Type: TABLE; Schema: public; Owner: -
@@ -2225,6 +2484,22 @@ CREATE TABLE public.oneroster_student (
 --
 
 COMMENT ON TABLE public.oneroster_student IS 'OneRoster user (role student) -> student_profile. Deleting the student removes the mapping; the next import creates the student again if the source still lists it.';
+
+--
+-- Name: oneroster_student_enrollment; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.oneroster_student_enrollment (
+    source text NOT NULL,
+    sourced_id text NOT NULL,
+    enrollment_id bigint NOT NULL
+);
+
+--
+-- Name: TABLE oneroster_student_enrollment; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.oneroster_student_enrollment IS 'OneRoster enrollment (role student) -> enrollment. Deleting the enrollment removes the mapping; the next import writes it again if the source still lists it.';
 
 --
 -- Name: quiz_attempt_id_seq; Type: SEQUENCE; Schema: public; Owner: -
@@ -2489,6 +2764,27 @@ ALTER TABLE ONLY public.course
     ADD CONSTRAINT course_pkey PRIMARY KEY (id);
 
 --
+-- Name: course_work_excusal course_work_excusal_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.course_work_excusal
+    ADD CONSTRAINT course_work_excusal_pkey PRIMARY KEY (course_work_id, student_profile_id);
+
+--
+-- Name: course_work course_work_id_course_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.course_work
+    ADD CONSTRAINT course_work_id_course_id_key UNIQUE (id, course_id);
+
+--
+-- Name: course_work course_work_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.course_work
+    ADD CONSTRAINT course_work_pkey PRIMARY KEY (id);
+
+--
 -- Name: digest_delivery digest_delivery_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -2501,6 +2797,13 @@ ALTER TABLE ONLY public.digest_delivery
 
 ALTER TABLE ONLY public.digest_delivery
     ADD CONSTRAINT digest_delivery_unsubscribe_token_hash_key UNIQUE (unsubscribe_token_hash);
+
+--
+-- Name: enrollment enrollment_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.enrollment
+    ADD CONSTRAINT enrollment_pkey PRIMARY KEY (id);
 
 --
 -- Name: erased_source_record erased_source_record_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -2587,6 +2890,27 @@ ALTER TABLE ONLY public.oneroster_class
     ADD CONSTRAINT oneroster_class_pkey PRIMARY KEY (source, sourced_id);
 
 --
+-- Name: oneroster_course_work oneroster_course_work_course_work_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.oneroster_course_work
+    ADD CONSTRAINT oneroster_course_work_course_work_id_key UNIQUE (course_work_id);
+
+--
+-- Name: oneroster_course_work oneroster_course_work_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.oneroster_course_work
+    ADD CONSTRAINT oneroster_course_work_pkey PRIMARY KEY (source, sourced_id);
+
+--
+-- Name: oneroster_enrollment oneroster_enrollment_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.oneroster_enrollment
+    ADD CONSTRAINT oneroster_enrollment_pkey PRIMARY KEY (source, sourced_id);
+
+--
 -- Name: oneroster_guardian oneroster_guardian_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -2606,6 +2930,20 @@ ALTER TABLE ONLY public.oneroster_line_item
 
 ALTER TABLE ONLY public.oneroster_result
     ADD CONSTRAINT oneroster_result_pkey PRIMARY KEY (source, sourced_id);
+
+--
+-- Name: oneroster_student_enrollment oneroster_student_enrollment_enrollment_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.oneroster_student_enrollment
+    ADD CONSTRAINT oneroster_student_enrollment_enrollment_id_key UNIQUE (enrollment_id);
+
+--
+-- Name: oneroster_student_enrollment oneroster_student_enrollment_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.oneroster_student_enrollment
+    ADD CONSTRAINT oneroster_student_enrollment_pkey PRIMARY KEY (source, sourced_id);
 
 --
 -- Name: oneroster_student oneroster_student_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -2709,6 +3047,12 @@ CREATE INDEX access_record_student_at ON public.access_record USING btree (stude
 COMMENT ON INDEX public.access_record_student_at IS 'A child''s record, newest first.';
 
 --
+-- Name: assignment_submission_course_work_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX assignment_submission_course_work_id_idx ON public.assignment_submission USING btree (course_work_id, student_profile_id) WHERE (course_work_id IS NOT NULL);
+
+--
 -- Name: assignment_submission_student_counted_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -2727,10 +3071,34 @@ CREATE UNIQUE INDEX course_weekly_performance_course_week_key ON public.course_w
 CREATE UNIQUE INDEX course_weekly_performance_course_year_week_key ON public.course_weekly_performance USING btree (course_id, year, week_number);
 
 --
+-- Name: course_work_course_id_due_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX course_work_course_id_due_at_idx ON public.course_work USING btree (course_id, due_at);
+
+--
+-- Name: course_work_excusal_student_profile_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX course_work_excusal_student_profile_id_idx ON public.course_work_excusal USING btree (student_profile_id, course_work_id);
+
+--
 -- Name: digest_delivery_week_outcome_idx; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX digest_delivery_week_outcome_idx ON public.digest_delivery USING btree (iso_year, iso_week, outcome);
+
+--
+-- Name: enrollment_course_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX enrollment_course_id_idx ON public.enrollment USING btree (course_id);
+
+--
+-- Name: enrollment_student_profile_id_course_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX enrollment_student_profile_id_course_id_idx ON public.enrollment USING btree (student_profile_id, course_id);
 
 --
 -- Name: guardian_link_restriction_event_link_idx; Type: INDEX; Schema: public; Owner: -
@@ -2755,6 +3123,12 @@ CREATE INDEX guardian_token_guardian_id_idx ON public.guardian_token USING btree
 --
 
 CREATE INDEX oneroster_guardian_guardian_id_idx ON public.oneroster_guardian USING btree (guardian_id);
+
+--
+-- Name: quiz_attempt_course_work_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX quiz_attempt_course_work_id_idx ON public.quiz_attempt USING btree (course_work_id, student_profile_id) WHERE (course_work_id IS NOT NULL);
 
 --
 -- Name: quiz_attempt_student_completed_idx; Type: INDEX; Schema: public; Owner: -
@@ -2944,6 +3318,26 @@ ALTER TABLE ONLY public.assignment_submission
     ADD CONSTRAINT assignment_submission_course_id_fkey FOREIGN KEY (course_id) REFERENCES public.course(id) ON DELETE SET NULL;
 
 --
+-- Name: assignment_submission assignment_submission_course_work_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.assignment_submission
+    ADD CONSTRAINT assignment_submission_course_work_id_fkey FOREIGN KEY (course_work_id) REFERENCES public.course_work(id) ON DELETE SET NULL;
+
+--
+-- Name: assignment_submission assignment_submission_course_work_of_course_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.assignment_submission
+    ADD CONSTRAINT assignment_submission_course_work_of_course_fkey FOREIGN KEY (course_work_id, course_id) REFERENCES public.course_work(id, course_id) ON DELETE SET NULL (course_work_id);
+
+--
+-- Name: CONSTRAINT assignment_submission_course_work_of_course_fkey ON assignment_submission; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT assignment_submission_course_work_of_course_fkey ON public.assignment_submission IS 'A score links to work of its own course: (course_work_id, course_id) must be a course_work''s (id, course_id).';
+
+--
 -- Name: assignment_submission assignment_submission_student_profile_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -2951,11 +3345,46 @@ ALTER TABLE ONLY public.assignment_submission
     ADD CONSTRAINT assignment_submission_student_profile_id_fkey FOREIGN KEY (student_profile_id) REFERENCES public.student_profile(id) ON DELETE CASCADE;
 
 --
+-- Name: course_work course_work_course_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.course_work
+    ADD CONSTRAINT course_work_course_id_fkey FOREIGN KEY (course_id) REFERENCES public.course(id) ON DELETE CASCADE;
+
+--
+-- Name: course_work_excusal course_work_excusal_course_work_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.course_work_excusal
+    ADD CONSTRAINT course_work_excusal_course_work_id_fkey FOREIGN KEY (course_work_id) REFERENCES public.course_work(id) ON DELETE CASCADE;
+
+--
+-- Name: course_work_excusal course_work_excusal_student_profile_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.course_work_excusal
+    ADD CONSTRAINT course_work_excusal_student_profile_id_fkey FOREIGN KEY (student_profile_id) REFERENCES public.student_profile(id) ON DELETE CASCADE;
+
+--
 -- Name: digest_delivery digest_delivery_guardian_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.digest_delivery
     ADD CONSTRAINT digest_delivery_guardian_id_fkey FOREIGN KEY (guardian_id) REFERENCES public.guardian(id) ON DELETE CASCADE;
+
+--
+-- Name: enrollment enrollment_course_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.enrollment
+    ADD CONSTRAINT enrollment_course_id_fkey FOREIGN KEY (course_id) REFERENCES public.course(id) ON DELETE CASCADE;
+
+--
+-- Name: enrollment enrollment_student_profile_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.enrollment
+    ADD CONSTRAINT enrollment_student_profile_id_fkey FOREIGN KEY (student_profile_id) REFERENCES public.student_profile(id) ON DELETE CASCADE;
 
 --
 -- Name: guardian_mail_preference guardian_mail_preference_guardian_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
@@ -2993,11 +3422,25 @@ ALTER TABLE ONLY public.oneroster_class
     ADD CONSTRAINT oneroster_class_course_id_fkey FOREIGN KEY (course_id) REFERENCES public.course(id) ON DELETE CASCADE;
 
 --
+-- Name: oneroster_course_work oneroster_course_work_course_work_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.oneroster_course_work
+    ADD CONSTRAINT oneroster_course_work_course_work_id_fkey FOREIGN KEY (course_work_id) REFERENCES public.course_work(id) ON DELETE CASCADE;
+
+--
 -- Name: oneroster_guardian oneroster_guardian_guardian_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.oneroster_guardian
     ADD CONSTRAINT oneroster_guardian_guardian_id_fkey FOREIGN KEY (guardian_id) REFERENCES public.guardian(id) ON DELETE CASCADE;
+
+--
+-- Name: oneroster_student_enrollment oneroster_student_enrollment_enrollment_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.oneroster_student_enrollment
+    ADD CONSTRAINT oneroster_student_enrollment_enrollment_id_fkey FOREIGN KEY (enrollment_id) REFERENCES public.enrollment(id) ON DELETE CASCADE;
 
 --
 -- Name: oneroster_student oneroster_student_student_profile_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
@@ -3012,6 +3455,26 @@ ALTER TABLE ONLY public.oneroster_student
 
 ALTER TABLE ONLY public.quiz_attempt
     ADD CONSTRAINT quiz_attempt_course_id_fkey FOREIGN KEY (course_id) REFERENCES public.course(id) ON DELETE SET NULL;
+
+--
+-- Name: quiz_attempt quiz_attempt_course_work_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.quiz_attempt
+    ADD CONSTRAINT quiz_attempt_course_work_id_fkey FOREIGN KEY (course_work_id) REFERENCES public.course_work(id) ON DELETE SET NULL;
+
+--
+-- Name: quiz_attempt quiz_attempt_course_work_of_course_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.quiz_attempt
+    ADD CONSTRAINT quiz_attempt_course_work_of_course_fkey FOREIGN KEY (course_work_id, course_id) REFERENCES public.course_work(id, course_id) ON DELETE SET NULL (course_work_id);
+
+--
+-- Name: CONSTRAINT quiz_attempt_course_work_of_course_fkey ON quiz_attempt; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT quiz_attempt_course_work_of_course_fkey ON public.quiz_attempt IS 'A score links to work of its own course: (course_work_id, course_id) must be a course_work''s (id, course_id).';
 
 --
 -- Name: quiz_attempt quiz_attempt_student_profile_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
@@ -3425,6 +3888,13 @@ REVOKE ALL ON FUNCTION public.linked_course_weeks(p_student_profile_id bigint, p
 GRANT ALL ON FUNCTION public.linked_course_weeks(p_student_profile_id bigint, p_from date, p_until date) TO weekly_trends_reader;
 
 --
+-- Name: FUNCTION linked_missing_work(p_student_profile_id bigint, p_from date, p_until date); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.linked_missing_work(p_student_profile_id bigint, p_from date, p_until date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.linked_missing_work(p_student_profile_id bigint, p_from date, p_until date) TO weekly_trends_reader;
+
+--
 -- Name: FUNCTION lock_changed_students(p_changes public.score_change[], p_share boolean); Type: ACL; Schema: public; Owner: -
 --
 
@@ -3443,6 +3913,13 @@ GRANT ALL ON FUNCTION public.log_access(p_student_profile_id bigint, p_endpoint 
 --
 
 REVOKE ALL ON FUNCTION public.mint_token(p_prefix text, p_ttl interval, OUT token text, OUT token_hash bytea, OUT expires_at timestamp with time zone) FROM PUBLIC;
+
+--
+-- Name: FUNCTION missing_weeks(p_student_profile_id bigint, p_from date, p_until date); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.missing_weeks(p_student_profile_id bigint, p_from date, p_until date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.missing_weeks(p_student_profile_id bigint, p_from date, p_until date) TO weekly_trends_reader;
 
 --
 -- Name: FUNCTION my_guardians(); Type: ACL; Schema: public; Owner: -
@@ -3613,11 +4090,11 @@ GRANT ALL ON FUNCTION public.staff_revoke_unsent_guardian_token(p_student_id big
 REVOKE ALL ON FUNCTION public.student_access_record(p_student_profile_id bigint, p_guardian_id bigint) FROM PUBLIC;
 
 --
--- Name: FUNCTION student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer, p_missing public.missing_week[]); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer) TO weekly_trends_reader;
+REVOKE ALL ON FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer, p_missing public.missing_week[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer, p_missing public.missing_week[]) TO weekly_trends_reader;
 
 --
 -- Name: FUNCTION student_export_json(p_student_profile_id bigint, p_guardian_id bigint, p_min_students integer, p_alert_drop_points numeric, p_alert_min_scores integer); Type: ACL; Schema: public; Owner: -
@@ -3641,11 +4118,17 @@ GRANT ALL ON FUNCTION public.student_may_sign_in(p_student_id bigint, p_at times
 GRANT ALL ON FUNCTION public.student_may_sign_in(p_student_id bigint, p_at timestamp with time zone) TO weekly_trends_staff;
 
 --
--- Name: FUNCTION student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION student_missing_work(p_student_profile_id bigint, p_from date, p_until date); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer) TO weekly_trends_reader;
+REVOKE ALL ON FUNCTION public.student_missing_work(p_student_profile_id bigint, p_from date, p_until date) FROM PUBLIC;
+
+--
+-- Name: FUNCTION student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer, p_missing public.missing_week[]); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer, p_missing public.missing_week[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer, p_missing public.missing_week[]) TO weekly_trends_reader;
 
 --
 -- Name: FUNCTION table_deletions(); Type: ACL; Schema: public; Owner: -

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from math import floor
@@ -240,23 +240,44 @@ def expected_trend(conn: psycopg.Connection, student: int, end: date, weeks: int
     scores = counted_scores(conn)
     mine = grouped([s for s in scores if s.student == student], lambda s: s.week)
     classes = grouped([s for s in scores if s.course is not None], lambda s: (s.course, s.week))
-    trend = [week_json(m) | json_figures(mine.get(m, [])) for m in mondays]
+    # Missing work (issue 26): per week and per course and week, by missing_work()'s rule, now.
+    course_of = dict(conn.execute("select id, course_id from course_work").fetchall())
+    missing = [
+        (course_of[w], week)
+        for w, week in missing_work(conn, datetime.now(UTC)).get(student, set())
+        if week in set(mondays)
+    ]
+    trend = [
+        week_json(m) | json_figures(mine.get(m, [])) | {"missing_count": sum(1 for _, w in missing if w == m)}
+        for m in mondays
+    ]
     names = dict(conn.execute("select id, name from course").fetchall())
     in_range = grouped(
         [s for s in scores if s.student == student and s.course is not None and s.week in set(mondays)],
         lambda s: s.course,
     )
+    has_rows = {
+        r[0]
+        for r in conn.execute(
+            "select course_id from quiz_attempt where student_profile_id = %(s)s"
+            " union select course_id from assignment_submission where student_profile_id = %(s)s",
+            {"s": student},
+        )
+    }
     courses = []
-    for course in sorted(in_range, key=lambda c: (names[c], c)):
-        own = grouped(in_range[course], lambda s: s.week)
+    for course in sorted(set(in_range) | {c for c, _ in missing}, key=lambda c: (names[c], c)):
+        own = grouped(in_range.get(course, []), lambda s: s.week)
         course_weeks = []
         for m in mondays:
-            cls = classes.get((course, m), [])
+            # A class average only for a course the student has a score row in (linked_class_weeks()): a
+            # course listed for its missing work alone shows none.
+            cls = classes.get((course, m), []) if course in has_rows else []
             suppressed = bool(cls) and len({s.student for s in cls}) < min_students
             average = rounded(sum((s.value for s in cls), Decimal(0)), len(cls)) if cls and not suppressed else None
             course_weeks.append(
                 week_json(m)
                 | json_figures(own.get(m, []))
+                | {"missing_count": missing.count((course, m))}
                 | {"class_average": as_float(average), "class_average_suppressed": suppressed}
             )
         courses.append({"course_id": course, "name": names[course], "weeks": course_weeks})
@@ -335,3 +356,39 @@ def course_table_differences(conn: psycopg.Connection) -> tuple[dict, dict]:
         assignment = [s.value for s in group if not s.is_quiz]
         expected[key] = (sum(quiz, Decimal(0)), len(quiz), sum(assignment, Decimal(0)), len(assignment))
     return stored, expected
+
+
+def missing_work(conn: psycopg.Connection, now: datetime) -> dict[int, set[tuple[int, date]]]:
+    """Per student, the (course_work id, local ISO week) of every piece of work missing at the instant now,
+    by the issue's rule: due before now, the student enrolled in its course on the local day it was due
+    (start_on and end_on included, None open), no counted score of theirs linked to it (the rules of
+    counted_scores() above, whenever scored), not excused."""
+    zones = dict(conn.execute("select id, time_zone from student_profile").fetchall())
+    work = conn.execute("select id, course_id, due_at from course_work where due_at is not null").fetchall()
+    enrolled = defaultdict(list)
+    for student, course, start, end in conn.execute(
+        "select student_profile_id, course_id, start_on, end_on from enrollment"
+    ):
+        enrolled[course].append((student, start, end))
+    done = set(conn.execute("select course_work_id, student_profile_id from course_work_excusal").fetchall())
+    for work_id, student, score, teacher, completed in conn.execute(
+        "select course_work_id, student_profile_id, score, teacher_score, completed_at from quiz_attempt"
+        " where course_work_id is not null"
+    ):
+        if completed is not None and (teacher if teacher is not None else score) is not None:
+            done.add((work_id, student))
+    for work_id, student, pct, graded, submitted_at, graded_at in conn.execute(
+        "select course_work_id, student_profile_id, percentage, is_graded, submitted_at, graded_at"
+        "  from assignment_submission where course_work_id is not null"
+    ):
+        if graded and pct is not None and (graded_at or submitted_at) is not None:
+            done.add((work_id, student))
+    result: dict[int, set[tuple[int, date]]] = defaultdict(set)
+    for work_id, course, due in work:
+        if due >= now:
+            continue
+        for student, start, end in enrolled[course]:
+            day = due.astimezone(ZoneInfo(zones[student])).date()
+            if (start is None or start <= day) and (end is None or day <= end) and (work_id, student) not in done:
+                result[student].add((work_id, iso_week_start(due, zones[student])))
+    return dict(result)

@@ -88,7 +88,8 @@ grant execute on function linked_class_weeks(bigint, bigint[], date, date, integ
 create or replace function week_json(p_monday date, p_quiz_sum numeric, p_quiz_count integer,
                                      p_assignment_sum numeric, p_assignment_count integer,
                                      p_class_average numeric default null, p_class_students integer default null,
-                                     p_min_students integer default null, p_alert text default null)
+                                     p_min_students integer default null, p_alert text default null,
+                                     p_missing_count integer default null)
 returns json
 language sql
 -- stable, as json_build_object is: an immutable function calling stable ones
@@ -97,7 +98,8 @@ stable
 parallel safe
 as $$
   -- One week of the answer: its name, the averages (weekly_average(), as the
-  -- triggers store them) and counts; null sums are a week without scores.
+  -- triggers store them) and counts; null sums are a week without scores;
+  -- missing_count the work missing that week (student_missing_work(), null: none).
   -- With p_min_students (a course's week) also the class average, hidden
   -- when fewer students than that have scores: it could give a classmate's
   -- score away. json, not jsonb: built as text, several times cheaper.
@@ -113,6 +115,7 @@ as $$
                'assignment_avg', weekly_average(p_assignment_sum, p_assignment_count),
                'quiz_count', coalesce(p_quiz_count, 0),
                'assignment_count', coalesce(p_assignment_count, 0),
+               'missing_count', coalesce(p_missing_count, 0),
                'alert', p_alert)
            else
              json_build_object(
@@ -125,12 +128,13 @@ as $$
                'assignment_avg', weekly_average(p_assignment_sum, p_assignment_count),
                'quiz_count', coalesce(p_quiz_count, 0),
                'assignment_count', coalesce(p_assignment_count, 0),
+               'missing_count', coalesce(p_missing_count, 0),
                'class_average', case when p_class_students >= p_min_students then p_class_average end,
                'class_average_suppressed', coalesce(p_class_students < p_min_students, false))
          end
 $$;
-comment on function week_json(date, numeric, integer, numeric, integer, numeric, integer, integer, text) is
-  'One week of the weekly-trend answer (week, year, week_number, week_start, the averages and counts, and the sustained-decline alert p_alert); with p_min_students, a course''s week with its class average (null and class_average_suppressed when fewer than p_min_students students have scores).';
+comment on function week_json(date, numeric, integer, numeric, integer, numeric, integer, integer, text, integer) is
+  'One week of the weekly-trend answer (week, year, week_number, week_start, the averages and counts, missing_count (p_missing_count, null: 0) and the sustained-decline alert p_alert); with p_min_students, a course''s week with its class average (null and class_average_suppressed when fewer than p_min_students students have scores).';
 
 create or replace function trend_json(p_points bigint, p_num numeric, p_den numeric)
 returns json
@@ -173,7 +177,9 @@ create or replace function student_weekly_stats(
   p_first date,
   p_weeks integer,
   p_alert_drop_points numeric default 10,
-  p_alert_min_scores integer default 2
+  p_alert_min_scores integer default 2,
+  -- The missing work per course and week when the caller has it (missing_weeks()), else computed here.
+  p_missing missing_week[] default null
 )
 returns table (weekly_trend json, weeks_with_data integer, last_updated text, trend json)
 language sql
@@ -196,9 +202,15 @@ as $$
       from student_weekly_performance t
      where t.student_profile_id = p_student_profile_id
        and t.week_start_date between p_first and p_first + 7 * (p_weeks - 1)
+  ),
+  missing as (
+    -- The work missing each week, for the guardian of the request (app.guardian_id).
+    select m.week_start_date, sum(m.missing_count)::integer as missing_count
+      from unnest(coalesce(p_missing, missing_weeks(p_student_profile_id, p_first, p_first + 7 * (p_weeks - 1)))) m
+     group by m.week_start_date
   )
   select json_agg(week_json(k.monday, s.quiz_sum, s.quiz_count, s.assignment_sum, s.assignment_count,
-                            p_alert => a.alert)
+                            p_alert => a.alert, p_missing_count => mw.missing_count)
                   order by k.n),
          (count(s.week_start_date) filter (where s.quiz_count + s.assignment_count > 0))::integer,
          utc_iso_timestamp(max(s.updated_at)),
@@ -210,15 +222,16 @@ as $$
                         * (sum(k.n) filter (where s.overall_average is not null)))
     from weeks k
     left join stored s on s.week_start_date = k.monday
+    left join missing mw on mw.week_start_date = k.monday
     left join weekly_trend_alerts(p_student_profile_id, p_first, p_first + 7 * (p_weeks - 1),
                                   p_alert_drop_points, p_alert_min_scores) a
            on a.week_start_date = k.monday
 $$;
-comment on function student_weekly_stats(bigint, date, integer, numeric, integer) is
-  'One student''s p_weeks ISO weeks from the Monday p_first: weekly_trend (week_json() of each, with its sustained-decline alert), weeks_with_data, last_updated (ISO 8601, UTC) and trend (trend_json()). The one home of a child''s weekly figures: weekly_trend_json() and the weekly digest read them from here.';
-revoke all on function student_weekly_stats(bigint, date, integer, numeric, integer) from public;
+comment on function student_weekly_stats(bigint, date, integer, numeric, integer, missing_week[]) is
+  'One student''s p_weeks ISO weeks from the Monday p_first: weekly_trend (week_json() of each, with its sustained-decline alert and missing_count: p_missing when given, else missing_weeks(), so for the guardian of the request, app.guardian_id), weeks_with_data, last_updated (ISO 8601, UTC) and trend (trend_json()). The one home of a child''s weekly figures: weekly_trend_json() and the weekly digest read them from here.';
+revoke all on function student_weekly_stats(bigint, date, integer, numeric, integer, missing_week[]) from public;
 -- The parents' answer runs it as the reader role; the digest as the owner.
-grant execute on function student_weekly_stats(bigint, date, integer, numeric, integer) to weekly_trends_reader;
+grant execute on function student_weekly_stats(bigint, date, integer, numeric, integer, missing_week[]) to weekly_trends_reader;
 
 -- weekly_trend_json()'s named pieces: SQL-language, invoker's rights, without
 -- SET clauses, called in FROM or as one expression, so the planner inlines
@@ -243,7 +256,7 @@ revoke all on function guardian_children_json(bigint) from public;
 grant execute on function guardian_children_json(bigint) to weekly_trends_reader;
 
 create or replace function student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer,
-                                                p_min_students integer)
+                                                p_min_students integer, p_missing missing_week[] default null)
 returns table (courses json)
 language sql
 stable
@@ -257,6 +270,12 @@ as $$
     select * from linked_course_weeks(p_student_profile_id, p_first, p_first + 7 * (p_weeks - 1)) e
      where e.quiz_count + e.assignment_count > 0
   ),
+  missing as materialized (
+    -- The work missing per course and week (for the guardian of the request): a course with missing
+    -- work and no score in these weeks is listed too.
+    select m.course_id, m.week_start_date, m.missing_count
+      from unnest(coalesce(p_missing, missing_weeks(p_student_profile_id, p_first, p_first + 7 * (p_weeks - 1)))) m
+  ),
   classes as materialized (
     -- The class view's rows of those courses and weeks, by its unique index
     -- (course_id, week_start_date): never a scan of the whole view. Through
@@ -268,23 +287,24 @@ as $$
   courses as (
     select c.id, c.name,
            json_agg(week_json(k.monday, cw.quiz_sum, cw.quiz_count, cw.assignment_sum, cw.assignment_count,
-                              v.class_average, v.student_count, p_min_students)
+                              v.class_average, v.student_count, p_min_students, p_missing_count => mw.missing_count)
                     order by k.n) as weeks
-      from (select distinct course_id from course_weeks) i
+      from (select course_id from course_weeks union select course_id from missing) i
       join course c on c.id = i.course_id
      cross join weeks k
       left join course_weeks cw on cw.course_id = c.id and cw.week_start_date = k.monday
       left join classes v on v.course_id = c.id and v.week_start_date = k.monday
+      left join missing mw on mw.course_id = c.id and mw.week_start_date = k.monday
      group by c.id, c.name
   )
   select coalesce(json_agg(json_build_object('course_id', c.id, 'name', c.name, 'weeks', c.weeks)
                            order by c.name, c.id), '[]')
     from courses c
 $$;
-comment on function student_courses_json(bigint, date, integer, integer) is
-  'The courses of the weekly-trend answer: a JSON array, by name, of the student''s courses with scores in the p_weeks ISO weeks from the Monday p_first, each with every week (week_json() with the class average, hidden under p_min_students students).';
-revoke all on function student_courses_json(bigint, date, integer, integer) from public;
-grant execute on function student_courses_json(bigint, date, integer, integer) to weekly_trends_reader;
+comment on function student_courses_json(bigint, date, integer, integer, missing_week[]) is
+  'The courses of the weekly-trend answer: a JSON array, by name, of the student''s courses with scores or missing work (linked_missing_work()) in the p_weeks ISO weeks from the Monday p_first, each with every week (week_json() with the class average, hidden under p_min_students students, and missing_count).';
+revoke all on function student_courses_json(bigint, date, integer, integer, missing_week[]) from public;
+grant execute on function student_courses_json(bigint, date, integer, integer, missing_week[]) to weekly_trends_reader;
 
 create or replace function weekly_trend_answer_json(p_student_profile_id bigint, p_weeks integer,
                                                     p_weekly_trend json, p_weeks_with_data integer,
@@ -347,6 +367,7 @@ declare
   v_last_updated text;
   v_trend json;
   v_courses json;
+  v_missing missing_week[];
 begin
   if p_principal = 'student' then
     -- A student reading their own figures: a token (or session) of theirs, while they may sign in.
@@ -431,11 +452,15 @@ begin
   v_last := v_last - (extract(isodow from v_last)::integer - 1);
   v_first := v_last - 7 * (p_weeks - 1);
 
+  -- The missing work once, for the weeks and the courses' weeks.
+  v_missing := missing_weeks(v_student_id, v_first, v_last);
+
   select w.weekly_trend, w.weeks_with_data, w.last_updated, w.trend
     into v_weekly_trend, v_weeks_with_data, v_last_updated, v_trend
-    from student_weekly_stats(v_student_id, v_first, p_weeks, p_alert_drop_points, p_alert_min_scores) w;
+    from student_weekly_stats(v_student_id, v_first, p_weeks, p_alert_drop_points, p_alert_min_scores, v_missing) w;
 
-  select c.courses into v_courses from student_courses_json(v_student_id, v_first, p_weeks, p_min_students) c;
+  select c.courses into v_courses
+    from student_courses_json(v_student_id, v_first, p_weeks, p_min_students, v_missing) c;
 
   return query
   select 200, coalesce(v_guardian_id, v_self),

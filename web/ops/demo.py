@@ -79,8 +79,58 @@ def load_demo_school(conn: psycopg.Connection, *, seed: int = 7) -> bool:
                 " values (%s, %s, %s, true, %s, %s)",
                 [(s, c, p, at, at) for s, c, p, at in assignments],
             )
+        add_course_work(conn, students, courses, science_students, now)
         conn.execute("select refresh_course_weekly_performance()")
     return True
+
+
+def add_course_work(conn: psycopg.Connection, students: list[int], courses: list[int], science: set[int], now) -> None:
+    """Who is in which course, and work set in the last two weeks: every classmate handed everything in
+    (a score linked to it), Alex missed the maths worksheet, Sam the English reading log and poem draft,
+    and Robin is excused from the reading log. Missing work then shows on the parents' page and in the
+    digest."""
+    maths, english, science_course = courses
+    start = (now - timedelta(weeks=WEEKS)).date()
+    for sid in students:
+        for course in (maths, english) + ((science_course,) if sid in science else ()):
+            conn.execute(
+                "insert into enrollment (student_profile_id, course_id, start_on) values (%s, %s, %s)",
+                (sid, course, start),
+            )
+    alex, sam, robin = students[:3]
+    pieces = [
+        (maths, "Fractions worksheet", "assignment", now - timedelta(days=3), {alex}),
+        (english, "Reading log", "assignment", now - timedelta(days=9), {sam}),
+        (english, "Poem: first draft", "assignment", now - timedelta(days=2), {sam}),
+        (english, "Spelling quiz", "quiz", now - timedelta(days=5), set()),
+        (maths, "Homework for next week", "assignment", now + timedelta(days=4), set(students)),  # not due yet
+    ]
+    for course, title, kind, due, missed in pieces:
+        work = conn.execute(
+            "insert into course_work (course_id, title, kind, due_at) values (%s, %s, %s, %s) returning id",
+            (course, title, kind, due),
+        ).fetchone()[0]
+        for index, sid in enumerate(students):
+            if sid in missed:
+                continue
+            if title == "Reading log" and sid == robin:
+                conn.execute(
+                    "insert into course_work_excusal (course_work_id, student_profile_id) values (%s, %s)", (work, sid)
+                )
+                continue
+            score = 60 + (index * 7) % 40
+            if kind == "quiz":
+                conn.execute(
+                    "insert into quiz_attempt (student_profile_id, course_id, course_work_id, score, completed_at)"
+                    " values (%s, %s, %s, %s, %s)",
+                    (sid, course, work, score, due - timedelta(hours=2)),
+                )
+            else:
+                conn.execute(
+                    "insert into assignment_submission (student_profile_id, course_id, course_work_id, percentage,"
+                    " is_graded, submitted_at, graded_at) values (%s, %s, %s, %s, true, %s, %s)",
+                    (sid, course, work, score, due - timedelta(hours=2), min(due + timedelta(days=1), now)),
+                )
 
 
 def demo_student_ids(conn: psycopg.Connection) -> list[int]:

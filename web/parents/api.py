@@ -29,6 +29,7 @@ CSV_COLUMNS = [
     "assignment_avg",
     "quiz_count",
     "assignment_count",
+    "missing_count",
     "class_average",
     "class_average_suppressed",
     "alert",

@@ -23,6 +23,26 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # Each change undone, in the reverse order of upgrade().
+    # 430_weekly_trend_json.sql: the copy 0014 froze, after the week_json() that counts missing work goes
+    # (the old signature comes back with it).
+    op.execute("drop function week_json(date, numeric, integer, numeric, integer, numeric, integer, integer, text, integer)")
+    op.execute("drop function student_weekly_stats(bigint, date, integer, numeric, integer, missing_week[])")
+    op.execute("drop function student_courses_json(bigint, date, integer, integer, missing_week[])")
+    run_frozen_sql("0014", "430_weekly_trend_json.sql")
+    # 210_oneroster_missing_work_schema.sql
+    op.execute("drop table oneroster_student_enrollment, oneroster_enrollment, oneroster_course_work")
+    op.execute("alter table oneroster_line_item drop column assign_date, drop column due_date")
+    # 240_missing_work.sql (new in 0015).
+    op.execute("drop function missing_weeks(bigint, date, date)")
+    op.execute("drop function linked_missing_work(bigint, date, date)")
+    op.execute("drop function student_missing_work(bigint, date, date)")
+    # 200_missing_work_schema.sql: the scores' links (and their indexes and keys), then the three tables.
+    for table in ("quiz_attempt", "assignment_submission"):
+        op.execute(f"alter table {table} drop column course_work_id")
+    op.execute("drop table course_work_excusal")
+    op.execute("drop table enrollment")
+    op.execute("drop table course_work")
+    op.execute("drop type missing_week")
     # 665_erasure_and_retention.sql, 655_family_record.sql (new in 0015; issue 25 items 4-7).
     op.execute("drop function staff_erase_student(bigint, text, text)")
     op.execute("drop function purge_family_record(interval, interval, timestamptz, boolean, text)")
