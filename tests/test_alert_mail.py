@@ -102,7 +102,9 @@ def test_settings_have_defaults_in_one_function_and_constraints(families, conn):
             "insert into guardian_alert_setting (guardian_id, student_profile_id) values (%s, %s)", (b, families["ann"])
         )
     # removing the link removes its settings
-    conn.execute("delete from guardian_student where guardian_id = %s and student_profile_id = %s", (a, families["ann"]))
+    conn.execute(
+        "delete from guardian_student where guardian_id = %s and student_profile_id = %s", (a, families["ann"])
+    )
     assert conn.execute("select count(*) from guardian_alert_setting").fetchone()[0] == 0
 
 
@@ -139,13 +141,37 @@ def test_the_api_reads_and_writes_the_settings(families, conn, client):
     "body, words",
     [
         ({"missing_work": True, "sustained_decline": True, "course_average_below": 0, "score_below": None}, "1 to 100"),
-        ({"missing_work": True, "sustained_decline": True, "course_average_below": 101, "score_below": None}, "1 to 100"),
-        ({"missing_work": True, "sustained_decline": True, "course_average_below": None, "score_below": 2.5}, "1 to 100"),
-        ({"missing_work": True, "sustained_decline": True, "course_average_below": None, "score_below": True}, "1 to 100"),
-        ({"missing_work": "yes", "sustained_decline": True, "course_average_below": None, "score_below": None}, "true or false"),
-        ({"missing_work": 1, "sustained_decline": True, "course_average_below": None, "score_below": None}, "true or false"),
+        (
+            {"missing_work": True, "sustained_decline": True, "course_average_below": 101, "score_below": None},
+            "1 to 100",
+        ),
+        (
+            {"missing_work": True, "sustained_decline": True, "course_average_below": None, "score_below": 2.5},
+            "1 to 100",
+        ),
+        (
+            {"missing_work": True, "sustained_decline": True, "course_average_below": None, "score_below": True},
+            "1 to 100",
+        ),
+        (
+            {"missing_work": "yes", "sustained_decline": True, "course_average_below": None, "score_below": None},
+            "true or false",
+        ),
+        (
+            {"missing_work": 1, "sustained_decline": True, "course_average_below": None, "score_below": None},
+            "true or false",
+        ),
         ({"missing_work": True, "course_average_below": None, "score_below": None}, "sustained_decline"),
-        ({"missing_work": True, "sustained_decline": True, "course_average_below": None, "score_below": None, "x": 1}, "x"),
+        (
+            {
+                "missing_work": True,
+                "sustained_decline": True,
+                "course_average_below": None,
+                "score_below": None,
+                "x": 1,
+            },
+            "x",
+        ),
         ([1, 2], "JSON object"),
         ("nonsense", "JSON object"),
     ],
@@ -156,7 +182,12 @@ def test_bad_settings_are_refused_as_problems(families, conn, client, body, word
     answer = client.put(url, json=body, headers=auth)
     assert answer.status_code == 400 and answer.mimetype == "application/problem+json"
     assert words in answer.get_json()["detail"]
-    assert conn.execute("select count(*) from guardian_alert_setting where guardian_id = %s", (families["b"],)).fetchone()[0] == 0
+    assert (
+        conn.execute("select count(*) from guardian_alert_setting where guardian_id = %s", (families["b"],)).fetchone()[
+            0
+        ]
+        == 0
+    )
 
 
 def test_settings_api_refuses_strangers_other_sites_and_broken_bodies(families, conn, client):
@@ -187,7 +218,9 @@ def test_the_parents_page_has_the_settings_form(families, conn, client):
     client.get(f"/login?token={token}")
     page = client.get(f"/students/{eve}").get_data(as_text=True)
     assert 'id="alerts"' in page and f'action="/students/{eve}/alert-settings"' in page
-    assert re.search(r'name="missing_work"[^>]*checked', page) and re.search(r'name="sustained_decline"[^>]*checked', page)
+    assert re.search(r'name="missing_work"[^>]*checked', page) and re.search(
+        r'name="sustained_decline"[^>]*checked', page
+    )
     saved = client.post(
         f"/students/{eve}/alert-settings",
         data={"missing_work": "on", "course_average_below": "60", "score_below": ""},
@@ -231,8 +264,16 @@ def test_one_email_per_household_listing_every_new_alert(mail_env, smtp_server, 
     assert html.count('class="alert"') == 4
     assert logged(conn) == [
         ("a.parent@example.org", "course_average_below", f"{families['maths']}:2024-01-22"),
-        ("a.parent@example.org", "score_below", f"assignment:{conn.execute('select max(id) from assignment_submission').fetchone()[0]}"),
-        ("a.parent@example.org", "score_below", f"quiz:{conn.execute('select min(id) from quiz_attempt').fetchone()[0]}"),
+        (
+            "a.parent@example.org",
+            "score_below",
+            f"assignment:{conn.execute('select max(id) from assignment_submission').fetchone()[0]}",
+        ),
+        (
+            "a.parent@example.org",
+            "score_below",
+            f"quiz:{conn.execute('select min(id) from quiz_attempt').fetchone()[0]}",
+        ),
         ("a.parent@example.org", "sustained_decline", "2024-01-22:declining"),
         ("b.parent@example.org", "sustained_decline", "2024-01-22:declining"),
     ]
@@ -307,7 +348,9 @@ def test_one_click_unsubscribe_per_alert_kind(mail_env, smtp_server, families, c
     assert alerts() == 0
     a = smtp_server.to("a.parent@example.org")[0]
     assert a.raw_header("List-Unsubscribe-Post") == "List-Unsubscribe=One-Click"
-    header = re.fullmatch(r"<(https://weekly-trends\.school\.example/unsubscribe/alerts\?[^>]+)>", a.raw_header("List-Unsubscribe"))
+    header = re.fullmatch(
+        r"<(https://weekly-trends\.school\.example/unsubscribe/alerts\?[^>]+)>", a.raw_header("List-Unsubscribe")
+    )
     assert header, a.raw_header("List-Unsubscribe")
     assert sorted(re.findall(r"kind=(\w+)", header[1])) == ["course_average_below", "score_below", "sustained_decline"]
     # the body has one link per kind it carries
@@ -322,7 +365,12 @@ def test_one_click_unsubscribe_per_alert_kind(mail_env, smtp_server, families, c
     url = urlsplit(links["score_below"])
     page = client.get(f"{url.path}?{url.query}")
     assert page.status_code == 200 and "Stop these alerts" in page.get_data(as_text=True)
-    assert conn.execute("select score_below from guardian_alert_setting where guardian_id = %s", (families["a"],)).fetchone()[0] == 50
+    assert (
+        conn.execute(
+            "select score_below from guardian_alert_setting where guardian_id = %s", (families["a"],)
+        ).fetchone()[0]
+        == 50
+    )
     answer = client.post(
         f"{url.path}?{url.query}",
         data={"List-Unsubscribe": "One-Click"},
@@ -385,7 +433,9 @@ def test_a_refused_recipient_is_retried_with_its_alerts_then_given_up(
     assert alerts(now=NOW + timedelta(hours=1)) == 0  # the waiting message, with its alert, goes now
     b = smtp_server.to("b.parent@example.org")
     assert len(b) == 1 and "Eve Early" in b[0].part("plain")
-    assert conn.execute("select count(*) from alert_message where guardian_id = %s", (families["b"],)).fetchone()[0] == 1
+    assert (
+        conn.execute("select count(*) from alert_message where guardian_id = %s", (families["b"],)).fetchone()[0] == 1
+    )
 
 
 def subprocess_env(db_url: str, smtp_url: str) -> dict:
@@ -440,7 +490,10 @@ def test_two_concurrent_runs_never_both_send(db_url, smtp_server, many_household
     sent = [int(re.search(r"sent (\d+) email", out)[1]) for out, _ in results]
     print("\nconcurrent runs:", [out.strip() for out, _ in results])
     assert sum(sent) == 12
-    assert conn.execute("select count(*), max(attempts) from alert_message where outcome = 'sent'").fetchone() == (12, 1)
+    assert conn.execute("select count(*), max(attempts) from alert_message where outcome = 'sent'").fetchone() == (
+        12,
+        1,
+    )
     assert conn.execute("select count(*) from alert_delivery").fetchone()[0] == 12
 
 

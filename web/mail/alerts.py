@@ -194,8 +194,14 @@ class Run(Job):
             settle, what, open_message = decide(self.messages(gid), new, limit=self.limit, quiet=False)
             for m, step in settle:
                 if step == "ambiguous":
-                    self.set_outcome(m["id"], "ambiguous", "a run died after DATA began, before it recorded the outcome")
-                    log.warning("alerts to %s ambiguous (Message-ID %s): not resent", mask_email(guardian["email"]), m["message_id"])
+                    self.set_outcome(
+                        m["id"], "ambiguous", "a run died after DATA began, before it recorded the outcome"
+                    )
+                    log.warning(
+                        "alerts to %s ambiguous (Message-ID %s): not resent",
+                        mask_email(guardian["email"]),
+                        m["message_id"],
+                    )
                     self.summary.add("ambiguous")
                 elif step == "gave_up":
                     self.set_outcome(m["id"], "gave_up", f"refused {m['attempts']} times")
@@ -243,14 +249,21 @@ class Run(Job):
 
         def before_data() -> None:
             # From here the server may hold the message: a crash leaves 'sending', later 'ambiguous'.
-            self.conn.execute("update alert_message set outcome = 'sending', updated_at = now() where id = %s", (message,))
+            self.conn.execute(
+                "update alert_message set outcome = 'sending', updated_at = now() where id = %s", (message,)
+            )
 
         try:
             self.mailer.send(built, before_data=before_data)
         except MailError as error:
             if error.ambiguous:
                 self.set_outcome(message, "ambiguous", str(error))
-                log.warning("alerts to %s ambiguous (Message-ID %s): %s; not resent", mask_email(guardian["email"]), message_id, error)
+                log.warning(
+                    "alerts to %s ambiguous (Message-ID %s): %s; not resent",
+                    mask_email(guardian["email"]),
+                    message_id,
+                    error,
+                )
                 self.summary.add("ambiguous")
                 return
             self.set_outcome(message, "failed", str(error))
@@ -262,7 +275,9 @@ class Run(Job):
         self.summary.alerts += len(alerts)
 
     def failed(self, guardian: dict, attempt: int, error: MailError) -> None:
-        log.warning("alerts to %s failed (attempt %s of %s): %s", mask_email(guardian["email"]), attempt, self.limit, error)
+        log.warning(
+            "alerts to %s failed (attempt %s of %s): %s", mask_email(guardian["email"]), attempt, self.limit, error
+        )
         self.summary.add("failed")
         self.summary.failures.append(f"{mask_email(guardian['email'])}: {error}")
 

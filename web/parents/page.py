@@ -3,17 +3,19 @@ and the scores behind each week; in the family's language."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime, format_time
-from flask import Blueprint, current_app, render_template, request, session
+from flask import Blueprint, current_app, render_template, request, session, url_for
 from flask_babel import get_locale
 
 from web import db, i18n
 from web.auth import GUARDIAN, authenticate, same_origin_for_unsafe_methods
 from web.isoweek import iso_week_name
 from web.params import bad_request, parse_end, parse_weeks, see_other
+from web.parents.alert_settings import alert_settings, from_form, my_alert_settings
 from web.parents.chart import line_chart
 from web.parents.trend import bad_parameters_after_credential, student_trend
 from web.parents.week_scores import week_scores
@@ -30,6 +32,12 @@ add_sign_in_routes(bp, GUARDIAN, db.reader, "pages.dashboard", "login.html", con
 def weekly_digest_on(conn, row: dict) -> bool:
     """Whether the guardian gets the weekly digest."""
     return conn.execute("select my_weekly_digest() as on").fetchone()["on"]
+
+
+def mail_choices(conn, row: dict) -> tuple[bool, dict | None]:
+    """In the answer's transaction: the weekly digest's switch, and the alerts chosen for this child."""
+    student_id = json.loads(row["answer"])["student_id"]
+    return weekly_digest_on(conn, row), my_alert_settings(conn, student_id)
 
 
 def local_time(value: str | None, time_zone: str) -> datetime | None:
@@ -55,13 +63,13 @@ def dashboard(student_id: str | None = None):
     # One round trip: the guardian's children, the student and their figures (weekly_trend_json()); in
     # the same transaction, the guardian's saved language (the page then speaks it) and mail preference.
     answer = student_trend(
-        student_id, request.args, page=True, allow_navigation=True, within=weekly_digest_on, in_guardians_language=True
+        student_id, request.args, page=True, allow_navigation=True, within=mail_choices, in_guardians_language=True
     )
     children = answer.page["children"]
     if answer.body is None:
         return render_template("dashboard.html", children=children, student=None)
     student, stats = answer.page["student"], answer.stats
-    weekly_digest = answer.extra
+    weekly_digest, alerts = answer.extra
     week_names(stats["weekly_trend"])
     for course in stats["courses"]:
         week_names(course["weeks"])
@@ -70,6 +78,7 @@ def dashboard(student_id: str | None = None):
     return render_template(
         "dashboard.html",
         weekly_digest=weekly_digest,
+        alerts=alerts,
         latest_alert=flagged[-1] if flagged else None,
         alert_drop=current_app.config["SETTINGS"].alert_drop_points,
         children=children,
@@ -108,6 +117,13 @@ def week(student_id: str, week: str):
         week_to=sunday and i18n.long_date(sunday),
         back_args=range_args(),
     )
+
+
+@bp.post("/students/<student_id>/alert-settings")
+def save_alert_settings(student_id: str):
+    """The form on the child's page: the alerts this guardian wants about this child."""
+    saved = alert_settings(student_id, lambda: from_form(request.form), allow_navigation=True)
+    return see_other(url_for("pages.dashboard", student_id=saved["student_id"]) + "#alerts")
 
 
 @bp.post("/language")
