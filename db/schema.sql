@@ -203,6 +203,7 @@ CREATE TABLE public.assignment_submission (
     submitted_at timestamp with time zone,
     graded_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    course_work_id bigint,
     CONSTRAINT assignment_submission_graded_at_in_range CHECK (((graded_at >= '1900-01-01 00:00:00+00'::timestamp with time zone) AND (graded_at < '2200-01-01 00:00:00+00'::timestamp with time zone))),
     CONSTRAINT assignment_submission_percentage_valid CHECK (((percentage >= (0)::numeric) AND (percentage <= 999.99))),
     CONSTRAINT assignment_submission_submitted_at_in_range CHECK (((submitted_at >= '1900-01-01 00:00:00+00'::timestamp with time zone) AND (submitted_at < '2200-01-01 00:00:00+00'::timestamp with time zone)))
@@ -213,6 +214,12 @@ CREATE TABLE public.assignment_submission (
 --
 
 COMMENT ON TABLE public.assignment_submission IS 'An assignment. Counts when is_graded, percentage is not null and coalesce(graded_at, submitted_at) is not null; that instant decides its week.';
+
+--
+-- Name: COLUMN assignment_submission.course_work_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.assignment_submission.course_work_id IS 'The course_work this submission belongs to (null: none); work of the submission''s own course.';
 
 --
 -- Name: assignment_submission_score_change(public.assignment_submission, integer); Type: FUNCTION; Schema: public; Owner: -
@@ -450,6 +457,22 @@ CREATE FUNCTION public.linked_course_weeks(p_student_profile_id bigint, p_from d
 COMMENT ON FUNCTION public.linked_course_weeks(p_student_profile_id bigint, p_from date, p_until date) IS 'A student''s sums and counts per course and ISO week from p_from''s to p_until''s, computed from the source rows; nothing unless the request''s guardian (app.guardian_id) is linked to the student.';
 
 --
+-- Name: linked_missing_work(bigint, date, date); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.linked_missing_work(p_student_profile_id bigint, p_from date, p_until date) RETURNS TABLE(course_work_id bigint, course_id bigint, course_name text, title text, kind text, due_at timestamp with time zone, week_start_date date)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 10
+    SET search_path TO 'pg_catalog', 'public'
+    SET plan_cache_mode TO 'force_generic_plan'
+    AS $$ /* body: db/functions/240_missing_work.sql */ $$;
+
+--
+-- Name: FUNCTION linked_missing_work(p_student_profile_id bigint, p_from date, p_until date); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.linked_missing_work(p_student_profile_id bigint, p_from date, p_until date) IS 'student_missing_work() of a student (by due date, course, title), for the guardian of the request (app.guardian_id) only when linked to the student; nothing otherwise.';
+
+--
 -- Name: local_iso_week_start(timestamp with time zone, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -550,7 +573,7 @@ CREATE FUNCTION public.new_alerts(p_guardian_id bigint, p_at timestamp with time
 -- Name: FUNCTION new_alerts(p_guardian_id bigint, p_at timestamp with time zone, p_drop_points numeric, p_min_scores integer); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.new_alerts(p_guardian_id bigint, p_at timestamp with time zone, p_drop_points numeric, p_min_scores integer) IS 'The alerts due for a guardian at p_at and not yet in alert_delivery, per linked child and the guardian''s choices: score_below (a counted score of the last 14 days under the threshold), course_average_below (a course''s average in one of the last two complete ISO weeks under the threshold), sustained_decline (the first week of a decline, or back on track, by weekly_trend_alerts(), in those weeks); subject names the thing alerted on. For the alerts job (owner).';
+COMMENT ON FUNCTION public.new_alerts(p_guardian_id bigint, p_at timestamp with time zone, p_drop_points numeric, p_min_scores integer) IS 'The alerts due for a guardian at p_at and not yet in alert_delivery, per linked child and the guardian''s choices: missing_work (work due in the last 14 days and missing, by student_missing_work()), score_below (a counted score of the last 14 days under the threshold), course_average_below (a course''s average in one of the last two complete ISO weeks under the threshold), sustained_decline (the first week of a decline, or back on track, by weekly_trend_alerts(), in those weeks); subject names the thing alerted on. For the alerts job (owner).';
 
 --
 -- Name: oneroster_instant(text, text); Type: FUNCTION; Schema: public; Owner: -
@@ -621,6 +644,7 @@ CREATE TABLE public.quiz_attempt (
     teacher_score numeric(5,2),
     completed_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    course_work_id bigint,
     CONSTRAINT quiz_attempt_completed_at_in_range CHECK (((completed_at >= '1900-01-01 00:00:00+00'::timestamp with time zone) AND (completed_at < '2200-01-01 00:00:00+00'::timestamp with time zone))),
     CONSTRAINT quiz_attempt_score_valid CHECK (((score >= (0)::numeric) AND (score <= 999.99))),
     CONSTRAINT quiz_attempt_teacher_score_valid CHECK (((teacher_score >= (0)::numeric) AND (teacher_score <= 999.99)))
@@ -637,6 +661,12 @@ COMMENT ON TABLE public.quiz_attempt IS 'A quiz attempt. Counts when completed_a
 --
 
 COMMENT ON COLUMN public.quiz_attempt.teacher_score IS 'A teacher''s override; when set it replaces score.';
+
+--
+-- Name: COLUMN quiz_attempt.course_work_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.quiz_attempt.course_work_id IS 'The course_work this attempt belongs to (null: none); work of the attempt''s own course.';
 
 --
 -- Name: quiz_attempt_score_change(public.quiz_attempt, integer); Type: FUNCTION; Schema: public; Owner: -
@@ -873,6 +903,20 @@ CREATE FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first
 --
 
 COMMENT ON FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer) IS 'The courses of the weekly-trend answer: a JSON array, by name, of the student''s courses with scores in the p_weeks ISO weeks from the Monday p_first, each with every week (week_json() with the class average, hidden under p_min_students students).';
+
+--
+-- Name: student_missing_work(bigint, date, date); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.student_missing_work(p_student_profile_id bigint, p_from date DEFAULT NULL::date, p_until date DEFAULT NULL::date) RETURNS TABLE(course_work_id bigint, course_id bigint, course_name text, title text, kind text, due_at timestamp with time zone, week_start_date date)
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$ /* body: db/functions/240_missing_work.sql */ $$;
+
+--
+-- Name: FUNCTION student_missing_work(p_student_profile_id bigint, p_from date, p_until date); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.student_missing_work(p_student_profile_id bigint, p_from date, p_until date) IS 'The work missing for a student in the ISO weeks from p_from''s to p_until''s (null: unbounded): due_at passed, enrolled in its course on that day (student''s time zone), no counted score linked (the triggers'' counting rules), not excused; week_start_date the Monday of due_at''s ISO week in the student''s time zone. Computed from the source rows at each call. The owner''s: the parents'' answer reads it through linked_missing_work().';
 
 --
 -- Name: student_weekly_stats(bigint, date, integer, numeric, integer); Type: FUNCTION; Schema: public; Owner: -
@@ -1402,6 +1446,88 @@ CREATE MATERIALIZED VIEW public.course_weekly_performance AS
 COMMENT ON MATERIALIZED VIEW public.course_weekly_performance IS 'Per course and ISO week: the mean of all counted scores (class_average), the students who have one (student_count) and the scores (item_count), computed from the source rows. Refreshed by refresh_course_weekly_performance().';
 
 --
+-- Name: course_work; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.course_work (
+    id bigint NOT NULL,
+    course_id bigint NOT NULL,
+    title text NOT NULL,
+    kind text NOT NULL,
+    due_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT course_work_due_at_in_range CHECK (((due_at >= '1900-01-01 00:00:00+00'::timestamp with time zone) AND (due_at < '2200-01-01 00:00:00+00'::timestamp with time zone))),
+    CONSTRAINT course_work_kind CHECK ((kind = ANY (ARRAY['quiz'::text, 'assignment'::text]))),
+    CONSTRAINT course_work_title_length CHECK (((length(title) >= 1) AND (length(title) <= 500))),
+    CONSTRAINT course_work_title_printable CHECK ((title !~ '[\x01-\x1f\x7f-\x9f\u2028\u2029]'::text))
+);
+
+--
+-- Name: TABLE course_work; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.course_work IS 'Work a course set (writers write it): kind quiz or assignment; due_at null means no due date (never missing). A piece is missing for a student by the rule of student_missing_work().';
+
+--
+-- Name: COLUMN course_work.due_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.course_work.due_at IS 'When it is due; the ISO week of this instant in the student''s time zone is the week it is missing in.';
+
+--
+-- Name: CONSTRAINT course_work_due_at_in_range ON course_work; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT course_work_due_at_in_range ON public.course_work IS 'A due date from 1900 to before 2200, as every instant a week is computed for.';
+
+--
+-- Name: CONSTRAINT course_work_kind ON course_work; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT course_work_kind ON public.course_work IS 'A piece of work is a quiz or an assignment.';
+
+--
+-- Name: CONSTRAINT course_work_title_length ON course_work; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT course_work_title_length ON public.course_work IS 'A title has 1 to 500 characters.';
+
+--
+-- Name: CONSTRAINT course_work_title_printable ON course_work; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT course_work_title_printable ON public.course_work IS 'No control characters (C0 with tab, CR and LF; DEL; C1; U+2028, U+2029) in a title: it reaches mail and pages.';
+
+--
+-- Name: course_work_excusal; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.course_work_excusal (
+    course_work_id bigint NOT NULL,
+    student_profile_id bigint NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: TABLE course_work_excusal; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.course_work_excusal IS 'Work a student is excused from (writers write it): never missing for them.';
+
+--
+-- Name: course_work_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.course_work ALTER COLUMN id ADD GENERATED BY DEFAULT AS IDENTITY (
+    SEQUENCE NAME public.course_work_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: digest_delivery; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1431,6 +1557,59 @@ CREATE TABLE public.digest_delivery (
 --
 
 COMMENT ON TABLE public.digest_delivery IS 'One row per guardian and ISO week: the weekly digest''s delivery, at most one message a week (weekly-trends digest).';
+
+--
+-- Name: enrollment; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.enrollment (
+    id bigint NOT NULL,
+    student_profile_id bigint NOT NULL,
+    course_id bigint NOT NULL,
+    start_on date,
+    end_on date,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT enrollment_end_on_in_range CHECK (((end_on >= '1900-01-01'::date) AND (end_on < '2200-01-01'::date))),
+    CONSTRAINT enrollment_ends_after_start CHECK ((end_on >= start_on)),
+    CONSTRAINT enrollment_start_on_in_range CHECK (((start_on >= '1900-01-01'::date) AND (start_on < '2200-01-01'::date)))
+);
+
+--
+-- Name: TABLE enrollment; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.enrollment IS 'Who is in which course and when (writers write it): start_on to end_on, both included, dates in the student''s time zone, null open-ended. A student may have several periods in one course.';
+
+--
+-- Name: CONSTRAINT enrollment_end_on_in_range ON enrollment; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT enrollment_end_on_in_range ON public.enrollment IS 'An end date from 1900 to before 2200.';
+
+--
+-- Name: CONSTRAINT enrollment_ends_after_start ON enrollment; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT enrollment_ends_after_start ON public.enrollment IS 'An enrollment cannot end before it starts.';
+
+--
+-- Name: CONSTRAINT enrollment_start_on_in_range ON enrollment; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT enrollment_start_on_in_range ON public.enrollment IS 'A start date from 1900 to before 2200.';
+
+--
+-- Name: enrollment_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.enrollment ALTER COLUMN id ADD GENERATED BY DEFAULT AS IDENTITY (
+    SEQUENCE NAME public.enrollment_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
 
 --
 -- Name: guardian; Type: TABLE; Schema: public; Owner: -
@@ -1906,6 +2085,27 @@ ALTER TABLE ONLY public.course
     ADD CONSTRAINT course_pkey PRIMARY KEY (id);
 
 --
+-- Name: course_work_excusal course_work_excusal_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.course_work_excusal
+    ADD CONSTRAINT course_work_excusal_pkey PRIMARY KEY (course_work_id, student_profile_id);
+
+--
+-- Name: course_work course_work_id_course_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.course_work
+    ADD CONSTRAINT course_work_id_course_id_key UNIQUE (id, course_id);
+
+--
+-- Name: course_work course_work_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.course_work
+    ADD CONSTRAINT course_work_pkey PRIMARY KEY (id);
+
+--
 -- Name: digest_delivery digest_delivery_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -1918,6 +2118,13 @@ ALTER TABLE ONLY public.digest_delivery
 
 ALTER TABLE ONLY public.digest_delivery
     ADD CONSTRAINT digest_delivery_unsubscribe_token_hash_key UNIQUE (unsubscribe_token_hash);
+
+--
+-- Name: enrollment enrollment_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.enrollment
+    ADD CONSTRAINT enrollment_pkey PRIMARY KEY (id);
 
 --
 -- Name: guardian_alert_setting guardian_alert_setting_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -2104,6 +2311,12 @@ CREATE UNIQUE INDEX alert_message_one_open ON public.alert_message USING btree (
 CREATE UNIQUE INDEX alert_message_unsubscribe ON public.alert_message USING btree (unsubscribe_token_hash) WHERE (unsubscribe_token_hash IS NOT NULL);
 
 --
+-- Name: assignment_submission_course_work_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX assignment_submission_course_work_id_idx ON public.assignment_submission USING btree (course_work_id, student_profile_id) WHERE (course_work_id IS NOT NULL);
+
+--
 -- Name: assignment_submission_student_counted_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -2122,10 +2335,34 @@ CREATE UNIQUE INDEX course_weekly_performance_course_week_key ON public.course_w
 CREATE UNIQUE INDEX course_weekly_performance_course_year_week_key ON public.course_weekly_performance USING btree (course_id, year, week_number);
 
 --
+-- Name: course_work_course_id_due_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX course_work_course_id_due_at_idx ON public.course_work USING btree (course_id, due_at);
+
+--
+-- Name: course_work_excusal_student_profile_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX course_work_excusal_student_profile_id_idx ON public.course_work_excusal USING btree (student_profile_id);
+
+--
 -- Name: digest_delivery_week_outcome_idx; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX digest_delivery_week_outcome_idx ON public.digest_delivery USING btree (iso_year, iso_week, outcome);
+
+--
+-- Name: enrollment_course_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX enrollment_course_id_idx ON public.enrollment USING btree (course_id);
+
+--
+-- Name: enrollment_student_profile_id_course_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX enrollment_student_profile_id_course_id_idx ON public.enrollment USING btree (student_profile_id, course_id);
 
 --
 -- Name: guardian_student_student_profile_id_idx; Type: INDEX; Schema: public; Owner: -
@@ -2144,6 +2381,12 @@ CREATE INDEX guardian_token_guardian_id_idx ON public.guardian_token USING btree
 --
 
 CREATE INDEX oneroster_guardian_guardian_id_idx ON public.oneroster_guardian USING btree (guardian_id);
+
+--
+-- Name: quiz_attempt_course_work_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX quiz_attempt_course_work_id_idx ON public.quiz_attempt USING btree (course_work_id, student_profile_id) WHERE (course_work_id IS NOT NULL);
 
 --
 -- Name: quiz_attempt_student_completed_idx; Type: INDEX; Schema: public; Owner: -
@@ -2319,6 +2562,26 @@ ALTER TABLE ONLY public.assignment_submission
     ADD CONSTRAINT assignment_submission_course_id_fkey FOREIGN KEY (course_id) REFERENCES public.course(id) ON DELETE SET NULL;
 
 --
+-- Name: assignment_submission assignment_submission_course_work_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.assignment_submission
+    ADD CONSTRAINT assignment_submission_course_work_id_fkey FOREIGN KEY (course_work_id) REFERENCES public.course_work(id) ON DELETE SET NULL;
+
+--
+-- Name: assignment_submission assignment_submission_course_work_of_course_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.assignment_submission
+    ADD CONSTRAINT assignment_submission_course_work_of_course_fkey FOREIGN KEY (course_work_id, course_id) REFERENCES public.course_work(id, course_id) ON DELETE SET NULL (course_work_id);
+
+--
+-- Name: CONSTRAINT assignment_submission_course_work_of_course_fkey ON assignment_submission; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT assignment_submission_course_work_of_course_fkey ON public.assignment_submission IS 'A score links to work of its own course: (course_work_id, course_id) must be a course_work''s (id, course_id).';
+
+--
 -- Name: assignment_submission assignment_submission_student_profile_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -2326,11 +2589,46 @@ ALTER TABLE ONLY public.assignment_submission
     ADD CONSTRAINT assignment_submission_student_profile_id_fkey FOREIGN KEY (student_profile_id) REFERENCES public.student_profile(id) ON DELETE CASCADE;
 
 --
+-- Name: course_work course_work_course_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.course_work
+    ADD CONSTRAINT course_work_course_id_fkey FOREIGN KEY (course_id) REFERENCES public.course(id) ON DELETE CASCADE;
+
+--
+-- Name: course_work_excusal course_work_excusal_course_work_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.course_work_excusal
+    ADD CONSTRAINT course_work_excusal_course_work_id_fkey FOREIGN KEY (course_work_id) REFERENCES public.course_work(id) ON DELETE CASCADE;
+
+--
+-- Name: course_work_excusal course_work_excusal_student_profile_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.course_work_excusal
+    ADD CONSTRAINT course_work_excusal_student_profile_id_fkey FOREIGN KEY (student_profile_id) REFERENCES public.student_profile(id) ON DELETE CASCADE;
+
+--
 -- Name: digest_delivery digest_delivery_guardian_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.digest_delivery
     ADD CONSTRAINT digest_delivery_guardian_id_fkey FOREIGN KEY (guardian_id) REFERENCES public.guardian(id) ON DELETE CASCADE;
+
+--
+-- Name: enrollment enrollment_course_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.enrollment
+    ADD CONSTRAINT enrollment_course_id_fkey FOREIGN KEY (course_id) REFERENCES public.course(id) ON DELETE CASCADE;
+
+--
+-- Name: enrollment enrollment_student_profile_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.enrollment
+    ADD CONSTRAINT enrollment_student_profile_id_fkey FOREIGN KEY (student_profile_id) REFERENCES public.student_profile(id) ON DELETE CASCADE;
 
 --
 -- Name: guardian_alert_setting guardian_alert_setting_link; Type: FK CONSTRAINT; Schema: public; Owner: -
@@ -2394,6 +2692,26 @@ ALTER TABLE ONLY public.oneroster_student
 
 ALTER TABLE ONLY public.quiz_attempt
     ADD CONSTRAINT quiz_attempt_course_id_fkey FOREIGN KEY (course_id) REFERENCES public.course(id) ON DELETE SET NULL;
+
+--
+-- Name: quiz_attempt quiz_attempt_course_work_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.quiz_attempt
+    ADD CONSTRAINT quiz_attempt_course_work_id_fkey FOREIGN KEY (course_work_id) REFERENCES public.course_work(id) ON DELETE SET NULL;
+
+--
+-- Name: quiz_attempt quiz_attempt_course_work_of_course_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.quiz_attempt
+    ADD CONSTRAINT quiz_attempt_course_work_of_course_fkey FOREIGN KEY (course_work_id, course_id) REFERENCES public.course_work(id, course_id) ON DELETE SET NULL (course_work_id);
+
+--
+-- Name: CONSTRAINT quiz_attempt_course_work_of_course_fkey ON quiz_attempt; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT quiz_attempt_course_work_of_course_fkey ON public.quiz_attempt IS 'A score links to work of its own course: (course_work_id, course_id) must be a course_work''s (id, course_id).';
 
 --
 -- Name: quiz_attempt quiz_attempt_student_profile_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
@@ -2728,6 +3046,13 @@ REVOKE ALL ON FUNCTION public.linked_course_weeks(p_student_profile_id bigint, p
 GRANT ALL ON FUNCTION public.linked_course_weeks(p_student_profile_id bigint, p_from date, p_until date) TO weekly_trends_reader;
 
 --
+-- Name: FUNCTION linked_missing_work(p_student_profile_id bigint, p_from date, p_until date); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.linked_missing_work(p_student_profile_id bigint, p_from date, p_until date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.linked_missing_work(p_student_profile_id bigint, p_from date, p_until date) TO weekly_trends_reader;
+
+--
 -- Name: FUNCTION lock_changed_students(p_changes public.score_change[], p_share boolean); Type: ACL; Schema: public; Owner: -
 --
 
@@ -2860,6 +3185,12 @@ GRANT ALL ON FUNCTION public.staff_revoke_unsent_guardian_token(p_student_id big
 
 REVOKE ALL ON FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer) TO weekly_trends_reader;
+
+--
+-- Name: FUNCTION student_missing_work(p_student_profile_id bigint, p_from date, p_until date); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.student_missing_work(p_student_profile_id bigint, p_from date, p_until date) FROM PUBLIC;
 
 --
 -- Name: FUNCTION student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer); Type: ACL; Schema: public; Owner: -

@@ -335,3 +335,39 @@ def course_table_differences(conn: psycopg.Connection) -> tuple[dict, dict]:
         assignment = [s.value for s in group if not s.is_quiz]
         expected[key] = (sum(quiz, Decimal(0)), len(quiz), sum(assignment, Decimal(0)), len(assignment))
     return stored, expected
+
+
+def missing_work(conn: psycopg.Connection, now: datetime) -> dict[int, set[tuple[int, date]]]:
+    """Per student, the (course_work id, local ISO week) of every piece of work missing at the instant now,
+    by the issue's rule: due before now, the student enrolled in its course on the local day it was due
+    (start_on and end_on included, None open), no counted score of theirs linked to it (the rules of
+    counted_scores() above, whenever scored), not excused."""
+    zones = dict(conn.execute("select id, time_zone from student_profile").fetchall())
+    work = conn.execute("select id, course_id, due_at from course_work where due_at is not null").fetchall()
+    enrolled = defaultdict(list)
+    for student, course, start, end in conn.execute(
+        "select student_profile_id, course_id, start_on, end_on from enrollment"
+    ):
+        enrolled[course].append((student, start, end))
+    done = set(conn.execute("select course_work_id, student_profile_id from course_work_excusal").fetchall())
+    for work_id, student, score, teacher, completed in conn.execute(
+        "select course_work_id, student_profile_id, score, teacher_score, completed_at from quiz_attempt"
+        " where course_work_id is not null"
+    ):
+        if completed is not None and (teacher if teacher is not None else score) is not None:
+            done.add((work_id, student))
+    for work_id, student, pct, graded, submitted_at, graded_at in conn.execute(
+        "select course_work_id, student_profile_id, percentage, is_graded, submitted_at, graded_at"
+        "  from assignment_submission where course_work_id is not null"
+    ):
+        if graded and pct is not None and (graded_at or submitted_at) is not None:
+            done.add((work_id, student))
+    result: dict[int, set[tuple[int, date]]] = defaultdict(set)
+    for work_id, course, due in work:
+        if due >= now:
+            continue
+        for student, start, end in enrolled[course]:
+            day = due.astimezone(ZoneInfo(zones[student])).date()
+            if (start is None or start <= day) and (end is None or day <= end) and (work_id, student) not in done:
+                result[student].add((work_id, iso_week_start(due, zones[student])))
+    return dict(result)

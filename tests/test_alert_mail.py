@@ -285,6 +285,57 @@ def test_one_email_per_household_listing_every_new_alert(mail_env, smtp_server, 
     ]
 
 
+def add_work(conn, course: int, title: str, due_at: datetime, kind: str = "assignment") -> int:
+    return conn.execute(
+        "insert into course_work (course_id, title, kind, due_at) values (%s, %s, %s, %s) returning id",
+        (course, title, kind, due_at),
+    ).fetchone()[0]
+
+
+def test_missing_work_is_alerted_by_default_once_and_not_when_handed_in_or_excused(
+    mail_env, smtp_server, families, conn
+):
+    ann, maths, c = families["ann"], families["maths"], families["c"]
+    conn.execute("insert into enrollment (student_profile_id, course_id) values (%s, %s)", (ann, maths))
+    fractions = add_work(conn, maths, "Fractions worksheet", day(1, 30, 9))
+    handed_in = add_work(conn, maths, "Decimals quiz", day(1, 29, 9), kind="quiz")
+    conn.execute(
+        "insert into quiz_attempt (student_profile_id, course_id, course_work_id, score, completed_at)"
+        " values (%s, %s, %s, 75, %s)",
+        (ann, maths, handed_in, day(1, 29, 8)),
+    )
+    excused = add_work(conn, maths, "Field trip notes", day(1, 26))
+    conn.execute("insert into course_work_excusal (course_work_id, student_profile_id) values (%s, %s)", (excused, ann))
+    add_work(conn, maths, "Long ago", day(1, 10))  # due more than 14 days ago: not news
+    later = add_work(conn, maths, "Next week's essay", day(2, 2))  # not due yet
+    assert alerts() == 0
+    # C chose nothing: missing work is on by default
+    [mail] = smtp_server.to("c.parent@example.org")
+    assert mail.message["Subject"] == "Weekly Trends: 1 new alert"
+    for body in (mail.part("plain"), mail.part("html")):
+        assert "Missing work: Fractions worksheet (Maths), due 30 Jan." in body
+        for other in ("Decimals quiz", "Field trip notes", "Long ago", "Next week"):
+            assert other not in body
+    assert ("c.parent@example.org", "missing_work", str(fractions)) in logged(conn)
+    # A has it too, among the rest of A's alerts, in the same one email
+    assert len(smtp_server.to("a.parent@example.org")) == 1
+    assert "Fractions worksheet" in smtp_server.to("a.parent@example.org")[0].part("plain")
+    # once: the next runs do not repeat it; the essay, once due and missing, is new
+    assert alerts(now=NOW + timedelta(hours=1)) == 0
+    assert len(smtp_server.to("c.parent@example.org")) == 1
+    assert alerts(now=day(2, 2, 12)) == 0
+    assert "Next week's essay" in smtp_server.to("c.parent@example.org")[-1].part("plain")
+    assert ("c.parent@example.org", "missing_work", str(later)) in logged(conn)
+    # a guardian who turned missing work off hears nothing of it
+    conn.execute(
+        "insert into guardian_alert_setting (guardian_id, student_profile_id, missing_work) values (%s, %s, false)",
+        (c, ann),
+    )
+    add_work(conn, maths, "Map drawing", day(2, 2, 13))
+    assert alerts(now=day(2, 2, 15)) == 0
+    assert "Map drawing" not in "".join(m.part("plain") for m in smtp_server.to("c.parent@example.org"))
+
+
 def test_each_alert_at_most_once_ever_and_only_new_ones_later(mail_env, smtp_server, families, conn, capsys):
     assert alerts() == 0
     assert alerts(now=NOW + timedelta(hours=1)) == 0

@@ -139,11 +139,22 @@ as $$
      cross join lateral guardian_alert_settings(gs.guardian_id, gs.student_profile_id) a
      where gs.guardian_id = p_guardian_id
   ), found as (
+    -- missing_work: work due in the last 14 days and missing now (student_missing_work(): the rule of
+    -- the parents' figures, 0015/240_missing_work.sql)
+    select k.id, 'missing_work' as kind, w.course_work_id::text as subject,
+           jsonb_build_object('title', w.title, 'course_name', w.course_name, 'work_kind', w.kind,
+                              'due_at', w.due_at) as detail,
+           w.due_at as happened_at
+      from kid k
+     cross join lateral student_missing_work(k.id, (p_at at time zone k.time_zone)::date - 15,
+                                             (p_at at time zone k.time_zone)::date) w
+     where k.missing_work and w.due_at > p_at - interval '14 days' and w.due_at <= p_at
+    union all
     -- score_below: a single counted score under the threshold (the counting rules of the weekly rows)
-    select k.id, 'score_below' as kind, 'quiz:' || q.id as subject,
+    select k.id, 'score_below', 'quiz:' || q.id,
            jsonb_build_object('score_kind', 'quiz', 'course_name', co.name, 'score', c.score,
-                              'threshold', k.score_below, 'at', c.counted_at) as detail,
-           c.counted_at as happened_at
+                              'threshold', k.score_below, 'at', c.counted_at),
+           c.counted_at
       from kid k
       join quiz_attempt q on q.student_profile_id = k.id
        and q.completed_at > p_at - interval '14 days' and q.completed_at <= p_at
@@ -197,5 +208,5 @@ as $$
    order by f.id, f.kind, f.happened_at, f.subject
 $$;
 comment on function new_alerts(bigint, timestamptz, numeric, integer) is
-  'The alerts due for a guardian at p_at and not yet in alert_delivery, per linked child and the guardian''s choices: score_below (a counted score of the last 14 days under the threshold), course_average_below (a course''s average in one of the last two complete ISO weeks under the threshold), sustained_decline (the first week of a decline, or back on track, by weekly_trend_alerts(), in those weeks); subject names the thing alerted on. For the alerts job (owner).';
+  'The alerts due for a guardian at p_at and not yet in alert_delivery, per linked child and the guardian''s choices: missing_work (work due in the last 14 days and missing, by student_missing_work()), score_below (a counted score of the last 14 days under the threshold), course_average_below (a course''s average in one of the last two complete ISO weeks under the threshold), sustained_decline (the first week of a decline, or back on track, by weekly_trend_alerts(), in those weeks); subject names the thing alerted on. For the alerts job (owner).';
 revoke all on function new_alerts(bigint, timestamptz, numeric, integer) from public;

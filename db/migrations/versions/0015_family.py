@@ -32,3 +32,12 @@ def downgrade() -> None:
         drop table alert_delivery, alert_message, guardian_alert_setting;
         """
     )
+    # 240_missing_work.sql (new in 0015).
+    op.execute("drop function linked_missing_work(bigint, date, date)")
+    op.execute("drop function student_missing_work(bigint, date, date)")
+    # 200_missing_work_schema.sql: the scores' links (and their indexes and keys), then the three tables.
+    for table in ("quiz_attempt", "assignment_submission"):
+        op.execute(f"alter table {table} drop column course_work_id")
+    op.execute("drop table course_work_excusal")
+    op.execute("drop table enrollment")
+    op.execute("drop table course_work")

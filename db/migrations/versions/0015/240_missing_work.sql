@@ -1,0 +1,84 @@
+-- Missing work (issue 26): computed from the source rows when it is read, so that whatever program
+-- links a score, excuses, deletes or moves work, or ends an enrollment, the next read shows it.
+
+create or replace function student_missing_work(p_student_profile_id bigint, p_from date default null,
+                                                p_until date default null)
+returns table (course_work_id bigint, course_id bigint, course_name text, title text, kind text,
+               due_at timestamptz, week_start_date date)
+language sql
+stable
+parallel safe
+as $$
+  -- A piece of work is missing for the student when:
+  -- - its due_at has passed (now(): the transaction's start);
+  -- - the student was enrolled in its course on the day it was due, in the student's time zone
+  --   (start_on <= that day <= end_on, a null bound open);
+  -- - no counted score of the student is linked to it (course_work_id), counted by the triggers' rules
+  --   (quiz_attempt_score_change(), assignment_submission_score_change(): an instant and a score),
+  --   whenever that score was made: a late score ends it too;
+  -- - the student is not excused from it.
+  -- It belongs to the ISO week of its due_at in the student's time zone. Of the weeks from p_from's to
+  -- p_until's (null: unbounded), by index: the student's enrolled courses, then each course's work by
+  -- (course_id, due_at) within 2 days either side of those weeks (any UTC offset), the exact week test last.
+  select w.id, w.course_id, c.name, w.title, w.kind, w.due_at, d.week_start_date
+    from public.student_profile sp
+    join (select distinct e.course_id
+            from public.enrollment e
+           where e.student_profile_id = p_student_profile_id) ec on true
+    join public.course_work w
+      on w.course_id = ec.course_id
+     and w.due_at < now()
+     and w.due_at >= coalesce((date_trunc('week', p_from)::date - 2)::timestamptz, '-infinity')
+     and w.due_at < coalesce((date_trunc('week', p_until)::date + 9)::timestamptz, 'infinity')
+    join public.course c on c.id = w.course_id
+   cross join lateral (select (w.due_at at time zone sp.time_zone)::date as due_on) l
+   cross join lateral (select date_trunc('week', l.due_on)::date as week_start_date) d
+   where sp.id = p_student_profile_id
+     and (p_from is null or d.week_start_date >= date_trunc('week', p_from)::date)
+     and (p_until is null or d.week_start_date <= date_trunc('week', p_until)::date)
+     and exists (select from public.enrollment e
+                  where e.student_profile_id = sp.id and e.course_id = w.course_id
+                    and (e.start_on is null or e.start_on <= l.due_on)
+                    and (e.end_on is null or e.end_on >= l.due_on))
+     and not exists (select from public.course_work_excusal x
+                      where x.course_work_id = w.id and x.student_profile_id = sp.id)
+     and not exists (select from public.quiz_attempt q
+                      cross join lateral (select (public.quiz_attempt_score_change(q, 1)).*) s
+                      where q.course_work_id = w.id and q.student_profile_id = sp.id
+                        and s.counted_at is not null and s.score is not null)
+     and not exists (select from public.assignment_submission a
+                      cross join lateral (select (public.assignment_submission_score_change(a, 1)).*) s
+                      where a.course_work_id = w.id and a.student_profile_id = sp.id
+                        and s.counted_at is not null and s.score is not null)
+$$;
+comment on function student_missing_work(bigint, date, date) is
+  'The work missing for a student in the ISO weeks from p_from''s to p_until''s (null: unbounded): due_at passed, enrolled in its course on that day (student''s time zone), no counted score linked (the triggers'' counting rules), not excused; week_start_date the Monday of due_at''s ISO week in the student''s time zone. Computed from the source rows at each call. The owner''s: the parents'' answer reads it through linked_missing_work().';
+revoke all on function student_missing_work(bigint, date, date) from public;
+
+create or replace function linked_missing_work(p_student_profile_id bigint, p_from date, p_until date)
+returns table (course_work_id bigint, course_id bigint, course_name text, title text, kind text,
+               due_at timestamptz, week_start_date date)
+language plpgsql
+stable
+security definer
+set search_path = pg_catalog, public
+rows 10
+set plan_cache_mode = force_generic_plan
+as $$
+begin
+  -- The reader role cannot read the source tables; this reads one student's missing work, and only for
+  -- the guardian the request acts for (app.guardian_id) when that guardian is linked to the student: the
+  -- rule of linked_course_weeks(). The digest sets app.guardian_id for each household it writes.
+  return query
+  select m.*
+    from student_missing_work(p_student_profile_id, p_from, p_until) m
+   where exists (select from guardian_student gs
+                  where gs.guardian_id = app_guardian_id()
+                    and gs.student_profile_id = p_student_profile_id)
+   order by m.due_at, m.course_name, m.title, m.course_work_id;
+end;
+$$;
+comment on function linked_missing_work(bigint, date, date) is
+  'student_missing_work() of a student (by due date, course, title), for the guardian of the request (app.guardian_id) only when linked to the student; nothing otherwise.';
+revoke all on function linked_missing_work(bigint, date, date) from public;
+grant execute on function linked_missing_work(bigint, date, date) to weekly_trends_reader;
