@@ -383,7 +383,7 @@ def test_alerts_speak_the_guardians_language(mail_env, smtp_server, families, co
     conn.execute("update guardian set preferred_language = 'ar' where id = %s", (families["b"],))
     assert alerts() == 0
     a = smtp_server.to("a.parent@example.org")[0]
-    assert a.message["Subject"] == "Weekly Trends: 4 alertas nuevas"
+    assert a.message["Subject"] == "Tendencias semanales: 4 alertas nuevas"
     html, text = a.part("html"), a.part("plain")
     assert '<html lang="es" dir="ltr">' in html
     for body in (html, text):
