@@ -568,3 +568,39 @@ def test_killed_during_data_then_rerun_never_resends(db_url, smtp_server, many_h
     assert "sent 7 email(s)" in out and "1 ambiguous" in out
     assert sorted(m.recipients[0] for m in smtp_server.messages) == sorted(many_households)
     assert conn.execute("select count(*) from alert_delivery").fetchone()[0] == 12
+
+
+def test_the_alert_email_escapes_hostile_names_and_titles(mail_env, smtp_server, conn):
+    """Names are text (issue 22): a child's, a guardian's and a course's name, and a work's title, in
+    every alert sentence, escaped in the HTML part and verbatim in the text part, in each language."""
+    from test_hostile_names import COURSE, GUARDIAN, STUDENT, check_html
+
+    title = 'Essay"><img src=x data-forged onerror=alert(1)>'
+    kim = add_student(conn, STUDENT, "Europe/London")
+    course = add_course(conn, COURSE)
+    guardian = add_guardian(conn, "pat@example.org", kim)
+    conn.execute("update guardian set display_name = %s where id = %s", (GUARDIAN, guardian))
+    conn.execute(
+        "insert into guardian_alert_setting (guardian_id, student_profile_id, course_average_below, score_below)"
+        " values (%s, %s, 70, 70)",
+        (guardian, kim),
+    )
+    conn.execute("insert into enrollment (student_profile_id, course_id) values (%s, %s)", (kim, course))
+    add_work(conn, course, title, day(1, 30, 9))
+    for weeks in range(8, 2, -1):
+        add_quiz(conn, kim, 80, day(1, 22) - timedelta(weeks=weeks), course_id=course)
+        add_quiz(conn, kim, 80, day(1, 22, 11) - timedelta(weeks=weeks), course_id=course)
+    for monday in (day(1, 15), day(1, 22)):
+        add_quiz(conn, kim, 62, monday, course_id=course)
+        add_quiz(conn, kim, 64, monday + timedelta(hours=1), course_id=course)
+    for n, language in enumerate(("en", "es", "ar")):
+        conn.execute("update guardian set preferred_language = %s where id = %s", (language, guardian))
+        conn.execute("delete from alert_delivery")
+        assert alerts(now=NOW + timedelta(hours=n)) == 0
+        mail = smtp_server.messages[-1]
+        html, text = mail.part("html"), mail.part("plain")
+        check_html(html, GUARDIAN, STUDENT, COURSE, title)
+        assert html.count('class="alert"') == 6  # missing work, two scores, the course's two weeks, the decline
+        for name in (GUARDIAN, STUDENT, COURSE, title):
+            assert name in text
+        assert "&lt;" not in text and "&#" not in text
