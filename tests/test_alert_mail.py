@@ -604,3 +604,40 @@ def test_the_alert_email_escapes_hostile_names_and_titles(mail_env, smtp_server,
         for name in (GUARDIAN, STUDENT, COURSE, title):
             assert name in text
         assert "&lt;" not in text and "&#" not in text
+
+
+def test_killed_before_data_then_rerun_sends_that_one_with_its_alerts(db_url, smtp_server, many_households, conn):
+    """Killed while the server considers the 5th recipient (RCPT TO, before DATA): that message waits
+    ('pending', its alert logged against it) and the rerun sends it, and the other seven: nobody gets
+    two, nobody none, and no alert is lost."""
+    env = subprocess_env(db_url, smtp_server.url)
+    process = alerts_process(env)
+    handler = smtp_server.handler
+    original = handler.handle_RCPT
+    seen = []
+
+    async def kill_at_fifth_rcpt(server, session, envelope, address, rcpt_options):
+        seen.append(address)
+        if len(seen) == 5:
+            os.kill(process.pid, signal.SIGKILL)
+            return "451 4.3.0 try later"
+        return await original(server, session, envelope, address, rcpt_options)
+
+    handler.handle_RCPT = kill_at_fifth_rcpt
+    process.wait(timeout=120)
+    handler.handle_RCPT = original
+    assert len(smtp_server.messages) == 4
+    assert conn.execute("select count(*) from alert_message where outcome = 'pending'").fetchone()[0] == 1
+    rerun = alerts_process(env)
+    out, err = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, err
+    assert "sent 8 email(s) with 8 alert(s)" in out and "ambiguous" not in out
+    assert sorted(m.recipients[0] for m in smtp_server.messages) == sorted(many_households)
+    assert (
+        conn.execute(
+            "select m.attempts from alert_message m join guardian g on g.id = m.guardian_id where g.email = %s",
+            (seen[4],),
+        ).fetchone()[0]
+        == 2
+    )
+    assert conn.execute("select count(*) from alert_delivery").fetchone()[0] == 12
