@@ -36,8 +36,9 @@ def weekly_digest_on(conn, row: dict) -> bool:
 
 def mail_choices(conn, row: dict) -> tuple[bool, dict | None]:
     """In the answer's transaction: the weekly digest's switch, and the alerts chosen for this child."""
-    student_id = json.loads(row["answer"])["student_id"]
-    return weekly_digest_on(conn, row), my_alert_settings(conn, student_id)
+    if row["answer"] is None:  # a guardian with no child: no page of one
+        return weekly_digest_on(conn, row), None
+    return weekly_digest_on(conn, row), my_alert_settings(conn, json.loads(row["answer"])["student_id"])
 
 
 def local_time(value: str | None, time_zone: str) -> datetime | None:
