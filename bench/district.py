@@ -1,12 +1,16 @@
 """A synthetic school district, generated deterministically and loaded through the normal write path.
 
 Three school years (autumn 2023 to summer 2026) with holidays; each student
-in six courses of about 25 students a year (new classes each year); about 8
-quizzes and 3 assignments per student and school week, fewer on days absent,
-none in an absent week; 5% of quizzes carry a teacher override; 10% of the
-work is ungraded when it is written, and half of that is graded later by an
-UPDATE. Students live in four time zones; the times are local school hours
-(homework also in the evening and at weekends), stored in UTC.
+in six courses of about 25 students a year (new classes each year), enrolled
+for the school year. Each course sets 1 to 3 pieces of work a week (course_work,
+due on a weekday; 8 in 11 of them quizzes): about 11 pieces per student and
+school week. A student hands in each piece (a score linked to it), except 1.5%
+not handed in and every piece of an absent week (5% of weeks: excused); 5% of
+quizzes carry a teacher override; 10% of the scores are ungraded when written,
+three quarters of that graded later by an UPDATE (the rest, never graded, is
+missing too: about 4% of the pieces set are missing in all). Students
+live in four time zones; the times are local school hours (homework also in
+the evening and at weekends), stored in UTC.
 
 Rows go in by COPY into quiz_attempt and assignment_submission with whatever
 triggers the database has enabled, one transaction per chunk of students.
@@ -40,9 +44,22 @@ OVERRIDE = 0.05
 UNGRADED = 0.10
 EXTRA_CREDIT = 0.005
 CHUNK_STUDENTS = 100
+NOT_HANDED_IN = 0.015  # of the pieces of work a student is set
+GRADED_LATER = UNGRADED * 0.75  # the ungraded scores graded later; the rest stay ungraded (missing)
+QUIZ_SHARE = 8 / 11  # of the pieces of work: quizzes (the rest assignments)
+MAX_PIECES = 3  # per course and week
 
-QUIZ_COLUMNS = ("id", "student_profile_id", "course_id", "score", "teacher_score", "completed_at")
-ASSIGNMENT_COLUMNS = ("id", "student_profile_id", "course_id", "percentage", "is_graded", "submitted_at", "graded_at")
+QUIZ_COLUMNS = ("id", "student_profile_id", "course_id", "score", "teacher_score", "completed_at", "course_work_id")
+ASSIGNMENT_COLUMNS = (
+    "id",
+    "student_profile_id",
+    "course_id",
+    "percentage",
+    "is_graded",
+    "submitted_at",
+    "graded_at",
+    "course_work_id",
+)
 
 
 def first_monday(year: int) -> date:
@@ -87,6 +104,7 @@ class Shape:
     weeks: list[tuple[int, date]] = field(init=False)
     classes_per_year: int = field(init=False)
     cohorts: list[list[int]] = field(init=False)  # per year: student index -> class group
+    _work: dict = field(init=False, default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.weeks = school_weeks()
@@ -112,6 +130,22 @@ class Shape:
 
     def time_zone(self, student_index: int) -> str:
         return TIME_ZONES[random.Random(self.seed * 7 + student_index).randrange(len(TIME_ZONES))]
+
+    def work(self, course: int, week_index: int) -> list[tuple[int, bool, int]]:
+        """The pieces of work a course sets in a school week: (course_work id, is a quiz, day of the week
+        it is due, 0-4). Ids are dense per course and week, MAX_PIECES apart; the same for every student."""
+        key = (course, week_index)
+        if key not in self._work:
+            r = random.Random(self.seed * 1_000_033 + course * 1_009 + week_index)
+            pieces = 1 + (r.random() < 0.5) + (r.random() < 1 / 3)  # 1.83 a course-week: 11 a student-week
+            first = ((course - 1) * len(self.weeks) + week_index) * MAX_PIECES + 1
+            self._work[key] = [(first + k, r.random() < QUIZ_SHARE, int(r.random() * 5)) for k in range(pieces)]
+        return self._work[key]
+
+    def due_at(self, clock: Clock, monday: date, day: int, piece_id: int) -> int:
+        """A piece's due instant: a weekday afternoon, 14:00 to 17:00 UTC (in every district zone the same
+        ISO week)."""
+        return clock.monday_epoch("UTC", monday) + day * 86400 + 50400 + (piece_id * 7919) % 10800
 
 
 class Clock:
@@ -152,6 +186,8 @@ class Chunk:
     # Work ungraded at load time and graded afterwards by an UPDATE.
     quiz_grades: list[tuple[int, str]]
     assignment_grades: list[tuple[int, str, str]]
+    excusals: list[str] = field(default_factory=list)
+    missing: int = 0  # pieces not handed in
 
 
 def school_time(monday: int, present: list[int], r: random.Random) -> int:
@@ -171,29 +207,36 @@ def student_rows(shape: Shape, clock: Clock, student_index: int, ids: list[int])
     tz = shape.time_zone(student_index)
     ability = 60 + r.random() * 30
     out = Chunk([], [], [], [])
-    for year, monday in shape.weeks:
-        if r.random() < ABSENT_WEEK:
-            continue
+    for week_index, (year, monday) in enumerate(shape.weeks):
         courses = shape.student_courses(student_index, year)
+        work = [(course, piece) for course in courses for piece in shape.work(course, week_index)]
+        if r.random() < ABSENT_WEEK:
+            out.excusals += [f"{piece[0]}\t{sid}\n" for _, piece in work]
+            continue
         base = clock.monday_epoch(tz, monday)
         present = [d for d in range(5) if r.random() >= ABSENT_DAY]
         if not present:
+            out.excusals += [f"{piece[0]}\t{sid}\n" for _, piece in work]
             continue
-        quizzes = int((6 + r.random() * 5) * len(present) / 5)
-        assignments = int((2 + r.random() * 3) * len(present) / 5)
-        for _ in range(quizzes):
-            at = clock.text(school_time(base, present, r))
-            course, qid, roll = courses[int(r.random() * COURSES_PER_STUDENT)], take_id(ids, 0), r.random()
-            if roll < UNGRADED:
-                # An open answer waiting for the teacher: no score yet.
-                out.quizzes.append(f"{qid}\t{sid}\t{course}\t\\N\t\\N\t{at}\n")
-                if roll < UNGRADED / 2:
-                    out.quiz_grades.append((qid, score_text(ability, r)))
+        for course, (work_id, is_quiz, _day) in work:
+            if r.random() < NOT_HANDED_IN:
+                out.missing += 1
                 continue
-            score = score_text(ability, r)
-            teacher = score_text(ability, r) if r.random() < OVERRIDE else "\\N"
-            out.quizzes.append(f"{qid}\t{sid}\t{course}\t{score}\t{teacher}\t{at}\n")
-        for _ in range(assignments):
+            if is_quiz:
+                at = clock.text(school_time(base, present, r))
+                qid, roll = take_id(ids, 0), r.random()
+                if roll < UNGRADED:
+                    # An open answer waiting for the teacher: no score yet (missing until graded).
+                    out.quizzes.append(f"{qid}\t{sid}\t{course}\t\\N\t\\N\t{at}\t{work_id}\n")
+                    if roll < GRADED_LATER:
+                        out.quiz_grades.append((qid, score_text(ability, r)))
+                    else:
+                        out.missing += 1
+                    continue
+                score = score_text(ability, r)
+                teacher = score_text(ability, r) if r.random() < OVERRIDE else "\\N"
+                out.quizzes.append(f"{qid}\t{sid}\t{course}\t{score}\t{teacher}\t{at}\t{work_id}\n")
+                continue
             if r.random() < 0.3:
                 # Homework: evenings, weekends included (Sunday night is next to Monday in UTC).
                 offset = int(r.random() * 7) * 86400 + 61200 + int(r.random() * 24000)
@@ -201,14 +244,17 @@ def student_rows(shape: Shape, clock: Clock, student_index: int, ids: list[int])
                 offset = school_time(0, present, r)
             submitted = base + offset
             graded = submitted + 86400 + int(r.random() * 4 * 86400)  # graded 1 to 5 days later
-            course, aid, roll = courses[int(r.random() * COURSES_PER_STUDENT)], take_id(ids, 1), r.random()
+            aid, roll = take_id(ids, 1), r.random()
             if roll < UNGRADED:
-                out.assignments.append(f"{aid}\t{sid}\t{course}\t\\N\tf\t{clock.text(submitted)}\t\\N\n")
-                if roll < UNGRADED / 2:
+                out.assignments.append(f"{aid}\t{sid}\t{course}\t\\N\tf\t{clock.text(submitted)}\t\\N\t{work_id}\n")
+                if roll < GRADED_LATER:
                     out.assignment_grades.append((aid, score_text(ability, r), clock.text(graded)))
+                else:
+                    out.missing += 1
                 continue
             out.assignments.append(
-                f"{aid}\t{sid}\t{course}\t{score_text(ability, r)}\tt\t{clock.text(submitted)}\t{clock.text(graded)}\n"
+                f"{aid}\t{sid}\t{course}\t{score_text(ability, r)}\tt\t{clock.text(submitted)}"
+                f"\t{clock.text(graded)}\t{work_id}\n"
             )
     return out
 
@@ -224,6 +270,8 @@ def chunks(shape: Shape, chunk_students: int = CHUNK_STUDENTS) -> Iterator[Chunk
             merged.assignments += one.assignments
             merged.quiz_grades += one.quiz_grades
             merged.assignment_grades += one.assignment_grades
+            merged.excusals += one.excusals
+            merged.missing += one.missing
         yield merged
 
 
@@ -249,12 +297,29 @@ def load_people(conn: psycopg.Connection, shape: Shape) -> None:
                     f" {SUBJECTS[n % COURSES_PER_STUDENT]} {n // COURSES_PER_STUDENT + 1}\n"
                 )
         copy_text(conn, "course", ("id", "name"), names)
-        for table in ("student_profile", "course"):
+        clock = Clock(shape.weeks)
+        work = []
+        for week_index, (year, monday) in enumerate(shape.weeks):
+            for n in range(shape.classes_per_year):
+                course = year * shape.classes_per_year + n + 1
+                for work_id, is_quiz, day in shape.work(course, week_index):
+                    kind = "quiz" if is_quiz else "assignment"
+                    due = clock.text(shape.due_at(clock, monday, day, work_id))
+                    work.append(f"{work_id}\t{course}\t{kind.title()} {work_id}\t{kind}\t{due}\n")
+        copy_text(conn, "course_work", ("id", "course_id", "title", "kind", "due_at"), work)
+        enrollments = []
+        for year in range(len(SCHOOL_YEARS)):
+            mondays = [monday for y, monday in shape.weeks if y == year]
+            start, end = mondays[0], mondays[-1] + timedelta(days=4)
+            for i in range(shape.students):
+                enrollments += [f"{i + 1}\t{c}\t{start}\t{end}\n" for c in shape.student_courses(i, year)]
+        copy_text(conn, "enrollment", ("student_profile_id", "course_id", "start_on", "end_on"), enrollments)
+        for table in ("student_profile", "course", "course_work"):
             conn.execute(f"select setval(pg_get_serial_sequence('{table}', 'id'), (select max(id) from {table}))")
 
 
 def grade_later(conn: psycopg.Connection, chunk: Chunk) -> int:
-    """The ungraded-then-graded half: one UPDATE per table, through the triggers."""
+    """The ungraded-then-graded share: one UPDATE per table, through the triggers."""
     if chunk.quiz_grades:
         ids, scores = zip(*chunk.quiz_grades)
         conn.execute(
@@ -278,6 +343,7 @@ class LoadStats:
     assignment_rows: int
     graded_later: int
     seconds: float
+    missing: int = 0  # pieces of work not handed in or never graded
 
     @property
     def rows(self) -> int:
@@ -307,7 +373,7 @@ def load(
     load_people(conn, shape)
     # An estimate for the bar: 11 items a week, fewer for absences.
     expected = int(shape.students * len(shape.weeks) * 11 * (1 - ABSENT_WEEK) * (1 - ABSENT_DAY))
-    totals = [0, 0, 0]  # quiz rows, assignment rows, graded later
+    totals = [0, 0, 0, 0]  # quiz rows, assignment rows, graded later, missing
     queue: Queue = Queue(maxsize=2 * writers)
     lock = threading.Lock()
     failures: list[BaseException] = []
@@ -319,11 +385,15 @@ def load(
                     with connection.transaction():
                         copy_text(connection, "quiz_attempt", QUIZ_COLUMNS, chunk.quizzes)
                         copy_text(connection, "assignment_submission", ASSIGNMENT_COLUMNS, chunk.assignments)
+                        copy_text(
+                            connection, "course_work_excusal", ("course_work_id", "student_profile_id"), chunk.excusals
+                        )
                         graded = grade_later(connection, chunk)
                     with lock:
                         totals[0] += len(chunk.quizzes)
                         totals[1] += len(chunk.assignments)
                         totals[2] += graded
+                        totals[3] += chunk.missing
                         bar.update(len(chunk.quizzes) + len(chunk.assignments))
             except BaseException as error:  # noqa: BLE001 - reported by the main thread
                 failures.append(error)
@@ -359,4 +429,4 @@ def load(
         raise failures[0]
     for table in ("quiz_attempt", "assignment_submission"):
         conn.execute(f"select setval(pg_get_serial_sequence('{table}', 'id'), (select max(id) from {table}))")
-    return LoadStats(totals[0], totals[1], totals[2], time.perf_counter() - start)
+    return LoadStats(totals[0], totals[1], totals[2], time.perf_counter() - start, totals[3])

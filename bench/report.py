@@ -44,8 +44,9 @@ def data_lines(loaded: dict) -> list[str]:
         f"{loaded['students']:,} students over 4 time zones (UTC, Europe/London, America/New_York, Asia/Tokyo),",
         f"{loaded['courses']:,} courses of about 25 students (new classes each school year), 3 school years:",
         f"{loaded['school_weeks']} school weeks from {loaded['first_week']} to {loaded['last_day']} (holidays left out),",
-        "about 8 quizzes and 3 assignments per student and week (5% absent weeks, 4% absent days), 5% teacher",
-        "overrides, 10% of the work ungraded when written and half of that graded later by an UPDATE",
+        "about 11 pieces of work (course_work: 8 quizzes, 3 assignments) set per student and week, each handed in",
+        "as a score linked to it but 1.5% (5% absent weeks: excused; 4% absent days), 5% teacher overrides, 10% of",
+        "the scores ungraded when written and three quarters of that graded later by an UPDATE",
         "(`bench/district.py`, seeded: the same arguments give the same rows).",
         "",
         f"- loaded by COPY with our triggers on, one transaction per 100 students, {loaded.get('writers', 1)}"
@@ -56,7 +57,15 @@ def data_lines(loaded: dict) -> list[str]:
         f"- the triggers made {loaded['weekly_rows']:,} weekly rows; the class view holds"
         f" {loaded.get('class_view_rows', 0):,} course weeks;",
         f"- the seed baseline's index (bench/seed_baseline.sql) was then built in {loaded['seed_index_seconds']:.1f} s.",
-    ]
+    ] + (
+        [
+            f"- {loaded['course_work_rows']:,} pieces of course work, {loaded['enrollment_rows']:,} enrollments,"
+            f" {loaded['excusal_rows']:,} excusals; of the {loaded['work_set']:,} pieces set to students"
+            f" {loaded['missing']:,} are missing ({loaded['missing'] / loaded['work_set']:.1%}).",
+        ]
+        if "work_set" in loaded
+        else []
+    )
 
 
 def target_rows(sections: list[Section]) -> list[list[str]]:

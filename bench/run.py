@@ -206,6 +206,13 @@ def prepare_district(admin_url: str, args) -> tuple[str, dict]:
             "class_view_rows": conn.execute("select count(*) from course_weekly_performance").fetchone()[0],
             "first_week": shape.weeks[0][1].isoformat(),
             "last_day": district.last_school_day().isoformat(),
+            "course_work_rows": conn.execute("select count(*) from course_work").fetchone()[0],
+            "enrollment_rows": conn.execute("select count(*) from enrollment").fetchone()[0],
+            "excusal_rows": conn.execute("select count(*) from course_work_excusal").fetchone()[0],
+            "work_set": conn.execute(
+                "select count(*) from enrollment e join course_work w on w.course_id = e.course_id"
+            ).fetchone()[0],
+            "missing": stats.missing,
         }
         conn.execute("create table bench_meta (students integer, seed bigint, loaded jsonb)")
         conn.execute(

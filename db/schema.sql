@@ -902,7 +902,7 @@ CREATE FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first
 -- Name: FUNCTION student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer) IS 'The courses of the weekly-trend answer: a JSON array, by name, of the student''s courses with scores in the p_weeks ISO weeks from the Monday p_first, each with every week (week_json() with the class average, hidden under p_min_students students).';
+COMMENT ON FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer) IS 'The courses of the weekly-trend answer: a JSON array, by name, of the student''s courses with scores or missing work (linked_missing_work()) in the p_weeks ISO weeks from the Monday p_first, each with every week (week_json() with the class average, hidden under p_min_students students, and missing_count).';
 
 --
 -- Name: student_missing_work(bigint, date, date); Type: FUNCTION; Schema: public; Owner: -
@@ -930,7 +930,7 @@ CREATE FUNCTION public.student_weekly_stats(p_student_profile_id bigint, p_first
 -- Name: FUNCTION student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer) IS 'One student''s p_weeks ISO weeks from the Monday p_first: weekly_trend (week_json() of each, with its sustained-decline alert), weeks_with_data, last_updated (ISO 8601, UTC) and trend (trend_json()). The one home of a child''s weekly figures: weekly_trend_json() and the weekly digest read them from here.';
+COMMENT ON FUNCTION public.student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer) IS 'One student''s p_weeks ISO weeks from the Monday p_first: weekly_trend (week_json() of each, with its sustained-decline alert and missing_count: linked_missing_work(), so for the guardian of the request, app.guardian_id), weeks_with_data, last_updated (ISO 8601, UTC) and trend (trend_json()). The one home of a child''s weekly figures: weekly_trend_json() and the weekly digest read them from here.';
 
 --
 -- Name: tg_access_log__append_only(); Type: FUNCTION; Schema: public; Owner: -
@@ -1094,18 +1094,18 @@ CREATE FUNCTION public.utc_iso_timestamp(p_instant timestamp with time zone) RET
 COMMENT ON FUNCTION public.utc_iso_timestamp(p_instant timestamp with time zone) IS 'An instant as ISO 8601 in UTC (+00:00), microseconds when not zero.';
 
 --
--- Name: week_json(date, numeric, integer, numeric, integer, numeric, integer, integer, text); Type: FUNCTION; Schema: public; Owner: -
+-- Name: week_json(date, numeric, integer, numeric, integer, numeric, integer, integer, text, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.week_json(p_monday date, p_quiz_sum numeric, p_quiz_count integer, p_assignment_sum numeric, p_assignment_count integer, p_class_average numeric DEFAULT NULL::numeric, p_class_students integer DEFAULT NULL::integer, p_min_students integer DEFAULT NULL::integer, p_alert text DEFAULT NULL::text) RETURNS json
+CREATE FUNCTION public.week_json(p_monday date, p_quiz_sum numeric, p_quiz_count integer, p_assignment_sum numeric, p_assignment_count integer, p_class_average numeric DEFAULT NULL::numeric, p_class_students integer DEFAULT NULL::integer, p_min_students integer DEFAULT NULL::integer, p_alert text DEFAULT NULL::text, p_missing_count integer DEFAULT NULL::integer) RETURNS json
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$ /* body: db/functions/430_weekly_trend_json.sql */ $$;
 
 --
--- Name: FUNCTION week_json(p_monday date, p_quiz_sum numeric, p_quiz_count integer, p_assignment_sum numeric, p_assignment_count integer, p_class_average numeric, p_class_students integer, p_min_students integer, p_alert text); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION week_json(p_monday date, p_quiz_sum numeric, p_quiz_count integer, p_assignment_sum numeric, p_assignment_count integer, p_class_average numeric, p_class_students integer, p_min_students integer, p_alert text, p_missing_count integer); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.week_json(p_monday date, p_quiz_sum numeric, p_quiz_count integer, p_assignment_sum numeric, p_assignment_count integer, p_class_average numeric, p_class_students integer, p_min_students integer, p_alert text) IS 'One week of the weekly-trend answer (week, year, week_number, week_start, the averages and counts, and the sustained-decline alert p_alert); with p_min_students, a course''s week with its class average (null and class_average_suppressed when fewer than p_min_students students have scores).';
+COMMENT ON FUNCTION public.week_json(p_monday date, p_quiz_sum numeric, p_quiz_count integer, p_assignment_sum numeric, p_assignment_count integer, p_class_average numeric, p_class_students integer, p_min_students integer, p_alert text, p_missing_count integer) IS 'One week of the weekly-trend answer (week, year, week_number, week_start, the averages and counts, missing_count (p_missing_count, null: 0) and the sustained-decline alert p_alert); with p_min_students, a course''s week with its class average (null and class_average_suppressed when fewer than p_min_students students have scores).';
 
 --
 -- Name: week_scores(bigint, date); Type: FUNCTION; Schema: public; Owner: -
@@ -1795,6 +1795,42 @@ CREATE TABLE public.oneroster_class (
 COMMENT ON TABLE public.oneroster_class IS 'OneRoster class -> course.';
 
 --
+-- Name: oneroster_course_work; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.oneroster_course_work (
+    source text NOT NULL,
+    sourced_id text NOT NULL,
+    course_work_id bigint NOT NULL
+);
+
+--
+-- Name: TABLE oneroster_course_work; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.oneroster_course_work IS 'OneRoster line item -> course_work. Deleting the work removes the mapping; the next import writes it again if the source still lists the line item.';
+
+--
+-- Name: oneroster_enrollment; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.oneroster_enrollment (
+    source text NOT NULL,
+    sourced_id text NOT NULL,
+    class_sourced_id text NOT NULL,
+    user_sourced_id text NOT NULL,
+    role text NOT NULL,
+    begin_date date,
+    end_date date
+);
+
+--
+-- Name: TABLE oneroster_enrollment; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.oneroster_enrollment IS 'OneRoster enrollments as last imported (every role).';
+
+--
 -- Name: oneroster_guardian; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1822,6 +1858,8 @@ CREATE TABLE public.oneroster_line_item (
     class_sourced_id text NOT NULL,
     category_sourced_id text,
     result_value_max numeric,
+    assign_date text,
+    due_date text,
     CONSTRAINT oneroster_line_item_max_positive CHECK ((result_value_max > (0)::numeric))
 );
 
@@ -1830,6 +1868,18 @@ CREATE TABLE public.oneroster_line_item (
 --
 
 COMMENT ON TABLE public.oneroster_line_item IS 'OneRoster line items as last imported.';
+
+--
+-- Name: COLUMN oneroster_line_item.assign_date; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.oneroster_line_item.assign_date IS 'assignDate as sent (validated); kept, not used.';
+
+--
+-- Name: COLUMN oneroster_line_item.due_date; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.oneroster_line_item.due_date IS 'dueDate as sent (validated): course_work.due_at, a date alone the end of that day in the import''s time zone.';
 
 --
 -- Name: oneroster_result; Type: TABLE; Schema: public; Owner: -
@@ -1870,6 +1920,22 @@ CREATE TABLE public.oneroster_student (
 --
 
 COMMENT ON TABLE public.oneroster_student IS 'OneRoster user (role student) -> student_profile. Deleting the student removes the mapping; the next import creates the student again if the source still lists it.';
+
+--
+-- Name: oneroster_student_enrollment; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.oneroster_student_enrollment (
+    source text NOT NULL,
+    sourced_id text NOT NULL,
+    enrollment_id bigint NOT NULL
+);
+
+--
+-- Name: TABLE oneroster_student_enrollment; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.oneroster_student_enrollment IS 'OneRoster enrollment (role student) -> enrollment. Deleting the enrollment removes the mapping; the next import writes it again if the source still lists it.';
 
 --
 -- Name: quiz_attempt_id_seq; Type: SEQUENCE; Schema: public; Owner: -
@@ -2197,6 +2263,27 @@ ALTER TABLE ONLY public.oneroster_class
     ADD CONSTRAINT oneroster_class_pkey PRIMARY KEY (source, sourced_id);
 
 --
+-- Name: oneroster_course_work oneroster_course_work_course_work_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.oneroster_course_work
+    ADD CONSTRAINT oneroster_course_work_course_work_id_key UNIQUE (course_work_id);
+
+--
+-- Name: oneroster_course_work oneroster_course_work_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.oneroster_course_work
+    ADD CONSTRAINT oneroster_course_work_pkey PRIMARY KEY (source, sourced_id);
+
+--
+-- Name: oneroster_enrollment oneroster_enrollment_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.oneroster_enrollment
+    ADD CONSTRAINT oneroster_enrollment_pkey PRIMARY KEY (source, sourced_id);
+
+--
 -- Name: oneroster_guardian oneroster_guardian_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -2216,6 +2303,20 @@ ALTER TABLE ONLY public.oneroster_line_item
 
 ALTER TABLE ONLY public.oneroster_result
     ADD CONSTRAINT oneroster_result_pkey PRIMARY KEY (source, sourced_id);
+
+--
+-- Name: oneroster_student_enrollment oneroster_student_enrollment_enrollment_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.oneroster_student_enrollment
+    ADD CONSTRAINT oneroster_student_enrollment_enrollment_id_key UNIQUE (enrollment_id);
+
+--
+-- Name: oneroster_student_enrollment oneroster_student_enrollment_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.oneroster_student_enrollment
+    ADD CONSTRAINT oneroster_student_enrollment_pkey PRIMARY KEY (source, sourced_id);
 
 --
 -- Name: oneroster_student oneroster_student_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -2673,11 +2774,25 @@ ALTER TABLE ONLY public.oneroster_class
     ADD CONSTRAINT oneroster_class_course_id_fkey FOREIGN KEY (course_id) REFERENCES public.course(id) ON DELETE CASCADE;
 
 --
+-- Name: oneroster_course_work oneroster_course_work_course_work_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.oneroster_course_work
+    ADD CONSTRAINT oneroster_course_work_course_work_id_fkey FOREIGN KEY (course_work_id) REFERENCES public.course_work(id) ON DELETE CASCADE;
+
+--
 -- Name: oneroster_guardian oneroster_guardian_guardian_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.oneroster_guardian
     ADD CONSTRAINT oneroster_guardian_guardian_id_fkey FOREIGN KEY (guardian_id) REFERENCES public.guardian(id) ON DELETE CASCADE;
+
+--
+-- Name: oneroster_student_enrollment oneroster_student_enrollment_enrollment_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.oneroster_student_enrollment
+    ADD CONSTRAINT oneroster_student_enrollment_enrollment_id_fkey FOREIGN KEY (enrollment_id) REFERENCES public.enrollment(id) ON DELETE CASCADE;
 
 --
 -- Name: oneroster_student oneroster_student_student_profile_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -

@@ -282,6 +282,8 @@ def generate(
                     "schoolSourcedId": "org-1",
                     "userSourcedId": f"stu-{seed}-{m}",
                     "role": "student",
+                    "beginDate": r.choice(("", first_monday.isoformat())),
+                    "endDate": r.choice(("", "", (first_monday + timedelta(weeks=weeks)).isoformat())),
                 }
             )
         for k in range(items_per_class):
@@ -296,10 +298,14 @@ def generate(
                     "categorySourcedId": r.choice(CATEGORIES)[0],
                     "resultValueMin": "0",
                     "resultValueMax": top,
+                    "dueDate": "",
                 }
             )
             top_value = Decimal(top or "100")
             day = first_monday + timedelta(days=r.randrange(weeks * 7))
+            s.line_items[-1]["dueDate"] = r.choice(
+                ("", day.isoformat(), f"{day.isoformat()}T17:00:00Z", f"{day.isoformat()}T23:30:00")
+            )
             for m in members:
                 status = r.choice(STATUSES)
                 score = (

@@ -46,6 +46,7 @@ def test_weekly_trend_in_the_seed_format(client, family):
         "assignment_avg": 90.0,
         "quiz_count": 3,
         "assignment_count": 2,
+        "missing_count": 0,
         "alert": None,
     }
     # a week without data is present, with zero counts and null averages
@@ -59,6 +60,7 @@ def test_weekly_trend_in_the_seed_format(client, family):
         "assignment_avg": None,
         "quiz_count": 0,
         "assignment_count": 0,
+        "missing_count": 0,
         "alert": None,
     }
     # a zero is a score

@@ -12,6 +12,7 @@ from bench.common import OURS, PLAIN, SEED_BASELINE, Check, Section, install_see
 from bench.report import write_report
 
 from factories import add_assignment, add_quiz, add_student
+from reference import missing_work
 
 
 def rows_of(shape: district.Shape, chunk_students: int) -> tuple[list[str], list[str]]:
@@ -60,6 +61,26 @@ def test_loading_the_district_keeps_the_weekly_rows_exact(conn):
     assert conn.execute("select * from check_course_weekly_performance()").fetchall() == []
     # The sequences continue after the explicit ids.
     assert add_quiz(conn, 1, 50, datetime(2026, 6, 9, 10, tzinfo=UTC)) == stats.quiz_rows + 1
+    # Course work: about 11 pieces set per student and school week, 3-5% of them missing, as the oracle
+    # (tests/reference.py) and student_missing_work() both count them.
+    set_ = conn.execute("select count(*) from enrollment e join course_work w on w.course_id = e.course_id").fetchone()[
+        0
+    ]
+    assert 9.5 <= set_ / (20 * len(shape.weeks)) <= 12.5
+    with conn.transaction():
+        now = conn.execute("select now()").fetchone()[0]
+        expected = missing_work(conn, now)
+        shown = {
+            s: {
+                (r[0], r[1])
+                for r in conn.execute("select course_work_id, week_start_date from student_missing_work(%s)", (s,))
+            }
+            for s in range(1, 21)
+        }
+    assert shown == {s: expected.get(s, set()) for s in range(1, 21)}
+    missing = sum(len(v) for v in shown.values())
+    assert missing == stats.missing
+    assert 0.03 <= missing / set_ <= 0.05
 
 
 def trigger_states(conn) -> dict[tuple[str, str], str]:

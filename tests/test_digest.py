@@ -143,7 +143,7 @@ def test_a_childs_weeks_in_the_digest_are_the_parents_answer(households, conn, c
             f"/api/v1/students/{student}/weekly-trend?end=2024-02-04&weeks={WEEKS_SHOWN}",
             headers={"Authorization": f"Bearer {token}"},
         ).get_json()
-        mailed = child_weeks(conn, student, MONDAY.date(), (10, 2))
+        mailed = child_weeks(conn, student, MONDAY.date(), (10, 2), guardian_id=guardian)
         shown = answer["weekly_stats"]
         assert mailed["weekly_trend"] == shown["weekly_trend"]
         assert (mailed["weeks_with_data"], mailed["last_updated"], mailed["trend"]) == (
@@ -152,7 +152,7 @@ def test_a_childs_weeks_in_the_digest_are_the_parents_answer(households, conn, c
             shown["trend"],
         )
         assert mailed["trend"] == trend_indicator([w["overall_avg"] for w in shown["weekly_trend"]])
-    eve = child_weeks(conn, households["students"]["eve"], MONDAY.date(), (10, 2))
+    eve = child_weeks(conn, households["students"]["eve"], MONDAY.date(), (10, 2), guardian_id=guardian)
     assert [w["alert"] for w in eve["weekly_trend"]] == [None, None, None, None, None, "declining"]
     assert [w["overall_avg"] for w in eve["weekly_trend"]] == [80.0, 80.0, 80.0, 80.0, 63.0, 63.0]
 

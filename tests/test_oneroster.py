@@ -35,6 +35,12 @@ TABLES = (
     "oneroster_category",
     "oneroster_line_item",
     "oneroster_result",
+    "course_work",
+    "enrollment",
+    "course_work_excusal",
+    "oneroster_course_work",
+    "oneroster_enrollment",
+    "oneroster_student_enrollment",
 )
 
 

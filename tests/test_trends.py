@@ -190,6 +190,7 @@ def test_courses_with_class_averages_and_suppression_at_9_students(client, schoo
         "assignment_avg": None,
         "quiz_count": 1,
         "assignment_count": 0,
+        "missing_count": 0,
         "class_average": 62.0,
         "class_average_suppressed": False,  # (80 + 9 × 60) / 10
     }

@@ -84,6 +84,11 @@ def format_long_date(day: date, locale: Locale) -> str:
     return format_date(day, "d MMM y", locale=locale)
 
 
+def format_day(day: date, locale: Locale) -> str:
+    """A day of the week with its date, as a due date reads: "Tue 3 Nov", "mar 3 nov"."""
+    return format_date(day, "EEE d MMM", locale=locale)
+
+
 def number(value: float | None, signed: bool = False) -> str:
     return format_number(value, get_locale(), signed)
 

@@ -92,7 +92,8 @@ grant execute on function linked_class_weeks(bigint, bigint[], date, date, integ
 create or replace function week_json(p_monday date, p_quiz_sum numeric, p_quiz_count integer,
                                      p_assignment_sum numeric, p_assignment_count integer,
                                      p_class_average numeric default null, p_class_students integer default null,
-                                     p_min_students integer default null, p_alert text default null)
+                                     p_min_students integer default null, p_alert text default null,
+                                     p_missing_count integer default null)
 returns json
 language sql
 -- stable, as json_build_object is: an immutable function calling stable ones
@@ -101,7 +102,8 @@ stable
 parallel safe
 as $$
   -- One week of the answer: its name, the averages (weekly_average(), as the
-  -- triggers store them) and counts; null sums are a week without scores.
+  -- triggers store them) and counts; null sums are a week without scores;
+  -- missing_count the work missing that week (student_missing_work(), null: none).
   -- With p_min_students (a course's week) also the class average, hidden
   -- when fewer students than that have scores: it could give a classmate's
   -- score away. json, not jsonb: built as text, several times cheaper.
@@ -117,6 +119,7 @@ as $$
                'assignment_avg', weekly_average(p_assignment_sum, p_assignment_count),
                'quiz_count', coalesce(p_quiz_count, 0),
                'assignment_count', coalesce(p_assignment_count, 0),
+               'missing_count', coalesce(p_missing_count, 0),
                'alert', p_alert)
            else
              json_build_object(
@@ -129,12 +132,13 @@ as $$
                'assignment_avg', weekly_average(p_assignment_sum, p_assignment_count),
                'quiz_count', coalesce(p_quiz_count, 0),
                'assignment_count', coalesce(p_assignment_count, 0),
+               'missing_count', coalesce(p_missing_count, 0),
                'class_average', case when p_class_students >= p_min_students then p_class_average end,
                'class_average_suppressed', coalesce(p_class_students < p_min_students, false))
          end
 $$;
-comment on function week_json(date, numeric, integer, numeric, integer, numeric, integer, integer, text) is
-  'One week of the weekly-trend answer (week, year, week_number, week_start, the averages and counts, and the sustained-decline alert p_alert); with p_min_students, a course''s week with its class average (null and class_average_suppressed when fewer than p_min_students students have scores).';
+comment on function week_json(date, numeric, integer, numeric, integer, numeric, integer, integer, text, integer) is
+  'One week of the weekly-trend answer (week, year, week_number, week_start, the averages and counts, missing_count (p_missing_count, null: 0) and the sustained-decline alert p_alert); with p_min_students, a course''s week with its class average (null and class_average_suppressed when fewer than p_min_students students have scores).';
 
 create or replace function trend_json(p_points bigint, p_num numeric, p_den numeric)
 returns json
@@ -200,9 +204,15 @@ as $$
       from student_weekly_performance t
      where t.student_profile_id = p_student_profile_id
        and t.week_start_date between p_first and p_first + 7 * (p_weeks - 1)
+  ),
+  missing as (
+    -- The work missing each week, for the guardian of the request (app.guardian_id).
+    select m.week_start_date, count(*)::integer as missing_count
+      from linked_missing_work(p_student_profile_id, p_first, p_first + 7 * (p_weeks - 1)) m
+     group by m.week_start_date
   )
   select json_agg(week_json(k.monday, s.quiz_sum, s.quiz_count, s.assignment_sum, s.assignment_count,
-                            p_alert => a.alert)
+                            p_alert => a.alert, p_missing_count => mw.missing_count)
                   order by k.n),
          (count(s.week_start_date) filter (where s.quiz_count + s.assignment_count > 0))::integer,
          utc_iso_timestamp(max(s.updated_at)),
@@ -214,12 +224,13 @@ as $$
                         * (sum(k.n) filter (where s.overall_average is not null)))
     from weeks k
     left join stored s on s.week_start_date = k.monday
+    left join missing mw on mw.week_start_date = k.monday
     left join weekly_trend_alerts(p_student_profile_id, p_first, p_first + 7 * (p_weeks - 1),
                                   p_alert_drop_points, p_alert_min_scores) a
            on a.week_start_date = k.monday
 $$;
 comment on function student_weekly_stats(bigint, date, integer, numeric, integer) is
-  'One student''s p_weeks ISO weeks from the Monday p_first: weekly_trend (week_json() of each, with its sustained-decline alert), weeks_with_data, last_updated (ISO 8601, UTC) and trend (trend_json()). The one home of a child''s weekly figures: weekly_trend_json() and the weekly digest read them from here.';
+  'One student''s p_weeks ISO weeks from the Monday p_first: weekly_trend (week_json() of each, with its sustained-decline alert and missing_count: linked_missing_work(), so for the guardian of the request, app.guardian_id), weeks_with_data, last_updated (ISO 8601, UTC) and trend (trend_json()). The one home of a child''s weekly figures: weekly_trend_json() and the weekly digest read them from here.';
 revoke all on function student_weekly_stats(bigint, date, integer, numeric, integer) from public;
 -- The parents' answer runs it as the reader role; the digest as the owner.
 grant execute on function student_weekly_stats(bigint, date, integer, numeric, integer) to weekly_trends_reader;
@@ -261,6 +272,13 @@ as $$
     select * from linked_course_weeks(p_student_profile_id, p_first, p_first + 7 * (p_weeks - 1)) e
      where e.quiz_count + e.assignment_count > 0
   ),
+  missing as materialized (
+    -- The work missing per course and week (for the guardian of the request): a course with missing
+    -- work and no score in these weeks is listed too.
+    select m.course_id, m.week_start_date, count(*)::integer as missing_count
+      from linked_missing_work(p_student_profile_id, p_first, p_first + 7 * (p_weeks - 1)) m
+     group by m.course_id, m.week_start_date
+  ),
   classes as materialized (
     -- The class view's rows of those courses and weeks, by its unique index
     -- (course_id, week_start_date): never a scan of the whole view. Through
@@ -272,13 +290,14 @@ as $$
   courses as (
     select c.id, c.name,
            json_agg(week_json(k.monday, cw.quiz_sum, cw.quiz_count, cw.assignment_sum, cw.assignment_count,
-                              v.class_average, v.student_count, p_min_students)
+                              v.class_average, v.student_count, p_min_students, p_missing_count => mw.missing_count)
                     order by k.n) as weeks
-      from (select distinct course_id from course_weeks) i
+      from (select course_id from course_weeks union select course_id from missing) i
       join course c on c.id = i.course_id
      cross join weeks k
       left join course_weeks cw on cw.course_id = c.id and cw.week_start_date = k.monday
       left join classes v on v.course_id = c.id and v.week_start_date = k.monday
+      left join missing mw on mw.course_id = c.id and mw.week_start_date = k.monday
      group by c.id, c.name
   )
   select coalesce(json_agg(json_build_object('course_id', c.id, 'name', c.name, 'weeks', c.weeks)
@@ -286,7 +305,7 @@ as $$
     from courses c
 $$;
 comment on function student_courses_json(bigint, date, integer, integer) is
-  'The courses of the weekly-trend answer: a JSON array, by name, of the student''s courses with scores in the p_weeks ISO weeks from the Monday p_first, each with every week (week_json() with the class average, hidden under p_min_students students).';
+  'The courses of the weekly-trend answer: a JSON array, by name, of the student''s courses with scores or missing work (linked_missing_work()) in the p_weeks ISO weeks from the Monday p_first, each with every week (week_json() with the class average, hidden under p_min_students students, and missing_count).';
 revoke all on function student_courses_json(bigint, date, integer, integer) from public;
 grant execute on function student_courses_json(bigint, date, integer, integer) to weekly_trends_reader;
 

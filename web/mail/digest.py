@@ -107,21 +107,34 @@ def guardians(conn: psycopg.Connection, email: str | None) -> list[dict]:
     return rows
 
 
-def child_weeks(conn: psycopg.Connection, student_id: int, monday: date, thresholds: tuple[int, int]) -> dict:
-    """A child's WEEKS_SHOWN weeks up to the one of monday, as the parents' answer shows them
-    (student_weekly_stats(): the weekly figures, alerts, weeks_with_data, last_updated and trend)."""
-    with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(
+def child_weeks(
+    conn: psycopg.Connection, student_id: int, monday: date, thresholds: tuple[int, int], *, guardian_id: int
+) -> dict:
+    """A child's WEEKS_SHOWN weeks up to the one of monday, as the parents' answer shows them to the guardian
+    guardian_id (student_weekly_stats(): the weekly figures, missing counts, alerts, weeks_with_data,
+    last_updated and trend), and the work missing in those weeks (linked_missing_work(), by due date)."""
+    first = monday - timedelta(weeks=WEEKS_SHOWN - 1)
+    # The missing work is the guardian's view of it (app.guardian_id, as the parents' answer sets it): in a
+    # transaction (a savepoint inside the run's), so that the setting ends with it.
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        cur.execute("select set_config('app.guardian_id', %s, true)", (str(guardian_id),))
+        stats = cur.execute(
             "select weekly_trend, weeks_with_data, last_updated, trend from student_weekly_stats(%s, %s, %s, %s, %s)",
-            (student_id, monday - timedelta(weeks=WEEKS_SHOWN - 1), WEEKS_SHOWN, *thresholds),
+            (student_id, first, WEEKS_SHOWN, *thresholds),
         ).fetchone()
+        missing = cur.execute(
+            "select m.course_name, m.title, m.kind, (m.due_at at time zone sp.time_zone)::date as due_on"
+            "  from linked_missing_work(%s, %s, %s) m, student_profile sp where sp.id = %s",
+            (student_id, first, monday, student_id),
+        ).fetchall()
+    return stats | {"missing": missing}
 
 
 def children(conn: psycopg.Connection, guardian_id: int, monday: date, thresholds: tuple[int, int]) -> list[dict]:
-    """Each linked child's last six weeks up to the digest's week, with the trend and alerts."""
+    """Each linked child's last six weeks up to the digest's week, with the trend, alerts and missing work."""
     result = []
     for kid in guardian_children(conn, guardian_id):
-        stats = child_weeks(conn, kid["id"], monday, thresholds)
+        stats = child_weeks(conn, kid["id"], monday, thresholds, guardian_id=guardian_id)
         weeks = [
             w
             | {
@@ -139,6 +152,7 @@ def children(conn: psycopg.Connection, guardian_id: int, monday: date, threshold
                 "this_week": weeks[-1],
                 "trend": stats["trend"],
                 "alert": weeks[-1]["alert"],
+                "missing": stats["missing"],
             }
         )
     return result

@@ -30,7 +30,7 @@ from pathlib import Path
 from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from web.i18n import TRANSLATIONS, format_long_date, format_number, format_short_date, parse_locale
+from web.i18n import TRANSLATIONS, format_day, format_long_date, format_number, format_short_date, parse_locale
 from web.settings import Settings, SmtpServer, ensure_maildir, parse_smtp_url
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "mail"
@@ -205,6 +205,7 @@ def templates(language: str | None = None, fallback: str = "en", *, html: bool =
             num=lambda value, signed=False: format_number(value, locale, signed),
             short_date=lambda day: format_short_date(day, locale),
             long_date=lambda day: format_long_date(day, locale),
+            day=lambda day: format_day(day, locale),
         )
         _environments[key] = env
     return _environments[key]

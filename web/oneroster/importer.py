@@ -34,6 +34,8 @@ __all__ = ["KEPT_BAD_ROWS", "BadRow", "BadRowsRefused", "Import", "Options", "Su
 
 # The tables the import inserts into with ids from their sequences.
 ID_TABLES = ("student_profile", "guardian", "course", "quiz_attempt", "assignment_submission")
+# Those it moves past their highest id itself (advance_id_sequence() keeps the five above only).
+OWN_ID_TABLES = ("course_work", "enrollment")
 # The steps before the line items' kinds, in dependency order (results.csv comes after the kinds).
 STEPS = (
     ("categories", categories),
@@ -96,6 +98,11 @@ class Import(Staging):
             # 0014; student_profile, guardian and course also keep theirs ahead by a trigger).
             for table in ID_TABLES:
                 self.x(f"select advance_id_sequence('{table}', (select max(id) from {table}))")
+            for table in OWN_ID_TABLES:
+                self.x(
+                    f"select setval(pg_get_serial_sequence('{table}', 'id')::regclass, max(id)) from {table}"
+                    f" having max(id) > coalesce(pg_sequence_last_value(pg_get_serial_sequence('{table}', 'id')::regclass), 0)"
+                )
             self.create_bad_rows()
             for name in names:
                 bar.set_description(f"reading {name}.csv")

@@ -61,6 +61,8 @@ FILES: dict[str, list[tuple[str, tuple[str, ...], bool]]] = {
         ("class_sourced_id", ("classSourcedId",), True),
         ("user_sourced_id", ("userSourcedId",), True),
         ("role", ("role",), True),
+        ("begin_date", ("beginDate",), False),
+        ("end_date", ("endDate",), False),
     ],
     "lineItems": [
         ("sourced_id", ("sourcedId",), True),
@@ -69,6 +71,8 @@ FILES: dict[str, list[tuple[str, tuple[str, ...], bool]]] = {
         ("class_sourced_id", ("classSourcedId", "class"), True),
         ("category_sourced_id", ("categorySourcedId", "category"), False),
         ("result_value_max", ("resultValueMax",), False),
+        ("assign_date", ("assignDate",), False),
+        ("due_date", ("dueDate",), False),
     ],
     "results": [
         ("sourced_id", ("sourcedId",), True),

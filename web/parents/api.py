@@ -31,6 +31,7 @@ CSV_COLUMNS = [
     "assignment_avg",
     "quiz_count",
     "assignment_count",
+    "missing_count",
     "class_average",
     "class_average_suppressed",
     "alert",

@@ -107,6 +107,10 @@ def week(student_id: str, week: str):
         at = datetime.fromisoformat(score["counted_at"]).astimezone(zone)
         score["day"] = format_datetime(at, "EEE d MMM", locale=get_locale())
         score["time"] = format_time(at, "short", locale=get_locale())
+    for work in answer["missing_work"]:
+        due = datetime.fromisoformat(work["due_at"]).astimezone(zone)
+        work["day"] = format_datetime(due, "EEE d MMM", locale=get_locale())
+        work["time"] = format_time(due, "short", locale=get_locale())
     monday = date.fromisoformat(answer["week_start"])
     # 9999-W52 ends in the year 10000, past date.max: that week is named by its Monday alone.
     sunday = monday + timedelta(days=6) if monday <= date.max - timedelta(days=6) else None

@@ -1,7 +1,8 @@
 """The scores behind one week, for the API (web/parents/api.py) and the week page (web/parents/page.py).
 
 Every counted score of a linked student in one ISO week (in the student's time
-zone), read through week_scores() under row-level security, with the week's
+zone), read through week_scores() under row-level security, the work missing
+that week (linked_missing_work(): due that week, by due date), with the week's
 figures exactly as the weekly-trend answer gives them for that week.
 """
 
@@ -52,15 +53,21 @@ def week_scores(raw_student_id: str, raw_week: str, *, allow_navigation: bool = 
         "week_start": monday.isoformat(),
         "time_zone": student["time_zone"],
         "figures": answer.stats["weekly_trend"][0],
-        "scores": [score_item(row, zone) for row in answer.extra],
+        "scores": [score_item(row, zone) for row in answer.extra["scores"]],
+        "missing_work": [missing_item(row, zone) for row in answer.extra["missing_work"]],
     }
 
 
-def scores_of_week(conn, row: dict, monday: date) -> list[dict]:
-    """In the answer's transaction: the week's scores."""
-    return conn.execute(
-        "select * from week_scores(%s, %s)", (json.loads(row["answer"])["student_id"], monday)
-    ).fetchall()
+def scores_of_week(conn, row: dict, monday: date) -> dict[str, list[dict]]:
+    """In the answer's transaction: the week's scores and the work missing that week."""
+    student_id = json.loads(row["answer"])["student_id"]
+    return {
+        "scores": conn.execute("select * from week_scores(%s, %s)", (student_id, monday)).fetchall(),
+        "missing_work": conn.execute(
+            "select course_work_id, title, course_id, course_name, kind, due_at from linked_missing_work(%s, %s, %s)",
+            (student_id, monday, monday),
+        ).fetchall(),
+    }
 
 
 def as_float(value: Decimal | None) -> float | None:
@@ -77,4 +84,16 @@ def score_item(row: dict, zone: ZoneInfo) -> dict:
         "score": as_float(row["score"]),
         "teacher_override": row["teacher_override"],
         "automatic_score": as_float(row["automatic_score"]),
+    }
+
+
+def missing_item(row: dict, zone: ZoneInfo) -> dict:
+    """A piece of missing work; due_at in the student's time zone, as the scores' instants."""
+    return {
+        "course_work_id": row["course_work_id"],
+        "title": row["title"],
+        "course_id": row["course_id"],
+        "course_name": row["course_name"],
+        "kind": row["kind"],
+        "due_at": row["due_at"].astimezone(zone).isoformat(),
     }

@@ -45,6 +45,7 @@ CSV_LABELS = {
     "assignment_avg": _l("Assignment average"),
     "quiz_count": _l("Quizzes"),
     "assignment_count": _l("Assignments"),
+    "missing_count": _l("Missing work"),
     "class_average": _l("Class average"),
     "class_average_suppressed": _l("Class average hidden"),
     "alert": _l("Alert"),

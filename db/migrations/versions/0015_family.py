@@ -32,6 +32,13 @@ def downgrade() -> None:
         drop table alert_delivery, alert_message, guardian_alert_setting;
         """
     )
+    # 430_weekly_trend_json.sql: the copy 0014 froze, after the week_json() that counts missing work goes
+    # (the old signature comes back with it).
+    op.execute("drop function week_json(date, numeric, integer, numeric, integer, numeric, integer, integer, text, integer)")
+    run_frozen_sql("0014", "430_weekly_trend_json.sql")
+    # 210_oneroster_missing_work_schema.sql
+    op.execute("drop table oneroster_student_enrollment, oneroster_enrollment, oneroster_course_work")
+    op.execute("alter table oneroster_line_item drop column assign_date, drop column due_date")
     # 240_missing_work.sql (new in 0015).
     op.execute("drop function linked_missing_work(bigint, date, date)")
     op.execute("drop function student_missing_work(bigint, date, date)")

@@ -105,3 +105,6 @@ create index quiz_attempt_course_work_id_idx on quiz_attempt (course_work_id, st
 create index assignment_submission_course_work_id_idx on assignment_submission (course_work_id, student_profile_id)
   where course_work_id is not null;
 
+
+-- week_json() gains the week's missing count (430_weekly_trend_json.sql creates the new signature).
+drop function week_json(date, numeric, integer, numeric, integer, numeric, integer, integer, text);
