@@ -517,6 +517,20 @@ CREATE FUNCTION public.find_student_token(p_token_hash bytea, p_token_id bigint 
 COMMENT ON FUNCTION public.find_student_token(p_token_hash bytea, p_token_id bigint) IS 'The unexpired, unrevoked student token with this sha256 (or row id, for a session), and its student, while the student may sign in (student_may_sign_in(): a change of WEEKLY_TRENDS_STUDENT_ACCESS applies from the next request).';
 
 --
+-- Name: guardian_alert_settings(bigint, bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.guardian_alert_settings(p_guardian_id bigint, p_student_profile_id bigint) RETURNS TABLE(missing_work boolean, sustained_decline boolean, course_average_below integer, score_below integer)
+    LANGUAGE sql STABLE
+    AS $$ /* body: db/functions/630_alerts.sql */ $$;
+
+--
+-- Name: FUNCTION guardian_alert_settings(p_guardian_id bigint, p_student_profile_id bigint); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.guardian_alert_settings(p_guardian_id bigint, p_student_profile_id bigint) IS 'A guardian''s alert choices for a child: the row of guardian_alert_setting, else the defaults (missing_work and sustained_decline on, course_average_below and score_below off: null). The one statement of the defaults: the parents'' functions and the alerts job ask it.';
+
+--
 -- Name: guardian_children_json(bigint); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -770,6 +784,21 @@ CREATE FUNCTION public.missing_weeks(p_student_profile_id bigint, p_from date, p
 COMMENT ON FUNCTION public.missing_weeks(p_student_profile_id bigint, p_from date, p_until date) IS 'The work missing per course and ISO week (linked_missing_work(): for the guardian of the request only), as an array.';
 
 --
+-- Name: my_alert_settings(bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.my_alert_settings(p_student_profile_id bigint) RETURNS TABLE(missing_work boolean, sustained_decline boolean, course_average_below integer, score_below integer)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/630_alerts.sql */ $$;
+
+--
+-- Name: FUNCTION my_alert_settings(p_student_profile_id bigint); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.my_alert_settings(p_student_profile_id bigint) IS 'The alert choices of the request''s guardian (app.guardian_id) for one child their link gives access to now (guardian_link_state()); no row otherwise.';
+
+--
 -- Name: my_guardians(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -798,6 +827,20 @@ CREATE FUNCTION public.my_weekly_digest() RETURNS boolean
 --
 
 COMMENT ON FUNCTION public.my_weekly_digest() IS 'Whether the guardian of the request (app.guardian_id) receives the weekly digest (true unless turned off).';
+
+--
+-- Name: new_alerts(bigint, timestamp with time zone, numeric, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.new_alerts(p_guardian_id bigint, p_at timestamp with time zone, p_drop_points numeric DEFAULT 10, p_min_scores integer DEFAULT 2) RETURNS TABLE(student_profile_id bigint, kind text, subject text, detail jsonb, happened_at timestamp with time zone)
+    LANGUAGE sql STABLE
+    AS $$ /* body: db/functions/630_alerts.sql */ $$;
+
+--
+-- Name: FUNCTION new_alerts(p_guardian_id bigint, p_at timestamp with time zone, p_drop_points numeric, p_min_scores integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.new_alerts(p_guardian_id bigint, p_at timestamp with time zone, p_drop_points numeric, p_min_scores integer) IS 'The alerts due for a guardian at p_at and not yet in alert_delivery, per linked child and the guardian''s choices: missing_work (work due in the last 14 days and missing, by student_missing_work()), score_below (a counted score of the last 14 days under the threshold), course_average_below (a course''s average in one of the last two complete ISO weeks under the threshold), sustained_decline (the first week of a decline, or back on track, by weekly_trend_alerts(), in those weeks); subject names the thing alerted on. For the alerts job (owner).';
 
 --
 -- Name: oneroster_instant(text, text); Type: FUNCTION; Schema: public; Owner: -
@@ -1126,6 +1169,21 @@ CREATE FUNCTION public.set_guardian_sharing(p_guardian_id bigint, p_share boolea
 --
 
 COMMENT ON FUNCTION public.set_guardian_sharing(p_guardian_id bigint, p_share boolean) IS 'The signed-in student (app.student_id) shares their record with one of their guardians, or stops: it takes effect from the guardian''s next request.';
+
+--
+-- Name: set_my_alert_settings(bigint, boolean, boolean, integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.set_my_alert_settings(p_student_profile_id bigint, p_missing_work boolean, p_sustained_decline boolean, p_course_average_below integer, p_score_below integer) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/630_alerts.sql */ $$;
+
+--
+-- Name: FUNCTION set_my_alert_settings(p_student_profile_id bigint, p_missing_work boolean, p_sustained_decline boolean, p_course_average_below integer, p_score_below integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.set_my_alert_settings(p_student_profile_id bigint, p_missing_work boolean, p_sustained_decline boolean, p_course_average_below integer, p_score_below integer) IS 'Saves the alert choices of the request''s guardian (app.guardian_id) for one child. False (nothing written) when that child is not linked to them.';
 
 --
 -- Name: set_student_dependant(bigint, date); Type: FUNCTION; Schema: public; Owner: -
@@ -1554,6 +1612,21 @@ CREATE FUNCTION public.trend_json(p_points bigint, p_num numeric, p_den numeric)
 COMMENT ON FUNCTION public.trend_json(p_points bigint, p_num numeric, p_den numeric) IS 'The trend of the answer from the least-squares sums of p_points weeks: insufficient_data under 3 points, else stable under 1 point a week, improving or declining; slope_per_week rounded to 2 decimals. tests/reference.py holds the same rule in exact fractions, as the tests'' oracle.';
 
 --
+-- Name: unsubscribe_alerts(bytea, text[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.unsubscribe_alerts(p_token_hash bytea, p_kinds text[]) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/630_alerts.sql */ $$;
+
+--
+-- Name: FUNCTION unsubscribe_alerts(p_token_hash bytea, p_kinds text[]); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.unsubscribe_alerts(p_token_hash bytea, p_kinds text[]) IS 'One-click unsubscribe from alert emails (RFC 8058): turns the kinds p_kinds off, for every child, for the guardian whose alert email carried the token with this sha256. Returns the guardian id, or null for an unknown token. Repeating it changes nothing.';
+
+--
 -- Name: unsubscribe_weekly_digest(bytea); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1833,6 +1906,69 @@ ALTER TABLE public.access_record ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTIT
 
 CREATE TABLE public.alembic_version (
     version_num character varying(32) NOT NULL
+);
+
+--
+-- Name: alert_delivery; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.alert_delivery (
+    guardian_id bigint NOT NULL,
+    student_profile_id bigint NOT NULL,
+    kind text NOT NULL,
+    subject text NOT NULL,
+    message bigint NOT NULL,
+    detail jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT alert_delivery_kind CHECK ((kind = ANY (ARRAY['missing_work'::text, 'course_average_below'::text, 'score_below'::text, 'sustained_decline'::text]))),
+    CONSTRAINT alert_delivery_subject CHECK ((subject ~ '^[0-9a-z_:-]{1,100}$'::text))
+);
+
+--
+-- Name: TABLE alert_delivery; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.alert_delivery IS 'The alerts log: one row per guardian, child, kind and the thing alerted on (subject: the course_work id; quiz:<id> or assignment:<id>; <course id>:<Monday>; <Monday>:declining or back_on_track), in the message that carries it. Each alert is mailed at most once ever.';
+
+--
+-- Name: alert_message; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.alert_message (
+    id bigint NOT NULL,
+    guardian_id bigint NOT NULL,
+    outcome text DEFAULT 'pending'::text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    message_id text,
+    last_error text,
+    unsubscribe_token_hash bytea,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    sent_at timestamp with time zone,
+    CONSTRAINT alert_message_attempts CHECK ((attempts >= 0)),
+    CONSTRAINT alert_message_error_length CHECK ((length(last_error) <= 1000)),
+    CONSTRAINT alert_message_message_id CHECK (((outcome = 'pending'::text) OR (message_id IS NOT NULL))),
+    CONSTRAINT alert_message_outcome CHECK ((outcome = ANY (ARRAY['pending'::text, 'sending'::text, 'sent'::text, 'failed'::text, 'ambiguous'::text, 'gave_up'::text]))),
+    CONSTRAINT alert_message_sent_at CHECK (((outcome = 'sent'::text) = (sent_at IS NOT NULL)))
+);
+
+--
+-- Name: TABLE alert_message; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.alert_message IS 'One row per alert email (weekly-trends alerts): its delivery, as digest_delivery''s (pending, sending, sent, failed, ambiguous, gave_up), and the sha256 of the one-click unsubscribe token it carries.';
+
+--
+-- Name: alert_message_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.alert_message ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.alert_message_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
 );
 
 --
@@ -2185,6 +2321,40 @@ COMMENT ON COLUMN public.guardian.preferred_language IS 'The locale a guardian c
 --
 
 COMMENT ON CONSTRAINT guardian_display_name_printable ON public.guardian IS 'No control characters (C0 with tab, CR and LF; DEL; C1; U+2028, U+2029) in a name: it reaches the To: header of mail.';
+
+--
+-- Name: guardian_alert_setting; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.guardian_alert_setting (
+    guardian_id bigint NOT NULL,
+    student_profile_id bigint NOT NULL,
+    missing_work boolean DEFAULT true NOT NULL,
+    sustained_decline boolean DEFAULT true NOT NULL,
+    course_average_below smallint,
+    score_below smallint,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT guardian_alert_setting_course_average_below CHECK (((course_average_below >= 1) AND (course_average_below <= 100))),
+    CONSTRAINT guardian_alert_setting_score_below CHECK (((score_below >= 1) AND (score_below <= 100)))
+);
+
+--
+-- Name: TABLE guardian_alert_setting; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.guardian_alert_setting IS 'A guardian''s alert choices for one linked child. No row: the defaults (missing work and sustained decline on, the two thresholds off), stated once by guardian_alert_settings(). A threshold (1 to 100) turns its alert on; null: off.';
+
+--
+-- Name: COLUMN guardian_alert_setting.course_average_below; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.guardian_alert_setting.course_average_below IS 'Alert when one of the child''s courses has a complete week whose average is under this (1 to 100); null: off.';
+
+--
+-- Name: COLUMN guardian_alert_setting.score_below; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.guardian_alert_setting.score_below IS 'Alert when a single counted score of the child is under this (1 to 100); null: off.';
 
 --
 -- Name: guardian_id_seq; Type: SEQUENCE; Schema: public; Owner: -
@@ -2743,6 +2913,20 @@ ALTER TABLE ONLY public.alembic_version
     ADD CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num);
 
 --
+-- Name: alert_delivery alert_delivery_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.alert_delivery
+    ADD CONSTRAINT alert_delivery_pkey PRIMARY KEY (guardian_id, student_profile_id, kind, subject);
+
+--
+-- Name: alert_message alert_message_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.alert_message
+    ADD CONSTRAINT alert_message_pkey PRIMARY KEY (id);
+
+--
 -- Name: assignment_submission assignment_submission_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -2818,6 +3002,13 @@ ALTER TABLE ONLY public.erased_source_record
 
 ALTER TABLE ONLY public.erasure_certificate
     ADD CONSTRAINT erasure_certificate_pkey PRIMARY KEY (id);
+
+--
+-- Name: guardian_alert_setting guardian_alert_setting_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.guardian_alert_setting
+    ADD CONSTRAINT guardian_alert_setting_pkey PRIMARY KEY (guardian_id, student_profile_id);
 
 --
 -- Name: guardian guardian_email_key; Type: CONSTRAINT; Schema: public; Owner: -
@@ -3045,6 +3236,24 @@ CREATE INDEX access_record_student_at ON public.access_record USING btree (stude
 --
 
 COMMENT ON INDEX public.access_record_student_at IS 'A child''s record, newest first.';
+
+--
+-- Name: alert_delivery_message; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX alert_delivery_message ON public.alert_delivery USING btree (message);
+
+--
+-- Name: alert_message_one_open; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX alert_message_one_open ON public.alert_message USING btree (guardian_id) WHERE (outcome = ANY (ARRAY['pending'::text, 'failed'::text]));
+
+--
+-- Name: alert_message_unsubscribe; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX alert_message_unsubscribe ON public.alert_message USING btree (unsubscribe_token_hash) WHERE (unsubscribe_token_hash IS NOT NULL);
 
 --
 -- Name: assignment_submission_course_work_id_idx; Type: INDEX; Schema: public; Owner: -
@@ -3311,6 +3520,34 @@ CREATE TRIGGER _900_advance_id_sequence AFTER INSERT ON public.student_profile R
 COMMENT ON TRIGGER _900_advance_id_sequence ON public.student_profile IS 'Keeps the id sequence ahead of explicit ids (tg_id__advance_sequence()).';
 
 --
+-- Name: alert_delivery alert_delivery_guardian_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.alert_delivery
+    ADD CONSTRAINT alert_delivery_guardian_id_fkey FOREIGN KEY (guardian_id) REFERENCES public.guardian(id) ON DELETE CASCADE;
+
+--
+-- Name: alert_delivery alert_delivery_message_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.alert_delivery
+    ADD CONSTRAINT alert_delivery_message_fkey FOREIGN KEY (message) REFERENCES public.alert_message(id) ON DELETE CASCADE;
+
+--
+-- Name: alert_delivery alert_delivery_student_profile_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.alert_delivery
+    ADD CONSTRAINT alert_delivery_student_profile_id_fkey FOREIGN KEY (student_profile_id) REFERENCES public.student_profile(id) ON DELETE CASCADE;
+
+--
+-- Name: alert_message alert_message_guardian_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.alert_message
+    ADD CONSTRAINT alert_message_guardian_id_fkey FOREIGN KEY (guardian_id) REFERENCES public.guardian(id) ON DELETE CASCADE;
+
+--
 -- Name: assignment_submission assignment_submission_course_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -3385,6 +3622,13 @@ ALTER TABLE ONLY public.enrollment
 
 ALTER TABLE ONLY public.enrollment
     ADD CONSTRAINT enrollment_student_profile_id_fkey FOREIGN KEY (student_profile_id) REFERENCES public.student_profile(id) ON DELETE CASCADE;
+
+--
+-- Name: guardian_alert_setting guardian_alert_setting_link; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.guardian_alert_setting
+    ADD CONSTRAINT guardian_alert_setting_link FOREIGN KEY (guardian_id, student_profile_id) REFERENCES public.guardian_student(guardian_id, student_profile_id) ON DELETE CASCADE;
 
 --
 -- Name: guardian_mail_preference guardian_mail_preference_guardian_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
@@ -3820,6 +4064,12 @@ REVOKE ALL ON FUNCTION public.find_student_token(p_token_hash bytea, p_token_id 
 GRANT ALL ON FUNCTION public.find_student_token(p_token_hash bytea, p_token_id bigint) TO weekly_trends_reader;
 
 --
+-- Name: FUNCTION guardian_alert_settings(p_guardian_id bigint, p_student_profile_id bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.guardian_alert_settings(p_guardian_id bigint, p_student_profile_id bigint) FROM PUBLIC;
+
+--
 -- Name: FUNCTION guardian_children_json(p_guardian_id bigint); Type: ACL; Schema: public; Owner: -
 --
 
@@ -3922,6 +4172,13 @@ REVOKE ALL ON FUNCTION public.missing_weeks(p_student_profile_id bigint, p_from 
 GRANT ALL ON FUNCTION public.missing_weeks(p_student_profile_id bigint, p_from date, p_until date) TO weekly_trends_reader;
 
 --
+-- Name: FUNCTION my_alert_settings(p_student_profile_id bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.my_alert_settings(p_student_profile_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.my_alert_settings(p_student_profile_id bigint) TO weekly_trends_reader;
+
+--
 -- Name: FUNCTION my_guardians(); Type: ACL; Schema: public; Owner: -
 --
 
@@ -3934,6 +4191,12 @@ GRANT ALL ON FUNCTION public.my_guardians() TO weekly_trends_reader;
 
 REVOKE ALL ON FUNCTION public.my_weekly_digest() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.my_weekly_digest() TO weekly_trends_reader;
+
+--
+-- Name: FUNCTION new_alerts(p_guardian_id bigint, p_at timestamp with time zone, p_drop_points numeric, p_min_scores integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.new_alerts(p_guardian_id bigint, p_at timestamp with time zone, p_drop_points numeric, p_min_scores integer) FROM PUBLIC;
 
 --
 -- Name: FUNCTION operator_export_json(p_student_profile_id bigint, p_who text, p_min_students integer, p_alert_drop_points numeric, p_alert_min_scores integer, p_at timestamp with time zone); Type: ACL; Schema: public; Owner: -
@@ -4012,6 +4275,13 @@ GRANT ALL ON FUNCTION public.set_guardian_language(p_language text) TO weekly_tr
 
 REVOKE ALL ON FUNCTION public.set_guardian_sharing(p_guardian_id bigint, p_share boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.set_guardian_sharing(p_guardian_id bigint, p_share boolean) TO weekly_trends_reader;
+
+--
+-- Name: FUNCTION set_my_alert_settings(p_student_profile_id bigint, p_missing_work boolean, p_sustained_decline boolean, p_course_average_below integer, p_score_below integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.set_my_alert_settings(p_student_profile_id bigint, p_missing_work boolean, p_sustained_decline boolean, p_course_average_below integer, p_score_below integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.set_my_alert_settings(p_student_profile_id bigint, p_missing_work boolean, p_sustained_decline boolean, p_course_average_below integer, p_score_below integer) TO weekly_trends_reader;
 
 --
 -- Name: FUNCTION set_student_dependant(p_student_id bigint, p_until date); Type: ACL; Schema: public; Owner: -
@@ -4171,6 +4441,13 @@ REVOKE ALL ON FUNCTION public.tg_student_profile__remove_weeks() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION public.tg_student_profile__validate_time_zone() FROM PUBLIC;
+
+--
+-- Name: FUNCTION unsubscribe_alerts(p_token_hash bytea, p_kinds text[]); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.unsubscribe_alerts(p_token_hash bytea, p_kinds text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.unsubscribe_alerts(p_token_hash bytea, p_kinds text[]) TO weekly_trends_reader;
 
 --
 -- Name: FUNCTION unsubscribe_weekly_digest(p_token_hash bytea); Type: ACL; Schema: public; Owner: -

@@ -331,3 +331,33 @@ def test_the_axe_check_can_fail(live_server, browser):
     ids = {v["id"] for v in axe_violations(page)}
     assert {"image-alt", "label"} <= ids
     context.close()
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_alert_settings_form_at_360px_is_accessible_and_saves(live_server, browser, families, conn, lang):
+    """The alerts a family chooses (issue 26): the form on the child's page, used with the keyboard's
+    labels at 360 px, axe 0 violations before and after saving, in each language."""
+    context = browser.new_context(
+        viewport={"width": 360, "height": 780}, locale=lang, extra_http_headers={"Accept-Language": lang}
+    )
+    page = context.new_page()
+    page.goto(f"{live_server}/login?token={families['token']}")
+    form = page.locator("#alerts form")
+    assert page.get_by_label(re.compile(".")).count() >= 4  # every field has its label
+    assert form.locator("input[name=missing_work]").is_checked()
+    assert form.locator("input[name=sustained_decline]").is_checked()
+    check_page(page, "alert-settings", 360, lang)
+    form.locator("input[name=sustained_decline]").uncheck()
+    form.locator("input[name=score_below]").fill("55")
+    form.locator("button[type=submit]").click()
+    assert page.url.endswith(f"/students/{families['a']}#alerts")
+    assert page.locator("#alerts input[name=score_below]").input_value() == "55"
+    assert not page.locator("#alerts input[name=sustained_decline]").is_checked()
+    check_page(page, "alert-settings-saved", 360, lang)
+    settings = conn.execute(
+        "select s.* from guardian_student gs, guardian_alert_settings(gs.guardian_id, gs.student_profile_id) s"
+        " where gs.student_profile_id = %s",
+        (families["a"],),
+    ).fetchone()
+    assert settings == (True, False, None, 55)
+    context.close()

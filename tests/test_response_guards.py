@@ -140,7 +140,8 @@ def test_every_answer_but_the_public_ones_is_private_no_store(app, client, famil
 def test_every_post_route_refuses_another_origin_before_its_view(app, client, family):
     """Each blueprint's before_request (web/auth.py same_origin_for_unsafe_methods()) refuses a POST from
     another site, signed in or not, before the view reads anything; only the mail's one-click
-    unsubscribe (RFC 8058: the mail provider posts it) is exempt."""
+    unsubscribes (RFC 8058: the mail provider posts them; the digest's and the alerts') are exempt. The
+    alert settings' PUT is refused likewise."""
     ids = {"student_id": family["a"], "guardian_id": "1"}
     assert client.get("/login", query_string={"token": family["token"]}).status_code == 303  # a session
     posts = [rule for rule in app.url_map.iter_rules() if "POST" in rule.methods]
@@ -152,8 +153,11 @@ def test_every_post_route_refuses_another_origin_before_its_view(app, client, fa
             path = path.replace(f"<{name}>", str(value))
         for headers in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
             r = client.post(path, headers=headers, data={"language": "en", "weekly_digest": "on", "token": "x"})
-            if rule.endpoint == "mail.unsubscribe":
+            if rule.endpoint in ("mail.unsubscribe", "mail.unsubscribe_alerts"):
                 assert r.status_code == 404, path  # judged by its token alone (here: none)
             else:
                 assert r.status_code == 403, (path, headers, r.status_code)
+    for headers in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        r = client.put(f"/api/v1/students/{family['a']}/alert-settings", headers=headers, json={})
+        assert r.status_code == 403, headers
     assert client.get("/").status_code == 200  # still signed in: no POST got through

@@ -46,6 +46,10 @@ REASON_WORDS = {
         ),
     ),
 }
+REASON_WORDS["alert_level"] = (
+    _l("That alert level is not right"),
+    _l("An alert level is a whole number from 1 to 100, or empty for no alert. Go back and try again."),
+)
 UNEXPECTED = (_l("Something went wrong"), _l("Please try again in a moment."))
 
 

@@ -317,7 +317,7 @@ def since_date(raw: str) -> date:
 def build_parser() -> argparse.ArgumentParser:
     """Every subcommand and option of `weekly-trends`, declared here; each runs a cmd_* function (this
     module's, or its job's: web/mail/, web/ops/demo_mail.py, web/oneroster/cli.py)."""
-    from web.mail import invites
+    from web.mail import alerts, invites
     from web.oneroster import cli as oneroster_cli
     from web.oneroster.reader import DEFAULT_MAX_MEGABYTES
     from web.oneroster.staging import KEPT_BAD_ROWS
@@ -427,6 +427,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="run only at this weekday and hour of the school's time zone, e.g. 'Mon 07' (cron: hourly)",
     )
     p.set_defaults(func=cmd_digest)
+
+    p = sub.add_parser(
+        "alerts",
+        help="mail each household its new alerts (the kinds each family chose; from cron, hourly)",
+        description="Send each guardian one email listing every new alert of every linked child, each alert "
+        "once ever; nothing between 21:00 and 07:00 in WEEKLY_TRENDS_SCHOOL_TIME_ZONE (held to the next run). "
+        "See docs/mail.md.",
+    )
+    p.add_argument("--dry-run", action="store_true", help="list what would be sent; send and write nothing")
+    p.set_defaults(func=alerts.cmd_alerts)
 
     p = sub.add_parser("demo-mail", help="write a demo invite and a demo digest to the local maildir (make run)")
     p.add_argument("--port", type=int, default=5000, help="port of the links (default 5000)")

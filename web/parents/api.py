@@ -9,12 +9,14 @@ import json
 from flask import Blueprint, Response, jsonify, request
 
 from web import db
-from web.auth import STUDENT, authenticate, reader_kind
+from web.auth import STUDENT, authenticate, reader_kind, same_origin_for_unsafe_methods
+from web.parents.alert_settings import alert_settings, from_json
 from web.parents.trend import student_trend
 from web.parents.week_scores import week_scores
 from web.parents.wording import csv_header
 
 bp = Blueprint("api", __name__)
+same_origin_for_unsafe_methods(bp)  # PUT alert-settings: a signed-in browser's request from our pages only
 
 CSV_COLUMNS = [
     "scope",
@@ -120,3 +122,15 @@ def student_export(student_id: str):
     response = Response(doc, mimetype="application/json")
     response.headers["Content-Disposition"] = f'attachment; filename="weekly-trends-export-{student["id"]}.json"'
     return response
+
+
+@bp.get("/api/v1/students/<student_id>/alert-settings")
+def student_alert_settings(student_id: str):
+    """The alerts the guardian chose for this child (web/parents/alert_settings.py)."""
+    return jsonify(alert_settings(student_id))
+
+
+@bp.put("/api/v1/students/<student_id>/alert-settings")
+def save_student_alert_settings(student_id: str):
+    """Replace the guardian's alert choices for this child: all four settings, as GET gives them."""
+    return jsonify(alert_settings(student_id, lambda: from_json(request.get_json(silent=True))))

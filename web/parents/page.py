@@ -3,6 +3,7 @@ and the scores behind each week; in the family's language."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,6 +15,7 @@ from web import db, i18n
 from web.auth import GUARDIAN, STUDENT, authenticate, hash_token, reader_kind, same_origin_for_unsafe_methods
 from web.isoweek import iso_week_name
 from web.params import bad_request, parse_end, parse_id, parse_weeks, see_other
+from web.parents.alert_settings import alert_settings, from_form, my_alert_settings
 from web.parents.chart import line_chart
 from web.parents.trend import AccessEnded, bad_parameters_after_credential, student_trend
 from web.parents.week_scores import week_scores
@@ -71,6 +73,13 @@ def access_ended(error: AccessEnded):
     return body, 403
 
 
+def mail_choices(conn, row: dict) -> tuple[bool, dict | None]:
+    """In the answer's transaction: the weekly digest's switch, and the alerts chosen for this child."""
+    if row["answer"] is None:  # a guardian with no child: no page of one
+        return weekly_digest_on(conn, row), None
+    return weekly_digest_on(conn, row), my_alert_settings(conn, json.loads(row["answer"])["student_id"])
+
+
 def local_time(value: str | None, time_zone: str) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value).astimezone(ZoneInfo(time_zone))
 
@@ -93,7 +102,7 @@ def range_args() -> dict:
 def dashboard(student_id: str | None = None):
     # One round trip: the guardian's children, the student and their figures (weekly_trend_json()); in
     # the same transaction, the guardian's saved language (the page then speaks it) and mail preference.
-    within = my_guardians if reader_kind() is STUDENT else weekly_digest_on
+    within = my_guardians if reader_kind() is STUDENT else mail_choices
     answer = student_trend(
         student_id, request.args, page=True, allow_navigation=True, within=within, in_guardians_language=True
     )
@@ -102,7 +111,7 @@ def dashboard(student_id: str | None = None):
         return render_template("dashboard.html", children=children, student=None)
     student, stats = answer.page["student"], answer.stats
     own = answer.kind is STUDENT  # a student's own page: their guardians and the sharing switch
-    weekly_digest = None if own else answer.extra
+    weekly_digest, alerts = (None, None) if own else answer.extra
     week_names(stats["weekly_trend"])
     for course in stats["courses"]:
         week_names(course["weeks"])
@@ -113,6 +122,7 @@ def dashboard(student_id: str | None = None):
         weekly_digest=weekly_digest,
         own=own,
         guardians=answer.extra if own else None,
+        alerts=alerts,
         latest_alert=flagged[-1] if flagged else None,
         alert_drop=current_app.config["SETTINGS"].alert_drop_points,
         children=children,
@@ -173,6 +183,13 @@ def sharing():
             raise ProblemError(404, "Not Found", "No guardian with this id is linked to you.")
         conn.execute("select set_guardian_sharing(%s, %s)", (guardian_id, share == "on"))
     return see_other(url_for("pages.dashboard"))
+
+
+@bp.post("/students/<student_id>/alert-settings")
+def save_alert_settings(student_id: str):
+    """The form on the child's page: the alerts this guardian wants about this child."""
+    saved = alert_settings(student_id, lambda: from_form(request.form), allow_navigation=True)
+    return see_other(url_for("pages.dashboard", student_id=saved["student_id"]) + "#alerts")
 
 
 @bp.post("/language")

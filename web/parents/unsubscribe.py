@@ -21,7 +21,7 @@ from web.problems import ProblemError, html_errors
 bp = Blueprint("mail", __name__)
 # The preference switch is the parent's own form; the one-click unsubscribe is posted by the mail
 # provider (RFC 8058), from another site by design: its token is the credential.
-same_origin_for_unsafe_methods(bp, except_endpoints=frozenset({"mail.unsubscribe"}))
+same_origin_for_unsafe_methods(bp, except_endpoints=frozenset({"mail.unsubscribe", "mail.unsubscribe_alerts"}))
 html_errors(bp, "pages.login", "pages.dashboard", GUARDIAN.session_key)
 
 TOKEN = re.compile(r"wtu_[0-9a-f]{64}")
@@ -49,6 +49,37 @@ def unsubscribe():
     if guardian is None:
         raise ProblemError(404, "Not Found", UNKNOWN)
     return render_template("unsubscribe.html", done=True)
+
+
+ALERT_KINDS = ("missing_work", "course_average_below", "score_below", "sustained_decline")
+
+
+def alert_kinds() -> list[str]:
+    """The alert kinds an alert email's unsubscribe link names (kind=…, one or more)."""
+    kinds = request.args.getlist("kind")
+    if not kinds or any(k not in ALERT_KINDS for k in kinds):
+        raise ProblemError(404, "Not Found", UNKNOWN)
+    return list(dict.fromkeys(kinds))
+
+
+@bp.get("/unsubscribe/alerts")
+def unsubscribe_alerts_page():
+    """An alert email's link: a page with a button (a GET changes nothing), as the digest's."""
+    token_hash(), alert_kinds()
+    return render_template(
+        "unsubscribe.html", done=False, token=request.args["token"], kinds=alert_kinds(), alerts=True
+    )
+
+
+@bp.post("/unsubscribe/alerts")
+def unsubscribe_alerts():
+    """One-click (RFC 8058): turns the named alert kinds off, for every child of the guardian."""
+    digest, kinds = token_hash(), alert_kinds()
+    with db.reader_primary() as conn:
+        guardian = conn.execute("select unsubscribe_alerts(%s, %s) as id", (digest, kinds)).fetchone()["id"]
+    if guardian is None:
+        raise ProblemError(404, "Not Found", UNKNOWN)
+    return render_template("unsubscribe.html", done=True, kinds=kinds, alerts=True)
 
 
 @bp.post("/preferences/weekly-digest")

@@ -8,7 +8,7 @@ Create Date: 2026-12-06
 
 from alembic import op  # noqa: F401 - used by the downgrade steps
 
-from db.migrations.sqlfiles import run_frozen_sql
+from db.migrations.sqlfiles import run_frozen_sql, run_sql
 
 revision = "0015"
 down_revision = "0014"
@@ -23,6 +23,15 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # Each change undone, in the reverse order of upgrade().
+    # 630_alerts.sql and 250_alerts_schema.sql (issue 26 item 3: alerts each family chooses)
+    run_sql(
+        """
+        drop function new_alerts(bigint, timestamptz, numeric, integer), unsubscribe_alerts(bytea, text[]),
+          set_my_alert_settings(bigint, boolean, boolean, integer, integer), my_alert_settings(bigint),
+          guardian_alert_settings(bigint, bigint);
+        drop table alert_delivery, alert_message, guardian_alert_setting;
+        """
+    )
     # 430_weekly_trend_json.sql: the copy 0014 froze, after the week_json() that counts missing work goes
     # (the old signature comes back with it).
     op.execute("drop function week_json(date, numeric, integer, numeric, integer, numeric, integer, integer, text, integer)")
