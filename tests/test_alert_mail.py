@@ -641,3 +641,16 @@ def test_killed_before_data_then_rerun_sends_that_one_with_its_alerts(db_url, sm
         == 2
     )
     assert conn.execute("select count(*) from alert_delivery").fetchone()[0] == 12
+
+
+def test_a_restricted_link_or_an_ended_access_gets_no_alert_about_that_child(mail_env, smtp_server, families, conn):
+    # The one home of access (guardian_link_states()): a restriction on one child's link, and another
+    # guardian's access ended at the rights age, as a removed link.
+    conn.execute("select restrict_guardian_link(%s, %s, 'court order')", (families["a"], families["ann"]))
+    assert alerts() == 0
+    a = smtp_server.to("a.parent@example.org")[0]
+    assert "Ann Able" not in a.part("plain") and a.message["Subject"] == "Weekly Trends: 1 new alert"
+    assert conn.execute(
+        "select count(*) from alert_delivery where guardian_id = %s and student_profile_id = %s",
+        (families["a"], families["ann"]),
+    ).fetchone()[0] == 0
