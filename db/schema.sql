@@ -552,6 +552,21 @@ CREATE FUNCTION public.oneroster_is_number(p_text text) RETURNS boolean
 COMMENT ON FUNCTION public.oneroster_is_number(p_text text) IS 'True when the text is a decimal number numeric accepts (no exponent, NaN or infinity, at most 15 integer digits).';
 
 --
+-- Name: open_staff_session_by_email(text, interval); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.open_staff_session_by_email(p_email text, p_ttl interval DEFAULT '12:00:00'::interval) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/415_staff_oidc.sql */ $$;
+
+--
+-- Name: FUNCTION open_staff_session_by_email(p_email text, p_ttl interval); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.open_staff_session_by_email(p_email text, p_ttl interval) IS 'OpenID Connect sign-in: a new staff token, valid for p_ttl, for the one staff member whose email is p_email in any case; returns the token''s row id (for the session), never the token; null when no staff member (or more than one) has that email. The caller has verified the email.';
+
+--
 -- Name: prune_access_log(interval); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -2503,6 +2518,13 @@ REVOKE ALL ON FUNCTION public.mint_token(p_prefix text, p_ttl interval, OUT toke
 
 REVOKE ALL ON FUNCTION public.my_weekly_digest() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.my_weekly_digest() TO weekly_trends_reader;
+
+--
+-- Name: FUNCTION open_staff_session_by_email(p_email text, p_ttl interval); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.open_staff_session_by_email(p_email text, p_ttl interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.open_staff_session_by_email(p_email text, p_ttl interval) TO weekly_trends_staff;
 
 --
 -- Name: FUNCTION prune_access_log(p_older_than interval); Type: ACL; Schema: public; Owner: -

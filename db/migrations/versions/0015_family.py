@@ -23,4 +23,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # Each change undone, in the reverse order of upgrade().
-    pass
+    # 415_staff_oidc.sql: staff sign-in by OpenID Connect (new in 0015).
+    op.execute("drop function open_staff_session_by_email(text, interval)")
