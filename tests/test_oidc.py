@@ -97,7 +97,7 @@ def test_a_staff_member_signs_in_with_the_school_account(make_app, provider, sta
     client = make_app(provider.app_settings()).test_client()
     authorize = start(client)
     query = parse_qs(urlsplit(authorize).query)
-    assert authorize.startswith(f"http://127.0.0.1:{provider.port}/auth?")
+    assert authorize.startswith(f"{provider.issuer}/auth?")
     assert query["client_id"] == [CLIENT_ID] and query["response_type"] == ["code"]
     assert query["code_challenge_method"] == ["S256"] and len(query["code_challenge"][0]) >= 43
     assert len(query["state"][0]) >= 20 and len(query["nonce"][0]) >= 20
@@ -231,7 +231,7 @@ def test_an_id_token_that_fails_verification_opens_no_session(make_app, staff_me
         client = make_app(provider.app_settings()).test_client()
         response = sign_in(client, "teacher")
     assert response.status_code == 400, response.get_data(as_text=True)
-    assert word in response.get_data(as_text=True)
+    assert word in response.get_data(as_text=True), response.get_data(as_text=True)
     assert not signed_in(client)
     assert conn.execute("select count(*) from staff_token").fetchone()[0] == 0
 
@@ -252,7 +252,7 @@ def test_sign_out_ends_the_session_here_and_at_the_provider(make_app, provider, 
     response = client.post("/staff/logout")
     assert response.status_code == 303
     target = urlsplit(response.headers["Location"])
-    assert f"{target.scheme}://{target.netloc}{target.path}" == f"http://127.0.0.1:{provider.port}/session/end"
+    assert f"{target.scheme}://{target.netloc}{target.path}" == f"{provider.issuer}/session/end"
     query = parse_qs(target.query)
     assert query["post_logout_redirect_uri"] == ["http://localhost/staff/login"]
     assert query["client_id"] == [CLIENT_ID] and query["id_token_hint"][0].count(".") == 2

@@ -7,8 +7,7 @@
 //                  as a school's provider is, so the browser treats the return as a cross-site navigation)
 //   OIDC_KID       the signing key's id; a restart with another one is a key rotation
 //   OIDC_MODE      normal | foreign-key (publishes another key under its signing key's kid)
-//                  | wrong-audience (its record of the app's client id says another client: the ID token's
-//                  aud names that one)
+//                  | wrong-audience (its ID tokens are made out to another of its clients: aud another-app)
 //   OIDC_CLOCK_OFFSET  seconds the provider's clock is off (-600: its tokens are 10 minutes old when issued)
 //   OIDC_ID_TOKEN_TTL  seconds an ID token lives (default 3600)
 // Prints "ready <issuer>" on stdout once it listens.
@@ -66,48 +65,11 @@ function clientRecord(clientId) {
   };
 }
 
-// wrong-audience: the provider's store answers for the app's client id with another client's record.
-const stores = new Map();
-class MemoryAdapter {
-  constructor(name) {
-    this.name = name;
-    if (!stores.has(name)) stores.set(name, new Map());
-    this.store = stores.get(name);
-  }
-
-  async upsert(id, payload) { this.store.set(id, { ...payload }); }
-
-  async find(id) {
-    if (this.name === 'Client') return id === CLIENT_ID ? clientRecord('another-app') : undefined;
-    return this.store.get(id);
-  }
-
-  async findByUid(uid) {
-    for (const value of this.store.values()) if (value.uid === uid) return value;
-    return undefined;
-  }
-
-  async findByUserCode(userCode) {
-    for (const value of this.store.values()) if (value.userCode === userCode) return value;
-    return undefined;
-  }
-
-  async consume(id) {
-    const value = this.store.get(id);
-    if (value) value.consumed = Math.floor(Date.now() / 1000);
-  }
-
-  async destroy(id) { this.store.delete(id); }
-
-  async revokeByGrantId(grantId) {
-    for (const [id, value] of this.store) if (value.grantId === grantId) this.store.delete(id);
-  }
-}
-
 const configuration = {
-  clients: mode === 'wrong-audience' ? [] : [clientRecord(CLIENT_ID)],
-  ...(mode === 'wrong-audience' ? { adapter: MemoryAdapter } : {}),
+  clients: [clientRecord(CLIENT_ID), clientRecord('another-app')],
   jwks,
+  // The scope's claims (email, email_verified) in the ID token itself, as Google's and Entra's are.
+  conformIdTokenClaims: false,
   cookies: { keys: ['weekly-trends-test-cookie-key'] },
   claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
   scopes: ['openid', 'email', 'profile'],
@@ -134,6 +96,14 @@ const configuration = {
 };
 
 const provider = new Provider(issuer, configuration);
+if (mode === 'wrong-audience') {
+  // Its ID tokens are made out to another of its clients (aud: another-app), whoever asked.
+  const { issue } = provider.IdToken.prototype;
+  provider.IdToken.prototype.issue = async function issueToAnother(...args) {
+    this.client = await provider.Client.find('another-app');
+    return issue.apply(this, args);
+  };
+}
 if (mode === 'foreign-key') {
   provider.use(async (ctx, next) => {
     await next();
@@ -155,6 +125,11 @@ provider.Client.prototype.redirectUriAllowed = function redirectUriAllowed(value
 provider.Client.prototype.postLogoutRedirectUriAllowed = function postLogoutRedirectUriAllowed(value) {
   return local(value, '/staff/login');
 };
+
+// Why a request failed, on stderr (the fixture shows it when the provider exits early).
+for (const event of ['grant.error', 'server_error', 'authorization.error']) {
+  provider.on(event, (ctx, error) => process.stderr.write(`${event}: ${error.message} ${error.error_detail || ''}\n`));
+}
 
 const server = http.createServer(provider.callback());
 server.listen(port, '127.0.0.1', () => {
