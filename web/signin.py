@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, Response, render_template, request, url_for
 
 from web.auth import TokenKind, sign_in, sign_out
 from web.params import see_other
@@ -36,13 +36,14 @@ def add_sign_in_routes(
     done_endpoint: str,
     template: str,
     connect_primary: Callable | None = None,
-    sign_out_redirect: Callable[[], str | None] | None = None,
+    after_sign_out: Callable[[], Callable[[], Response] | None] | None = None,
 ) -> None:
     """GET /login?token=… (the link) and POST /login (the form) open a session; POST /logout ends it,
     server-side (its token revoked through connect_primary, default connect: a write). bp checks the
     origin of every POST (web/auth.py same_origin_for_unsafe_methods()): no other site may sign a
-    browser in to an account of its choosing, nor out. sign_out_redirect: where the browser goes after
-    sign-out instead of the sign-in page (the staff's OpenID provider, to end its session too), or None."""
+    browser in to an account of its choosing, nor out. after_sign_out: called before the session ends, it
+    gives the answer to send once it has ended instead of the way to the sign-in page (the staff's OpenID
+    provider's end of session), or None."""
     sign_in_endpoint = f"{bp.name}.login"
 
     @bp.route(SIGN_IN_PATH, methods=["GET", "POST"])
@@ -66,9 +67,7 @@ def add_sign_in_routes(
 
     @bp.post("/logout")
     def logout():
-        target = sign_out_redirect() if sign_out_redirect is not None else None
+        answer = after_sign_out() if after_sign_out is not None else None
         with (connect_primary or connect)() as conn:
             sign_out(conn, kind)
-        if target is not None:  # another site's address (the provider's metadata): not see_other()'s kind
-            return redirect(target, code=303)
-        return see_other(url_for(sign_in_endpoint))
+        return answer() if answer is not None else see_other(url_for(sign_in_endpoint))

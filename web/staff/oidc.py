@@ -16,6 +16,8 @@ Without WEEKLY_TRENDS_OIDC_ISSUER these routes are 404 and staff sign in with pr
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import requests
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.flask_client import OAuth
@@ -112,7 +114,15 @@ def callback():
     if request.headers.get("Sec-Fetch-Site") == "cross-site":
         # From the provider's site: the browser withholds the SameSite=Strict session cookie that holds
         # the pending state. A page of ours that goes on to the same URL sends it (a same-site navigation).
-        return Response(render_template("staff_oidc_continue.html", target=request.full_path), mimetype="text/html")
+        return Response(
+            render_template(
+                "staff_oidc_continue.html",
+                target=request.full_path,
+                title="Signing in",
+                text="Continue to Weekly Trends",
+            ),
+            mimetype="text/html",
+        )
     config = _config()
     client = config["client"]
     if any(len(request.args.get(name, "")) > MAX_PARAMETER for name in ("code", "state")):
@@ -163,10 +173,11 @@ def bad_callback(text: str) -> Response:
     return refused_page(400, "The sign-in did not work", text)
 
 
-def end_session_url() -> str | None:
-    """Where sign-out sends the browser next: the provider's end_session_endpoint (RP-initiated logout),
-    when the session came from it and the provider has one; the session's ID token goes with it as the
-    hint. None: the sign-in page as for a printed token."""
+def end_session() -> Callable[[], Response] | None:
+    """After sign-out, for a session the provider opened, when it has an end_session_endpoint
+    (RP-initiated logout): a page of ours that goes on there, with the session's ID token as the hint,
+    to end the provider's session too. A page, not a redirect: the staff pages' Content-Security-Policy
+    (form-action 'self') stops a sign-out form's redirect to another site. None: the sign-in page."""
     id_token = session.pop(ID_TOKEN_KEY, None)
     if id_token is None or not enabled():
         return None
@@ -177,8 +188,17 @@ def end_session_url() -> str | None:
         return None
     if not metadata.get("end_session_endpoint"):
         return None
-    return client.create_logout_url(
+    target = client.create_logout_url(
         post_logout_redirect_uri=url_for("staff.login", _external=True),
         id_token_hint=id_token,
         client_id=client.client_id,
     )["url"]
+    return lambda: Response(
+        render_template(
+            "staff_oidc_continue.html",
+            target=target,
+            title="Signed out",
+            text="You are signed out of Weekly Trends. Now signing you out of your school account",
+        ),
+        mimetype="text/html",
+    )

@@ -21,7 +21,7 @@ bp = Blueprint("staff", __name__, url_prefix="/staff")
 same_origin_for_unsafe_methods(bp)  # every POST: the buttons, sign-in and sign-out
 html_errors(bp, "staff.login", "staff.search", STAFF.session_key, staff=True)
 # Sign-out from a session the school's OpenID provider opened goes on to end the provider's too.
-add_sign_in_routes(bp, STAFF, db.staff, "staff.search", "staff_login.html", sign_out_redirect=oidc.end_session_url)
+add_sign_in_routes(bp, STAFF, db.staff, "staff.search", "staff_login.html", after_sign_out=oidc.end_session)
 
 
 @bp.app_context_processor
