@@ -285,3 +285,31 @@ def test_a_provider_that_does_not_answer_is_a_plain_page(make_app, staff_members
     provider = OidcProvider()  # never started: nothing listens on its port
     response = make_app(provider.app_settings()).test_client().get("/staff/oidc/start")
     assert response.status_code == 503 and response.mimetype == "text/html"
+
+
+def test_the_session_function_finds_one_staff_member_or_none(conn):
+    from psycopg import errors
+
+    first = conn.execute("insert into staff_member (email) values ('Ann@School.example') returning id").fetchone()[0]
+    token_id = conn.execute("select open_staff_session_by_email('ann@school.EXAMPLE')").fetchone()[0]
+    assert conn.execute("select staff_member_id from staff_token where id = %s", (token_id,)).fetchone()[0] == first
+    # Two whose emails differ only in case: no one (the page says who to ask).
+    conn.execute("insert into staff_member (email) values ('ann@school.example')")
+    assert conn.execute("select open_staff_session_by_email('ANN@school.example')").fetchone()[0] is None
+    assert conn.execute("select open_staff_session_by_email('nobody@school.example')").fetchone()[0] is None
+    for bad in [None, "", "not an email"]:
+        with pytest.raises(errors.InvalidParameterValue):
+            conn.execute("select open_staff_session_by_email(%s)", (bad,))
+    # The staff pages' role may call it; the parents' may not.
+    privileges = conn.execute(
+        "select has_function_privilege(r, 'open_staff_session_by_email(text, interval)', 'execute')"
+        " from unnest(array['weekly_trends_staff', 'weekly_trends_reader']) r"
+    ).fetchall()
+    assert [row[0] for row in privileges] == [True, False]
+
+
+def test_failed_callbacks_count_toward_the_lockout(make_app, provider):
+    client = make_app(provider.app_settings(AUTH_FAILURE_LIMIT=3)).test_client()
+    for _ in range(3):
+        assert client.get("/staff/oidc/callback?code=x&state=forged").status_code == 400
+    assert client.get("/staff/oidc/callback?code=x&state=forged").status_code == 429

@@ -125,6 +125,7 @@ def callback():
         )
     config = _config()
     client = config["client"]
+    ratelimit.refuse_if_locked_out()  # failed callbacks count toward the sign-in lockout (bad_callback())
     if any(len(request.args.get(name, "")) > MAX_PARAMETER for name in ("code", "state")):
         return bad_callback("The sign-in answer is malformed.")
     try:
