@@ -189,6 +189,7 @@ def test_a_replayed_state_opens_no_session(make_app, provider, staff_members, co
         "code=abc&state=forged",
         "error=access_denied&error_description=The+user+said+no",
         "code=" + "x" * 5000 + "&state=" + "y" * 5000,
+        "code=abc&state=forged&iss=https%3A%2F%2Fevil.example",
     ],
 )
 def test_bad_input_to_the_callback_is_a_plain_400(make_app, provider, staff_members, query):

@@ -16,6 +16,7 @@ Without WEEKLY_TRENDS_OIDC_ISSUER these routes are 404 and staff sign in with pr
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import requests
@@ -37,7 +38,10 @@ SCOPE = "openid email profile"
 SESSION_TTL = "12 hours"  # a working day; the provider's own session brings the next one without a password
 ID_TOKEN_KEY = "staff_oidc_id_token"  # the ID token, sent back as id_token_hint when signing out
 PROVIDER_TIMEOUT = 10  # seconds, each call to the provider
-MAX_PARAMETER = 4096  # characters of code or state; longer is no provider's
+MAX_PARAMETER = 4096
+EMAIL = re.compile(
+    r"[^@\s]+@[^@\s]+"
+)  # staff_member_email_format's  # characters of code or state; longer is no provider's
 
 
 def init_app(app: Flask) -> None:
@@ -128,6 +132,9 @@ def callback():
     ratelimit.refuse_if_locked_out()  # failed callbacks count toward the sign-in lockout (bad_callback())
     if any(len(request.args.get(name, "")) > MAX_PARAMETER for name in ("code", "state")):
         return bad_callback("The sign-in answer is malformed.")
+    if request.args.get("iss", config["issuer"]) != config["issuer"]:
+        # RFC 9207: the answer names the provider that sent it; another one's is a mix-up attack.
+        return bad_callback("The sign-in answer comes from another sign-in service.")
     try:
         token = client.authorize_access_token(
             claims_options={
@@ -143,6 +150,9 @@ def callback():
         return bad_callback(f"The sign-in token did not pass its checks: {error.error}: {error.description or ''}")
     except requests.RequestException as error:
         return _unreachable(error)
+    except (ValueError, KeyError, TypeError) as error:  # an answer of the provider's that is not what it should be
+        current_app.logger.warning("OpenID callback: malformed answer (%s)", type(error).__name__)
+        return bad_callback("The sign-in answer is malformed.")
     claims = token.get("userinfo")
     if not claims or not token.get("id_token"):
         return bad_callback("The sign-in answer holds no ID token.")
@@ -150,12 +160,12 @@ def callback():
     verified = claims.get("email_verified") is True or claims.get("xms_edov") is True
     domain = email.rpartition("@")[2].lower() if isinstance(email, str) else ""
     allowed = config["allowed_domains"]
-    if not isinstance(email, str) or not verified or (allowed and domain not in allowed):
+    if not isinstance(email, str) or not EMAIL.fullmatch(email) or not verified or (allowed and domain not in allowed):
         return refused_page(
             403,
             "This account cannot sign in here",
             "The school's sign-in service did not vouch for this account's email address"
-            if not verified or not isinstance(email, str)
+            if not verified or not isinstance(email, str) or not EMAIL.fullmatch(email)
             else f"{email} is not an address of the school's staff.",
         )
     with db.staff() as conn:
