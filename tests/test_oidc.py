@@ -314,3 +314,11 @@ def test_failed_callbacks_count_toward_the_lockout(make_app, provider):
     for _ in range(3):
         assert client.get("/staff/oidc/callback?code=x&state=forged").status_code == 400
     assert client.get("/staff/oidc/callback?code=x&state=forged").status_code == 429
+
+
+def test_starting_again_and_again_keeps_only_the_latest_sign_in(make_app, provider, staff_members):
+    client = make_app(provider.app_settings()).test_client()
+    earlier = [start(client) for _ in range(30)]
+    assert len(client.get_cookie("weekly_trends_session").value) < 1000  # not 30 pending sign-ins
+    assert client.get(local(sign_in_at_provider(earlier[0], "teacher"))).status_code == 400  # superseded
+    assert sign_in(client, "teacher").status_code == 303

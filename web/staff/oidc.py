@@ -34,6 +34,8 @@ bp = Blueprint("staff_oidc", __name__, url_prefix="/staff/oidc")
 same_origin_for_unsafe_methods(bp)
 
 EXTENSION = "weekly_trends_oidc"
+PROVIDER_NAME = "school"
+PENDING_PREFIX = f"_state_{PROVIDER_NAME}_"  # Authlib's session keys of a pending sign-in
 SCOPE = "openid email profile"
 SESSION_TTL = "12 hours"  # a working day; the provider's own session brings the next one without a password
 ID_TOKEN_KEY = "staff_oidc_id_token"  # the ID token, sent back as id_token_hint when signing out
@@ -53,7 +55,7 @@ def init_app(app: Flask) -> None:
         return
     oauth = OAuth(app)
     client = oauth.register(
-        "school",
+        PROVIDER_NAME,
         client_id=settings.oidc_client_id,
         client_secret=settings.oidc_client_secret,
         server_metadata_url=issuer.rstrip("/") + "/.well-known/openid-configuration",
@@ -107,6 +109,9 @@ def start():
             return refused_page(
                 503, "The school's sign-in service is misconfigured", "Its metadata names another issuer."
             )
+        # One pending sign-in per browser, the latest: each start would otherwise add to the cookie.
+        for key in [k for k in session if k.startswith(PENDING_PREFIX)]:
+            session.pop(key)
         return client.authorize_redirect(url_for(".callback", _external=True))
     except (requests.RequestException, ValueError) as error:
         client.server_metadata.clear()
