@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: install install-test run migrate demo test test-fast lint format bench lock freeze-sql schema clean-db catalogs axe
+.PHONY: install install-test run migrate demo test test-fast lint format bench lock freeze-sql schema clean-db catalogs axe oidc-provider
 
 # Running needs only requirements/run.txt; the tests add requirements/test.txt. Both are locks of
 # the exact versions CI tested (`make lock` rewrites them); pyproject.toml keeps lower bounds.
@@ -45,6 +45,7 @@ run: install
 
 test: install-test
 	@[ -f $(AXE) ] || ! command -v npm >/dev/null 2>&1 || $(MAKE) --no-print-directory axe || echo "axe-core could not be installed: the browser tests will skip (fail under CI=true)"
+	@[ -f $(OIDC_PROVIDER) ] || ! command -v npm >/dev/null 2>&1 || $(MAKE) --no-print-directory oidc-provider || echo "oidc-provider could not be installed: the staff sign-in tests will skip (fail under CI=true)"
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## ruff: the lint rules and the format pyproject.toml sets, over the whole tree; lint-imports: the import
@@ -100,3 +101,11 @@ AXE := tests/.node/node_modules/axe-core/axe.min.js
 axe: $(AXE)
 $(AXE):
 	npm install --silent --no-audit --no-fund --prefix tests/.node axe-core@4
+
+## npm's oidc-provider (OpenID Certified), the OpenID provider the staff sign-in tests start (tests/oidc/provider.js),
+## at the version tests/oidc/package-lock.json locks, in tests/oidc/node_modules (git-ignored).
+OIDC_PROVIDER := tests/oidc/node_modules/oidc-provider/package.json
+oidc-provider: $(OIDC_PROVIDER)
+$(OIDC_PROVIDER): tests/oidc/package.json tests/oidc/package-lock.json
+	npm ci --silent --no-audit --no-fund --prefix tests/oidc
+	touch $@

@@ -885,6 +885,21 @@ CREATE FUNCTION public.oneroster_is_number(p_text text) RETURNS boolean
 COMMENT ON FUNCTION public.oneroster_is_number(p_text text) IS 'True when the text is a decimal number numeric accepts (no exponent, NaN or infinity, at most 15 integer digits).';
 
 --
+-- Name: open_staff_session_by_email(text, interval); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.open_staff_session_by_email(p_email text, p_ttl interval DEFAULT '12:00:00'::interval) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/415_staff_oidc.sql */ $$;
+
+--
+-- Name: FUNCTION open_staff_session_by_email(p_email text, p_ttl interval); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.open_staff_session_by_email(p_email text, p_ttl interval) IS 'OpenID Connect sign-in: a new staff token, valid for p_ttl, for the one staff member whose email is p_email in any case; returns the token''s row id (for the session), never the token; null when no staff member (or more than one) has that email. The caller has verified the email.';
+
+--
 -- Name: operator_export_json(bigint, text, integer, numeric, integer, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -4197,6 +4212,13 @@ GRANT ALL ON FUNCTION public.my_weekly_digest() TO weekly_trends_reader;
 --
 
 REVOKE ALL ON FUNCTION public.new_alerts(p_guardian_id bigint, p_at timestamp with time zone, p_drop_points numeric, p_min_scores integer) FROM PUBLIC;
+
+--
+-- Name: FUNCTION open_staff_session_by_email(p_email text, p_ttl interval); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.open_staff_session_by_email(p_email text, p_ttl interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.open_staff_session_by_email(p_email text, p_ttl interval) TO weekly_trends_staff;
 
 --
 -- Name: FUNCTION operator_export_json(p_student_profile_id bigint, p_who text, p_min_students integer, p_alert_drop_points numeric, p_alert_min_scores integer, p_at timestamp with time zone); Type: ACL; Schema: public; Owner: -

@@ -650,7 +650,10 @@ def test_a_restricted_link_or_an_ended_access_gets_no_alert_about_that_child(mai
     assert alerts() == 0
     a = smtp_server.to("a.parent@example.org")[0]
     assert "Ann Able" not in a.part("plain") and a.message["Subject"] == "Weekly Trends: 1 new alert"
-    assert conn.execute(
-        "select count(*) from alert_delivery where guardian_id = %s and student_profile_id = %s",
-        (families["a"], families["ann"]),
-    ).fetchone()[0] == 0
+    assert (
+        conn.execute(
+            "select count(*) from alert_delivery where guardian_id = %s and student_profile_id = %s",
+            (families["a"], families["ann"]),
+        ).fetchone()[0]
+        == 0
+    )

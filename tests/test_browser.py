@@ -360,4 +360,82 @@ def test_the_alert_settings_form_at_360px_is_accessible_and_saves(live_server, b
         (families["a"],),
     ).fetchone()
     assert settings == (True, False, None, 55)
+
+
+@pytest.fixture
+def oidc_live_server(db_url):
+    """The app served for real, signing staff in at a real OpenID provider (tests/oidc/provider.js) on
+    another site (localhost) than the app's (127.0.0.1), as a school's provider is."""
+    from oidc_provider import OidcProvider
+    from oidc_provider import missing as provider_missing
+
+    if provider_missing():
+        if in_ci():
+            pytest.fail(f"CI=true: the staff sign-in browser test cannot run: {provider_missing()}", pytrace=False)
+        pytest.skip(provider_missing())
+    from web import create_app
+    from web.db import close_pool
+
+    with OidcProvider() as provider:
+        application = create_app(
+            {"TESTING": True, "DATABASE_URL": db_url, "POOL_MAX_SIZE": 4, "SECRET_KEY": "test-secret-key"}
+            | {"SCHOOL_CONTACT": "the school office"}
+            | provider.app_settings()
+        )
+        server = make_server("127.0.0.1", 0, application, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        yield f"http://127.0.0.1:{server.server_port}", provider
+        server.shutdown()
+        thread.join()
+        close_pool(application)
+
+
+def sign_in_at_the_provider(page, base: str, login: str) -> None:
+    page.goto(f"{base}/staff/login")
+    page.get_by_role("link", name="Sign in with your school account").click()
+    page.wait_for_url(re.compile(r"^http://localhost:\d+/interaction/"))
+    page.fill("input[name=login]", login)
+    page.fill("input[name=password]", "any password")
+    page.locator("button[type=submit]").click()
+
+
+def test_staff_sign_in_and_out_with_the_school_account(oidc_live_server, browser, conn):
+    base, provider = oidc_live_server
+    conn.execute("insert into staff_member (email) values ('teacher@school.example')")
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    sign_in_at_the_provider(page, base, "teacher")
+    # Back from the provider's site (cross-site), through the app's own continue page, to the staff pages.
+    page.wait_for_url(f"{base}/staff/")
+    assert page.locator("form.sign-out").is_visible()
+    assert conn.execute("select count(*) from staff_token where revoked_at is null").fetchone()[0] == 1
+    assert page.goto(f"{base}/staff/").status == 200  # the session holds
+
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile(r"^http://localhost:\d+/session/end"))
+    page.locator("button[value=yes]").click()  # the provider asks before ending its own session
+    page.wait_for_url(re.compile(rf"^{re.escape(base)}/staff/login"))
+    assert page.get_by_role("link", name="Sign in with your school account").is_visible()
+    assert conn.execute("select count(*) from staff_token where revoked_at is null").fetchone()[0] == 0
+    assert page.goto(f"{base}/staff/").status == 401
+    # Signed out at the provider too: signing in again asks for the account again.
+    page.goto(f"{base}/staff/login")
+    page.get_by_role("link", name="Sign in with your school account").click()
+    page.wait_for_url(re.compile(r"^http://localhost:\d+/interaction/"))
+    assert page.locator("input[name=login]").is_visible()
+    context.close()
+
+
+def test_an_unknown_staff_email_in_the_browser_is_told_who_to_ask(oidc_live_server, browser, conn):
+    base, _ = oidc_live_server
+    context = browser.new_context()
+    page = context.new_page()
+    sign_in_at_the_provider(page, base, "stranger")
+    page.wait_for_url(re.compile(rf"^{re.escape(base)}/staff/oidc/callback"))
+    page.wait_for_selector("text=ask the school office")
+    assert page.locator("h1").inner_text() == "This account cannot sign in here"
+    assert "stranger@elsewhere.example" in page.locator("main").inner_text()
+    assert page.goto(f"{base}/staff/").status == 401
+    assert conn.execute("select count(*) from staff_token").fetchone()[0] == 0
     context.close()

@@ -58,6 +58,12 @@ BAD = [
     ("WEEKLY_TRENDS_METRICS_ALLOW_FROM", "10.0.0.0/8, intranet", "comma-separated addresses or networks"),
     # text
     ("WEEKLY_TRENDS_SCHOOL_CONTACT", "the office\x1b[2J", "text without control characters"),
+    # staff sign-in with the school's accounts
+    ("WEEKLY_TRENDS_OIDC_ISSUER", "accounts.google.com", "the OpenID provider's issuer URL"),
+    ("WEEKLY_TRENDS_OIDC_ISSUER", "https://idp.example/?tenant=1", "the OpenID provider's issuer URL"),
+    ("WEEKLY_TRENDS_OIDC_CLIENT_SECRET", "s3cret\n", "text without control characters"),
+    ("WEEKLY_TRENDS_OIDC_ALLOWED_DOMAINS", "school.example, not a domain", "comma-separated mail domains"),
+    ("WEEKLY_TRENDS_OIDC_ALLOWED_DOMAINS", "@school.example", "comma-separated mail domains"),
 ]
 IDS = [f"{variable}={value!r}" for variable, value, _ in BAD]
 
@@ -216,3 +222,21 @@ def test_the_readme_lists_every_setting_with_its_default_and_range():
         assert row is not None, f"{spec.env[-1]} is not in README's settings table"
     for name in re.findall(r"^\| `([A-Z_]+)`", table, re.M):
         assert name in ALL_VARIABLES, f"README lists {name}, which the app does not read"
+
+
+def test_an_issuer_needs_the_apps_client_id_and_secret(clean_env):
+    issuer = {"WEEKLY_TRENDS_OIDC_ISSUER": "https://accounts.google.com"}
+    for partial in ({}, {"WEEKLY_TRENDS_OIDC_CLIENT_ID": "app"}, {"WEEKLY_TRENDS_OIDC_CLIENT_SECRET": "s"}):
+        with pytest.raises(SettingError, match="WEEKLY_TRENDS_OIDC_CLIENT_ID and WEEKLY_TRENDS_OIDC_CLIENT_SECRET"):
+            Settings.load(issuer | partial)
+    settings = Settings.load(
+        issuer
+        | {
+            "WEEKLY_TRENDS_OIDC_CLIENT_ID": "app",
+            "WEEKLY_TRENDS_OIDC_CLIENT_SECRET": "s",
+            "WEEKLY_TRENDS_OIDC_ALLOWED_DOMAINS": " School.Example,staff.school.example ,",
+        }
+    )
+    assert settings.oidc_issuer == "https://accounts.google.com"  # exactly: it is compared with the tokens' iss
+    assert settings.oidc_allowed_domains == ("school.example", "staff.school.example")
+    assert Settings.load({}).oidc_issuer is None and Settings.load({}).oidc_allowed_domains == ()

@@ -279,6 +279,41 @@ def path(name: str, value: Any, from_text: bool = True) -> Path:
     return Path(value)
 
 
+def issuer_url(name: str, value: Any, from_text: bool = True) -> str | None:
+    """An OpenID provider's issuer, exactly as its ID tokens' iss claim says it (no slash added or taken)."""
+    if value is None or value == "":
+        return None
+    text = _text(value)
+    parts = urlsplit(text) if text else None
+    if (
+        not parts
+        or parts.scheme not in ("http", "https")
+        or not parts.netloc
+        or parts.query
+        or parts.fragment
+        or any(c.isspace() or ord(c) < 32 for c in text)
+    ):
+        raise SettingError(
+            f"{name} must be the OpenID provider's issuer URL (e.g. https://accounts.google.com), got {value!r}"
+        )
+    return text
+
+
+DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}")
+
+
+def domains(name: str, value: Any, from_text: bool = True) -> tuple[str, ...]:
+    """Comma-separated mail domains (school.example, staff.school.example), lower-cased; empty: any."""
+    parts = list(value) if isinstance(value, (list, tuple)) else value.split(",") if isinstance(value, str) else [None]
+    if not all(isinstance(p, str) for p in parts):
+        raise SettingError(f"{name} must be comma-separated mail domains (e.g. school.example), got {value!r}")
+    cleaned = tuple(p.strip().lower() for p in parts if p.strip())
+    bad = [d for d in cleaned if not DOMAIN.fullmatch(d)]
+    if bad:
+        raise SettingError(f"{name} must be comma-separated mail domains (e.g. school.example), not {bad[0]!r}")
+    return cleaned
+
+
 def networks(name: str, value: Any, from_text: bool = True) -> str:
     """Comma-separated addresses or CIDR networks (empty: none)."""
     text = "" if value is None else value
@@ -385,6 +420,11 @@ SPECS = (
     ),
     # None: http://127.0.0.1:5000 (the demo mail: its --port)
     Spec("public_base_url", ("WEEKLY_TRENDS_PUBLIC_BASE_URL", "PUBLIC_BASE_URL"), "PUBLIC_BASE_URL", None, http_url),
+    # Staff sign-in with the school's accounts (OpenID Connect, web/staff/oidc.py); unset: printed tokens only.
+    Spec("oidc_issuer", ("WEEKLY_TRENDS_OIDC_ISSUER",), "OIDC_ISSUER", None, issuer_url),
+    Spec("oidc_client_id", ("WEEKLY_TRENDS_OIDC_CLIENT_ID",), "OIDC_CLIENT_ID", None, optional_text),
+    Spec("oidc_client_secret", ("WEEKLY_TRENDS_OIDC_CLIENT_SECRET",), "OIDC_CLIENT_SECRET", None, optional_text),
+    Spec("oidc_allowed_domains", ("WEEKLY_TRENDS_OIDC_ALLOWED_DOMAINS",), "OIDC_ALLOWED_DOMAINS", (), domains),
 )
 
 
@@ -429,6 +469,10 @@ class Settings:
     maildir: Path
     mail_from: str
     public_base_url: str | None
+    oidc_issuer: str | None
+    oidc_client_id: str | None
+    oidc_client_secret: str | None
+    oidc_allowed_domains: tuple[str, ...]
 
     @property
     def alert_thresholds(self) -> tuple[int, int]:
@@ -466,6 +510,11 @@ class Settings:
             raise SettingError(
                 f"WEEKLY_TRENDS_POOL_MIN_SIZE ({settings.pool_min_size}) must be at most"
                 f" WEEKLY_TRENDS_POOL_MAX_SIZE ({settings.pool_max_size})"
+            )
+        if settings.oidc_issuer and not (settings.oidc_client_id and settings.oidc_client_secret):
+            raise SettingError(
+                "WEEKLY_TRENDS_OIDC_ISSUER is set: WEEKLY_TRENDS_OIDC_CLIENT_ID and WEEKLY_TRENDS_OIDC_CLIENT_SECRET"
+                " must be set too (the app's registration at the provider)"
             )
         return settings
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
-from flask import Blueprint, render_template, request, session, url_for
+from flask import Blueprint, Response, render_template, request, session, url_for
 
 from web.auth import TokenKind, sign_in, sign_out
 from web.params import see_other
@@ -38,6 +38,7 @@ def add_sign_in_routes(
     connect_primary: Callable | None = None,
     also: tuple[TokenKind, ...] = (),
     on_sign_in: Callable[[str], None] | None = None,
+    after_sign_out: Callable[[], Callable[[], Response] | None] | None = None,
 ) -> None:
     """GET /login?token=… (the link) and POST /login (the form) open a session; POST /logout ends it,
     server-side (its token revoked through connect_primary, default connect: a write). bp checks the
@@ -45,7 +46,9 @@ def add_sign_in_routes(
     browser in to an account of its choosing, nor out. also: other kinds whose tokens this form takes
     (the parents' form takes a student's own, wtl_…); a session holds one kind at a time.
     on_sign_in(token): called after a sign-in (the parents' side records it in the children's record
-    of access)."""
+    of access). after_sign_out: called before the session ends, it gives the answer to send
+    once it has ended instead of the way to the sign-in page (the staff's OpenID provider's end of
+    session), or None."""
     sign_in_endpoint = f"{bp.name}.login"
 
     @bp.route(SIGN_IN_PATH, methods=["GET", "POST"])
@@ -75,7 +78,8 @@ def add_sign_in_routes(
 
     @bp.post("/logout")
     def logout():
+        answer = after_sign_out() if after_sign_out is not None else None
         with (connect_primary or connect)() as conn:
             for each in (kind, *also):
                 sign_out(conn, each)
-        return see_other(url_for(sign_in_endpoint))
+        return answer() if answer is not None else see_other(url_for(sign_in_endpoint))

@@ -1,7 +1,8 @@
 """Staff pages (/staff): find a student, read their weekly rows, recalculate one student; restrict or lift a
 guardian's link, record a dependant, send a student their own sign-in link (issue 25).
 
-Staff sign in with a token from issue_staff_token(); parents' tokens and
+Staff sign in with the school's accounts (OpenID Connect: web/staff/oidc.py) or a token from
+issue_staff_token(); parents' tokens and
 sessions open nothing here (and staff ones nothing on the parents' side).
 Every query runs as the role weekly_trends_staff.
 """
@@ -18,11 +19,19 @@ from web.auth import STAFF, authenticate, same_origin_for_unsafe_methods
 from web.params import bad_request, parse_bounded_int, parse_id, see_other
 from web.problems import ProblemError, html_errors
 from web.signin import add_sign_in_routes
+from web.staff import oidc
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 same_origin_for_unsafe_methods(bp)  # every POST: the buttons, sign-in and sign-out
 html_errors(bp, "staff.login", "staff.search", STAFF.session_key, staff=True)
-add_sign_in_routes(bp, STAFF, db.staff, "staff.search", "staff_login.html")
+# Sign-out from a session the school's OpenID provider opened goes on to end the provider's too.
+add_sign_in_routes(bp, STAFF, db.staff, "staff.search", "staff_login.html", after_sign_out=oidc.end_session)
+
+
+@bp.app_context_processor
+def sign_in_choices() -> dict:
+    return {"oidc_enabled": oidc.enabled}
+
 
 MAX_QUERY = 200
 MAX_RESULTS = 100

@@ -23,6 +23,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # Each change undone, in the reverse order of upgrade().
+    # 415_staff_oidc.sql: staff sign-in by OpenID Connect (new in 0015).
+    op.execute("drop function open_staff_session_by_email(text, interval)")
     # 630_alerts.sql and 250_alerts_schema.sql (issue 26 item 3: alerts each family chooses)
     run_sql(
         """
