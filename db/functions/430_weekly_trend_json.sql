@@ -23,13 +23,15 @@ begin
   select e.*
     from expected_course_weeks(p_student_profile_id, p_from, p_until) e
    where e.course_id is not null
-     and exists (select from guardian_student gs
-                  where gs.guardian_id = app_guardian_id()
-                    and gs.student_profile_id = p_student_profile_id);
+     and (exists (select from guardian_student gs
+                   where gs.guardian_id = app_guardian_id()
+                     and gs.student_profile_id = p_student_profile_id)
+          -- or the staff member of the request may see the student (staff_student_page(), issue 27)
+          or staff_may_see_student(app_staff_member_id(), p_student_profile_id));
 end;
 $$;
 comment on function linked_course_weeks(bigint, date, date) is
-  'A student''s sums and counts per course and ISO week from p_from''s to p_until''s, computed from the source rows; nothing unless the request''s guardian (app.guardian_id) is linked to the student.';
+  'A student''s sums and counts per course and ISO week from p_from''s to p_until''s, computed from the source rows; nothing unless the request''s guardian (app.guardian_id) is linked to the student, or its staff member (app.staff_member_id) may see them (staff_may_see_student()).';
 revoke all on function linked_course_weeks(bigint, date, date) from public;
 grant execute on function linked_course_weeks(bigint, date, date) to weekly_trends_reader;
 
@@ -79,13 +81,14 @@ begin
                           where a.student_profile_id = p_student_profile_id and a.course_id = c.id)) mine
     join course_weekly_performance v on v.course_id = mine.id
    where v.week_start_date between p_from and p_until
-     and exists (select from guardian_student gs
-                  where gs.guardian_id = app_guardian_id()
-                    and gs.student_profile_id = p_student_profile_id);
+     and (exists (select from guardian_student gs
+                   where gs.guardian_id = app_guardian_id()
+                     and gs.student_profile_id = p_student_profile_id)
+          or staff_may_see_student(app_staff_member_id(), p_student_profile_id));
 end;
 $$;
 comment on function linked_class_weeks(bigint, bigint[], date, date, integer) is
-  'The class view''s weeks from p_from''s to p_until''s of the courses in p_course_ids that the student has scores in; nothing unless the request''s guardian (app.guardian_id) is linked to the student, nor while the view is unpopulated (class_view_populated()). class_average is null where student_count is below p_min_students, or below 5 whatever p_min_students says.';
+  'The class view''s weeks from p_from''s to p_until''s of the courses in p_course_ids that the student has scores in; nothing unless the request''s guardian (app.guardian_id) is linked to the student or its staff member (app.staff_member_id) may see them, nor while the view is unpopulated (class_view_populated()). class_average is null where student_count is below p_min_students, or below 5 whatever p_min_students says.';
 revoke all on function linked_class_weeks(bigint, bigint[], date, date, integer) from public;
 grant execute on function linked_class_weeks(bigint, bigint[], date, date, integer) to weekly_trends_reader;
 

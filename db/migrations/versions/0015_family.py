@@ -23,4 +23,19 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # Each change undone, in the reverse order of upgrade().
-    pass
+    # 430_weekly_trend_json.sql and 390_staff_attention.sql, 350_staff_attention_schema.sql (issue 27, 27b).
+    run_frozen_sql("0014", "430_weekly_trend_json.sql")
+    op.execute(
+        """
+        drop function staff_student_page(bytea, bigint, bigint, integer, date, integer, text, numeric, integer);
+        drop function add_follow_up_note(bigint, text, date, text);
+        drop function staff_attention(bytea, bigint, bigint, text, numeric, integer, numeric, integer, date);
+        drop function staff_token_member(bytea, bigint);
+        drop function staff_may_see_student(bigint, bigint);
+        drop index assignment_submission_course_counted_idx;
+        drop index quiz_attempt_course_completed_idx;
+        drop table follow_up_note;
+        drop table oneroster_teacher_enrollment;
+        drop table course_teacher;
+        """
+    )
