@@ -773,19 +773,19 @@ CREATE FUNCTION public.sign_out_staff_token(p_token_id bigint) RETURNS boolean
 COMMENT ON FUNCTION public.sign_out_staff_token(p_token_id bigint) IS 'Sign-out: revokes the staff token of the session (its row id), only for the staff member the transaction acts for (app.staff_member_id). True when a live token was revoked.';
 
 --
--- Name: staff_attention(bytea, bigint, bigint, text, numeric, integer, numeric, integer, date); Type: FUNCTION; Schema: public; Owner: -
+-- Name: staff_attention(bytea, bigint, bigint, text, numeric, integer, numeric, integer, date, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.staff_attention(p_token_hash bytea, p_token_id bigint, p_course_id bigint, p_time_zone text, p_below numeric DEFAULT 60, p_missing_at integer DEFAULT 2, p_drop_points numeric DEFAULT 10, p_min_scores integer DEFAULT 2, p_today date DEFAULT NULL::date) RETURNS TABLE(status integer, staff_member_id bigint, body jsonb)
+CREATE FUNCTION public.staff_attention(p_token_hash bytea, p_token_id bigint, p_course_id bigint, p_time_zone text, p_below numeric DEFAULT 60, p_missing_at integer DEFAULT 2, p_drop_points numeric DEFAULT 10, p_min_scores integer DEFAULT 2, p_today date DEFAULT NULL::date, p_endpoint text DEFAULT NULL::text) RETURNS TABLE(status integer, staff_member_id bigint, body jsonb)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public'
     AS $$ /* body: db/functions/390_staff_attention.sql */ $$;
 
 --
--- Name: FUNCTION staff_attention(p_token_hash bytea, p_token_id bigint, p_course_id bigint, p_time_zone text, p_below numeric, p_missing_at integer, p_drop_points numeric, p_min_scores integer, p_today date); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION staff_attention(p_token_hash bytea, p_token_id bigint, p_course_id bigint, p_time_zone text, p_below numeric, p_missing_at integer, p_drop_points numeric, p_min_scores integer, p_today date, p_endpoint text); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.staff_attention(p_token_hash bytea, p_token_id bigint, p_course_id bigint, p_time_zone text, p_below numeric, p_missing_at integer, p_drop_points numeric, p_min_scores integer, p_today date) IS 'The teacher''s list in one call: authenticates the staff token (sha256 or session row id; status 401 when none is live), then for each of the teacher''s courses (or, for staff who teach none, the course p_course_id) the students with a score in it in this ISO week (in p_time_zone) or the 8 before who need attention, each with every reason and its figure: declining (weekly_trend_alerts() on this week or last; drop_points), below (the course average this week or last under p_below), missing_work (at least p_missing_at items, where student_missing_work() exists), no_scores (none in the course in this week or the two before). Sorted by the number of reasons, then the drop. last_note_on: the newest follow-up note''s day.';
+COMMENT ON FUNCTION public.staff_attention(p_token_hash bytea, p_token_id bigint, p_course_id bigint, p_time_zone text, p_below numeric, p_missing_at integer, p_drop_points numeric, p_min_scores integer, p_today date, p_endpoint text) IS 'The teacher''s list in one call: authenticates the staff token (sha256 or session row id; status 401 when none is live), then for each of the teacher''s courses (or, for staff who teach none, the course p_course_id) the students with a score in it in this ISO week (in p_time_zone) or the 8 before who need attention, each with every reason and its figure: declining (weekly_trend_alerts() on this week or last; drop_points), below (the course average this week or last under p_below), missing_work (at least p_missing_at items, where student_missing_work() exists), no_scores (none in the course in this week or the two before). Sorted by the number of reasons, then the drop. last_note_on: the newest follow-up note''s day. 404 for a p_course_id that is not one of the teacher''s (or unknown). With p_endpoint, an access-log entry for each student listed.';
 
 --
 -- Name: staff_issue_guardian_token(bigint, bigint, interval); Type: FUNCTION; Schema: public; Owner: -
@@ -2816,11 +2816,11 @@ REVOKE ALL ON FUNCTION public.sign_out_staff_token(p_token_id bigint) FROM PUBLI
 GRANT ALL ON FUNCTION public.sign_out_staff_token(p_token_id bigint) TO weekly_trends_staff;
 
 --
--- Name: FUNCTION staff_attention(p_token_hash bytea, p_token_id bigint, p_course_id bigint, p_time_zone text, p_below numeric, p_missing_at integer, p_drop_points numeric, p_min_scores integer, p_today date); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION staff_attention(p_token_hash bytea, p_token_id bigint, p_course_id bigint, p_time_zone text, p_below numeric, p_missing_at integer, p_drop_points numeric, p_min_scores integer, p_today date, p_endpoint text); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.staff_attention(p_token_hash bytea, p_token_id bigint, p_course_id bigint, p_time_zone text, p_below numeric, p_missing_at integer, p_drop_points numeric, p_min_scores integer, p_today date) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.staff_attention(p_token_hash bytea, p_token_id bigint, p_course_id bigint, p_time_zone text, p_below numeric, p_missing_at integer, p_drop_points numeric, p_min_scores integer, p_today date) TO weekly_trends_staff;
+REVOKE ALL ON FUNCTION public.staff_attention(p_token_hash bytea, p_token_id bigint, p_course_id bigint, p_time_zone text, p_below numeric, p_missing_at integer, p_drop_points numeric, p_min_scores integer, p_today date, p_endpoint text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.staff_attention(p_token_hash bytea, p_token_id bigint, p_course_id bigint, p_time_zone text, p_below numeric, p_missing_at integer, p_drop_points numeric, p_min_scores integer, p_today date, p_endpoint text) TO weekly_trends_staff;
 
 --
 -- Name: FUNCTION staff_issue_guardian_token(p_student_id bigint, p_guardian_id bigint, p_ttl interval); Type: ACL; Schema: public; Owner: -
@@ -2877,6 +2877,7 @@ GRANT ALL ON FUNCTION public.student_courses_json(p_student_profile_id bigint, p
 
 REVOKE ALL ON FUNCTION public.student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer) TO weekly_trends_reader;
+GRANT ALL ON FUNCTION public.student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer) TO weekly_trends_staff;
 
 --
 -- Name: FUNCTION tg_id__advance_sequence(); Type: ACL; Schema: public; Owner: -

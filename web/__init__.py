@@ -61,6 +61,7 @@ def create_app(test_config: dict | None = None, config: settings.Settings | None
     from web import db, i18n, observability, operators, problems, ratelimit
     from web.ops.embedded import database_url as embedded_database_url
     from web.parents import api, page, unsubscribe
+    from web.staff import attention as staff_attention
     from web.staff import pages as staff_pages
 
     if app.config["LOG_FORMAT"] == "json":
@@ -80,6 +81,7 @@ def create_app(test_config: dict | None = None, config: settings.Settings | None
     app.register_blueprint(api.bp)
     app.register_blueprint(page.bp)
     app.register_blueprint(staff_pages.bp)
+    app.register_blueprint(staff_attention.api_bp)
     app.register_blueprint(unsubscribe.bp)
 
     app.after_request(private_unless_public)

@@ -328,6 +328,8 @@ SPECS = (
     Spec("import_max_mb", ("WEEKLY_TRENDS_IMPORT_MAX_MB",), "IMPORT_MAX_MB", 2048, integer(*IMPORT_MAX_MB_RANGE)),
     Spec("alert_drop_points", ("WEEKLY_TRENDS_ALERT_DROP_POINTS",), "ALERT_DROP_POINTS", 10, integer(1, 100)),
     Spec("alert_min_scores", ("WEEKLY_TRENDS_ALERT_MIN_SCORES",), "ALERT_MIN_SCORES", 2, integer(1, 1000)),
+    Spec("attention_below", ("WEEKLY_TRENDS_ATTENTION_BELOW",), "ATTENTION_BELOW", 60, integer(1, 100)),
+    Spec("attention_missing_at", ("WEEKLY_TRENDS_ATTENTION_MISSING_AT",), "ATTENTION_MISSING_AT", 2, integer(1, 1000)),
     Spec("digest_max_attempts", ("WEEKLY_TRENDS_DIGEST_MAX_ATTEMPTS",), "DIGEST_MAX_ATTEMPTS", 3, integer(1, 100)),
     Spec("digest_link_days", ("WEEKLY_TRENDS_DIGEST_LINK_DAYS",), "DIGEST_LINK_DAYS", 14, integer(1, 30)),
     Spec(
@@ -381,6 +383,8 @@ class Settings:
     import_max_mb: int
     alert_drop_points: int
     alert_min_scores: int
+    attention_below: int
+    attention_missing_at: int
     digest_max_attempts: int
     digest_link_days: int
     mail_backend: str

@@ -224,8 +224,9 @@ $$;
 comment on function student_weekly_stats(bigint, date, integer, numeric, integer) is
   'One student''s p_weeks ISO weeks from the Monday p_first: weekly_trend (week_json() of each, with its sustained-decline alert), weeks_with_data, last_updated (ISO 8601, UTC) and trend (trend_json()). The one home of a child''s weekly figures: weekly_trend_json() and the weekly digest read them from here.';
 revoke all on function student_weekly_stats(bigint, date, integer, numeric, integer) from public;
--- The parents' answer runs it as the reader role; the digest as the owner.
-grant execute on function student_weekly_stats(bigint, date, integer, numeric, integer) to weekly_trends_reader;
+-- The parents' answer runs it as the reader role; the digest as the owner; the staff's search for its trends.
+grant execute on function student_weekly_stats(bigint, date, integer, numeric, integer)
+  to weekly_trends_reader, weekly_trends_staff;
 
 -- weekly_trend_json()'s named pieces: SQL-language, invoker's rights, without
 -- SET clauses, called in FROM or as one expression, so the planner inlines

@@ -12,14 +12,12 @@ from flask_babel import get_locale
 
 from web import db, i18n
 from web.auth import GUARDIAN, authenticate, same_origin_for_unsafe_methods
-from web.isoweek import iso_week_name
 from web.params import bad_request, parse_end, parse_weeks, see_other
-from web.parents.chart import line_chart
 from web.parents.trend import bad_parameters_after_credential, student_trend
 from web.parents.week_scores import week_scores
-from web.parents.wording import trend_sentence
 from web.problems import html_errors
 from web.signin import add_sign_in_routes
+from web.student_view import figures_context
 
 bp = Blueprint("pages", __name__)
 same_origin_for_unsafe_methods(bp)  # every POST: the language switch, sign-in and sign-out
@@ -30,18 +28,6 @@ add_sign_in_routes(bp, GUARDIAN, db.reader, "pages.dashboard", "login.html", con
 def weekly_digest_on(conn, row: dict) -> bool:
     """Whether the guardian gets the weekly digest."""
     return conn.execute("select my_weekly_digest() as on").fetchone()["on"]
-
-
-def local_time(value: str | None, time_zone: str) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value).astimezone(ZoneInfo(time_zone))
-
-
-def week_names(weeks: list[dict]) -> None:
-    """Each week's ISO name (2024-W03) and its Monday as the parent reads it, added in place."""
-    for week in weeks:
-        monday = date.fromisoformat(week["week_start"])
-        week["iso"] = iso_week_name(monday)
-        week["date_label"] = i18n.short_date(monday)
 
 
 def range_args() -> dict:
@@ -61,28 +47,14 @@ def dashboard(student_id: str | None = None):
     if answer.body is None:
         return render_template("dashboard.html", children=children, student=None)
     student, stats = answer.page["student"], answer.stats
-    weekly_digest = answer.extra
-    week_names(stats["weekly_trend"])
-    for course in stats["courses"]:
-        week_names(course["weeks"])
-    updated = local_time(stats["last_updated"], student["time_zone"])
-    flagged = [w for w in stats["weekly_trend"] if w.get("alert")]
     return render_template(
         "dashboard.html",
-        weekly_digest=weekly_digest,
-        latest_alert=flagged[-1] if flagged else None,
-        alert_drop=current_app.config["SETTINGS"].alert_drop_points,
+        weekly_digest=answer.extra,
         children=children,
-        student=student,
-        stats=stats,
-        chart=line_chart(stats["weekly_trend"], [w["date_label"] for w in stats["weekly_trend"]], stats["courses"]),
-        trend=trend_sentence(stats["trend"]),
-        last_updated=updated and format_datetime(updated, "medium", locale=get_locale()),
+        family=True,
         week_args=range_args(),
         csv_args=range_args() | {"labels": "1"},
-        any_suppressed=any(w["class_average_suppressed"] for c in stats["courses"] for w in c["weeks"]),
-        # False while the class view is unpopulated (after a restore, until its refresh): no class averages yet.
-        class_averages_available=answer.page.get("class_averages_available", True),
+        **figures_context(stats, student, answer.page, current_app.config["SETTINGS"].alert_drop_points),
     )
 
 

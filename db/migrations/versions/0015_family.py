@@ -27,9 +27,11 @@ def downgrade() -> None:
     run_frozen_sql("0014", "430_weekly_trend_json.sql")
     op.execute(
         """
+        revoke execute on function student_weekly_stats(bigint, date, integer, numeric, integer)
+          from weekly_trends_staff;
         drop function staff_student_page(bytea, bigint, bigint, integer, date, integer, text, numeric, integer);
         drop function add_follow_up_note(bigint, text, date, text);
-        drop function staff_attention(bytea, bigint, bigint, text, numeric, integer, numeric, integer, date);
+        drop function staff_attention(bytea, bigint, bigint, text, numeric, integer, numeric, integer, date, text);
         drop function staff_token_member(bytea, bigint);
         drop function staff_may_see_student(bigint, bigint);
         drop index assignment_submission_course_counted_idx;

@@ -55,7 +55,8 @@ create or replace function staff_attention(
   p_missing_at integer default 2,
   p_drop_points numeric default 10,
   p_min_scores integer default 2,
-  p_today date default null
+  p_today date default null,
+  p_endpoint text default null
 )
 returns table (status integer, staff_member_id bigint, body jsonb)
 language plpgsql
@@ -101,6 +102,11 @@ begin
     v_courses := array(select c.id from course c where c.id = p_course_id);
   else
     v_courses := '{}';
+  end if;
+  if p_course_id is not null and cardinality(v_courses) = 0 then
+    -- Not a course of this teacher's, or none at all: one answer.
+    return query select 404, v_staff, null::jsonb;
+    return;
   end if;
 
   -- The courses' students: (course, student) pairs of the scores of those weeks, as two arrays.
@@ -226,13 +232,19 @@ begin
                                     or c.id in (select t.course_id from course_teacher t where t.staff_member_id = v_staff)),
                                '[]'))
     into v_body;
+  if p_endpoint is not null then
+    -- Each student whose figures the list shows: an access-log entry, in this transaction.
+    perform log_access(x.id, p_endpoint)
+       from (select distinct (e ->> 'student_id')::bigint as id
+               from jsonb_array_elements(v_body -> 'courses') c, jsonb_array_elements(c -> 'students') e) x;
+  end if;
   return query select 200, v_staff, v_body;
 end;
 $$;
-comment on function staff_attention(bytea, bigint, bigint, text, numeric, integer, numeric, integer, date) is
-  'The teacher''s list in one call: authenticates the staff token (sha256 or session row id; status 401 when none is live), then for each of the teacher''s courses (or, for staff who teach none, the course p_course_id) the students with a score in it in this ISO week (in p_time_zone) or the 8 before who need attention, each with every reason and its figure: declining (weekly_trend_alerts() on this week or last; drop_points), below (the course average this week or last under p_below), missing_work (at least p_missing_at items, where student_missing_work() exists), no_scores (none in the course in this week or the two before). Sorted by the number of reasons, then the drop. last_note_on: the newest follow-up note''s day.';
-revoke all on function staff_attention(bytea, bigint, bigint, text, numeric, integer, numeric, integer, date) from public;
-grant execute on function staff_attention(bytea, bigint, bigint, text, numeric, integer, numeric, integer, date)
+comment on function staff_attention(bytea, bigint, bigint, text, numeric, integer, numeric, integer, date, text) is
+  'The teacher''s list in one call: authenticates the staff token (sha256 or session row id; status 401 when none is live), then for each of the teacher''s courses (or, for staff who teach none, the course p_course_id) the students with a score in it in this ISO week (in p_time_zone) or the 8 before who need attention, each with every reason and its figure: declining (weekly_trend_alerts() on this week or last; drop_points), below (the course average this week or last under p_below), missing_work (at least p_missing_at items, where student_missing_work() exists), no_scores (none in the course in this week or the two before). Sorted by the number of reasons, then the drop. last_note_on: the newest follow-up note''s day. 404 for a p_course_id that is not one of the teacher''s (or unknown). With p_endpoint, an access-log entry for each student listed.';
+revoke all on function staff_attention(bytea, bigint, bigint, text, numeric, integer, numeric, integer, date, text) from public;
+grant execute on function staff_attention(bytea, bigint, bigint, text, numeric, integer, numeric, integer, date, text)
   to weekly_trends_staff;
 
 create or replace function add_follow_up_note(p_student_profile_id bigint, p_kind text, p_noted_on date, p_note text)
@@ -344,8 +356,8 @@ begin
            'rows', coalesce((
              select jsonb_agg(jsonb_build_object(
                       'year', w.year, 'week_number', w.week_number, 'week_start_date', w.week_start_date,
-                      'overall_average', w.overall_average, 'quiz_average', w.quiz_average, 'quiz_count', w.quiz_count,
-                      'assignment_average', w.assignment_average, 'assignment_count', w.assignment_count,
+                      'overall_average', w.overall_average::text, 'quiz_average', w.quiz_average::text, 'quiz_count', w.quiz_count,
+                      'assignment_average', w.assignment_average::text, 'assignment_count', w.assignment_count,
                       'created_at', w.created_at, 'updated_at', w.updated_at)
                     order by w.week_start_date desc)
                from student_weekly_performance w where w.student_profile_id = p_student_profile_id), '[]'));
