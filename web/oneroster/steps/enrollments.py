@@ -1,4 +1,4 @@
-"""enrollments.csv: read and checked, nothing stored."""
+"""enrollments.csv: read and checked; its teacher rows become course_teacher (steps/course_teachers.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from web.oneroster.staging import Staging
 
 
 def enrollments(job: Staging) -> None:
-    # Read and checked, not stored: the product has no enrollments (a student's courses come from the results).
+    # Read and checked; students' rows are not stored (a student's courses come from the results), teachers'
+    # rows are: course_teachers() runs next.
     job.checked(
         "enrollments",
         "",
