@@ -36,7 +36,9 @@ def teachers(conn: psycopg.Connection, shape, count: int, seed: int = 11) -> lis
             conn.execute("delete from course_teacher where staff_member_id = %s", (member,))
             for g, group in enumerate(r.sample(range(groups), min(COURSES_PER_TEACHER, groups))):
                 course = year * shape.classes_per_year + group * COURSES_PER_TEACHER + g + 1
-                conn.execute("insert into course_teacher (staff_member_id, course_id) values (%s, %s)", (member, course))
+                conn.execute(
+                    "insert into course_teacher (staff_member_id, course_id) values (%s, %s)", (member, course)
+                )
             tokens.append(conn.execute("select issue_staff_token(%s)", (member,)).fetchone()[0])
     return tokens
 
@@ -72,9 +74,9 @@ def run_attention(url: str, args, end: date) -> Section:
         "attention",
         "The teacher's list (issue 27)",
         [
-            f"`staff_attention()` as the staff role, the one database call of `/staff/` and `GET /api/v1/staff/attention`,",
+            "`staff_attention()` as the staff role, the one database call of `/staff/` and `GET /api/v1/staff/attention`,",
             f"for {count} teachers of 6 classes of the district's last school year (6 class groups: {min(sizes)} to",
-            f"{max(sizes)} students each), \"today\" the district's last school day ({end}), {rounds} rounds after one",
+            f'{max(sizes)} students each), "today" the district\'s last school day ({end}), {rounds} rounds after one',
             "untimed call each; without the access-log entries (p_endpoint null). Time is the client's.",
         ],
         ["teachers", "calls", "students listed (mean)", "p50", "p95", "p99"],
