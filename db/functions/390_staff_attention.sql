@@ -73,6 +73,11 @@ declare
   v_courses bigint[];
   v_roster_courses bigint[];
   v_roster_students bigint[];
+  v_cw_students bigint[];
+  v_cw_courses bigint[];
+  v_cw_weeks date[];
+  v_cw_averages numeric[];
+  v_cw_scores integer[];
   v_missing jsonb := '{}';
   v_body jsonb;
 begin
@@ -109,15 +114,31 @@ begin
     return;
   end if;
 
-  -- The courses' students: (course, student) pairs of the scores of those weeks, as two arrays.
+  -- The courses' counted scores of those weeks, read by the courses' index (not student by student),
+  -- each in its student's ISO week as counted_scores() files it, summed per student, course and week
+  -- (parallel arrays); the courses' students are those with a counted score in them in those weeks.
+  select coalesce(array_agg(g.student_profile_id order by g.course_id, g.student_profile_id, g.week_start_date), '{}'),
+         coalesce(array_agg(g.course_id order by g.course_id, g.student_profile_id, g.week_start_date), '{}'),
+         coalesce(array_agg(g.week_start_date order by g.course_id, g.student_profile_id, g.week_start_date), '{}'),
+         coalesce(array_agg(g.average order by g.course_id, g.student_profile_id, g.week_start_date), '{}'),
+         coalesce(array_agg(g.scores order by g.course_id, g.student_profile_id, g.week_start_date), '{}')
+    into v_cw_students, v_cw_courses, v_cw_weeks, v_cw_averages, v_cw_scores
+    from (select c.student_profile_id, c.course_id, w.week_start_date,
+                 weekly_average(sum(c.score), count(*)::integer) as average, count(*)::integer as scores
+            from (select (quiz_attempt_score_change(q, 1)).* from quiz_attempt q
+                   where q.course_id = any(v_courses) and q.completed_at >= (v_from - 2)::timestamptz
+                  union all
+                  select (assignment_submission_score_change(a, 1)).* from assignment_submission a
+                   where a.course_id = any(v_courses)
+                     and coalesce(a.graded_at, a.submitted_at) >= (v_from - 2)::timestamptz) c
+            join student_profile sp on sp.id = c.student_profile_id
+           cross join lateral (select local_iso_week_start(c.counted_at, sp.time_zone) as week_start_date) w
+           where c.counted_at is not null and c.score is not null and w.week_start_date between v_from and v_monday
+           group by c.student_profile_id, c.course_id, w.week_start_date) g;
   select coalesce(array_agg(r.course_id order by r.course_id, r.student_profile_id), '{}'),
          coalesce(array_agg(r.student_profile_id order by r.course_id, r.student_profile_id), '{}')
     into v_roster_courses, v_roster_students
-    from (select q.course_id, q.student_profile_id from quiz_attempt q
-           where q.course_id = any(v_courses) and q.completed_at >= (v_from - 2)::timestamptz
-          union
-          select a.course_id, a.student_profile_id from assignment_submission a
-           where a.course_id = any(v_courses) and coalesce(a.graded_at, a.submitted_at) >= (v_from - 2)::timestamptz) r;
+    from (select distinct x.course_id, x.student_profile_id from unnest(v_cw_courses, v_cw_students) x(course_id, student_profile_id)) r;
 
   -- Missing work, where the schema has it (student_missing_work(), issue 26): items due this week and
   -- the 8 before that the student has not handed in, per course.
@@ -139,24 +160,45 @@ begin
     select distinct student_profile_id as id from roster
   ),
   course_weeks as (
-    -- Each roster student's figures per course and week, from their own scores (by their index).
-    select e.student_profile_id, e.course_id, e.week_start_date,
-           weekly_average(e.quiz_sum + e.assignment_sum, e.quiz_count + e.assignment_count) as average,
-           e.quiz_count + e.assignment_count as scores
-      from students s
-     cross join lateral expected_course_weeks(s.id, v_from, v_monday) e
-     where e.course_id = any(v_courses)
+    select * from unnest(v_cw_students, v_cw_courses, v_cw_weeks, v_cw_averages, v_cw_scores)
+                    c(student_profile_id, course_id, week_start_date, average, scores)
+  ),
+  best_baselines as (
+    -- The highest mean of 6 consecutive weeks with scores each student had before this week: no baseline
+    -- of the alert (such a mean) is above it.
+    select w.student_profile_id, max(w.mean) as best
+      from (select b.student_profile_id,
+                   avg(b.overall_average) over six as mean,
+                   count(*) over six as weeks
+              from student_weekly_performance b
+             where b.student_profile_id in (select id from students) and b.week_start_date < v_monday
+               and b.quiz_count + b.assignment_count > 0
+            window six as (partition by b.student_profile_id order by b.week_start_date
+                           rows between 5 preceding and current row)) w
+     where w.weeks = 6
+     group by w.student_profile_id
+  ),
+  candidates as (
+    -- Only a student with a week of at least p_min_scores scores this week or last whose average is at
+    -- least p_drop_points below that best mean can be in a sustained decline on it: the alert's walk
+    -- (through all their weeks) runs for those alone.
+    select r.student_profile_id as id
+      from best_baselines r
+     where exists (select from student_weekly_performance w
+                    where w.student_profile_id = r.student_profile_id
+                      and w.week_start_date between v_monday - 7 and v_monday
+                      and w.quiz_count + w.assignment_count >= p_min_scores
+                      and w.overall_average <= r.best - p_drop_points)
   ),
   declines as (
-    -- The sustained-decline alert (weekly_trend_alerts(), the families' rule) on this week or last,
-    -- and the drop: the mean of the 6 weeks with scores before the last two, less last week's (or
-    -- this week's) overall average.
+    -- The sustained-decline alert (weekly_trend_alerts(), the families' rule) on this week or last.
     select s.id, bool_or(a.alert = 'declining') as declining
-      from students s
+      from candidates s
      cross join lateral weekly_trend_alerts(s.id, v_monday - 7, v_monday, p_drop_points, p_min_scores) a
      group by s.id
   ),
   drops as (
+    -- The drop: the mean of the 6 weeks with scores before the last two, less the latest of the last two.
     select s.id,
            (select avg(b.overall_average) from (select w.overall_average from student_weekly_performance w
                                                  where w.student_profile_id = s.id and w.week_start_date < v_monday - 7
