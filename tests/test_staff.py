@@ -63,6 +63,7 @@ def test_staff_role_holds_only_what_the_pages_need(conn):
         (t, "SELECT")
         for t in sorted(
             [
+                "course_teacher",  # issue 27: whose courses a teacher's list shows
                 "guardian",
                 "guardian_student",
                 "staff_member",

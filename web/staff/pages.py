@@ -45,8 +45,8 @@ def search():
     query = request.args.get("q", "").strip()
     if len(query) > MAX_QUERY:
         raise bad_request(f"The search text must be at most {MAX_QUERY} characters.")
-    credential = presented_credential(STAFF, allow_navigation=True)
     course_id = course_argument()
+    credential = presented_credential(STAFF, allow_navigation=True)
     settings = current_app.config["SETTINGS"]
     with db.staff() as conn:
         _, attention = attention_list(conn, credential, course_id)
@@ -124,13 +124,13 @@ STUDENT_CALL = (
 @bp.get("/students/<student_id>")
 def student(student_id: str):
     """The family's figures (the same one call's answer and the same template), then the staff tools."""
-    credential = presented_credential(STAFF, allow_navigation=True)
-    sid = parse_id(student_id)
+    sid = parse_id(student_id)  # bad parameters are a 400 even before sign-in, as before
     weeks, end = parse_weeks(request.args.get("weeks")), parse_end(request.args.get("end"))
     year = request.args.get("year") or None
     week = request.args.get("week") or None
     year = None if year is None else parse_bounded_int(year, "year", 1, 9999)
     week = None if week is None else parse_bounded_int(week, "week", 1, 53)
+    credential = presented_credential(STAFF, allow_navigation=True)
     came_from = request.args.get("from")
     endpoint = db.endpoint_name() + (f" from {came_from}" if came_from in PAGES_FROM else "")
     settings = current_app.config["SETTINGS"]
