@@ -84,5 +84,16 @@ def run_attention(url: str, args, end: date) -> Section:
     section.rows.append(
         [str(count), str(len(ms)), f"{sum(listed) / len(listed):.1f}", fmt_ms(p50), fmt_ms(p95), fmt_ms(p99)]
     )
-    section.checks.append(Check("attention", "teacher's list p95 (150 students)", p95, TARGET_P95_MS, unit="ms"))
+    section.checks.append(
+        Check(
+            "attention",
+            "teacher's list p95 (150 students)",
+            p95,
+            TARGET_P95_MS,
+            unit="ms",
+            why="each call reads the whole weekly history of the students it may flag (about 16,000 weekly rows"
+            " for 150 students: the sustained-decline rule's baseline can come from any earlier week), then walks"
+            " it for the few whose weeks could be a decline; the fix is the alert's state kept per student-week",
+        )
+    )
     return section

@@ -67,6 +67,8 @@ set search_path = pg_catalog, public
 -- cannot see how few rows the course index gives, and scanned quiz_attempt whole (measured: 0.5 s a call
 -- at district scale, against milliseconds).
 set plan_cache_mode = force_custom_plan
+-- JIT off: the statements handle a few thousand rows; compiling them can cost more than running them.
+set jit = off
 as $$
 #variable_conflict use_column
 declare
