@@ -779,6 +779,8 @@ COMMENT ON FUNCTION public.sign_out_staff_token(p_token_id bigint) IS 'Sign-out:
 CREATE FUNCTION public.staff_attention(p_token_hash bytea, p_token_id bigint, p_course_id bigint, p_time_zone text, p_below numeric DEFAULT 60, p_missing_at integer DEFAULT 2, p_drop_points numeric DEFAULT 10, p_min_scores integer DEFAULT 2, p_today date DEFAULT NULL::date, p_endpoint text DEFAULT NULL::text) RETURNS TABLE(status integer, staff_member_id bigint, body jsonb)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public'
+    SET plan_cache_mode TO 'force_custom_plan'
+    SET jit TO 'off'
     AS $$ /* body: db/functions/390_staff_attention.sql */ $$;
 
 --
