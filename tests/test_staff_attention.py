@@ -235,6 +235,7 @@ def test_a_teacher_of_another_course_reaches_none_of_these_students_on_any_staff
     found = client.get("/staff/", query_string={"q": "Mia"}, headers=other).get_data(as_text=True)
     assert "0 student(s) matching" in found and f'data-student-id="{mia}"' not in found
     assert "Mia" not in client.get("/staff/", headers=other).get_data(as_text=True)
+    assert client.get("/staff/", query_string={"course": school["maths"]}, headers=other).status_code == 404
     walked = 0
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/staff/students/"):
@@ -346,3 +347,21 @@ def test_every_staff_view_of_a_student_is_in_the_access_log(client, school, conn
     assert sorted(listed_entries) == sorted(
         (s, "GET /staff/") for s in [school["s"][n] for n in ["Mia", "Dan", "Bea", "Sam"]]
     )
+
+
+def test_the_student_page_is_one_transaction_of_one_call(client, school):
+    from web import db
+
+    calls = []
+    original = db.staff
+
+    def counting():
+        calls.append(1)
+        return original()
+
+    db.staff = counting
+    try:
+        r = client.get(f"/staff/students/{school['s']['Mia']}", headers=bearer(school["teacher_token"]))
+    finally:
+        db.staff = original
+    assert r.status_code == 200 and len(calls) == 1
