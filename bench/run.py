@@ -1,12 +1,13 @@
 """Benchmarks at school-district scale: ours against no triggers and the seed's design, with targets.
 
-    python -m bench.run [--students 20000] [--only write,bulk,read,http,rebuild,oneroster,pieces]
+    python -m bench.run [--students 20000] [--only write,bulk,read,attention,http,rebuild,oneroster,pieces]
                         [--database-url URL] [--reuse] [--output docs/benchmarks.md]
 
 Generates a synthetic district (bench/district.py) and loads it by COPY with
 our triggers on, then measures, each section on one server in one run:
 
 - read: the dashboard's 6 weeks from the weekly table vs a GROUP BY over the raw rows;
+- attention: the teacher's list (staff_attention()) for teachers of 150 students, its p95 against 50 ms;
 - http: the weekly-trend endpoint under gunicorn, loaded by wrk, vs a no-database endpoint;
 - rebuild: refresh_weekly_performance() vs a bare GROUP BY, one student's refresh, bytes on disk;
 - write: single-row, 500-row and 8-writer INSERTs with our triggers, without, and with the seed's;
@@ -51,7 +52,7 @@ from .common import (
 DISTRICT_DB = "bench_district"
 BULK_DB = "bench_bulk"
 ONEROSTER_DB = "bench_oneroster"
-SECTIONS = ("read", "http", "rebuild", "write", "bulk", "oneroster", "pieces")
+SECTIONS = ("read", "attention", "http", "rebuild", "write", "bulk", "oneroster", "pieces")
 SMALL_BELOW = 10_000  # fewer students: shorter durations and samples (the "small mode")
 
 
@@ -276,6 +277,10 @@ def run(args: argparse.Namespace, admin_url: str) -> int:
             from .read import run_read
 
             sections.append(run_read(url, args, end))
+        if "attention" in args.sections:
+            from .attention import run_attention
+
+            sections.append(run_attention(url, args, end))
         if "http" in args.sections:
             from .http import run_http
 

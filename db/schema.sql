@@ -78,6 +78,21 @@ CREATE TYPE public.week_delta AS (
 COMMENT ON TYPE public.week_delta IS 'Net change of one student''s sums and counts in one ISO week: what apply_weekly_deltas() adds to student_weekly_performance.';
 
 --
+-- Name: add_follow_up_note(bigint, text, date, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.add_follow_up_note(p_student_profile_id bigint, p_kind text, p_noted_on date, p_note text) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/390_staff_attention.sql */ $$;
+
+--
+-- Name: FUNCTION add_follow_up_note(p_student_profile_id bigint, p_kind text, p_noted_on date, p_note text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.add_follow_up_note(p_student_profile_id bigint, p_kind text, p_noted_on date, p_note text) IS 'Adds a follow-up note about a student by the staff member of the request (app.staff_member_id), who must be allowed to see them (staff_may_see_student()); no_data_found otherwise. Returns its id.';
+
+--
 -- Name: advance_id_sequence(regclass, bigint); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -676,7 +691,7 @@ CREATE FUNCTION public.linked_class_weeks(p_student_profile_id bigint, p_course_
 -- Name: FUNCTION linked_class_weeks(p_student_profile_id bigint, p_course_ids bigint[], p_from date, p_until date, p_min_students integer); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.linked_class_weeks(p_student_profile_id bigint, p_course_ids bigint[], p_from date, p_until date, p_min_students integer) IS 'The class view''s weeks from p_from''s to p_until''s of the courses in p_course_ids that the student has scores in; nothing unless the request''s reader may read the student (app_may_read_student()), nor while the view is unpopulated (class_view_populated()). class_average is null where student_count is below p_min_students, or below 5 whatever p_min_students says.';
+COMMENT ON FUNCTION public.linked_class_weeks(p_student_profile_id bigint, p_course_ids bigint[], p_from date, p_until date, p_min_students integer) IS 'The class view''s weeks from p_from''s to p_until''s of the courses in p_course_ids that the student has scores in; nothing unless the request''s reader may read the student (app_may_read_student()) or its staff member (app.staff_member_id) may see them (staff_may_see_student()), nor while the view is unpopulated (class_view_populated()). class_average is null where student_count is below p_min_students, or below 5 whatever p_min_students says.';
 
 --
 -- Name: linked_course_weeks(bigint, date, date); Type: FUNCTION; Schema: public; Owner: -
@@ -692,7 +707,7 @@ CREATE FUNCTION public.linked_course_weeks(p_student_profile_id bigint, p_from d
 -- Name: FUNCTION linked_course_weeks(p_student_profile_id bigint, p_from date, p_until date); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.linked_course_weeks(p_student_profile_id bigint, p_from date, p_until date) IS 'A student''s sums and counts per course and ISO week from p_from''s to p_until''s, computed from the source rows; nothing unless the request''s reader may read the student (app_may_read_student()).';
+COMMENT ON FUNCTION public.linked_course_weeks(p_student_profile_id bigint, p_from date, p_until date) IS 'A student''s sums and counts per course and ISO week from p_from''s to p_until''s, computed from the source rows; nothing unless the request''s reader may read the student (app_may_read_student()) or its staff member (app.staff_member_id) may see them (staff_may_see_student()).';
 
 --
 -- Name: linked_missing_work(bigint, date, date); Type: FUNCTION; Schema: public; Owner: -
@@ -708,7 +723,7 @@ CREATE FUNCTION public.linked_missing_work(p_student_profile_id bigint, p_from d
 -- Name: FUNCTION linked_missing_work(p_student_profile_id bigint, p_from date, p_until date); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.linked_missing_work(p_student_profile_id bigint, p_from date, p_until date) IS 'student_missing_work() of a student (by due date, course, title), for the request''s reader only when they may read the student (app_may_read_student()); nothing otherwise.';
+COMMENT ON FUNCTION public.linked_missing_work(p_student_profile_id bigint, p_from date, p_until date) IS 'student_missing_work() of a student (by due date, course, title), for the request''s reader only when they may read the student (app_may_read_student()), or its staff member when they may see them (staff_may_see_student()); nothing otherwise.';
 
 --
 -- Name: local_iso_week_start(timestamp with time zone, text); Type: FUNCTION; Schema: public; Owner: -
@@ -1276,6 +1291,23 @@ CREATE FUNCTION public.sign_out_student_token(p_token_id bigint) RETURNS boolean
 COMMENT ON FUNCTION public.sign_out_student_token(p_token_id bigint) IS 'Sign-out: revokes the student token of the session (its row id), only for the student the transaction acts for (app.student_id).';
 
 --
+-- Name: staff_attention(bytea, bigint, bigint, text, numeric, integer, numeric, integer, date, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.staff_attention(p_token_hash bytea, p_token_id bigint, p_course_id bigint, p_time_zone text, p_below numeric DEFAULT 60, p_missing_at integer DEFAULT 2, p_drop_points numeric DEFAULT 10, p_min_scores integer DEFAULT 2, p_today date DEFAULT NULL::date, p_endpoint text DEFAULT NULL::text) RETURNS TABLE(status integer, staff_member_id bigint, body jsonb)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    SET plan_cache_mode TO 'force_custom_plan'
+    SET jit TO 'off'
+    AS $$ /* body: db/functions/390_staff_attention.sql */ $$;
+
+--
+-- Name: FUNCTION staff_attention(p_token_hash bytea, p_token_id bigint, p_course_id bigint, p_time_zone text, p_below numeric, p_missing_at integer, p_drop_points numeric, p_min_scores integer, p_today date, p_endpoint text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.staff_attention(p_token_hash bytea, p_token_id bigint, p_course_id bigint, p_time_zone text, p_below numeric, p_missing_at integer, p_drop_points numeric, p_min_scores integer, p_today date, p_endpoint text) IS 'The teacher''s list in one call: authenticates the staff token (sha256 or session row id; status 401 when none is live), then for each of the teacher''s courses (or, for staff who teach none, the course p_course_id) the students with a score in it in this ISO week (in p_time_zone) or the 8 before who need attention, each with every reason and its figure: declining (weekly_trend_alerts() on this week or last; drop_points), below (the course average this week or last under p_below), missing_work (at least p_missing_at items, where student_missing_work() exists), no_scores (none in the course in this week or the two before). Sorted by the number of reasons, then the drop. last_note_on: the newest follow-up note''s day. 404 for a p_course_id that is not one of the teacher''s (or unknown). With p_endpoint, an access-log entry for each student listed.';
+
+--
 -- Name: staff_erase_student(bigint, text, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1321,6 +1353,21 @@ CREATE FUNCTION public.staff_issue_student_token(p_student_id bigint, p_ttl inte
 COMMENT ON FUNCTION public.staff_issue_student_token(p_student_id bigint, p_ttl interval) IS 'A student''s own sign-in token, for the staff member of the request (app.staff_member_id) to mail; returned once, stored hashed.';
 
 --
+-- Name: staff_may_see_student(bigint, bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.staff_may_see_student(p_staff_member_id bigint, p_student_profile_id bigint) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/390_staff_attention.sql */ $$;
+
+--
+-- Name: FUNCTION staff_may_see_student(p_staff_member_id bigint, p_student_profile_id bigint); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.staff_may_see_student(p_staff_member_id bigint, p_student_profile_id bigint) IS 'Whether the staff member may see the student: every student for staff who teach no course (no course_teacher row), else only the students enrolled in or with a score in one of their courses. False for a null or unknown staff member.';
+
+--
 -- Name: staff_revoke_guardian_tokens(bigint, bigint); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1349,6 +1396,36 @@ CREATE FUNCTION public.staff_revoke_unsent_guardian_token(p_student_id bigint, p
 --
 
 COMMENT ON FUNCTION public.staff_revoke_unsent_guardian_token(p_student_id bigint, p_guardian_id bigint, p_token_hash bytea) IS 'Revokes the one token (by sha256) that staff_issue_guardian_token() issued for a sign-in link the mail server then refused, for the staff member of the request (app.staff_member_id). True when it was live.';
+
+--
+-- Name: staff_student_page(bytea, bigint, bigint, integer, date, integer, text, numeric, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.staff_student_page(p_token_hash bytea, p_token_id bigint, p_student_profile_id bigint, p_weeks integer, p_end date, p_min_students integer, p_endpoint text, p_alert_drop_points numeric DEFAULT 10, p_alert_min_scores integer DEFAULT 2) RETURNS TABLE(status integer, staff_member_id bigint, answer text, page jsonb)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/390_staff_attention.sql */ $$;
+
+--
+-- Name: FUNCTION staff_student_page(p_token_hash bytea, p_token_id bigint, p_student_profile_id bigint, p_weeks integer, p_end date, p_min_students integer, p_endpoint text, p_alert_drop_points numeric, p_alert_min_scores integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.staff_student_page(p_token_hash bytea, p_token_id bigint, p_student_profile_id bigint, p_weeks integer, p_end date, p_min_students integer, p_endpoint text, p_alert_drop_points numeric, p_alert_min_scores integer) IS 'A student''s staff page in one call: status 401 (no live staff token), 404 (unknown, or not a student the staff member may see: staff_may_see_student()) or 200 with answer (the weekly-trend JSON the family reads, as weekly_trend_json() builds it) and page (student, class_averages_available, guardians with link state, language, digest, live links and last visit, follow-up notes newest first, the raw weekly rows). Writes the access-log entry (endpoint p_endpoint).';
+
+--
+-- Name: staff_token_member(bytea, bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.staff_token_member(p_token_hash bytea, p_token_id bigint) RETURNS bigint
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/390_staff_attention.sql */ $$;
+
+--
+-- Name: FUNCTION staff_token_member(p_token_hash bytea, p_token_id bigint); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.staff_token_member(p_token_hash bytea, p_token_id bigint) IS 'The staff member of a live (unrevoked, unexpired) staff token found by its sha256 or row id; null when none.';
 
 --
 -- Name: student_access_mode(); Type: FUNCTION; Schema: public; Owner: -
@@ -2064,6 +2141,22 @@ ALTER TABLE public.course ALTER COLUMN id ADD GENERATED BY DEFAULT AS IDENTITY (
 );
 
 --
+-- Name: course_teacher; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.course_teacher (
+    staff_member_id bigint NOT NULL,
+    course_id bigint NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: TABLE course_teacher; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.course_teacher IS 'Who teaches what: the staff member teaches the course (writer contract; the OneRoster import fills it from enrollments.csv rows with role teacher). A staff member with a row here is a teacher: the staff pages show them only the students of their courses.';
+
+--
 -- Name: course_weekly_performance; Type: MATERIALIZED VIEW; Schema: public; Owner: -
 --
 
@@ -2295,6 +2388,43 @@ COMMENT ON TABLE public.erasure_certificate IS 'One row per erasure (erase_stude
 
 ALTER TABLE public.erasure_certificate ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME public.erasure_certificate_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: follow_up_note; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.follow_up_note (
+    id bigint NOT NULL,
+    student_profile_id bigint NOT NULL,
+    staff_member_id bigint,
+    kind text NOT NULL,
+    noted_on date NOT NULL,
+    note text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT follow_up_note_kind CHECK ((kind = ANY (ARRAY['family_contacted'::text, 'met_student'::text, 'other'::text]))),
+    CONSTRAINT follow_up_note_note_length CHECK (((length(note) >= 1) AND (length(note) <= 2000))),
+    CONSTRAINT follow_up_note_note_printable CHECK ((note !~ '[\x01-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]'::text)),
+    CONSTRAINT follow_up_note_noted_on_range CHECK (((noted_on >= '2000-01-01'::date) AND (noted_on <= '2199-12-31'::date)))
+);
+
+--
+-- Name: TABLE follow_up_note; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.follow_up_note IS 'Staff follow-up of a student (kind family_contacted, met_student or other; the day; a note of up to 2,000 characters; the author): staff only, part of the student''s record. Written by add_follow_up_note().';
+
+--
+-- Name: follow_up_note_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.follow_up_note ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.follow_up_note_id_seq
     START WITH 1
     INCREMENT BY 1
     NO MINVALUE
@@ -2687,6 +2817,24 @@ CREATE TABLE public.oneroster_student_enrollment (
 COMMENT ON TABLE public.oneroster_student_enrollment IS 'OneRoster enrollment (role student) -> enrollment. Deleting the enrollment removes the mapping; the next import writes it again if the source still lists it.';
 
 --
+-- Name: oneroster_teacher_enrollment; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.oneroster_teacher_enrollment (
+    source text NOT NULL,
+    sourced_id text NOT NULL,
+    user_sourced_id text NOT NULL,
+    staff_member_id bigint NOT NULL,
+    course_id bigint NOT NULL
+);
+
+--
+-- Name: TABLE oneroster_teacher_enrollment; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.oneroster_teacher_enrollment IS 'OneRoster enrollment (role teacher) -> course_teacher row: the teacher user matched to staff_member by email.';
+
+--
 -- Name: quiz_attempt_id_seq; Type: SEQUENCE; Schema: public; Owner: -
 --
 
@@ -2963,6 +3111,13 @@ ALTER TABLE ONLY public.course
     ADD CONSTRAINT course_pkey PRIMARY KEY (id);
 
 --
+-- Name: course_teacher course_teacher_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.course_teacher
+    ADD CONSTRAINT course_teacher_pkey PRIMARY KEY (staff_member_id, course_id);
+
+--
 -- Name: course_work_excusal course_work_excusal_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -3017,6 +3172,13 @@ ALTER TABLE ONLY public.erased_source_record
 
 ALTER TABLE ONLY public.erasure_certificate
     ADD CONSTRAINT erasure_certificate_pkey PRIMARY KEY (id);
+
+--
+-- Name: follow_up_note follow_up_note_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.follow_up_note
+    ADD CONSTRAINT follow_up_note_pkey PRIMARY KEY (id);
 
 --
 -- Name: guardian_alert_setting guardian_alert_setting_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -3166,6 +3328,13 @@ ALTER TABLE ONLY public.oneroster_student
     ADD CONSTRAINT oneroster_student_student_profile_id_key UNIQUE (student_profile_id);
 
 --
+-- Name: oneroster_teacher_enrollment oneroster_teacher_enrollment_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.oneroster_teacher_enrollment
+    ADD CONSTRAINT oneroster_teacher_enrollment_pkey PRIMARY KEY (source, sourced_id);
+
+--
 -- Name: quiz_attempt quiz_attempt_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -3271,6 +3440,12 @@ CREATE UNIQUE INDEX alert_message_one_open ON public.alert_message USING btree (
 CREATE UNIQUE INDEX alert_message_unsubscribe ON public.alert_message USING btree (unsubscribe_token_hash) WHERE (unsubscribe_token_hash IS NOT NULL);
 
 --
+-- Name: assignment_submission_course_counted_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX assignment_submission_course_counted_idx ON public.assignment_submission USING btree (course_id, COALESCE(graded_at, submitted_at)) WHERE (course_id IS NOT NULL);
+
+--
 -- Name: assignment_submission_course_work_id_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -3281,6 +3456,12 @@ CREATE INDEX assignment_submission_course_work_id_idx ON public.assignment_submi
 --
 
 CREATE INDEX assignment_submission_student_counted_idx ON public.assignment_submission USING btree (student_profile_id, COALESCE(graded_at, submitted_at));
+
+--
+-- Name: course_teacher_course_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX course_teacher_course_id_idx ON public.course_teacher USING btree (course_id);
 
 --
 -- Name: course_weekly_performance_course_week_key; Type: INDEX; Schema: public; Owner: -
@@ -3325,6 +3506,18 @@ CREATE INDEX enrollment_course_id_idx ON public.enrollment USING btree (course_i
 CREATE INDEX enrollment_student_profile_id_course_id_idx ON public.enrollment USING btree (student_profile_id, course_id);
 
 --
+-- Name: follow_up_note_staff_member_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX follow_up_note_staff_member_idx ON public.follow_up_note USING btree (staff_member_id);
+
+--
+-- Name: follow_up_note_student_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX follow_up_note_student_idx ON public.follow_up_note USING btree (student_profile_id, noted_on DESC, id DESC);
+
+--
 -- Name: guardian_link_restriction_event_link_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -3347,6 +3540,18 @@ CREATE INDEX guardian_token_guardian_id_idx ON public.guardian_token USING btree
 --
 
 CREATE INDEX oneroster_guardian_guardian_id_idx ON public.oneroster_guardian USING btree (guardian_id);
+
+--
+-- Name: oneroster_teacher_enrollment_teacher_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX oneroster_teacher_enrollment_teacher_idx ON public.oneroster_teacher_enrollment USING btree (staff_member_id, course_id);
+
+--
+-- Name: quiz_attempt_course_completed_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX quiz_attempt_course_completed_idx ON public.quiz_attempt USING btree (course_id, completed_at) WHERE (course_id IS NOT NULL);
 
 --
 -- Name: quiz_attempt_course_work_id_idx; Type: INDEX; Schema: public; Owner: -
@@ -3597,6 +3802,20 @@ ALTER TABLE ONLY public.assignment_submission
     ADD CONSTRAINT assignment_submission_student_profile_id_fkey FOREIGN KEY (student_profile_id) REFERENCES public.student_profile(id) ON DELETE CASCADE;
 
 --
+-- Name: course_teacher course_teacher_course_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.course_teacher
+    ADD CONSTRAINT course_teacher_course_id_fkey FOREIGN KEY (course_id) REFERENCES public.course(id) ON DELETE CASCADE;
+
+--
+-- Name: course_teacher course_teacher_staff_member_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.course_teacher
+    ADD CONSTRAINT course_teacher_staff_member_id_fkey FOREIGN KEY (staff_member_id) REFERENCES public.staff_member(id) ON DELETE CASCADE;
+
+--
 -- Name: course_work course_work_course_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -3637,6 +3856,20 @@ ALTER TABLE ONLY public.enrollment
 
 ALTER TABLE ONLY public.enrollment
     ADD CONSTRAINT enrollment_student_profile_id_fkey FOREIGN KEY (student_profile_id) REFERENCES public.student_profile(id) ON DELETE CASCADE;
+
+--
+-- Name: follow_up_note follow_up_note_staff_member_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.follow_up_note
+    ADD CONSTRAINT follow_up_note_staff_member_id_fkey FOREIGN KEY (staff_member_id) REFERENCES public.staff_member(id) ON DELETE SET NULL;
+
+--
+-- Name: follow_up_note follow_up_note_student_profile_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.follow_up_note
+    ADD CONSTRAINT follow_up_note_student_profile_id_fkey FOREIGN KEY (student_profile_id) REFERENCES public.student_profile(id) ON DELETE CASCADE;
 
 --
 -- Name: guardian_alert_setting guardian_alert_setting_link; Type: FK CONSTRAINT; Schema: public; Owner: -
@@ -3707,6 +3940,20 @@ ALTER TABLE ONLY public.oneroster_student_enrollment
 
 ALTER TABLE ONLY public.oneroster_student
     ADD CONSTRAINT oneroster_student_student_profile_id_fkey FOREIGN KEY (student_profile_id) REFERENCES public.student_profile(id) ON DELETE CASCADE;
+
+--
+-- Name: oneroster_teacher_enrollment oneroster_teacher_enrollment_course_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.oneroster_teacher_enrollment
+    ADD CONSTRAINT oneroster_teacher_enrollment_course_id_fkey FOREIGN KEY (course_id) REFERENCES public.course(id) ON DELETE CASCADE;
+
+--
+-- Name: oneroster_teacher_enrollment oneroster_teacher_enrollment_staff_member_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.oneroster_teacher_enrollment
+    ADD CONSTRAINT oneroster_teacher_enrollment_staff_member_id_fkey FOREIGN KEY (staff_member_id) REFERENCES public.staff_member(id) ON DELETE CASCADE;
 
 --
 -- Name: quiz_attempt quiz_attempt_course_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
@@ -3954,6 +4201,13 @@ ALTER TABLE public.student_weekly_performance ENABLE ROW LEVEL SECURITY;
 
 GRANT USAGE ON SCHEMA public TO weekly_trends_reader;
 GRANT USAGE ON SCHEMA public TO weekly_trends_staff;
+
+--
+-- Name: FUNCTION add_follow_up_note(p_student_profile_id bigint, p_kind text, p_noted_on date, p_note text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.add_follow_up_note(p_student_profile_id bigint, p_kind text, p_noted_on date, p_note text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.add_follow_up_note(p_student_profile_id bigint, p_kind text, p_noted_on date, p_note text) TO weekly_trends_staff;
 
 --
 -- Name: FUNCTION advance_id_sequence(p_table regclass, p_id bigint); Type: ACL; Schema: public; Owner: -
@@ -4341,6 +4595,13 @@ REVOKE ALL ON FUNCTION public.sign_out_student_token(p_token_id bigint) FROM PUB
 GRANT ALL ON FUNCTION public.sign_out_student_token(p_token_id bigint) TO weekly_trends_reader;
 
 --
+-- Name: FUNCTION staff_attention(p_token_hash bytea, p_token_id bigint, p_course_id bigint, p_time_zone text, p_below numeric, p_missing_at integer, p_drop_points numeric, p_min_scores integer, p_today date, p_endpoint text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.staff_attention(p_token_hash bytea, p_token_id bigint, p_course_id bigint, p_time_zone text, p_below numeric, p_missing_at integer, p_drop_points numeric, p_min_scores integer, p_today date, p_endpoint text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.staff_attention(p_token_hash bytea, p_token_id bigint, p_course_id bigint, p_time_zone text, p_below numeric, p_missing_at integer, p_drop_points numeric, p_min_scores integer, p_today date, p_endpoint text) TO weekly_trends_staff;
+
+--
 -- Name: FUNCTION staff_erase_student(p_student_profile_id bigint, p_reason text, p_confirmation text); Type: ACL; Schema: public; Owner: -
 --
 
@@ -4362,6 +4623,13 @@ REVOKE ALL ON FUNCTION public.staff_issue_student_token(p_student_id bigint, p_t
 GRANT ALL ON FUNCTION public.staff_issue_student_token(p_student_id bigint, p_ttl interval) TO weekly_trends_staff;
 
 --
+-- Name: FUNCTION staff_may_see_student(p_staff_member_id bigint, p_student_profile_id bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.staff_may_see_student(p_staff_member_id bigint, p_student_profile_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.staff_may_see_student(p_staff_member_id bigint, p_student_profile_id bigint) TO weekly_trends_staff;
+
+--
 -- Name: FUNCTION staff_revoke_guardian_tokens(p_student_id bigint, p_guardian_id bigint); Type: ACL; Schema: public; Owner: -
 --
 
@@ -4374,6 +4642,20 @@ GRANT ALL ON FUNCTION public.staff_revoke_guardian_tokens(p_student_id bigint, p
 
 REVOKE ALL ON FUNCTION public.staff_revoke_unsent_guardian_token(p_student_id bigint, p_guardian_id bigint, p_token_hash bytea) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.staff_revoke_unsent_guardian_token(p_student_id bigint, p_guardian_id bigint, p_token_hash bytea) TO weekly_trends_staff;
+
+--
+-- Name: FUNCTION staff_student_page(p_token_hash bytea, p_token_id bigint, p_student_profile_id bigint, p_weeks integer, p_end date, p_min_students integer, p_endpoint text, p_alert_drop_points numeric, p_alert_min_scores integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.staff_student_page(p_token_hash bytea, p_token_id bigint, p_student_profile_id bigint, p_weeks integer, p_end date, p_min_students integer, p_endpoint text, p_alert_drop_points numeric, p_alert_min_scores integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.staff_student_page(p_token_hash bytea, p_token_id bigint, p_student_profile_id bigint, p_weeks integer, p_end date, p_min_students integer, p_endpoint text, p_alert_drop_points numeric, p_alert_min_scores integer) TO weekly_trends_staff;
+
+--
+-- Name: FUNCTION staff_token_member(p_token_hash bytea, p_token_id bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.staff_token_member(p_token_hash bytea, p_token_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.staff_token_member(p_token_hash bytea, p_token_id bigint) TO weekly_trends_staff;
 
 --
 -- Name: FUNCTION student_access_record(p_student_profile_id bigint, p_guardian_id bigint); Type: ACL; Schema: public; Owner: -
@@ -4421,6 +4703,7 @@ REVOKE ALL ON FUNCTION public.student_missing_work(p_student_profile_id bigint, 
 
 REVOKE ALL ON FUNCTION public.student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer, p_missing public.missing_week[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer, p_missing public.missing_week[]) TO weekly_trends_reader;
+GRANT ALL ON FUNCTION public.student_weekly_stats(p_student_profile_id bigint, p_first date, p_weeks integer, p_alert_drop_points numeric, p_alert_min_scores integer, p_missing public.missing_week[]) TO weekly_trends_staff;
 
 --
 -- Name: FUNCTION table_deletions(); Type: ACL; Schema: public; Owner: -
@@ -4517,6 +4800,12 @@ GRANT ALL ON FUNCTION public.weekly_trend_json(p_token_hash bytea, p_token_id bi
 --
 
 GRANT SELECT ON TABLE public.course TO weekly_trends_reader;
+
+--
+-- Name: TABLE course_teacher; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT ON TABLE public.course_teacher TO weekly_trends_staff;
 
 --
 -- Name: TABLE guardian; Type: ACL; Schema: public; Owner: -

@@ -1,4 +1,4 @@
-"""The chart's geometry (web/parents/chart.py), computed by hand: no browser needed.
+"""The chart's geometry (web/chart.py), computed by hand: no browser needed.
 
 The viewBox is 340 x 230; the plot runs x from 34 to 330 (296 units) and y from 12 (the top of the
 axis) to 200 (its bottom). With five weeks each takes 59.2 units and its point sits in the middle:
@@ -7,7 +7,7 @@ x = 63.6, 122.8, 182.0, 241.2, 300.4.
 
 from __future__ import annotations
 
-from web.parents.chart import line_chart
+from web.chart import line_chart
 
 XS = [63.6, 122.8, 182.0, 241.2, 300.4]
 LABELS = ["1 Jan", "8 Jan", "15 Jan", "22 Jan", "29 Jan"]

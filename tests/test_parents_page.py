@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from web.parents.chart import FONT, label_width, line_chart, y_range
+from web.chart import FONT, label_width, line_chart, y_range
 
 from factories import add_course, add_quiz
 

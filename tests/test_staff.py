@@ -63,6 +63,7 @@ def test_staff_role_holds_only_what_the_pages_need(conn):
         (t, "SELECT")
         for t in sorted(
             [
+                "course_teacher",  # issue 27: whose courses a teacher's list shows
                 "guardian",
                 "guardian_link_restriction_event",  # the staff page lists who restricted a link, when, why
                 "guardian_student",
@@ -190,7 +191,8 @@ def weeks(staff):
 
 
 def rows(html: str) -> list[str]:
-    return [part.split('"')[0] for part in html.split('data-week-start="')[1:]]
+    # The raw rows, under "for the data team" (the family's weeks above carry data-week-start).
+    return [part.split('"')[0] for part in html.split('data-row-week-start="')[1:]]
 
 
 def test_weekly_rows_newest_first_with_filters(client, weeks):
@@ -200,7 +202,7 @@ def test_weekly_rows_newest_first_with_filters(client, weeks):
     assert r.status_code == 200 and r.headers["Cache-Control"] == "private, no-store"
     html = r.get_data(as_text=True)
     assert rows(html) == ["2024-12-30", "2024-01-29", "2024-01-15", "2023-12-25"]
-    seed = html.split('data-week-start="2024-01-15"')[1].split("</tr>")[0]
+    seed = html.split('data-row-week-start="2024-01-15"')[1].split("</tr>")[0]
     assert all(f in seed for f in ["<td>2024</td>", "<td>3</td>", "88.60", "87.67", "90.00"])
     assert "<time" in seed  # created_at, updated_at: shown, not editable
     assert "<input" not in seed

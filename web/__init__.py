@@ -61,6 +61,7 @@ def create_app(test_config: dict | None = None, config: settings.Settings | None
     from web import db, i18n, observability, operators, problems, ratelimit
     from web.ops.embedded import database_url as embedded_database_url
     from web.parents import api, page, unsubscribe
+    from web.staff import attention as staff_attention
     from web.staff import oidc as staff_oidc
     from web.staff import pages as staff_pages
 
@@ -83,6 +84,7 @@ def create_app(test_config: dict | None = None, config: settings.Settings | None
     app.register_blueprint(staff_pages.bp)
     app.register_blueprint(staff_oidc.bp)
     staff_oidc.init_app(app)
+    app.register_blueprint(staff_attention.api_bp)
     app.register_blueprint(unsubscribe.bp)
 
     app.after_request(private_unless_public)

@@ -400,6 +400,8 @@ SPECS = (
         "eligible",
         one_of("eligible", "all", "off"),
     ),
+    Spec("attention_below", ("WEEKLY_TRENDS_ATTENTION_BELOW",), "ATTENTION_BELOW", 60, integer(1, 100)),
+    Spec("attention_missing_at", ("WEEKLY_TRENDS_ATTENTION_MISSING_AT",), "ATTENTION_MISSING_AT", 2, integer(1, 1000)),
     Spec("digest_max_attempts", ("WEEKLY_TRENDS_DIGEST_MAX_ATTEMPTS",), "DIGEST_MAX_ATTEMPTS", 3, integer(1, 100)),
     Spec("digest_link_days", ("WEEKLY_TRENDS_DIGEST_LINK_DAYS",), "DIGEST_LINK_DAYS", 14, integer(1, 30)),
     Spec(
@@ -462,6 +464,8 @@ class Settings:
     alert_min_scores: int
     rights_age: int
     student_access: str
+    attention_below: int
+    attention_missing_at: int
     digest_max_attempts: int
     digest_link_days: int
     mail_backend: str

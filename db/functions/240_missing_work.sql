@@ -81,12 +81,14 @@ begin
   return query
   select m.*
     from student_missing_work(p_student_profile_id, p_from, p_until) m
-   where app_may_read_student(p_student_profile_id)
+   where (app_may_read_student(p_student_profile_id)
+          or (app_staff_member_id() is not null
+              and staff_may_see_student(app_staff_member_id(), p_student_profile_id)))
    order by m.due_at, m.course_name, m.title, m.course_work_id;
 end;
 $$;
 comment on function linked_missing_work(bigint, date, date) is
-  'student_missing_work() of a student (by due date, course, title), for the request''s reader only when they may read the student (app_may_read_student()); nothing otherwise.';
+  'student_missing_work() of a student (by due date, course, title), for the request''s reader only when they may read the student (app_may_read_student()), or its staff member when they may see them (staff_may_see_student()); nothing otherwise.';
 revoke all on function linked_missing_work(bigint, date, date) from public;
 grant execute on function linked_missing_work(bigint, date, date) to weekly_trends_reader;
 

@@ -23,11 +23,14 @@ begin
   select e.*
     from expected_course_weeks(p_student_profile_id, p_from, p_until) e
    where e.course_id is not null
-     and app_may_read_student(p_student_profile_id);
+     and (app_may_read_student(p_student_profile_id)
+          -- or the staff member of the request may see the student (staff_student_page(), issue 27)
+          or (app_staff_member_id() is not null
+              and staff_may_see_student(app_staff_member_id(), p_student_profile_id)));
 end;
 $$;
 comment on function linked_course_weeks(bigint, date, date) is
-  'A student''s sums and counts per course and ISO week from p_from''s to p_until''s, computed from the source rows; nothing unless the request''s reader may read the student (app_may_read_student()).';
+  'A student''s sums and counts per course and ISO week from p_from''s to p_until''s, computed from the source rows; nothing unless the request''s reader may read the student (app_may_read_student()) or its staff member (app.staff_member_id) may see them (staff_may_see_student()).';
 revoke all on function linked_course_weeks(bigint, date, date) from public;
 grant execute on function linked_course_weeks(bigint, date, date) to weekly_trends_reader;
 
@@ -77,11 +80,14 @@ begin
                           where a.student_profile_id = p_student_profile_id and a.course_id = c.id)) mine
     join course_weekly_performance v on v.course_id = mine.id
    where v.week_start_date between p_from and p_until
-     and app_may_read_student(p_student_profile_id);
+     and (app_may_read_student(p_student_profile_id)
+          -- or the staff member of the request may see the student (staff_student_page(), issue 27)
+          or (app_staff_member_id() is not null
+              and staff_may_see_student(app_staff_member_id(), p_student_profile_id)));
 end;
 $$;
 comment on function linked_class_weeks(bigint, bigint[], date, date, integer) is
-  'The class view''s weeks from p_from''s to p_until''s of the courses in p_course_ids that the student has scores in; nothing unless the request''s reader may read the student (app_may_read_student()), nor while the view is unpopulated (class_view_populated()). class_average is null where student_count is below p_min_students, or below 5 whatever p_min_students says.';
+  'The class view''s weeks from p_from''s to p_until''s of the courses in p_course_ids that the student has scores in; nothing unless the request''s reader may read the student (app_may_read_student()) or its staff member (app.staff_member_id) may see them (staff_may_see_student()), nor while the view is unpopulated (class_view_populated()). class_average is null where student_count is below p_min_students, or below 5 whatever p_min_students says.';
 revoke all on function linked_class_weeks(bigint, bigint[], date, date, integer) from public;
 grant execute on function linked_class_weeks(bigint, bigint[], date, date, integer) to weekly_trends_reader;
 
@@ -230,8 +236,9 @@ $$;
 comment on function student_weekly_stats(bigint, date, integer, numeric, integer, missing_week[]) is
   'One student''s p_weeks ISO weeks from the Monday p_first: weekly_trend (week_json() of each, with its sustained-decline alert and missing_count: p_missing when given, else missing_weeks(), so for the guardian of the request, app.guardian_id), weeks_with_data, last_updated (ISO 8601, UTC) and trend (trend_json()). The one home of a child''s weekly figures: weekly_trend_json() and the weekly digest read them from here.';
 revoke all on function student_weekly_stats(bigint, date, integer, numeric, integer, missing_week[]) from public;
--- The parents' answer runs it as the reader role; the digest as the owner.
-grant execute on function student_weekly_stats(bigint, date, integer, numeric, integer, missing_week[]) to weekly_trends_reader;
+-- The parents' answer runs it as the reader role; the digest as the owner; the staff's search for its trends.
+grant execute on function student_weekly_stats(bigint, date, integer, numeric, integer, missing_week[])
+  to weekly_trends_reader, weekly_trends_staff;
 
 -- weekly_trend_json()'s named pieces: SQL-language, invoker's rights, without
 -- SET clauses, called in FROM or as one expression, so the planner inlines

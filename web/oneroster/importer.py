@@ -25,6 +25,7 @@ from web.oneroster.reader import MB, CsvSet, InputError, read_category_map, read
 from web.oneroster.staging import KEPT_BAD_ROWS, BadRow, Options, Staging, Summary
 from web.oneroster.steps.categories import categories
 from web.oneroster.steps.classes import classes
+from web.oneroster.steps.course_teachers import course_teachers
 from web.oneroster.steps.demographics import demographics
 from web.oneroster.steps.enrollments import enrollments
 from web.oneroster.steps.line_items import line_items
@@ -44,6 +45,7 @@ STEPS = (
     ("users", users),
     ("demographics", demographics),
     ("enrollments", enrollments),
+    ("enrollments", course_teachers),  # after classes and users: who teaches what (issue 27)
     ("lineItems", line_items),
 )
 

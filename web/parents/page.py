@@ -13,15 +13,13 @@ from flask_babel import get_locale
 
 from web import db, i18n
 from web.auth import GUARDIAN, STUDENT, authenticate, hash_token, reader_kind, same_origin_for_unsafe_methods
-from web.isoweek import iso_week_name
 from web.params import bad_request, parse_end, parse_id, parse_weeks, see_other
 from web.parents.alert_settings import alert_settings, from_form, my_alert_settings
-from web.parents.chart import line_chart
 from web.parents.trend import AccessEnded, bad_parameters_after_credential, student_trend
 from web.parents.week_scores import week_scores
-from web.parents.wording import trend_sentence
 from web.problems import ProblemError, html_errors
 from web.signin import add_sign_in_routes
+from web.student_view import figures_context
 
 bp = Blueprint("pages", __name__)
 
@@ -80,18 +78,6 @@ def mail_choices(conn, row: dict) -> tuple[bool, dict | None]:
     return weekly_digest_on(conn, row), my_alert_settings(conn, json.loads(row["answer"])["student_id"])
 
 
-def local_time(value: str | None, time_zone: str) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value).astimezone(ZoneInfo(time_zone))
-
-
-def week_names(weeks: list[dict]) -> None:
-    """Each week's ISO name (2024-W03) and its Monday as the parent reads it, added in place."""
-    for week in weeks:
-        monday = date.fromisoformat(week["week_start"])
-        week["iso"] = iso_week_name(monday)
-        week["date_label"] = i18n.short_date(monday)
-
-
 def range_args() -> dict:
     """The dashboard's range (weeks, end), carried to the week pages and back."""
     return {k: v for k, v in request.args.items() if k in ("weeks", "end")}
@@ -112,30 +98,17 @@ def dashboard(student_id: str | None = None):
     student, stats = answer.page["student"], answer.stats
     own = answer.kind is STUDENT  # a student's own page: their guardians and the sharing switch
     weekly_digest, alerts = (None, None) if own else answer.extra
-    week_names(stats["weekly_trend"])
-    for course in stats["courses"]:
-        week_names(course["weeks"])
-    updated = local_time(stats["last_updated"], student["time_zone"])
-    flagged = [w for w in stats["weekly_trend"] if w.get("alert")]
     return render_template(
         "dashboard.html",
         weekly_digest=weekly_digest,
         own=own,
         guardians=answer.extra if own else None,
         alerts=alerts,
-        latest_alert=flagged[-1] if flagged else None,
-        alert_drop=current_app.config["SETTINGS"].alert_drop_points,
         children=children,
-        student=student,
-        stats=stats,
-        chart=line_chart(stats["weekly_trend"], [w["date_label"] for w in stats["weekly_trend"]], stats["courses"]),
-        trend=trend_sentence(stats["trend"]),
-        last_updated=updated and format_datetime(updated, "medium", locale=get_locale()),
+        family=True,
         week_args=range_args(),
         csv_args=range_args() | {"labels": "1"},
-        any_suppressed=any(w["class_average_suppressed"] for c in stats["courses"] for w in c["weeks"]),
-        # False while the class view is unpopulated (after a restore, until its refresh): no class averages yet.
-        class_averages_available=answer.page.get("class_averages_available", True),
+        **figures_context(stats, student, answer.page, current_app.config["SETTINGS"].alert_drop_points),
     )
 
 

@@ -6,30 +6,9 @@ Strings are marked for extraction (`make catalogs`) with lazy_gettext where they
 
 from __future__ import annotations
 
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from web.i18n import number
-
-TREND_WORDS = {
-    "improving": ("↗", _l("Improving")),
-    "declining": ("↘", _l("Declining")),
-    "stable": ("→", _l("Steady")),
-    "insufficient_data": ("·", _l("Not enough weeks with scores yet to show a trend")),
-}
-
-
-def trend_sentence(trend: dict) -> dict:
-    """The trend line: arrow, word, and the slope as "+1.72 points a week" in the locale's numbers."""
-    arrow, word = TREND_WORDS[trend["direction"]]
-    slope = trend["slope_per_week"]
-    detail = (
-        None
-        if slope is None
-        else _("%(slope)s points a week over the weeks with scores", slope=number(slope, signed=True))
-    )
-    return {"arrow": arrow, "word": str(word), "detail": detail}
-
+from web.student_view import TREND_WORDS, trend_sentence  # noqa: E402,F401 - their home: shared with staff
 
 # The CSV's display headings (?labels=1); the column keys themselves never change.
 CSV_LABELS = {

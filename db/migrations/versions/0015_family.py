@@ -23,6 +23,22 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # Each change undone, in the reverse order of upgrade().
+    # 430_weekly_trend_json.sql and 390_staff_attention.sql, 350_staff_attention_schema.sql (issue 27, 27b).
+    # (430_weekly_trend_json.sql's staff branches go with the copy 0014 froze, restored below.)
+    op.execute(
+        """
+        drop function staff_student_page(bytea, bigint, bigint, integer, date, integer, text, numeric, integer);
+        drop function add_follow_up_note(bigint, text, date, text);
+        drop function staff_attention(bytea, bigint, bigint, text, numeric, integer, numeric, integer, date, text);
+        drop function staff_token_member(bytea, bigint);
+        drop function staff_may_see_student(bigint, bigint);
+        drop index assignment_submission_course_counted_idx;
+        drop index quiz_attempt_course_completed_idx;
+        drop table follow_up_note;
+        drop table oneroster_teacher_enrollment;
+        drop table course_teacher;
+        """
+    )
     # 415_staff_oidc.sql: staff sign-in by OpenID Connect (new in 0015).
     op.execute("drop function open_staff_session_by_email(text, interval)")
     # 630_alerts.sql and 250_alerts_schema.sql (issue 26 item 3: alerts each family chooses)
