@@ -1471,19 +1471,19 @@ CREATE FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first
 COMMENT ON FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer, p_missing public.missing_week[]) IS 'The courses of the weekly-trend answer: a JSON array, by name, of the student''s courses with scores or missing work (linked_missing_work()) in the p_weeks ISO weeks from the Monday p_first, each with every week (week_json() with the class average, hidden under p_min_students students, and missing_count).';
 
 --
--- Name: student_export_json(bigint, bigint, integer, numeric, integer); Type: FUNCTION; Schema: public; Owner: -
+-- Name: student_export_json(bigint, bigint, integer, numeric, integer, boolean); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.student_export_json(p_student_profile_id bigint, p_guardian_id bigint DEFAULT NULL::bigint, p_min_students integer DEFAULT 10, p_alert_drop_points numeric DEFAULT 10, p_alert_min_scores integer DEFAULT 2) RETURNS jsonb
+CREATE FUNCTION public.student_export_json(p_student_profile_id bigint, p_guardian_id bigint DEFAULT NULL::bigint, p_min_students integer DEFAULT 10, p_alert_drop_points numeric DEFAULT 10, p_alert_min_scores integer DEFAULT 2, p_staff_notes boolean DEFAULT false) RETURNS jsonb
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public'
     AS $$ /* body: db/functions/655_family_record.sql */ $$;
 
 --
--- Name: FUNCTION student_export_json(p_student_profile_id bigint, p_guardian_id bigint, p_min_students integer, p_alert_drop_points numeric, p_alert_min_scores integer); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION student_export_json(p_student_profile_id bigint, p_guardian_id bigint, p_min_students integer, p_alert_drop_points numeric, p_alert_min_scores integer, p_staff_notes boolean); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.student_export_json(p_student_profile_id bigint, p_guardian_id bigint, p_min_students integer, p_alert_drop_points numeric, p_alert_min_scores integer) IS 'Everything held about a student as one JSON document (profile, guardians without tokens, every quiz attempt and assignment submission, weekly rows, courses with class averages, alerts, digest deliveries, the record of access); null for an unknown student. p_guardian_id: a guardian''s copy (other guardians'' emails and deliveries left out).';
+COMMENT ON FUNCTION public.student_export_json(p_student_profile_id bigint, p_guardian_id bigint, p_min_students integer, p_alert_drop_points numeric, p_alert_min_scores integer, p_staff_notes boolean) IS 'Everything held about a student as one JSON document (profile, guardians without tokens, every quiz attempt and assignment submission, weekly rows, courses with class averages, alerts, digest deliveries, the record of access, enrollments, excusals, missing work, alert choices; staff''s follow-up notes when p_staff_notes, else null); null for an unknown student. p_guardian_id: a guardian''s copy (other guardians'' emails, deliveries and alert choices left out).';
 
 --
 -- Name: student_link_states(bigint, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
@@ -4671,10 +4671,10 @@ REVOKE ALL ON FUNCTION public.student_courses_json(p_student_profile_id bigint, 
 GRANT ALL ON FUNCTION public.student_courses_json(p_student_profile_id bigint, p_first date, p_weeks integer, p_min_students integer, p_missing public.missing_week[]) TO weekly_trends_reader;
 
 --
--- Name: FUNCTION student_export_json(p_student_profile_id bigint, p_guardian_id bigint, p_min_students integer, p_alert_drop_points numeric, p_alert_min_scores integer); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION student_export_json(p_student_profile_id bigint, p_guardian_id bigint, p_min_students integer, p_alert_drop_points numeric, p_alert_min_scores integer, p_staff_notes boolean); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.student_export_json(p_student_profile_id bigint, p_guardian_id bigint, p_min_students integer, p_alert_drop_points numeric, p_alert_min_scores integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION public.student_export_json(p_student_profile_id bigint, p_guardian_id bigint, p_min_students integer, p_alert_drop_points numeric, p_alert_min_scores integer, p_staff_notes boolean) FROM PUBLIC;
 
 --
 -- Name: FUNCTION student_link_states(p_student_id bigint, p_at timestamp with time zone); Type: ACL; Schema: public; Owner: -

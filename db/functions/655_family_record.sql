@@ -134,7 +134,8 @@ create or replace function student_export_json(
   p_guardian_id bigint default null,
   p_min_students integer default 10,
   p_alert_drop_points numeric default 10,
-  p_alert_min_scores integer default 2
+  p_alert_min_scores integer default 2,
+  p_staff_notes boolean default false
 )
 returns jsonb
 language sql
@@ -143,7 +144,8 @@ security definer
 set search_path = pg_catalog, public
 as $$
   -- Everything held about the child, as one document (the OpenAPI document's StudentExport). For a
-  -- guardian (p_guardian_id), the other guardians' emails, deliveries and own activity are left out.
+  -- guardian (p_guardian_id), the other guardians' emails, deliveries, alert choices and own activity are
+  -- left out. Staff's follow-up notes only in the school's own export (p_staff_notes).
   with sp as (select * from student_profile where id = p_student_profile_id),
   counted as (select * from counted_scores(p_student_profile_id)),
   span as (select min(week_start_date) as first_week, max(week_start_date) as last_week from counted)
@@ -209,12 +211,40 @@ as $$
     'access_record', coalesce((
       select jsonb_agg(jsonb_build_object('at', utc_iso_timestamp(e.at), 'kind', e.kind, 'who', e.who,
                                           'role', e.role, 'what', e.what) order by e.at desc, e.kind)
-        from student_access_record(p_student_profile_id, p_guardian_id) e), '[]'::jsonb))
+        from student_access_record(p_student_profile_id, p_guardian_id) e), '[]'::jsonb),
+    'enrollments', coalesce((
+      select jsonb_agg(to_jsonb(e) order by e.course_id, e.start_on) from enrollment e
+       where e.student_profile_id = p_student_profile_id), '[]'::jsonb),
+    'excusals', coalesce((
+      select jsonb_agg(to_jsonb(x) order by x.course_work_id) from course_work_excusal x
+       where x.student_profile_id = p_student_profile_id), '[]'::jsonb),
+    'missing_work', coalesce((
+      select jsonb_agg(jsonb_build_object('course_work_id', m.course_work_id, 'course_id', m.course_id,
+                                          'course_name', m.course_name, 'title', m.title, 'kind', m.kind,
+                                          'due_at', utc_iso_timestamp(m.due_at),
+                                          'week_start_date', m.week_start_date)
+                       order by m.due_at, m.course_work_id)
+        from student_missing_work(p_student_profile_id, null, null) m), '[]'::jsonb),
+    'alert_settings', coalesce((
+      select jsonb_agg(jsonb_build_object('guardian_id', gs.guardian_id, 'missing_work', a.missing_work,
+                                          'sustained_decline', a.sustained_decline,
+                                          'course_average_below', a.course_average_below,
+                                          'score_below', a.score_below)
+                       order by gs.guardian_id)
+        from guardian_student gs
+       cross join lateral guardian_alert_settings(gs.guardian_id, gs.student_profile_id) a
+       where gs.student_profile_id = p_student_profile_id
+         and (p_guardian_id is null or gs.guardian_id = p_guardian_id)), '[]'::jsonb),
+    'follow_up_notes', case when p_staff_notes then coalesce((
+      select jsonb_agg(jsonb_build_object('noted_on', n.noted_on, 'kind', n.kind, 'note', n.note,
+                                          'author', m.display_name) order by n.noted_on desc, n.id desc)
+        from follow_up_note n left join staff_member m on m.id = n.staff_member_id
+       where n.student_profile_id = p_student_profile_id), '[]'::jsonb) end)
     from sp
 $$;
-comment on function student_export_json(bigint, bigint, integer, numeric, integer) is
-  'Everything held about a student as one JSON document (profile, guardians without tokens, every quiz attempt and assignment submission, weekly rows, courses with class averages, alerts, digest deliveries, the record of access); null for an unknown student. p_guardian_id: a guardian''s copy (other guardians'' emails and deliveries left out).';
-revoke all on function student_export_json(bigint, bigint, integer, numeric, integer) from public;
+comment on function student_export_json(bigint, bigint, integer, numeric, integer, boolean) is
+  'Everything held about a student as one JSON document (profile, guardians without tokens, every quiz attempt and assignment submission, weekly rows, courses with class averages, alerts, digest deliveries, the record of access, enrollments, excusals, missing work, alert choices; staff''s follow-up notes when p_staff_notes, else null); null for an unknown student. p_guardian_id: a guardian''s copy (other guardians'' emails, deliveries and alert choices left out).';
+revoke all on function student_export_json(bigint, bigint, integer, numeric, integer, boolean) from public;
 
 create or replace function family_export_json(
   p_student_profile_id bigint,
@@ -280,7 +310,7 @@ begin
   perform append_access_record(p_student_profile_id, 'export', p_who, 'school', 'Exported the whole record',
                                null, null, p_at);
   return student_export_json(p_student_profile_id, null, p_min_students, p_alert_drop_points,
-                             p_alert_min_scores);
+                             p_alert_min_scores, p_staff_notes => true);
 end;
 $$;
 comment on function operator_export_json(bigint, text, integer, numeric, integer, timestamptz) is

@@ -80,7 +80,7 @@ def downgrade() -> None:
     op.execute("drop function erased_source_hash(text, text)")
     op.execute("drop function operator_export_json(bigint, text, integer, numeric, integer, timestamptz)")
     op.execute("drop function family_export_json(bigint, text, integer, numeric, integer, timestamptz)")
-    op.execute("drop function student_export_json(bigint, bigint, integer, numeric, integer)")
+    op.execute("drop function student_export_json(bigint, bigint, integer, numeric, integer, boolean)")
     op.execute("drop function family_access_record_json(bigint, text, timestamptz)")
     op.execute("drop function student_access_record(bigint, bigint)")
     op.execute("drop function record_guardian_sign_in(bytea, timestamptz)")
