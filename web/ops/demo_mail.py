@@ -1,4 +1,4 @@
-"""`weekly-trends demo-mail` (run by `make run`): a demo invite and a demo digest, into a local maildir only.
+"""`weekly-trends demo-mail` (run by `make run`): a demo invite, digest and alerts, into a local maildir only.
 
 Whatever MAIL_BACKEND says, the demo writes to the maildir (MAILDIR, default ./maildir, git-ignored):
 nothing is ever sent to a real address by the demo.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import datetime, time
 
 from psycopg.rows import dict_row
 
@@ -26,6 +27,7 @@ def demo_settings(config: Settings, port: int) -> MailSettings:
 
 def cmd_demo_mail(args: argparse.Namespace) -> int:
     from web.isoweek import iso_week_name
+    from web.mail.alerts import run_alerts
     from web.mail.digest import last_complete_week, run_digest
     from web.mail.invites import invite
     from web.ops.demo import DEMO_PARENT_EMAIL
@@ -47,9 +49,15 @@ def cmd_demo_mail(args: argparse.Namespace) -> int:
             invite(conn, mailer, settings, guardian, 30)
     monday = last_complete_week(args.clock(), args.settings.school_zone)
     summary = run_digest(url, monday, settings=settings, email=DEMO_PARENT_EMAIL, config=args.settings)
+    # The alerts as the hourly job sends them, at noon today in the school's time zone (never in quiet
+    # hours): the demo's missing work, each alert once (a second demo-mail finds nothing new).
+    zone = args.settings.school_zone
+    noon = datetime.combine(args.clock().astimezone(zone).date(), time(12), zone)
+    alerts = run_alerts(url, noon, config=args.settings, settings=settings)
     print(
-        f"Demo mails (an invite, and the digest of {iso_week_name(monday)}: {summary.counts['sent']} sent now, "
-        f"{summary.counts['already_sent']} already there) are in the maildir {settings.maildir}/new/"
+        f"Demo mails (an invite, the digest of {iso_week_name(monday)}: {summary.counts['sent']} sent now, "
+        f"{summary.counts['already_sent']} already there; alerts: {alerts.counts['sent']} email(s) now) are in the"
+        f" maildir {settings.maildir}/new/"
     )
     print("  Open a file there with any mail program (or `less`); nothing was sent to a real address.")
     return 0
