@@ -181,3 +181,21 @@ def test_a_writer_may_set_left_at_and_the_purge_honours_it(conn):
     assert purge(conn, now, dry_run=True)["students erased"] == 1
     assert purge(conn, now)["students erased"] == 1
     assert conn.execute("select count(*) from student_profile where id = %s", (sid,)).fetchone()[0] == 0
+
+
+def test_a_left_students_result_marked_tobedeleted_still_goes(conn, tmp_path):
+    s, gone = school()
+    run(conn, s.write(tmp_path / "one"))
+    sid = student_id(conn, gone)
+    run(conn, without(s, gone).write(tmp_path / "two"))
+    before = held(conn, sid)
+    result = next(r for r in s.results if r["studentSourcedId"] == gone and r["scoreStatus"] == "fully graded")
+    delta = copy.deepcopy(s)
+    delta.results = [dict(result, status="tobedeleted")]
+    delta.modes = {"results": "delta"}
+    summary = run(conn, delta.write(tmp_path / "delta", only=("results",)))
+    assert summary.changes["result mappings"]["deleted"] == 1
+    after = held(conn, sid)
+    assert len(after["quizzes"]) + len(after["assignments"]) == len(before["quizzes"]) + len(before["assignments"]) - 1
+    assert left_at(conn, sid) is not None and after["links"] == before["links"]
+    assert stored_weeks(conn) == expected_weeks(conn) and drift(conn) == []
