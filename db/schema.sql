@@ -957,7 +957,7 @@ CREATE FUNCTION public.purge_family_record(p_retention interval, p_left_grace in
 -- Name: FUNCTION purge_family_record(p_retention interval, p_left_grace interval, p_now timestamp with time zone, p_dry_run boolean, p_erased_by text); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.purge_family_record(p_retention interval, p_left_grace interval, p_now timestamp with time zone, p_dry_run boolean, p_erased_by text) IS 'The retention policy (weekly-trends purge): scores and digest deliveries of ISO weeks older than p_retention (null: kept) with their weekly rows, record and access-log entries older than it, entries of students deleted outside erase_student(), tokens expired or revoked more than 30 days before p_now, and students without scores created before p_left_grace, through erase_student(). Returns rows deleted per table (dry run: what would be, nothing deleted).';
+COMMENT ON FUNCTION public.purge_family_record(p_retention interval, p_left_grace interval, p_now timestamp with time zone, p_dry_run boolean, p_erased_by text) IS 'The retention policy (weekly-trends purge): scores and digest deliveries of ISO weeks older than p_retention (null: kept) with their weekly rows, record and access-log entries older than it, entries of students deleted outside erase_student(), tokens expired or revoked more than 30 days before p_now, and students who left (left_at) more than p_left_grace before p_now or without scores created before then, through erase_student(). Returns rows deleted per table (dry run: what would be, nothing deleted).';
 
 --
 -- Name: quiz_attempt; Type: TABLE; Schema: public; Owner: -
@@ -2930,6 +2930,7 @@ CREATE TABLE public.student_profile (
     birth_date date,
     email text,
     dependant_until date,
+    left_at timestamp with time zone,
     CONSTRAINT student_profile_birth_date_plausible CHECK (((birth_date >= '1900-01-01'::date) AND (birth_date <= '9999-01-01'::date))),
     CONSTRAINT student_profile_display_name_printable CHECK ((display_name !~ '[\x01-\x1f\x7f-\x9f\u2028\u2029]'::text)),
     CONSTRAINT student_profile_email_format CHECK ((email ~ '^[^@[:space:]]+@[^@[:space:]]+$'::text))
@@ -2960,6 +2961,12 @@ COMMENT ON COLUMN public.student_profile.email IS 'The student''s own address (n
 --
 
 COMMENT ON COLUMN public.student_profile.dependant_until IS 'Recorded by staff (set_student_dependant()): the student is a dependant of their guardians through this date (in the student''s time zone), who keep access past the rights age until then.';
+
+--
+-- Name: COLUMN student_profile.left_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.student_profile.left_at IS 'When the student left the school''s records (nullable): set by the OneRoster import when the source marks them tobedeleted, stops listing them in a bulk users.csv or no longer lists them as a student, cleared when it lists them again; writers may set and clear it too. Nothing changes for the family meanwhile; purge_family_record() erases the student (erase_student(), with a certificate) once left_at is older than WEEKLY_TRENDS_LEFT_GRACE.';
 
 --
 -- Name: CONSTRAINT student_profile_display_name_printable ON student_profile; Type: COMMENT; Schema: public; Owner: -
@@ -3570,6 +3577,18 @@ CREATE INDEX quiz_attempt_student_completed_idx ON public.quiz_attempt USING btr
 --
 
 CREATE INDEX staff_token_staff_member_id_idx ON public.staff_token USING btree (staff_member_id);
+
+--
+-- Name: student_profile_left_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX student_profile_left_at_idx ON public.student_profile USING btree (left_at) WHERE (left_at IS NOT NULL);
+
+--
+-- Name: INDEX student_profile_left_at_idx; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.student_profile_left_at_idx IS 'The students who left, for purge_family_record() (few rows: partial).';
 
 --
 -- Name: student_token_student_profile_id_idx; Type: INDEX; Schema: public; Owner: -

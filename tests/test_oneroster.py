@@ -229,12 +229,16 @@ def test_users_and_classes_in_a_later_bulk_file_remove_what_they_no_longer_list(
     s = generate(seed=5, students=10, classes=2, items_per_class=3)
     run(conn, s.write(tmp_path / "one"))
     gone = "stu-5-1"
+    before = copy.deepcopy(s)
     s.users = [u for u in s.users if u["sourcedId"] != gone and gone not in u.get("agentSourcedIds", "")]
     s.results = [r for r in s.results if r["studentSourcedId"] != gone]
     summary = run(conn, s.write(tmp_path / "two"))
-    assert summary.changes["students"]["deleted"] == 1
-    assert conn.execute("select count(*) from student_profile").fetchone()[0] == 10 - 1
-    assert_exact(conn, s)
+    # A student who left is marked left, not deleted: their scores stay (the model before they left holds)
+    # until weekly-trends purge erases them after WEEKLY_TRENDS_LEFT_GRACE (tests/test_oneroster_left.py).
+    assert summary.changes["students"]["deleted"] == 0 and summary.left_students == 1
+    assert conn.execute("select count(*) from student_profile").fetchone()[0] == 10
+    assert conn.execute("select count(*) from student_profile where left_at is not null").fetchone()[0] == 1
+    assert_exact(conn, before)
 
 
 def test_the_category_mapping_file_decides_quiz_or_assignment_and_moves_rows(conn, tmp_path):
@@ -603,7 +607,8 @@ def test_ids_writers_chose_never_collide_with_the_imports(conn, tmp_path):
     for batch in chosen:
         for table, ids in batch.items():
             assert conn.execute(f"select count(*) from {table} where id = any(%s)", (ids,)).fetchone()[0] == len(ids)
-    assert conn.execute("select count(*) from oneroster_student").fetchone()[0] == 6 + 8
+    # district-a's first six are no longer listed: marked left, kept until the purge erases them
+    assert conn.execute("select count(*) from oneroster_student").fetchone()[0] == 6 + 6 + 8
     assert drift(conn) == []
 
 

@@ -183,6 +183,7 @@ declare
   v_result jsonb := '{}'::jsonb;
   v_students bigint := 0;
   v_student bigint;
+  v_left boolean;
   v_message text;
 begin
   if p_retention is not null and p_retention <= interval '0' then
@@ -218,16 +219,21 @@ begin
                                     or t.revoked_at < p_now - interval '30 days';
     delete from staff_token t where t.expires_at < p_now - interval '30 days'
                                  or t.revoked_at < p_now - interval '30 days';
-    -- Students with no score left, past the grace: through the erasure path.
-    for v_student in
-      select sp.id from student_profile sp
-       where sp.created_at < p_now - p_left_grace
-         and not exists (select from quiz_attempt q where q.student_profile_id = sp.id)
-         and not exists (select from assignment_submission a where a.student_profile_id = sp.id)
+    -- Students who left (student_profile.left_at: the import, or a writer) or have no score left, past the
+    -- grace: through the erasure path, a certificate each. A student who left has the whole grace from
+    -- leaving, scores or not.
+    for v_student, v_left in
+      select sp.id, sp.left_at is not null and sp.left_at < p_now - p_left_grace from student_profile sp
+       where (sp.left_at < p_now - p_left_grace)
+          or (sp.left_at is null and sp.created_at < p_now - p_left_grace
+              and not exists (select from quiz_attempt q where q.student_profile_id = sp.id)
+              and not exists (select from assignment_submission a where a.student_profile_id = sp.id))
        order by sp.id
     loop
-      perform erase_student(v_student, 'retention: no scores left after the grace period', p_erased_by,
-                            'retention', p_now, false);
+      perform erase_student(v_student,
+                            case when v_left then 'retention: left the school''s records more than the grace period ago'
+                                 else 'retention: no scores left after the grace period' end,
+                            p_erased_by, 'retention', p_now, false);
       v_students := v_students + 1;
     end loop;
     perform refresh_course_weekly_performance();
@@ -248,7 +254,7 @@ begin
 end;
 $$;
 comment on function purge_family_record(interval, interval, timestamptz, boolean, text) is
-  'The retention policy (weekly-trends purge): scores and digest deliveries of ISO weeks older than p_retention (null: kept) with their weekly rows, record and access-log entries older than it, entries of students deleted outside erase_student(), tokens expired or revoked more than 30 days before p_now, and students without scores created before p_left_grace, through erase_student(). Returns rows deleted per table (dry run: what would be, nothing deleted).';
+  'The retention policy (weekly-trends purge): scores and digest deliveries of ISO weeks older than p_retention (null: kept) with their weekly rows, record and access-log entries older than it, entries of students deleted outside erase_student(), tokens expired or revoked more than 30 days before p_now, and students who left (left_at) more than p_left_grace before p_now or without scores created before then, through erase_student(). Returns rows deleted per table (dry run: what would be, nothing deleted).';
 revoke all on function purge_family_record(interval, interval, timestamptz, boolean, text) from public;
 
 create or replace function staff_erase_student(p_student_profile_id bigint, p_reason text, p_confirmation text)

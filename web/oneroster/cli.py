@@ -99,6 +99,11 @@ def cmd_import_oneroster(args: argparse.Namespace) -> int:
             f"{summary.erased_students:,} erased student(s) not imported ({summary.erased_results:,} of their"
             " results skipped): weekly-trends erase removed them; --allow-erased brings them back."
         )
+    if summary.left_students:
+        print(
+            f"{summary.left_students:,} student(s) left the source: kept as they were, marked left; weekly-trends"
+            " purge erases them after WEEKLY_TRENDS_LEFT_GRACE."
+        )
     rows = "row" if summary.written == 1 else "rows"
     print(f"{summary.written:,} {rows} written." + (" Nothing changed." if summary.written == 0 else ""))
     return 0

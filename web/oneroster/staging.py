@@ -59,6 +59,7 @@ class Summary:
     committed: bool = False
     erased_students: int = 0  # students of the set erased before, not imported (no --allow-erased)
     erased_results: int = 0  # their results, skipped likewise
+    left_students: int = 0  # students this import marked as left (kept until the purge erases them)
     timings: list[tuple[float, str]] = field(default_factory=list)  # (seconds, statement), for the benchmark
 
     @property

@@ -92,7 +92,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
         ).fetchall()
     kept = f"retention {s.retention}" if s.retention else "retention unset: scores kept"
     heading = "Dry run, nothing deleted; would delete" if args.dry_run else "Deleted"
-    print(f"{heading} ({kept}; students without scores after {s.left_grace}):")
+    print(f"{heading} ({kept}; students who left, or without scores, after {s.left_grace}):")
     for what, count in rows:
         print(f"  {what}: {count:,}")
     if not any(count for _, count in rows):
@@ -130,8 +130,9 @@ def add_commands(sub) -> None:
         "purge",
         help="apply the retention policy (WEEKLY_TRENDS_RETENTION, WEEKLY_TRENDS_LEFT_GRACE); idempotent",
         description="Deletes scores, weekly rows and deliveries of weeks older than WEEKLY_TRENDS_RETENTION"
-        " (unset: kept), record entries as old, tokens expired over 30 days ago, and erases students with no"
-        " scores after WEEKLY_TRENDS_LEFT_GRACE (default 90 days). Prints what it deleted.",
+        " (unset: kept), record entries as old, tokens expired over 30 days ago, and erases students who left"
+        " (student_profile.left_at: the OneRoster import marks them) or have no scores, after"
+        " WEEKLY_TRENDS_LEFT_GRACE (default 90 days). Prints what it deleted.",
     )
     p.add_argument("--dry-run", action="store_true", help="say what would be deleted; delete nothing")
     p.add_argument("--by", help="who runs it, for the certificates (default: the system user)")

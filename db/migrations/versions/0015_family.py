@@ -88,6 +88,8 @@ def downgrade() -> None:
     op.execute("drop function family_may_see(bigint, bigint, timestamptz)")
     # 510_access_log.sql: the copy 0004 froze (only prune_access_log() deletes).
     run_frozen_sql("0004", "510_access_log.sql")
+    # 170_left_at_schema.sql: students the import marked as left (issue 25 item 7); its index goes with it.
+    op.execute("alter table student_profile drop column left_at")
     # 150_family_record_schema.sql
     op.execute("drop table erased_source_record")
     op.execute("drop table erasure_certificate")

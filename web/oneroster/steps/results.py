@@ -64,13 +64,20 @@ def results(job: Staging) -> None:
     """,
         base=base,
     )
-    # The rows that lose their quiz or assignment row first: leaving, or changing kind.
+    # The rows that lose their quiz or assignment row first: leaving, or changing kind. A student marked
+    # left keeps the scores a bulk file no longer lists (the source drops a leaver's results with them; the
+    # family's figures stay until the purge erases the student); a result marked tobedeleted still goes.
     job.x(f"""
       create temp table results_gone on commit drop as
       select m.sourced_id, m.kind, m.target_id, g.leaving
         from oneroster_result m join {job.leaving("results", "oneroster_result", "v.kind <> v.old_kind")} g
              on g.sourced_id = m.sourced_id
+        left join oneroster_student sm on sm.source = m.source and sm.sourced_id = m.student_sourced_id
+        left join student_profile sp on sp.id = sm.student_profile_id
+        left join (select distinct sourced_id from v_results where reason is null and deleting) d
+             on d.sourced_id = m.sourced_id
        where m.source = %(source)s
+         and not (g.leaving and sp.left_at is not null and d.sourced_id is null)
     """)
     delete_targets(job, "results_gone", "true")
     job.summary.count(

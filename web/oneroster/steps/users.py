@@ -116,15 +116,29 @@ def users(job: Staging) -> None:
 
 
 def students(job: Staging) -> None:
-    # Removed: tobedeleted, not listed by a bulk file, or no longer a student.
-    job.summary.count(
-        "students",
-        "deleted",
-        job.x(f"""
-      delete from student_profile where id in (
+    # Leaving (tobedeleted, not listed by a bulk file, or no longer a student): marked left, never deleted
+    # here. Their links, scores and weeks stay as they were (the family sees no change) until
+    # weekly-trends purge erases them once WEEKLY_TRENDS_LEFT_GRACE has passed (erase_student(), with a
+    # certificate). Only rows not marked yet are written: a reimport writes nothing.
+    marked = job.x(f"""
+      update student_profile set left_at = now()
+       where left_at is null and id in (
         select m.student_profile_id from oneroster_student m
          where m.source = %(source)s
            and m.sourced_id in (select sourced_id from {job.leaving("users", "oneroster_student", "v.kind <> 'student'")}))
+    """)
+    job.summary.count("students", "updated", marked)
+    job.summary.left_students = marked
+    # Listed again as a student: no longer left (and the update below renames them as for anyone).
+    job.summary.count(
+        "students",
+        "updated",
+        job.x("""
+      update student_profile p
+         set left_at = null, display_name = v.display_name, time_zone = coalesce(nullif(v.time_zone, ''), p.time_zone)
+        from v_users v join oneroster_student m on m.source = %(source)s and m.sourced_id = v.sourced_id
+       where p.id = m.student_profile_id and v.reason is null and not v.deleting and v.kind = 'student'
+         and p.left_at is not null
     """),
     )
     job.summary.count(
@@ -188,13 +202,23 @@ def students(job: Staging) -> None:
 
 def guardians(job: Staging) -> None:
     valid = "v.email ~ '^[^@[:space:]]+@[^@[:space:]]+$'"
-    # Leaving: the mapping goes; a guardian the import created goes too once no source maps it.
+    # Leaving: the mapping goes; a guardian the import created goes too once no source maps it. Except a
+    # guardian leaving with their children: one whose every child of this source is marked left stays, links
+    # and all, until the purge erases the children (erase_student() takes a guardian left with no child).
+    leaving = job.leaving("users", "oneroster_guardian", f"v.kind <> 'guardian' or not {valid}")
     job.x(f"""
       create temp table guardians_gone on commit drop as
-      select m.sourced_id, m.guardian_id, m.created from oneroster_guardian m
+      select m.sourced_id, m.guardian_id, m.created
+        from oneroster_guardian m join {leaving} l on l.sourced_id = m.sourced_id
        where m.source = %(source)s
-         and m.sourced_id in (select sourced_id
-                                from {job.leaving("users", "oneroster_guardian", f"v.kind <> 'guardian' or not {valid}")})
+         and not (l.leaving
+                  and exists (select from guardian_student gs join oneroster_student s
+                                on s.source = %(source)s and s.student_profile_id = gs.student_profile_id
+                               where gs.guardian_id = m.guardian_id)
+                  and not exists (select from guardian_student gs join oneroster_student s
+                                    on s.source = %(source)s and s.student_profile_id = gs.student_profile_id
+                                    join student_profile sp on sp.id = s.student_profile_id
+                                   where gs.guardian_id = m.guardian_id and sp.left_at is null))
     """)
     job.summary.count(
         "guardian links",
@@ -285,6 +309,8 @@ def links(job: Staging) -> None:
       delete from guardian_student gs using oneroster_guardian g, oneroster_student s
        where g.source = %(source)s and s.source = %(source)s
          and gs.guardian_id = g.guardian_id and gs.student_profile_id = s.student_profile_id {scope}
+         -- a student marked left keeps their links as they were until the purge erases them
+         and not exists (select from student_profile sp where sp.id = s.student_profile_id and sp.left_at is not null)
          and not exists (select from links_wanted w
                           where w.guardian_id = gs.guardian_id and w.student_profile_id = gs.student_profile_id)
     """),
