@@ -32,6 +32,7 @@ CSV_COLUMNS = [
     "assignment_avg",
     "quiz_count",
     "assignment_count",
+    "missing_count",
     "class_average",
     "class_average_suppressed",
     "alert",
@@ -85,7 +86,24 @@ def test_csv_columns_in_their_documented_order(client, family):
     assert rows[0] == CSV_COLUMNS
     # W3 of 2024 (Monday 15 January): 3 quizzes and 2 assignments, overall 88.6
     w3 = next(r for r in rows[1:] if r[CSV_COLUMNS.index("week_start")] == "2024-01-15")
-    assert w3 == ["overall", "", "", "W3", "2024", "3", "2024-01-15", "88.6", "87.67", "90.0", "3", "2", "", "", ""]
+    assert w3 == [
+        "overall",
+        "",
+        "",
+        "W3",
+        "2024",
+        "3",
+        "2024-01-15",
+        "88.6",
+        "87.67",
+        "90.0",
+        "3",
+        "2",
+        "0",
+        "",
+        "",
+        "",
+    ]
 
 
 @pytest.mark.parametrize("prefix", ["=", "+", "-", "@"])

@@ -125,7 +125,7 @@ def test_the_teachers_list_has_every_reason_with_its_figure_sorted(client, schoo
         {"reason": "no_scores", "last_scores_week": (this_monday() - timedelta(weeks=5)).isoformat()}
     ]
     assert all(e["last_note_on"] is None for e in maths["students"])
-    assert body["missing_work_available"] is False
+    assert body["missing_work_available"] is True
 
 
 def test_the_threshold_is_a_setting(app, client, school):
@@ -137,15 +137,15 @@ def test_the_threshold_is_a_setting(app, client, school):
 
 def test_missing_work_is_a_reason_where_the_schema_has_it(client, school):
     conn, bea = school["conn"], school["s"]["Bea"]
-    # A stand-in with the shared signature of issue 26's student_missing_work(): two items missing for Bea.
-    conn.execute(f"""
-      create or replace function student_missing_work(p_student_profile_id bigint, p_from date, p_until date)
-      returns table (course_work_id bigint, course_id bigint, course_name text, title text, kind text,
-                     due_at timestamptz, week_start_date date)
-      language sql stable as $$
-        select n::bigint, {school["maths"]}::bigint, 'Maths', 'Item ' || n, 'assignment', now(), p_until - 6
-          from generate_series(1, 2) n where p_student_profile_id = {bea}
-      $$""")
+    # Two pieces of Maths work due earlier this week (or, on a Monday's first minutes, last week's end),
+    # set for Bea, enrolled in Maths, and not handed in (issue 26's rule: student_missing_work()).
+    conn.execute("insert into enrollment (student_profile_id, course_id) values (%s, %s)", (bea, school["maths"]))
+    for n in (1, 2):
+        conn.execute(
+            "insert into course_work (course_id, title, kind, due_at)"
+            " values (%s, %s, 'assignment', greatest(date_trunc('week', now()), now() - interval '1 day'))",
+            (school["maths"], f"Item {n}"),
+        )
     body = client.get("/api/v1/staff/attention", headers=bearer(school["teacher_token"])).get_json()
     assert body["missing_work_available"] is True
     [maths] = body["courses"]

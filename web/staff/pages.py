@@ -326,14 +326,16 @@ def restrict(student_id: str, guardian_id: str):
     """Restrict one guardian's link (restrict_guardian_link()): from their next request they get what an
     unlinked guardian gets. Who, when and why are kept."""
     sid = parse_id(student_id)
-    reason = request.form.get("reason", "").strip()
-    if not 1 <= len(reason) <= 2000:
-        raise bad_request("A restriction needs a reason (1 to 2000 characters).")
-    until = optional_date(request.form.get("until"), "end of the restriction")
     with db.staff() as conn:
+        # 401, then 404 (not theirs, as unknown), then 400 for the form: a teacher of another course
+        # learns nothing about this student from the form's errors.
         authenticate(conn, STAFF)
         staff_student(conn, sid)
         guardian = linked_guardian(conn, sid, guardian_id)
+        reason = request.form.get("reason", "").strip()
+        if not 1 <= len(reason) <= 2000:
+            raise bad_request("A restriction needs a reason (1 to 2000 characters).")
+        until = optional_date(request.form.get("until"), "end of the restriction")
         try:
             with conn.transaction():
                 conn.execute("select restrict_guardian_link(%s, %s, %s, %s)", (guardian["id"], sid, reason, until))
@@ -360,10 +362,10 @@ def dependant(student_id: str):
     """Record the student as a dependant until a date (empty: clear it): their guardians keep access past
     the rights age until then."""
     sid = parse_id(student_id)
-    until = optional_date(request.form.get("until"), "dependant-until date")
     with db.staff() as conn:
         authenticate(conn, STAFF)
         staff_student(conn, sid)
+        until = optional_date(request.form.get("until"), "dependant-until date")
         conn.execute("select set_student_dependant(%s, %s)", (sid, until))
     flash(f"Recorded as a dependant until {until}." if until else "The dependant record was cleared.")
     return see_other(url_for("staff.student", student_id=sid))
@@ -416,11 +418,11 @@ def erase(student_id: str):
     sid = parse_id(student_id)
     reason = request.form.get("reason", "").strip()
     confirmation = request.form.get("confirm", "").strip()
-    if not reason or len(reason) > 1000:
-        raise bad_request("Give the reason for the erasure (1 to 1000 characters), e.g. the request's reference.")
     with db.staff() as conn:
         authenticate(conn, STAFF)
         staff_student(conn, sid)
+        if not reason or len(reason) > 1000:
+            raise bad_request("Give the reason for the erasure (1 to 1000 characters), e.g. the request's reference.")
         if confirmation != str(sid):
             raise bad_request(f"Type the student's id ({sid}) in the confirmation box to erase them.")
         certificate = conn.execute(
