@@ -789,14 +789,16 @@ COMMENT ON FUNCTION public.mint_token(p_prefix text, p_ttl interval, OUT token t
 --
 
 CREATE FUNCTION public.missing_weeks(p_student_profile_id bigint, p_from date, p_until date) RETURNS public.missing_week[]
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$ /* body: db/functions/240_missing_work.sql */ $$;
 
 --
 -- Name: FUNCTION missing_weeks(p_student_profile_id bigint, p_from date, p_until date); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.missing_weeks(p_student_profile_id bigint, p_from date, p_until date) IS 'The work missing per course and ISO week (linked_missing_work(): for the guardian of the request only), as an array.';
+COMMENT ON FUNCTION public.missing_weeks(p_student_profile_id bigint, p_from date, p_until date) IS 'The work missing per course and ISO week (student_missing_work(), for the request''s reader only, as linked_missing_work() decides), as an array.';
 
 --
 -- Name: my_alert_settings(bigint); Type: FUNCTION; Schema: public; Owner: -

@@ -27,6 +27,7 @@ SECURITY_DEFINER_EXECUTE = {
     "linked_course_weeks(bigint,date,date)": {"weekly_trends_reader"},
     "linked_class_weeks(bigint,bigint[],date,date,integer)": {"weekly_trends_reader"},
     "log_access(bigint,text)": {"weekly_trends_reader", "weekly_trends_staff"},
+    "missing_weeks(bigint,date,date)": {"weekly_trends_reader"},
     "my_weekly_digest()": {"weekly_trends_reader"},
     "prune_access_log(interval)": set(),
     "rebuild_weekly_rows(bigint,date)": set(),
