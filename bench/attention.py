@@ -92,8 +92,9 @@ def run_attention(url: str, args, end: date) -> Section:
             TARGET_P95_MS,
             unit="ms",
             why="each call reads the whole weekly history of the students it may flag (about 16,000 weekly rows"
-            " for 150 students: the sustained-decline rule's baseline can come from any earlier week), then walks"
-            " it for the few whose weeks could be a decline; the fix is the alert's state kept per student-week",
+            " for 150 students: a decline keeps its baseline, from any earlier week, until two good weeks end it),"
+            " then walks it for the few whose weeks could be a decline; the fix is the alert's state kept per"
+            " student-week",
         )
     )
     return section

@@ -155,6 +155,17 @@ def test_a_window_sees_the_history_before_it(conn):
     ]
 
 
+def test_a_decline_keeps_its_baseline_past_any_window_of_recent_weeks(conn):
+    """Why the teacher's list reads a student's whole history (issue 27): a decline's baseline stays until two
+    good weeks end it, so weeks in between that are neither low nor good keep it for as long as they last.
+    Here the last two weeks are a decline against the 90s of 24 weeks before; the same 8 weeks alone (the
+    six before them give a baseline of 82) are none."""
+    run = [(2, Decimal("82"))] * 22
+    weeks = [(2, Decimal("90"))] * 6 + [(2, Decimal("75"))] * 2 + run + [(2, Decimal("78"))] * 2
+    assert sql_alerts(conn, load_weeks(conn, weeks), len(weeks))[-2:] == [None, "declining"]
+    assert reference_alerts(weeks[-8:])[-2:] == [None, None]
+
+
 def test_a_range_that_starts_inside_a_decline_after_empty_weeks(conn):
     """The walk skips runs of empty weeks before the range, never the weeks with scores after them."""
     weeks = BASE + [(0, None), (0, None), (2, Decimal("60")), (2, Decimal("60")), (2, Decimal("61"))]

@@ -125,7 +125,7 @@ def test_the_teachers_list_has_every_reason_with_its_figure_sorted(client, schoo
         {"reason": "no_scores", "last_scores_week": (this_monday() - timedelta(weeks=5)).isoformat()}
     ]
     assert all(e["last_note_on"] is None for e in maths["students"])
-    assert body["missing_work_available"] is True
+    assert body["missing_work_available"] is True  # issue 26 is merged: the schema has it
 
 
 def test_the_threshold_is_a_setting(app, client, school):
@@ -136,22 +136,50 @@ def test_the_threshold_is_a_setting(app, client, school):
 
 
 def test_missing_work_is_a_reason_where_the_schema_has_it(client, school):
-    conn, bea = school["conn"], school["s"]["Bea"]
-    # Two pieces of Maths work due earlier this week (or, on a Monday's first minutes, last week's end),
-    # set for Bea, enrolled in Maths, and not handed in (issue 26's rule: student_missing_work()).
-    conn.execute("insert into enrollment (student_profile_id, course_id) values (%s, %s)", (bea, school["maths"]))
-    for n in (1, 2):
+    conn, s, maths, art = school["conn"], school["s"], school["maths"], school["art"]
+    bea, sam = s["Bea"], s["Sam"]
+    last_monday = datetime.combine(this_monday() - timedelta(weeks=1), datetime.min.time(), UTC)
+
+    def work(course, due_at):
+        return conn.execute(
+            "insert into course_work (course_id, title, kind, due_at) values (%s, 'Item', 'assignment', %s)"
+            " returning id",
+            (course, due_at),
+        ).fetchone()[0]
+
+    for student, course, start_on in [(bea, maths, None), (bea, art, None), (sam, maths, last_monday.date())]:
         conn.execute(
-            "insert into course_work (course_id, title, kind, due_at)"
-            " values (%s, %s, 'assignment', greatest(date_trunc('week', now()), now() - interval '1 day'))",
-            (school["maths"], f"Item {n}"),
+            "insert into enrollment (student_profile_id, course_id, start_on) values (%s, %s, %s)",
+            (student, course, start_on),
         )
+    work(maths, last_monday + timedelta(hours=9))  # missing for Bea; Sam enrolled that day: missing for him
+    work(maths, last_monday - timedelta(weeks=3))  # missing for Bea; before Sam's enrollment
+    excused = work(maths, last_monday - timedelta(weeks=4))
+    conn.execute("insert into course_work_excusal (course_work_id, student_profile_id) values (%s, %s)", (excused, bea))
+    handed_in = work(maths, last_monday - timedelta(weeks=2))
+    quiz = add_quiz(conn, bea, 70, last_monday - timedelta(weeks=2, hours=-1), course_id=maths)
+    conn.execute("update quiz_attempt set course_work_id = %s where id = %s", (handed_in, quiz))
+    work(maths, last_monday - timedelta(weeks=12))  # before the 9 weeks
+    work(art, last_monday + timedelta(hours=9))  # Art's: not the Maths list's
     body = client.get("/api/v1/staff/attention", headers=bearer(school["teacher_token"])).get_json()
     assert body["missing_work_available"] is True
-    [maths] = body["courses"]
-    [entry] = [e for e in maths["students"] if e["student_id"] == bea]
-    assert {"reason": "missing_work", "count": 2} in entry["reasons"]
-    assert listed(maths)[:2] == [school["s"]["Mia"], bea]  # two reasons each now
+    [maths_list] = body["courses"]
+    counts = {
+        e["student_id"]: r["count"]
+        for e in maths_list["students"]
+        for r in e["reasons"]
+        if r["reason"] == "missing_work"
+    }
+    assert counts == {bea: 2}  # Sam's one is under the default of 2
+    # The same counts as student_missing_work(), the rule's home, over the list's 9 weeks.
+    monday = this_monday()
+    for student in s.values():
+        [(n,)] = conn.execute(
+            "select count(*) from student_missing_work(%s, %s, %s) where course_id = %s",
+            (student, monday - timedelta(weeks=8), monday + timedelta(days=6), maths),
+        ).fetchall()
+        assert counts.get(student, 0) == (n if n >= 2 else 0)
+    assert listed(maths_list)[:2] == [s["Mia"], bea]  # two reasons each now
 
 
 def test_the_list_page_links_each_student_with_their_last_note(client, school):
