@@ -794,7 +794,12 @@ def test_pg_cron_blocks_run_a_job(tmp_path):
         ok(host.psql(block("pg-cron-jobs"), host.url("weekly_trends_owner")), "pg-cron-jobs")
         with psycopg.connect(host.url("weekly_trends_owner"), autocommit=True) as owner:
             jobs = dict(owner.execute("select jobname, jobid from cron.job").fetchall())
-            assert set(jobs) == {"weekly-trends-class-view", "weekly-trends-check", "weekly-trends-access-log"}
+            assert set(jobs) == {
+                "weekly-trends-class-view",
+                "weekly-trends-check",
+                "weekly-trends-access-log",
+                "weekly-trends-purge",
+            }
             owner.execute("refresh materialized view course_weekly_performance with no data")
             # The same name again replaces the job's schedule: every minute, pg_cron's finest in 1.4.
             owner.execute(
