@@ -4,6 +4,31 @@
 -- A reference for readers, not a script: a database is built by `weekly-trends migrate`.
 
 --
+-- Name: alert_walk_state; Type: TYPE; Schema: public; Owner: -
+--
+
+CREATE TYPE public.alert_walk_state AS (
+	next_monday date,
+	drop_points numeric,
+	min_scores integer,
+	baseline_weeks integer,
+	state text,
+	base numeric,
+	pending_base numeric,
+	prev_low boolean,
+	good integer,
+	ring numeric[],
+	seen integer,
+	window_sum numeric
+);
+
+--
+-- Name: TYPE alert_walk_state; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TYPE public.alert_walk_state IS 'The state of the sustained-decline walk (weekly_trend_alerts()) before the Monday next_monday, for the thresholds it was walked with: enough to go on walking from that Monday with the same result as a walk from the first week.';
+
+--
 -- Name: course_week_delta; Type: TYPE; Schema: public; Owner: -
 --
 
@@ -108,18 +133,47 @@ CREATE FUNCTION public.advance_id_sequence(p_table regclass, p_id bigint) RETURN
 COMMENT ON FUNCTION public.advance_id_sequence(p_table regclass, p_id bigint) IS 'Moves the id sequence of a writers'' table (student_profile, guardian, course, quiz_attempt, assignment_submission) past p_id when p_id is at or above its next value, never backwards; a writer''s explicit id then never collides with an id the database gives later.';
 
 --
--- Name: alert_scored_weeks(bigint, date); Type: FUNCTION; Schema: public; Owner: -
+-- Name: alert_history_horizon(); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.alert_scored_weeks(p_student bigint, p_to date) RETURNS TABLE(mondays date[], counts integer[], averages numeric[])
+CREATE FUNCTION public.alert_history_horizon() RETURNS date
+    LANGUAGE sql PARALLEL SAFE
+    AS $$ /* body: db/functions/210_source_triggers.sql */ $$;
+
+--
+-- Name: FUNCTION alert_history_horizon(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.alert_history_horizon() IS 'The day before which a changed week is noted in alert_history_change: today (UTC) less 14 days.';
+
+--
+-- Name: alert_scored_weeks(bigint, date, date); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.alert_scored_weeks(p_student bigint, p_since date, p_to date) RETURNS TABLE(mondays date[], counts integer[], averages numeric[])
     LANGUAGE sql STABLE
     AS $$ /* body: db/functions/600_weekly_trend_alerts.sql */ $$;
 
 --
--- Name: FUNCTION alert_scored_weeks(p_student bigint, p_to date); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION alert_scored_weeks(p_student bigint, p_since date, p_to date); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.alert_scored_weeks(p_student bigint, p_to date) IS 'The weeks with scores of one student up to p_to, oldest first: their Mondays, score counts and overall averages as three arrays (weekly_trend_alerts() walks them).';
+COMMENT ON FUNCTION public.alert_scored_weeks(p_student bigint, p_since date, p_to date) IS 'The weeks with scores of one student from p_since (''-infinity'': the first) to p_to, oldest first: their Mondays, score counts and overall averages as three arrays (weekly_trend_alerts() walks them).';
+
+--
+-- Name: alert_walk_state_usable(public.alert_walk_state, pg_snapshot, bigint, date, numeric, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.alert_walk_state_usable(p_state public.alert_walk_state, p_computed_in pg_snapshot, p_student bigint, p_x date, p_drop_points numeric, p_min_scores integer) RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/600_weekly_trend_alerts.sql */ $$;
+
+--
+-- Name: FUNCTION alert_walk_state_usable(p_state public.alert_walk_state, p_computed_in pg_snapshot, p_student bigint, p_x date, p_drop_points numeric, p_min_scores integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.alert_walk_state_usable(p_state public.alert_walk_state, p_computed_in pg_snapshot, p_student bigint, p_x date, p_drop_points numeric, p_min_scores integer) IS 'Whether a kept alert_walk_checkpoint state can be walked on from to answer at the Monday p_x with these thresholds: same thresholds, not after p_x, and no change to the student''s older weeks (alert_history_change) by a transaction its snapshot does not see.';
 
 --
 -- Name: alert_week_is_good(integer, numeric, numeric, numeric, integer); Type: FUNCTION; Schema: public; Owner: -
@@ -860,6 +914,21 @@ CREATE FUNCTION public.new_alerts(p_guardian_id bigint, p_at timestamp with time
 COMMENT ON FUNCTION public.new_alerts(p_guardian_id bigint, p_at timestamp with time zone, p_drop_points numeric, p_min_scores integer) IS 'The alerts due for a guardian at p_at and not yet in alert_delivery, per linked child and the guardian''s choices: missing_work (work due in the last 14 days and missing, by student_missing_work()), score_below (a counted score of the last 14 days under the threshold), course_average_below (a course''s average in one of the last two complete ISO weeks under the threshold), sustained_decline (the first week of a decline, or back on track, by weekly_trend_alerts(), in those weeks); subject names the thing alerted on. For the alerts job (owner).';
 
 --
+-- Name: note_alert_history_change(bigint[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.note_alert_history_change(p_students bigint[]) RETURNS void
+    LANGUAGE sql
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ /* body: db/functions/210_source_triggers.sql */ $$;
+
+--
+-- Name: FUNCTION note_alert_history_change(p_students bigint[]); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.note_alert_history_change(p_students bigint[]) IS 'Notes that this transaction changed weeks of the students more than two weeks back (alert_history_change): their alert_walk_checkpoint rows computed without it are stale. For the score triggers.';
+
+--
 -- Name: oneroster_instant(text, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1039,6 +1108,22 @@ CREATE FUNCTION public.rebuild_weekly_rows(p_student_profile_id bigint, p_since 
 --
 
 COMMENT ON FUNCTION public.rebuild_weekly_rows(p_student_profile_id bigint, p_since date) IS 'Makes the weekly rows of one student (null: all) from week p_since on (null: all weeks) equal to expected_weeks(); returns the rows written. The caller must lock the students first: use refresh_weekly_performance().';
+
+--
+-- Name: recent_declines(bigint[], date, numeric, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.recent_declines(p_students bigint[], p_monday date, p_drop_points numeric, p_min_scores integer) RETURNS TABLE(student_profile_id bigint, declining boolean)
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public'
+    SET plan_cache_mode TO 'auto'
+    AS $$ /* body: db/functions/600_weekly_trend_alerts.sql */ $$;
+
+--
+-- Name: FUNCTION recent_declines(p_students bigint[], p_monday date, p_drop_points numeric, p_min_scores integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.recent_declines(p_students bigint[], p_monday date, p_drop_points numeric, p_min_scores integer) IS 'For each student: whether weekly_trend_alerts() flags a sustained decline on the week of p_monday or the week before. Walks from the student''s alert_walk_checkpoint at a Monday at least three weeks back (kept, or first computed, here under its row lock), so a call reads the last few weeks, not the whole history; the same answer as the walk from the first week. For the teacher''s list (staff_attention(), owner''s rights).';
 
 --
 -- Name: record_guardian_sign_in(bytea, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
@@ -1370,6 +1455,22 @@ CREATE FUNCTION public.staff_may_see_student(p_staff_member_id bigint, p_student
 COMMENT ON FUNCTION public.staff_may_see_student(p_staff_member_id bigint, p_student_profile_id bigint) IS 'Whether the staff member may see the student: every student for staff who teach no course (no course_teacher row), else only the students enrolled in or with a score in one of their courses. False for a null or unknown staff member.';
 
 --
+-- Name: staff_missing_counts(bigint[], bigint[], date, date); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.staff_missing_counts(p_courses bigint[], p_students bigint[], p_from date, p_until date) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'public'
+    SET plan_cache_mode TO 'auto'
+    AS $$ /* body: db/functions/390_staff_attention.sql */ $$;
+
+--
+-- Name: FUNCTION staff_missing_counts(p_courses bigint[], p_students bigint[], p_from date, p_until date); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.staff_missing_counts(p_courses bigint[], p_students bigint[], p_from date, p_until date) IS 'For the teacher''s list: the number of pieces of work missing (student_missing_work()''s rule) for each (course, student) pair of the parallel arrays p_courses and p_students, due in the ISO weeks from p_from''s to p_until''s, as {"student:course": count}; pairs with none are left out.';
+
+--
 -- Name: staff_revoke_guardian_tokens(bigint, bigint); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1675,7 +1776,7 @@ CREATE FUNCTION public.tg_student_profile__remove_weeks() RETURNS trigger
 -- Name: FUNCTION tg_student_profile__remove_weeks(); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.tg_student_profile__remove_weeks() IS 'Deletes the weekly rows of deleted students.';
+COMMENT ON FUNCTION public.tg_student_profile__remove_weeks() IS 'Deletes the weekly rows of deleted students, and their alert_walk_checkpoint and alert_history_change rows.';
 
 --
 -- Name: tg_student_profile__validate_time_zone(); Type: FUNCTION; Schema: public; Owner: -
@@ -1851,18 +1952,18 @@ CREATE FUNCTION public.weekly_row_differences(p_student_profile_id bigint, p_sin
 COMMENT ON FUNCTION public.weekly_row_differences(p_student_profile_id bigint, p_since date) IS 'The weekly rows of one student (null: all) from week p_since on (null: all weeks) that differ from expected_weeks(), each as the delta from what is stored to what the source rows give. No row: exact.';
 
 --
--- Name: weekly_trend_alerts(bigint, date, date, numeric, integer, integer); Type: FUNCTION; Schema: public; Owner: -
+-- Name: weekly_trend_alerts(bigint, date, date, numeric, integer, integer, public.alert_walk_state); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.weekly_trend_alerts(p_student bigint, p_from date, p_to date, p_drop_points numeric DEFAULT 10, p_min_scores integer DEFAULT 2, p_baseline_weeks integer DEFAULT 6) RETURNS TABLE(week_start_date date, alert text)
+CREATE FUNCTION public.weekly_trend_alerts(p_student bigint, p_from date, p_to date, p_drop_points numeric DEFAULT 10, p_min_scores integer DEFAULT 2, p_baseline_weeks integer DEFAULT 6, p_start public.alert_walk_state DEFAULT NULL::public.alert_walk_state) RETURNS TABLE(week_start_date date, alert text, state_after public.alert_walk_state)
     LANGUAGE plpgsql STABLE
     AS $$ /* body: db/functions/600_weekly_trend_alerts.sql */ $$;
 
 --
--- Name: FUNCTION weekly_trend_alerts(p_student bigint, p_from date, p_to date, p_drop_points numeric, p_min_scores integer, p_baseline_weeks integer); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION weekly_trend_alerts(p_student bigint, p_from date, p_to date, p_drop_points numeric, p_min_scores integer, p_baseline_weeks integer, p_start public.alert_walk_state); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.weekly_trend_alerts(p_student bigint, p_from date, p_to date, p_drop_points numeric, p_min_scores integer, p_baseline_weeks integer) IS 'Per ISO week from p_from''s to p_to''s: ''declining'' (a sustained decline: two consecutive weeks each with at least p_min_scores scores, overall average at least p_drop_points below the mean of the p_baseline_weeks weeks with scores before the first), ''back_on_track'' (after a decline, two consecutive such weeks back within p_drop_points/2 of that baseline), else null. The alert rule''s one home; see docs/mail.md.';
+COMMENT ON FUNCTION public.weekly_trend_alerts(p_student bigint, p_from date, p_to date, p_drop_points numeric, p_min_scores integer, p_baseline_weeks integer, p_start public.alert_walk_state) IS 'Per ISO week from p_from''s to p_to''s: ''declining'' (a sustained decline: two consecutive weeks each with at least p_min_scores scores, overall average at least p_drop_points below the mean of the p_baseline_weeks weeks with scores before the first), ''back_on_track'' (after a decline, two consecutive such weeks back within p_drop_points/2 of that baseline), else null. state_after (on p_to''s week only): the walk''s state, from which a later call with p_start goes on (the same alerts as a walk from the first week, reading only the weeks from then). The alert rule''s one home; see docs/mail.md.';
 
 --
 -- Name: weekly_trend_answer_json(bigint, integer, json, integer, text, json, json); Type: FUNCTION; Schema: public; Owner: -
@@ -2025,6 +2126,21 @@ CREATE TABLE public.alert_delivery (
 COMMENT ON TABLE public.alert_delivery IS 'The alerts log: one row per guardian, child, kind and the thing alerted on (subject: the course_work id; quiz:<id> or assignment:<id>; <course id>:<Monday>; <Monday>:declining or back_on_track), in the message that carries it. Each alert is mailed at most once ever.';
 
 --
+-- Name: alert_history_change; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.alert_history_change (
+    student_profile_id bigint NOT NULL,
+    xact_id xid8 DEFAULT pg_current_xact_id() NOT NULL
+);
+
+--
+-- Name: TABLE alert_history_change; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.alert_history_change IS 'Derived bookkeeping, not a source: a transaction (xact_id) changed a week of the student more than two weeks back, so an alert_walk_checkpoint computed in a snapshot that does not see that transaction is stale. The teacher''s list deletes the rows its new checkpoints include.';
+
+--
 -- Name: alert_message; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -2064,6 +2180,24 @@ ALTER TABLE public.alert_message ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTIT
     NO MAXVALUE
     CACHE 1
 );
+
+--
+-- Name: alert_walk_checkpoint; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.alert_walk_checkpoint (
+    student_profile_id bigint NOT NULL,
+    state public.alert_walk_state,
+    computed_in pg_snapshot,
+    computed_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT alert_walk_checkpoint_state_with_snapshot CHECK (((state IS NULL) = (computed_in IS NULL)))
+);
+
+--
+-- Name: TABLE alert_walk_checkpoint; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.alert_walk_checkpoint IS 'Derived, not a source: the sustained-decline walk''s state of each student at a Monday at least three weeks back (alert_walk_state), written by the teacher''s list (staff_attention()) so that it walks only the weeks after it. Stale once alert_history_change holds a change by a transaction not visible in computed_in.';
 
 --
 -- Name: assignment_submission_id_seq; Type: SEQUENCE; Schema: public; Owner: -
@@ -3092,11 +3226,25 @@ ALTER TABLE ONLY public.alert_delivery
     ADD CONSTRAINT alert_delivery_pkey PRIMARY KEY (guardian_id, student_profile_id, kind, subject);
 
 --
+-- Name: alert_history_change alert_history_change_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.alert_history_change
+    ADD CONSTRAINT alert_history_change_pkey PRIMARY KEY (student_profile_id, xact_id);
+
+--
 -- Name: alert_message alert_message_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.alert_message
     ADD CONSTRAINT alert_message_pkey PRIMARY KEY (id);
+
+--
+-- Name: alert_walk_checkpoint alert_walk_checkpoint_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.alert_walk_checkpoint
+    ADD CONSTRAINT alert_walk_checkpoint_pkey PRIMARY KEY (student_profile_id);
 
 --
 -- Name: assignment_submission assignment_submission_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -4237,12 +4385,18 @@ GRANT ALL ON FUNCTION public.add_follow_up_note(p_student_profile_id bigint, p_k
 REVOKE ALL ON FUNCTION public.advance_id_sequence(p_table regclass, p_id bigint) FROM PUBLIC;
 
 --
--- Name: FUNCTION alert_scored_weeks(p_student bigint, p_to date); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION alert_scored_weeks(p_student bigint, p_since date, p_to date); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.alert_scored_weeks(p_student bigint, p_to date) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.alert_scored_weeks(p_student bigint, p_to date) TO weekly_trends_reader;
-GRANT ALL ON FUNCTION public.alert_scored_weeks(p_student bigint, p_to date) TO weekly_trends_staff;
+REVOKE ALL ON FUNCTION public.alert_scored_weeks(p_student bigint, p_since date, p_to date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.alert_scored_weeks(p_student bigint, p_since date, p_to date) TO weekly_trends_reader;
+GRANT ALL ON FUNCTION public.alert_scored_weeks(p_student bigint, p_since date, p_to date) TO weekly_trends_staff;
+
+--
+-- Name: FUNCTION alert_walk_state_usable(p_state public.alert_walk_state, p_computed_in pg_snapshot, p_student bigint, p_x date, p_drop_points numeric, p_min_scores integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.alert_walk_state_usable(p_state public.alert_walk_state, p_computed_in pg_snapshot, p_student bigint, p_x date, p_drop_points numeric, p_min_scores integer) FROM PUBLIC;
 
 --
 -- Name: FUNCTION app_may_read_student(p_student_id bigint); Type: ACL; Schema: public; Owner: -
@@ -4489,6 +4643,12 @@ GRANT ALL ON FUNCTION public.my_weekly_digest() TO weekly_trends_reader;
 REVOKE ALL ON FUNCTION public.new_alerts(p_guardian_id bigint, p_at timestamp with time zone, p_drop_points numeric, p_min_scores integer) FROM PUBLIC;
 
 --
+-- Name: FUNCTION note_alert_history_change(p_students bigint[]); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.note_alert_history_change(p_students bigint[]) FROM PUBLIC;
+
+--
 -- Name: FUNCTION open_staff_session_by_email(p_email text, p_ttl interval); Type: ACL; Schema: public; Owner: -
 --
 
@@ -4518,6 +4678,12 @@ REVOKE ALL ON FUNCTION public.purge_family_record(p_retention interval, p_left_g
 --
 
 REVOKE ALL ON FUNCTION public.rebuild_weekly_rows(p_student_profile_id bigint, p_since date) FROM PUBLIC;
+
+--
+-- Name: FUNCTION recent_declines(p_students bigint[], p_monday date, p_drop_points numeric, p_min_scores integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.recent_declines(p_students bigint[], p_monday date, p_drop_points numeric, p_min_scores integer) FROM PUBLIC;
 
 --
 -- Name: FUNCTION record_guardian_sign_in(p_token_hash bytea, p_at timestamp with time zone); Type: ACL; Schema: public; Owner: -
@@ -4649,6 +4815,12 @@ GRANT ALL ON FUNCTION public.staff_issue_student_token(p_student_id bigint, p_tt
 
 REVOKE ALL ON FUNCTION public.staff_may_see_student(p_staff_member_id bigint, p_student_profile_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.staff_may_see_student(p_staff_member_id bigint, p_student_profile_id bigint) TO weekly_trends_staff;
+
+--
+-- Name: FUNCTION staff_missing_counts(p_courses bigint[], p_students bigint[], p_from date, p_until date); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.staff_missing_counts(p_courses bigint[], p_students bigint[], p_from date, p_until date) FROM PUBLIC;
 
 --
 -- Name: FUNCTION staff_revoke_guardian_tokens(p_student_id bigint, p_guardian_id bigint); Type: ACL; Schema: public; Owner: -
@@ -4802,12 +4974,12 @@ REVOKE ALL ON FUNCTION public.weekly_deltas(p_changes public.score_change[]) FRO
 REVOKE ALL ON FUNCTION public.weekly_row_differences(p_student_profile_id bigint, p_since date) FROM PUBLIC;
 
 --
--- Name: FUNCTION weekly_trend_alerts(p_student bigint, p_from date, p_to date, p_drop_points numeric, p_min_scores integer, p_baseline_weeks integer); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION weekly_trend_alerts(p_student bigint, p_from date, p_to date, p_drop_points numeric, p_min_scores integer, p_baseline_weeks integer, p_start public.alert_walk_state); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.weekly_trend_alerts(p_student bigint, p_from date, p_to date, p_drop_points numeric, p_min_scores integer, p_baseline_weeks integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.weekly_trend_alerts(p_student bigint, p_from date, p_to date, p_drop_points numeric, p_min_scores integer, p_baseline_weeks integer) TO weekly_trends_reader;
-GRANT ALL ON FUNCTION public.weekly_trend_alerts(p_student bigint, p_from date, p_to date, p_drop_points numeric, p_min_scores integer, p_baseline_weeks integer) TO weekly_trends_staff;
+REVOKE ALL ON FUNCTION public.weekly_trend_alerts(p_student bigint, p_from date, p_to date, p_drop_points numeric, p_min_scores integer, p_baseline_weeks integer, p_start public.alert_walk_state) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.weekly_trend_alerts(p_student bigint, p_from date, p_to date, p_drop_points numeric, p_min_scores integer, p_baseline_weeks integer, p_start public.alert_walk_state) TO weekly_trends_reader;
+GRANT ALL ON FUNCTION public.weekly_trend_alerts(p_student bigint, p_from date, p_to date, p_drop_points numeric, p_min_scores integer, p_baseline_weeks integer, p_start public.alert_walk_state) TO weekly_trends_staff;
 
 --
 -- Name: FUNCTION weekly_trend_json(p_token_hash bytea, p_token_id bigint, p_student_profile_id bigint, p_weeks integer, p_end date, p_min_students integer, p_endpoint text, p_log boolean, p_page boolean, p_alert_drop_points numeric, p_alert_min_scores integer, p_principal text); Type: ACL; Schema: public; Owner: -

@@ -276,3 +276,70 @@ def test_the_weekly_trend_json_and_the_dashboard_show_it(app, client, conn):
     client.get(f"/login?token={token}")
     page = client.get(f"/students/{student}").get_data(as_text=True)
     assert 'data-alert="declining"' in page and "A sustained dip" in page
+
+
+# -- a walk that goes on from a kept state (issue 27: the teacher's list reads the last few weeks) ----------
+
+
+def walk_state(conn, student: int, through_week: int):
+    """The state after the walk through week `through_week` (an index of FIRST_MONDAY's weeks), as text."""
+    monday = FIRST_MONDAY + timedelta(weeks=through_week)
+    return conn.execute(
+        "select state_after::text from weekly_trend_alerts(%s, %s, %s)", (student, monday, monday)
+    ).fetchone()[0]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    history=st.lists(
+        st.tuples(st.integers(min_value=1, max_value=3), st.sampled_from([Decimal("80"), Decimal("81")])),
+        min_size=6,
+        max_size=7,
+    ),
+    tail=st.lists(st.one_of(WEEK, st.just((0, None)), st.just((2, Decimal("60")))), min_size=1, max_size=16),
+    cuts=st.lists(st.integers(min_value=0, max_value=40), min_size=1, max_size=3),
+)
+def test_a_walk_from_a_kept_state_gives_the_flags_of_the_whole_history(conn, history, tail, cuts):
+    """The state after any week, handed to a later walk (p_start), gives each later week the flag the walk
+    from the first week gives it, however often it is handed on, across empty weeks and declines."""
+    weeks = history + tail
+    student = load_weeks(conn, weeks)
+    expected = reference_alerts(weeks)
+    state, start = None, 0
+    for cut in sorted({c % len(weeks) for c in cuts}):
+        monday = FIRST_MONDAY + timedelta(weeks=cut)
+        row = conn.execute(
+            "select alert, state_after::text from weekly_trend_alerts(%s, %s, %s, 10, 2, 6, %s::alert_walk_state)",
+            (student, monday, monday, state),
+        ).fetchone()
+        assert row[0] == expected[cut], cut
+        state, start = row[1], cut + 1
+        assert state.startswith(f"({FIRST_MONDAY + timedelta(weeks=cut + 1)},10,2,6,")
+    if start < len(weeks):
+        rows = conn.execute(
+            "select alert from weekly_trend_alerts(%s, %s, %s, 10, 2, 6, %s::alert_walk_state) order by week_start_date",
+            (student, FIRST_MONDAY + timedelta(weeks=start), FIRST_MONDAY + timedelta(weeks=len(weeks) - 1), state),
+        ).fetchall()
+        assert [r[0] for r in rows] == expected[start:]
+
+
+def test_a_kept_state_walked_with_other_thresholds_or_after_the_range_is_refused(conn):
+    weeks = BASE + [(2, Decimal("60")), (2, Decimal("60"))]
+    student = load_weeks(conn, weeks)
+    state = walk_state(conn, student, 5)
+    sixth, seventh = FIRST_MONDAY + timedelta(weeks=6), FIRST_MONDAY + timedelta(weeks=7)
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="start state"):
+        conn.execute(
+            "select * from weekly_trend_alerts(%s, %s, %s, 5, 2, 6, %s::alert_walk_state)",
+            (student, sixth, seventh, state),
+        )
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="start state"):
+        conn.execute(
+            "select * from weekly_trend_alerts(%s, %s, %s, 10, 2, 6, %s::alert_walk_state)",
+            (student, FIRST_MONDAY + timedelta(weeks=5), seventh, state),
+        )
+    rows = conn.execute(
+        "select alert from weekly_trend_alerts(%s, %s, %s, 10, 2, 6, %s::alert_walk_state) order by week_start_date",
+        (student, sixth, seventh, state),
+    ).fetchall()
+    assert [r[0] for r in rows] == [None, "declining"]

@@ -393,3 +393,116 @@ def test_the_student_page_is_one_transaction_of_one_call(client, school):
     finally:
         db.staff = original
     assert r.status_code == 200 and len(calls) == 1
+
+
+# -- the decline walked from a kept state (alert_walk_checkpoint), not the whole history -------------------
+
+
+def declining_ids(client, token: str) -> set[int]:
+    r = client.get("/api/v1/staff/attention", headers=bearer(token))
+    assert r.status_code == 200
+    return {
+        e["student_id"]
+        for c in r.get_json()["courses"]
+        for e in c["students"]
+        if any(x["reason"] == "declining" for x in e["reasons"])
+    }
+
+
+@pytest.fixture
+def long_decline(conn):
+    """A decline this week against the baseline of 30 weeks ago: 90s, two weeks of 75 (a decline begins),
+    21 weeks of 82 (neither low nor good against 90: the decline's baseline stays), then two weeks of 78."""
+    course = add_course(conn, "Maths")
+    ola = add_student(conn, "Ola")
+    for week in range(-30, -24):
+        scores(conn, ola, course, week, 90, 90)
+    for week in (-24, -23):
+        scores(conn, ola, course, week, 75, 75)
+    for week in range(-22, -1):
+        scores(conn, ola, course, week, 82, 82)
+    for week in (-1, 0):
+        scores(conn, ola, course, week, 78, 78)
+    _, token = staff_member(conn, "maths.teacher@school.example", course)
+    return {"course": course, "ola": ola, "token": token}
+
+
+def whole_history_declining(conn, student: int) -> bool:
+    return conn.execute(
+        "select coalesce(bool_or(alert = 'declining'), false) from weekly_trend_alerts(%s, %s, %s)",
+        (student, this_monday() - timedelta(weeks=1), this_monday()),
+    ).fetchone()[0]
+
+
+def test_the_list_walks_from_a_kept_state_and_a_change_to_older_weeks_renews_it(client, conn, long_decline):
+    ola = long_decline["ola"]
+    assert whole_history_declining(conn, ola)
+    assert conn.execute("select count(*) from alert_walk_checkpoint").fetchone()[0] == 0
+    assert declining_ids(client, long_decline["token"]) == {ola}
+    state = conn.execute(
+        "select (state).next_monday, (state).state, (state).base from alert_walk_checkpoint where student_profile_id = %s",
+        (ola,),
+    ).fetchone()
+    # kept at a Monday at least three weeks back, in the decline against the 90s
+    assert state[0] <= this_monday() - timedelta(weeks=3) and state[1] == "recovering" and state[2] == 90
+    # a write to this week is not noted: the kept state does not include it
+    scores(conn, ola, long_decline["course"], 0, 78)
+    assert conn.execute("select count(*) from alert_history_change").fetchone()[0] == 0
+    assert declining_ids(client, long_decline["token"]) == {ola}
+
+    # the two weeks of 75, half a year back, go: no decline ever began, and the list says so at once
+    old = datetime.combine(this_monday() - timedelta(weeks=24), datetime.min.time(), UTC)
+    conn.execute(
+        "delete from quiz_attempt where student_profile_id = %s and completed_at >= %s and completed_at < %s",
+        (ola, old, old + timedelta(weeks=2)),
+    )
+    assert (
+        conn.execute("select count(*) from alert_history_change where student_profile_id = %s", (ola,)).fetchone()[0]
+        == 1
+    )
+    assert not whole_history_declining(conn, ola)
+    assert declining_ids(client, long_decline["token"]) == set()
+    assert (
+        conn.execute(
+            "select (state).state from alert_walk_checkpoint where student_profile_id = %s", (ola,)
+        ).fetchone()[0]
+        == "normal"
+    )
+    # the change is in the new state: its note is gone
+    assert conn.execute("select count(*) from alert_history_change").fetchone()[0] == 0
+
+
+def test_a_change_the_kept_state_did_not_see_makes_it_stale(client, conn, db_url, long_decline):
+    """A writer changes an older week while the list computes the kept state in a snapshot without it: the
+    next list does not go on from that state (the writer's transaction is not visible in its snapshot)."""
+    import psycopg  # noqa: PLC0415
+
+    ola = long_decline["ola"]
+    old = datetime.combine(this_monday() - timedelta(weeks=24), datetime.min.time(), UTC)
+    with psycopg.connect(db_url) as writer:
+        writer.execute(
+            "delete from quiz_attempt where student_profile_id = %s and completed_at >= %s and completed_at < %s",
+            (ola, old, old + timedelta(weeks=2)),
+        )
+        # not committed yet: the list sees the decline, and keeps a state with it
+        assert declining_ids(client, long_decline["token"]) == {ola}
+        assert (
+            conn.execute(
+                "select (state).state from alert_walk_checkpoint where student_profile_id = %s", (ola,)
+            ).fetchone()[0]
+            == "recovering"
+        )
+        writer.commit()
+    assert declining_ids(client, long_decline["token"]) == set()
+    assert not whole_history_declining(conn, ola)
+
+
+def test_a_deleted_student_takes_their_kept_state_along(client, conn, long_decline):
+    ola = long_decline["ola"]
+    declining_ids(client, long_decline["token"])
+    conn.execute(
+        "insert into alert_history_change (student_profile_id) values (%s)", (ola,)
+    )  # as a writer of an older week would
+    conn.execute("delete from student_profile where id = %s", (ola,))
+    assert conn.execute("select count(*) from alert_walk_checkpoint").fetchone()[0] == 0
+    assert conn.execute("select count(*) from alert_history_change").fetchone()[0] == 0

@@ -17,6 +17,36 @@ end;
 $$;
 comment on function raise_aggregate_drift(text) is 'Raises the error for a delta that would drive a count below zero.';
 
+create or replace function alert_history_horizon()
+returns date
+language sql
+volatile
+parallel safe
+as $$
+  -- Two weeks before today (UTC, by the clock, not the transaction's start): a change to a week before
+  -- this is noted (alert_history_change); the teacher's list keeps the decline walk's state at a Monday
+  -- at least three weeks back (alert_walk_checkpoint), so the week of slack covers a writer's statement
+  -- that started before midnight or in another time zone.
+  select (clock_timestamp() at time zone 'UTC')::date - 14
+$$;
+comment on function alert_history_horizon() is
+  'The day before which a changed week is noted in alert_history_change: today (UTC) less 14 days.';
+
+create or replace function note_alert_history_change(p_students bigint[])
+returns void
+language sql
+volatile
+set search_path = pg_catalog, public
+as $$
+  -- Append-only and keyed by the transaction: writers never wait on each other for it.
+  insert into alert_history_change (student_profile_id)
+  select s from unnest(p_students) s order by s
+  on conflict do nothing
+$$;
+comment on function note_alert_history_change(bigint[]) is
+  'Notes that this transaction changed weeks of the students more than two weeks back (alert_history_change): their alert_walk_checkpoint rows computed without it are stale. For the score triggers.';
+revoke all on function note_alert_history_change(bigint[]) from public;
+
 create or replace function apply_weekly_deltas(p_deltas week_delta[], p_may_empty boolean)
 returns bigint
 language plpgsql
@@ -29,6 +59,7 @@ declare
   v_emptied week_delta[];
   v_negative boolean;
   v_written bigint;
+  v_history_changed bigint[];  -- students with a week before alert_history_horizon() changed
 begin
   -- The one place that inserts and deletes rows of student_weekly_performance
   -- (the single-row INSERT's update in place is in the trigger): the triggers
@@ -76,9 +107,13 @@ begin
   select array_agg(row(u.student_profile_id, u.week_start_date, 0, 0, 0, 0)::week_delta)
            filter (where u.quiz_count = 0 and u.assignment_count = 0),
          bool_or(u.quiz_count < 0 or u.assignment_count < 0),
-         count(*)
-    into v_emptied, v_negative, v_written
+         count(*),
+         array_agg(distinct u.student_profile_id) filter (where u.week_start_date < alert_history_horizon())
+    into v_emptied, v_negative, v_written, v_history_changed
     from upserted u;
+  if v_history_changed is not null then
+    perform note_alert_history_change(v_history_changed);
+  end if;
   if not p_may_empty then
     -- Only INSERTs: every delta adds scores, so no week can empty.
     return v_written;
@@ -281,6 +316,9 @@ begin
        where t.student_profile_id = v_delta.student_profile_id
          and t.week_start_date = v_delta.week_start_date;
       if found then
+        if v_delta.week_start_date < alert_history_horizon() then
+          perform note_alert_history_change(array[v_delta.student_profile_id]);
+        end if;
         return null;
       end if;
     end if;

@@ -75,11 +75,14 @@ begin
   -- The weekly rows have no foreign key (its check cost writers more than
   -- the rest of the trigger), so a deleted student's rows are removed here.
   delete from student_weekly_performance t using old_rows o where t.student_profile_id = o.id;
+  -- So are the decline walk's kept state and its bookkeeping (no foreign keys either).
+  delete from alert_walk_checkpoint c using old_rows o where c.student_profile_id = o.id;
+  delete from alert_history_change c using old_rows o where c.student_profile_id = o.id;
   return null;
 end;
 $$;
 comment on function tg_student_profile__remove_weeks() is
-  'Deletes the weekly rows of deleted students.';
+  'Deletes the weekly rows of deleted students, and their alert_walk_checkpoint and alert_history_change rows.';
 
 create or replace trigger _100_validate_time_zone_after_insert
   after insert on student_profile referencing new table as new_rows

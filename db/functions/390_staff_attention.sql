@@ -49,6 +49,70 @@ comment on function staff_token_member(bytea, bigint) is
 revoke all on function staff_token_member(bytea, bigint) from public;
 grant execute on function staff_token_member(bytea, bigint) to weekly_trends_staff;
 
+create or replace function staff_missing_counts(p_courses bigint[], p_students bigint[], p_from date,
+                                                p_until date)
+returns jsonb
+language plpgsql
+stable
+set search_path = pg_catalog, public
+-- One plan kept (not the caller's force_custom_plan): planning this statement anew was a fifth of its time.
+set plan_cache_mode = auto
+as $$
+begin
+  -- The missing work of each (course, student) pair of p_courses and p_students (parallel arrays) due in
+  -- the ISO weeks from p_from's to p_until's. student_missing_work()'s rule (its
+  -- comment is the rule's home; tests/test_staff_attention.py checks the counts against it), applied
+  -- course by course to the roster's pairs: one join over the courses' work, where a call per student
+  -- read all six of each student's courses to keep one (measured: about half of the list's time); what
+  -- ends a piece's being missing read once for all the pieces and hashed (a probe per pair, and a time
+  -- zone conversion per piece, were 15-25 ms of the list at district scale).
+  return (
+    with due as materialized (
+      -- The roster's pieces due in the weeks asked while enrolled. The weeks and the enrollment's days
+      -- are compared as instants: local midnights in the student's time zone (a midnight a clock change
+      -- skips or repeats is the instant the day begins), once per enrollment, not a conversion per piece.
+      select distinct r.student_profile_id, r.course_id, w.id
+        from unnest(p_courses, p_students) r(course_id, student_profile_id)
+        join public.student_profile sp on sp.id = r.student_profile_id
+        join public.enrollment e on e.student_profile_id = r.student_profile_id and e.course_id = r.course_id
+       cross join lateral (
+         select greatest(date_trunc('week', p_from)::date::timestamp at time zone sp.time_zone,
+                         coalesce(e.start_on::timestamp at time zone sp.time_zone, '-infinity')) as since,
+                least((date_trunc('week', p_until)::date + 7)::timestamp at time zone sp.time_zone,
+                      coalesce((e.end_on + 1)::timestamp at time zone sp.time_zone, 'infinity'),
+                      now()) as until
+       ) b
+        join public.course_work w on w.course_id = r.course_id and w.due_at >= b.since and w.due_at < b.until
+    ),
+    -- What ends a piece's being missing, read by the pieces' index and then hashed, not probed per pair:
+    -- an excusal, a counted quiz attempt or assignment linked to it.
+    done as materialized (
+      select x.course_work_id, x.student_profile_id from public.course_work_excusal x
+       where x.course_work_id = any(array(select distinct d.id from due d))
+      union all
+      select q.course_work_id, q.student_profile_id from public.quiz_attempt q
+       cross join lateral (select (public.quiz_attempt_score_change(q, 1)).*) s
+       where q.course_work_id = any(array(select distinct d.id from due d))
+         and s.counted_at is not null and s.score is not null
+      union all
+      select a.course_work_id, a.student_profile_id from public.assignment_submission a
+       cross join lateral (select (public.assignment_submission_score_change(a, 1)).*) s
+       where a.course_work_id = any(array(select distinct d.id from due d))
+         and s.counted_at is not null and s.score is not null
+    )
+    select coalesce(jsonb_object_agg(k, n), '{}')
+      from (select m.student_profile_id || ':' || m.course_id as k, count(*) as n
+              from due m
+             where not exists (select from done d
+                                where d.course_work_id = m.id and d.student_profile_id = m.student_profile_id)
+             group by m.student_profile_id, m.course_id) x
+  );
+end;
+$$;
+comment on function staff_missing_counts(bigint[], bigint[], date, date) is
+  'For the teacher''s list: the number of pieces of work missing (student_missing_work()''s rule) for each (course, student) pair of the parallel arrays p_courses and p_students, due in the ISO weeks from p_from''s to p_until''s, as {"student:course": count}; pairs with none are left out.';
+revoke all on function staff_missing_counts(bigint[], bigint[], date, date) from public;
+
 create or replace function staff_attention(
   p_token_hash bytea,
   p_token_id bigint,
@@ -88,6 +152,7 @@ declare
   v_cw_averages numeric[];
   v_cw_scores integer[];
   v_missing jsonb := '{}';
+  v_declining bigint[];
   v_body jsonb;
 begin
   -- Who: one call authenticates, then reads (the staff pages' credential, as staff_token_member()).
@@ -149,47 +214,15 @@ begin
     into v_roster_courses, v_roster_students
     from (select distinct x.course_id, x.student_profile_id from unnest(v_cw_courses, v_cw_students) x(course_id, student_profile_id)) r;
 
-  -- Missing work, where the schema has it (student_missing_work(), issue 26): items due this week and
-  -- the 8 before that the student has not handed in, per course. student_missing_work()'s rule (its
-  -- comment is the rule's home; tests/test_staff_attention.py checks the counts against it), applied
-  -- course by course to the roster's pairs: one join over the courses' work, where a call per student
-  -- read all six of each student's courses to keep one (measured: about half of the list's time).
-  if to_regprocedure('public.student_missing_work(bigint,date,date)') is not null then
-    execute $q$
-      select coalesce(jsonb_object_agg(k, n), '{}')
-        from (select m.student_profile_id || ':' || m.course_id as k, count(*) as n
-                from (select distinct on (r.student_profile_id, w.id) r.student_profile_id, r.course_id, w.id,
-                             date_trunc('week', l.due_on)::date as week_start_date
-                        from unnest($3, $4) r(course_id, student_profile_id)
-                        join public.student_profile sp on sp.id = r.student_profile_id
-                        join public.enrollment e
-                          on e.student_profile_id = r.student_profile_id and e.course_id = r.course_id
-                         and (e.end_on is null or e.end_on >= date_trunc('week', $1)::date - 2)
-                         and (e.start_on is null or e.start_on <= date_trunc('week', $2)::date + 9)
-                        join public.course_work w
-                          on w.course_id = r.course_id
-                         and w.due_at < now()
-                         and w.due_at >= (date_trunc('week', $1)::date - 2)::timestamptz
-                         and w.due_at < (date_trunc('week', $2)::date + 9)::timestamptz
-                       cross join lateral (select (w.due_at at time zone sp.time_zone)::date as due_on) l
-                       where (e.start_on is null or e.start_on <= l.due_on)
-                         and (e.end_on is null or e.end_on >= l.due_on)
-                       order by r.student_profile_id, w.id) m
-               where m.week_start_date >= date_trunc('week', $1)::date
-                 and m.week_start_date <= date_trunc('week', $2)::date
-                 and not exists (select from public.course_work_excusal x
-                                  where x.course_work_id = m.id and x.student_profile_id = m.student_profile_id)
-                 and not exists (select from public.quiz_attempt q
-                                  cross join lateral (select (public.quiz_attempt_score_change(q, 1)).*) s
-                                  where q.course_work_id = m.id and q.student_profile_id = m.student_profile_id
-                                    and s.counted_at is not null and s.score is not null)
-                 and not exists (select from public.assignment_submission a
-                                  cross join lateral (select (public.assignment_submission_score_change(a, 1)).*) s
-                                  where a.course_work_id = m.id and a.student_profile_id = m.student_profile_id
-                                    and s.counted_at is not null and s.score is not null)
-               group by m.student_profile_id, m.course_id) x
-    $q$ into v_missing using v_from, v_monday + 6, v_roster_courses, v_roster_students;
-  end if;
+  -- Missing work (issue 26): items due this week and the 8 before that the student has not handed in,
+  -- per course (staff_missing_counts()).
+  v_missing := staff_missing_counts(v_roster_courses, v_roster_students, v_from, v_monday + 6);
+
+  -- The sustained-decline alert on this week or last, walked from each student's kept state of three weeks
+  -- back (recent_declines()), not through their whole history.
+  select coalesce(array_agg(d.student_profile_id) filter (where d.declining), '{}')
+    into v_declining
+    from recent_declines(array(select distinct unnest(v_roster_students)), v_monday, p_drop_points, p_min_scores) d;
 
   with roster as (
     select * from unnest(v_roster_courses, v_roster_students) r(course_id, student_profile_id)
@@ -205,39 +238,9 @@ begin
     select c.student_profile_id, c.course_id, max(c.week_start_date) as last_week
       from course_weeks c where c.scores > 0 group by c.student_profile_id, c.course_id
   ),
-  best_baselines as (
-    -- The highest mean of 6 consecutive weeks with scores each student had before this week: no baseline
-    -- of the alert (such a mean) is above it.
-    select w.student_profile_id, max(w.mean) as best
-      from (select b.student_profile_id,
-                   avg(b.overall_average) over six as mean,
-                   count(*) over six as weeks
-              from student_weekly_performance b
-             where b.student_profile_id in (select id from students) and b.week_start_date < v_monday
-               and b.quiz_count + b.assignment_count > 0
-            window six as (partition by b.student_profile_id order by b.week_start_date
-                           rows between 5 preceding and current row)) w
-     where w.weeks = 6
-     group by w.student_profile_id
-  ),
-  candidates as (
-    -- Only a student with a week of at least p_min_scores scores this week or last whose average is at
-    -- least p_drop_points below that best mean can be in a sustained decline on it: the alert's walk
-    -- (through all their weeks) runs for those alone.
-    select r.student_profile_id as id
-      from best_baselines r
-     where exists (select from student_weekly_performance w
-                    where w.student_profile_id = r.student_profile_id
-                      and w.week_start_date between v_monday - 7 and v_monday
-                      and w.quiz_count + w.assignment_count >= p_min_scores
-                      and w.overall_average <= r.best - p_drop_points)
-  ),
   declines as (
     -- The sustained-decline alert (weekly_trend_alerts(), the families' rule) on this week or last.
-    select s.id, bool_or(a.alert = 'declining') as declining
-      from candidates s
-     cross join lateral weekly_trend_alerts(s.id, v_monday - 7, v_monday, p_drop_points, p_min_scores) a
-     group by s.id
+    select unnest(v_declining) as id, true as declining
   ),
   drops as (
     -- The drop: the mean of the 6 weeks with scores before the last two, less the latest of the last two.
@@ -309,7 +312,8 @@ begin
                                                 order by c.name, c.id)
                                   from course c
                                  where not v_teacher
-                                    or c.id in (select t.course_id from course_teacher t where t.staff_member_id = v_staff)),
+                                    or c.id = any(array(select t.course_id from course_teacher t
+                                                         where t.staff_member_id = v_staff))),
                                '[]'))
     into v_body;
   if p_endpoint is not null then
