@@ -98,7 +98,8 @@ def write_report(
         "Our statement-level triggers (db/functions/210_source_triggers.sql) against the same schema without",
         "them and against the seed's design (a row-level trigger that recomputes the week), at school-district",
         "scale, all measured in one run on one server. Produced by `bench/run.py`; rerun with `make bench`",
-        "(`BENCH_ARGS=...` passes options; `--only write,read` runs some sections). Overwritten by every run.",
+        "(`BENCH_ARGS=...` passes options). Overwritten by a run of every section; a run of some (`--only write,read`)",
+        "rewrites only their sections and their rows of the targets, with the scale and command they ran with.",
         "Ratios measured in one run count; absolute times on a shared 2-core machine do not.",
         "",
     ]
