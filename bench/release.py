@@ -401,6 +401,11 @@ def run_release(admin_url: str, template: str, args, end: date, week: date, cour
             )
             for v in (BEFORE, AFTER)
         )
-        + "."
+        + "; head's ratio / 0014's: "
+        + ", ".join(
+            f"{(means[(AFTER, OURS)][i] / means[(AFTER, PLAIN)][i]) / (means[(BEFORE, OURS)][i] / means[(BEFORE, PLAIN)][i]):.2f}"
+            for i in range(rounds)
+        )
+        + " (the spread of these is the noise the INSERT's check on the means is within)."
     )
     return section
