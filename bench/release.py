@@ -26,6 +26,8 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 from psycopg import sql
 
+from web.ops.cli import migrate
+
 from .common import (
     OURS,
     PLAIN,
@@ -182,6 +184,8 @@ def run_release(admin_url: str, template: str, args, end: date, week: date, cour
     started = time.perf_counter()
     urls = {v: clone(admin_url, template, name) for v, name in DATABASES.items()}
     clone_seconds = time.perf_counter() - started
+    # At head for sure (a no-op when the district was loaded by this checkout: a --reuse'd one may be older).
+    migrate(urls[AFTER])
     log(f"release: downgrading {DATABASES[BEFORE]} to revision {BEFORE_REVISION}")
     started = time.perf_counter()
     downgrade(urls[BEFORE], BEFORE_REVISION)
@@ -384,10 +388,10 @@ def run_release(admin_url: str, template: str, args, end: date, week: date, cour
     )
     section.notes.append(
         "Two gauges of the INSERT's ratio, both checked: the client's mean (what a writer waits for, as the write"
-        " section measures it) is mostly the commit's WAL flush here"
+        " section measures it) is mostly the round trip and the commit's WAL flush"
         f" ({percentile(server[(BEFORE, OURS)], 50):,.0f} µs of server execution in a"
         f" {sum(inserts[(BEFORE, OURS)]) / len(inserts[(BEFORE, OURS)]):,.0f} µs insert at {BEFORE_REVISION}), so"
-        " it moves with the machine's load between blocks; the server execution's p50 is the triggers' own cost."
+        " it moves with the disk and the machine's load; the server execution's p50 is the triggers' own cost."
         " Head links its scores to course work, and its no-triggers variant pays those foreign-key checks too: a"
         " cost added to both terms of a ratio above 1 brings it towards 1, so compare the absolute times as well."
     )
