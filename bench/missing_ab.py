@@ -10,6 +10,9 @@ without missing work), "before" with 240_missing_work.sql as at --before-ref, "a
 Each student's answer is timed on the three in turn, the order rotating per student, each over a long-lived
 connection as the reader role (6 weeks to the district's last, no access-log entry: bench/read.py's ANSWER).
 Prints p50 and p90 of each, the ratios, and whether "before" and "after" gave identical answers.
+
+Kept for isolating one file's cost (the rest of the schema at head on all three). Head against the released
+revision 0014 as a whole, the issue's "before", is `python -m bench.run --only release` (bench/release.py).
 """
 
 from __future__ import annotations

@@ -98,7 +98,8 @@ def write_report(
         "Our statement-level triggers (db/functions/210_source_triggers.sql) against the same schema without",
         "them and against the seed's design (a row-level trigger that recomputes the week), at school-district",
         "scale, all measured in one run on one server. Produced by `bench/run.py`; rerun with `make bench`",
-        "(`BENCH_ARGS=...` passes options; `--only write,read` runs some sections). Overwritten by every run.",
+        "(`BENCH_ARGS=...` passes options). Overwritten by a run of every section; a run of some (`--only write,read`)",
+        "rewrites only their sections and their rows of the targets, with the scale and command they ran with.",
         "Ratios measured in one run count; absolute times on a shared 2-core machine do not.",
         "",
     ]
@@ -189,3 +190,35 @@ def replace_section(path: Path, title: str, section: list[str]) -> None:
         at = lines.index("## Machine") if "## Machine" in lines else len(lines)
         lines[at:at] = [*section, ""]
     path.write_text("\n".join(lines) + "\n")
+
+
+def replace_targets(path: Path, sections: list[Section]) -> None:
+    """The rows of the targets table for `sections`: in place of their old rows, else at the table's end."""
+    lines = path.read_text().splitlines()
+    if "## Targets" not in lines:
+        return
+    start = lines.index("## Targets")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    first = next((i for i in range(start + 1, end) if lines[i].startswith("|")), None)
+    if first is None:
+        return
+    last = first
+    while last + 1 < len(lines) and lines[last + 1].startswith("|"):
+        last += 1
+    rows = lines[first + 2 : last + 1]  # after the header and its rule
+    for section in sections:
+        new = ["| " + " | ".join(row) + " |" for row in target_rows([section])]
+        old = [n for n, row in enumerate(rows) if row.startswith(f"| {section.title} |")]
+        at = old[0] if old else len(rows)
+        rows = [row for n, row in enumerate(rows) if n not in old]
+        rows[at:at] = new
+    lines[first + 2 : last + 1] = rows
+    path.write_text("\n".join(lines) + "\n")
+
+
+def replace_sections(path: Path, sections: list[Section], args, command: str) -> None:
+    """A run of some sections (--only): each rewrites its section of the report at path (in place, else before
+    the machine) and its rows of the targets table; every other section stays as it was."""
+    for section in sections:
+        replace_section(path, f"## {section.title}", section_lines(section, args, command))
+    replace_targets(path, sections)

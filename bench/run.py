@@ -1,6 +1,6 @@
 """Benchmarks at school-district scale: ours against no triggers and the seed's design, with targets.
 
-    python -m bench.run [--students 20000] [--only write,bulk,read,attention,http,rebuild,oneroster,pieces]
+    python -m bench.run [--students 20000] [--only write,bulk,read,attention,http,rebuild,oneroster,pieces,release]
                         [--database-url URL] [--reuse] [--output docs/benchmarks.md]
 
 Generates a synthetic district (bench/district.py) and loads it by COPY with
@@ -14,9 +14,12 @@ our triggers on, then measures, each section on one server in one run:
 - bulk: a --bulk-rows INSERT ... SELECT with each variant, in a database of its own;
 - oneroster: the district as OneRoster CSV through `weekly-trends import oneroster`, in a database of its own;
 - pieces: single-row INSERT and the parents' answer with issue 23's SQL splits against the functions before
-  them, in two copies of the district (`--only pieces` alone rewrites only that section of the report).
+  them, in two copies of the district;
+- release: the parents' answer and the single-row INSERT's ratio to no triggers, head against revision 0014
+  (issues 24-27 undone by a real Alembic downgrade), in two copies of the district.
 
-Prints the tables and overwrites docs/benchmarks.md (or --output).
+Prints the tables. A run of every section overwrites docs/benchmarks.md (or --output); a run of some
+(--only) rewrites only their sections and their rows of the targets table, keeping the rest of the report.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ from .common import (
 DISTRICT_DB = "bench_district"
 BULK_DB = "bench_bulk"
 ONEROSTER_DB = "bench_oneroster"
-SECTIONS = ("read", "attention", "http", "rebuild", "write", "bulk", "oneroster", "pieces")
+SECTIONS = ("read", "attention", "http", "rebuild", "write", "bulk", "oneroster", "pieces", "release")
 SMALL_BELOW = 10_000  # fewer students: shorter durations and samples (the "small mode")
 
 
@@ -262,7 +265,7 @@ def command_line(argv: list[str]) -> str:
 
 
 def run(args: argparse.Namespace, admin_url: str) -> int:
-    from .report import print_sections, replace_section, write_report
+    from .report import print_sections, replace_sections, write_report
 
     started = datetime.now(UTC)
     clock = time.perf_counter()
@@ -304,6 +307,13 @@ def run(args: argparse.Namespace, admin_url: str) -> int:
             course = conn.execute("select max(id) from course").fetchone()[0]
         week = end - timedelta(days=end.weekday()) + timedelta(weeks=1)
         sections.append(run_pieces(admin_url, DISTRICT_DB, args, end, week, course))
+    if "release" in args.sections:
+        from .release import run_release
+
+        with psycopg.connect(url) as conn:
+            course = conn.execute("select max(id) from course").fetchone()[0]
+        week = end - timedelta(days=end.weekday()) + timedelta(weeks=1)
+        sections.append(run_release(admin_url, DISTRICT_DB, args, end, week, course))
     if "bulk" in args.sections:
         from .bulk import run_bulk
 
@@ -326,13 +336,9 @@ def run(args: argparse.Namespace, admin_url: str) -> int:
     elapsed = time.perf_counter() - clock
     machine["load average at the start"] = " ".join(f"{x:.2f}" for x in load_average)
     print_sections(sections)
-    if args.sections == ["pieces"]:
-        # Alone, it rewrites its own section of the report and keeps the rest.
-        from .report import section_lines
-
-        replace_section(
-            args.output, f"## {sections[0].title}", section_lines(sections[0], args, command_line(sys.argv[1:]))
-        )
+    if set(args.sections) != set(SECTIONS) and args.output.exists():
+        # Some sections: each rewrites its own section of the report and its rows of the targets; the rest stays.
+        replace_sections(args.output, sections, args, command_line(sys.argv[1:]))
     else:
         write_report(args.output, args, sections, loaded, machine, command_line(sys.argv[1:]), started, elapsed)
     print(f"\nWrote {args.output} ({elapsed / 60:.1f} min).")

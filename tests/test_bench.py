@@ -232,3 +232,85 @@ def test_a_run_without_the_pieces_section_keeps_the_last_one(tmp_path):
     )
     text = path.read_text()
     assert "| y | 2 |" in text and "| x | 1 | 1 |" in text and "--only pieces" in text
+
+
+def test_a_run_of_some_sections_replaces_only_theirs_and_their_targets(tmp_path):
+    from bench.report import replace_sections
+
+    class Args:
+        students = 300
+
+    path = tmp_path / "benchmarks.md"
+    path.write_text(
+        "# Benchmarks\n\n## Targets\n\n| section | target | measured | bound | met? |\n|---|---:|---:|---:|---:|\n"
+        "| Read path | old read target | 1.00× | ≤ 2.00× | yes |\n"
+        "| Write path | old write target | 9.00× | ≤ 1.25× | **NO** |\n"
+        "| Hand-written | kept | 1.00× | ≤ 1.00× | yes |\n\n"
+        "## Read path\n\nold read text\n\n## Write path\n\nold write text\n\n## Hand-written\n\nkept text\n\n"
+        "## Machine\n\n- CPUs: 2\n"
+    )
+    write = Section(
+        "write", "Write path", ["what"], ["m", "v"], [["new write row", "2"]], [], [Check("write", "w", 1.1, 1.25)]
+    )
+    release = Section(
+        "release", "Release", ["why"], ["m", "v"], [["new release row", "3"]], [], [Check("release", "r", 2, 1.2)]
+    )
+    replace_sections(path, [write, release], Args, "bench.run --only write,release")
+    text = path.read_text()
+    assert "old write text" not in text and "| new write row | 2 |" in text and "| new release row | 3 |" in text
+    assert "old read text" in text and "kept text" in text and "- CPUs: 2" in text
+    targets = text.split("## Targets")[1].split("## Read path")[0]
+    assert [line.split(" | ")[1] for line in targets.splitlines() if line.startswith("| ") and "---" not in line] == [
+        "target",
+        "old read target",
+        "w",
+        "kept",
+        "r",
+    ]
+    assert "| Release | r | 2.00× | ≤ 1.20× | **NO**" in targets
+    # The new section goes before the machine, once; a second run replaces it in place.
+    assert text.index("## Release") < text.index("## Machine")
+    replace_sections(path, [release], Args, "bench.run --only release")
+    again = path.read_text()
+    assert again.count("## Release") == 1 and again.count("| Release | r |") == 1
+
+
+def test_release_section_downgrades_a_copy_and_compares_it_with_head(server_url, db_url):
+    """The release section end to end on a small district: a copy downgraded to revision 0014 for real,
+    the other at head, the same answers (head's added keys aside) and weekly rows, the copies dropped."""
+    from datetime import timedelta
+
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    from bench.release import BEFORE_REVISION, DATABASES, TITLE, run_release
+
+    shape = district.Shape(20)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        district.load(conn, shape, progress=False, writers=1)
+        conn.execute("select refresh_course_weekly_performance()")
+        install_seed_baseline(conn)
+        course = conn.execute("select max(id) from course").fetchone()[0]
+
+    class Args:
+        students = 20
+        rounds = 1
+        single = 50
+        read_students = 20
+
+    end = district.last_school_day()
+    week = end - timedelta(days=end.weekday()) + timedelta(weeks=1)
+    section = run_release(server_url, conninfo_to_dict(db_url)["dbname"], Args, end, week, course)
+    assert section.title == TITLE and not section.skipped
+    notes = " ".join(section.notes)
+    assert f"Revisions: {BEFORE_REVISION} (two copies made in" in notes and "one downgraded from head" in notes
+    assert "head yes" in notes and "no (no such column)" in notes
+    assert "missing_count" in notes and "identical for 20 of 20 students" in notes
+    assert "weekly rows our triggers wrote were identical" in notes
+    answer, client, server = section.checks
+    assert answer.name.startswith("parents' answer p50, head / revision") and answer.bound == 1.20
+    for check, gauge in ((client, "means"), (server, "server execution p50s")):
+        assert check.name.startswith(f"single-row INSERT, ours / no triggers ({gauge})") and check.bound > 0
+    with psycopg.connect(server_url) as conn:
+        left = conn.execute("select datname from pg_database where datname = any(%s)", (list(DATABASES.values()),))
+        assert left.fetchall() == []
