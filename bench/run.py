@@ -31,7 +31,7 @@ import shlex
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -264,6 +264,14 @@ def command_line(argv: list[str]) -> str:
     return " ".join([".venv/bin/python -m bench.run", *shown])
 
 
+def write_week(end: date) -> date:
+    """The Monday the timed INSERTs write to: this week's (fresh weekly rows, as a new week's are, and the
+    week writers write to: a score for a week more than two weeks back also notes the change for the
+    teacher's list, alert_history_change), or the week after the district's last if that is later."""
+    today = datetime.now(UTC).date()
+    return max(end - timedelta(days=end.weekday()) + timedelta(weeks=1), today - timedelta(days=today.weekday()))
+
+
 def run(args: argparse.Namespace, admin_url: str) -> int:
     from .report import print_sections, replace_sections, write_report
 
@@ -295,8 +303,7 @@ def run(args: argparse.Namespace, admin_url: str) -> int:
         if "write" in args.sections:
             from .write import run_write
 
-            # The week after the district's last: fresh weekly rows, as a new week's are.
-            week = end - timedelta(days=end.weekday()) + timedelta(weeks=1)
+            week = write_week(end)
             course = admin.execute("select max(id) from course").fetchone()[0]
             sections.append(run_write(admin, url, args, week, course))
             use_variant(admin, OURS)
@@ -305,14 +312,14 @@ def run(args: argparse.Namespace, admin_url: str) -> int:
 
         with psycopg.connect(url) as conn:
             course = conn.execute("select max(id) from course").fetchone()[0]
-        week = end - timedelta(days=end.weekday()) + timedelta(weeks=1)
+        week = write_week(end)
         sections.append(run_pieces(admin_url, DISTRICT_DB, args, end, week, course))
     if "release" in args.sections:
         from .release import run_release
 
         with psycopg.connect(url) as conn:
             course = conn.execute("select max(id) from course").fetchone()[0]
-        week = end - timedelta(days=end.weekday()) + timedelta(weeks=1)
+        week = write_week(end)
         sections.append(run_release(admin_url, DISTRICT_DB, args, end, week, course))
     if "bulk" in args.sections:
         from .bulk import run_bulk
