@@ -1384,7 +1384,7 @@ COMMENT ON FUNCTION public.sign_out_student_token(p_token_id bigint) IS 'Sign-ou
 CREATE FUNCTION public.staff_attention(p_token_hash bytea, p_token_id bigint, p_course_id bigint, p_time_zone text, p_below numeric DEFAULT 60, p_missing_at integer DEFAULT 2, p_drop_points numeric DEFAULT 10, p_min_scores integer DEFAULT 2, p_today date DEFAULT NULL::date, p_endpoint text DEFAULT NULL::text) RETURNS TABLE(status integer, staff_member_id bigint, body jsonb)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public'
-    SET plan_cache_mode TO 'force_custom_plan'
+    SET plan_cache_mode TO 'auto'
     SET jit TO 'off'
     AS $$ /* body: db/functions/390_staff_attention.sql */ $$;
 
@@ -1393,6 +1393,23 @@ CREATE FUNCTION public.staff_attention(p_token_hash bytea, p_token_id bigint, p_
 --
 
 COMMENT ON FUNCTION public.staff_attention(p_token_hash bytea, p_token_id bigint, p_course_id bigint, p_time_zone text, p_below numeric, p_missing_at integer, p_drop_points numeric, p_min_scores integer, p_today date, p_endpoint text) IS 'The teacher''s list in one call: authenticates the staff token (sha256 or session row id; status 401 when none is live), then for each of the teacher''s courses (or, for staff who teach none, the course p_course_id) the students with a score in it in this ISO week (in p_time_zone) or the 8 before who need attention, each with every reason and its figure: declining (weekly_trend_alerts() on this week or last; drop_points), below (the course average this week or last under p_below), missing_work (at least p_missing_at items, where student_missing_work() exists), no_scores (none in the course in this week or the two before). Sorted by the number of reasons, then the drop. last_note_on: the newest follow-up note''s day. 404 for a p_course_id that is not one of the teacher''s (or unknown). With p_endpoint, an access-log entry for each student listed.';
+
+--
+-- Name: staff_course_weeks(bigint[], date, date); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.staff_course_weeks(p_courses bigint[], p_from date, p_monday date, OUT students bigint[], OUT courses bigint[], OUT weeks date[], OUT averages numeric[], OUT scores integer[]) RETURNS record
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'public'
+    SET plan_cache_mode TO 'force_custom_plan'
+    SET jit TO 'off'
+    AS $$ /* body: db/functions/390_staff_attention.sql */ $$;
+
+--
+-- Name: FUNCTION staff_course_weeks(p_courses bigint[], p_from date, p_monday date, OUT students bigint[], OUT courses bigint[], OUT weeks date[], OUT averages numeric[], OUT scores integer[]); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.staff_course_weeks(p_courses bigint[], p_from date, p_monday date, OUT students bigint[], OUT courses bigint[], OUT weeks date[], OUT averages numeric[], OUT scores integer[]) IS 'For the teacher''s list: the counted scores of the courses p_courses in the ISO weeks from p_from to p_monday (each in its student''s week, as the weekly rows file it), summed per student, course and week, as parallel arrays sorted by course, student and week: the weekly average and the number of scores.';
 
 --
 -- Name: staff_erase_student(bigint, text, text); Type: FUNCTION; Schema: public; Owner: -
@@ -4787,6 +4804,12 @@ GRANT ALL ON FUNCTION public.sign_out_student_token(p_token_id bigint) TO weekly
 
 REVOKE ALL ON FUNCTION public.staff_attention(p_token_hash bytea, p_token_id bigint, p_course_id bigint, p_time_zone text, p_below numeric, p_missing_at integer, p_drop_points numeric, p_min_scores integer, p_today date, p_endpoint text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.staff_attention(p_token_hash bytea, p_token_id bigint, p_course_id bigint, p_time_zone text, p_below numeric, p_missing_at integer, p_drop_points numeric, p_min_scores integer, p_today date, p_endpoint text) TO weekly_trends_staff;
+
+--
+-- Name: FUNCTION staff_course_weeks(p_courses bigint[], p_from date, p_monday date, OUT students bigint[], OUT courses bigint[], OUT weeks date[], OUT averages numeric[], OUT scores integer[]); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.staff_course_weeks(p_courses bigint[], p_from date, p_monday date, OUT students bigint[], OUT courses bigint[], OUT weeks date[], OUT averages numeric[], OUT scores integer[]) FROM PUBLIC;
 
 --
 -- Name: FUNCTION staff_erase_student(p_student_profile_id bigint, p_reason text, p_confirmation text); Type: ACL; Schema: public; Owner: -

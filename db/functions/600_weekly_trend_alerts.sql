@@ -244,8 +244,8 @@ returns table (student_profile_id bigint, declining boolean)
 language plpgsql
 volatile
 set search_path = pg_catalog, public
--- Not the caller's force_custom_plan (staff_attention()'s): the walks' statements are the same each time,
--- and planning them anew for each of 150 students cost the list about 15 ms.
+-- Plans kept, whatever the caller's plan_cache_mode: the walks' statements are the same each time, and
+-- planning them anew for each of 150 students cost the list about 15 ms.
 set plan_cache_mode = auto
 as $$
 -- Whether each student is in a sustained decline (weekly_trend_alerts()) on the week of the Monday p_monday

@@ -55,7 +55,7 @@ returns jsonb
 language plpgsql
 stable
 set search_path = pg_catalog, public
--- One plan kept (not the caller's force_custom_plan): planning this statement anew was a fifth of its time.
+-- One plan kept, whatever the caller's plan_cache_mode: planning this statement anew was a fifth of its time.
 set plan_cache_mode = auto
 as $$
 begin
@@ -113,6 +113,54 @@ comment on function staff_missing_counts(bigint[], bigint[], date, date) is
   'For the teacher''s list: the number of pieces of work missing (student_missing_work()''s rule) for each (course, student) pair of the parallel arrays p_courses and p_students, due in the ISO weeks from p_from''s to p_until''s, as {"student:course": count}; pairs with none are left out.';
 revoke all on function staff_missing_counts(bigint[], bigint[], date, date) from public;
 
+create or replace function staff_course_weeks(
+  p_courses bigint[],
+  p_from date,
+  p_monday date,
+  out students bigint[],
+  out courses bigint[],
+  out weeks date[],
+  out averages numeric[],
+  out scores integer[]
+)
+language plpgsql
+stable
+set search_path = pg_catalog, public
+-- Planned for its own courses at each call: a generic plan (PL/pgSQL's after five calls) cannot see how
+-- few rows the course index gives, and scanned quiz_attempt whole (measured: 0.5 s a call at district
+-- scale, against milliseconds).
+set plan_cache_mode = force_custom_plan
+-- JIT off: a few thousand rows; compiling the statement can cost more than running it.
+set jit = off
+as $$
+begin
+  -- The courses' counted scores of those weeks, read by the courses' index (not student by student),
+  -- each in its student's ISO week as counted_scores() files it, summed per student, course and week
+  -- (parallel arrays); the courses' students are those with a counted score in them in those weeks.
+  select coalesce(array_agg(g.student_profile_id order by g.course_id, g.student_profile_id, g.week_start_date), '{}'),
+         coalesce(array_agg(g.course_id order by g.course_id, g.student_profile_id, g.week_start_date), '{}'),
+         coalesce(array_agg(g.week_start_date order by g.course_id, g.student_profile_id, g.week_start_date), '{}'),
+         coalesce(array_agg(g.average order by g.course_id, g.student_profile_id, g.week_start_date), '{}'),
+         coalesce(array_agg(g.scores order by g.course_id, g.student_profile_id, g.week_start_date), '{}')
+    into students, courses, weeks, averages, scores
+    from (select c.student_profile_id, c.course_id, w.week_start_date,
+                 weekly_average(sum(c.score), count(*)::integer) as average, count(*)::integer as scores
+            from (select (quiz_attempt_score_change(q, 1)).* from quiz_attempt q
+                   where q.course_id = any(p_courses) and q.completed_at >= (p_from - 2)::timestamptz
+                  union all
+                  select (assignment_submission_score_change(a, 1)).* from assignment_submission a
+                   where a.course_id = any(p_courses)
+                     and coalesce(a.graded_at, a.submitted_at) >= (p_from - 2)::timestamptz) c
+            join student_profile sp on sp.id = c.student_profile_id
+           cross join lateral (select local_iso_week_start(c.counted_at, sp.time_zone) as week_start_date) w
+           where c.counted_at is not null and c.score is not null and w.week_start_date between p_from and p_monday
+           group by c.student_profile_id, c.course_id, w.week_start_date) g;
+end;
+$$;
+comment on function staff_course_weeks(bigint[], date, date) is
+  'For the teacher''s list: the counted scores of the courses p_courses in the ISO weeks from p_from to p_monday (each in its student''s week, as the weekly rows file it), summed per student, course and week, as parallel arrays sorted by course, student and week: the weekly average and the number of scores.';
+revoke all on function staff_course_weeks(bigint[], date, date) from public;
+
 create or replace function staff_attention(
   p_token_hash bytea,
   p_token_id bigint,
@@ -130,10 +178,9 @@ language plpgsql
 volatile
 security definer
 set search_path = pg_catalog, public
--- Each statement planned for its own courses and students: a generic plan (PL/pgSQL's after five calls)
--- cannot see how few rows the course index gives, and scanned quiz_attempt whole (measured: 0.5 s a call
--- at district scale, against milliseconds).
-set plan_cache_mode = force_custom_plan
+-- Plans kept across calls (the default): the courses' scores, which need a plan of their own each call,
+-- are read by staff_course_weeks(); planning the list's last statement anew cost 3 ms a call.
+set plan_cache_mode = auto
 -- JIT off: the statements handle a few thousand rows; compiling them can cost more than running them.
 set jit = off
 as $$
@@ -188,27 +235,10 @@ begin
     return;
   end if;
 
-  -- The courses' counted scores of those weeks, read by the courses' index (not student by student),
-  -- each in its student's ISO week as counted_scores() files it, summed per student, course and week
-  -- (parallel arrays); the courses' students are those with a counted score in them in those weeks.
-  select coalesce(array_agg(g.student_profile_id order by g.course_id, g.student_profile_id, g.week_start_date), '{}'),
-         coalesce(array_agg(g.course_id order by g.course_id, g.student_profile_id, g.week_start_date), '{}'),
-         coalesce(array_agg(g.week_start_date order by g.course_id, g.student_profile_id, g.week_start_date), '{}'),
-         coalesce(array_agg(g.average order by g.course_id, g.student_profile_id, g.week_start_date), '{}'),
-         coalesce(array_agg(g.scores order by g.course_id, g.student_profile_id, g.week_start_date), '{}')
+  -- The courses' counted scores of those weeks, per student, course and week (staff_course_weeks()).
+  select w.students, w.courses, w.weeks, w.averages, w.scores
     into v_cw_students, v_cw_courses, v_cw_weeks, v_cw_averages, v_cw_scores
-    from (select c.student_profile_id, c.course_id, w.week_start_date,
-                 weekly_average(sum(c.score), count(*)::integer) as average, count(*)::integer as scores
-            from (select (quiz_attempt_score_change(q, 1)).* from quiz_attempt q
-                   where q.course_id = any(v_courses) and q.completed_at >= (v_from - 2)::timestamptz
-                  union all
-                  select (assignment_submission_score_change(a, 1)).* from assignment_submission a
-                   where a.course_id = any(v_courses)
-                     and coalesce(a.graded_at, a.submitted_at) >= (v_from - 2)::timestamptz) c
-            join student_profile sp on sp.id = c.student_profile_id
-           cross join lateral (select local_iso_week_start(c.counted_at, sp.time_zone) as week_start_date) w
-           where c.counted_at is not null and c.score is not null and w.week_start_date between v_from and v_monday
-           group by c.student_profile_id, c.course_id, w.week_start_date) g;
+    from staff_course_weeks(v_courses, v_from, v_monday) w;
   select coalesce(array_agg(r.course_id order by r.course_id, r.student_profile_id), '{}'),
          coalesce(array_agg(r.student_profile_id order by r.course_id, r.student_profile_id), '{}')
     into v_roster_courses, v_roster_students
@@ -234,9 +264,14 @@ begin
     select * from unnest(v_cw_students, v_cw_courses, v_cw_weeks, v_cw_averages, v_cw_scores)
                     c(student_profile_id, course_id, week_start_date, average, scores)
   ),
-  course_last as (
-    select c.student_profile_id, c.course_id, max(c.week_start_date) as last_week
-      from course_weeks c where c.scores > 0 group by c.student_profile_id, c.course_id
+  course_now as (
+    -- Per student and course: the last week with scores, this week's and last week's averages (one pass;
+    -- a join per week was a scan of course_weeks per roster row).
+    select c.student_profile_id, c.course_id,
+           max(c.week_start_date) filter (where c.scores > 0) as last_week,
+           max(c.average) filter (where c.week_start_date = v_monday) as this_week_average,
+           max(c.average) filter (where c.week_start_date = v_monday - 7) as last_week_average
+      from course_weeks c group by c.student_profile_id, c.course_id
   ),
   declines as (
     -- The sustained-decline alert (weekly_trend_alerts(), the families' rule) on this week or last.
@@ -259,23 +294,20 @@ begin
     select r.course_id, r.student_profile_id,
            jsonb_build_array(
              case when d.declining then jsonb_build_object('reason', 'declining', 'drop_points', round(dr.drop_points, 2)) end,
-             case when tw.average < p_below or lw.average < p_below then
-               jsonb_build_object('reason', 'below', 'this_week', tw.average, 'last_week', lw.average, 'below', p_below) end,
+             case when cn.this_week_average < p_below or cn.last_week_average < p_below then
+               jsonb_build_object('reason', 'below', 'this_week', cn.this_week_average,
+                                  'last_week', cn.last_week_average, 'below', p_below) end,
              case when coalesce((v_missing ->> (r.student_profile_id || ':' || r.course_id))::integer, 0) >= p_missing_at then
                jsonb_build_object('reason', 'missing_work',
                                   'count', (v_missing ->> (r.student_profile_id || ':' || r.course_id))::integer) end,
-             case when cl.last_week is null or cl.last_week < v_monday - 14 then
-               jsonb_build_object('reason', 'no_scores', 'last_scores_week', cl.last_week) end
+             case when cn.last_week is null or cn.last_week < v_monday - 14 then
+               jsonb_build_object('reason', 'no_scores', 'last_scores_week', cn.last_week) end
            ) as reasons_raw,
            dr.drop_points
       from roster r
       left join declines d on d.id = r.student_profile_id
       left join drops dr on dr.id = r.student_profile_id
-      left join course_last cl on cl.student_profile_id = r.student_profile_id and cl.course_id = r.course_id
-      left join course_weeks tw on tw.student_profile_id = r.student_profile_id and tw.course_id = r.course_id
-                               and tw.week_start_date = v_monday
-      left join course_weeks lw on lw.student_profile_id = r.student_profile_id and lw.course_id = r.course_id
-                               and lw.week_start_date = v_monday - 7
+      left join course_now cn on cn.student_profile_id = r.student_profile_id and cn.course_id = r.course_id
   ),
   flagged as (
     select e.*, (select jsonb_agg(x) from jsonb_array_elements(e.reasons_raw) x where x <> 'null') as reasons
@@ -308,12 +340,15 @@ begin
                                   from course c left join listed l on l.course_id = c.id
                                  where c.id = any(v_courses)), '[]'),
            -- What the course filter offers: the teacher's courses, or every course for other staff.
-           'choices', coalesce((select jsonb_agg(jsonb_build_object('course_id', c.id, 'name', c.name)
-                                                order by c.name, c.id)
-                                  from course c
-                                 where not v_teacher
-                                    or c.id = any(array(select t.course_id from course_teacher t
-                                                         where t.staff_member_id = v_staff))),
+           'choices', coalesce(case when v_teacher
+                                    then (select jsonb_agg(jsonb_build_object('course_id', c.id, 'name', c.name)
+                                                           order by c.name, c.id)
+                                            from course c
+                                           where c.id = any(array(select t.course_id from course_teacher t
+                                                                   where t.staff_member_id = v_staff)))
+                                    else (select jsonb_agg(jsonb_build_object('course_id', c.id, 'name', c.name)
+                                                           order by c.name, c.id)
+                                            from course c) end,
                                '[]'))
     into v_body;
   if p_endpoint is not null then
