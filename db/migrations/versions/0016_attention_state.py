@@ -32,6 +32,7 @@ def downgrade() -> None:
     op.execute(
         """
         drop function staff_missing_counts(bigint[], bigint[], date, date);
+        drop function staff_course_weeks(bigint[], date, date);
         drop function recent_declines(bigint[], date, numeric, integer);
         drop function alert_walk_state_usable(alert_walk_state, pg_snapshot, bigint, date, numeric, integer);
         drop function weekly_trend_alerts(bigint, date, date, numeric, integer, integer, alert_walk_state);
