@@ -395,6 +395,16 @@ def test_the_export_holds_the_alerts_sent_and_the_history_of_restrictions(
     text = json.dumps(family_copy)
     for secret in ("court order", "Mr Registrar", "c@example.org", "aa" * 32, "cc" * 32, "unsubscribe"):
         assert secret not in text, secret
+    # The guardian whose link it was (lifted now): whose and until when, still not why or by whom; their
+    # own alert and its outcome, without the server's error.
+    their_copy = client.get(f"/api/v1/students/{a}/export", headers=bearer(fam["token_c"])).get_json()
+    assert [(r["guardian_id"], r["until"], r["reason"], r["by"]) for r in their_copy["link_restrictions"]] == [
+        (gc, "2099-01-01", None, None),
+        (gc, None, None, None),
+    ]
+    assert [(m["id"], m["outcome"], m["last_error"]) for m in their_copy["alert_messages"]] == [
+        (theirs, "failed", None)
+    ]
 
     monkeypatch.setenv("DATABASE_URL", db_url)
     out = tmp_path / "school.json"
