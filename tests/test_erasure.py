@@ -346,3 +346,65 @@ def test_purge_removes_the_entries_of_students_deleted_outside_the_erasure(aged)
     assert (
         conn.execute("select count(*) from access_record where student_profile_id = %s", (recent,)).fetchone()[0] == 0
     )
+
+
+def add_alert(conn, guardian: int, student: int, subject: str, at: datetime) -> int:
+    message = conn.execute(
+        "insert into alert_message (guardian_id, outcome, attempts, message_id, created_at, updated_at, sent_at)"
+        " values (%s, 'sent', 1, %s, %s, %s, %s) returning id",
+        (guardian, f"<a.{subject}@x>", at, at, at),
+    ).fetchone()[0]
+    conn.execute(
+        "insert into alert_delivery (guardian_id, student_profile_id, kind, subject, message, created_at)"
+        " values (%s, %s, 'missing_work', %s, %s, %s)",
+        (guardian, student, subject, message, at),
+    )
+    return message
+
+
+def test_purge_ages_out_alerts_student_tokens_and_the_notes_of_students_who_left(aged):
+    """Alert emails and the alerts they carried go after the retention, as digest deliveries do; student
+    tokens 30 days after they expired or were revoked, as other tokens; a student who left goes with their
+    staff notes after the grace. A second run deletes nothing."""
+    conn, recent = aged["conn"], aged["recent"]
+    g = conn.execute("select guardian_id from guardian_student where student_profile_id = %s", (recent,)).fetchone()[0]
+    old_message = add_alert(conn, g, recent, "201", NOW - timedelta(days=4 * 365))
+    new_message = add_alert(conn, g, recent, "202", NOW - timedelta(days=10))
+    for name, expires, revoked in (
+        ("expired", NOW - timedelta(days=100), None),
+        ("revoked", NOW + timedelta(days=5), NOW - timedelta(days=40)),
+        ("live", NOW + timedelta(days=5), None),
+        ("just expired", NOW - timedelta(days=10), None),
+    ):
+        conn.execute(
+            "insert into student_token (student_profile_id, token_hash, created_at, expires_at, revoked_at)"
+            " values (%s, sha256(%s::bytea), %s, %s, %s)",
+            (recent, name.encode(), NOW - timedelta(days=200), expires, revoked),
+        )
+    left = add_student(conn, "Gone Away")
+    add_quiz(conn, left, 75, NOW - timedelta(days=200))
+    member = conn.execute("insert into staff_member (email, display_name) values ('n@s.example', 'N') returning id")
+    member = member.fetchone()[0]
+    conn.execute(
+        "insert into follow_up_note (student_profile_id, staff_member_id, kind, noted_on, note)"
+        " values (%s, %s, 'met_student', '2027-01-10', 'Talked about leaving')",
+        (left, member),
+    )
+    conn.execute("update student_profile set left_at = %s where id = %s", (NOW - timedelta(days=91), left))
+
+    dry = purge(conn, dry_run=True)
+    done = purge(conn)
+    assert done == dry
+    assert done["alert_delivery"] == 1 and done["alert_message"] == 1
+    assert done["student_token"] == 2
+    assert done["follow_up_note"] == 1
+    assert conn.execute("select id from alert_message where id in (%s, %s)", (old_message, new_message)).fetchall() == [
+        (new_message,)
+    ]
+    assert conn.execute("select subject from alert_delivery").fetchall() == [("202",)]
+    assert sorted(r[0] for r in conn.execute("select expires_at > %s from student_token", (NOW,))) == [False, True]
+    assert conn.execute("select count(*) from follow_up_note").fetchone()[0] == 0
+    assert purge(conn) == {"students erased": 0}
+    # However short the retention, the last five weeks' alerts stay: each alert is mailed once ever.
+    short = conn.execute("select what from purge_family_record('1 day', '100 years', %s, true)", (NOW,))
+    assert {"alert_delivery", "alert_message"}.isdisjoint(r[0] for r in short)

@@ -329,3 +329,99 @@ def test_the_export_holds_missing_work_and_the_schools_copy_the_staff_notes(
     assert main(["export", "--student-id", str(a), "--out", str(out)]) == 0
     school_copy = json.loads(out.read_text())
     assert [(n["kind"], n["author"]) for n in school_copy["follow_up_notes"]] == [("family_contacted", "Ms Note")]
+
+
+def validate_export(doc: dict) -> None:
+    """The document matches the OpenAPI document's StudentExport schema."""
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
+    from web.operators import OPENAPI_PATH
+
+    document = json.loads(OPENAPI_PATH.read_text())
+    registry = Registry().with_resource("urn:weekly-trends", Resource.from_contents(document, DRAFT202012))
+    schema = {"$ref": "urn:weekly-trends#/components/schemas/StudentExport"}
+    Draft202012Validator(schema, registry=registry).validate(doc)
+
+
+def add_alert(conn, guardian: int, student: int, subject: str, outcome: str, token_hash: bytes, error=None) -> int:
+    message = conn.execute(
+        "insert into alert_message (guardian_id, outcome, attempts, message_id, last_error, unsubscribe_token_hash,"
+        " sent_at) values (%s, %s, 1, %s, %s, %s, case when %s = 'sent' then now() end) returning id",
+        (guardian, outcome, f"<alerts.{guardian}.{subject}@x>", error, token_hash, outcome),
+    ).fetchone()[0]
+    conn.execute(
+        "insert into alert_delivery (guardian_id, student_profile_id, kind, subject, message, detail)"
+        " values (%s, %s, 'missing_work', %s, %s, '{\"title\": \"Fractions sheet\"}')",
+        (guardian, student, subject, message),
+    )
+    return message
+
+
+def test_the_export_holds_the_alerts_sent_and_the_history_of_restrictions(
+    client, two_guardians, db_url, monkeypatch, tmp_path
+):
+    """The alerts mailed about the child (to which guardian, what, when) with their emails' outcomes, and
+    the history of restrictions on the child's links: a guardian's copy holds their own alerts and the
+    restrictions without naming the other guardian, why or who; the school's copy holds everything. No
+    unsubscribe token hash in either."""
+    fam = two_guardians
+    conn, a, ga, gc = fam["conn"], fam["a"], fam["guardian"], fam["guardian_c"]
+    hash_a, hash_c = bytes.fromhex("aa" * 32), bytes.fromhex("cc" * 32)
+    mine = add_alert(conn, ga, a, "101", "sent", hash_a)
+    theirs = add_alert(conn, gc, a, "102", "failed", hash_c, error="550 mailbox c@example.org unknown")
+    # An alert about the other family's child, in a message of theirs: in no export of child a.
+    other_guardian = conn.execute("select guardian_id from guardian_student where student_profile_id = %s", (fam["b"],))
+    add_alert(conn, other_guardian.fetchone()[0], fam["b"], "103", "sent", bytes.fromhex("bb" * 32))
+    member, _ = staff_member(conn, "Mr Registrar")
+    with conn.transaction():
+        conn.execute("select set_config('app.staff_member_id', %s, true)", (str(member),))
+        conn.execute("select restrict_guardian_link(%s, %s, 'court order 12', %s)", (gc, a, date(2099, 1, 1)))
+        conn.execute("select lift_guardian_link_restriction(%s, %s)", (gc, a))
+
+    family_copy = client.get(f"/api/v1/students/{a}/export", headers=bearer(fam["token"])).get_json()
+    validate_export(family_copy)
+    assert [
+        (d["guardian_id"], d["kind"], d["subject"], d["alert_message"]) for d in family_copy["alert_deliveries"]
+    ] == [(ga, "missing_work", "101", mine)]
+    assert family_copy["alert_deliveries"][0]["detail"] == {"title": "Fractions sheet"}
+    assert [(m["id"], m["guardian_id"], m["outcome"]) for m in family_copy["alert_messages"]] == [(mine, ga, "sent")]
+    assert family_copy["alert_messages"][0]["sent_at"] is not None
+    restrictions = family_copy["link_restrictions"]
+    assert [r["action"] for r in restrictions] == ["restricted", "lifted"]
+    # Another guardian's restriction: when, and that it was set or lifted; not whose, why or by whom.
+    assert all(r["guardian_id"] is None and r["reason"] is None and r["by"] is None for r in restrictions)
+    text = json.dumps(family_copy)
+    for secret in ("court order", "Mr Registrar", "c@example.org", "aa" * 32, "cc" * 32, "unsubscribe"):
+        assert secret not in text, secret
+    # The guardian whose link it was (lifted now): whose and until when, still not why or by whom; their
+    # own alert and its outcome, without the server's error.
+    their_copy = client.get(f"/api/v1/students/{a}/export", headers=bearer(fam["token_c"])).get_json()
+    assert [(r["guardian_id"], r["until"], r["reason"], r["by"]) for r in their_copy["link_restrictions"]] == [
+        (gc, "2099-01-01", None, None),
+        (gc, None, None, None),
+    ]
+    assert [(m["id"], m["outcome"], m["last_error"]) for m in their_copy["alert_messages"]] == [
+        (theirs, "failed", None)
+    ]
+
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    out = tmp_path / "school.json"
+    assert main(["export", "--student-id", str(a), "--out", str(out)]) == 0
+    school_copy = json.loads(out.read_text())
+    validate_export(school_copy)
+    assert [(d["guardian_id"], d["subject"], d["alert_message"]) for d in school_copy["alert_deliveries"]] == [
+        (ga, "101", mine),
+        (gc, "102", theirs),
+    ]
+    outcomes = {m["id"]: (m["outcome"], m["last_error"]) for m in school_copy["alert_messages"]}
+    assert outcomes == {mine: ("sent", None), theirs: ("failed", "550 mailbox c@example.org unknown")}
+    assert [
+        (r["action"], r["guardian_id"], r["reason"], r["until"], r["by"]) for r in school_copy["link_restrictions"]
+    ] == [
+        ("restricted", gc, "court order 12", "2099-01-01", "Mr Registrar"),
+        ("lifted", gc, None, None, "Mr Registrar"),
+    ]
+    text = json.dumps(school_copy)
+    assert "aa" * 32 not in text and "cc" * 32 not in text and "unsubscribe" not in text

@@ -145,7 +145,8 @@ set search_path = pg_catalog, public
 as $$
   -- Everything held about the child, as one document (the OpenAPI document's StudentExport). For a
   -- guardian (p_guardian_id), the other guardians' emails, deliveries, alert choices and own activity are
-  -- left out. Staff's follow-up notes only in the school's own export (p_staff_notes).
+  -- left out. Staff's follow-up notes, who set a restriction on a link and why, and mail servers'
+  -- errors only in the school's own export (p_staff_notes). Never a token or a token's hash.
   with sp as (select * from student_profile where id = p_student_profile_id),
   counted as (select * from counted_scores(p_student_profile_id)),
   span as (select min(week_start_date) as first_week, max(week_start_date) as last_week from counted)
@@ -208,6 +209,43 @@ as $$
        where d.guardian_id in (select guardian_id from guardian_student
                                 where student_profile_id = p_student_profile_id)
          and (p_guardian_id is null or d.guardian_id = p_guardian_id)), '[]'::jsonb),
+    'alert_deliveries', coalesce((
+      -- The alerts mailed about the child: to which guardian, what (kind, subject, detail), when, in
+      -- which email (alert_messages). A guardian's copy: their own, as digest deliveries.
+      select jsonb_agg(jsonb_build_object('guardian_id', d.guardian_id, 'kind', d.kind, 'subject', d.subject,
+                                          'detail', d.detail, 'created_at', utc_iso_timestamp(d.created_at),
+                                          'alert_message', d.message)
+                       order by d.created_at, d.guardian_id, d.kind, d.subject)
+        from alert_delivery d
+       where d.student_profile_id = p_student_profile_id
+         and (p_guardian_id is null or d.guardian_id = p_guardian_id)), '[]'::jsonb),
+    'alert_messages', coalesce((
+      -- The outcome of each alert email that carried an alert about the child; never its unsubscribe
+      -- token's hash. The server's error (it may name the guardian's address): the school's copy only.
+      select jsonb_agg(jsonb_build_object('id', m.id, 'guardian_id', m.guardian_id, 'outcome', m.outcome,
+                                          'attempts', m.attempts, 'created_at', utc_iso_timestamp(m.created_at),
+                                          'sent_at', utc_iso_timestamp(m.sent_at),
+                                          'last_error', case when p_staff_notes then m.last_error end)
+                       order by m.id)
+        from alert_message m
+       where m.id in (select d.message from alert_delivery d
+                       where d.student_profile_id = p_student_profile_id
+                         and (p_guardian_id is null or d.guardian_id = p_guardian_id))), '[]'::jsonb),
+    'link_restrictions', coalesce((
+      -- The history of restrictions on the child's links (guardian_link_restriction_event), oldest first.
+      -- A family's copy says when one was set or lifted, as the record of access does: whose link only to
+      -- that guardian themself, never why or by whom (a court order's details stay with the school).
+      select jsonb_agg(jsonb_build_object(
+               'at', utc_iso_timestamp(e.at),
+               'action', e.action,
+               'guardian_id', case when p_staff_notes or e.guardian_id = p_guardian_id then e.guardian_id end,
+               'until', case when p_staff_notes or e.guardian_id = p_guardian_id then e.until end,
+               'reason', case when p_staff_notes then e.reason end,
+               'by', case when p_staff_notes then coalesce(s.display_name, e.by_role) end)
+             order by e.at, e.id)
+        from guardian_link_restriction_event e
+        left join staff_member s on s.id = e.staff_member_id
+       where e.student_profile_id = p_student_profile_id), '[]'::jsonb),
     'access_record', coalesce((
       select jsonb_agg(jsonb_build_object('at', utc_iso_timestamp(e.at), 'kind', e.kind, 'who', e.who,
                                           'role', e.role, 'what', e.what) order by e.at desc, e.kind)
@@ -243,7 +281,7 @@ as $$
     from sp
 $$;
 comment on function student_export_json(bigint, bigint, integer, numeric, integer, boolean) is
-  'Everything held about a student as one JSON document (profile, guardians without tokens, every quiz attempt and assignment submission, weekly rows, courses with class averages, alerts, digest deliveries, the record of access, enrollments, excusals, missing work, alert choices; staff''s follow-up notes when p_staff_notes, else null); null for an unknown student. p_guardian_id: a guardian''s copy (other guardians'' emails, deliveries and alert choices left out).';
+  'Everything held about a student as one JSON document (profile, guardians without tokens, every quiz attempt and assignment submission, weekly rows, courses with class averages, alerts, digest deliveries, the alerts mailed and their emails'' outcomes, the history of restrictions on the links, the record of access, enrollments, excusals, missing work, alert choices; staff''s follow-up notes when p_staff_notes, else null); null for an unknown student. p_guardian_id: a guardian''s copy (other guardians'' emails, deliveries, alerts and alert choices left out). Who restricted a link and why, whose link unless the reader''s own, and mail errors: only when p_staff_notes (the school''s copy).';
 revoke all on function student_export_json(bigint, bigint, integer, numeric, integer, boolean) from public;
 
 create or replace function family_export_json(

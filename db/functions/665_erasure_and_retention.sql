@@ -208,6 +208,16 @@ begin
              < local_iso_week_start(v_cut, sp.time_zone);
       delete from digest_delivery d
        where to_date(d.iso_year || '-' || d.iso_week || '-1', 'IYYY-IW-ID') < local_iso_week_start(v_cut, 'UTC');
+      -- The alerts mailed, as the digests: those of UTC ISO weeks older than the retention, then the
+      -- emails left carrying none. Never the last five weeks' (new_alerts() looks up to three weeks back
+      -- and mails each alert once ever: a short retention must not send one again).
+      delete from alert_delivery d
+       where local_iso_week_start(d.created_at, 'UTC')
+             < local_iso_week_start(least(v_cut, p_now - interval '5 weeks'), 'UTC');
+      delete from alert_message m
+       where local_iso_week_start(m.created_at, 'UTC')
+             < local_iso_week_start(least(v_cut, p_now - interval '5 weeks'), 'UTC')
+         and not exists (select from alert_delivery d where d.message = m.id);
       delete from access_record r where r.at < v_cut;
       delete from access_log l where l.occurred_at < v_cut;
     end if;
@@ -219,6 +229,8 @@ begin
                                     or t.revoked_at < p_now - interval '30 days';
     delete from staff_token t where t.expires_at < p_now - interval '30 days'
                                  or t.revoked_at < p_now - interval '30 days';
+    delete from student_token t where t.expires_at < p_now - interval '30 days'
+                                   or t.revoked_at < p_now - interval '30 days';
     -- Students who left (student_profile.left_at: the import, or a writer) or have no score left, past the
     -- grace: through the erasure path, a certificate each. A student who left has the whole grace from
     -- leaving, scores or not.
@@ -254,7 +266,7 @@ begin
 end;
 $$;
 comment on function purge_family_record(interval, interval, timestamptz, boolean, text) is
-  'The retention policy (weekly-trends purge): scores and digest deliveries of ISO weeks older than p_retention (null: kept) with their weekly rows, record and access-log entries older than it, entries of students deleted outside erase_student(), tokens expired or revoked more than 30 days before p_now, and students who left (left_at) more than p_left_grace before p_now or without scores created before then, through erase_student(). Returns rows deleted per table (dry run: what would be, nothing deleted).';
+  'The retention policy (weekly-trends purge): scores and digest deliveries of ISO weeks older than p_retention (null: kept) with their weekly rows, alerts mailed (alert_delivery) in such weeks and older than five weeks with the alert emails left carrying none (alert_message), record and access-log entries older than it, entries of students deleted outside erase_student(), guardian, staff and student tokens expired or revoked more than 30 days before p_now, and students who left (left_at) more than p_left_grace before p_now or without scores created before then, through erase_student() (their staff notes with them). Returns rows deleted per table (dry run: what would be, nothing deleted).';
 revoke all on function purge_family_record(interval, interval, timestamptz, boolean, text) from public;
 
 create or replace function staff_erase_student(p_student_profile_id bigint, p_reason text, p_confirmation text)

@@ -27,6 +27,10 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # Each change undone, in the reverse order of upgrade().
+    # 665_erasure_and_retention.sql and 655_family_record.sql (the purge ages out alerts and student
+    # tokens; the export holds the alerts mailed and the history of restrictions): 0015's copies.
+    run_frozen_sql("0015", "665_erasure_and_retention.sql")
+    run_frozen_sql("0015", "655_family_record.sql")
     # 600_weekly_trend_alerts.sql, 390_staff_attention.sql, 220 and 210: the copies before them (0015's
     # staff_attention() counts missing work itself).
     op.execute(
