@@ -1,6 +1,8 @@
 """The teacher's list without each student's whole history (issue 27): the sustained-decline walk's state
 kept per student three weeks back (alert_walk_checkpoint), and the score triggers noting changes to older
-weeks (alert_history_change). Each change ships as a file of its own under versions/0016/, run in name order.
+weeks (alert_history_change); and the family's record completed (issue 25's gaps): the export holds the
+alerts mailed about the student and the history of restrictions, the purge ages out alerts and student
+tokens. Each change ships as a file of its own under versions/0016/, run in name order.
 
 No maintenance window: the new triggers only add rows to a new table, and the functions keep their callers'
 signatures (weekly_trend_alerts() gains an optional argument and a column).
