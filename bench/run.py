@@ -1,6 +1,6 @@
 """Benchmarks at school-district scale: ours against no triggers and the seed's design, with targets.
 
-    python -m bench.run [--students 20000] [--only write,bulk,read,attention,http,rebuild,oneroster,pieces,release]
+    python -m bench.run [--students 20000] [--only write,bulk,read,attention,http,rebuild,oneroster,release,pieces]
                         [--database-url URL] [--reuse] [--output docs/benchmarks.md]
 
 Generates a synthetic district (bench/district.py) and loads it by COPY with
@@ -13,8 +13,9 @@ our triggers on, then measures, each section on one server in one run:
 - write: single-row, 500-row and 8-writer INSERTs with our triggers, without, and with the seed's;
 - bulk: a --bulk-rows INSERT ... SELECT with each variant, in a database of its own;
 - oneroster: the district as OneRoster CSV through `weekly-trends import oneroster`, in a database of its own;
-- pieces: single-row INSERT and the parents' answer with issue 23's SQL splits against the functions before
-  them, in two copies of the district;
+- pieces (not in the default run: its old texts no longer fit head's signatures, and the report keeps its
+  last figures): single-row INSERT and the parents' answer with issue 23's SQL splits against the functions
+  before them, in two copies of the district;
 - release: the parents' answer and the single-row INSERT's ratio to no triggers, head against revision 0014
   (issues 24-27 undone by a real Alembic downgrade), in two copies of the district.
 
@@ -56,6 +57,11 @@ DISTRICT_DB = "bench_district"
 BULK_DB = "bench_bulk"
 ONEROSTER_DB = "bench_oneroster"
 SECTIONS = ("read", "attention", "http", "rebuild", "write", "bulk", "oneroster", "pieces", "release")
+# pieces is issue 23's record (the SQL splits against the functions before them, installed over head's):
+# since revision 0015 changed weekly_trend_json()'s and 0016 weekly_trend_alerts()'s signatures, those old
+# texts no longer fit head, so the default run leaves it out and the report keeps its last figures;
+# release (head against revision 0014, downgraded for real) is the before-and-after that runs now.
+DEFAULT_SECTIONS = tuple(s for s in SECTIONS if s != "pieces")
 SMALL_BELOW = 10_000  # fewer students: shorter durations and samples (the "small mode")
 
 
@@ -70,8 +76,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        default=",".join(SECTIONS),
-        help=f"comma-separated sections to run, of {','.join(SECTIONS)} (default: all)",
+        default=",".join(DEFAULT_SECTIONS),
+        help=f"comma-separated sections to run, of {','.join(SECTIONS)} (default: all but pieces)",
     )
     parser.add_argument("--rounds", type=int, default=3, help="ABBA rounds per write and HTTP measurement (default 3)")
     parser.add_argument("--seed", type=int, default=district.SEED, help="the generator's seed")
