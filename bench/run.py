@@ -349,7 +349,7 @@ def run(args: argparse.Namespace, admin_url: str) -> int:
     elapsed = time.perf_counter() - clock
     machine["load average at the start"] = " ".join(f"{x:.2f}" for x in load_average)
     print_sections(sections)
-    if set(args.sections) != set(SECTIONS) and args.output.exists():
+    if not set(DEFAULT_SECTIONS) <= set(args.sections) and args.output.exists():
         # Some sections: each rewrites its own section of the report and its rows of the targets; the rest stays.
         replace_sections(args.output, sections, args, command_line(sys.argv[1:]))
     else:
