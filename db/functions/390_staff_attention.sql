@@ -60,9 +60,9 @@ set plan_cache_mode = auto
 as $$
 begin
   -- The missing work of each (course, student) pair of p_courses and p_students (parallel arrays) due in
-  -- the ISO weeks from p_from's to p_until's. student_missing_work()'s rule (its
-  -- comment is the rule's home; tests/test_staff_attention.py checks the counts against it), applied
-  -- course by course to the roster's pairs: one join over the courses' work, where a call per student
+  -- the ISO weeks from p_from's to p_until's: student_missing_work()'s rule (its comment is the rule's
+  -- home; tests/test_staff_attention.py checks the counts against it), applied course by course to the
+  -- roster's pairs: one join over the courses' work, where a call per student
   -- read all six of each student's courses to keep one (measured: about half of the list's time); what
   -- ends a piece's being missing read once for all the pieces and hashed (a probe per pair, and a time
   -- zone conversion per piece, were 15-25 ms of the list at district scale).
@@ -84,20 +84,23 @@ begin
        ) b
         join public.course_work w on w.course_id = r.course_id and w.due_at >= b.since and w.due_at < b.until
     ),
+    pieces as (
+      select array_agg(distinct d.id) as ids from due d
+    ),
     -- What ends a piece's being missing, read by the pieces' index and then hashed, not probed per pair:
     -- an excusal, a counted quiz attempt or assignment linked to it.
     done as materialized (
       select x.course_work_id, x.student_profile_id from public.course_work_excusal x
-       where x.course_work_id = any(array(select distinct d.id from due d))
+       where x.course_work_id = any((select ids from pieces)::bigint[])
       union all
       select q.course_work_id, q.student_profile_id from public.quiz_attempt q
        cross join lateral (select (public.quiz_attempt_score_change(q, 1)).*) s
-       where q.course_work_id = any(array(select distinct d.id from due d))
+       where q.course_work_id = any((select ids from pieces)::bigint[])
          and s.counted_at is not null and s.score is not null
       union all
       select a.course_work_id, a.student_profile_id from public.assignment_submission a
        cross join lateral (select (public.assignment_submission_score_change(a, 1)).*) s
-       where a.course_work_id = any(array(select distinct d.id from due d))
+       where a.course_work_id = any((select ids from pieces)::bigint[])
          and s.counted_at is not null and s.score is not null
     )
     select coalesce(jsonb_object_agg(k, n), '{}')
