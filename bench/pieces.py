@@ -111,13 +111,6 @@ def run_pieces(admin_url: str, template: str, args, end: date, week: date, cours
         return section
     urls = {v: clone(admin_url, template, name) for v, name in DATABASES.items()}
     with psycopg.connect(urls[BEFORE], autocommit=True) as conn:
-        # Revision 0016 gave weekly_trend_alerts() and alert_scored_weeks() more arguments: the old texts
-        # would add overloads beside them (and the answer's calls would be ambiguous), so they go first.
-        conn.execute(
-            "drop function if exists weekly_trend_alerts(bigint, date, date, numeric, integer, integer,"
-            " alert_walk_state) cascade"
-        )
-        conn.execute("drop function if exists alert_scored_weeks(bigint, date, date)")
         for text in texts:
             conn.execute(text)
     rounds = args.rounds
