@@ -141,6 +141,16 @@ RELEASED: dict[str, dict[str, str]] = {
         "0015/655_family_record.sql": "88c82332effa8c2c17a46035cbe0bffd95e1f930292eb678d8def7d8326df9c0",
         "0015/665_erasure_and_retention.sql": "11f963af9b9bddccca074db0c06c50b06629e8e40064284c6a427f6af2f86791",
     },
+    "0016": {
+        "0016/100_alert_walk_checkpoint_schema.sql": "858507088f78f993b2358fd71d93c6aaa760484f49c90589ab326fedbb0f7b35",
+        "0016/210_source_triggers.sql": "9d2aff4e8bf72dc47e1a0309242a863ff5aa69e1c7725ec80190ad6a7cfa5ff4",
+        "0016/220_student_profile_triggers.sql": "1412920a82482265f741f1d89a63093c5c98e74c93d3778283e21d237898b191",
+        "0016/390_staff_attention.sql": "2478665413ab5f20aeb4aa34dc13daf11c6499127f8fbe5ab4d78b88b8c31048",
+        "0016/600_weekly_trend_alerts.sql": "0acd80e7c55342baa3a07399402e4edebccd8cdf8ef6fbcede0071d7f4fb21c8",
+        "0016/655_family_record.sql": "386903e1bd2eea532b4b217b589103fc02520fcc1b6c8b7cf9e0a3f99809821d",
+        "0016/665_erasure_and_retention.sql": "4e553a31922efc9519b17c3b8ea0af877175ea23ec15b9bdc6a39d00e73afaed",
+        "0016_attention_state.py": "c8e6c26335894496022749c7f42b82aafb5c4714aa8b3172534c99ba7f23cfbf",
+    },
 }
 
 
