@@ -229,7 +229,7 @@ CREATE FUNCTION public.app_may_read_student(p_student_id bigint) RETURNS boolean
 -- Name: FUNCTION app_may_read_student(p_student_id bigint); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.app_may_read_student(p_student_id bigint) IS 'Whether the request''s reader (app.guardian_id or app.student_id) may read the student''s figures now (app_readable_students()).';
+COMMENT ON FUNCTION public.app_may_read_student(p_student_id bigint) IS 'Whether the request''s reader (app.guardian_id or app.student_id) may read the student''s figures now: the rule of app_readable_students(), for one student, in the definers that read their rows (owner''s rights).';
 
 --
 -- Name: app_readable_students(); Type: FUNCTION; Schema: public; Owner: -
@@ -244,7 +244,7 @@ CREATE FUNCTION public.app_readable_students() RETURNS SETOF bigint
 -- Name: FUNCTION app_readable_students(); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.app_readable_students() IS 'The students whose figures the request''s reader may read: the children of app.guardian_id whose link gives access (guardian_link_states()), or app.student_id. The reader role''s row-level security policies ask it.';
+COMMENT ON FUNCTION public.app_readable_students() IS 'The students whose figures the request''s reader may read: the children of app.guardian_id whose link gives access (guardian_links()), or app.student_id. The reader role''s row-level security policies ask it.';
 
 --
 -- Name: app_role_restricted(); Type: FUNCTION; Schema: public; Owner: -
@@ -644,6 +644,20 @@ CREATE FUNCTION public.guardian_link_states(p_guardian_id bigint, p_at timestamp
 COMMENT ON FUNCTION public.guardian_link_states(p_guardian_id bigint, p_at timestamp with time zone) IS 'Each student linked to the guardian, with the link''s state at p_at (link_state(): restricted, active, shared, dependant, access_ended), whether it gives access (active, shared, dependant), for access_ended the day it ended, and the student''s name and time zone (which the guardian may know even once access ended). The one home of the guardian''s access to their children.';
 
 --
+-- Name: guardian_links(bigint, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.guardian_links(p_guardian_id bigint, p_at timestamp with time zone) RETURNS TABLE(student_profile_id bigint, state text, gives_access boolean, access_ended_on date, display_name text, time_zone text)
+    LANGUAGE sql STABLE
+    AS $$ /* body: db/functions/140_guardian_access.sql */ $$;
+
+--
+-- Name: FUNCTION guardian_links(p_guardian_id bigint, p_at timestamp with time zone); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.guardian_links(p_guardian_id bigint, p_at timestamp with time zone) IS 'Each student linked to the guardian with the link''s state at p_at (link_state()) and whether it gives access: the query every access decision reads, inlined into the definer asking (guardian_link_states(), app_readable_students(), app_may_read_student()). The owner''s.';
+
+--
 -- Name: guardian_weekly_digest(bigint); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -656,6 +670,20 @@ CREATE FUNCTION public.guardian_weekly_digest(p_guardian_id bigint) RETURNS bool
 --
 
 COMMENT ON FUNCTION public.guardian_weekly_digest(p_guardian_id bigint) IS 'Whether the guardian receives the weekly digest: on unless they turned it off (no guardian_mail_preference row: on). The one statement of that default: my_weekly_digest() and the digest job (web/mail/digest.py) ask it.';
+
+--
+-- Name: iso_week_monday(date); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.iso_week_monday(p_day date) RETURNS date
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ /* body: db/functions/100_weeks.sql */ $$;
+
+--
+-- Name: FUNCTION iso_week_monday(p_day date); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.iso_week_monday(p_day date) IS 'Monday of the ISO week that holds the day p_day (null for null).';
 
 --
 -- Name: issue_guardian_token(bigint, interval); Type: FUNCTION; Schema: public; Owner: -
@@ -732,36 +760,20 @@ CREATE FUNCTION public.link_state(p_today date, p_birth_date date, p_dependant_u
 COMMENT ON FUNCTION public.link_state(p_today date, p_birth_date date, p_dependant_until date, p_shared_at timestamp with time zone, p_restricted_at timestamp with time zone, p_restricted_until date) IS 'The state of one existing guardian link on the student''s day p_today: restricted, active, shared, dependant or access_ended (guardian_link_states() feeds it; the file''s text says what each means).';
 
 --
--- Name: linked_class_weeks(bigint, bigint[], date, date, integer); Type: FUNCTION; Schema: public; Owner: -
+-- Name: linked_course_class_weeks(bigint, date, date, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.linked_class_weeks(p_student_profile_id bigint, p_course_ids bigint[], p_from date, p_until date, p_min_students integer) RETURNS TABLE(course_id bigint, week_start_date date, class_average numeric, student_count integer)
+CREATE FUNCTION public.linked_course_class_weeks(p_student_profile_id bigint, p_from date, p_until date, p_min_students integer) RETURNS TABLE(course_id bigint, week_start_date date, quiz_sum numeric, quiz_count integer, assignment_sum numeric, assignment_count integer, class_average numeric, student_count integer)
     LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 40
     SET search_path TO 'pg_catalog', 'public'
     SET plan_cache_mode TO 'force_generic_plan'
     AS $$ /* body: db/functions/430_weekly_trend_json.sql */ $$;
 
 --
--- Name: FUNCTION linked_class_weeks(p_student_profile_id bigint, p_course_ids bigint[], p_from date, p_until date, p_min_students integer); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION linked_course_class_weeks(p_student_profile_id bigint, p_from date, p_until date, p_min_students integer); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.linked_class_weeks(p_student_profile_id bigint, p_course_ids bigint[], p_from date, p_until date, p_min_students integer) IS 'The class view''s weeks from p_from''s to p_until''s of the courses in p_course_ids that the student has scores in; nothing unless the request''s reader may read the student (app_may_read_student()) or its staff member (app.staff_member_id) may see them (staff_may_see_student()), nor while the view is unpopulated (class_view_populated()). class_average is null where student_count is below p_min_students, or below 5 whatever p_min_students says.';
-
---
--- Name: linked_course_weeks(bigint, date, date); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.linked_course_weeks(p_student_profile_id bigint, p_from date, p_until date) RETURNS SETOF public.course_week_delta
-    LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 40
-    SET search_path TO 'pg_catalog', 'public'
-    SET plan_cache_mode TO 'force_generic_plan'
-    AS $$ /* body: db/functions/430_weekly_trend_json.sql */ $$;
-
---
--- Name: FUNCTION linked_course_weeks(p_student_profile_id bigint, p_from date, p_until date); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public.linked_course_weeks(p_student_profile_id bigint, p_from date, p_until date) IS 'A student''s sums and counts per course and ISO week from p_from''s to p_until''s, computed from the source rows; nothing unless the request''s reader may read the student (app_may_read_student()) or its staff member (app.staff_member_id) may see them (staff_may_see_student()).';
+COMMENT ON FUNCTION public.linked_course_class_weeks(p_student_profile_id bigint, p_from date, p_until date, p_min_students integer) IS 'A student''s sums and counts per course and ISO week from p_from''s to p_until''s (computed from the source rows; null where they have no counted score that week), with the class view''s weeks of the courses they have counted scores in those weeks (class_average null where student_count is below p_min_students, or below 5 whatever p_min_students says; both null while the view is unpopulated, class_view_populated()); nothing unless the request''s reader may read the student (app_may_read_student()) or its staff member (app.staff_member_id) may see them (staff_may_see_student()).';
 
 --
 -- Name: linked_missing_work(bigint, date, date); Type: FUNCTION; Schema: public; Owner: -
@@ -4420,7 +4432,6 @@ REVOKE ALL ON FUNCTION public.alert_walk_state_usable(p_state public.alert_walk_
 --
 
 REVOKE ALL ON FUNCTION public.app_may_read_student(p_student_id bigint) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.app_may_read_student(p_student_id bigint) TO weekly_trends_reader;
 
 --
 -- Name: FUNCTION app_readable_students(); Type: ACL; Schema: public; Owner: -
@@ -4554,6 +4565,12 @@ GRANT ALL ON FUNCTION public.guardian_link_states(p_guardian_id bigint, p_at tim
 GRANT ALL ON FUNCTION public.guardian_link_states(p_guardian_id bigint, p_at timestamp with time zone) TO weekly_trends_staff;
 
 --
+-- Name: FUNCTION guardian_links(p_guardian_id bigint, p_at timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.guardian_links(p_guardian_id bigint, p_at timestamp with time zone) FROM PUBLIC;
+
+--
 -- Name: FUNCTION guardian_weekly_digest(p_guardian_id bigint); Type: ACL; Schema: public; Owner: -
 --
 
@@ -4585,18 +4602,11 @@ REVOKE ALL ON FUNCTION public.lift_guardian_link_restriction(p_guardian_id bigin
 GRANT ALL ON FUNCTION public.lift_guardian_link_restriction(p_guardian_id bigint, p_student_id bigint) TO weekly_trends_staff;
 
 --
--- Name: FUNCTION linked_class_weeks(p_student_profile_id bigint, p_course_ids bigint[], p_from date, p_until date, p_min_students integer); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION linked_course_class_weeks(p_student_profile_id bigint, p_from date, p_until date, p_min_students integer); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.linked_class_weeks(p_student_profile_id bigint, p_course_ids bigint[], p_from date, p_until date, p_min_students integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.linked_class_weeks(p_student_profile_id bigint, p_course_ids bigint[], p_from date, p_until date, p_min_students integer) TO weekly_trends_reader;
-
---
--- Name: FUNCTION linked_course_weeks(p_student_profile_id bigint, p_from date, p_until date); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.linked_course_weeks(p_student_profile_id bigint, p_from date, p_until date) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.linked_course_weeks(p_student_profile_id bigint, p_from date, p_until date) TO weekly_trends_reader;
+REVOKE ALL ON FUNCTION public.linked_course_class_weeks(p_student_profile_id bigint, p_from date, p_until date, p_min_students integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.linked_course_class_weeks(p_student_profile_id bigint, p_from date, p_until date, p_min_students integer) TO weekly_trends_reader;
 
 --
 -- Name: FUNCTION linked_missing_work(p_student_profile_id bigint, p_from date, p_until date); Type: ACL; Schema: public; Owner: -

@@ -256,21 +256,14 @@ def expected_trend(conn: psycopg.Connection, student: int, end: date, weeks: int
         [s for s in scores if s.student == student and s.course is not None and s.week in set(mondays)],
         lambda s: s.course,
     )
-    has_rows = {
-        r[0]
-        for r in conn.execute(
-            "select course_id from quiz_attempt where student_profile_id = %(s)s"
-            " union select course_id from assignment_submission where student_profile_id = %(s)s",
-            {"s": student},
-        )
-    }
+    # A class average only for a course the student has counted scores in these weeks (the answer asks
+    # linked_course_class_weeks() for those courses): a course listed for its missing work alone shows none.
+    has_rows = set(in_range)
     courses = []
     for course in sorted(set(in_range) | {c for c, _ in missing}, key=lambda c: (names[c], c)):
         own = grouped(in_range.get(course, []), lambda s: s.week)
         course_weeks = []
         for m in mondays:
-            # A class average only for a course the student has a score row in (linked_class_weeks()): a
-            # course listed for its missing work alone shows none.
             cls = classes.get((course, m), []) if course in has_rows else []
             suppressed = bool(cls) and len({s.student for s in cls}) < min_students
             average = rounded(sum((s.value for s in cls), Decimal(0)), len(cls)) if cls and not suppressed else None

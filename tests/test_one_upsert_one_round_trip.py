@@ -145,7 +145,7 @@ def test_a_replica_read_writes_no_log_in_its_transaction(conn, linked):
 
 
 def test_the_source_rows_reach_the_reader_only_for_a_linked_child(conn, linked):
-    query = "select count(*) from linked_course_weeks(%s, '2024-01-01', '2024-02-01')"
+    query = "select count(*) from linked_course_class_weeks(%s, '2024-01-01', '2024-02-01', 5) where quiz_count > 0"
     with conn.transaction():
         conn.execute("set local role weekly_trends_reader")
         assert conn.execute(query, (linked["a"],)).fetchone()[0] == 0  # no guardian set: nothing

@@ -157,8 +157,8 @@ def test_the_class_view_is_read_only_through_the_function_that_hides_small_class
             conn.execute("select set_config('app.guardian_id', %s, true)", (str(guardian),))
             return conn.execute(
                 "select course_id, week_start_date, class_average, student_count"
-                " from linked_class_weeks(%s, %s, '2024-01-01', '2024-03-01', %s)",
-                (student, [course], minimum),
+                " from linked_course_class_weeks(%s, '2024-01-01', '2024-03-01', %s) where course_id = %s",
+                (student, minimum, course),
             ).fetchall()
 
     # A minimum below the floor asked for by a caller is raised to it: the average of 2 stays hidden.
@@ -173,8 +173,9 @@ def test_the_class_view_is_read_only_through_the_function_that_hides_small_class
         conn.execute("select set_config('app.guardian_id', %s, true)", (str(two_families["guardian"]),))
         assert (
             conn.execute(
-                "select count(*) from linked_class_weeks(%s, %s, '2024-01-01', '2024-03-01', 5)",
-                (two_families["a"], [other]),
+                "select count(*) from linked_course_class_weeks(%s, '2024-01-01', '2024-03-01', 5)"
+                " where course_id = %s",
+                (two_families["a"], other),
             ).fetchone()[0]
             == 0
         )

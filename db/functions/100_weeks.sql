@@ -16,6 +16,19 @@ $$;
 comment on function local_iso_week_start(timestamptz, text) is
   'Monday of the ISO week that holds p_instant in the time zone p_time_zone (IANA name).';
 
+create or replace function iso_week_monday(p_day date)
+returns date
+language sql
+immutable
+parallel safe
+as $$
+  -- Date arithmetic, inlined where it is called: date_trunc('week', p_day) would take the date through
+  -- a timestamptz (the session's time zone) at each call, per row where a bound is compared.
+  select p_day - (extract(isodow from p_day)::integer - 1)
+$$;
+comment on function iso_week_monday(date) is
+  'Monday of the ISO week that holds the day p_day (null for null).';
+
 create or replace function quiz_attempt_score_change(p_attempt quiz_attempt, p_sign integer)
 returns score_change
 language sql

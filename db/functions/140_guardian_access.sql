@@ -2,7 +2,8 @@
 -- access (the link, the rights age, the student's sharing, a dependant's record, a restriction).
 -- The parents' answer, its page, the CSV, the week's scores, the digest, the alerts and the invitations
 -- all ask guardian_link_states() (or guardian_link_state(), the same for one student), as do the
--- row-level security policies of the reader role (app_readable_students()).
+-- row-level security policies of the reader role (app_readable_students()) and the definers that read one
+-- student's rows (app_may_read_student()): each reads guardian_links(), inlined.
 --
 -- The states of a guardian's link to a student, at an instant p_at:
 --   unlinked      no link (or an unknown id): 404, as for any id;
@@ -80,28 +81,42 @@ $$;
 comment on function link_state(date, date, date, timestamptz, timestamptz, date) is
   'The state of one existing guardian link on the student''s day p_today: restricted, active, shared, dependant or access_ended (guardian_link_states() feeds it; the file''s text says what each means).';
 
+create or replace function guardian_links(p_guardian_id bigint, p_at timestamptz)
+returns table (student_profile_id bigint, state text, gives_access boolean, access_ended_on date,
+               display_name text, time_zone text)
+language sql
+stable
+-- Invoker's rights and no SET clause: inlined into the statement of the definer that asks it
+-- (guardian_link_states(), app_readable_students(), app_may_read_student() in the definers that read one
+-- student's rows), so that a check costs a join, not a call (issue 26's bound on the answer's p50).
+as $$
+  select gs.student_profile_id, s.state, s.state in ('active', 'shared', 'dependant'),
+         case when s.state = 'access_ended' then rights_age_reached_on(sp.birth_date) end,
+         sp.display_name, sp.time_zone
+    from public.guardian_student gs
+    join public.student_profile sp on sp.id = gs.student_profile_id
+   cross join lateral (select link_state((p_at at time zone sp.time_zone)::date, sp.birth_date, sp.dependant_until,
+                                         gs.shared_at, gs.restricted_at, gs.restricted_until) as state) s
+   where gs.guardian_id = p_guardian_id
+$$;
+comment on function guardian_links(bigint, timestamptz) is
+  'Each student linked to the guardian with the link''s state at p_at (link_state()) and whether it gives access: the query every access decision reads, inlined into the definer asking (guardian_link_states(), app_readable_students(), app_may_read_student()). The owner''s.';
+revoke all on function guardian_links(bigint, timestamptz) from public;
+
 create or replace function guardian_link_states(p_guardian_id bigint, p_at timestamptz default now())
 returns table (student_profile_id bigint, state text, gives_access boolean, access_ended_on date,
                display_name text, time_zone text)
 language plpgsql
 stable
--- A definer: the reader role's own policies (app_readable_students()) ask it, and it reads the tables
--- those policies guard. PL/pgSQL, not SQL: its statement's plan is kept for the session, and a SQL
+-- A definer: the reader role asks it (the parents' answer, its page), and it reads the tables the
+-- reader's policies guard. PL/pgSQL, not SQL: its statement's plan is kept for the session, and a SQL
 -- definer (never inlined) cost several times as much per call (measured: docs/benchmarks.md).
 security definer
 set search_path = pg_catalog, public
 rows 3
 as $$
 begin
-  return query
-  select gs.student_profile_id, s.state, s.state in ('active', 'shared', 'dependant'),
-         case when s.state = 'access_ended' then rights_age_reached_on(sp.birth_date) end,
-         sp.display_name, sp.time_zone
-    from guardian_student gs
-    join student_profile sp on sp.id = gs.student_profile_id
-   cross join lateral (select link_state((p_at at time zone sp.time_zone)::date, sp.birth_date, sp.dependant_until,
-                                         gs.shared_at, gs.restricted_at, gs.restricted_until) as state) s
-   where gs.guardian_id = p_guardian_id;
+  return query select l.* from guardian_links(p_guardian_id, p_at) l;
 end;
 $$;
 comment on function guardian_link_states(bigint, timestamptz) is
@@ -180,7 +195,7 @@ begin
   -- The students the request's reader may read now: a guardian's children their link gives access to,
   -- or the signed-in student themselves (find_student_token() checked they may sign in).
   if v_guardian is not null then
-    return query select s.student_profile_id from guardian_link_states(v_guardian) s where s.gives_access;
+    return query select l.student_profile_id from guardian_links(v_guardian, now()) l where l.gives_access;
   end if;
   if v_student is not null then
     return next v_student;
@@ -188,7 +203,7 @@ begin
 end;
 $$;
 comment on function app_readable_students() is
-  'The students whose figures the request''s reader may read: the children of app.guardian_id whose link gives access (guardian_link_states()), or app.student_id. The reader role''s row-level security policies ask it.';
+  'The students whose figures the request''s reader may read: the children of app.guardian_id whose link gives access (guardian_links()), or app.student_id. The reader role''s row-level security policies ask it.';
 revoke all on function app_readable_students() from public;
 grant execute on function app_readable_students() to weekly_trends_reader;
 
@@ -196,15 +211,17 @@ create or replace function app_may_read_student(p_student_id bigint)
 returns boolean
 language sql
 stable
--- Invoker's rights and no SET clause: inlined into its caller's statement (the definer functions that
--- read one student's rows), which then calls app_readable_students() once.
+-- Invoker's rights and no SET clause: inlined into its caller's statement, the definers that read one
+-- student's rows (as their owner), where the check is one join (guardian_links()), not two calls.
 as $$
-  select p_student_id in (select app_readable_students())
+  select p_student_id in (select l.student_profile_id from guardian_links(app_guardian_id(), now()) l
+                           where l.gives_access)
+         or coalesce(p_student_id = app_student_id(), false)
 $$;
 comment on function app_may_read_student(bigint) is
-  'Whether the request''s reader (app.guardian_id or app.student_id) may read the student''s figures now (app_readable_students()).';
-revoke all on function app_may_read_student(bigint) from public;
-grant execute on function app_may_read_student(bigint) to weekly_trends_reader;
+  'Whether the request''s reader (app.guardian_id or app.student_id) may read the student''s figures now: the rule of app_readable_students(), for one student, in the definers that read their rows (owner''s rights).';
+-- No grant: the definers that inline it run as their owner (revision 0017 took the reader's away).
+revoke all on function app_may_read_student(bigint) from public, weekly_trends_reader;
 
 -- Restrictions on one link: staff (as the staff member of the request) and operators (the owner).
 

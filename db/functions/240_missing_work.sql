@@ -17,7 +17,8 @@ as $$
   --   (quiz_attempt_score_change(), assignment_submission_score_change(): an instant and a score),
   --   whenever that score was made: a late score ends it too;
   -- - the student is not excused from it.
-  -- It belongs to the ISO week of its due_at in the student's time zone. Of the weeks from p_from's to
+  -- It belongs to the ISO week of its due_at in the student's time zone (Mondays by iso_week_monday():
+  -- date_trunc() would take each date through a timestamptz, per row). Of the weeks from p_from's to
   -- p_until's (null: unbounded), by index: the student's enrolled courses, then each course's work by
   -- (course_id, due_at) within 2 days either side of those weeks (any UTC offset), the exact week test last.
   with due as (
@@ -26,18 +27,18 @@ as $$
     -- piece; distinct on: overlapping enrollments give a piece once. The time zone read once (an
     -- initplan), not joined per piece.
     select distinct on (w.id) w.id, w.course_id, w.title, w.kind, w.due_at,
-           date_trunc('week', l.due_on)::date as week_start_date
+           public.iso_week_monday(l.due_on) as week_start_date
       from public.enrollment e
       join public.course_work w
         on w.course_id = e.course_id
        and w.due_at < now()
-       and w.due_at >= coalesce((date_trunc('week', p_from)::date - 2)::timestamptz, '-infinity')
-       and w.due_at < coalesce((date_trunc('week', p_until)::date + 9)::timestamptz, 'infinity')
+       and w.due_at >= coalesce((public.iso_week_monday(p_from) - 2)::timestamptz, '-infinity')
+       and w.due_at < coalesce((public.iso_week_monday(p_until) + 9)::timestamptz, 'infinity')
      cross join lateral (select (w.due_at at time zone (select sp.time_zone from public.student_profile sp
                                                         where sp.id = p_student_profile_id))::date as due_on) l
      where e.student_profile_id = p_student_profile_id
-       and (e.end_on is null or e.end_on >= coalesce(date_trunc('week', p_from)::date - 2, '-infinity'::date))
-       and (e.start_on is null or e.start_on <= coalesce(date_trunc('week', p_until)::date + 9, 'infinity'::date))
+       and (e.end_on is null or e.end_on >= coalesce(public.iso_week_monday(p_from) - 2, '-infinity'::date))
+       and (e.start_on is null or e.start_on <= coalesce(public.iso_week_monday(p_until) + 9, 'infinity'::date))
        and (e.start_on is null or e.start_on <= l.due_on)
        and (e.end_on is null or e.end_on >= l.due_on)
      order by w.id
@@ -47,8 +48,8 @@ as $$
   select w.id, w.course_id, (select c.name from public.course c where c.id = w.course_id), w.title, w.kind,
          w.due_at, w.week_start_date
     from due w
-   where (p_from is null or w.week_start_date >= date_trunc('week', p_from)::date)
-     and (p_until is null or w.week_start_date <= date_trunc('week', p_until)::date)
+   where (p_from is null or w.week_start_date >= public.iso_week_monday(p_from))
+     and (p_until is null or w.week_start_date <= public.iso_week_monday(p_until))
      and not exists (select from public.course_work_excusal x
                       where x.course_work_id = w.id and x.student_profile_id = p_student_profile_id)
      and not exists (select from public.quiz_attempt q

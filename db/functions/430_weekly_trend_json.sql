@@ -2,38 +2,6 @@
 -- link check, the access-log entry and the whole JSON body, in one call made
 -- as the reader role (weekly_trends_reader), under row-level security.
 
-create or replace function linked_course_weeks(p_student_profile_id bigint, p_from date, p_until date)
-returns setof course_week_delta
-language plpgsql
-stable
-security definer
-set search_path = pg_catalog, public
-rows 40  -- 6 weeks of about 6 courses: the caller plans its joins for a handful, not 1,000
--- One plan per session: the null-widened bounds of counted_scores() make it
--- a range scan of one student's index entries either way (planning it per
--- call measured 0.9 ms, the generic plan runs in 0.16 ms).
-set plan_cache_mode = force_generic_plan
-as $$
-begin
-  -- The reader role cannot read the source tables; this reads one student's
-  -- rows for the weeks asked, and only when the request's reader may read the
-  -- student now (app_may_read_student(): the guardian's link gives access, or
-  -- the student themselves): the same rule as the policy guardian_reads_own_children.
-  return query
-  select e.*
-    from expected_course_weeks(p_student_profile_id, p_from, p_until) e
-   where e.course_id is not null
-     and (app_may_read_student(p_student_profile_id)
-          -- or the staff member of the request may see the student (staff_student_page(), issue 27)
-          or (app_staff_member_id() is not null
-              and staff_may_see_student(app_staff_member_id(), p_student_profile_id)));
-end;
-$$;
-comment on function linked_course_weeks(bigint, date, date) is
-  'A student''s sums and counts per course and ISO week from p_from''s to p_until''s, computed from the source rows; nothing unless the request''s reader may read the student (app_may_read_student()) or its staff member (app.staff_member_id) may see them (staff_may_see_student()).';
-revoke all on function linked_course_weeks(bigint, date, date) from public;
-grant execute on function linked_course_weeks(bigint, date, date) to weekly_trends_reader;
-
 create or replace function class_view_populated()
 returns boolean
 language sql
@@ -48,48 +16,71 @@ comment on function class_view_populated() is
 revoke all on function class_view_populated() from public;
 grant execute on function class_view_populated() to weekly_trends_reader;
 
-create or replace function linked_class_weeks(p_student_profile_id bigint, p_course_ids bigint[], p_from date,
-                                              p_until date, p_min_students integer)
-returns table (course_id bigint, week_start_date date, class_average numeric, student_count integer)
+create or replace function linked_course_class_weeks(p_student_profile_id bigint, p_from date, p_until date,
+                                                     p_min_students integer)
+returns table (course_id bigint, week_start_date date, quiz_sum numeric, quiz_count integer,
+               assignment_sum numeric, assignment_count integer, class_average numeric, student_count integer)
 language plpgsql
 stable
 security definer
 set search_path = pg_catalog, public
-rows 40
+rows 40  -- 6 weeks of about 6 courses: the caller plans its joins for a handful, not 1,000
+-- One plan per session: the null-widened bounds of counted_scores() make it a range scan of one student's
+-- index entries either way (planning it per call measured 0.9 ms, the generic plan runs in 0.16 ms).
 set plan_cache_mode = force_generic_plan
 as $$
 #variable_conflict use_column
 begin
-  -- The reader role has no grant on the class view (revision 0014): it reads the weeks from p_from's to
-  -- p_until's of the courses asked for, and only of those the student has a score in, only for the
-  -- guardian the request acts for (app.guardian_id) when linked to the student. The class average is
-  -- null where fewer students than p_min_students have scores, and never below 5 (the floor of
-  -- WEEKLY_TRENDS_CLASS_AVERAGE_MIN_STUDENTS), whatever the caller asks.
+  -- The reader role can read neither the source tables nor the class view (revision 0014). This reads
+  -- one student's sums and counts per course and ISO week from p_from's to p_until's (computed from the
+  -- source rows: expected_course_weeks()), and the class view's weeks of the courses they have counted
+  -- scores in those weeks: each course's every week from the view, with the student's own figures where
+  -- they have scores (null where not). All of it only when the request's reader may read the student now
+  -- (app_may_read_student(): the guardian's link gives access, or the student themselves), or its staff
+  -- member may see them. One call, one reading of the student's rows and one access check (issue 26's
+  -- bound on the answer's p50: docs/benchmarks.md). The class average is null where fewer students than
+  -- p_min_students have scores, and never below 5 (the floor of WEEKLY_TRENDS_CLASS_AVERAGE_MIN_STUDENTS),
+  -- whatever the caller asks.
+  if (app_may_read_student(p_student_profile_id)
+      or (app_staff_member_id() is not null
+          and staff_may_see_student(app_staff_member_id(), p_student_profile_id))) is not true then
+    return;
+  end if;
   if not class_view_populated() then
     -- After a restore that could not refresh it: no class averages (not yet available), not an error
     -- ("materialized view has not been populated") that would take the parents' answer down.
+    return query
+    select e.course_id, e.week_start_date, e.quiz_sum, e.quiz_count, e.assignment_sum, e.assignment_count,
+           null::numeric, null::integer
+      from expected_course_weeks(p_student_profile_id, p_from, p_until) e
+     where e.course_id is not null and e.quiz_count + e.assignment_count > 0;
     return;
   end if;
   return query
-  select v.course_id, v.week_start_date,
+  with mine as materialized (
+    select e.course_id, e.week_start_date, e.quiz_sum, e.quiz_count, e.assignment_sum, e.assignment_count
+      from expected_course_weeks(p_student_profile_id, p_from, p_until) e
+     where e.course_id is not null and e.quiz_count + e.assignment_count > 0
+  ),
+  classes as (
+    -- By the view's unique index (course_id, week_start_date): never a scan of the whole view.
+    select v.course_id, v.week_start_date, v.class_average, v.student_count
+      from (select distinct m.course_id from mine m) c
+      join course_weekly_performance v on v.course_id = c.course_id
+     where v.week_start_date between p_from and p_until
+  )
+  select coalesce(m.course_id, v.course_id), coalesce(m.week_start_date, v.week_start_date),
+         m.quiz_sum, m.quiz_count, m.assignment_sum, m.assignment_count,
          case when v.student_count >= greatest(p_min_students, 5) then v.class_average end,
          v.student_count
-    from (select distinct c.id from unnest(p_course_ids) c(id)
-           where exists (select from quiz_attempt q where q.student_profile_id = p_student_profile_id and q.course_id = c.id)
-              or exists (select from assignment_submission a
-                          where a.student_profile_id = p_student_profile_id and a.course_id = c.id)) mine
-    join course_weekly_performance v on v.course_id = mine.id
-   where v.week_start_date between p_from and p_until
-     and (app_may_read_student(p_student_profile_id)
-          -- or the staff member of the request may see the student (staff_student_page(), issue 27)
-          or (app_staff_member_id() is not null
-              and staff_may_see_student(app_staff_member_id(), p_student_profile_id)));
+    from mine m
+    full join classes v on v.course_id = m.course_id and v.week_start_date = m.week_start_date;
 end;
 $$;
-comment on function linked_class_weeks(bigint, bigint[], date, date, integer) is
-  'The class view''s weeks from p_from''s to p_until''s of the courses in p_course_ids that the student has scores in; nothing unless the request''s reader may read the student (app_may_read_student()) or its staff member (app.staff_member_id) may see them (staff_may_see_student()), nor while the view is unpopulated (class_view_populated()). class_average is null where student_count is below p_min_students, or below 5 whatever p_min_students says.';
-revoke all on function linked_class_weeks(bigint, bigint[], date, date, integer) from public;
-grant execute on function linked_class_weeks(bigint, bigint[], date, date, integer) to weekly_trends_reader;
+comment on function linked_course_class_weeks(bigint, date, date, integer) is
+  'A student''s sums and counts per course and ISO week from p_from''s to p_until''s (computed from the source rows; null where they have no counted score that week), with the class view''s weeks of the courses they have counted scores in those weeks (class_average null where student_count is below p_min_students, or below 5 whatever p_min_students says; both null while the view is unpopulated, class_view_populated()); nothing unless the request''s reader may read the student (app_may_read_student()) or its staff member (app.staff_member_id) may see them (staff_may_see_student()).';
+revoke all on function linked_course_class_weeks(bigint, date, date, integer) from public;
+grant execute on function linked_course_class_weeks(bigint, date, date, integer) to weekly_trends_reader;
 
 create or replace function week_json(p_monday date, p_quiz_sum numeric, p_quiz_count integer,
                                      p_assignment_sum numeric, p_assignment_count integer,
@@ -274,8 +265,8 @@ as $$
     select n, p_first + 7 * n as monday from generate_series(0, p_weeks - 1) n
   ),
   course_weeks as materialized (
-    select * from linked_course_weeks(p_student_profile_id, p_first, p_first + 7 * (p_weeks - 1)) e
-     where e.quiz_count + e.assignment_count > 0
+    -- The student's figures and the class averages per course and week, for the reader of the request.
+    select * from linked_course_class_weeks(p_student_profile_id, p_first, p_first + 7 * (p_weeks - 1), p_min_students)
   ),
   missing as materialized (
     -- The work missing per course and week (for the guardian of the request): a course with missing
@@ -283,24 +274,15 @@ as $$
     select m.course_id, m.week_start_date, m.missing_count
       from unnest(coalesce(p_missing, missing_weeks(p_student_profile_id, p_first, p_first + 7 * (p_weeks - 1)))) m
   ),
-  classes as materialized (
-    -- The class view's rows of those courses and weeks, by its unique index
-    -- (course_id, week_start_date): never a scan of the whole view. Through
-    -- linked_class_weeks(): the reader has no grant on the view itself.
-    select v.course_id, v.week_start_date, v.class_average, v.student_count
-      from linked_class_weeks(p_student_profile_id, array(select distinct course_id from course_weeks), p_first,
-                              p_first + 7 * (p_weeks - 1), p_min_students) v
-  ),
   courses as (
     select c.id, c.name,
            json_agg(week_json(k.monday, cw.quiz_sum, cw.quiz_count, cw.assignment_sum, cw.assignment_count,
-                              v.class_average, v.student_count, p_min_students, p_missing_count => mw.missing_count)
+                              cw.class_average, cw.student_count, p_min_students, p_missing_count => mw.missing_count)
                     order by k.n) as weeks
       from (select course_id from course_weeks union select course_id from missing) i
       join course c on c.id = i.course_id
      cross join weeks k
       left join course_weeks cw on cw.course_id = c.id and cw.week_start_date = k.monday
-      left join classes v on v.course_id = c.id and v.week_start_date = k.monday
       left join missing mw on mw.course_id = c.id and mw.week_start_date = k.monday
      group by c.id, c.name
   )
