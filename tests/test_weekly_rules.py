@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import psycopg
@@ -47,6 +47,23 @@ def test_iso_week_and_iso_year(conn, instant, year, week, monday):
     add_quiz(conn, sid, 50, instant)
     [row] = weekly_rows(conn, sid)
     assert (row["year"], row["week_number"], row["week_start_date"]) == (year, week, monday)
+
+
+@pytest.mark.parametrize("session_zone", ["UTC", "Pacific/Kiritimati", "Pacific/Pago_Pago"])
+def test_iso_week_monday_of_a_day_whatever_the_sessions_time_zone(conn, session_zone):
+    # The bounds of counted_scores() and student_missing_work(): a day's Monday, not shifted by the
+    # session's offset (+14 h and -11 h here), null for null, and inlined (no call per row).
+    conn.execute(f"set time zone '{session_zone}'")
+    days = [date(2024, 12, 29) + timedelta(days=n) for n in range(9)] + [date(2021, 1, 3), date(2020, 2, 29)]
+    got = conn.execute("select d, iso_week_monday(d) from unnest(%s::date[]) d", (days,)).fetchall()
+    assert got == [(d, d - timedelta(days=d.isoweekday() - 1)) for d in days]
+    assert conn.execute("select iso_week_monday(null)").fetchone()[0] is None
+    # Inlined even for an argument that is no plain column (student_missing_work() passes a day computed
+    # with a subquery's time zone): a body naming it twice would be called per row instead.
+    plan = conn.execute(
+        "explain (verbose, costs off) select iso_week_monday(d + (select 0)) from unnest(%s::date[]) d", (days,)
+    )
+    assert "iso_week_monday" not in "\n".join(r[0] for r in plan)
 
 
 def test_week_is_taken_in_the_students_time_zone(conn):

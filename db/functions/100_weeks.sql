@@ -22,9 +22,10 @@ language sql
 immutable
 parallel safe
 as $$
-  -- Date arithmetic, inlined where it is called: date_trunc('week', p_day) would take the date through
-  -- a timestamptz (the session's time zone) at each call, per row where a bound is compared.
-  select p_day - (extract(isodow from p_day)::integer - 1)
+  -- Through a timestamp without time zone: date_trunc('week', p_day) would take the date through a
+  -- timestamptz (the session's time zone) at each call, per row where a bound is compared. p_day once:
+  -- the planner inlines a body that names an argument twice only for a cheap argument.
+  select date_trunc('week', p_day::timestamp)::date
 $$;
 comment on function iso_week_monday(date) is
   'Monday of the ISO week that holds the day p_day (null for null).';
