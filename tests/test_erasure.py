@@ -251,6 +251,23 @@ def test_purge_deletes_what_is_past_retention_and_is_idempotent(aged):
     assert purge(conn) == {"students erased": 0}
 
 
+def test_purge_takes_the_kept_walk_states_of_the_students_whose_weeks_it_removes(aged):
+    # A kept state (the teacher's list's, alert_walk_checkpoint) holds the last six weekly averages: once
+    # the old weeks go, their averages must not stay in it. The next list walks the weeks left again.
+    conn, old, recent = aged["conn"], aged["old"], aged["recent"]
+    conn.execute(
+        "insert into alert_walk_checkpoint (student_profile_id, state, computed_in)"
+        " select s, row(date '2027-05-10', 10, 2, 6, 'normal', null, null, false, 0,"
+        "               array[50, 0, 0, 0, 0, 0]::numeric[], 1, 50)::alert_walk_state, pg_current_snapshot()"
+        "   from unnest(%s::bigint[]) s",
+        ([old, recent],),
+    )
+    assert purge(conn, dry_run=True)["alert_walk_checkpoint"] == 1
+    assert conn.execute("select count(*) from alert_walk_checkpoint").fetchone()[0] == 2  # a dry run
+    assert purge(conn)["alert_walk_checkpoint"] == 1
+    assert conn.execute("select student_profile_id from alert_walk_checkpoint").fetchall() == [(recent,)]
+
+
 def test_the_purge_command_prints_and_honours_the_settings(aged, monkeypatch, capsys):
     conn = aged["conn"]
     monkeypatch.delenv("WEEKLY_TRENDS_RETENTION", raising=False)

@@ -197,15 +197,24 @@ begin
     v_before := table_deletions();
     if p_retention is not null then
       -- Whole ISO weeks (in the student's time zone) older than the week p_retention ago: the weekly rows
-      -- go with their scores (the triggers), so the weeks left stay exact.
-      delete from quiz_attempt q using student_profile sp
-       where sp.id = q.student_profile_id
-         and local_iso_week_start(coalesce(q.completed_at, q.created_at), sp.time_zone)
-             < local_iso_week_start(v_cut, sp.time_zone);
-      delete from assignment_submission a using student_profile sp
-       where sp.id = a.student_profile_id
-         and local_iso_week_start(coalesce(a.graded_at, a.submitted_at, a.created_at), sp.time_zone)
-             < local_iso_week_start(v_cut, sp.time_zone);
+      -- go with their scores (the triggers), so the weeks left stay exact. The teacher's list's kept walk
+      -- states of these students (alert_walk_checkpoint) can hold averages of the weeks removed: they go
+      -- too (always safe: the next list walks the weeks left again).
+      with quiz as (
+        delete from quiz_attempt q using student_profile sp
+         where sp.id = q.student_profile_id
+           and local_iso_week_start(coalesce(q.completed_at, q.created_at), sp.time_zone)
+               < local_iso_week_start(v_cut, sp.time_zone)
+        returning q.student_profile_id
+      ), assignment as (
+        delete from assignment_submission a using student_profile sp
+         where sp.id = a.student_profile_id
+           and local_iso_week_start(coalesce(a.graded_at, a.submitted_at, a.created_at), sp.time_zone)
+               < local_iso_week_start(v_cut, sp.time_zone)
+        returning a.student_profile_id
+      )
+      delete from alert_walk_checkpoint c
+       where c.student_profile_id in (select student_profile_id from quiz union select student_profile_id from assignment);
       delete from digest_delivery d
        where to_date(d.iso_year || '-' || d.iso_week || '-1', 'IYYY-IW-ID') < local_iso_week_start(v_cut, 'UTC');
       -- The alerts mailed, as the digests: those of UTC ISO weeks older than the retention, then the
@@ -266,7 +275,7 @@ begin
 end;
 $$;
 comment on function purge_family_record(interval, interval, timestamptz, boolean, text) is
-  'The retention policy (weekly-trends purge): scores and digest deliveries of ISO weeks older than p_retention (null: kept) with their weekly rows, alerts mailed (alert_delivery) in such weeks and older than five weeks with the alert emails left carrying none (alert_message), record and access-log entries older than it, entries of students deleted outside erase_student(), guardian, staff and student tokens expired or revoked more than 30 days before p_now, and students who left (left_at) more than p_left_grace before p_now or without scores created before then, through erase_student() (their staff notes with them). Returns rows deleted per table (dry run: what would be, nothing deleted).';
+  'The retention policy (weekly-trends purge): scores and digest deliveries of ISO weeks older than p_retention (null: kept) with their weekly rows and the kept walk states of their students (alert_walk_checkpoint), alerts mailed (alert_delivery) in such weeks and older than five weeks with the alert emails left carrying none (alert_message), record and access-log entries older than it, entries of students deleted outside erase_student(), guardian, staff and student tokens expired or revoked more than 30 days before p_now, and students who left (left_at) more than p_left_grace before p_now or without scores created before then, through erase_student() (their staff notes with them). Returns rows deleted per table (dry run: what would be, nothing deleted).';
 revoke all on function purge_family_record(interval, interval, timestamptz, boolean, text) from public;
 
 create or replace function staff_erase_student(p_student_profile_id bigint, p_reason text, p_confirmation text)

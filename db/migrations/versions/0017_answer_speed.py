@@ -2,7 +2,8 @@
 (linked_course_class_weeks(), replacing linked_course_weeks() and linked_class_weeks()); access decisions
 as one inlined join (guardian_links()) instead of a call per check; Mondays by date arithmetic
 (iso_week_monday()) in counted_scores() and student_missing_work(): date_trunc() took each date through a
-timestamptz, per row.
+timestamptz, per row. And the purge takes the teacher's list's kept walk states (alert_walk_checkpoint)
+of the students whose old weeks it removes: they could hold those weeks' averages.
 Each change ships as a file of its own under versions/0017/, run in name order.
 
 No maintenance window: functions only; the answer's callers keep their signatures.
@@ -29,6 +30,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # Each change undone, in the reverse order of upgrade(): the copies before them.
+    run_frozen_sql("0016", "665_erasure_and_retention.sql")
     # 430_weekly_trend_json.sql and 425_answer_pieces_schema.sql: 0015's copy brings back
     # linked_course_weeks() and linked_class_weeks().
     op.execute("drop function linked_course_class_weeks(bigint, date, date, integer)")
