@@ -222,7 +222,7 @@ COMMENT ON FUNCTION public.app_guardian_id() IS 'The guardian of the current req
 --
 
 CREATE FUNCTION public.app_may_read_student(p_student_id bigint) RETURNS boolean
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     AS $$ /* body: db/functions/140_guardian_access.sql */ $$;
 
 --

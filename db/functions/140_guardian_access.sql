@@ -87,7 +87,7 @@ returns table (student_profile_id bigint, state text, gives_access boolean, acce
 language sql
 stable
 -- Invoker's rights and no SET clause: inlined into the statement of the definer that asks it
--- (guardian_link_states(), app_readable_students(), app_may_read_student() in the definers that read one
+-- (guardian_link_states(), app_readable_students(), app_may_read_student() for the definers that read one
 -- student's rows), so that a check costs a join, not a call (issue 26's bound on the answer's p50).
 as $$
   select gs.student_profile_id, s.state, s.state in ('active', 'shared', 'dependant'),
@@ -209,14 +209,17 @@ grant execute on function app_readable_students() to weekly_trends_reader;
 
 create or replace function app_may_read_student(p_student_id bigint)
 returns boolean
-language sql
+language plpgsql
 stable
--- Invoker's rights and no SET clause: inlined into its caller's statement, the definers that read one
--- student's rows (as their owner), where the check is one join (guardian_links()), not two calls.
+-- Invoker's rights: the definers that read one student's rows ask it as their owner. PL/pgSQL: its plan is
+-- kept for the session on every supported version (a SQL function with a subquery is never inlined, and
+-- before PostgreSQL 18 it was planned at each call).
 as $$
-  select p_student_id in (select l.student_profile_id from guardian_links(app_guardian_id(), now()) l
+begin
+  return p_student_id in (select l.student_profile_id from guardian_links(app_guardian_id(), now()) l
                            where l.gives_access)
-         or coalesce(p_student_id = app_student_id(), false)
+         or coalesce(p_student_id = app_student_id(), false);
+end;
 $$;
 comment on function app_may_read_student(bigint) is
   'Whether the request''s reader (app.guardian_id or app.student_id) may read the student''s figures now: the rule of app_readable_students(), for one student, in the definers that read their rows (owner''s rights).';
