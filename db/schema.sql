@@ -229,7 +229,7 @@ CREATE FUNCTION public.app_may_read_student(p_student_id bigint) RETURNS boolean
 -- Name: FUNCTION app_may_read_student(p_student_id bigint); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.app_may_read_student(p_student_id bigint) IS 'Whether the request''s reader (app.guardian_id or app.student_id) may read the student''s figures now: the rule of app_readable_students(), for one student, in the definers that read their rows (owner''s rights).';
+COMMENT ON FUNCTION public.app_may_read_student(p_student_id bigint) IS 'Whether the request''s reader (app.guardian_id or app.student_id) may read the student''s figures now (app_readable_students()), for the definers that read their rows (owner''s rights).';
 
 --
 -- Name: app_readable_students(); Type: FUNCTION; Schema: public; Owner: -
@@ -655,7 +655,7 @@ CREATE FUNCTION public.guardian_links(p_guardian_id bigint, p_at timestamp with 
 -- Name: FUNCTION guardian_links(p_guardian_id bigint, p_at timestamp with time zone); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.guardian_links(p_guardian_id bigint, p_at timestamp with time zone) IS 'Each student linked to the guardian with the link''s state at p_at (link_state()) and whether it gives access: the query every access decision reads, inlined into the definer asking (guardian_link_states(), app_readable_students(), app_may_read_student()). The owner''s.';
+COMMENT ON FUNCTION public.guardian_links(p_guardian_id bigint, p_at timestamp with time zone) IS 'Each student linked to the guardian with the link''s state at p_at (link_state()) and whether it gives access: the query every access decision reads, inlined into the definer asking (guardian_link_states(), app_readable_students()). The owner''s.';
 
 --
 -- Name: guardian_weekly_digest(bigint); Type: FUNCTION; Schema: public; Owner: -

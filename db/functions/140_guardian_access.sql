@@ -2,8 +2,8 @@
 -- access (the link, the rights age, the student's sharing, a dependant's record, a restriction).
 -- The parents' answer, its page, the CSV, the week's scores, the digest, the alerts and the invitations
 -- all ask guardian_link_states() (or guardian_link_state(), the same for one student), as do the
--- row-level security policies of the reader role (app_readable_students()) and the definers that read one
--- student's rows (app_may_read_student()): each reads guardian_links(), inlined.
+-- row-level security policies of the reader role and the definers that read one student's rows
+-- (app_readable_students(), app_may_read_student()): each reads guardian_links(), inlined.
 --
 -- The states of a guardian's link to a student, at an instant p_at:
 --   unlinked      no link (or an unknown id): 404, as for any id;
@@ -87,8 +87,8 @@ returns table (student_profile_id bigint, state text, gives_access boolean, acce
 language sql
 stable
 -- Invoker's rights and no SET clause: inlined into the statement of the definer that asks it
--- (guardian_link_states(), app_readable_students(), app_may_read_student() for the definers that read one
--- student's rows), so that a check costs a join, not a call (issue 26's bound on the answer's p50).
+-- (guardian_link_states(), app_readable_students(), which the definers that read one student's rows ask),
+-- so that a check costs a join, not a call (issue 26's bound on the answer's p50).
 as $$
   select gs.student_profile_id, s.state, s.state in ('active', 'shared', 'dependant'),
          case when s.state = 'access_ended' then rights_age_reached_on(sp.birth_date) end,
@@ -100,7 +100,7 @@ as $$
    where gs.guardian_id = p_guardian_id
 $$;
 comment on function guardian_links(bigint, timestamptz) is
-  'Each student linked to the guardian with the link''s state at p_at (link_state()) and whether it gives access: the query every access decision reads, inlined into the definer asking (guardian_link_states(), app_readable_students(), app_may_read_student()). The owner''s.';
+  'Each student linked to the guardian with the link''s state at p_at (link_state()) and whether it gives access: the query every access decision reads, inlined into the definer asking (guardian_link_states(), app_readable_students()). The owner''s.';
 revoke all on function guardian_links(bigint, timestamptz) from public;
 
 create or replace function guardian_link_states(p_guardian_id bigint, p_at timestamptz default now())
@@ -216,13 +216,11 @@ stable
 -- before PostgreSQL 18 it was planned at each call).
 as $$
 begin
-  return p_student_id in (select l.student_profile_id from guardian_links(app_guardian_id(), now()) l
-                           where l.gives_access)
-         or coalesce(p_student_id = app_student_id(), false);
+  return p_student_id in (select app_readable_students());
 end;
 $$;
 comment on function app_may_read_student(bigint) is
-  'Whether the request''s reader (app.guardian_id or app.student_id) may read the student''s figures now: the rule of app_readable_students(), for one student, in the definers that read their rows (owner''s rights).';
+  'Whether the request''s reader (app.guardian_id or app.student_id) may read the student''s figures now (app_readable_students()), for the definers that read their rows (owner''s rights).';
 -- No grant: the definers that inline it run as their owner (revision 0017 took the reader's away).
 revoke all on function app_may_read_student(bigint) from public, weekly_trends_reader;
 

@@ -76,9 +76,9 @@ begin
         join public.student_profile sp on sp.id = r.student_profile_id
         join public.enrollment e on e.student_profile_id = r.student_profile_id and e.course_id = r.course_id
        cross join lateral (
-         select greatest(date_trunc('week', p_from)::date::timestamp at time zone sp.time_zone,
+         select greatest(public.iso_week_monday(p_from)::timestamp at time zone sp.time_zone,
                          coalesce(e.start_on::timestamp at time zone sp.time_zone, '-infinity')) as since,
-                least((date_trunc('week', p_until)::date + 7)::timestamp at time zone sp.time_zone,
+                least((public.iso_week_monday(p_until) + 7)::timestamp at time zone sp.time_zone,
                       coalesce((e.end_on + 1)::timestamp at time zone sp.time_zone, 'infinity'),
                       now()) as until
        ) b
@@ -222,7 +222,7 @@ begin
   -- This ISO week in the school's time zone, and the 8 weeks before it: a course's students are those
   -- with a score in it in those 9 weeks.
   v_monday := coalesce(p_today, (now() at time zone p_time_zone)::date);
-  v_monday := v_monday - (extract(isodow from v_monday)::integer - 1);
+  v_monday := iso_week_monday(v_monday);
   v_from := v_monday - 7 * 8;
   if v_teacher then
     v_courses := array(select t.course_id from course_teacher t
@@ -440,7 +440,7 @@ begin
   perform log_access(p_student_profile_id, p_endpoint);
 
   v_last := coalesce(p_end, v_student.today);
-  v_last := v_last - (extract(isodow from v_last)::integer - 1);
+  v_last := iso_week_monday(v_last);
   v_first := v_last - 7 * (p_weeks - 1);
   select w.weekly_trend, w.weeks_with_data, w.last_updated, w.trend into v_stats
     from student_weekly_stats(p_student_profile_id, v_first, p_weeks, p_alert_drop_points, p_alert_min_scores) w;

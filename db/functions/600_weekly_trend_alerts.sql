@@ -127,8 +127,8 @@ begin
       p_drop_points, p_min_scores, p_baseline_weeks
       using errcode = 'invalid_parameter_value';
   end if;
-  v_from := date_trunc('week', p_from::timestamp)::date;
-  v_to := date_trunc('week', p_to::timestamp)::date;
+  v_from := iso_week_monday(p_from);
+  v_to := iso_week_monday(p_to);
   if p_start is null then
     v_ring := array_fill(0::numeric, array[p_baseline_weeks]);
   else
@@ -268,7 +268,7 @@ begin
   end if;
   -- Three weeks back by the clock, a week before alert_history_horizon(): a write to a later week is not
   -- noted, and needs no noting, as the kept state does not include it.
-  v_x := least(date_trunc('week', ((clock_timestamp() at time zone 'UTC')::date - 21)::timestamp)::date,
+  v_x := least(iso_week_monday((clock_timestamp() at time zone 'UTC')::date - 21),
                p_monday - 7);
   -- One statement, so one snapshot: the kept state and the changes it may not include are read together.
   select coalesce(array_agg(k.student_profile_id order by k.student_profile_id) filter (where k.usable), '{}'),

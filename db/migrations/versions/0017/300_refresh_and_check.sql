@@ -127,7 +127,7 @@ as $$
 declare
   v_first_student bigint := coalesce(p_student_profile_id, -9223372036854775808);
   v_last_student bigint := coalesce(p_student_profile_id, 9223372036854775807);
-  v_week_floor date := coalesce(date_trunc('week', p_since)::date, '-infinity');
+  v_week_floor date := coalesce(iso_week_monday(p_since), '-infinity');
 begin
   if p_student_profile_id is null then
     perform set_config('plan_cache_mode', 'force_custom_plan', true);

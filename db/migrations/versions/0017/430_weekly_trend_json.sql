@@ -438,7 +438,7 @@ begin
   end if;
 
   v_last := coalesce(p_end, v_student.today);
-  v_last := v_last - (extract(isodow from v_last)::integer - 1);
+  v_last := iso_week_monday(v_last);
   v_first := v_last - 7 * (p_weeks - 1);
 
   -- The missing work once, for the weeks and the courses' weeks.
